@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` (the main job on the local emulator) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
+
+.PHONY: install test test-all lint typecheck demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,emulator]'
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+# The fast suite: lint, types and every test not marked slow.
+test: lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+# Everything, the slow cases included.
+test-all: install
+	$(PY) -m pytest -q -m '' -p no:cacheprovider
+
+demo: install
+	$(PY) -m airflow_autopilot.demo
+
+bench: install
+	$(PY) bench/import_overhead.py
+	$(PY) bench/many_jobs.py
+	$(PY) bench/worker_slot.py
+
+clean:
+	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache

@@ -1,0 +1,10 @@
+"""Apache Airflow provider for Amazon SageMaker Autopilot (AutoML) jobs.
+
+This module stays import-light: DAG files import it at parse time.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

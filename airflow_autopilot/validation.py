@@ -1,0 +1,320 @@
+"""
+Request validation for CreateAutoMLJob (V1): the one home of these rules, used by every caller.
+
+Every rule gives a message naming the field (as a path in the request) and the rule. All problems
+are reported together, before any AWS call, so nothing is created from a bad request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_autopilot.exceptions import AutopilotValidationError
+
+JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+JOB_NAME_MAX_LENGTH = 32
+S3_URI_PATTERN = re.compile(r"(https|s3)://([^/]+)/?(.*)")
+S3_URI_MAX_LENGTH = 1024
+ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+ROLE_ARN_LENGTH = (20, 2048)
+MAX_CANDIDATES_RANGE = (1, 750)
+MAX_TAGS = 50
+
+CHANNEL_TYPES = frozenset({"training", "validation"})
+CONTENT_TYPES = frozenset({"text/csv;header=present", "x-application/vnd.amazon+parquet"})
+COMPRESSION_TYPES = frozenset({"None", "Gzip"})
+S3_DATA_TYPES_V1 = frozenset({"S3Prefix", "ManifestFile"})
+PROBLEM_TYPES = frozenset({"BinaryClassification", "MulticlassClassification", "Regression"})
+MODES = frozenset({"AUTO", "ENSEMBLING", "HYPERPARAMETER_TUNING"})
+
+#: Objective metrics allowed per problem type; the first is SageMaker's default.
+METRICS_BY_PROBLEM_TYPE: Mapping[str, tuple[str, ...]] = {
+    "BinaryClassification": ("F1", "AUC", "Precision", "Recall", "Accuracy", "BalancedAccuracy"),
+    "MulticlassClassification": ("Accuracy", "F1macro", "PrecisionMacro", "RecallMacro", "BalancedAccuracy"),
+    "Regression": ("MSE", "RMSE", "MAE", "R2"),
+}
+ALGORITHMS_BY_MODE: Mapping[str, frozenset[str]] = {
+    "ENSEMBLING": frozenset(
+        {
+            "catboost",
+            "extra-trees",
+            "fastai",
+            "lightgbm",
+            "linear-learner",
+            "nn-torch",
+            "randomforest",
+            "xgboost",
+        }
+    ),
+    "HYPERPARAMETER_TUNING": frozenset({"linear-learner", "mlp", "xgboost"}),
+}
+
+KNOWN_REQUEST_KEYS = frozenset(
+    {
+        "AutoMLJobName",
+        "InputDataConfig",
+        "OutputDataConfig",
+        "ProblemType",
+        "AutoMLJobObjective",
+        "AutoMLJobConfig",
+        "RoleArn",
+        "GenerateCandidateDefinitionsOnly",
+        "Tags",
+        "ModelDeployConfig",
+    }
+)
+
+
+def default_metric(problem_type: str) -> str:
+    """
+    SageMaker's default objective metric for a problem type.
+
+    :param problem_type: BinaryClassification, MulticlassClassification or Regression.
+    """
+    return METRICS_BY_PROBLEM_TYPE[problem_type][0]
+
+
+def job_name_errors(name: Any, field: str = "AutoMLJobName") -> list[str]:
+    """
+    The rule for job names, alone (the sensor and operators check names they are given too).
+
+    :param name: the candidate name.
+    :param field: the field name used in messages.
+    """
+    if not isinstance(name, str) or not name:
+        return [f"{field}: required, a non-empty string"]
+    if len(name) > JOB_NAME_MAX_LENGTH:
+        return [f"{field}: {name!r} is {len(name)} characters; at most {JOB_NAME_MAX_LENGTH} allowed"]
+    if not JOB_NAME_PATTERN.fullmatch(name):
+        return [
+            f"{field}: {name!r} must match {JOB_NAME_PATTERN.pattern} "
+            "(letters, digits and hyphens; starts and ends with a letter or digit)"
+        ]
+    return []
+
+
+def validate_job_name(name: Any, field: str = "AutoMLJobName") -> None:
+    """Raise :class:`AutopilotValidationError` when ``name`` is not a valid AutoMLJobName."""
+    errors = job_name_errors(name, field)
+    if errors:
+        raise AutopilotValidationError(errors)
+
+
+def _s3_uri_errors(value: Any, field: str) -> list[str]:
+    if not isinstance(value, str) or not value:
+        return [f"{field}: required, an S3 URI such as s3://bucket/prefix"]
+    if len(value) > S3_URI_MAX_LENGTH:
+        return [f"{field}: {len(value)} characters; at most {S3_URI_MAX_LENGTH} allowed"]
+    if not S3_URI_PATTERN.fullmatch(value):
+        return [f"{field}: {value!r} must match {S3_URI_PATTERN.pattern} (for example s3://bucket/prefix)"]
+    return []
+
+
+def _channel_errors(channels: Any) -> list[str]:
+    field = "InputDataConfig"
+    if not isinstance(channels, list) or not channels:
+        return [f"{field}: required, a list of 1 or 2 channels"]
+    if len(channels) > 2:
+        return [f"{field}: {len(channels)} channels given; at most 2 (training and validation)"]
+    errors: list[str] = []
+    for i, channel in enumerate(channels):
+        path = f"{field}[{i}]"
+        if not isinstance(channel, Mapping):
+            errors.append(f"{path}: must be a mapping")
+            continue
+        s3 = (
+            (channel.get("DataSource") or {}).get("S3DataSource")
+            if isinstance(channel.get("DataSource"), Mapping)
+            else None
+        )
+        if not isinstance(s3, Mapping):
+            errors.append(f"{path}.DataSource.S3DataSource: required")
+        else:
+            errors += _s3_uri_errors(s3.get("S3Uri"), f"{path}.DataSource.S3DataSource.S3Uri")
+            dtype = s3.get("S3DataType")
+            if dtype not in S3_DATA_TYPES_V1:
+                errors.append(
+                    f"{path}.DataSource.S3DataSource.S3DataType: {dtype!r} must be one of {sorted(S3_DATA_TYPES_V1)}"
+                )
+        target = channel.get("TargetAttributeName")
+        if not isinstance(target, str) or not target:
+            errors.append(f"{path}.TargetAttributeName: required, the name of the target column")
+        for key, allowed in (
+            ("ContentType", CONTENT_TYPES),
+            ("CompressionType", COMPRESSION_TYPES),
+            ("ChannelType", CHANNEL_TYPES),
+        ):
+            if key in channel and channel[key] not in allowed:
+                errors.append(f"{path}.{key}: {channel[key]!r} must be one of {sorted(allowed)}")
+    if len(channels) == 2 and all(isinstance(c, Mapping) for c in channels):
+        kinds = sorted(str(c.get("ChannelType")) for c in channels)
+        if kinds != ["training", "validation"]:
+            errors.append(
+                f"{field}: with 2 channels, ChannelType must be 'training' on one and 'validation' on the other"
+            )
+        for key in ("ContentType", "TargetAttributeName"):
+            if channels[0].get(key) != channels[1].get(key):
+                errors.append(f"{field}: both channels must have the same {key}")
+    return errors
+
+
+def _objective_errors(request: Mapping[str, Any]) -> list[str]:
+    errors: list[str] = []
+    problem = request.get("ProblemType")
+    objective = request.get("AutoMLJobObjective")
+    metric = objective.get("MetricName") if isinstance(objective, Mapping) else None
+    if problem is not None and problem not in PROBLEM_TYPES:
+        errors.append(f"ProblemType: {problem!r} must be one of {sorted(PROBLEM_TYPES)}")
+    if objective is not None and not metric:
+        errors.append("AutoMLJobObjective.MetricName: required when AutoMLJobObjective is given")
+    if (problem is None) != (objective is None):
+        errors.append(
+            "ProblemType and AutoMLJobObjective: give both or neither (neither lets Autopilot infer them)"
+        )
+    if problem in PROBLEM_TYPES and metric and metric not in METRICS_BY_PROBLEM_TYPE[problem]:
+        errors.append(
+            f"AutoMLJobObjective.MetricName: {metric!r} is not valid for {problem}; "
+            f"allowed: {list(METRICS_BY_PROBLEM_TYPE[problem])}"
+        )
+    return errors
+
+
+def _job_config_errors(config: Any) -> list[str]:
+    field = "AutoMLJobConfig"
+    if config is None:
+        return []
+    if not isinstance(config, Mapping):
+        return [f"{field}: must be a mapping"]
+    errors: list[str] = []
+    criteria = config.get("CompletionCriteria") or {}
+    max_candidates = criteria.get("MaxCandidates")
+    lo, hi = MAX_CANDIDATES_RANGE
+    if max_candidates is not None and (
+        isinstance(max_candidates, bool)
+        or not isinstance(max_candidates, int)
+        or not lo <= max_candidates <= hi
+    ):
+        errors.append(
+            f"{field}.CompletionCriteria.MaxCandidates: {max_candidates!r} must be an integer from {lo} to {hi}"
+        )
+    for key in ("MaxRuntimePerTrainingJobInSeconds", "MaxAutoMLJobRuntimeInSeconds"):
+        value = criteria.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            errors.append(f"{field}.CompletionCriteria.{key}: {value!r} must be a positive integer")
+    split = config.get("DataSplitConfig") or {}
+    fraction = split.get("ValidationFraction")
+    if fraction is not None and (
+        isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1
+    ):
+        errors.append(
+            f"{field}.DataSplitConfig.ValidationFraction: {fraction!r} must be greater than 0 and less than 1"
+        )
+    mode = config.get("Mode", "AUTO")
+    if mode not in MODES:
+        errors.append(f"{field}.Mode: {mode!r} must be one of {sorted(MODES)}")
+    algorithms_config = (config.get("CandidateGenerationConfig") or {}).get("AlgorithmsConfig")
+    if algorithms_config is not None:
+        path = f"{field}.CandidateGenerationConfig.AlgorithmsConfig"
+        if mode == "AUTO":
+            errors.append(
+                f"{path}: not allowed when Mode is AUTO; set Mode to ENSEMBLING or HYPERPARAMETER_TUNING"
+            )
+        elif not isinstance(algorithms_config, list) or len(algorithms_config) > 1:
+            errors.append(f"{path}: must be a list with at most one entry")
+        elif mode in ALGORITHMS_BY_MODE:
+            for entry in algorithms_config:
+                chosen = entry.get("AutoMLAlgorithms") or [] if isinstance(entry, Mapping) else []
+                bad = sorted(set(chosen) - ALGORITHMS_BY_MODE[mode])
+                if bad:
+                    errors.append(
+                        f"{path}[0].AutoMLAlgorithms: {bad} not available in {mode} mode; "
+                        f"allowed: {sorted(ALGORITHMS_BY_MODE[mode])}"
+                    )
+    return errors
+
+
+def _deploy_config_errors(request: Mapping[str, Any]) -> list[str]:
+    cfg = request.get("ModelDeployConfig")
+    if cfg is None:
+        return []
+    if not isinstance(cfg, Mapping):
+        return ["ModelDeployConfig: must be a mapping"]
+    errors: list[str] = []
+    auto = cfg.get("AutoGenerateEndpointName", False)
+    name = cfg.get("EndpointName")
+    if auto and name:
+        errors.append(
+            "ModelDeployConfig: EndpointName must not be given when AutoGenerateEndpointName is true"
+        )
+    if not auto and not name:
+        errors.append("ModelDeployConfig.EndpointName: required when AutoGenerateEndpointName is false")
+    if request.get("GenerateCandidateDefinitionsOnly") and (auto or name):
+        errors.append(
+            "ModelDeployConfig: nothing can be deployed when GenerateCandidateDefinitionsOnly is true"
+        )
+    return errors
+
+
+def _tag_errors(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, list):
+        return ["Tags: must be a list of {'Key': ..., 'Value': ...}"]
+    errors: list[str] = []
+    if len(tags) > MAX_TAGS:
+        errors.append(f"Tags: {len(tags)} tags given; at most {MAX_TAGS} allowed")
+    for i, tag in enumerate(tags):
+        key = tag.get("Key") if isinstance(tag, Mapping) else None
+        value = tag.get("Value", "") if isinstance(tag, Mapping) else None
+        if not isinstance(key, str) or not 1 <= len(key) <= 128:
+            errors.append(f"Tags[{i}].Key: required, 1 to 128 characters")
+        if not isinstance(value, str) or len(value) > 256:
+            errors.append(f"Tags[{i}].Value: a string of at most 256 characters")
+    return errors
+
+
+def create_request_errors(request: Mapping[str, Any]) -> list[str]:
+    """
+    Every rule a CreateAutoMLJob request breaks, as messages naming the field and the rule.
+
+    :param request: the keyword arguments for ``create_auto_ml_job``.
+    """
+    errors: list[str] = []
+    unknown = sorted(set(request) - KNOWN_REQUEST_KEYS)
+    if unknown:
+        errors.append(f"{unknown}: unknown CreateAutoMLJob field(s); known: {sorted(KNOWN_REQUEST_KEYS)}")
+    errors += job_name_errors(request.get("AutoMLJobName"))
+    errors += _channel_errors(request.get("InputDataConfig"))
+    output = request.get("OutputDataConfig")
+    if not isinstance(output, Mapping):
+        errors.append("OutputDataConfig.S3OutputPath: required, an S3 URI such as s3://bucket/output")
+    else:
+        errors += _s3_uri_errors(output.get("S3OutputPath"), "OutputDataConfig.S3OutputPath")
+    role = request.get("RoleArn")
+    if not isinstance(role, str) or not ROLE_ARN_LENGTH[0] <= len(role) <= ROLE_ARN_LENGTH[1]:
+        errors.append(f"RoleArn: required, {ROLE_ARN_LENGTH[0]} to {ROLE_ARN_LENGTH[1]} characters")
+    elif not ROLE_ARN_PATTERN.fullmatch(role):
+        errors.append(
+            f"RoleArn: {role!r} must be an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole"
+        )
+    errors += _objective_errors(request)
+    errors += _job_config_errors(request.get("AutoMLJobConfig"))
+    gen = request.get("GenerateCandidateDefinitionsOnly")
+    if gen is not None and not isinstance(gen, bool):
+        errors.append(f"GenerateCandidateDefinitionsOnly: {gen!r} must be true or false")
+    errors += _deploy_config_errors(request)
+    errors += _tag_errors(request.get("Tags"))
+    return errors
+
+
+def validate_create_request(request: Mapping[str, Any]) -> None:
+    """
+    Raise :class:`AutopilotValidationError` listing every broken rule; return quietly when valid.
+
+    :param request: the keyword arguments for ``create_auto_ml_job``.
+    """
+    errors = create_request_errors(request)
+    if errors:
+        raise AutopilotValidationError(errors)

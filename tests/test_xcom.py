@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from airflow_autopilot.job import AutopilotJob
+from airflow_autopilot.xcom import job_summary, to_json_safe
+
+
+def test_datetimes_become_iso_strings_with_timezone():
+    aware = datetime(2024, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+    naive = datetime(2024, 5, 1, 12, 30)
+    out = to_json_safe({"A": aware, "B": naive, "C": [naive]})
+    assert out == {
+        "A": "2024-05-01T12:30:00+02:00",
+        "B": "2024-05-01T12:30:00+00:00",
+        "C": ["2024-05-01T12:30:00+00:00"],
+    }
+    assert datetime.fromisoformat(out["B"]).tzinfo is not None
+
+
+def test_numbers_stay_numbers_and_metadata_dropped():
+    out = to_json_safe(
+        {"ResponseMetadata": {"RequestId": "x"}, "Value": Decimal("0.5"), "Count": Decimal("3"), "Flag": True, "F": 1.5}
+    )
+    assert out == {"Value": 0.5, "Count": 3, "Flag": True, "F": 1.5}
+    assert isinstance(out["Count"], int)
+    json.dumps(out, allow_nan=False)
+
+
+@pytest.mark.parametrize("bad", [b"bytes", object(), {1, 2}, float("nan"), Decimal("Infinity")])
+def test_non_json_values_raise_instead_of_repr(bad):
+    with pytest.raises(TypeError, match=r"\$\.X"):
+        to_json_safe({"X": bad})
+
+
+def test_job_summary_is_json_safe_and_keyed_like_sagemaker():
+    end = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    job = AutopilotJob.from_describe(
+        {
+            "AutoMLJobName": "j1",
+            "AutoMLJobArn": "arn:aws:sagemaker:us-east-1:123456789012:automl-job/j1",
+            "AutoMLJobStatus": "Completed",
+            "AutoMLJobSecondaryStatus": "MaxCandidatesReached",
+            "EndTime": end,
+            "PartialFailureReasons": [{"PartialFailureMessage": "one candidate failed"}],
+            "BestCandidate": {
+                "CandidateName": "c-1",
+                "FinalAutoMLJobObjectiveMetric": {"MetricName": "F1", "Value": 0.9, "Type": "Maximize"},
+            },
+            "ResponseMetadata": {},
+        }
+    )
+    summary = job_summary(job)
+    assert summary == {
+        "AutoMLJobName": "j1",
+        "AutoMLJobArn": "arn:aws:sagemaker:us-east-1:123456789012:automl-job/j1",
+        "AutoMLJobStatus": "Completed",
+        "AutoMLJobSecondaryStatus": "MaxCandidatesReached",
+        "EndTime": "2024-01-02T00:00:00+00:00",
+        "FailureReason": None,
+        "PartialFailureReasons": ["one candidate failed"],
+        "BestCandidateName": "c-1",
+        "BestCandidateObjectiveMetric": {"MetricName": "F1", "Value": 0.9, "Type": "Maximize"},
+    }
+    assert json.loads(json.dumps(summary)) == summary
