@@ -1,0 +1,50 @@
+"""Local Amazon SageMaker Autopilot emulator on top of moto (install the ``emulator`` extra).
+
+Nothing heavy is imported until a name is used: the pytest plugin of this package is loaded by
+every pytest run in the environment.
+
+Public API: :func:`mock_autopilot`, :class:`EmulatorServer`, :class:`EmulatorHandle`,
+:func:`install`, :func:`configure`, :func:`advance_time`, :func:`inject_faults`,
+:func:`clear_faults`, :func:`request_counts`, :func:`reset_request_counts`, :func:`airflow_conn_value`
+and the tag/outcome constants of :mod:`airflow_autopilot.emulator.controls`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "mock_autopilot": "airflow_autopilot.emulator.inprocess",
+    "EmulatorServer": "airflow_autopilot.emulator.server",
+    "airflow_conn_value": "airflow_autopilot.emulator.server",
+    "EmulatorHandle": "airflow_autopilot.emulator.handle",
+    "install": "airflow_autopilot.emulator.responses",
+    "uninstall": "airflow_autopilot.emulator.responses",
+    "AutopilotResponse": "airflow_autopilot.emulator.responses",
+    "configure": "airflow_autopilot.emulator.settings",
+    "advance_time": "airflow_autopilot.emulator.settings",
+    "inject_faults": "airflow_autopilot.emulator.controls",
+    "clear_faults": "airflow_autopilot.emulator.controls",
+    "request_counts": "airflow_autopilot.emulator.controls",
+    "reset_request_counts": "airflow_autopilot.emulator.controls",
+    "OUTCOMES": "airflow_autopilot.emulator.controls",
+    "TAG_OUTCOME": "airflow_autopilot.emulator.controls",
+    "TAG_STAGE_SECONDS": "airflow_autopilot.emulator.controls",
+    "TAG_THROTTLE": "airflow_autopilot.emulator.controls",
+    "TAG_SERVER_ERRORS": "airflow_autopilot.emulator.controls",
+    "TAG_NOT_FOUND": "airflow_autopilot.emulator.controls",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,294 @@
+"""Deterministic Autopilot candidates: names, metrics, steps, containers and artifact locations."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_autopilot.emulator.job_validation import (
+    ALGORITHMS_BY_MODE,
+    METRICS_BY_PROBLEM_TYPE,
+    MINIMIZED_METRICS,
+)
+
+# (low, high) of generated validation metric values.
+_METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "MSE": (0.8, 40.0),
+    "RMSE": (0.9, 6.3),
+    "MAE": (0.6, 5.0),
+    "R2": (0.35, 0.93),
+}
+_DEFAULT_RANGE = (0.62, 0.97)
+
+_ALGORITHM_IMAGES: dict[str, str] = {
+    "xgboost": "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:1.7-1-cpu-py3",
+    "linear-learner": "382416733822.dkr.ecr.{region}.amazonaws.com/linear-learner:1",
+    "mlp": "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-sklearn-automl:2.5-1-cpu-py3",
+}
+_ENSEMBLE_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/autogluon-inference:0.8.2-cpu-py39"
+_DATA_PROCESSING_IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-sklearn-automl:2.5-1-cpu-py3"
+
+
+def seeded_unit(*parts: object) -> float:
+    """Return a deterministic number in [0, 1) derived from ``parts`` with SHA-256.
+
+    :param parts: anything with a stable ``str()``.
+    """
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def short_hash(*parts: object, length: int = 8) -> str:
+    """Return a deterministic lowercase hex string of ``length`` characters.
+
+    :param parts: anything with a stable ``str()``.
+    :param length: number of hex digits.
+    """
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:length]
+
+
+def objective_type(metric: str) -> str:
+    """Return ``Minimize`` for error metrics (MSE, RMSE, MAE, LogLoss) and ``Maximize`` otherwise.
+
+    :param metric: the metric name.
+    """
+    return "Minimize" if metric in MINIMIZED_METRICS else "Maximize"
+
+
+def metric_value(job_name: str, index: int, metric: str, dataset: str = "Validation") -> float:
+    """Return the deterministic value of ``metric`` for candidate ``index`` of ``job_name``.
+
+    Train values are slightly better than validation values.
+
+    :param job_name: the AutoML job name (the seed).
+    :param index: candidate index, from 0.
+    :param metric: the metric name.
+    :param dataset: ``Train`` or ``Validation``.
+    """
+    low, high = _METRIC_RANGES.get(metric, _DEFAULT_RANGE)
+    value = low + (high - low) * seeded_unit(job_name, index, metric)
+    if dataset == "Train":
+        if metric in MINIMIZED_METRICS:
+            value *= 0.9
+        else:
+            value = min(1.0, value + (1.0 - value) * 0.25)
+    return round(value, 6)
+
+
+def is_better(metric: str, a: float, b: float) -> bool:
+    """Return whether value ``a`` beats ``b`` for ``metric``.
+
+    :param metric: the objective metric name.
+    :param a: candidate value.
+    :param b: value to beat.
+    """
+    return a < b if metric in MINIMIZED_METRICS else a > b
+
+
+def resolve_algorithms(job_config: dict[str, Any] | None) -> tuple[str, list[str]]:
+    """Return the effective mode (AUTO resolves to ENSEMBLING, as for data under 100 MB) and algorithms.
+
+    :param job_config: the request's ``AutoMLJobConfig``.
+    """
+    job_config = job_config or {}
+    mode = job_config.get("Mode") or "AUTO"
+    if mode == "AUTO":
+        mode = "ENSEMBLING"
+    configured = (job_config.get("CandidateGenerationConfig") or {}).get("AlgorithmsConfig") or []
+    if configured:
+        return mode, list(configured[0]["AutoMLAlgorithms"])
+    return mode, list(ALGORITHMS_BY_MODE[mode])
+
+
+@dataclass(frozen=True)
+class CandidatePlan:
+    """A candidate's fixed facts; its status depends on the job's clock."""
+
+    index: int
+    name: str
+    algorithm: str
+    processing_job: str
+    transform_job: str
+    created_offset: float
+    completed_offset: float
+    objective_value: float
+
+
+@dataclass(frozen=True)
+class CandidateContext:
+    """Job facts needed to render candidates."""
+
+    job_name: str
+    account_id: str
+    region: str
+    partition: str
+    output_path: str
+    problem_type: str
+    metric: str
+    mode: str
+
+
+def plan_candidates(
+    job_name: str,
+    count: int,
+    algorithms: list[str],
+    metric: str,
+    tuning_start: float,
+    tuning_length: float,
+) -> list[CandidatePlan]:
+    """Lay out ``count`` candidates finishing one after the other over the tuning window.
+
+    :param job_name: the job name (seed of every generated value).
+    :param count: number of candidates.
+    :param algorithms: algorithms used round-robin.
+    :param metric: the objective metric.
+    :param tuning_start: offset in seconds from job creation when ModelTuning starts.
+    :param tuning_length: seconds the full tuning stage lasts.
+    """
+    plans = []
+    step = tuning_length / count
+    for index in range(count):
+        suffix = short_hash(job_name, "candidate", index)
+        plans.append(
+            CandidatePlan(
+                index=index,
+                name=f"{job_name}-t{index + 1:03d}-{suffix}",
+                algorithm=algorithms[index % len(algorithms)],
+                processing_job=f"{job_name}-dpp{index % 10}-{short_hash(job_name, 'dpp', index)}",
+                transform_job=f"{job_name}-dpp{index % 10}-rpb-{short_hash(job_name, 'rpb', index)}",
+                created_offset=tuning_start + index * step,
+                completed_offset=tuning_start + (index + 1) * step,
+                objective_value=metric_value(job_name, index, metric),
+            )
+        )
+    return plans
+
+
+def model_data_urls(ctx: CandidateContext, plan: CandidatePlan) -> tuple[str, str]:
+    """Return the S3 URIs of the data-processing model and the algorithm model of a candidate.
+
+    :param ctx: job context.
+    :param plan: the candidate.
+    """
+    base = f"{ctx.output_path}/{ctx.job_name}"
+    processing = f"{base}/data-processor-models/{plan.processing_job}/output/model.tar.gz"
+    algorithm = f"{base}/tuning/{ctx.job_name}-t{plan.index + 1:03d}/{plan.name}/output/model.tar.gz"
+    return processing, algorithm
+
+
+def artifact_locations(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, str]:
+    """Return ``CandidateArtifactLocations`` of a candidate.
+
+    :param ctx: job context.
+    :param plan: the candidate.
+    """
+    base = f"{ctx.output_path}/{ctx.job_name}/documentation"
+    return {
+        "Explainability": f"{base}/explainability/output/{plan.name}",
+        "ModelInsights": f"{base}/model_monitor/output/{plan.name}",
+    }
+
+
+def inference_containers(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[str, Any]]:
+    """Return the candidate's ``InferenceContainers`` like real tabular Autopilot.
+
+    Classification gets three containers (data processing, algorithm, inverse label transform),
+    regression two.
+
+    :param ctx: job context.
+    :param plan: the candidate.
+    """
+    processing_url, algorithm_url = model_data_urls(ctx, plan)
+    classification = ctx.problem_type != "Regression"
+    if ctx.mode == "ENSEMBLING":
+        algorithm_image = _ENSEMBLE_IMAGE.format(region=ctx.region)
+    else:
+        algorithm_image = _ALGORITHM_IMAGES.get(plan.algorithm, _ALGORITHM_IMAGES["xgboost"]).format(
+            region=ctx.region
+        )
+    processing = {
+        "Image": _DATA_PROCESSING_IMAGE.format(region=ctx.region),
+        "ModelDataUrl": processing_url,
+        "Environment": {
+            "AUTOML_SPARSE_ENCODE_RECORDIO_PROTOBUF": "1",
+            "AUTOML_TRANSFORM_MODE": "feature-transform",
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/x-recordio-protobuf",
+            "SAGEMAKER_PROGRAM": "sagemaker_serve",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        },
+    }
+    algorithm_env = {
+        "MAX_CONTENT_LENGTH": "20971520",
+        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+        "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+        "SAGEMAKER_INFERENCE_SUPPORTED": (
+            "predicted_label,probability,probabilities" if classification else "predicted_label"
+        ),
+    }
+    algorithm = {"Image": algorithm_image, "ModelDataUrl": algorithm_url, "Environment": algorithm_env}
+    if not classification:
+        return [processing, algorithm]
+    inverse = {
+        "Image": _DATA_PROCESSING_IMAGE.format(region=ctx.region),
+        "ModelDataUrl": processing_url,
+        "Environment": {
+            "AUTOML_TRANSFORM_MODE": "inverse-label-transform",
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+            "SAGEMAKER_INFERENCE_INPUT": "predicted_label",
+            "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+            "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,labels,probabilities",
+            "SAGEMAKER_PROGRAM": "sagemaker_serve",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        },
+    }
+    return [processing, algorithm, inverse]
+
+
+def _arn(ctx: CandidateContext, kind: str, name: str) -> str:
+    return f"arn:{ctx.partition}:sagemaker:{ctx.region}:{ctx.account_id}:{kind}/{name.lower()}"
+
+
+def candidate_steps(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[str, str]]:
+    """Return ``CandidateSteps``: processing job, training job and transform job with their ARNs.
+
+    :param ctx: job context.
+    :param plan: the candidate.
+    """
+    return [
+        {
+            "CandidateStepType": "AWS::SageMaker::ProcessingJob",
+            "CandidateStepArn": _arn(ctx, "processing-job", plan.processing_job),
+            "CandidateStepName": plan.processing_job,
+        },
+        {
+            "CandidateStepType": "AWS::SageMaker::TrainingJob",
+            "CandidateStepArn": _arn(ctx, "training-job", plan.name),
+            "CandidateStepName": plan.name,
+        },
+        {
+            "CandidateStepType": "AWS::SageMaker::TransformJob",
+            "CandidateStepArn": _arn(ctx, "transform-job", plan.transform_job),
+            "CandidateStepName": plan.transform_job,
+        },
+    ]
+
+
+def candidate_metrics(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[str, Any]]:
+    """Return ``CandidateMetrics``: every metric of the problem type on the Train and Validation sets.
+
+    :param ctx: job context.
+    :param plan: the candidate.
+    """
+    metrics = []
+    for metric in METRICS_BY_PROBLEM_TYPE[ctx.problem_type]:
+        for dataset in ("Train", "Validation"):
+            metrics.append(
+                {
+                    "MetricName": metric,
+                    "StandardMetricName": metric,
+                    "Value": metric_value(ctx.job_name, plan.index, metric, dataset),
+                    "Set": dataset,
+                }
+            )
+    return metrics

@@ -1,0 +1,194 @@
+"""Per-job controls (tags and name prefixes), fault injection and request counting.
+
+Everything here is process-wide and thread-safe: a threaded server and the test that drives it
+share the same state.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+TAG_PREFIX = "autopilot-emulator:"
+TAG_OUTCOME = TAG_PREFIX + "outcome"
+TAG_STAGE_SECONDS = TAG_PREFIX + "stage-seconds"
+TAG_THROTTLE = TAG_PREFIX + "throttle"
+TAG_SERVER_ERRORS = TAG_PREFIX + "server-errors"
+TAG_NOT_FOUND = TAG_PREFIX + "not-found"
+
+OUTCOME_SUCCESS = "success"
+OUTCOME_FAILED = "failed"
+OUTCOME_STOPPED = "stopped"
+OUTCOME_RUNTIME_LIMIT = "runtime-limit"
+OUTCOME_RUNTIME_LIMIT_NO_CANDIDATE = "runtime-limit-no-candidate"
+OUTCOME_DEPLOY_ERROR = "deploy-error"
+OUTCOME_SLOW = "slow"
+
+OUTCOMES = (
+    OUTCOME_SUCCESS,
+    OUTCOME_FAILED,
+    OUTCOME_STOPPED,
+    OUTCOME_RUNTIME_LIMIT,
+    OUTCOME_RUNTIME_LIMIT_NO_CANDIDATE,
+    OUTCOME_DEPLOY_ERROR,
+    OUTCOME_SLOW,
+)
+#: Stage duration multiplier of the ``slow`` outcome.
+SLOW_FACTOR = 20.0
+
+# Longest outcome first so that "runtime-limit-no-candidate" wins over "runtime-limit".
+_PREFIX_RE = re.compile(
+    r"^emu-(" + "|".join(re.escape(o) for o in sorted(OUTCOMES, key=len, reverse=True)) + r")-"
+)
+
+#: Operations that per-job faults apply to (they name one job in ``AutoMLJobName``).
+JOB_FAULT_OPERATIONS = frozenset({"DescribeAutoMLJob", "DescribeAutoMLJobV2", "ListCandidatesForAutoMLJob"})
+DESCRIBE_OPERATIONS = frozenset({"DescribeAutoMLJob", "DescribeAutoMLJobV2"})
+
+
+def outcome_from_name(job_name: str) -> str | None:
+    """Return the outcome selected by an ``emu-<outcome>-`` name prefix, if any.
+
+    :param job_name: the AutoML job name.
+    """
+    match = _PREFIX_RE.match(job_name)
+    return match.group(1) if match else None
+
+
+def tags_to_dict(tags: Iterable[dict[str, str]] | None) -> dict[str, str]:
+    """Turn an AWS tag list into a dict.
+
+    :param tags: ``[{"Key": ..., "Value": ...}]`` or ``None``.
+    """
+    return {t["Key"]: t.get("Value", "") for t in tags or []}
+
+
+@dataclass
+class FaultBudget:
+    """Remaining faults to inject: each answered request consumes one."""
+
+    throttle: int = 0
+    server_errors: int = 0
+    not_found: int = 0
+
+    def empty(self) -> bool:
+        """Return True when no fault is left."""
+        return self.throttle <= 0 and self.server_errors <= 0 and self.not_found <= 0
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: Counter[str] = field(default_factory=Counter)
+    any_request: FaultBudget = field(default_factory=FaultBudget)
+    per_job: dict[str, FaultBudget] = field(default_factory=dict)
+
+
+_state = _State()
+
+FAULT_THROTTLE = "throttle"
+FAULT_SERVER_ERROR = "server-error"
+FAULT_NOT_FOUND = "not-found"
+
+
+def inject_faults(
+    job_name: str | None = None,
+    throttle: int = 0,
+    server_errors: int = 0,
+    not_found: int = 0,
+) -> None:
+    """Queue faults for the next requests; they add to faults already queued.
+
+    Without ``job_name`` the faults hit the next SageMaker requests of any operation (``not_found``
+    only hits describe calls). With ``job_name`` they hit only DescribeAutoMLJob(V2) and
+    ListCandidatesForAutoMLJob requests for that job. Throttles are served first, then server
+    errors, then not-found answers.
+
+    :param job_name: the job the faults are about, or ``None`` for any next request.
+    :param throttle: how many requests answer HTTP 400 ``ThrottlingException``.
+    :param server_errors: how many requests answer HTTP 500 ``InternalFailure``.
+    :param not_found: how many describe requests answer ``ResourceNotFound``.
+    """
+    if min(throttle, server_errors, not_found) < 0:
+        raise ValueError("fault counts must not be negative")
+    with _state.lock:
+        if job_name is None:
+            budget = _state.any_request
+        else:
+            budget = _state.per_job.setdefault(job_name, FaultBudget())
+        budget.throttle += throttle
+        budget.server_errors += server_errors
+        budget.not_found += not_found
+
+
+def clear_faults() -> None:
+    """Drop every queued fault."""
+    with _state.lock:
+        _state.any_request = FaultBudget()
+        _state.per_job.clear()
+
+
+def pending_faults(job_name: str | None = None) -> FaultBudget:
+    """Return a copy of the faults still queued.
+
+    :param job_name: a job name, or ``None`` for the any-request budget.
+    """
+    with _state.lock:
+        budget = _state.any_request if job_name is None else _state.per_job.get(job_name)
+        if budget is None:
+            return FaultBudget()
+        return FaultBudget(budget.throttle, budget.server_errors, budget.not_found)
+
+
+def _take(budget: FaultBudget, operation: str) -> str | None:
+    if budget.throttle > 0:
+        budget.throttle -= 1
+        return FAULT_THROTTLE
+    if budget.server_errors > 0:
+        budget.server_errors -= 1
+        return FAULT_SERVER_ERROR
+    if budget.not_found > 0 and operation in DESCRIBE_OPERATIONS:
+        budget.not_found -= 1
+        return FAULT_NOT_FOUND
+    return None
+
+
+def take_fault(operation: str, job_name: str | None) -> str | None:
+    """Consume and return the fault to serve for this request, or ``None``.
+
+    :param operation: the SageMaker operation name, e.g. ``DescribeAutoMLJob``.
+    :param job_name: the request's ``AutoMLJobName``, if any.
+    """
+    with _state.lock:
+        fault = _take(_state.any_request, operation)
+        if fault is None and job_name and operation in JOB_FAULT_OPERATIONS:
+            budget = _state.per_job.get(job_name)
+            if budget is not None:
+                fault = _take(budget, operation)
+                if budget.empty():
+                    del _state.per_job[job_name]
+        return fault
+
+
+def count_request(operation: str) -> None:
+    """Count one request of ``operation``.
+
+    :param operation: the SageMaker operation name.
+    """
+    with _state.lock:
+        _state.counts[operation] += 1
+
+
+def request_counts() -> dict[str, int]:
+    """Return the SageMaker requests seen per operation since the last reset."""
+    with _state.lock:
+        return dict(_state.counts)
+
+
+def reset_request_counts() -> None:
+    """Zero the per-operation request counters."""
+    with _state.lock:
+        _state.counts.clear()

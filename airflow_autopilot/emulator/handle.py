@@ -1,0 +1,97 @@
+"""The handle tests and scripts get from :func:`mock_autopilot`, the fixtures and :class:`EmulatorServer`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_autopilot.emulator import controls, settings
+
+DEFAULT_REGION = "us-east-1"
+
+
+def reset_backends() -> None:
+    """Reset every moto backend (as ``POST /moto-api/reset`` does) and the emulator's faults."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+    controls.clear_faults()
+
+
+class EmulatorHandle:
+    """Controls of a running emulator (in-process or a server in this process).
+
+    :param region: region the emulator's clients use.
+    """
+
+    def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.region = region
+
+    def configure(self, stage_seconds: float | None = None, max_candidates: int | None = None) -> None:
+        """Change stage duration or candidate cap for jobs created from now on.
+
+        :param stage_seconds: seconds per lifecycle stage.
+        :param max_candidates: cap on candidates per job.
+        """
+        settings.configure(stage_seconds=stage_seconds, max_candidates=max_candidates)
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator clock forward so jobs progress without sleeping.
+
+        :param seconds: how far to jump.
+        """
+        settings.advance_time(seconds)
+
+    def inject_faults(
+        self,
+        job_name: str | None = None,
+        throttle: int = 0,
+        server_errors: int = 0,
+        not_found: int = 0,
+    ) -> None:
+        """Queue faults; see :func:`airflow_autopilot.emulator.controls.inject_faults`.
+
+        :param job_name: the job the faults are about, or ``None`` for any next request.
+        :param throttle: requests answered with ``ThrottlingException``.
+        :param server_errors: requests answered with HTTP 500 ``InternalFailure``.
+        :param not_found: describe requests answered with ``ResourceNotFound``.
+        """
+        controls.inject_faults(job_name, throttle=throttle, server_errors=server_errors, not_found=not_found)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        controls.clear_faults()
+
+    def request_counts(self) -> dict[str, int]:
+        """Return SageMaker requests per operation since the last reset."""
+        return controls.request_counts()
+
+    def reset_request_counts(self) -> None:
+        """Zero the request counters."""
+        controls.reset_request_counts()
+
+    def reset(self) -> None:
+        """Reset moto's state, queued faults and request counts (settings and clock stay)."""
+        reset_backends()
+        controls.reset_request_counts()
+
+    def job(self, name: str, account_id: str | None = None) -> Any:
+        """Return the stored job object (an :class:`EmulatedAutoMLJob` for V1 jobs).
+
+        :param name: the AutoML job name.
+        :param account_id: the account, default moto's default account.
+        """
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sagemaker.models import sagemaker_backends
+
+        return sagemaker_backends[account_id or DEFAULT_ACCOUNT_ID][self.region].auto_ml_jobs[name]
+
+    def client(self, service: str = "sagemaker", **kwargs: Any) -> Any:
+        """Return a boto3 client for ``service`` in the emulator's region.
+
+        :param service: the boto3 service name.
+        :param kwargs: more ``boto3.client`` arguments.
+        """
+        import boto3
+
+        kwargs.setdefault("region_name", self.region)
+        return boto3.client(service, **kwargs)

@@ -1,0 +1,602 @@
+"""An emulated V1 AutoML job whose state is computed lazily from the emulator clock.
+
+Nothing runs in the background: every request about a job (and every SageMaker request, which
+refreshes all jobs of the backend) recomputes the state from the time elapsed since creation. Side
+effects that AWS would produce (model artifacts in S3, the deployed endpoint) are materialised the
+first time a refresh sees the step they belong to.
+
+Timeline in stage units (one unit = the job's stage seconds):
+
+* 0 ``Starting``, 1 ``AnalyzingData`` (input read and checked at the end of this stage),
+  2 ``FeatureEngineering``, 3-5 ``ModelTuning`` (candidates finish one after the other),
+  5 ``MaxCandidatesReached``, 6 ``GeneratingExplainabilityReport``,
+  7 ``GeneratingModelInsightsReport``, 8 ``DeployingModel`` (only when deployment was asked for),
+  then ``Completed``/``Completed``.
+* ``failed``: ``Failed``/``Failed`` after one unit of tuning; ``stopped``: ``Stopping`` after one
+  unit of tuning, ``Stopped`` one unit later; ``runtime-limit``: ``Completed``/
+  ``MaxAutoMLJobRuntimeReached`` after one unit of tuning (at least one candidate done);
+  ``runtime-limit-no-candidate``: the same before the first candidate finishes.
+* ``GenerateCandidateDefinitionsOnly``: ``Completed``/``CandidateDefinitionsGenerated`` after
+  ``AnalyzingData``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from airflow_autopilot.emulator import candidates as cand
+from airflow_autopilot.emulator import controls, data, settings
+from airflow_autopilot.emulator.job_validation import DEFAULT_METRIC, METRICS_BY_PROBLEM_TYPE
+
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+TUNING_UNITS = 2.0
+_ANALYSIS_AT = 1.0
+_FEATURES_AT = 2.0
+_TUNING_AT = 3.0
+
+
+class EmulatedAutoMLJob:
+    """A V1 AutoML job stored in moto's ``auto_ml_jobs`` dict.
+
+    It carries the attributes moto's ListAutoMLJobs, StopAutoMLJob, tagging and pagination code read
+    from moto's own ``AutoMLJob`` (``auto_ml_job_name``, ``arn``, ``auto_ml_job_status``,
+    ``auto_ml_job_secondary_status``, ``creation_time``, ``last_modified_time``, ``tags``,
+    ``summary()``), computed from the clock.
+
+    :param params: the validated CreateAutoMLJob parameters.
+    :param account_id: owning account.
+    :param region: region of the SageMaker backend.
+    :param partition: AWS partition of the region.
+    :param backend: the moto SageMaker backend (used to deploy endpoints).
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any],
+        account_id: str,
+        region: str,
+        partition: str,
+        backend: Any,
+    ) -> None:
+        self._lock = threading.RLock()
+        self.params = copy.deepcopy(params)
+        self.account_id = account_id
+        self.region_name = region
+        self.partition = partition
+        self._backend = backend
+        self.auto_ml_job_name: str = params["AutoMLJobName"]
+        self.arn = (
+            f"arn:{partition}:sagemaker:{region}:{account_id}:automl-job/{self.auto_ml_job_name.lower()}"
+        )
+        self.tags: list[dict[str, str]] = list(params.get("Tags") or [])
+        tag_values = controls.tags_to_dict(self.tags)
+        self.outcome = (
+            tag_values.get(controls.TAG_OUTCOME)
+            or controls.outcome_from_name(self.auto_ml_job_name)
+            or controls.OUTCOME_SUCCESS
+        )
+        stage = float(tag_values.get(controls.TAG_STAGE_SECONDS) or settings.stage_seconds())
+        if self.outcome == controls.OUTCOME_SLOW:
+            stage *= controls.SLOW_FACTOR
+        self.stage_seconds = stage
+        self.created = settings.now()
+        self.creation_time = settings.to_datetime(self.created)
+        self.candidates_only = bool(params.get("GenerateCandidateDefinitionsOnly"))
+        self.deploy_config: dict[str, Any] | None = params.get("ModelDeployConfig")
+        self.deploy_requested = self.deploy_config is not None and not self.candidates_only
+        job_config = params.get("AutoMLJobConfig") or {}
+        criteria = job_config.get("CompletionCriteria") or {}
+        requested = criteria.get("MaxCandidates")
+        wanted = int(requested) if requested else settings.DEFAULT_MAX_CANDIDATES
+        self.candidate_count = max(1, min(wanted, settings.candidate_cap()))
+        self.mode, self.algorithms = cand.resolve_algorithms(job_config)
+        self.output_path = params["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        training = [
+            c for c in params["InputDataConfig"] if (c.get("ChannelType") or "training") == "training"
+        ]
+        self.training_channel: dict[str, Any] = training[0]
+        # Filled by the analysis at the end of AnalyzingData.
+        self.analysed = False
+        self.problem_type: str | None = params.get("ProblemType")
+        self.metric: str | None = (params.get("AutoMLJobObjective") or {}).get("MetricName")
+        self.failure_reason: str | None = None
+        self.partial_failure_reasons: list[dict[str, str]] = []
+        self._timeline: list[tuple[float, str, str]] = [
+            (0.0, "InProgress", "Starting"),
+            (_ANALYSIS_AT * stage, "InProgress", "AnalyzingData"),
+        ]
+        self._plans: list[cand.CandidatePlan] = []
+        self._cut: float | None = None
+        self._cut_status = "Stopped"
+        self._stopping_until: float | None = None
+        self._written: set[int] = set()
+        self._deploy_at: float | None = None
+        self._deployed = False
+        self.endpoint_name: str | None = None
+        self.artifacts: dict[str, str] | None = None
+
+    # ----------------------------------------------------------------- clock
+
+    def _elapsed(self) -> float:
+        return max(0.0, settings.now() - self.created)
+
+    def refresh(self) -> float:
+        """Bring the job up to the emulator clock; return the elapsed seconds.
+
+        Runs the data analysis, writes candidate artifacts and deploys the endpoint when their time
+        has come.
+        """
+        with self._lock:
+            elapsed = self._elapsed()
+            if not self.analysed and self._cut is None and elapsed >= _ANALYSIS_AT * self.stage_seconds:
+                self._analyse()
+            if self.analysed:
+                self._materialise(elapsed)
+            return elapsed
+
+    def _state_at(self, elapsed: float) -> tuple[float, str, str]:
+        current = self._timeline[0]
+        for entry in self._timeline:
+            if entry[0] <= elapsed:
+                current = entry
+        return current
+
+    # --------------------------------------------------------------- analysis
+
+    def _fail_at(self, offset: float, reason: str, partial: list[str] | None = None) -> None:
+        self.failure_reason = reason[:1024]
+        self.partial_failure_reasons = [{"PartialFailureMessage": p[:1024]} for p in partial or []]
+        self._timeline.append((offset, "Failed", "Failed"))
+
+    def _analyse(self) -> None:
+        self.analysed = True
+        unit = self.stage_seconds
+        end_of_analysis = _FEATURES_AT * unit
+        if not data.bucket_exists(self.output_path, self.account_id, self.region_name):
+            bucket, _ = data.split_s3_uri(self.output_path)
+            self._fail_at(
+                end_of_analysis,
+                f"ClientError: The S3OutputPath bucket '{bucket}' does not exist or is not accessible.",
+            )
+            return
+        analysis = data.analyze_input(self.training_channel, self.account_id, self.region_name)
+        if analysis.failure_reason:
+            self._fail_at(end_of_analysis, analysis.failure_reason)
+            return
+        if self.problem_type is None:
+            self.problem_type = analysis.problem_type or "BinaryClassification"
+        if self.metric is None:
+            self.metric = DEFAULT_METRIC[self.problem_type]
+        elif self.metric not in METRICS_BY_PROBLEM_TYPE[self.problem_type]:
+            self._fail_at(
+                end_of_analysis,
+                f"ClientError: The objective metric '{self.metric}' is not valid for the inferred "
+                f"problem type {self.problem_type}. Valid metrics: "
+                f"{', '.join(METRICS_BY_PROBLEM_TYPE[self.problem_type])}.",
+            )
+            return
+        self._write_notebooks()
+        if self.candidates_only:
+            self._timeline.append((end_of_analysis, "Completed", "CandidateDefinitionsGenerated"))
+            return
+        self._plan_run()
+
+    def _write_notebooks(self) -> None:
+        base = f"{self.output_path}/{self.auto_ml_job_name}/sagemaker-automl-candidates/{self.auto_ml_job_name}-pr-1-{cand.short_hash(self.auto_ml_job_name, 'pr')}/notebooks"
+        self.artifacts = {
+            "CandidateDefinitionNotebookLocation": f"{base}/SageMakerAutopilotCandidateDefinitionNotebook.ipynb",
+            "DataExplorationNotebookLocation": f"{base}/SageMakerAutopilotDataExplorationNotebook.ipynb",
+        }
+        for uri in self.artifacts.values():
+            data.put_object(
+                uri,
+                b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+                self.account_id,
+                self.region_name,
+            )
+
+    def _plan_run(self) -> None:
+        unit = self.stage_seconds
+        assert self.metric is not None
+        tuning_start = _TUNING_AT * unit
+        self._plans = cand.plan_candidates(
+            self.auto_ml_job_name,
+            self.candidate_count,
+            self.algorithms,
+            self.metric,
+            tuning_start,
+            TUNING_UNITS * unit,
+        )
+        self._timeline.append((_FEATURES_AT * unit, "InProgress", "FeatureEngineering"))
+        self._timeline.append((tuning_start, "InProgress", "ModelTuning"))
+        first_done = self._plans[0].completed_offset
+        outcome = self.outcome
+        if outcome == controls.OUTCOME_FAILED:
+            cut = tuning_start + unit
+            self._cut, self._cut_status = cut, "Failed"
+            failed = [p for p in self._plans if p.created_offset < cut < p.completed_offset]
+            partial = [
+                f"Candidate {p.name} failed: AlgorithmError: training job {p.name} exited with an "
+                "error (emulated by autopilot-emulator:outcome=failed)."
+                for p in failed
+            ]
+            self._fail_at(
+                cut,
+                "ClientError: Autopilot could not train any more candidates: training jobs failed "
+                "(emulated by autopilot-emulator:outcome=failed).",
+                partial or ["Candidate training failed (emulated)."],
+            )
+        elif outcome == controls.OUTCOME_STOPPED:
+            self._stop_at(tuning_start + unit)
+        elif outcome == controls.OUTCOME_RUNTIME_LIMIT:
+            cut = max(tuning_start + unit, first_done)
+            self._cut, self._cut_status = cut, "Stopped"
+            self._timeline.append((cut, "Completed", "MaxAutoMLJobRuntimeReached"))
+        elif outcome == controls.OUTCOME_RUNTIME_LIMIT_NO_CANDIDATE:
+            cut = (tuning_start + first_done) / 2
+            self._cut, self._cut_status = cut, "Stopped"
+            self._timeline.append((cut, "Completed", "MaxAutoMLJobRuntimeReached"))
+        else:
+            offset = tuning_start + TUNING_UNITS * unit
+            for secondary in (
+                "MaxCandidatesReached",
+                "GeneratingExplainabilityReport",
+                "GeneratingModelInsightsReport",
+            ):
+                self._timeline.append((offset, "InProgress", secondary))
+                offset += unit
+            if self.deploy_requested or outcome == controls.OUTCOME_DEPLOY_ERROR:
+                self._timeline.append((offset, "InProgress", "DeployingModel"))
+                offset += unit
+                self._deploy_at = offset
+            else:
+                self._timeline.append((offset, "Completed", "Completed"))
+
+    # ------------------------------------------------------------ candidates
+
+    def _context(self) -> cand.CandidateContext:
+        assert self.problem_type is not None and self.metric is not None
+        return cand.CandidateContext(
+            job_name=self.auto_ml_job_name,
+            account_id=self.account_id,
+            region=self.region_name,
+            partition=self.partition,
+            output_path=self.output_path,
+            problem_type=self.problem_type,
+            metric=self.metric,
+            mode=self.mode,
+        )
+
+    def _candidate_status(self, plan: cand.CandidatePlan, elapsed: float) -> str | None:
+        cut = self._cut
+        if plan.created_offset > elapsed or (cut is not None and plan.created_offset >= cut):
+            return None
+        if plan.completed_offset <= elapsed and (cut is None or plan.completed_offset <= cut):
+            return "Completed"
+        if cut is not None and elapsed >= cut:
+            if self._stopping_until is not None and elapsed < self._stopping_until:
+                return "Stopping"
+            return self._cut_status
+        return "InProgress"
+
+    def _candidate_times(self, plan: cand.CandidatePlan, status: str) -> tuple[float, float | None]:
+        """Return (last modified offset, end offset) of a candidate in ``status``."""
+        if status == "Completed":
+            return plan.completed_offset, plan.completed_offset
+        if status == "InProgress":
+            return plan.created_offset, None
+        assert self._cut is not None
+        if status == "Stopping":
+            return self._cut, None
+        end = self._stopping_until if self._stopping_until is not None else self._cut
+        return end, end
+
+    def _render_candidate(self, plan: cand.CandidatePlan, status: str) -> dict[str, Any]:
+        ctx = self._context()
+        modified, end = self._candidate_times(plan, status)
+        candidate: dict[str, Any] = {
+            "CandidateName": plan.name,
+            "ObjectiveStatus": {"Completed": "Succeeded", "Failed": "Failed"}.get(status, "Pending"),
+            "CandidateSteps": cand.candidate_steps(ctx, plan),
+            "CandidateStatus": status,
+            "CreationTime": settings.to_datetime(self.created + plan.created_offset),
+            "LastModifiedTime": settings.to_datetime(self.created + modified),
+        }
+        if end is not None:
+            candidate["EndTime"] = settings.to_datetime(self.created + end)
+        if status == "Failed":
+            candidate["FailureReason"] = (
+                f"AlgorithmError: training job {plan.name} exited with an error "
+                "(emulated by autopilot-emulator:outcome=failed)."
+            )
+        if status == "Completed":
+            candidate["FinalAutoMLJobObjectiveMetric"] = {
+                "Type": cand.objective_type(ctx.metric),
+                "MetricName": ctx.metric,
+                "Value": plan.objective_value,
+                "StandardMetricName": ctx.metric,
+            }
+            candidate["InferenceContainers"] = cand.inference_containers(ctx, plan)
+            candidate["CandidateProperties"] = {
+                "CandidateArtifactLocations": cand.artifact_locations(ctx, plan),
+                "CandidateMetrics": cand.candidate_metrics(ctx, plan),
+            }
+        return candidate
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """Return every candidate visible now (refreshes the job), in creation order."""
+        with self._lock:
+            elapsed = self.refresh()
+            result = []
+            for plan in self._plans:
+                status = self._candidate_status(plan, elapsed)
+                if status is not None:
+                    result.append(self._render_candidate(plan, status))
+            return result
+
+    def _completed_plans(self, elapsed: float) -> list[cand.CandidatePlan]:
+        return [p for p in self._plans if self._candidate_status(p, elapsed) == "Completed"]
+
+    def _best_plan(self, elapsed: float) -> cand.CandidatePlan | None:
+        best: cand.CandidatePlan | None = None
+        assert self.metric is not None or not self._plans
+        for plan in self._completed_plans(elapsed):
+            if best is None or cand.is_better(self.metric or "", plan.objective_value, best.objective_value):
+                best = plan
+        return best
+
+    # --------------------------------------------------------- side effects
+
+    def _materialise(self, elapsed: float) -> None:
+        if not self._plans:
+            return
+        ctx = self._context()
+        for plan in self._completed_plans(elapsed):
+            if plan.index in self._written:
+                continue
+            self._written.add(plan.index)
+            processing_url, algorithm_url = cand.model_data_urls(ctx, plan)
+            data.put_object(
+                processing_url,
+                data.tiny_model_archive(plan.processing_job),
+                self.account_id,
+                self.region_name,
+            )
+            data.put_object(
+                algorithm_url, data.tiny_model_archive(plan.name), self.account_id, self.region_name
+            )
+            locations = cand.artifact_locations(ctx, plan)
+            data.put_object(
+                f"{locations['Explainability']}/analysis.json",
+                b'{"explanations": {}}',
+                self.account_id,
+                self.region_name,
+            )
+            data.put_object(
+                f"{locations['ModelInsights']}/report.json",
+                b'{"insights": {}}',
+                self.account_id,
+                self.region_name,
+            )
+        if self._deploy_at is not None and not self._deployed and elapsed >= self._deploy_at:
+            self._deploy()
+
+    def _deploy(self) -> None:
+        self._deployed = True
+        assert self._deploy_at is not None
+        if self.outcome == controls.OUTCOME_DEPLOY_ERROR:
+            self._deploy_failed(
+                "Model deployment failed: the endpoint could not be created "
+                "(emulated by autopilot-emulator:outcome=deploy-error)."
+            )
+            return
+        best = self._best_plan(self._deploy_at)
+        assert best is not None and self.deploy_config is not None
+        from airflow_autopilot.emulator.deployment import deploy_best_candidate
+
+        try:
+            self.endpoint_name = deploy_best_candidate(
+                self._backend,
+                job_name=self.auto_ml_job_name,
+                role_arn=self.params["RoleArn"],
+                containers=cand.inference_containers(self._context(), best),
+                deploy_config=self.deploy_config,
+            )
+        except Exception as error:  # noqa: BLE001 - any moto refusal is a deployment error
+            self._deploy_failed(f"Model deployment failed: {getattr(error, 'message', None) or error}")
+            return
+        self._timeline.append((self._deploy_at, "Completed", "Completed"))
+
+    def _deploy_failed(self, message: str) -> None:
+        assert self._deploy_at is not None
+        self.partial_failure_reasons = [{"PartialFailureMessage": message[:1024]}]
+        self._timeline.append((self._deploy_at, "Completed", "ModelDeploymentError"))
+
+    # ------------------------------------------------------------------ stop
+
+    def _stop_at(self, offset: float) -> None:
+        unit = self.stage_seconds
+        self._timeline = [entry for entry in self._timeline if entry[0] <= offset]
+        self._timeline.append((offset, "Stopping", "Stopping"))
+        self._timeline.append((offset + unit, "Stopped", "Stopped"))
+        self._cut, self._cut_status = offset, "Stopped"
+        self._stopping_until = offset + unit
+        self._deploy_at = None
+        self.failure_reason = None
+        self.partial_failure_reasons = []
+
+    def stop(self) -> bool:
+        """Stop the job now: ``Stopping`` for one stage, then ``Stopped``.
+
+        Stopping a job that is already stopping or in a terminal state changes nothing.
+
+        :return: whether the request changed the job.
+        """
+        with self._lock:
+            elapsed = self.refresh()
+            _, primary, _ = self._state_at(elapsed)
+            if primary in TERMINAL_STATUSES or primary == "Stopping":
+                return False
+            if not self.analysed:
+                self.analysed = True  # a job stopped before its analysis never reads its input
+            self._stop_at(elapsed)
+            return True
+
+    # ------------------------------------------------------------ read side
+
+    def _status(self) -> tuple[float, str, str, float]:
+        elapsed = self.refresh()
+        offset, primary, secondary = self._state_at(elapsed)
+        return offset, primary, secondary, elapsed
+
+    @property
+    def auto_ml_job_status(self) -> str:
+        """``AutoMLJobStatus`` now."""
+        return self._status()[1]
+
+    @auto_ml_job_status.setter
+    def auto_ml_job_status(self, value: str) -> None:
+        # moto's own StopAutoMLJob assigns "Stopped"; treat any assignment as a stop request.
+        if value in ("Stopped", "Stopping"):
+            self.stop()
+
+    @property
+    def auto_ml_job_secondary_status(self) -> str:
+        """``AutoMLJobSecondaryStatus`` now."""
+        return self._status()[2]
+
+    @auto_ml_job_secondary_status.setter
+    def auto_ml_job_secondary_status(self, value: str) -> None:
+        if value in ("Stopped", "Stopping"):
+            self.stop()
+
+    @property
+    def last_modified_time(self) -> Any:
+        """``LastModifiedTime``: the start of the current step."""
+        return settings.to_datetime(self.created + self._status()[0])
+
+    @property
+    def end_time(self) -> Any:
+        """``EndTime`` at a terminal state, else ``None``."""
+        offset, primary, _, _ = self._status()
+        return settings.to_datetime(self.created + offset) if primary in TERMINAL_STATUSES else None
+
+    def _common(self) -> dict[str, Any]:
+        with self._lock:
+            offset, primary, secondary, elapsed = self._status()
+            result: dict[str, Any] = {
+                "AutoMLJobName": self.auto_ml_job_name,
+                "AutoMLJobArn": self.arn,
+                "AutoMLJobStatus": primary,
+                "AutoMLJobSecondaryStatus": secondary,
+                "CreationTime": self.creation_time,
+                "LastModifiedTime": settings.to_datetime(self.created + offset),
+            }
+            if primary in TERMINAL_STATUSES:
+                result["EndTime"] = settings.to_datetime(self.created + offset)
+            if primary == "Failed" and self.failure_reason:
+                result["FailureReason"] = self.failure_reason
+            if self.partial_failure_reasons and primary in TERMINAL_STATUSES:
+                result["PartialFailureReasons"] = self.partial_failure_reasons
+            result["_elapsed"] = elapsed
+            return result
+
+    def summary(self) -> dict[str, Any]:
+        """Return the ``AutoMLJobSummary`` used by ListAutoMLJobs."""
+        result = self._common()
+        result.pop("_elapsed")
+        return result
+
+    def _best_candidate(self, elapsed: float, primary: str) -> dict[str, Any] | None:
+        if primary == "Failed":
+            return None
+        best = self._best_plan(elapsed)
+        return self._render_candidate(best, "Completed") if best is not None else None
+
+    def _resolved(self) -> dict[str, Any] | None:
+        if not self.analysed or self.problem_type is None or self.metric is None:
+            return None
+        return {
+            "AutoMLJobObjective": {"MetricName": self.metric},
+            "ProblemType": self.problem_type,
+            "CompletionCriteria": self._completion_criteria(),
+        }
+
+    def _completion_criteria(self) -> dict[str, Any]:
+        criteria = dict((self.params.get("AutoMLJobConfig") or {}).get("CompletionCriteria") or {})
+        criteria["MaxCandidates"] = self.candidate_count
+        criteria.setdefault("MaxRuntimePerTrainingJobInSeconds", 86400)
+        criteria.setdefault("MaxAutoMLJobRuntimeInSeconds", 2592000)
+        return criteria
+
+    def describe(self) -> dict[str, Any]:
+        """Return the DescribeAutoMLJob response."""
+        with self._lock:
+            result = self._common()
+            elapsed = result.pop("_elapsed")
+            params = self.params
+            result["InputDataConfig"] = params["InputDataConfig"]
+            result["OutputDataConfig"] = params["OutputDataConfig"]
+            result["RoleArn"] = params["RoleArn"]
+            for key in ("AutoMLJobObjective", "ProblemType", "AutoMLJobConfig", "ModelDeployConfig"):
+                if params.get(key) is not None:
+                    result[key] = params[key]
+            result["GenerateCandidateDefinitionsOnly"] = self.candidates_only
+            best = self._best_candidate(elapsed, result["AutoMLJobStatus"])
+            if best is not None:
+                result["BestCandidate"] = best
+            if self.artifacts:
+                result["AutoMLJobArtifacts"] = dict(self.artifacts)
+            resolved = self._resolved()
+            if resolved:
+                result["ResolvedAttributes"] = resolved
+            if self._deployed:
+                result["ModelDeployResult"] = (
+                    {"EndpointName": self.endpoint_name} if self.endpoint_name else {}
+                )
+            return result
+
+    def describe_v2(self) -> dict[str, Any]:
+        """Return the DescribeAutoMLJobV2 view of this V1 job (AWS describes V1 jobs with V2 too)."""
+        v1 = self.describe()
+        channels = []
+        for channel in v1.pop("InputDataConfig"):
+            channels.append(
+                {
+                    k: v
+                    for k, v in channel.items()
+                    if k in ("ChannelType", "ContentType", "CompressionType", "DataSource")
+                }
+            )
+        job_config = v1.pop("AutoMLJobConfig", None) or {}
+        tabular: dict[str, Any] = {"TargetAttributeName": self.training_channel["TargetAttributeName"]}
+        if job_config.get("CompletionCriteria"):
+            tabular["CompletionCriteria"] = job_config["CompletionCriteria"]
+        if job_config.get("Mode"):
+            tabular["Mode"] = job_config["Mode"]
+        if job_config.get("CandidateGenerationConfig"):
+            tabular["CandidateGenerationConfig"] = {
+                "AlgorithmsConfig": job_config["CandidateGenerationConfig"].get("AlgorithmsConfig", [])
+            }
+        if v1.get("ProblemType"):
+            tabular["ProblemType"] = v1.pop("ProblemType")
+        tabular["GenerateCandidateDefinitionsOnly"] = v1.pop("GenerateCandidateDefinitionsOnly")
+        v1["AutoMLJobInputDataConfig"] = channels
+        v1["AutoMLProblemTypeConfig"] = {"TabularJobConfig": tabular}
+        v1["AutoMLProblemTypeConfigName"] = "Tabular"
+        if job_config.get("DataSplitConfig"):
+            v1["DataSplitConfig"] = job_config["DataSplitConfig"]
+        if job_config.get("SecurityConfig"):
+            v1["SecurityConfig"] = job_config["SecurityConfig"]
+        resolved = v1.pop("ResolvedAttributes", None)
+        if resolved:
+            v1["ResolvedAttributes"] = {
+                "AutoMLJobObjective": resolved["AutoMLJobObjective"],
+                "CompletionCriteria": resolved["CompletionCriteria"],
+                "AutoMLProblemTypeResolvedAttributes": {
+                    "TabularResolvedAttributes": {"ProblemType": resolved["ProblemType"]}
+                },
+            }
+        return v1

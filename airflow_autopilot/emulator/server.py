@@ -1,0 +1,141 @@
+"""A moto server with the Autopilot extension, bound to the loopback interface by default."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from airflow_autopilot.emulator import settings
+from airflow_autopilot.emulator.handle import DEFAULT_REGION, EmulatorHandle
+
+LOOPBACK = "127.0.0.1"
+FAKE_ACCESS_KEY = "testing"
+FAKE_SECRET_KEY = "testing"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """Return a TCP port that is free on ``host`` right now.
+
+    :param host: interface to probe.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def airflow_conn_value(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
+    """Return the JSON ``AIRFLOW_CONN_AWS_DEFAULT`` value that points Airflow's AWS hooks at ``endpoint_url``.
+
+    :param endpoint_url: the emulator URL.
+    :param region: the region the hooks use.
+    """
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": FAKE_ACCESS_KEY,
+            "password": FAKE_SECRET_KEY,
+            "extra": {"region_name": region, "endpoint_url": endpoint_url},
+        }
+    )
+
+
+class EmulatorServer(EmulatorHandle):
+    """A threaded moto server in this process with the Autopilot emulator installed.
+
+    Use as a context manager or call :meth:`start` and :meth:`stop`. The handle methods
+    (:meth:`advance`, :meth:`inject_faults`, :meth:`request_counts`...) act on the server directly
+    because it shares this process's state.
+
+    :param port: TCP port; 0 picks a free one.
+    :param host: interface to bind, the loopback interface by default.
+    :param stage_seconds: seconds per lifecycle stage (process-wide setting).
+    :param max_candidates: cap on candidates per job (process-wide setting).
+    :param region: region of the clients and of :attr:`airflow_conn_value`.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = LOOPBACK,
+        stage_seconds: float | None = None,
+        max_candidates: int | None = None,
+        region: str = DEFAULT_REGION,
+    ) -> None:
+        super().__init__(region)
+        self.host = host
+        self.port = port
+        self.stage_seconds = stage_seconds
+        self.max_candidates = max_candidates
+        self._server: Any = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is started."""
+        return self._server is not None
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._server is None:
+            raise RuntimeError("the emulator server is not running; call start() first")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def airflow_conn_value(self) -> str:
+        """JSON connection for ``AIRFLOW_CONN_AWS_DEFAULT`` pointing at this server."""
+        return airflow_conn_value(self.endpoint_url, self.region)
+
+    @property
+    def conn_uri(self) -> str:
+        """Alias of :attr:`airflow_conn_value` (Airflow accepts JSON connections in env vars)."""
+        return self.airflow_conn_value
+
+    def start(self) -> EmulatorServer:
+        """Install the extension and start serving; return ``self``."""
+        if self._server is not None:
+            return self
+        from moto.server import ThreadedMotoServer
+
+        from airflow_autopilot.emulator.responses import install
+
+        install()
+        settings.configure(stage_seconds=self.stage_seconds, max_candidates=self.max_candidates)
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        self.port = server.get_host_and_port()[1]
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (moto's state stays until reset)."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, service: str = "sagemaker", **kwargs: Any) -> Any:
+        """Return a boto3 client for ``service`` talking to this server with fake credentials.
+
+        :param service: the boto3 service name.
+        :param kwargs: more ``boto3.client`` arguments.
+        """
+        kwargs.setdefault("endpoint_url", self.endpoint_url)
+        kwargs.setdefault("aws_access_key_id", FAKE_ACCESS_KEY)
+        kwargs.setdefault("aws_secret_access_key", FAKE_SECRET_KEY)
+        return super().client(service, **kwargs)
+
+    def environment(self) -> dict[str, str]:
+        """Return environment variables that point boto3 and Airflow at this server."""
+        return {
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AIRFLOW_CONN_AWS_DEFAULT": self.airflow_conn_value,
+        }

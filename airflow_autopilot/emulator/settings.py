@@ -1,0 +1,128 @@
+"""Process-wide emulator settings: stage duration, candidate cap and the emulator clock.
+
+Precedence for the stage duration of a job: the job's ``autopilot-emulator:stage-seconds`` tag, then
+:func:`configure`, then the ``AUTOPILOT_EMULATOR_STAGE_SECONDS`` environment variable, then
+:data:`DEFAULT_STAGE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime, timezone
+
+#: Seconds each lifecycle stage lasts when nothing else is configured.
+DEFAULT_STAGE_SECONDS = 0.5
+#: Candidates generated when the request gives no ``MaxCandidates``.
+DEFAULT_MAX_CANDIDATES = 5
+#: Upper bound on generated candidates when neither :func:`configure` nor the env var sets one.
+DEFAULT_CANDIDATE_CAP = 20
+
+ENV_STAGE_SECONDS = "AUTOPILOT_EMULATOR_STAGE_SECONDS"
+ENV_MAX_CANDIDATES = "AUTOPILOT_EMULATOR_MAX_CANDIDATES"
+
+_lock = threading.Lock()
+_stage_seconds: float | None = None
+_max_candidates: int | None = None
+_clock_offset = 0.0
+
+
+def configure(stage_seconds: float | None = None, max_candidates: int | None = None) -> None:
+    """Override the emulator defaults for jobs created from now on (in this process).
+
+    :param stage_seconds: seconds per lifecycle stage; ``None`` leaves the current value.
+    :param max_candidates: cap on candidates per job; ``None`` leaves the current value.
+    """
+    global _stage_seconds, _max_candidates
+    with _lock:
+        if stage_seconds is not None:
+            if stage_seconds <= 0:
+                raise ValueError("stage_seconds must be positive")
+            _stage_seconds = float(stage_seconds)
+        if max_candidates is not None:
+            if max_candidates < 1:
+                raise ValueError("max_candidates must be at least 1")
+            _max_candidates = int(max_candidates)
+
+
+def reset_settings() -> None:
+    """Forget :func:`configure` overrides and any :func:`advance_time` offset."""
+    global _stage_seconds, _max_candidates, _clock_offset
+    with _lock:
+        _stage_seconds = None
+        _max_candidates = None
+        _clock_offset = 0.0
+
+
+def snapshot() -> tuple[float | None, int | None, float]:
+    """Return the current overrides and clock offset, for :func:`restore`."""
+    with _lock:
+        return _stage_seconds, _max_candidates, _clock_offset
+
+
+def restore(state: tuple[float | None, int | None, float]) -> None:
+    """Restore overrides and clock offset saved by :func:`snapshot`.
+
+    :param state: the value :func:`snapshot` returned.
+    """
+    global _stage_seconds, _max_candidates, _clock_offset
+    with _lock:
+        _stage_seconds, _max_candidates, _clock_offset = state
+
+
+def stage_seconds() -> float:
+    """Return the configured seconds per stage (configure() > env var > default)."""
+    if _stage_seconds is not None:
+        return _stage_seconds
+    raw = os.environ.get(ENV_STAGE_SECONDS)
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = 0.0
+        if value > 0:
+            return value
+    return DEFAULT_STAGE_SECONDS
+
+
+def candidate_cap() -> int:
+    """Return the cap on candidates per job (configure() > env var > :data:`DEFAULT_CANDIDATE_CAP`)."""
+    if _max_candidates is not None:
+        return _max_candidates
+    raw = os.environ.get(ENV_MAX_CANDIDATES)
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value > 0:
+            return value
+    return DEFAULT_CANDIDATE_CAP
+
+
+def advance_time(seconds: float) -> None:
+    """Move the emulator clock forward, so jobs progress without sleeping.
+
+    :param seconds: how far to jump; jobs see the jump on their next request.
+    """
+    global _clock_offset
+    if seconds < 0:
+        raise ValueError("the emulator clock only moves forward")
+    with _lock:
+        _clock_offset += seconds
+
+
+def now() -> float:
+    """Return the emulator clock as a POSIX timestamp (wall clock plus :func:`advance_time`)."""
+    return time.time() + _clock_offset
+
+
+def to_datetime(timestamp: float) -> datetime:
+    """Convert an emulator timestamp to a naive UTC datetime, like moto's own ``utcnow()``.
+
+    Naive UTC keeps emulated jobs comparable with moto's V2 jobs in moto's ListAutoMLJobs code.
+
+    :param timestamp: POSIX seconds.
+    """
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
