@@ -1,0 +1,300 @@
+"""
+AutopilotJobTrigger: waits on an Autopilot job in the triggerer with aiobotocore.
+
+Triggers of one process share one aiobotocore client per (connection, region, verify, botocore
+config, event loop); see :func:`shared_client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_autopilot.hooks import AutopilotHook
+from airflow_autopilot.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.waiter import (
+    DEFAULT_CANDIDATE_COUNT_INTERVAL,
+    DEFAULT_MAX_BACKOFF_SECONDS,
+    DEFAULT_NOT_FOUND_GRACE_SECONDS,
+    ProgressReporter,
+    backoff_delay,
+    error_code,
+    event_for_verdict,
+    is_not_found,
+    is_transient,
+    make_event,
+    poll_delay,
+    within_not_found_grace,
+)
+
+ClientKey = tuple[str | None, str | None, str, str, str]
+
+
+@dataclass
+class _SharedClient:
+    client: Any
+    context: Any
+    users: int = 0
+
+
+#: Open clients per event loop; a loop that is gone drops its entries.
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientKey, _SharedClient]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientKey, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client_key(
+    aws_conn_id: str | None, region_name: str | None, verify: bool | str | None, botocore_config: Any
+) -> ClientKey:
+    return (
+        aws_conn_id,
+        region_name,
+        json.dumps(verify),
+        json.dumps(botocore_config, sort_keys=True, default=str),
+        "sagemaker",
+    )
+
+
+def open_client_count() -> int:
+    """How many shared clients are open on the running (or any) event loop; for tests and benches."""
+    return sum(len(v) for v in _CLIENTS.values())
+
+
+@asynccontextmanager
+async def shared_client(
+    *,
+    aws_conn_id: str | None,
+    region_name: str | None = None,
+    verify: bool | str | None = None,
+    botocore_config: dict[str, Any] | None = None,
+) -> AsyncIterator[Any]:
+    """
+    An aiobotocore SageMaker client shared by every user on this event loop with the same settings.
+
+    The first user creates it through :meth:`AutopilotHook.get_async_conn` (the connection lookup
+    runs in a thread, never blocking the loop); the last one to leave closes it. The endpoint comes
+    from the connection, so one key per connection id covers it.
+
+    :param aws_conn_id: the Airflow AWS connection id.
+    :param region_name: AWS region override.
+    :param verify: SSL verification override.
+    :param botocore_config: botocore ``Config`` arguments as a dict.
+    """
+    loop = asyncio.get_running_loop()
+    key = _client_key(aws_conn_id, region_name, verify, botocore_config)
+    clients = _CLIENTS.setdefault(loop, {})
+    lock = _LOCKS.setdefault(loop, {}).setdefault(key, asyncio.Lock())
+    async with lock:
+        entry = clients.get(key)
+        if entry is None:
+            hook = AutopilotHook(
+                aws_conn_id=aws_conn_id, region_name=region_name, verify=verify, config=botocore_config
+            )
+            context = await hook.get_async_conn()
+            client = await context.__aenter__()
+            entry = _SharedClient(client=client, context=context)
+            clients[key] = entry
+        entry.users += 1
+    try:
+        yield entry.client
+    finally:
+        entry.users -= 1
+        if entry.users <= 0 and clients.get(key) is entry:
+            del clients[key]
+            await entry.context.__aexit__(None, None, None)
+
+
+class AutopilotJobTrigger(BaseTrigger):
+    """
+    Wait in the triggerer until an Autopilot job meets its success or failure criteria.
+
+    Yields exactly one :class:`TriggerEvent` and returns. Its payload is
+    ``{"status": "success"|"failure"|"timeout"|"error", "job_name", "message", "summary"}``
+    (see :func:`airflow_autopilot.waiter.make_event`); the task side reads it with
+    :func:`airflow_autopilot.waiter.resolve_event`.
+
+    Transient errors (throttling, 5xx, connection errors) are retried with jittered exponential
+    backoff until ``timeout_at``; ResourceNotFound is retried for ``not_found_grace_seconds`` after
+    ``created_at`` (or after the trigger started). Anything else ends the wait with an ``error`` event.
+
+    :param job_name: the AutoMLJobName.
+    :param aws_conn_id: the Airflow AWS connection id (credentials stay in the connection).
+    :param region_name: AWS region override.
+    :param verify: SSL verification override.
+    :param botocore_config: botocore ``Config`` arguments as a JSON-safe dict.
+    :param poll_interval: seconds between DescribeAutoMLJob calls (plus up to 10 % jitter).
+    :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
+    :param criteria: :meth:`WaitCriteria.to_dict` output; defaults to ``WaitCriteria()``.
+    :param not_found_grace_seconds: seconds after creation during which ResourceNotFound is retried.
+    :param created_at: ISO 8601 time the job was created, when known.
+    :param candidate_interval: minimum seconds between two candidate counts while training.
+    :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    """
+
+    def __init__(
+        self,
+        job_name: str,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        poll_interval: float = 60.0,
+        timeout_at: str | None = None,
+        criteria: Mapping[str, Any] | None = None,
+        not_found_grace_seconds: float = DEFAULT_NOT_FOUND_GRACE_SECONDS,
+        created_at: str | None = None,
+        candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.job_name = job_name
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = dict(botocore_config) if botocore_config else None
+        self.poll_interval = float(poll_interval)
+        self.timeout_at = timeout_at
+        self.criteria = {k: list(v) for k, v in (criteria or WaitCriteria().to_dict()).items()}
+        self.not_found_grace_seconds = float(not_found_grace_seconds)
+        self.created_at = created_at
+        self.candidate_interval = float(candidate_interval)
+        self.max_backoff = float(max_backoff)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_name": self.job_name,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+                "poll_interval": self.poll_interval,
+                "timeout_at": self.timeout_at,
+                "criteria": self.criteria,
+                "not_found_grace_seconds": self.not_found_grace_seconds,
+                "created_at": self.created_at,
+                "candidate_interval": self.candidate_interval,
+                "max_backoff": self.max_backoff,
+            },
+        )
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _deadline(self) -> datetime | None:
+        if not self.timeout_at:
+            return None
+        deadline = datetime.fromisoformat(self.timeout_at.replace("Z", "+00:00"))
+        return deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
+
+    async def _describe(self, client: Any, api_version: Literal["auto", "v1", "v2"]) -> AutopilotJob:
+        if api_version != "v2":
+            try:
+                response = await client.describe_auto_ml_job(AutoMLJobName=self.job_name)
+                return AutopilotJob.from_describe(response, "v1")
+            except Exception as err:
+                if api_version == "v1" or error_code(err) != "ValidationException":
+                    raise
+        response = await client.describe_auto_ml_job_v2(AutoMLJobName=self.job_name)
+        return AutopilotJob.from_describe(response, "v2")
+
+    async def _count_candidates(self, client: Any, reporter: ProgressReporter, job: AutopilotJob) -> None:
+        if not reporter.candidate_count_due(job):
+            return
+        try:
+            response = await client.list_candidates_for_auto_ml_job(
+                AutoMLJobName=self.job_name, StatusEquals="Completed", MaxResults=100
+            )
+        except Exception as err:
+            self.log.info("Could not count candidates of %s (%s); carrying on", self.job_name, err)
+            reporter.report_candidates(job, None)
+            return
+        reporter.report_candidates(
+            job, len(response.get("Candidates", [])), more=bool(response.get("NextToken"))
+        )
+
+    async def _wait(self) -> dict[str, Any]:
+        criteria = WaitCriteria.from_dict(self.criteria)
+        deadline = self._deadline()
+        reference = self.created_at or datetime.now(timezone.utc)
+        reporter = ProgressReporter(self.job_name, self.log, candidate_interval=self.candidate_interval)
+        api_version: Literal["auto", "v1", "v2"] = "auto"
+        failures = 0
+        last_job: AutopilotJob | None = None
+        async with shared_client(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        ) as client:
+            while True:
+                try:
+                    job = await self._describe(client, api_version)
+                except Exception as err:
+                    if is_not_found(err) and within_not_found_grace(reference, self.not_found_grace_seconds):
+                        failures += 1
+                        self.log.info(
+                            "Autopilot job %s is not visible yet (%s); retrying", self.job_name, err
+                        )
+                    elif is_transient(err):
+                        failures += 1
+                        self.log.warning(
+                            "Transient error polling Autopilot job %s (%s: %s); retrying",
+                            self.job_name,
+                            type(err).__name__,
+                            err,
+                        )
+                    else:
+                        return make_event(
+                            "error",
+                            self.job_name,
+                            f"Error polling Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+                        )
+                    delay = backoff_delay(failures, self.poll_interval, self.max_backoff)
+                else:
+                    failures = 0
+                    last_job = job
+                    api_version = job.api_version
+                    reporter.update(job)
+                    verdict = criteria.verdict(job)
+                    if verdict != "waiting":
+                        return event_for_verdict(self.job_name, job, verdict)
+                    await self._count_candidates(client, reporter, job)
+                    delay = poll_delay(self.poll_interval)
+                if deadline is not None:
+                    remaining = (deadline - datetime.now(timezone.utc)).total_seconds()
+                    if remaining <= 0:
+                        state = last_job.describe_state() if last_job is not None else "never described"
+                        return make_event(
+                            "timeout",
+                            self.job_name,
+                            f"Timed out at {self.timeout_at} waiting for Autopilot job {self.job_name!r} "
+                            f"(last seen {state})",
+                            last_job,
+                        )
+                    delay = min(delay, remaining)
+                await asyncio.sleep(delay)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until a verdict, the deadline or a non-transient error; yield one event and return."""
+        try:
+            payload = await self._wait()
+        except Exception as err:  # connection lookup, bad criteria, anything unexpected
+            self.log.exception("Autopilot trigger for %s failed", self.job_name)
+            payload = make_event(
+                "error",
+                self.job_name,
+                f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+            )
+        yield TriggerEvent(payload)
