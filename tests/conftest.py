@@ -56,3 +56,55 @@ def run_dag(airflow_db):
         return dag_run, values
 
     return _run
+
+
+TRAINING_CSV = "age,income,churn\n" + "".join(
+    f"{20 + i % 50},{1000 + 37 * i},{'yes' if i % 3 else 'no'}\n" for i in range(60)
+)
+DATA_BUCKET = "autopilot-test-data"
+ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerAutopilot"
+
+
+def job_request(name: str, *, target: str = "churn", tags: dict[str, str] | None = None, **overrides):
+    """A valid CreateAutoMLJob request over the data ``make_job`` uploads."""
+    request = {
+        "AutoMLJobName": name,
+        "InputDataConfig": [
+            {
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{DATA_BUCKET}/train/"}
+                },
+                "TargetAttributeName": target,
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{DATA_BUCKET}/output"},
+        "RoleArn": ROLE_ARN,
+    }
+    if tags:
+        request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    request.update(overrides)
+    return request
+
+
+@pytest.fixture
+def make_job():
+    """
+    Create a V1 job on the active emulator (in-process or server) through real boto3.
+
+    Uploads a small binary-classification CSV first. ``make_job(name, outcome=..., **request_overrides)``
+    returns the request used.
+    """
+    import boto3
+
+    def _make(name: str, *, outcome: str | None = None, tags: dict[str, str] | None = None, **overrides):
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=DATA_BUCKET)
+        s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
+        tags = dict(tags or {})
+        if outcome:
+            tags["autopilot-emulator:outcome"] = outcome
+        request = job_request(name, tags=tags, **overrides)
+        boto3.client("sagemaker", region_name="us-east-1").create_auto_ml_job(**request)
+        return request
+
+    return _make

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import airflow_autopilot
+from airflow_autopilot.get_provider_info import get_provider_info
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_FACING = [
+    "airflow_autopilot",
+    "airflow_autopilot.operators",
+    "airflow_autopilot.sensors",
+    "airflow_autopilot.links",
+]
+HEAVY = ["boto3", "botocore", "aiobotocore", "moto", "airflow.providers.amazon"]
+
+
+def test_provider_info_has_required_keys_and_one_version():
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-autopilot"
+    assert info["name"] and info["description"]
+    assert info["versions"] == [airflow_autopilot.__version__]
+
+
+def test_providers_manager_lists_the_package():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-autopilot" in manager.providers
+    assert manager.providers["airflow-autopilot"].version == airflow_autopilot.__version__
+
+
+def test_every_listed_module_and_link_imports():
+    import importlib
+
+    info = get_provider_info()
+    for section in ("hooks", "sensors", "operators", "triggers"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for path in info["extra-links"]:
+        module, _, name = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), name), path
+
+
+def test_dag_facing_modules_do_not_load_aws_libraries():
+    """A DAG file importing our operators, sensors and links must not pay for boto3 or the Amazon provider."""
+    code = (
+        "import sys, json\n"
+        + "".join(f"import {m}\n" for m in DAG_FACING)
+        + f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("module", ["boto3", "moto", "airflow.providers.amazon"])
+def test_ruff_bans_module_level_aws_imports_in_dag_facing_modules(tmp_path, module):
+    """The lint rule that keeps operators import-light really fires."""
+    bad = ROOT / "airflow_autopilot" / "_lint_probe_operators.py"
+    bad.write_text(f"from __future__ import annotations\n\nimport {module}\n\nprint({module})\n")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "--select", "TID253", "--no-cache", str(bad)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+    finally:
+        bad.unlink()
+    assert result.returncode == 1
+    assert "TID253" in result.stdout
