@@ -134,8 +134,10 @@ def test_default_retries_and_user_config_wins(autopilot_emulator):
 
 def test_throttling_is_retried_by_botocore(hook, make_job, autopilot_emulator):
     make_job("hook-throttle")
-    autopilot_emulator.inject_faults("hook-throttle", throttle=3, server_errors=2)
+    autopilot_emulator.inject_faults("hook-throttle", throttle=2, server_errors=1)
+    autopilot_emulator.reset_request_counts()
     assert hook.describe_auto_ml_job("hook-throttle")["AutoMLJobName"] == "hook-throttle"
+    assert autopilot_emulator.request_counts()["DescribeAutoMLJob"] == 4  # 3 faults, then the answer
 
 
 def test_stop_race_with_job_ending_is_not_an_error(hook):
