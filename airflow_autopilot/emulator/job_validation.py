@@ -7,7 +7,7 @@ Every check raises :class:`moto.sagemaker.exceptions.ValidationError` (error cod
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from moto.sagemaker.exceptions import ValidationError
 
@@ -56,11 +56,11 @@ ALGORITHMS_BY_MODE: dict[str, tuple[str, ...]] = {
 MODES = ("AUTO", "ENSEMBLING", "HYPERPARAMETER_TUNING")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise ValidationError(message=message)
 
 
-def _constraint(value: Any, where: str, constraint: str) -> None:
+def _constraint(value: Any, where: str, constraint: str) -> NoReturn:
     _fail(
         f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: {constraint}"
     )

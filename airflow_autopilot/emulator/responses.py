@@ -130,7 +130,8 @@ class AutopilotResponse(SageMakerResponse):
             partition=get_partition(self.region),
             backend=backend,
         )
-        backend.auto_ml_jobs[name] = job
+        jobs: dict[str, Any] = backend.auto_ml_jobs  # moto's list/stop/reset code sees the job here
+        jobs[name] = job
         tags = controls.tags_to_dict(params.get("Tags"))
         controls.inject_faults(
             job_name=name,

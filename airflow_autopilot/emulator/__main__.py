@@ -1,0 +1,75 @@
+"""Run the Autopilot emulator as a standalone loopback server.
+
+``python -m airflow_autopilot.emulator --port 5000`` (or the ``autopilot-emulator`` console script)
+prints the endpoint URL and the ``AIRFLOW_CONN_AWS_DEFAULT`` value, then serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import threading
+from types import FrameType
+
+DEFAULT_PORT = 5000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="autopilot-emulator",
+        description="Local Amazon SageMaker Autopilot emulator (moto server with AutoML V1).",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("AUTOPILOT_EMULATOR_PORT", DEFAULT_PORT)),
+        help="TCP port (0 picks a free one; default %(default)s or $AUTOPILOT_EMULATOR_PORT)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default %(default)s)")
+    parser.add_argument("--stage-seconds", type=float, default=None, help="seconds per job stage")
+    parser.add_argument("--max-candidates", type=int, default=None, help="cap on candidates per job")
+    parser.add_argument("--region", default="us-east-1", help="region for the printed connection")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the server, print how to reach it and block until SIGINT/SIGTERM.
+
+    :param argv: arguments, default ``sys.argv[1:]``.
+    """
+    args = build_parser().parse_args(argv)
+    from airflow_autopilot.emulator.server import EmulatorServer
+
+    server = EmulatorServer(
+        port=args.port,
+        host=args.host,
+        stage_seconds=args.stage_seconds,
+        max_candidates=args.max_candidates,
+        region=args.region,
+    )
+    server.start()
+    done = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(f"Autopilot emulator listening on {server.endpoint_url}", flush=True)
+    print(f"AWS_ENDPOINT_URL={server.endpoint_url}", flush=True)
+    print(f"AIRFLOW_CONN_AWS_DEFAULT={shlex.quote(server.airflow_conn_value)}", flush=True)
+    print(f"Request counts: {server.endpoint_url}/moto-api/autopilot-emulator/request-counts", flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
