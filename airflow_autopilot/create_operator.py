@@ -1,0 +1,410 @@
+"""
+AutopilotCreateJobOperator: create (or re-attach to) a SageMaker Autopilot V1 job and optionally wait.
+
+Idempotent retries: the job name is deterministic per task try chain (see
+:mod:`airflow_autopilot.naming`) and the job carries an ownership tag, so a retry after a crash
+finds the job its earlier try created and re-attaches instead of failing with ResourceInUse.
+
+Import-light (DAG-facing): boto3, botocore and the hook load inside ``execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import conf
+
+from airflow_autopilot.create_request import build_create_request, validate_operator_request
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNameConflict
+from airflow_autopilot.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.links import AutopilotJobLink
+from airflow_autopilot.naming import (
+    MAX_NAME_PREFIX_LENGTH,
+    OWNER_TAG_KEY,
+    TryChain,
+    deterministic_job_name,
+    owner_token_of,
+)
+from airflow_autopilot.operator_base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator
+from airflow_autopilot.xcom import to_json_safe
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Parameters that go into the request (and are template fields).
+REQUEST_PARAMETERS: tuple[str, ...] = (
+    "job_name",
+    "s3_input_uri",
+    "validation_s3_input_uri",
+    "target_attribute_name",
+    "input_data_config",
+    "content_type",
+    "compression_type",
+    "s3_data_type",
+    "s3_output_path",
+    "output_kms_key_id",
+    "role_arn",
+    "problem_type",
+    "objective_metric",
+    "max_candidates",
+    "max_runtime_per_training_job_in_seconds",
+    "max_auto_ml_job_runtime_in_seconds",
+    "mode",
+    "algorithms",
+    "validation_fraction",
+    "security_config",
+    "feature_specification_s3_uri",
+    "generate_candidate_definitions_only",
+    "model_deploy_config",
+    "tags",
+    "extras",
+)
+
+
+class AutopilotCreateJobOperator(AutopilotBaseOperator):
+    """
+    Create a SageMaker Autopilot (CreateAutoMLJob, V1) job, re-attaching on retries; optionally wait.
+
+    Returns (XCom) ``{"AutoMLJobName": str, "AutoMLJobArn": str}``.
+
+    Give either ``s3_input_uri`` and ``target_attribute_name`` (the common case: one training
+    channel, plus an optional ``validation_s3_input_uri``) or ``input_data_config`` (the full
+    SageMaker channel list). ``None`` parameters are left out so SageMaker's defaults apply. The
+    request is validated in ``execute`` before any AWS call; every problem is reported at once,
+    naming the request field, the rule and the operator parameter.
+
+    :param job_name: the AutoMLJobName. Default: ``<job_name_prefix>-<12 hex digits>``, derived from
+        the DAG id, task id, run id, map index and the try chain, so retries find their job again.
+    :param job_name_prefix: readable start of a generated name (default: the task id), slugged and
+        cut to 19 characters. Not allowed together with ``job_name``.
+    :param s3_input_uri: S3 prefix (or manifest) of the training data.
+    :param validation_s3_input_uri: S3 prefix of separate validation data (second channel).
+    :param target_attribute_name: the target column.
+    :param input_data_config: the full ``InputDataConfig`` channel list, instead of the three above.
+    :param content_type: ``text/csv;header=present`` or ``x-application/vnd.amazon+parquet``.
+    :param compression_type: ``None`` or ``Gzip``.
+    :param s3_data_type: ``S3Prefix`` (default) or ``ManifestFile``.
+    :param s3_output_path: ``OutputDataConfig.S3OutputPath``.
+    :param output_kms_key_id: ``OutputDataConfig.KmsKeyId``.
+    :param role_arn: the SageMaker execution role ARN.
+    :param problem_type: ``BinaryClassification``, ``MulticlassClassification`` or ``Regression``.
+    :param objective_metric: ``AutoMLJobObjective.MetricName``; defaults to the problem type's
+        default metric when ``problem_type`` is given (SageMaker wants both or neither).
+    :param max_candidates: ``CompletionCriteria.MaxCandidates`` (1 to 750).
+    :param max_runtime_per_training_job_in_seconds: ``CompletionCriteria.MaxRuntimePerTrainingJobInSeconds``.
+    :param max_auto_ml_job_runtime_in_seconds: ``CompletionCriteria.MaxAutoMLJobRuntimeInSeconds``.
+    :param mode: ``AUTO``, ``ENSEMBLING`` or ``HYPERPARAMETER_TUNING``.
+    :param algorithms: ``AutoMLAlgorithms`` for ``CandidateGenerationConfig.AlgorithmsConfig`` (not in AUTO mode).
+    :param validation_fraction: ``DataSplitConfig.ValidationFraction`` (0 < x < 1).
+    :param security_config: ``AutoMLJobConfig.SecurityConfig`` (KMS key, VPC, inter-container encryption).
+    :param feature_specification_s3_uri: ``CandidateGenerationConfig.FeatureSpecificationS3Uri``.
+    :param generate_candidate_definitions_only: ``GenerateCandidateDefinitionsOnly``.
+    :param model_deploy_config: ``ModelDeployConfig``: ``{"AutoGenerateEndpointName": True}`` or
+        ``{"AutoGenerateEndpointName": False, "EndpointName": "..."}``.
+    :param tags: ``{key: value}`` or ``[{"Key": ..., "Value": ...}]``. The operator adds one tag,
+        ``airflow-autopilot:owner``, which marks the job as this task's.
+    :param extras: CreateAutoMLJob fields merged last, nested dicts key by key (for fields without a
+        parameter, or newer than this package).
+    :param wait_for_completion: wait until the job succeeds or fails (default True).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between status checks while waiting.
+    :param max_wait_seconds: give up waiting after this long (the job keeps running); None = no limit.
+    :param aws_conn_id: the Airflow AWS connection.
+    :param region_name: AWS region override.
+    :param verify: SSL verification override.
+    :param botocore_config: botocore ``Config`` arguments.
+    """
+
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "job_name_prefix", *REQUEST_PARAMETERS)
+    template_fields_renderers = {
+        "input_data_config": "json",
+        "security_config": "json",
+        "model_deploy_config": "json",
+        "tags": "json",
+        "extras": "json",
+    }
+    operator_extra_links = (AutopilotJobLink(),)
+    ui_color = "#c6e0b4"
+
+    def __init__(
+        self,
+        *,
+        job_name: str | None = None,
+        job_name_prefix: str | None = None,
+        s3_input_uri: str | None = None,
+        validation_s3_input_uri: str | None = None,
+        target_attribute_name: str | None = None,
+        input_data_config: list[dict[str, Any]] | None = None,
+        content_type: str | None = None,
+        compression_type: str | None = None,
+        s3_data_type: str | None = None,
+        s3_output_path: str | None = None,
+        output_kms_key_id: str | None = None,
+        role_arn: str | None = None,
+        problem_type: str | None = None,
+        objective_metric: str | None = None,
+        max_candidates: int | str | None = None,
+        max_runtime_per_training_job_in_seconds: int | str | None = None,
+        max_auto_ml_job_runtime_in_seconds: int | str | None = None,
+        mode: str | None = None,
+        algorithms: list[str] | None = None,
+        validation_fraction: float | str | None = None,
+        security_config: dict[str, Any] | None = None,
+        feature_specification_s3_uri: str | None = None,
+        generate_candidate_definitions_only: bool | None = None,
+        model_deploy_config: dict[str, Any] | None = None,
+        tags: dict[str, str] | list[dict[str, str]] | None = None,
+        extras: dict[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 60.0,
+        max_wait_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.job_name_prefix = job_name_prefix
+        self.s3_input_uri = s3_input_uri
+        self.validation_s3_input_uri = validation_s3_input_uri
+        self.target_attribute_name = target_attribute_name
+        self.input_data_config = input_data_config
+        self.content_type = content_type
+        self.compression_type = compression_type
+        self.s3_data_type = s3_data_type
+        self.s3_output_path = s3_output_path
+        self.output_kms_key_id = output_kms_key_id
+        self.role_arn = role_arn
+        self.problem_type = problem_type
+        self.objective_metric = objective_metric
+        self.max_candidates = max_candidates
+        self.max_runtime_per_training_job_in_seconds = max_runtime_per_training_job_in_seconds
+        self.max_auto_ml_job_runtime_in_seconds = max_auto_ml_job_runtime_in_seconds
+        self.mode = mode
+        self.algorithms = algorithms
+        self.validation_fraction = validation_fraction
+        self.security_config = security_config
+        self.feature_specification_s3_uri = feature_specification_s3_uri
+        self.generate_candidate_definitions_only = generate_candidate_definitions_only
+        self.model_deploy_config = model_deploy_config
+        self.tags = tags
+        self.extras = extras
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_wait_seconds = max_wait_seconds
+        self.criteria = WaitCriteria()
+        # Set in execute: the job this try is about (for on_kill).
+        self.resolved_job_name: str | None = None
+
+    # --- request ----------------------------------------------------------------------------------
+    def resolve_job_name(self, chain: TryChain, errors: list[str]) -> str | None:
+        """The given ``job_name``, or the deterministic name of this try chain."""
+        if self.job_name is not None:
+            if self.job_name_prefix is not None:
+                errors.append("job_name_prefix: give job_name or job_name_prefix, not both")
+            return self.job_name
+        prefix = self.job_name_prefix
+        if prefix is not None and (not isinstance(prefix, str) or len(prefix) > MAX_NAME_PREFIX_LENGTH):
+            errors.append(
+                f"job_name_prefix: {prefix!r} must be a string of at most {MAX_NAME_PREFIX_LENGTH} "
+                "characters (a 12-character hash follows it)"
+            )
+            return None
+        return deterministic_job_name(chain, prefix)
+
+    def build_request(self, chain: TryChain) -> tuple[dict[str, Any], list[str]]:
+        """
+        The validated CreateAutoMLJob request for this try chain, with the ownership tag.
+
+        :param chain: the task's try chain.
+        :return: the request and the top-level ``extras`` fields passed through unchecked.
+        :raises AutopilotValidationError: listing every problem; nothing is sent to AWS.
+        """
+        errors: list[str] = []
+        params = {name: getattr(self, name) for name in REQUEST_PARAMETERS}
+        params["job_name"] = self.resolve_job_name(chain, errors)
+        params["owner_tag"] = chain.owner_tag
+        request, build_errors = build_create_request(params)
+        passthrough = validate_operator_request(request, errors + build_errors)
+        return request, passthrough
+
+    # --- create or re-attach ----------------------------------------------------------------------
+    def find_job(self, job_name: str) -> AutopilotJob | None:
+        """The job with this name, or ``None`` when SageMaker has none."""
+        from airflow_autopilot.exceptions import AutopilotJobNotFound
+
+        try:
+            return self.hook.get_job(job_name)
+        except AutopilotJobNotFound:
+            return None
+
+    def ensure_owned(self, job: AutopilotJob, chain: TryChain) -> None:
+        """
+        Raise :class:`AutopilotJobNameConflict` unless ``job`` carries this try chain's owner tag.
+
+        :param job: the job found under the name.
+        :param chain: this task's try chain.
+        """
+        tags: list[dict[str, Any]] = []
+        if job.arn:
+            paginator = self.hook.client.get_paginator("list_tags")
+            for page in paginator.paginate(ResourceArn=job.arn):
+                tags.extend(page.get("Tags", []))
+        found = owner_token_of(tags)
+        if found == chain.owner_token:
+            return
+        raise AutopilotJobNameConflict(
+            f"Autopilot job name {job.name!r} is taken by a job this task try did not create "
+            f"(it is {job.describe_state()}, created {job.creation_time}; its {OWNER_TAG_KEY!r} tag is "
+            f"{'absent' if found is None else 'for another DAG run, task or try chain'}). "
+            "Choose another job_name, or leave job_name unset to get a generated name per run. "
+            "A fixed job_name cannot be reused after the task is cleared either: a cleared task "
+            "starts a new try chain."
+        )
+
+    def create_or_reattach(self, request: dict[str, Any], passthrough: list[str], chain: TryChain) -> str:
+        """
+        Create the job, or find the one an earlier try of this chain created; return its ARN.
+
+        :param request: the validated request.
+        :param passthrough: top-level fields not known to the validation module (from ``extras``).
+        :param chain: this task's try chain.
+        """
+        from botocore.exceptions import ClientError
+
+        from airflow_autopilot.hooks import error_code
+
+        name = request["AutoMLJobName"]
+        existing = self.find_job(name)
+        if existing is None:
+            try:
+                if passthrough:
+                    self.log.info("Passing extras field(s) %s to CreateAutoMLJob unchecked", passthrough)
+                    arn = self.hook.client.create_auto_ml_job(**request)["AutoMLJobArn"]
+                else:
+                    arn = self.hook.create_auto_ml_job(request)
+            except ClientError as err:
+                # Created between our describe and create (a parallel try, or a create that AWS
+                # performed before a retried connection error).
+                if error_code(err) != "ResourceInUse":
+                    raise
+                existing = self.find_job(name)
+                if existing is None:
+                    raise
+                self.log.info("CreateAutoMLJob answered ResourceInUse for %s; checking its owner", name)
+            else:
+                self.log.info("Created Autopilot job %s (%s)", name, arn)
+                return arn
+        self.ensure_owned(existing, chain)
+        self.log.info(
+            "Re-attaching to Autopilot job %s, created by an earlier try of this task; it is %s",
+            name,
+            existing.describe_state(),
+        )
+        return existing.arn or ""
+
+    # --- execute ----------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        chain = TryChain.from_context(context)
+        request, passthrough = self.build_request(chain)
+        job_name = request["AutoMLJobName"]
+        self.resolved_job_name = job_name
+        started_at = datetime.now(timezone.utc)
+        arn = self.create_or_reattach(request, passthrough, chain)
+        AutopilotJobLink.persist(
+            context=context,
+            operator=self,
+            job_name=job_name,
+            region_name=self.hook.conn_region_name,
+            partition=self.hook.conn_partition,
+        )
+        result = {"AutoMLJobName": job_name, "AutoMLJobArn": arn}
+        if not self.wait_for_completion:
+            return to_json_safe(result)
+        if self.deferrable:
+            self.defer_until_done(job_name, arn, started_at)
+        else:
+            from airflow_autopilot.waiter import wait_for_job
+
+            wait_for_job(
+                self.hook,
+                job_name,
+                self.criteria,
+                poll_interval=self.poll_interval,
+                timeout=self.max_wait_seconds,
+                log=self.log,
+                created_at=started_at,
+            )
+        return to_json_safe(result)
+
+    def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
+        """Check the job once; return when it already succeeded, else defer to the trigger."""
+        from airflow_autopilot.triggers import AutopilotJobTrigger
+        from airflow_autopilot.waiter import is_not_found, is_transient
+
+        try:
+            job = self.hook.get_job(job_name)
+        except Exception as err:
+            if not (is_not_found(err) or is_transient(err)):
+                raise
+            self.log.info("Could not check %s before deferring (%s); the trigger will", job_name, err)
+        else:
+            verdict = self.criteria.verdict(job)
+            if verdict == "success":
+                self.log.info("Autopilot job %s is already %s", job_name, job.describe_state())
+                return
+            if verdict == "failure":
+                raise AutopilotJobFailed(job.failure_message())
+        timeout_at = None
+        if self.max_wait_seconds is not None:
+            deadline = datetime.now(timezone.utc) + timedelta(seconds=self.max_wait_seconds)
+            timeout_at = deadline.isoformat()
+        self.defer(
+            trigger=AutopilotJobTrigger(
+                job_name,
+                **self.connection_kwargs(),
+                poll_interval=self.poll_interval,
+                timeout_at=timeout_at,
+                criteria=self.criteria.to_dict(),
+                created_at=started_at.isoformat(),
+            ),
+            method_name="execute_complete",
+            kwargs={"job_name": job_name, "job_arn": arn},
+        )
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        job_name: str | None = None,
+        job_arn: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        Resume after the trigger: the XCom value on a success event, else raise.
+
+        :param event: the trigger event.
+        :param job_name: the job name (from ``defer`` kwargs).
+        :param job_arn: the job ARN (from ``defer`` kwargs).
+        """
+        from airflow_autopilot.waiter import resolve_event
+
+        summary = resolve_event(event)
+        return to_json_safe(
+            {
+                "AutoMLJobName": job_name or summary.get("AutoMLJobName"),
+                "AutoMLJobArn": job_arn or summary.get("AutoMLJobArn"),
+            }
+        )
+
+    def on_kill(self) -> None:
+        """Stop the job this try created or re-attached to, unless it has already ended."""
+        name = self.resolved_job_name
+        if not name:
+            return
+        try:
+            if self.hook.stop_auto_ml_job(name):
+                self.log.info("Task killed: requested stop of Autopilot job %s", name)
+        except Exception:
+            self.log.exception("Task killed, but stopping Autopilot job %s failed", name)

@@ -1,0 +1,250 @@
+"""
+Building a CreateAutoMLJob (V1) request from operator parameters, and naming the operator
+parameter behind each validation error.
+
+The rules themselves live in :mod:`airflow_autopilot.validation`; this module only assembles the
+request, checks the few rules that are about operator parameters (not request fields), and maps
+request paths back to parameter names so a DAG author sees what to change.
+
+Import-light: no AWS libraries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_autopilot.exceptions import AutopilotValidationError
+from airflow_autopilot.naming import OWNER_TAG_KEY
+from airflow_autopilot.validation import (
+    KNOWN_REQUEST_KEYS,
+    METRICS_BY_PROBLEM_TYPE,
+    create_request_errors,
+    default_metric,
+)
+
+#: Request path prefix -> operator parameter(s), longest prefixes first when matching.
+PARAMETER_FOR_FIELD: Mapping[str, str] = {
+    "AutoMLJobName": "job_name",
+    "InputDataConfig": "s3_input_uri / target_attribute_name / input_data_config",
+    "OutputDataConfig": "s3_output_path",
+    "RoleArn": "role_arn",
+    "ProblemType and AutoMLJobObjective": "problem_type, objective_metric",
+    "ProblemType": "problem_type",
+    "AutoMLJobObjective": "objective_metric",
+    "AutoMLJobConfig.CompletionCriteria.MaxCandidates": "max_candidates",
+    "AutoMLJobConfig.CompletionCriteria.MaxRuntimePerTrainingJobInSeconds": (
+        "max_runtime_per_training_job_in_seconds"
+    ),
+    "AutoMLJobConfig.CompletionCriteria.MaxAutoMLJobRuntimeInSeconds": "max_auto_ml_job_runtime_in_seconds",
+    "AutoMLJobConfig.DataSplitConfig": "validation_fraction",
+    "AutoMLJobConfig.Mode": "mode",
+    "AutoMLJobConfig.CandidateGenerationConfig.AlgorithmsConfig": "algorithms",
+    "AutoMLJobConfig.SecurityConfig": "security_config",
+    "AutoMLJobConfig": "extras",
+    "GenerateCandidateDefinitionsOnly": "generate_candidate_definitions_only",
+    "ModelDeployConfig": "model_deploy_config",
+    "Tags": "tags",
+}
+_FIELDS_LONGEST_FIRST = sorted(PARAMETER_FOR_FIELD, key=len, reverse=True)
+
+
+def with_parameter_names(errors: list[str]) -> list[str]:
+    """
+    Append ``(operator parameter: ...)`` to each validation message whose field maps to one.
+
+    :param errors: messages from :func:`airflow_autopilot.validation.create_request_errors`.
+    """
+    out = []
+    for error in errors:
+        param = next((PARAMETER_FOR_FIELD[f] for f in _FIELDS_LONGEST_FIRST if error.startswith(f)), None)
+        out.append(f"{error} (operator parameter: {param})" if param else error)
+    return out
+
+
+def _maybe_int(value: Any) -> Any:
+    """Jinja renders strings: turn ``"10"`` back into ``10``; anything else is left for validation."""
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return value
+
+
+def _maybe_number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    ``base`` updated with ``extra``; nested mappings merge key by key, anything else is replaced.
+
+    :param base: the request built from parameters.
+    :param extra: the ``extras`` parameter.
+    """
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def tags_as_list(tags: Any, errors: list[str]) -> list[dict[str, Any]] | None:
+    """
+    Accept ``{"key": "value"}`` or ``[{"Key": ..., "Value": ...}]``; report a reserved owner tag.
+
+    :param tags: the ``tags`` parameter.
+    :param errors: list that operator-level errors are appended to.
+    """
+    if tags is None:
+        return None
+    if isinstance(tags, Mapping):
+        tags = [{"Key": str(k), "Value": "" if v is None else str(v)} for k, v in tags.items()]
+    if not isinstance(tags, list):
+        errors.append("tags: must be a dict {key: value} or a list of {'Key': ..., 'Value': ...}")
+        return None
+    if any(isinstance(t, Mapping) and t.get("Key") == OWNER_TAG_KEY for t in tags):
+        errors.append(f"tags: the key {OWNER_TAG_KEY!r} is reserved; the operator sets it to mark its jobs")
+    return list(tags)
+
+
+def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """
+    Assemble a CreateAutoMLJob request from the operator's (rendered) parameters.
+
+    :param params: parameter name -> value, as the operator holds them; ``job_name`` is already
+        resolved, ``owner_tag`` is the ownership tag to add.
+    :return: the request and the operator-level errors found while building it (the request rules
+        are checked afterwards by :func:`validate_operator_request`).
+    """
+    errors: list[str] = []
+    p = dict(params)
+
+    # --- input channels ---------------------------------------------------------------------------
+    channels: Any
+    if p.get("input_data_config") is not None:
+        channels = p["input_data_config"]
+        for param in ("s3_input_uri", "validation_s3_input_uri", "target_attribute_name"):
+            if p.get(param) is not None:
+                errors.append(
+                    f"{param}: give either input_data_config (full channel list) or "
+                    "s3_input_uri + target_attribute_name, not both"
+                )
+    else:
+        channels = []
+        for uri, channel_type in (
+            (p.get("s3_input_uri"), "training"),
+            (p.get("validation_s3_input_uri"), "validation"),
+        ):
+            if channel_type == "validation" and uri is None:
+                continue
+            channel: dict[str, Any] = {
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": p.get("s3_data_type") or "S3Prefix", "S3Uri": uri}
+                },
+                "TargetAttributeName": p.get("target_attribute_name"),
+            }
+            channel.update(
+                _drop_none(
+                    {"ContentType": p.get("content_type"), "CompressionType": p.get("compression_type")}
+                )
+            )
+            if p.get("validation_s3_input_uri") is not None:
+                channel["ChannelType"] = channel_type
+            channels.append(channel)
+
+    # --- objective --------------------------------------------------------------------------------
+    problem_type = p.get("problem_type")
+    metric = p.get("objective_metric")
+    if isinstance(problem_type, str) and problem_type in METRICS_BY_PROBLEM_TYPE and metric is None:
+        metric = default_metric(problem_type)  # SageMaker wants both or neither
+
+    # --- job config -------------------------------------------------------------------------------
+    algorithms = p.get("algorithms")
+    if algorithms is not None and not isinstance(algorithms, (list, tuple)):
+        errors.append(f"algorithms: {algorithms!r} must be a list of algorithm names, such as ['xgboost']")
+        algorithms = None
+    candidate_generation = _drop_none(
+        {
+            "FeatureSpecificationS3Uri": p.get("feature_specification_s3_uri"),
+            "AlgorithmsConfig": [{"AutoMLAlgorithms": list(algorithms)}] if algorithms is not None else None,
+        }
+    )
+    completion = _drop_none(
+        {
+            "MaxCandidates": _maybe_int(p.get("max_candidates")),
+            "MaxRuntimePerTrainingJobInSeconds": _maybe_int(p.get("max_runtime_per_training_job_in_seconds")),
+            "MaxAutoMLJobRuntimeInSeconds": _maybe_int(p.get("max_auto_ml_job_runtime_in_seconds")),
+        }
+    )
+    fraction = p.get("validation_fraction")
+    job_config = _drop_none(
+        {
+            "CompletionCriteria": completion or None,
+            "SecurityConfig": p.get("security_config"),
+            "CandidateGenerationConfig": candidate_generation or None,
+            "DataSplitConfig": {"ValidationFraction": _maybe_number(fraction)}
+            if fraction is not None
+            else None,
+            "Mode": p.get("mode"),
+        }
+    )
+
+    # --- tags -------------------------------------------------------------------------------------
+    tags = tags_as_list(p.get("tags"), errors) or []
+    if p.get("owner_tag") is not None:
+        tags = [*tags, p["owner_tag"]]
+
+    request = _drop_none(
+        {
+            "AutoMLJobName": p.get("job_name"),
+            "InputDataConfig": channels,
+            "OutputDataConfig": _drop_none(
+                {"S3OutputPath": p.get("s3_output_path"), "KmsKeyId": p.get("output_kms_key_id")}
+            ),
+            "ProblemType": problem_type,
+            "AutoMLJobObjective": {"MetricName": metric} if metric is not None else None,
+            "AutoMLJobConfig": job_config or None,
+            "RoleArn": p.get("role_arn"),
+            "GenerateCandidateDefinitionsOnly": p.get("generate_candidate_definitions_only"),
+            "Tags": tags or None,
+            "ModelDeployConfig": p.get("model_deploy_config"),
+        }
+    )
+    extras = p.get("extras")
+    if extras is not None:
+        if isinstance(extras, Mapping):
+            request = deep_merge(request, extras)
+        else:
+            errors.append("extras: must be a dict of CreateAutoMLJob fields")
+    return request, errors
+
+
+def validate_operator_request(request: Mapping[str, Any], operator_errors: list[str]) -> list[str]:
+    """
+    Check the request with the shared rules and raise one error listing every problem.
+
+    Top-level fields unknown to :mod:`airflow_autopilot.validation` can only come from ``extras``
+    (fields AWS added later): they are passed through unchecked and returned so the caller can log them.
+
+    :param request: the built request.
+    :param operator_errors: errors found while building it.
+    :return: the unknown top-level fields passed through.
+    :raises AutopilotValidationError: naming each field, its rule and the operator parameter.
+    """
+    passthrough = sorted(set(request) - KNOWN_REQUEST_KEYS)
+    known = {k: v for k, v in request.items() if k in KNOWN_REQUEST_KEYS}
+    errors = operator_errors + with_parameter_names(create_request_errors(known))
+    if errors:
+        raise AutopilotValidationError(errors)
+    return passthrough

@@ -1,0 +1,32 @@
+"""
+The Autopilot operators (import-light: DAG files load this module at parse time).
+
+* :class:`AutopilotCreateJobOperator`: create a job (validated, idempotent on retry, stopped on
+  kill), optionally wait; XCom ``{"AutoMLJobName", "AutoMLJobArn"}``.
+* :class:`AutopilotBestCandidateOperator`: XCom the ended job's ``BestCandidate``.
+* :class:`AutopilotModelDeployResultOperator`: XCom the ``ModelDeployResult``, optionally wait for
+  the endpoint.
+* :class:`AutopilotCandidatesOperator`: XCom the top-K candidates, log a leaderboard.
+
+The XCom contract of each is in ``docs/operators.md``.
+"""
+
+from __future__ import annotations
+
+from airflow_autopilot.create_operator import AutopilotCreateJobOperator
+from airflow_autopilot.operator_base import AutopilotBaseOperator
+from airflow_autopilot.result_operators import (
+    AutopilotBestCandidateOperator,
+    AutopilotCandidatesOperator,
+    AutopilotModelDeployResultOperator,
+    format_leaderboard,
+)
+
+__all__ = [
+    "AutopilotBaseOperator",
+    "AutopilotBestCandidateOperator",
+    "AutopilotCandidatesOperator",
+    "AutopilotCreateJobOperator",
+    "AutopilotModelDeployResultOperator",
+    "format_leaderboard",
+]

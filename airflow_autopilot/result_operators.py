@@ -1,0 +1,299 @@
+"""
+Operators that hand an ended Autopilot job's results to downstream tasks through XCom:
+BestCandidate, ModelDeployResult (optionally waiting for the endpoint) and the top-K candidates.
+
+Every value is JSON-safe (:func:`airflow_autopilot.xcom.to_json_safe`) with SageMaker's keys.
+Import-light (DAG-facing): boto3 and the Amazon provider load inside ``execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import conf
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
+from airflow_autopilot.job import AutopilotJob
+from airflow_autopilot.operator_base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, require_terminal
+from airflow_autopilot.validation import validate_job_name
+from airflow_autopilot.xcom import to_json_safe
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def _fail_or_skip(message: str, skip: bool) -> NoReturn:
+    """Skip the task when ``skip`` is set, else fail it without burning retries (the job has ended)."""
+    if skip:
+        raise AirflowSkipException(message)
+    raise AutopilotJobFailed(message)
+
+
+class AutopilotBestCandidateOperator(AutopilotBaseOperator):
+    """
+    Push an ended job's ``BestCandidate`` to XCom, JSON-safe, with SageMaker's keys
+    (``CandidateName``, ``FinalAutoMLJobObjectiveMetric``, ``InferenceContainers``,
+    ``CandidateProperties``, ``CandidateSteps``, ``CandidateStatus``, ``ObjectiveStatus``, times as
+    ISO 8601 strings ...).
+
+    A job still running fails the task with a pointer to ``AutopilotJobSensor`` (retries allowed).
+    An ended job without a BestCandidate (failed, stopped, runtime limit before any candidate
+    finished, GenerateCandidateDefinitionsOnly) fails the task without retries, or skips it with
+    ``skip_if_missing=True``, with the job's status, secondary status and reasons.
+
+    :param job_name: the AutoMLJobName (templated).
+    :param skip_if_missing: skip instead of failing when the ended job has no BestCandidate.
+    """
+
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "job_name")
+    ui_color = "#e2efda"
+
+    def __init__(self, *, job_name: str, skip_if_missing: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.skip_if_missing = skip_if_missing
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        validate_job_name(self.job_name, "job_name")
+        job = self.hook.get_job(self.job_name)
+        require_terminal(job, "BestCandidate")
+        best = job.best_candidate
+        if not best:
+            hint = (
+                " The job was asked for candidate definitions only (GenerateCandidateDefinitionsOnly)."
+                if job.generate_candidate_definitions_only
+                else ""
+            )
+            _fail_or_skip(f"No BestCandidate. {job.failure_message()}.{hint}", self.skip_if_missing)
+        if job.status != "Completed":
+            self.log.warning("Returning the BestCandidate of a job that ended %s", job.describe_state())
+        metric = best.get("FinalAutoMLJobObjectiveMetric") or {}
+        self.log.info(
+            "Best candidate of %s: %s (%s %s = %s)",
+            job.name,
+            best.get("CandidateName"),
+            metric.get("Type", ""),
+            metric.get("MetricName"),
+            metric.get("Value"),
+        )
+        return to_json_safe(best)
+
+
+class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
+    """
+    Push an ended job's ``ModelDeployResult`` (``{"EndpointName": ...}``) to XCom, JSON-safe.
+
+    A job that asked for no deployment (no ``ModelDeployConfig``), or whose deployment failed
+    (secondary status ``ModelDeploymentError`` or no ``EndpointName``), fails the task without
+    retries, or skips it with ``skip_if_missing=True``, with a message saying which. A job still
+    running fails with a pointer to ``AutopilotJobSensor``.
+
+    With ``wait_for_endpoint=True`` the task then waits until the endpoint is ``InService``, with
+    botocore's ``endpoint_in_service`` waiter, or when ``deferrable`` in the triggerer with the
+    Amazon provider's ``SageMakerTrigger(job_type="endpoint")``.
+
+    :param job_name: the AutoMLJobName (templated).
+    :param skip_if_missing: skip instead of failing when there is no usable deployment.
+    :param wait_for_endpoint: wait until the endpoint is InService.
+    :param deferrable: wait for the endpoint in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between endpoint checks.
+    :param max_attempts: endpoint checks before giving up.
+    """
+
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "job_name")
+    ui_color = "#e2efda"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        skip_if_missing: bool = False,
+        wait_for_endpoint: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: int = 30,
+        max_attempts: int = 120,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.skip_if_missing = skip_if_missing
+        self.wait_for_endpoint = wait_for_endpoint
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+
+    def deploy_result(self, job: AutopilotJob) -> dict[str, Any]:
+        """The ModelDeployResult of an ended job, or fail/skip with the reason."""
+        require_terminal(job, "ModelDeployResult")
+        if not job.deploy_requested:
+            _fail_or_skip(
+                f"Autopilot job {job.name!r} asked for no deployment (no ModelDeployConfig with "
+                "AutoGenerateEndpointName or EndpointName), so it has no ModelDeployResult. "
+                "Set model_deploy_config on AutopilotCreateJobOperator to have SageMaker deploy the "
+                "best candidate.",
+                self.skip_if_missing,
+            )
+        result = job.model_deploy_result or {}
+        if job.secondary_status == "ModelDeploymentError" or not result.get("EndpointName"):
+            _fail_or_skip(
+                f"The deployment of Autopilot job {job.name!r} failed or did not happen "
+                f"(ModelDeployResult: {to_json_safe(result)!r}). {job.failure_message()}",
+                self.skip_if_missing,
+            )
+        return to_json_safe(result)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        validate_job_name(self.job_name, "job_name")
+        result = self.deploy_result(self.hook.get_job(self.job_name))
+        endpoint = result["EndpointName"]
+        self.log.info("Autopilot job %s deployed endpoint %s", self.job_name, endpoint)
+        if not self.wait_for_endpoint:
+            return result
+        status = self.endpoint_status(endpoint)
+        if status.get("EndpointStatus") == "InService":
+            self.log.info("Endpoint %s is InService", endpoint)
+            return result
+        if status.get("EndpointStatus") == "Failed":
+            raise AutopilotJobFailed(self.endpoint_failure(endpoint, status))
+        if self.deferrable:
+            from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+            self.defer(
+                trigger=SageMakerTrigger(
+                    job_name=endpoint,
+                    job_type="endpoint",
+                    waiter_delay=self.poll_interval,
+                    waiter_max_attempts=self.max_attempts,
+                    **self.connection_kwargs(),
+                ),
+                method_name="execute_complete",
+                kwargs={"result": result},
+            )
+        self.wait_in_service(endpoint)
+        return result
+
+    def endpoint_status(self, endpoint: str) -> dict[str, Any]:
+        """DescribeEndpoint's response (``EndpointStatus``, ``FailureReason`` ...)."""
+        return dict(self.hook.client.describe_endpoint(EndpointName=endpoint))
+
+    @staticmethod
+    def endpoint_failure(endpoint: str, status: Mapping[str, Any]) -> str:
+        reason = status.get("FailureReason") or "SageMaker gave no FailureReason"
+        return f"Endpoint {endpoint!r} is {status.get('EndpointStatus')}: {reason}"
+
+    def wait_in_service(self, endpoint: str) -> None:
+        """Block until the endpoint is InService, with botocore's waiter."""
+        from botocore.exceptions import WaiterError
+
+        waiter = self.hook.client.get_waiter("endpoint_in_service")
+        try:
+            waiter.wait(
+                EndpointName=endpoint,
+                WaiterConfig={"Delay": self.poll_interval, "MaxAttempts": self.max_attempts},
+            )
+        except WaiterError as err:
+            last = getattr(err, "last_response", None) or {}
+            raise AutopilotError(self.endpoint_failure(endpoint, last) + f" ({err})") from err
+        self.log.info("Endpoint %s is InService", endpoint)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, result: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """
+        Resume after the endpoint trigger: the ModelDeployResult on success, else raise.
+
+        :param event: the SageMakerTrigger event (``{"status": "success", ...}`` on success).
+        :param result: the ModelDeployResult read before deferring.
+        """
+        if not isinstance(event, Mapping) or event.get("status") != "success":
+            raise AutopilotError(f"Waiting for the endpoint of {self.job_name!r} did not succeed: {event!r}")
+        self.log.info("Endpoint %s is InService", (result or {}).get("EndpointName"))
+        return dict(result or {})
+
+
+def _training_seconds(candidate: Mapping[str, Any]) -> float | None:
+    start, end = candidate.get("CreationTime"), candidate.get("EndTime")
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return (end - start).total_seconds()
+    return None
+
+
+def format_leaderboard(candidates: Sequence[Mapping[str, Any]]) -> str:
+    """
+    A plain-text table of candidates, in the given order: rank, name, metric, value, status and
+    training time (EndTime - CreationTime).
+
+    :param candidates: candidates as ListCandidatesForAutoMLJob returns them.
+    """
+    header = ("#", "CandidateName", "Metric", "Value", "Status", "Training time")
+    rows = [header]
+    for rank, cand in enumerate(candidates, 1):
+        metric = cand.get("FinalAutoMLJobObjectiveMetric") or {}
+        value = metric.get("Value")
+        seconds = _training_seconds(cand)
+        rows.append(
+            (
+                str(rank),
+                str(cand.get("CandidateName", "")),
+                str(metric.get("MetricName", "-")),
+                f"{value:.6g}" if isinstance(value, (int, float)) else "-",
+                str(cand.get("CandidateStatus", "")),
+                f"{seconds:.0f}s" if seconds is not None else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class AutopilotCandidatesOperator(AutopilotBaseOperator):
+    """
+    Push the top-K candidates of a job, best first, to XCom as a JSON-safe list (each item with
+    ListCandidatesForAutoMLJob's keys), and log a leaderboard table.
+
+    "Best" follows the objective's direction (Maximize or Minimize). The job may still be running:
+    the list then holds the candidates finished so far. An empty list is returned (with a warning)
+    when no candidate matches.
+
+    :param job_name: the AutoMLJobName (templated).
+    :param top_k: how many candidates (at least 1).
+    :param status: only candidates with this CandidateStatus (``Completed`` by default; ``None`` for all).
+    """
+
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "job_name", "top_k", "status")
+    ui_color = "#e2efda"
+
+    def __init__(
+        self, *, job_name: str, top_k: int | str = 10, status: str | None = "Completed", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.top_k = top_k
+        self.status = status
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        validate_job_name(self.job_name, "job_name")
+        top_k = self.top_k
+        if isinstance(top_k, str) and top_k.strip().isdigit():
+            top_k = int(top_k)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise AutopilotError(f"top_k: {self.top_k!r} must be a positive integer")
+        candidates = self.hook.list_candidates(self.job_name, status=self.status or None, limit=top_k)
+        if not candidates:
+            self.log.warning(
+                "Autopilot job %s has no candidates%s yet",
+                self.job_name,
+                f" with status {self.status}" if self.status else "",
+            )
+            return []
+        self.log.info(
+            "Top %d candidate(s) of Autopilot job %s, best first:\n%s",
+            len(candidates),
+            self.job_name,
+            format_leaderboard(candidates),
+        )
+        return to_json_safe(candidates)
