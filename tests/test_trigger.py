@@ -1,0 +1,153 @@
+"""AutopilotJobTrigger against the emulator server (aiobotocore needs a real HTTP endpoint)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_autopilot import triggers
+from airflow_autopilot.hooks import AutopilotHook
+from airflow_autopilot.job import WaitCriteria
+from airflow_autopilot.triggers import AutopilotJobTrigger
+
+ONE_ATTEMPT = {"retries": {"max_attempts": 1, "mode": "standard"}}
+
+
+@pytest.fixture
+def server(autopilot_emulator_server, monkeypatch):
+    """The emulator server, with plain boto3 (make_job) pointed at it too."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", autopilot_emulator_server.endpoint_url)
+    autopilot_emulator_server.configure(stage_seconds=0.1)
+    return autopilot_emulator_server
+
+
+async def collect(trigger: AutopilotJobTrigger) -> list:
+    return [event async for event in trigger.run()]
+
+
+def make_trigger(name: str, **kwargs) -> AutopilotJobTrigger:
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("botocore_config", ONE_ATTEMPT)
+    kwargs.setdefault("max_backoff", 0.1)
+    kwargs.setdefault("timeout_at", (datetime.now(timezone.utc) + timedelta(seconds=60)).isoformat())
+    return AutopilotJobTrigger(name, **kwargs)
+
+
+def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
+    from airflow.models.trigger import Trigger
+    from airflow.sdk.module_loading import import_string
+
+    trigger = AutopilotJobTrigger(
+        "rt-job",
+        aws_conn_id="my_aws",
+        region_name="eu-west-1",
+        verify=False,
+        botocore_config={"retries": {"max_attempts": 3}, "connect_timeout": 5},
+        poll_interval=45,
+        timeout_at="2030-01-02T03:04:05+00:00",
+        criteria=WaitCriteria.build(target_secondary_statuses=["ModelTuning"]).to_dict(),
+        not_found_grace_seconds=30,
+        created_at="2030-01-01T00:00:00+00:00",
+    )
+    classpath, kwargs = trigger.serialize()
+    stored = Trigger.encrypt_kwargs(kwargs)  # what the scheduler writes to the database
+    restored_kwargs = Trigger._decrypt_kwargs(stored)  # what the triggerer reads back
+    assert restored_kwargs == kwargs
+    rebuilt = import_string(classpath)(**restored_kwargs)
+    assert isinstance(rebuilt, AutopilotJobTrigger)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert WaitCriteria.from_dict(rebuilt.criteria).target_secondary_statuses == {"ModelTuning"}
+    text = repr(kwargs).lower()
+    assert "secret" not in text and "password" not in text and "testing" not in text
+
+
+async def test_success_yields_exactly_one_event_with_the_summary(server, make_job):
+    make_job("trig-ok", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 2}})
+    events = await collect(make_trigger("trig-ok"))
+    assert len(events) == 1
+    payload = events[0].payload
+    assert payload["status"] == "success" and payload["job_name"] == "trig-ok"
+    assert payload["summary"]["AutoMLJobStatus"] == "Completed"
+    assert payload["summary"]["BestCandidateName"]
+    assert triggers.open_client_count() == 0  # the shared client is closed by its last user
+
+
+@pytest.mark.parametrize(
+    ("outcome", "texts"),
+    [
+        ("failed", ["Failed/Failed", "FailureReason:", "PartialFailure:"]),
+        ("stopped", ["Stopped/Stopped"]),
+        ("runtime-limit-no-candidate", ["MaxAutoMLJobRuntimeReached", "no BestCandidate"]),
+    ],
+)
+async def test_terminal_failures_yield_a_failure_event_with_the_reason(server, make_job, outcome, texts):
+    name = f"trig-{outcome}"[:32]
+    make_job(name, outcome=outcome)
+    events = await collect(make_trigger(name))
+    assert len(events) == 1 and events[0].payload["status"] == "failure"
+    for text in texts:
+        assert text in events[0].payload["message"]
+    assert events[0].payload["summary"]["AutoMLJobName"] == name
+
+
+async def test_transient_faults_and_not_found_after_create_do_not_end_the_wait(server, make_job):
+    make_job("trig-faults")
+    server.inject_faults("trig-faults", throttle=3, server_errors=2, not_found=2)
+    server.reset_request_counts()
+    events = await collect(make_trigger("trig-faults"))
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert server.request_counts()["DescribeAutoMLJob"] > 7
+
+
+async def test_timeout_yields_a_timeout_event_with_the_last_state(server, make_job):
+    make_job("emu-slow-trig")
+    deadline = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat()
+    started = asyncio.get_running_loop().time()
+    events = await collect(make_trigger("emu-slow-trig", timeout_at=deadline))
+    assert asyncio.get_running_loop().time() - started < 5
+    assert len(events) == 1 and events[0].payload["status"] == "timeout"
+    assert "last seen InProgress/" in events[0].payload["message"]
+
+
+async def test_missing_job_after_grace_yields_an_error_event(server):
+    events = await collect(make_trigger("trig-missing", not_found_grace_seconds=0))
+    assert len(events) == 1 and events[0].payload["status"] == "error"
+    assert "ResourceNotFound" in events[0].payload["message"]
+
+
+async def test_triggers_share_one_client_and_look_up_the_connection_off_the_loop(
+    server, make_job, monkeypatch
+):
+    names = [f"trig-share-{i}" for i in range(5)]
+    for name in names:
+        make_job(name)
+    created, lookup_threads = [], []
+    original_conn, original_lookup = AutopilotHook.get_async_conn, AutopilotHook.get_connection
+
+    async def counting_get_async_conn(self):
+        created.append(self.aws_conn_id)
+        return await original_conn(self)
+
+    def recording_lookup(conn_id):
+        lookup_threads.append(threading.get_ident())
+        return original_lookup(conn_id)
+
+    monkeypatch.setattr(AutopilotHook, "get_async_conn", counting_get_async_conn)
+    monkeypatch.setattr(AutopilotHook, "get_connection", staticmethod(recording_lookup))
+    peak = []
+
+    async def watch():
+        while True:
+            peak.append(triggers.open_client_count())
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.create_task(watch())
+    results = await asyncio.gather(*(collect(make_trigger(n)) for n in names))
+    watcher.cancel()
+    assert [r[0].payload["status"] for r in results] == ["success"] * 5
+    assert created == ["aws_default"]  # one client for five triggers
+    assert max(peak) == 1 and triggers.open_client_count() == 0
+    assert lookup_threads and threading.get_ident() not in lookup_threads  # never on the event loop

@@ -1,0 +1,310 @@
+"""The shared waiting logic: transient errors, backoff, verdicts, progress, events, wait_for_job."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound
+from airflow_autopilot.hooks import AutopilotHook
+from airflow_autopilot.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.waiter import (
+    AutopilotWaitTimeout,
+    ProgressReporter,
+    backoff_delay,
+    decide,
+    make_event,
+    poll_delay,
+    resolve_event,
+    wait_for_job,
+)
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} happened"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "DescribeAutoMLJob",
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("ThrottlingException"),
+        client_error("Throttling"),
+        client_error("TooManyRequestsException", 429),
+        client_error("RequestLimitExceeded"),
+        client_error("InternalFailure", 500),
+        client_error("ServiceUnavailable", 503),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+        ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+        ConnectionClosedError(endpoint_url="http://127.0.0.1:1"),
+        aiohttp.ServerDisconnectedError(),
+        aiohttp.ClientConnectionError("reset"),
+        asyncio.TimeoutError(),
+        ConnectionResetError(),
+    ],
+    ids=lambda e: (
+        type(e).__name__ + (f"-{e.response['Error']['Code']}" if isinstance(e, ClientError) else "")
+    ),
+)
+def test_transient_errors(error):
+    from airflow_autopilot.waiter import is_transient
+
+    assert is_transient(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("ValidationException"),
+        client_error("AccessDeniedException", 403),
+        client_error("ResourceNotFound"),
+        SSLError(endpoint_url="https://x", error="bad cert"),
+        ValueError("nope"),
+        AutopilotJobNotFound("j", "us-east-1"),
+    ],
+    ids=lambda e: (
+        type(e).__name__ + (f"-{e.response['Error']['Code']}" if isinstance(e, ClientError) else "")
+    ),
+)
+def test_permanent_errors(error):
+    from airflow_autopilot.waiter import is_transient
+
+    assert not is_transient(error)
+
+
+def test_backoff_grows_with_jitter_and_is_capped():
+    for failures in range(1, 30):
+        expected = min(60.0 * 2 ** (failures - 1), 300.0)
+        delays = {backoff_delay(failures, 60.0, 300.0) for _ in range(20)}
+        assert all(expected / 2 <= d <= expected for d in delays)
+        assert len(delays) > 1  # jittered
+    assert backoff_delay(50, 600.0, 300.0) <= 600.0  # never below one poll interval's cap
+
+
+def test_poll_delay_never_polls_faster_than_the_interval():
+    delays = [poll_delay(30.0) for _ in range(200)]
+    assert min(delays) >= 30.0 and max(delays) <= 33.0
+
+
+def _job(**fields) -> AutopilotJob:
+    base = {"AutoMLJobName": "j1", "AutoMLJobArn": "arn:aws:sagemaker:us-east-1:123456789012:automl-job/j1"}
+    return AutopilotJob.from_describe({**base, **fields})
+
+
+def test_completed_without_best_candidate_is_a_failure():
+    crit = WaitCriteria()
+    no_model = _job(AutoMLJobStatus="Completed", AutoMLJobSecondaryStatus="MaxAutoMLJobRuntimeReached")
+    assert decide(crit, no_model) == "failure"
+    with_model = _job(
+        AutoMLJobStatus="Completed",
+        AutoMLJobSecondaryStatus="Completed",
+        BestCandidate={"CandidateName": "c"},
+    )
+    assert decide(crit, with_model) == "success"
+    definitions = _job(
+        AutoMLJobStatus="Completed",
+        AutoMLJobSecondaryStatus="CandidateDefinitionsGenerated",
+        GenerateCandidateDefinitionsOnly=True,
+    )
+    assert decide(crit, definitions) == "success"
+    early = WaitCriteria.build(target_secondary_statuses=["ModelTuning"])
+    assert (
+        decide(early, _job(AutoMLJobStatus="InProgress", AutoMLJobSecondaryStatus="ModelTuning")) == "success"
+    )
+
+
+def test_resolve_event_success_returns_summary():
+    job = _job(
+        AutoMLJobStatus="Completed",
+        AutoMLJobSecondaryStatus="Completed",
+        BestCandidate={"CandidateName": "c"},
+    )
+    event = make_event("success", "j1", "done", job)
+    assert resolve_event(event, soft_fail=False)["BestCandidateName"] == "c"
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "text"),
+    [
+        (None, AutopilotJobFailed, "no usable event"),
+        ({}, AutopilotJobFailed, "Unexpected trigger event status None"),
+        ("success", AutopilotJobFailed, "no usable event"),
+        ({"status": "weird", "job_name": "j1", "message": "m"}, AutopilotJobFailed, "weird"),
+        (make_event("failure", "j1", "FailureReason: boom"), AutopilotJobFailed, "FailureReason: boom"),
+        (make_event("error", "j1", "AccessDenied"), AutopilotJobFailed, "AccessDenied"),
+        (make_event("timeout", "j1", "Timed out at"), AutopilotWaitTimeout, "Timed out at"),
+    ],
+)
+def test_resolve_event_rejects_everything_but_success(event, error, text):
+    with pytest.raises(error, match=text) as info:
+        resolve_event(event, soft_fail=False)
+    assert isinstance(info.value, AirflowFailException)  # no retries burned
+    with pytest.raises(AirflowSkipException, match=text):
+        resolve_event(event, soft_fail=True)
+
+
+def test_make_event_rejects_unknown_status():
+    with pytest.raises(ValueError, match="status"):
+        make_event("done", "j1", "m")  # type: ignore[arg-type]
+
+
+class ListLog:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def info(self, msg, *args):
+        self.lines.append(msg % args)
+
+    warning = info
+
+
+def test_progress_reporter_one_line_per_change_and_rate_limited_counts():
+    now = [0.0]
+    log = ListLog()
+    rep = ProgressReporter("j1", log, candidate_interval=300, clock=lambda: now[0])
+    tuning = _job(
+        AutoMLJobStatus="InProgress",
+        AutoMLJobSecondaryStatus="ModelTuning",
+        AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 10}},
+    )
+    starting = _job(AutoMLJobStatus="InProgress", AutoMLJobSecondaryStatus="Starting")
+    assert rep.update(starting) and not rep.update(starting)
+    assert not rep.candidate_count_due(starting)  # not training
+    assert rep.update(tuning)
+    assert rep.candidate_count_due(tuning)
+    rep.report_candidates(tuning, 3)
+    now[0] = 299.0
+    assert not rep.candidate_count_due(tuning)
+    now[0] = 300.0
+    assert rep.candidate_count_due(tuning)
+    rep.report_candidates(tuning, 100, more=True)
+    assert log.lines[0].startswith(
+        "Autopilot job j1 is InProgress/Starting (starting the AutoML job) after 0m00s"
+    )
+    assert "InProgress/ModelTuning" in log.lines[1]
+    assert "3 of 10 candidates completed" in log.lines[2]
+    assert "at least 100 of 10 candidates" in log.lines[3]
+    assert len(log.lines) == 4
+
+
+# --- wait_for_job against the in-process emulator ------------------------------------------------
+@pytest.fixture
+def fast_hook(autopilot_emulator):
+    """A hook whose botocore makes one attempt, so this package's own retry logic is what is tested."""
+    autopilot_emulator.configure(stage_seconds=0.1)
+    hook = AutopilotHook(aws_conn_id=None, region_name="us-east-1", config={"retries": {"max_attempts": 1}})
+    _ = hook.client  # build the client before any job starts its clock
+    return hook
+
+
+def test_wait_for_job_follows_the_job_to_success_and_logs_each_change(fast_hook, make_job, caplog):
+    make_job("wait-ok", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 3}})
+    log = logging.getLogger("test.wait")
+    with caplog.at_level(logging.INFO, logger="test.wait"):
+        job = wait_for_job(
+            fast_hook,
+            "wait-ok",
+            WaitCriteria(),
+            poll_interval=0.02,
+            timeout=30,
+            log=log,
+            candidate_interval=0.01,
+        )
+    assert (job.status, job.secondary_status) == ("Completed", "Completed")
+    assert job.best_candidate
+    lines = [r.getMessage() for r in caplog.records]
+    changes = [line for line in lines if " is " in line and " after " in line]
+    assert len(changes) == len(set(changes))  # one line per change
+    assert any("ModelTuning" in line for line in changes) and "Completed/Completed" in changes[-1]
+    assert any("of 3 candidates completed" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        (
+            "failed",
+            [
+                "ended Failed/Failed",
+                "FailureReason: ClientError: Autopilot could not train",
+                "PartialFailure: ",
+            ],
+        ),
+        ("stopped", ["ended Stopped/Stopped", "SageMaker gave no FailureReason"]),
+        ("runtime-limit-no-candidate", ["Completed/MaxAutoMLJobRuntimeReached", "no BestCandidate"]),
+    ],
+)
+def test_wait_for_job_raises_the_jobs_own_reason(fast_hook, make_job, outcome, expected):
+    make_job(f"wait-{outcome}", outcome=outcome)
+    with pytest.raises(AutopilotJobFailed) as info:
+        wait_for_job(
+            fast_hook,
+            f"wait-{outcome}",
+            WaitCriteria(),
+            poll_interval=0.02,
+            timeout=30,
+            log=logging.getLogger(),
+        )
+    for text in expected:
+        assert text in str(info.value)
+
+
+def test_wait_for_job_survives_throttling_5xx_and_not_found_after_create(
+    fast_hook, make_job, autopilot_emulator
+):
+    make_job("wait-faults")
+    autopilot_emulator.inject_faults("wait-faults", throttle=3, server_errors=2, not_found=2)
+    autopilot_emulator.reset_request_counts()
+    job = wait_for_job(
+        fast_hook,
+        "wait-faults",
+        WaitCriteria(),
+        poll_interval=0.01,
+        timeout=30,
+        log=logging.getLogger(),
+        max_backoff=0.05,
+    )
+    assert job.status == "Completed"
+    assert autopilot_emulator.request_counts()["DescribeAutoMLJob"] > 7  # 7 faults, then real answers
+
+
+def test_wait_for_job_not_found_after_grace_is_an_error(fast_hook):
+    with pytest.raises(AutopilotJobNotFound, match="no-such-job"):
+        wait_for_job(
+            fast_hook,
+            "no-such-job",
+            WaitCriteria(),
+            poll_interval=0.01,
+            timeout=5,
+            log=logging.getLogger(),
+            not_found_grace=0,
+        )
+
+
+def test_wait_for_job_times_out_with_last_state(fast_hook, make_job):
+    make_job("emu-slow-wait")
+    with pytest.raises(AutopilotWaitTimeout, match=r"Timed out after 0.2s .*last seen InProgress/"):
+        wait_for_job(
+            fast_hook,
+            "emu-slow-wait",
+            WaitCriteria(),
+            poll_interval=0.05,
+            timeout=0.2,
+            log=logging.getLogger(),
+        )
