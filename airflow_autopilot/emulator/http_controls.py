@@ -3,7 +3,8 @@
 * ``GET /moto-api/autopilot-emulator/request-counts`` -> ``{"DescribeAutoMLJob": 3, ...}``;
   ``POST`` or ``DELETE`` on the same path resets the counts.
 * ``POST /moto-api/autopilot-emulator/faults`` with JSON
-  ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0}`` queues faults.
+  ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0}`` queues faults
+  (send ``Content-Type: application/json``).
 * ``POST /moto-api/autopilot-emulator/configure`` with JSON ``{"stage_seconds": 1.0,
   "max_candidates": 5}`` changes the settings for jobs created afterwards.
 
@@ -22,7 +23,10 @@ _JSON = {"Content-Type": "application/json"}
 
 
 def _body(request: Any) -> dict[str, Any]:
-    raw = request.data if hasattr(request, "data") else b""
+    raw = request.get_data() if hasattr(request, "get_data") else b""
+    if not raw and getattr(request, "form", None):
+        # A JSON body sent as form-urlencoded (curl -d) arrives as a single form key.
+        raw = next(iter(request.form.keys())).encode()
     if not raw:
         return {}
     value = json.loads(raw)

@@ -9,6 +9,7 @@ install before starting a server.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -96,7 +97,10 @@ class AutopilotResponse(SageMakerResponse):
             status = 500
         else:
             error = ResourceNotFound(f"Could not find AutoML job with name {job_name}.")
-        _, headers, body = self.serialized(ActionResult(error))
+        with warnings.catch_warnings():
+            # These codes are not in SageMaker's model; moto warns but serializes them correctly.
+            warnings.simplefilter("ignore", UserWarning)
+            _, headers, body = self.serialized(ActionResult(error))
         headers["status"] = status
         return status, headers, body
 

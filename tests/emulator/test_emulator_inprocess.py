@@ -32,19 +32,46 @@ REGRESSION_CSV = b"rooms,area,price\n" + b"".join(
 END_STATUSES = ("Completed", "Failed", "Stopped")
 
 
+_CLIENTS: dict[tuple[str, bool], Any] = {}
+
+
+def client(service: str, retries: bool = False) -> Any:
+    """Return a cached boto3 client (creating clients is the slow part of these tests).
+
+    moto's ``mock_aws`` intercepts every botocore client while active, so one client serves all tests.
+    """
+    key = (service, retries)
+    if key not in _CLIENTS:
+        import boto3
+
+        config = Config(retries={"max_attempts": 3, "mode": "standard"}) if retries else NO_RETRY
+        _CLIENTS[key] = boto3.client(
+            service,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=config,
+        )
+    return _CLIENTS[key]
+
+
+def seed_bucket() -> None:
+    s3 = client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="train/data.csv", Body=BINARY_CSV)
+
+
 @pytest.fixture
 def emu(autopilot_emulator: Any) -> Any:
     """The in-process emulator with a bucket holding a binary-classification CSV."""
-    s3 = autopilot_emulator.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="train/data.csv", Body=BINARY_CSV)
+    seed_bucket()
     return autopilot_emulator
 
 
 @pytest.fixture
 def sm(emu: Any) -> Any:
     """A SageMaker client without retries, so injected faults surface."""
-    return emu.client("sagemaker", config=NO_RETRY)
+    return client("sagemaker")
 
 
 def create(sm: Any, name: str, prefix: str = "train/", target: str = "churn", **kwargs: Any) -> str:
@@ -53,7 +80,9 @@ def create(sm: Any, name: str, prefix: str = "train/", target: str = "churn", **
         "AutoMLJobName": name,
         "InputDataConfig": [
             {
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{prefix}"}},
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{prefix}"}
+                },
                 "TargetAttributeName": target,
             }
         ],
@@ -75,7 +104,10 @@ def finish(emu: Any, sm: Any, name: str) -> dict[str, Any]:
 
 
 def tags(**values: str) -> list[dict[str, str]]:
-    return [{"Key": f"autopilot-emulator:{key.replace('_', '-')}", "Value": value} for key, value in values.items()]
+    return [
+        {"Key": f"autopilot-emulator:{key.replace('_', '-')}", "Value": value}
+        for key, value in values.items()
+    ]
 
 
 def all_candidates(sm: Any, name: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -95,7 +127,11 @@ def all_candidates(sm: Any, name: str, **kwargs: Any) -> list[dict[str, Any]]:
         ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 1.0}}}, "ValidationFraction"),
         ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 0.0}}}, "ValidationFraction"),
         (
-            {"AutoMLJobConfig": {"CandidateGenerationConfig": {"AlgorithmsConfig": [{"AutoMLAlgorithms": ["xgboost"]}]}}},
+            {
+                "AutoMLJobConfig": {
+                    "CandidateGenerationConfig": {"AlgorithmsConfig": [{"AutoMLAlgorithms": ["xgboost"]}]}
+                }
+            },
             "Mode is AUTO",
         ),
         (
@@ -168,7 +204,9 @@ def test_taken_name_and_unknown_job_raise_modeled_errors(sm: Any) -> None:
 # ------------------------------------------------------------------- lifecycle
 
 
-def _poll_statuses(sm: Any, name: str, timeout: float = 10.0) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+def _poll_statuses(
+    sm: Any, name: str, timeout: float = 10.0
+) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
     seen: list[tuple[str, str]] = []
     descriptions: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
@@ -227,7 +265,9 @@ def test_candidates_appear_progressively_during_model_tuning(emu: Any, sm: Any) 
     assert len(all_candidates(sm, "progressive", StatusEquals="Completed")) == 4
 
 
-def test_stage_seconds_come_from_tag_env_and_configure(emu: Any, sm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stage_seconds_come_from_tag_env_and_configure(
+    emu: Any, sm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AUTOPILOT_EMULATOR_STAGE_SECONDS", "7")
     create(sm, "from-env")
     create(sm, "from-tag", Tags=tags(stage_seconds="3"))
@@ -239,7 +279,9 @@ def test_stage_seconds_come_from_tag_env_and_configure(emu: Any, sm: Any, monkey
     assert emu.job("from-configure").stage_seconds == 2
     assert emu.job("emu-slow-job").stage_seconds == 2 * controls.SLOW_FACTOR
     emu.advance(2.5)  # one stage of the configured job, not of the env-var job
-    assert sm.describe_auto_ml_job(AutoMLJobName="from-configure")["AutoMLJobSecondaryStatus"] == "AnalyzingData"
+    assert (
+        sm.describe_auto_ml_job(AutoMLJobName="from-configure")["AutoMLJobSecondaryStatus"] == "AnalyzingData"
+    )
     assert sm.describe_auto_ml_job(AutoMLJobName="from-env")["AutoMLJobSecondaryStatus"] == "Starting"
 
 
@@ -265,7 +307,7 @@ def test_env_var_caps_candidates(emu: Any, sm: Any, monkeypatch: pytest.MonkeyPa
 def test_problem_type_and_metric_inferred_from_target(
     emu: Any, sm: Any, body: bytes, target: str, problem_type: str, metric: str, direction: str
 ) -> None:
-    emu.client("s3").put_object(Bucket=BUCKET, Key=f"{target}/part-0.csv", Body=body)
+    client("s3").put_object(Bucket=BUCKET, Key=f"{target}/part-0.csv", Body=body)
     create(sm, f"infer-{target}", prefix=f"{target}/", target=target)
     described = finish(emu, sm, f"infer-{target}")
     assert described["AutoMLJobStatus"] == "Completed"
@@ -296,7 +338,10 @@ def test_bad_input_fails_at_analyzing_data(
     create(sm, "bad-input", prefix=prefix, target=target, OutputDataConfig={"S3OutputPath": output})
     emu.advance(15)
     described = sm.describe_auto_ml_job(AutoMLJobName="bad-input")
-    assert (described["AutoMLJobStatus"], described["AutoMLJobSecondaryStatus"]) == ("InProgress", "AnalyzingData")
+    assert (described["AutoMLJobStatus"], described["AutoMLJobSecondaryStatus"]) == (
+        "InProgress",
+        "AnalyzingData",
+    )
     emu.advance(10)
     described = sm.describe_auto_ml_job(AutoMLJobName="bad-input")
     assert (described["AutoMLJobStatus"], described["AutoMLJobSecondaryStatus"]) == ("Failed", "Failed")
@@ -308,7 +353,7 @@ def test_bad_input_fails_at_analyzing_data(
 def test_explicit_problem_type_is_kept_and_gzip_input_is_read(emu: Any, sm: Any) -> None:
     import gzip
 
-    emu.client("s3").put_object(Bucket=BUCKET, Key="gz/data.csv.gz", Body=gzip.compress(MULTICLASS_CSV))
+    client("s3").put_object(Bucket=BUCKET, Key="gz/data.csv.gz", Body=gzip.compress(MULTICLASS_CSV))
     create(
         sm,
         "explicit",
@@ -338,7 +383,7 @@ def test_candidates_are_complete_deterministic_and_artifacts_exist(emu: Any, sm:
     described = finish(emu, sm, "cands")
     candidates = all_candidates(sm, "cands")
     assert len(candidates) == 3 and len({c["CandidateName"] for c in candidates}) == 3
-    s3 = emu.client("s3")
+    s3 = client("s3")
     for index, candidate in enumerate(candidates):
         assert candidate["CandidateStatus"] == "Completed" and candidate["ObjectiveStatus"] == "Succeeded"
         assert candidate["FinalAutoMLJobObjectiveMetric"]["Value"] == metric_value("cands", index, "F1")
@@ -370,12 +415,13 @@ def test_candidates_are_complete_deterministic_and_artifacts_exist(emu: Any, sm:
     assert described["BestCandidate"]["CandidateName"] == best["CandidateName"]
     # Same name after a reset: same metric values (seeded by the job name).
     emu.reset()
-    s3 = emu.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="train/data.csv", Body=BINARY_CSV)
+    seed_bucket()
     create(sm, "cands", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 3}})
     again = finish(emu, sm, "cands")
-    assert again["BestCandidate"]["FinalAutoMLJobObjectiveMetric"] == described["BestCandidate"]["FinalAutoMLJobObjectiveMetric"]
+    assert (
+        again["BestCandidate"]["FinalAutoMLJobObjectiveMetric"]
+        == described["BestCandidate"]["FinalAutoMLJobObjectiveMetric"]
+    )
 
 
 def test_list_candidates_filters_sorts_and_paginates(emu: Any, sm: Any) -> None:
@@ -446,7 +492,9 @@ def test_stopped_outcome_goes_through_stopping(emu: Any, sm: Any, how: str) -> N
 
 def test_runtime_limit_outcomes(emu: Any, sm: Any) -> None:
     create(sm, "emu-runtime-limit-a", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 4}})
-    create(sm, "emu-runtime-limit-no-candidate-b", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 4}})
+    create(
+        sm, "emu-runtime-limit-no-candidate-b", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 4}}
+    )
     with_best = finish(emu, sm, "emu-runtime-limit-a")
     without = finish(emu, sm, "emu-runtime-limit-no-candidate-b")
     for described in (with_best, without):
@@ -469,7 +517,7 @@ def test_candidate_definitions_only(emu: Any, sm: Any) -> None:
         "CandidateDefinitionsGenerated",
     )
     assert "BestCandidate" not in described and described["GenerateCandidateDefinitionsOnly"] is True
-    s3 = emu.client("s3")
+    s3 = client("s3")
     for key in ("CandidateDefinitionNotebookLocation", "DataExplorationNotebookLocation"):
         uri = described["AutoMLJobArtifacts"][key]
         s3.head_object(Bucket=BUCKET, Key=uri.split(f"s3://{BUCKET}/", 1)[1])
@@ -478,7 +526,9 @@ def test_candidate_definitions_only(emu: Any, sm: Any) -> None:
 
 def test_deploy_creates_real_endpoint(emu: Any, sm: Any) -> None:
     create(sm, "auto-ep", ModelDeployConfig={"AutoGenerateEndpointName": True})
-    create(sm, "named-ep", ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "my-endpoint"})
+    create(
+        sm, "named-ep", ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "my-endpoint"}
+    )
     auto = finish(emu, sm, "auto-ep")
     named = finish(emu, sm, "named-ep")
     assert named["ModelDeployResult"] == {"EndpointName": "my-endpoint"}
@@ -496,14 +546,25 @@ def test_deploy_creates_real_endpoint(emu: Any, sm: Any) -> None:
     # A second job asking for the same endpoint name cannot deploy.
     create(sm, "named-ep-2", ModelDeployConfig={"EndpointName": "my-endpoint"})
     clash = finish(emu, sm, "named-ep-2")
-    assert (clash["AutoMLJobStatus"], clash["AutoMLJobSecondaryStatus"]) == ("Completed", "ModelDeploymentError")
+    assert (clash["AutoMLJobStatus"], clash["AutoMLJobSecondaryStatus"]) == (
+        "Completed",
+        "ModelDeploymentError",
+    )
     assert "EndpointName" not in clash["ModelDeployResult"]
 
 
 def test_deploy_error_outcome(emu: Any, sm: Any) -> None:
-    create(sm, "deploy-err", ModelDeployConfig={"AutoGenerateEndpointName": True}, Tags=tags(outcome="deploy-error"))
+    create(
+        sm,
+        "deploy-err",
+        ModelDeployConfig={"AutoGenerateEndpointName": True},
+        Tags=tags(outcome="deploy-error"),
+    )
     described = finish(emu, sm, "deploy-err")
-    assert (described["AutoMLJobStatus"], described["AutoMLJobSecondaryStatus"]) == ("Completed", "ModelDeploymentError")
+    assert (described["AutoMLJobStatus"], described["AutoMLJobSecondaryStatus"]) == (
+        "Completed",
+        "ModelDeploymentError",
+    )
     assert described["ModelDeployResult"] == {}
     assert "BestCandidate" in described
     assert "deploy-error" in described["PartialFailureReasons"][0]["PartialFailureMessage"]
@@ -514,7 +575,9 @@ def test_update_endpoint_switches_config(emu: Any, sm: Any) -> None:
     create(sm, "upd", ModelDeployConfig={"EndpointName": "upd-endpoint"})
     finish(emu, sm, "upd")
     old = sm.describe_endpoint(EndpointName="upd-endpoint")
-    variant = sm.describe_endpoint_config(EndpointConfigName=old["EndpointConfigName"])["ProductionVariants"][0]
+    variant = sm.describe_endpoint_config(EndpointConfigName=old["EndpointConfigName"])["ProductionVariants"][
+        0
+    ]
     sm.create_endpoint_config(
         EndpointConfigName="upd-config-2",
         ProductionVariants=[{**variant, "VariantName": "Blue", "InitialInstanceCount": 2}],
@@ -571,7 +634,9 @@ def test_tag_faults_throttle_server_error_not_found(emu: Any, sm: Any) -> None:
             sm.describe_auto_ml_job(AutoMLJobName="faulty")
             codes.append(("ok", 200))
         except ClientError as error:
-            codes.append((error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]))
+            codes.append(
+                (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"])
+            )
     assert codes == [
         ("ThrottlingException", 400),
         ("ThrottlingException", 400),
@@ -593,7 +658,7 @@ def test_faults_are_per_job_and_default_retries_absorb_a_throttle(emu: Any, sm: 
     emu.inject_faults(throttle=1)  # any next request, any operation
     with pytest.raises(ClientError):
         sm.list_auto_ml_jobs()
-    retrying = emu.client("sagemaker", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+    retrying = client("sagemaker", retries=True)
     emu.inject_faults(job_name="noisy", throttle=1)
     described = retrying.describe_auto_ml_job(AutoMLJobName="noisy")
     assert described["ResponseMetadata"]["RetryAttempts"] == 1
@@ -607,7 +672,10 @@ def test_v1_and_v2_jobs_share_moto_listing_and_describe_rules(emu: Any, sm: Any)
     sm.create_auto_ml_job_v2(
         AutoMLJobName="v2-job",
         AutoMLJobInputDataConfig=[
-            {"ChannelType": "training", "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/train/"}}}
+            {
+                "ChannelType": "training",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/train/"}},
+            }
         ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out2"},
         AutoMLProblemTypeConfig={
@@ -648,17 +716,12 @@ def test_request_counts_per_operation(emu: Any, sm: Any) -> None:
     assert emu.request_counts() == {"DescribeAutoMLJob": 3, "ListCandidatesForAutoMLJob": 1}
 
 
-def test_mock_autopilot_decorator_installs_and_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
-
+def test_mock_autopilot_decorator_installs_and_cleans_up() -> None:
     from airflow_autopilot.emulator import mock_autopilot, responses
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
     @mock_autopilot(stage_seconds=0.01)
     def run() -> str:
-        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm = client("sagemaker")
         create(sm, "decorated")
         return str(sm.describe_auto_ml_job(AutoMLJobName="decorated")["AutoMLJobStatus"])
 
