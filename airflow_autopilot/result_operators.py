@@ -214,11 +214,29 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         return dict(result or {})
 
 
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return value if isinstance(value, datetime) else None
+
+
 def _training_seconds(candidate: Mapping[str, Any]) -> float | None:
-    start, end = candidate.get("CreationTime"), candidate.get("EndTime")
-    if isinstance(start, datetime) and isinstance(end, datetime):
+    start, end = _as_datetime(candidate.get("CreationTime")), _as_datetime(candidate.get("EndTime"))
+    if start is not None and end is not None:
         return (end - start).total_seconds()
     return None
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m{secs:02d}s" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
 def format_leaderboard(candidates: Sequence[Mapping[str, Any]]) -> str:
@@ -226,7 +244,8 @@ def format_leaderboard(candidates: Sequence[Mapping[str, Any]]) -> str:
     A plain-text table of candidates, in the given order: rank, name, metric, value, status and
     training time (EndTime - CreationTime).
 
-    :param candidates: candidates as ListCandidatesForAutoMLJob returns them.
+    :param candidates: candidates as ListCandidatesForAutoMLJob returns them, or their JSON-safe
+        form (ISO 8601 time strings).
     """
     header = ("#", "CandidateName", "Metric", "Value", "Status", "Training time")
     rows = [header]
@@ -241,7 +260,7 @@ def format_leaderboard(candidates: Sequence[Mapping[str, Any]]) -> str:
                 str(metric.get("MetricName", "-")),
                 f"{value:.6g}" if isinstance(value, (int, float)) else "-",
                 str(cand.get("CandidateStatus", "")),
-                f"{seconds:.0f}s" if seconds is not None else "-",
+                _format_seconds(seconds),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

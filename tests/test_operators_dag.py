@@ -1,0 +1,215 @@
+"""
+The operators in real ``dag.test()`` runs against the emulator server: XCom round trips, Jinja
+templates pulling the values, a crash-and-retry that re-attaches, and deferrable waits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import boto3
+import pytest
+from conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
+
+from airflow_autopilot.naming import OWNER_TAG_KEY
+from airflow_autopilot.operators import (
+    AutopilotBestCandidateOperator,
+    AutopilotCandidatesOperator,
+    AutopilotCreateJobOperator,
+    AutopilotModelDeployResultOperator,
+)
+
+
+@pytest.fixture
+def emulator(autopilot_emulator_server):
+    """The emulator server with fast stages and the training CSV uploaded."""
+    autopilot_emulator_server.configure(stage_seconds=0.1)
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=autopilot_emulator_server.endpoint_url)
+    s3.create_bucket(Bucket=DATA_BUCKET)
+    s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
+    return autopilot_emulator_server
+
+
+def sagemaker(server):
+    return boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.endpoint_url)
+
+
+def create_kwargs(**overrides):
+    kwargs = dict(
+        s3_input_uri=f"s3://{DATA_BUCKET}/train/",
+        target_attribute_name="churn",
+        s3_output_path=f"s3://{DATA_BUCKET}/output",
+        role_arn=ROLE_ARN,
+        max_candidates=3,
+        poll_interval=0.2,
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
+def dag_id(name: str) -> str:
+    return f"op_{name}_{uuid.uuid4().hex[:8]}"
+
+
+def test_pipeline_xcom_round_trip_and_jinja(emulator, run_dag):
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import DAG, task
+
+    seen = {}
+
+    with DAG(dag_id("pipeline"), schedule=None) as dag:
+        create = AutopilotCreateJobOperator(
+            task_id="create",
+            model_deploy_config={"AutoGenerateEndpointName": True},
+            deferrable=False,
+            **create_kwargs(),
+        )
+        best = AutopilotBestCandidateOperator(
+            task_id="best", job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}"
+        )
+        deployed = AutopilotModelDeployResultOperator(
+            task_id="deployed",
+            job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}",
+            wait_for_endpoint=True,
+            deferrable=False,
+            poll_interval=1,
+        )
+        top = AutopilotCandidatesOperator(
+            task_id="top", job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}", top_k=2
+        )
+        templated = PythonOperator(
+            task_id="templated",
+            python_callable=lambda **kw: seen.update(kw["templates_dict"]) or kw["templates_dict"],
+            templates_dict={
+                "candidate": "{{ ti.xcom_pull(task_ids='best')['CandidateName'] }}",
+                "metric": "{{ ti.xcom_pull(task_ids='best')['FinalAutoMLJobObjectiveMetric']['MetricName'] }}",
+                "endpoint": "{{ ti.xcom_pull(task_ids='deployed')['EndpointName'] }}",
+                "second": "{{ ti.xcom_pull(task_ids='top')[1]['CandidateName'] }}",
+                "created": "{{ ti.xcom_pull(task_ids='best')['CreationTime'][:4] }}",
+            },
+        )
+
+        @task
+        def taskflow(best_candidate: dict, deploy_result: dict, candidates: list) -> dict:
+            return {
+                "image": best_candidate["InferenceContainers"][0]["Image"],
+                "endpoint": deploy_result["EndpointName"],
+                "ranked": [c["CandidateName"] for c in candidates],
+            }
+
+        create >> [best, deployed, top]
+        [best, deployed, top] >> templated
+        flow = taskflow(best.output, deployed.output, top.output)
+
+    dag_run, xcoms = run_dag(dag)
+    assert dag_run.state == "success", xcoms
+    job_name = xcoms["create"]["AutoMLJobName"]
+    assert set(xcoms["create"]) == {"AutoMLJobName", "AutoMLJobArn"}
+    assert xcoms["create"]["AutoMLJobArn"].endswith(f"automl-job/{job_name}")
+    assert xcoms["create:autopilot_job_details"]["job_name"] == job_name  # console link persisted
+
+    described = sagemaker(emulator).describe_auto_ml_job(AutoMLJobName=job_name)
+    best_value = xcoms["best"]
+    assert best_value["CandidateName"] == described["BestCandidate"]["CandidateName"]
+    assert best_value["CreationTime"] == described["BestCandidate"]["CreationTime"].isoformat()
+    assert best_value["InferenceContainers"] == described["BestCandidate"]["InferenceContainers"]
+    assert xcoms["deployed"] == {"EndpointName": described["ModelDeployResult"]["EndpointName"]}
+    assert [c["CandidateName"] for c in xcoms["top"]][0] == best_value["CandidateName"]
+    assert len(xcoms["top"]) == 2
+
+    # Jinja renders pulled values (not reprs); TaskFlow receives the same JSON values.
+    assert xcoms["templated"] == {
+        "candidate": best_value["CandidateName"],
+        "metric": "F1",
+        "endpoint": xcoms["deployed"]["EndpointName"],
+        "second": xcoms["top"][1]["CandidateName"],
+        "created": best_value["CreationTime"][:4],
+    }
+    assert xcoms[flow.operator.task_id] == {
+        "image": best_value["InferenceContainers"][0]["Image"],
+        "endpoint": xcoms["deployed"]["EndpointName"],
+        "ranked": [c["CandidateName"] for c in xcoms["top"]],
+    }
+
+
+class CrashAfterCreate(AutopilotCreateJobOperator):
+    """Dies on its first try right after CreateAutoMLJob, like a worker lost mid-task."""
+
+    def create_or_reattach(self, request, passthrough, chain):
+        arn = super().create_or_reattach(request, passthrough, chain)
+        if self._try_number == 1:
+            raise RuntimeError("worker died after CreateAutoMLJob")
+        return arn
+
+    def execute(self, context):
+        self._try_number = context["ti"].try_number
+        return super().execute(context)
+
+
+def test_retry_after_crash_reattaches_to_the_same_job(emulator, run_dag):
+    from airflow.sdk import DAG
+
+    with DAG(dag_id("retry"), schedule=None) as dag:
+        CrashAfterCreate(
+            task_id="create", retries=2, retry_delay=timedelta(seconds=0), deferrable=False, **create_kwargs()
+        )
+    dag_run, xcoms = run_dag(dag)
+    assert dag_run.state == "success"
+    ti = dag_run.get_task_instance("create")
+    assert ti.try_number == 2
+    counts = emulator.request_counts()
+    assert counts.get("CreateAutoMLJob") == 1  # the retry did not create a second job
+    jobs = sagemaker(emulator).list_auto_ml_jobs()["AutoMLJobSummaries"]
+    assert [j["AutoMLJobName"] for j in jobs] == [xcoms["create"]["AutoMLJobName"]]
+    assert jobs[0]["AutoMLJobStatus"] == "Completed"
+    tags = sagemaker(emulator).list_tags(ResourceArn=xcoms["create"]["AutoMLJobArn"])["Tags"]
+    assert any(t["Key"] == OWNER_TAG_KEY for t in tags)
+
+
+RESUMED: list[str] = []
+
+
+class RecordingCreate(AutopilotCreateJobOperator):
+    def execute_complete(self, context, event=None, **kwargs):
+        RESUMED.append(event["status"])
+        return super().execute_complete(context, event, **kwargs)
+
+
+def test_deferrable_create_and_endpoint_wait_in_dag_test(emulator, run_dag):
+    from airflow.sdk import DAG
+
+    RESUMED.clear()
+    with DAG(dag_id("deferrable"), schedule=None) as dag:
+        create = RecordingCreate(
+            task_id="create",
+            deferrable=True,
+            model_deploy_config={"AutoGenerateEndpointName": True},
+            **create_kwargs(),
+        )
+        deployed = AutopilotModelDeployResultOperator(
+            task_id="deployed",
+            job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}",
+            wait_for_endpoint=True,
+            deferrable=True,
+            poll_interval=1,
+        )
+        create >> deployed
+    dag_run, xcoms = run_dag(dag)
+    assert dag_run.state == "success"
+    job_name = xcoms["create"]["AutoMLJobName"]
+    assert xcoms["create"]["AutoMLJobArn"].endswith(job_name)
+    assert xcoms["deployed"]["EndpointName"].startswith(job_name)
+    assert RESUMED == ["success"]  # the wait really went through the trigger
+
+
+def test_deferrable_create_of_a_failing_job_fails_the_task(emulator, run_dag):
+    from airflow.sdk import DAG
+
+    with DAG(dag_id("deferfail"), schedule=None) as dag:
+        AutopilotCreateJobOperator(
+            task_id="create", deferrable=True, tags={"autopilot-emulator:outcome": "failed"}, **create_kwargs()
+        )
+    dag_run, xcoms = run_dag(dag)
+    assert dag_run.state == "failed"
+    assert "create" not in xcoms
