@@ -87,24 +87,30 @@ def job_request(name: str, *, target: str = "churn", tags: dict[str, str] | None
 
 
 @pytest.fixture
-def make_job():
+def make_job(request):
     """
-    Create a V1 job on the active emulator (in-process or server) through real boto3.
+    Create a V1 job on the active emulator (in-process, or the server when the test uses
+    ``autopilot_emulator_server``) through real boto3.
 
     Uploads a small binary-classification CSV first. ``make_job(name, outcome=..., **request_overrides)``
     returns the request used.
     """
     import boto3
 
+    endpoint = None
+    if "autopilot_emulator_server" in request.fixturenames:
+        endpoint = request.getfixturevalue("autopilot_emulator_server").endpoint_url
+    clients = {"region_name": "us-east-1", "endpoint_url": endpoint}
+
     def _make(name: str, *, outcome: str | None = None, tags: dict[str, str] | None = None, **overrides):
-        s3 = boto3.client("s3", region_name="us-east-1")
+        s3 = boto3.client("s3", **clients)
         s3.create_bucket(Bucket=DATA_BUCKET)
         s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
         tags = dict(tags or {})
         if outcome:
             tags["autopilot-emulator:outcome"] = outcome
         request = job_request(name, tags=tags, **overrides)
-        boto3.client("sagemaker", region_name="us-east-1").create_auto_ml_job(**request)
+        boto3.client("sagemaker", **clients).create_auto_ml_job(**request)
         return request
 
     return _make

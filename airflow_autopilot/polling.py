@@ -1,0 +1,277 @@
+"""
+Coalesced polling: one poller per event loop and connection serves every waiting trigger.
+
+With many concurrent Autopilot jobs, one DescribeAutoMLJob per job per poll interval runs straight
+into SageMaker's unadjustable API throttling. Triggers that share a connection, region and
+endpoint (the key of :func:`airflow_autopilot.triggers.shared_client`) instead register with one
+:class:`CoalescedPoller`, which per cycle:
+
+1. calls ListAutoMLJobs for the jobs modified since the last cycle (100 a page, a
+   ``LastModifiedTimeAfter`` window reaching back ``overlap_seconds`` further for clock skew);
+2. hands each watched job's summary to its triggers as a progress hint (status changes are logged
+   without a describe);
+3. calls DescribeAutoMLJob only for jobs that are new, whose summary may end the wait (a terminal or
+   target status under the trigger's own :class:`~airflow_autopilot.job.WaitCriteria`), whose last
+   describe failed, plus a few jobs in round robin (``ceil(N / round_robin_divisor)`` a cycle) as a
+   periodic full check, so that nothing the list missed stays missed.
+
+Correctness never depends on the shared state: every verdict is taken by the trigger from a
+DescribeAutoMLJob response, never from a list summary, and the round robin reaches every job.
+Steady state for N jobs: about ``1 + N/100`` list pages at most, plus ``ceil(N/200)`` checks, plus one
+describe per job that ended: within ``2 + N/100`` calls a cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_autopilot.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.waiter import error_code, is_transient
+
+#: Summaries per ListAutoMLJobs page (the API's maximum).
+LIST_PAGE_SIZE = 100
+#: How far each list window reaches back before the previous cycle, for clock skew.
+DEFAULT_OVERLAP_SECONDS = 120.0
+#: One periodic full check per this many watched jobs, per cycle.
+DEFAULT_ROUND_ROBIN_DIVISOR = 200
+#: Concurrent DescribeAutoMLJob calls of one poller.
+MAX_CONCURRENT_DESCRIBES = 16
+
+Hint = Callable[[AutopilotJob], None]
+
+
+@dataclass(eq=False)
+class Watch:
+    """
+    One trigger's registration with a :class:`CoalescedPoller`.
+
+    :param job_name: the AutoMLJobName.
+    :param criteria: the trigger's wait criteria (decides which summaries deserve a describe).
+    :param poll_interval: the trigger's poll interval; the poller cycles at the smallest one.
+    :param on_hint: called with a summary-based :class:`AutopilotJob` when the list shows a change.
+    """
+
+    job_name: str
+    criteria: WaitCriteria
+    poll_interval: float
+    on_hint: Hint | None = None
+    queue: asyncio.Queue[AutopilotJob | BaseException] = field(default_factory=asyncio.Queue)
+
+    async def next(self) -> AutopilotJob:
+        """The next DescribeAutoMLJob result for this job (raises the describe's error, if any)."""
+        item = await self.queue.get()
+        while not self.queue.empty():  # only the newest result matters
+            item = self.queue.get_nowait()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+@dataclass
+class PollerStats:
+    """Calls made by a poller, for tests and the bench."""
+
+    cycles: int = 0
+    list_calls: int = 0
+    describe_calls: int = 0
+    list_failures: int = 0
+
+
+class CoalescedPoller:
+    """
+    Polls many Autopilot jobs with few calls; see the module docstring.
+
+    :param client_factory: an async context manager factory yielding an aiobotocore SageMaker client.
+    :param overlap_seconds: how far each list window reaches back before the previous cycle.
+    :param round_robin_divisor: one periodic full check per this many watched jobs, per cycle.
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Any],
+        *,
+        overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+        round_robin_divisor: int = DEFAULT_ROUND_ROBIN_DIVISOR,
+    ) -> None:
+        self._client_factory = client_factory
+        self.overlap = timedelta(seconds=overlap_seconds)
+        self.round_robin_divisor = max(1, round_robin_divisor)
+        self.stats = PollerStats()
+        self._watches: dict[str, list[Watch]] = {}
+        self._due: set[str] = set()
+        self._rotation: list[str] = []
+        self._list_since: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def watched(self) -> int:
+        return len(self._watches)
+
+    @asynccontextmanager
+    async def watch(
+        self, job_name: str, criteria: WaitCriteria, poll_interval: float, on_hint: Hint | None = None
+    ) -> AsyncIterator[Watch]:
+        """
+        Register a job for the life of the ``async with`` block; the first describe comes next cycle.
+
+        :param job_name: the AutoMLJobName.
+        :param criteria: the trigger's wait criteria.
+        :param poll_interval: the trigger's poll interval in seconds.
+        :param on_hint: progress callback for summary-based updates.
+        """
+        watch = Watch(job_name, criteria, poll_interval, on_hint)
+        first = job_name not in self._watches
+        self._watches.setdefault(job_name, []).append(watch)
+        self._due.add(job_name)
+        if first:
+            self._rotation.append(job_name)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="autopilot-coalesced-poller")
+        else:
+            self._wake.set()
+        try:
+            yield watch
+        finally:
+            watches = self._watches.get(job_name, [])
+            if watch in watches:
+                watches.remove(watch)
+            if not watches:
+                self._watches.pop(job_name, None)
+                self._due.discard(job_name)
+                if job_name in self._rotation:
+                    self._rotation.remove(job_name)
+
+    def _interval(self) -> float:
+        return min((w.poll_interval for ws in self._watches.values() for w in ws), default=60.0)
+
+    def _fail_all(self, err: BaseException) -> None:
+        for watches in self._watches.values():
+            for watch in watches:
+                watch.queue.put_nowait(err)
+
+    async def _run(self) -> None:
+        try:
+            async with self._client_factory() as client:
+                while self._watches:
+                    try:
+                        await self.cycle(client)
+                    except Exception as err:  # a non-transient list error: each trigger decides
+                        self._fail_all(err)
+                    self._wake.clear()
+                    try:
+                        # New registrations wake the poller early so their first describe is prompt.
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._interval())
+                    except asyncio.TimeoutError:
+                        pass
+        except Exception as err:  # the client could not be opened or closed
+            self._fail_all(err)
+            return
+        if self._watches:
+            # A job registered while the client was closing: start again.
+            self._task = asyncio.create_task(self._run(), name="autopilot-coalesced-poller")
+
+    async def _list_changed(self, client: Any, since: datetime) -> list[dict[str, Any]]:
+        summaries: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"LastModifiedTimeAfter": since, "MaxResults": LIST_PAGE_SIZE}
+        while True:
+            self.stats.list_calls += 1
+            page = await client.list_auto_ml_jobs(**kwargs)
+            summaries.extend(page.get("AutoMLJobSummaries", []))
+            token = page.get("NextToken")
+            if not token:
+                return summaries
+            kwargs["NextToken"] = token
+
+    def _take_hints(self, summaries: list[dict[str, Any]]) -> None:
+        for summary in summaries:
+            watches = self._watches.get(summary.get("AutoMLJobName", ""))
+            if not watches:
+                continue
+            hint = AutopilotJob.from_describe(summary)
+            for watch in watches:
+                if watch.on_hint is not None:
+                    watch.on_hint(hint)
+                if watch.criteria.verdict(hint) != "waiting":
+                    self._due.add(watch.job_name)
+
+    def _round_robin(self) -> None:
+        budget = math.ceil(len(self._rotation) / self.round_robin_divisor)
+        picked = 0
+        for _ in range(len(self._rotation)):
+            if picked >= budget:
+                break
+            name = self._rotation.pop(0)
+            self._rotation.append(name)
+            if name not in self._due:
+                self._due.add(name)
+                picked += 1
+
+    async def _describe(self, client: Any, name: str, limit: asyncio.Semaphore) -> None:
+        async with limit:
+            self.stats.describe_calls += 1
+            try:
+                result: AutopilotJob | BaseException
+                try:
+                    response = await client.describe_auto_ml_job(AutoMLJobName=name)
+                    result = AutopilotJob.from_describe(response, "v1")
+                except Exception as err:
+                    if error_code(err) != "ValidationException":
+                        raise
+                    self.stats.describe_calls += 1
+                    response = await client.describe_auto_ml_job_v2(AutoMLJobName=name)
+                    result = AutopilotJob.from_describe(response, "v2")
+            except Exception as err:
+                result = err
+                self._due.add(name)  # try again next cycle
+        for watch in self._watches.get(name, []):
+            watch.queue.put_nowait(result)
+
+    async def cycle(self, client: Any) -> None:
+        """One poll cycle: list what changed, describe what matters (public for tests)."""
+        self.stats.cycles += 1
+        started = datetime.now(timezone.utc)
+        if self._list_since is None:
+            self._list_since = started
+        else:
+            try:
+                summaries = await self._list_changed(client, self._list_since - self.overlap)
+            except Exception as err:
+                self.stats.list_failures += 1
+                if not is_transient(err):
+                    raise
+                # Keep the old window; the next cycle lists again from there.
+            else:
+                self._list_since = started
+                self._take_hints(summaries)
+        self._round_robin()
+        due, self._due = self._due, set()
+        limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
+        await asyncio.gather(*(self._describe(client, name, limit) for name in due if name in self._watches))
+
+
+#: One poller per event loop and client key.
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, CoalescedPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_poller(key: Any, client_factory: Callable[[], Any]) -> CoalescedPoller:
+    """
+    The poller of this event loop for ``key``, created on first use.
+
+    :param key: the client key (connection, region, verify, botocore config).
+    :param client_factory: used only when the poller is created.
+    """
+    pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
+    poller = pollers.get(key)
+    if poller is None:
+        poller = pollers[key] = CoalescedPoller(client_factory)
+    return poller
