@@ -8,7 +8,11 @@ import boto3
 import pytest
 from conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
 
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNameConflict, AutopilotValidationError
+from airflow_autopilot.exceptions import (
+    AutopilotJobFailed,
+    AutopilotJobNameConflict,
+    AutopilotValidationError,
+)
 from airflow_autopilot.naming import OWNER_TAG_KEY
 from airflow_autopilot.operators import AutopilotCreateJobOperator
 
@@ -111,10 +115,16 @@ def test_every_parameter_reaches_the_request(emu, sm):
 
 
 def test_problem_type_alone_gets_its_default_metric(emu, sm):
-    op = operator(job_name="default-metric", problem_type="Regression", target_attribute_name="income",
-                  wait_for_completion=False)
+    op = operator(
+        job_name="default-metric",
+        problem_type="Regression",
+        target_attribute_name="income",
+        wait_for_completion=False,
+    )
     op.execute(make_context(op))
-    assert sm.describe_auto_ml_job(AutoMLJobName="default-metric")["AutoMLJobObjective"] == {"MetricName": "MSE"}
+    assert sm.describe_auto_ml_job(AutoMLJobName="default-metric")["AutoMLJobObjective"] == {
+        "MetricName": "MSE"
+    }
 
 
 GOOD_CHANNEL = {
@@ -130,8 +140,11 @@ BAD_INPUTS = [
     ({"s3_input_uri": "bucket/train"}, "S3Uri", "s3_input_uri"),
     ({"target_attribute_name": None}, "TargetAttributeName", "required"),
     ({"input_data_config": [GOOD_CHANNEL]}, "s3_input_uri", "not both"),
-    ({"input_data_config": [GOOD_CHANNEL] * 3, "s3_input_uri": None, "target_attribute_name": None},
-     "InputDataConfig", "at most 2"),
+    (
+        {"input_data_config": [GOOD_CHANNEL] * 3, "s3_input_uri": None, "target_attribute_name": None},
+        "InputDataConfig",
+        "at most 2",
+    ),
     ({"content_type": "application/json"}, "ContentType", "must be one of"),
     ({"compression_type": "Zip"}, "CompressionType", "must be one of"),
     ({"s3_output_path": None}, "S3OutputPath", "s3_output_path"),
@@ -147,10 +160,19 @@ BAD_INPUTS = [
     ({"algorithms": ["xgboost"]}, "AlgorithmsConfig", "not allowed when Mode is AUTO"),
     ({"mode": "HYPERPARAMETER_TUNING", "algorithms": ["catboost"]}, "AutoMLAlgorithms", "not available"),
     ({"algorithms": "xgboost", "mode": "ENSEMBLING"}, "algorithms", "must be a list"),
-    ({"model_deploy_config": {"AutoGenerateEndpointName": True, "EndpointName": "e"}}, "ModelDeployConfig",
-     "must not be given"),
-    ({"model_deploy_config": {"AutoGenerateEndpointName": True}, "generate_candidate_definitions_only": True},
-     "ModelDeployConfig", "nothing can be deployed"),
+    (
+        {"model_deploy_config": {"AutoGenerateEndpointName": True, "EndpointName": "e"}},
+        "ModelDeployConfig",
+        "must not be given",
+    ),
+    (
+        {
+            "model_deploy_config": {"AutoGenerateEndpointName": True},
+            "generate_candidate_definitions_only": True,
+        },
+        "ModelDeployConfig",
+        "nothing can be deployed",
+    ),
     ({"generate_candidate_definitions_only": "yes"}, "GenerateCandidateDefinitionsOnly", "true or false"),
     ({"tags": {f"k{i}": "v" for i in range(50)}}, "Tags", "at most 50"),
     ({"tags": {OWNER_TAG_KEY: "forged"}}, "tags", "reserved"),
@@ -159,7 +181,9 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "field", "rule"), BAD_INPUTS, ids=[b[1] + ":" + b[2] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("overrides", "field", "rule"), BAD_INPUTS, ids=[b[1] + ":" + b[2] for b in BAD_INPUTS]
+)
 def test_bad_input_names_the_field_and_creates_nothing(emu, sm, overrides, field, rule):
     op = operator(**overrides)
     with pytest.raises(AutopilotValidationError) as raised:
@@ -212,9 +236,22 @@ def test_resource_in_use_race_reattaches(emu, sm):
             LateDescribe.calls += 1
             return None if LateDescribe.calls == 1 else super().find_job(job_name)
 
-    racer = LateDescribe(task_id="create", **{k: getattr(op, k) for k in (
-        "s3_input_uri", "target_attribute_name", "s3_output_path", "role_arn", "max_candidates",
-        "aws_conn_id", "region_name")}, wait_for_completion=False)
+    racer = LateDescribe(
+        task_id="create",
+        **{
+            k: getattr(op, k)
+            for k in (
+                "s3_input_uri",
+                "target_attribute_name",
+                "s3_output_path",
+                "role_arn",
+                "max_candidates",
+                "aws_conn_id",
+                "region_name",
+            )
+        },
+        wait_for_completion=False,
+    )
     emu.reset_request_counts()
     assert racer.execute(make_context(racer)) == first
     assert emu.request_counts()["CreateAutoMLJob"] == 1  # the attempt answered ResourceInUse
@@ -242,7 +279,9 @@ def test_name_taken_by_an_unrelated_job_fails_clearly(emu, sm):
         RoleArn=ROLE_ARN,
     )
     op = operator(job_name="taken-name")
-    with pytest.raises(AutopilotJobNameConflict, match=r"'taken-name' is taken by a job this task try did not create.*absent"):
+    with pytest.raises(
+        AutopilotJobNameConflict, match=r"'taken-name' is taken by a job this task try did not create.*absent"
+    ):
         op.execute(make_context(op))
     assert emu.request_counts()["CreateAutoMLJob"] == 1  # only ours above
 
@@ -314,7 +353,9 @@ def test_on_kill_before_execute_does_nothing(emu):
 
 
 def test_init_touches_no_aws_and_keeps_templates_verbatim(emu):
-    op = operator(job_name="{{ ds_nodash }}-job", max_candidates="{{ params.n }}", tags={"run": "{{ run_id }}"})
+    op = operator(
+        job_name="{{ ds_nodash }}-job", max_candidates="{{ params.n }}", tags={"run": "{{ run_id }}"}
+    )
     assert op.job_name == "{{ ds_nodash }}-job"
     assert op.max_candidates == "{{ params.n }}"
     assert "hook" not in op.__dict__
@@ -349,9 +390,17 @@ def test_deferrable_returns_at_once_when_the_job_already_succeeded(emu):
 
 def test_execute_complete_rejects_anything_but_success():
     op = operator(deferrable=True)
-    ok = op.execute_complete({}, {"status": "success", "job_name": "j", "message": "", "summary": {}},
-                             job_name="j", job_arn="arn:j")
+    ok = op.execute_complete(
+        {},
+        {"status": "success", "job_name": "j", "message": "", "summary": {}},
+        job_name="j",
+        job_arn="arn:j",
+    )
     assert ok == {"AutoMLJobName": "j", "AutoMLJobArn": "arn:j"}
-    for event in ({"status": "failure", "job_name": "j", "message": "Failed/Failed: boom"}, None, {"status": "odd"}):
+    for event in (
+        {"status": "failure", "job_name": "j", "message": "Failed/Failed: boom"},
+        None,
+        {"status": "odd"},
+    ):
         with pytest.raises(AutopilotJobFailed):
             op.execute_complete({}, event, job_name="j", job_arn="arn:j")

@@ -208,7 +208,10 @@ def test_deferrable_create_of_a_failing_job_fails_the_task(emulator, run_dag):
 
     with DAG(dag_id("deferfail"), schedule=None) as dag:
         AutopilotCreateJobOperator(
-            task_id="create", deferrable=True, tags={"autopilot-emulator:outcome": "failed"}, **create_kwargs()
+            task_id="create",
+            deferrable=True,
+            tags={"autopilot-emulator:outcome": "failed"},
+            **create_kwargs(),
         )
     dag_run, xcoms = run_dag(dag)
     assert dag_run.state == "failed"
