@@ -103,7 +103,7 @@ class AutopilotJobLink(BaseOperatorLink):
         :param region_name: the job's region.
         :param partition: the AWS partition.
         """
-        if not getattr(operator, "do_xcom_push", True) or not region_name:
+        if not getattr(operator, "do_xcom_push", True) or not region_name or "ti" not in context:
             return
         try:
             context["ti"].xcom_push(

@@ -13,7 +13,7 @@ from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.job import WaitCriteria
 from airflow_autopilot.triggers import AutopilotJobTrigger
 
-ONE_ATTEMPT = {"retries": {"max_attempts": 1, "mode": "standard"}}
+ONE_ATTEMPT = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
 
 
 @pytest.fixture

@@ -208,7 +208,11 @@ def test_progress_reporter_one_line_per_change_and_rate_limited_counts():
 def fast_hook(autopilot_emulator):
     """A hook whose botocore makes one attempt, so this package's own retry logic is what is tested."""
     autopilot_emulator.configure(stage_seconds=0.1)
-    hook = AutopilotHook(aws_conn_id=None, region_name="us-east-1", config={"retries": {"max_attempts": 1}})
+    hook = AutopilotHook(
+        aws_conn_id=None,
+        region_name="us-east-1",
+        config={"retries": {"total_max_attempts": 1, "mode": "standard"}},
+    )
     _ = hook.client  # build the client before any job starts its clock
     return hook
 
