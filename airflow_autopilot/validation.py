@@ -3,6 +3,8 @@ Request validation for CreateAutoMLJob (V1): the one home of these rules, used b
 
 Every rule gives a message naming the field (as a path in the request) and the rule. All problems
 are reported together, before any AWS call, so nothing is created from a bad request.
+
+Airflow-free at import (the exception class loads when raised), so the emulator shares these rules.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-
-from airflow_autopilot.exceptions import AutopilotValidationError
 
 JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
 JOB_NAME_MAX_LENGTH = 32
@@ -22,12 +22,13 @@ ROLE_ARN_LENGTH = (20, 2048)
 MAX_CANDIDATES_RANGE = (1, 750)
 MAX_TAGS = 50
 
-CHANNEL_TYPES = frozenset({"training", "validation"})
-CONTENT_TYPES = frozenset({"text/csv;header=present", "x-application/vnd.amazon+parquet"})
-COMPRESSION_TYPES = frozenset({"None", "Gzip"})
-S3_DATA_TYPES_V1 = frozenset({"S3Prefix", "ManifestFile"})
-PROBLEM_TYPES = frozenset({"BinaryClassification", "MulticlassClassification", "Regression"})
-MODES = frozenset({"AUTO", "ENSEMBLING", "HYPERPARAMETER_TUNING"})
+# Tuples: the first entry is SageMaker's default where there is one.
+CHANNEL_TYPES = ("training", "validation")
+CONTENT_TYPES = ("text/csv;header=present", "x-application/vnd.amazon+parquet")
+COMPRESSION_TYPES = ("None", "Gzip")
+S3_DATA_TYPES_V1 = ("S3Prefix", "ManifestFile")
+PROBLEM_TYPES = ("BinaryClassification", "MulticlassClassification", "Regression")
+MODES = ("AUTO", "ENSEMBLING", "HYPERPARAMETER_TUNING")
 
 #: Objective metrics allowed per problem type; the first is SageMaker's default.
 METRICS_BY_PROBLEM_TYPE: Mapping[str, tuple[str, ...]] = {
@@ -97,8 +98,13 @@ def job_name_errors(name: Any, field: str = "AutoMLJobName") -> list[str]:
 
 def validate_job_name(name: Any, field: str = "AutoMLJobName") -> None:
     """Raise :class:`AutopilotValidationError` when ``name`` is not a valid AutoMLJobName."""
-    errors = job_name_errors(name, field)
+    _raise_if(job_name_errors(name, field))
+
+
+def _raise_if(errors: list[str]) -> None:
     if errors:
+        from airflow_autopilot.exceptions import AutopilotValidationError
+
         raise AutopilotValidationError(errors)
 
 
@@ -226,7 +232,7 @@ def _job_config_errors(config: Any) -> list[str]:
         elif mode in ALGORITHMS_BY_MODE:
             for entry in algorithms_config:
                 chosen = entry.get("AutoMLAlgorithms") or [] if isinstance(entry, Mapping) else []
-                bad = sorted(set(chosen) - ALGORITHMS_BY_MODE[mode])
+                bad = sorted(set(chosen) - set(ALGORITHMS_BY_MODE[mode]))
                 if bad:
                     errors.append(
                         f"{path}[0].AutoMLAlgorithms: {bad} not available in {mode} mode; "
@@ -315,6 +321,4 @@ def validate_create_request(request: Mapping[str, Any]) -> None:
 
     :param request: the keyword arguments for ``create_auto_ml_job``.
     """
-    errors = create_request_errors(request)
-    if errors:
-        raise AutopilotValidationError(errors)
+    _raise_if(create_request_errors(request))

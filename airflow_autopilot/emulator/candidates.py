@@ -6,11 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_autopilot.emulator.job_validation import (
-    ALGORITHMS_BY_MODE,
-    METRICS_BY_PROBLEM_TYPE,
-    MINIMIZED_METRICS,
-)
+from airflow_autopilot.job import MINIMIZED_METRICS, metric_direction
+from airflow_autopilot.validation import ALGORITHMS_BY_MODE, METRICS_BY_PROBLEM_TYPE
 
 # (low, high) of generated validation metric values.
 _METRIC_RANGES: dict[str, tuple[float, float]] = {
@@ -48,12 +45,8 @@ def short_hash(*parts: object, length: int = 8) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:length]
 
 
-def objective_type(metric: str) -> str:
-    """Return ``Minimize`` for error metrics (MSE, RMSE, MAE, LogLoss) and ``Maximize`` otherwise.
-
-    :param metric: the metric name.
-    """
-    return "Minimize" if metric in MINIMIZED_METRICS else "Maximize"
+#: Maximize or Minimize for a metric: the job model's rule.
+objective_type = metric_direction
 
 
 def metric_value(job_name: str, index: int, metric: str, dataset: str = "Validation") -> float:

@@ -12,48 +12,35 @@ from typing import Any, NoReturn
 from moto.sagemaker.exceptions import ValidationError
 
 from airflow_autopilot.emulator import controls
+from airflow_autopilot.job import MINIMIZED_METRICS
+from airflow_autopilot.validation import (
+    ALGORITHMS_BY_MODE,
+    CONTENT_TYPES,
+    METRICS_BY_PROBLEM_TYPE,
+    MODES,
+    PROBLEM_TYPES,
+)
+from airflow_autopilot.validation import JOB_NAME_PATTERN as JOB_NAME_RE
+from airflow_autopilot.validation import ROLE_ARN_PATTERN as ROLE_ARN_RE
+from airflow_autopilot.validation import S3_DATA_TYPES_V1 as V1_S3_DATA_TYPES
+from airflow_autopilot.validation import S3_URI_PATTERN as S3_URI_RE
 
-JOB_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+# The rules have one home, airflow_autopilot.validation, shared with the client side.
 ENDPOINT_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-S3_URI_RE = re.compile(r"(https|s3)://([^/]+)/?(.*)")
-ROLE_ARN_RE = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
-
-CONTENT_TYPES = ("text/csv;header=present", "x-application/vnd.amazon+parquet")
-V1_S3_DATA_TYPES = ("S3Prefix", "ManifestFile")
-PROBLEM_TYPES = ("BinaryClassification", "MulticlassClassification", "Regression")
-
-METRICS_BY_PROBLEM_TYPE: dict[str, tuple[str, ...]] = {
-    "BinaryClassification": ("F1", "AUC", "Precision", "Recall", "Accuracy", "BalancedAccuracy"),
-    "MulticlassClassification": (
-        "Accuracy",
-        "F1macro",
-        "PrecisionMacro",
-        "RecallMacro",
-        "BalancedAccuracy",
-    ),
-    "Regression": ("MSE", "RMSE", "MAE", "R2"),
-}
-DEFAULT_METRIC = {
-    "BinaryClassification": "F1",
-    "MulticlassClassification": "Accuracy",
-    "Regression": "MSE",
-}
-MINIMIZED_METRICS = frozenset({"MSE", "RMSE", "MAE", "LogLoss"})
-
-ALGORITHMS_BY_MODE: dict[str, tuple[str, ...]] = {
-    "ENSEMBLING": (
-        "catboost",
-        "extra-trees",
-        "fastai",
-        "lightgbm",
-        "linear-learner",
-        "nn-torch",
-        "randomforest",
-        "xgboost",
-    ),
-    "HYPERPARAMETER_TUNING": ("linear-learner", "mlp", "xgboost"),
-}
-MODES = ("AUTO", "ENSEMBLING", "HYPERPARAMETER_TUNING")
+DEFAULT_METRIC = {problem: metrics[0] for problem, metrics in METRICS_BY_PROBLEM_TYPE.items()}
+__all__ = [
+    "ALGORITHMS_BY_MODE",
+    "CONTENT_TYPES",
+    "DEFAULT_METRIC",
+    "JOB_NAME_RE",
+    "METRICS_BY_PROBLEM_TYPE",
+    "MINIMIZED_METRICS",
+    "MODES",
+    "PROBLEM_TYPES",
+    "ROLE_ARN_RE",
+    "S3_URI_RE",
+    "V1_S3_DATA_TYPES",
+]
 
 
 def _fail(message: str) -> NoReturn:
