@@ -118,18 +118,19 @@ def backoff_delay(
     failures: int, poll_interval: float, max_delay: float = DEFAULT_MAX_BACKOFF_SECONDS
 ) -> float:
     """
-    Seconds to sleep after ``failures`` consecutive transient errors: exponential with equal jitter.
+    Seconds to sleep after ``failures`` consecutive transient errors: exponential, jittered upward.
 
-    The first failure waits about one poll interval; each further one doubles it, capped at
-    ``max(max_delay, poll_interval)``. The result lies in ``[d/2, d]`` for the capped delay ``d``.
+    The base delay is one poll interval after the first failure and doubles with each further one,
+    capped at ``max(max_delay, poll_interval)``; the result lies in ``[base, 1.5 * base]``, so a
+    retry never comes sooner than a regular poll would (at most one call per poll interval).
 
     :param failures: consecutive transient failures so far (1 for the first).
     :param poll_interval: the regular poll interval in seconds.
-    :param max_delay: cap on the delay in seconds.
+    :param max_delay: cap on the base delay in seconds.
     """
     cap = max(max_delay, poll_interval)
-    delay = min(cap, poll_interval * (2 ** min(max(failures - 1, 0), 20)))
-    return random.uniform(delay / 2, delay)
+    base = min(cap, poll_interval * (2 ** min(max(failures - 1, 0), 20)))
+    return base * random.uniform(1.0, 1.5)
 
 
 def poll_delay(poll_interval: float) -> float:
