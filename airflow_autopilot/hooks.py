@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from airflow_autopilot.exceptions import AutopilotJobNotFound
 from airflow_autopilot.job import TERMINAL_STATUSES, AutopilotJob
 from airflow_autopilot.validation import validate_create_request, validate_job_name
+from airflow_autopilot.waiter import error_code, is_not_found
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -19,14 +20,6 @@ if TYPE_CHECKING:
 #: botocore retries throttling, 5xx and connection errors itself, with a bounded budget.
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 8}
 
-NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
-
-
-def error_code(error: BaseException) -> str | None:
-    """The AWS error code of a ``ClientError``, else ``None``."""
-    if isinstance(error, ClientError):
-        return error.response.get("Error", {}).get("Code")
-    return None
 
 
 class AutopilotHook(AwsBaseHook):
@@ -75,7 +68,7 @@ class AutopilotHook(AwsBaseHook):
         try:
             return dict(self.client.describe_auto_ml_job(AutoMLJobName=job_name))
         except ClientError as err:
-            if error_code(err) in NOT_FOUND_CODES:
+            if is_not_found(err):
                 raise self._not_found(job_name, err) from err
             raise
 
@@ -89,7 +82,7 @@ class AutopilotHook(AwsBaseHook):
         try:
             return dict(self.client.describe_auto_ml_job_v2(AutoMLJobName=job_name))
         except ClientError as err:
-            if error_code(err) in NOT_FOUND_CODES:
+            if is_not_found(err):
                 raise self._not_found(job_name, err) from err
             raise
 
@@ -153,7 +146,7 @@ class AutopilotHook(AwsBaseHook):
                 if limit is not None and len(candidates) >= limit:
                     return candidates[:limit]
         except ClientError as err:
-            if error_code(err) in NOT_FOUND_CODES:
+            if is_not_found(err):
                 raise self._not_found(job_name, err) from err
             raise
         return candidates
@@ -185,7 +178,7 @@ class AutopilotHook(AwsBaseHook):
         try:
             self.client.stop_auto_ml_job(AutoMLJobName=job_name)
         except ClientError as err:
-            if error_code(err) in NOT_FOUND_CODES:
+            if is_not_found(err):
                 raise self._not_found(job_name, err) from err
             # It may have ended between describe and stop.
             if self.get_job(job_name).status in TERMINAL_STATUSES:
