@@ -216,3 +216,41 @@ def test_deferrable_create_of_a_failing_job_fails_the_task(emulator, run_dag):
     dag_run, xcoms = run_dag(dag)
     assert dag_run.state == "failed"
     assert "create" not in xcoms
+
+
+async def test_amazon_endpoint_trigger_reports_in_service_from_the_emulator(emulator):
+    """The trigger the deploy-result operator defers to works against the emulator server."""
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+    sm = sagemaker(emulator)
+    sm.create_auto_ml_job(
+        AutoMLJobName="ep-trigger",
+        InputDataConfig=[
+            {
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{DATA_BUCKET}/train/"}
+                },
+                "TargetAttributeName": "churn",
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{DATA_BUCKET}/output"},
+        RoleArn=ROLE_ARN,
+        ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "ep-trigger-endpoint"},
+    )
+    emulator.advance(3600)
+    assert sm.describe_auto_ml_job(AutoMLJobName="ep-trigger")["AutoMLJobStatus"] == "Completed"
+    op = AutopilotModelDeployResultOperator(
+        task_id="d", job_name="ep-trigger", poll_interval=1, max_attempts=3
+    )
+    trigger = SageMakerTrigger(
+        job_name="ep-trigger-endpoint",
+        job_type="endpoint",
+        waiter_delay=1,
+        waiter_max_attempts=3,
+        **op.connection_kwargs(),
+    )
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1 and events[0].payload["status"] == "success"
+    assert op.execute_complete({}, events[0].payload, result={"EndpointName": "ep-trigger-endpoint"}) == {
+        "EndpointName": "ep-trigger-endpoint"
+    }
