@@ -249,11 +249,12 @@ class ProgressReporter:
         self._last_count: int | None = None
 
     def elapsed(self, job: AutopilotJob | None = None) -> float:
-        """Seconds since the job's CreationTime when known, else since this wait began."""
+        """Seconds since the job's CreationTime, or since this wait began if that is longer (clock skew)."""
+        waited = self._clock() - self._started
         created = _as_utc(job.creation_time) if job is not None else None
         if created is not None:
-            return (datetime.now(timezone.utc) - created).total_seconds()
-        return self._clock() - self._started
+            return max(waited, (datetime.now(timezone.utc) - created).total_seconds())
+        return waited
 
     def update(self, job: AutopilotJob) -> bool:
         """Log a line if status or secondary status changed; return whether it did."""
