@@ -1,0 +1,429 @@
+"""
+Promotion facts and decisions, without AWS: reading a BestCandidate from XCom, the promote-or-reject
+rule, the metadata stored with a registered model version, and safe SageMaker resource names.
+
+Import-light (DAG-facing): no boto3, botocore or Amazon provider.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from airflow_autopilot.exceptions import AutopilotError
+from airflow_autopilot.job import metric_direction
+
+#: CustomerMetadataProperties keys written on every version the register operator creates.
+META_JOB_NAME = "autopilot:job-name"
+META_CANDIDATE_NAME = "autopilot:candidate-name"
+META_OBJECTIVE_METRIC = "autopilot:objective-metric"
+META_OBJECTIVE_VALUE = "autopilot:objective-value"
+META_OBJECTIVE_TYPE = "autopilot:objective-type"
+
+#: ModelApprovalStatus values CreateModelPackage accepts.
+APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+
+#: SageMaker model, endpoint config and endpoint names: at most 63 characters of this pattern.
+RESOURCE_NAME_MAX = 63
+RESOURCE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+#: Container environment keys Autopilot uses for the inference response.
+INFERENCE_OUTPUT_ENV = "SAGEMAKER_INFERENCE_OUTPUT"
+INFERENCE_SUPPORTED_ENV = "SAGEMAKER_INFERENCE_SUPPORTED"
+
+Direction = Literal["Maximize", "Minimize"]
+
+
+class PromotionInputError(AutopilotError, ValueError):
+    """An operator input (BestCandidate, threshold ...) is missing or malformed; names the field."""
+
+
+# --- reading the BestCandidate --------------------------------------------------------------------
+def parse_mapping(value: Any, field: str) -> dict[str, Any]:
+    """
+    A dict from an XCom value: a mapping, a JSON string, or the Python repr Jinja renders a dict to.
+
+    :param value: the rendered template field.
+    :param field: the operator parameter, for messages.
+    :raises PromotionInputError: naming ``field`` when the value is missing or not a mapping.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()) or value == "None":
+        raise PromotionInputError(
+            f"{field}: missing (got {value!r}); pass the BestCandidate XCom, for example "
+            f"{field}=\"{{{{ ti.xcom_pull(task_ids='best_candidate') }}}}\" or best_candidate_task.output"
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError) as err:
+                raise PromotionInputError(
+                    f"{field}: not a dict, JSON object or dict literal ({text[:80]!r}...): {err}"
+                ) from err
+    if not isinstance(value, Mapping):
+        raise PromotionInputError(f"{field}: expected a dict (a BestCandidate), got {type(value).__name__}")
+    return dict(value)
+
+
+def parse_number(value: Any, field: str, *, allow_none: bool = True) -> float | None:
+    """
+    A finite float from a parameter that may have been rendered by Jinja as a string.
+
+    :param value: the value.
+    :param field: the parameter name, for messages.
+    :param allow_none: return ``None`` for ``None`` / ``""`` / ``"None"`` instead of failing.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        if allow_none:
+            return None
+        raise PromotionInputError(f"{field}: missing; a number is required")
+    if isinstance(value, bool):
+        raise PromotionInputError(f"{field}: {value!r} is a boolean, not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise PromotionInputError(f"{field}: {value!r} is not a number") from err
+    if not math.isfinite(number):
+        raise PromotionInputError(f"{field}: {value!r} is not a finite number")
+    return number
+
+
+def parse_string_list(value: Any, field: str) -> list[str] | None:
+    """
+    A list of strings from a list, a JSON / Python list literal, or a comma-separated string.
+
+    :param value: the rendered parameter; ``None`` / ``""`` give ``None``.
+    :param field: the parameter name, for messages.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError) as err:
+                raise PromotionInputError(f"{field}: {text!r} is not a list literal: {err}") from err
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise PromotionInputError(f"{field}: {value!r} must be a list of non-empty strings")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """
+    What promotion needs from a BestCandidate: its name, objective metric, value and direction.
+
+    :param candidate_name: ``CandidateName``.
+    :param metric_name: ``FinalAutoMLJobObjectiveMetric.MetricName``.
+    :param value: ``FinalAutoMLJobObjectiveMetric.Value``.
+    :param direction: ``FinalAutoMLJobObjectiveMetric.Type``, or derived from the metric name.
+    """
+
+    candidate_name: str
+    metric_name: str
+    value: float
+    direction: Direction
+
+    @classmethod
+    def from_best_candidate(cls, best: Mapping[str, Any], field: str = "best_candidate") -> CandidateScore:
+        """
+        Read a BestCandidate (as AutopilotBestCandidateOperator pushes it).
+
+        :param best: the BestCandidate dict.
+        :param field: the operator parameter, for messages.
+        :raises PromotionInputError: naming the missing or malformed key.
+        """
+        name = best.get("CandidateName")
+        if not isinstance(name, str) or not name:
+            raise PromotionInputError(f"{field}.CandidateName: missing or not a non-empty string ({name!r})")
+        metric = best.get("FinalAutoMLJobObjectiveMetric")
+        if not isinstance(metric, Mapping):
+            raise PromotionInputError(
+                f"{field}.FinalAutoMLJobObjectiveMetric: missing or not a dict ({metric!r}); "
+                "the candidate has no objective value to promote on"
+            )
+        metric_name = metric.get("MetricName")
+        if not isinstance(metric_name, str) or not metric_name:
+            raise PromotionInputError(
+                f"{field}.FinalAutoMLJobObjectiveMetric.MetricName: missing or not a string ({metric_name!r})"
+            )
+        value = metric.get("Value")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise PromotionInputError(
+                f"{field}.FinalAutoMLJobObjectiveMetric.Value: missing or not a number ({value!r})"
+            )
+        number = parse_number(value, f"{field}.FinalAutoMLJobObjectiveMetric.Value", allow_none=False)
+        assert number is not None
+        declared = metric.get("Type")
+        if declared in ("Maximize", "Minimize"):
+            direction: Direction = declared
+        elif declared in (None, ""):
+            direction = metric_direction(metric_name)
+        else:
+            raise PromotionInputError(
+                f"{field}.FinalAutoMLJobObjectiveMetric.Type: {declared!r} must be Maximize or Minimize"
+            )
+        return cls(candidate_name=name, metric_name=metric_name, value=number, direction=direction)
+
+
+def inference_containers(best: Mapping[str, Any], field: str = "best_candidate") -> list[dict[str, Any]]:
+    """
+    The BestCandidate's ``InferenceContainers`` as ``{"Image", "ModelDataUrl", "Environment"}`` dicts.
+
+    :param best: the BestCandidate dict.
+    :param field: the operator parameter, for messages.
+    :raises PromotionInputError: when there are none (V2 image/text jobs: pick a list from
+        ``InferenceContainerDefinitions`` and pass it as the candidate's InferenceContainers).
+    """
+    containers = best.get("InferenceContainers")
+    if not containers and isinstance(best.get("InferenceContainerDefinitions"), Mapping):
+        definitions = best["InferenceContainerDefinitions"]
+        containers = definitions.get("CPU") or next(iter(definitions.values()), None)
+    if not isinstance(containers, Sequence) or isinstance(containers, str) or not containers:
+        raise PromotionInputError(f"{field}.InferenceContainers: missing or empty; nothing to deploy")
+    out = []
+    for i, container in enumerate(containers):
+        if not isinstance(container, Mapping) or not isinstance(container.get("Image"), str):
+            raise PromotionInputError(f"{field}.InferenceContainers[{i}].Image: missing or not a string")
+        item: dict[str, Any] = {"Image": container["Image"]}
+        if container.get("ModelDataUrl"):
+            item["ModelDataUrl"] = str(container["ModelDataUrl"])
+        env = container.get("Environment") or {}
+        if not isinstance(env, Mapping):
+            raise PromotionInputError(f"{field}.InferenceContainers[{i}].Environment: not a dict")
+        if env:
+            item["Environment"] = {str(k): str(v) for k, v in env.items()}
+        out.append(item)
+    return out
+
+
+def with_response_keys(containers: list[dict[str, Any]], keys: Sequence[str] | None) -> list[dict[str, Any]]:
+    """
+    Set ``SAGEMAKER_INFERENCE_OUTPUT`` on every container that declares what it supports.
+
+    A container with ``SAGEMAKER_INFERENCE_SUPPORTED`` gets the keys it supports (all of them must
+    be supported by at least one container); containers without it are left as they are, except
+    when none declares support, in which case every container gets the keys.
+
+    :param containers: containers from :func:`inference_containers`.
+    :param keys: response keys such as ``["predicted_label", "probability"]``; ``None`` leaves the
+        containers unchanged.
+    :raises PromotionInputError: for an unsupported key (field ``inference_response_keys``).
+    """
+    if not keys:
+        return containers
+    keys = [str(k) for k in keys]
+    declared = [
+        (
+            i,
+            {
+                s.strip()
+                for s in c.get("Environment", {}).get(INFERENCE_SUPPORTED_ENV, "").split(",")
+                if s.strip()
+            },
+        )
+        for i, c in enumerate(containers)
+        if c.get("Environment", {}).get(INFERENCE_SUPPORTED_ENV)
+    ]
+    if declared:
+        supported = set().union(*(s for _, s in declared))
+        unknown = [k for k in keys if k not in supported]
+        if unknown:
+            raise PromotionInputError(
+                f"inference_response_keys: {unknown} not supported by the candidate's containers "
+                f"({INFERENCE_SUPPORTED_ENV}: {sorted(supported)})"
+            )
+    out = [dict(c, Environment=dict(c.get("Environment", {}))) for c in containers]
+    targets = [i for i, _ in declared] or list(range(len(out)))
+    for i in targets:
+        own = next((s for j, s in declared if j == i), None)
+        chosen = [k for k in keys if own is None or k in own]
+        if chosen:
+            out[i]["Environment"][INFERENCE_OUTPUT_ENV] = ",".join(chosen)
+    return out
+
+
+# --- the decision ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Champion:
+    """
+    The latest Approved version of a Model Package Group and the metric stored with it.
+
+    :param model_package_arn: its ARN.
+    :param metric_name: ``autopilot:objective-metric``.
+    :param value: ``autopilot:objective-value``.
+    :param candidate_name: ``autopilot:candidate-name`` (may be empty).
+    """
+
+    model_package_arn: str
+    metric_name: str
+    value: float
+    candidate_name: str = ""
+
+    @classmethod
+    def from_package(cls, package: Mapping[str, Any]) -> Champion:
+        """
+        Read a DescribeModelPackage response.
+
+        :raises AutopilotError: when the version has no readable objective metric in its
+            CustomerMetadataProperties (it was not registered by this package).
+        """
+        arn = str(package.get("ModelPackageArn", ""))
+        meta = package.get("CustomerMetadataProperties") or {}
+        metric, raw = meta.get(META_OBJECTIVE_METRIC), meta.get(META_OBJECTIVE_VALUE)
+        try:
+            value = float(raw) if raw is not None else math.nan
+        except ValueError:
+            value = math.nan
+        if not metric or not math.isfinite(value):
+            raise AutopilotError(
+                f"The champion {arn} has no usable objective metric in its CustomerMetadataProperties "
+                f"({META_OBJECTIVE_METRIC}={metric!r}, {META_OBJECTIVE_VALUE}={raw!r}); register versions "
+                "with AutopilotRegisterCandidateOperator, add these keys, or set compare_with_champion=False"
+            )
+        return cls(arn, str(metric), value, str(meta.get(META_CANDIDATE_NAME, "")))
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """The gate's verdict and why; ``to_dict()`` is its XCom value (``promotion_decision``)."""
+
+    promote: bool
+    reason: str
+    candidate_name: str
+    metric_name: str
+    value: float
+    direction: Direction
+    threshold: float | None
+    champion_arn: str | None = None
+    champion_value: float | None = None
+    min_improvement: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def improvement(value: float, other: float, direction: Direction) -> float:
+    """How much better ``value`` is than ``other`` (positive = better), honouring the direction."""
+    return value - other if direction == "Maximize" else other - value
+
+
+def decide_promotion(
+    score: CandidateScore,
+    *,
+    threshold: float | None,
+    champion: Champion | None = None,
+    min_improvement: float = 0.0,
+) -> PromotionDecision:
+    """
+    Promote when the candidate meets ``threshold`` and, if there is a champion, beats it.
+
+    * Threshold: ``value >= threshold`` when maximizing, ``value <= threshold`` when minimizing.
+    * Champion: the improvement (``value - champion`` when maximizing, ``champion - value`` when
+      minimizing) must be positive and at least ``min_improvement``.
+
+    :param score: the candidate.
+    :param threshold: the bar (``None``: no bar).
+    :param champion: the current champion, if any.
+    :param min_improvement: the least improvement over the champion, in metric units (>= 0).
+    :raises AutopilotError: when the champion was measured with another metric.
+    """
+
+    def verdict(promote: bool, reason: str) -> PromotionDecision:
+        return PromotionDecision(
+            promote=promote,
+            reason=reason,
+            candidate_name=score.candidate_name,
+            metric_name=score.metric_name,
+            value=score.value,
+            direction=score.direction,
+            threshold=threshold,
+            champion_arn=champion.model_package_arn if champion else None,
+            champion_value=champion.value if champion else None,
+            min_improvement=min_improvement,
+        )
+
+    sign = ">=" if score.direction == "Maximize" else "<="
+    if threshold is not None and improvement(score.value, threshold, score.direction) < 0:
+        return verdict(
+            False,
+            f"{score.metric_name} {score.value:.6g} misses the threshold ({sign} {threshold:.6g}, {score.direction})",
+        )
+    passed = (
+        f"{score.metric_name} {score.value:.6g} meets the threshold ({sign} {threshold:.6g})"
+        if threshold is not None
+        else f"{score.metric_name} {score.value:.6g} (no threshold)"
+    )
+    if champion is None:
+        return verdict(True, f"{passed}; no approved champion")
+    if champion.metric_name != score.metric_name:
+        raise AutopilotError(
+            f"Cannot compare with the champion {champion.model_package_arn}: it was measured with "
+            f"{champion.metric_name}, the candidate with {score.metric_name}"
+        )
+    gain = improvement(score.value, champion.value, score.direction)
+    versus = (
+        f"champion {champion.candidate_name or champion.model_package_arn} has {champion.value:.6g}; "
+        f"improvement {gain:+.6g} (needs > 0 and >= {min_improvement:.6g})"
+    )
+    if gain > 0 and gain >= min_improvement:
+        return verdict(True, f"{passed}; {versus}")
+    return verdict(False, f"{passed}, but {versus}")
+
+
+def candidate_metadata(job_name: str, score: CandidateScore) -> dict[str, str]:
+    """The CustomerMetadataProperties stored with a registered version."""
+    return {
+        META_JOB_NAME: job_name,
+        META_CANDIDATE_NAME: score.candidate_name,
+        META_OBJECTIVE_METRIC: score.metric_name,
+        META_OBJECTIVE_VALUE: repr(score.value),
+        META_OBJECTIVE_TYPE: score.direction,
+    }
+
+
+# --- names ---------------------------------------------------------------------------------------
+def short_digest(*parts: Any, length: int = 8) -> str:
+    """A stable hex digest of ``parts`` (JSON-encoded, keys sorted)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def safe_resource_name(base: str, *hash_parts: Any, max_length: int = RESOURCE_NAME_MAX) -> str:
+    """
+    A valid SageMaker model / endpoint-config name: ``base`` slugged and cut, then ``-<8 hex>`` of
+    ``hash_parts``, at most ``max_length`` characters. The same inputs always give the same name.
+
+    :param base: readable start (a candidate or endpoint name).
+    :param hash_parts: what makes the resource distinct (containers, instance type ...).
+    """
+    digest = short_digest(base, *hash_parts)
+    slug = re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", base)).strip("-")
+    slug = slug[: max_length - len(digest) - 1].rstrip("-")
+    return f"{slug}-{digest}" if slug else f"m-{digest}"
+
+
+def validate_resource_name(name: Any, field: str) -> str:
+    """
+    Check an endpoint / model name against SageMaker's rule (before any AWS call).
+
+    :raises PromotionInputError: naming ``field`` and the rule.
+    """
+    if not isinstance(name, str) or not RESOURCE_NAME_PATTERN.match(name):
+        raise PromotionInputError(
+            f"{field}: {name!r} must be 1 to {RESOURCE_NAME_MAX} characters, letters, digits and hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    return name

@@ -1,0 +1,598 @@
+"""
+Promoting an Autopilot job's BestCandidate, driven by XCom:
+
+* :class:`AutopilotPromotionBranchOperator`: promote or reject (threshold, Maximize/Minimize, the
+  champion of a Model Package Group, minimum improvement); a branch operator.
+* :class:`AutopilotRegisterCandidateOperator`: register the candidate as a Model Package version
+  (retry-safe); XCom ``{"ModelPackageArn", "ModelPackageVersion"}``.
+* :class:`AutopilotDeployCandidateOperator`: model, endpoint config, create or update the endpoint,
+  wait for InService (sync or deferrable; retry-safe); XCom
+  ``{"EndpointName", "EndpointArn", "ModelName", "EndpointConfigName"}``.
+
+Import-light (DAG-facing): boto3, botocore and the Amazon provider load inside ``execute``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.branch import BaseBranchOperator
+from airflow.sdk import conf
+
+from airflow_autopilot.create_request import tags_as_list
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
+from airflow_autopilot.operator_base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator
+from airflow_autopilot.promotion import (
+    APPROVAL_STATUSES,
+    CandidateScore,
+    Champion,
+    PromotionDecision,
+    PromotionInputError,
+    candidate_metadata,
+    decide_promotion,
+    inference_containers,
+    parse_mapping,
+    parse_number,
+    parse_string_list,
+    safe_resource_name,
+    validate_resource_name,
+    with_response_keys,
+)
+from airflow_autopilot.validation import ROLE_ARN_PATTERN, validate_job_name
+from airflow_autopilot.waiter import backoff_delay, is_transient, poll_delay
+from airflow_autopilot.xcom import to_json_safe
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_autopilot.model_hook import AutopilotModelHook
+
+#: XCom key of the gate's decision (``PromotionDecision.to_dict()``).
+DECISION_XCOM_KEY = "promotion_decision"
+#: Endpoint statuses that end a wait badly.
+ENDPOINT_FAILED_STATUSES = frozenset({"Failed", "OutOfService", "Deleting"})
+#: Endpoint statuses during which UpdateEndpoint is refused.
+ENDPOINT_BUSY_STATUSES = frozenset(
+    {"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"}
+)
+#: Default endpoint instance type (moto's allow-list rejects newer families).
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+
+
+class _ModelHookMixin:
+    """A lazily built :class:`AutopilotModelHook` with the operator's connection parameters."""
+
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None
+    botocore_config: dict[str, Any] | None
+
+    @cached_property
+    def model_hook(self) -> AutopilotModelHook:
+        from airflow_autopilot.model_hook import AutopilotModelHook
+
+        return AutopilotModelHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+
+def _task_ids(value: Any, field: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, Iterable)
+        or isinstance(value, Mapping)
+        or not (ids := list(value))
+        or not all(isinstance(i, str) and i for i in ids)
+    ):
+        raise PromotionInputError(f"{field}: {value!r} must be a task id or a non-empty list of task ids")
+    return ids
+
+
+# --- the gate ------------------------------------------------------------------------------------
+class AutopilotPromotionBranchOperator(_ModelHookMixin, BaseBranchOperator, AutopilotBaseOperator):
+    """
+    Branch to ``promote_task_ids`` or ``reject_task_ids`` from a BestCandidate.
+
+    The candidate is promoted when its objective value meets ``threshold`` (``>=`` for Maximize,
+    ``<=`` for Minimize; the direction comes from ``FinalAutoMLJobObjectiveMetric.Type``, else from
+    the metric name) and, when ``model_package_group_name`` is set, beats the champion (the newest
+    Approved version of the group, with the metric :class:`AutopilotRegisterCandidateOperator`
+    stored on it) by more than 0 and at least ``min_improvement``. A group that does not exist or has
+    no Approved version means there is no champion.
+
+    The decision (``PromotionDecision.to_dict()``: promote, reason, values) is pushed to XCom under
+    ``promotion_decision`` and logged; the return value is the chosen task ids.
+
+    :param best_candidate: the BestCandidate (templated): a dict, its JSON, or its Jinja-rendered
+        repr, e.g. ``"{{ ti.xcom_pull(task_ids='best_candidate') }}"`` or ``best_task.output``.
+    :param promote_task_ids: task id(s) to follow on promotion.
+    :param reject_task_ids: task id(s) to follow on rejection.
+    :param threshold: the bar in metric units (templated); ``None`` for no bar.
+    :param model_package_group_name: compare with this group's champion (templated); ``None`` skips.
+    :param min_improvement: least improvement over the champion, in metric units (templated, >= 0).
+    """
+
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "best_candidate",
+        "threshold",
+        "model_package_group_name",
+        "min_improvement",
+    )
+    ui_color = "#fff2cc"
+
+    def __init__(
+        self,
+        *,
+        best_candidate: Any,
+        promote_task_ids: str | Sequence[str],
+        reject_task_ids: str | Sequence[str],
+        threshold: float | str | None = None,
+        model_package_group_name: str | None = None,
+        min_improvement: float | str = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.best_candidate = best_candidate
+        self.promote_task_ids = promote_task_ids
+        self.reject_task_ids = reject_task_ids
+        self.threshold = threshold
+        self.model_package_group_name = model_package_group_name
+        self.min_improvement = min_improvement
+
+    def decide(self) -> PromotionDecision:
+        """Validate the inputs, look up the champion and return the decision."""
+        promote_ids = _task_ids(self.promote_task_ids, "promote_task_ids")
+        reject_ids = _task_ids(self.reject_task_ids, "reject_task_ids")
+        if set(promote_ids) & set(reject_ids):
+            raise PromotionInputError("promote_task_ids and reject_task_ids must not share task ids")
+        score = CandidateScore.from_best_candidate(parse_mapping(self.best_candidate, "best_candidate"))
+        threshold = parse_number(self.threshold, "threshold")
+        min_improvement = parse_number(self.min_improvement, "min_improvement") or 0.0
+        if min_improvement < 0:
+            raise PromotionInputError(f"min_improvement: {min_improvement} must be >= 0")
+        group = self.model_package_group_name
+        if group in ("", "None"):
+            group = None
+        champion = None
+        if group is not None:
+            validate_resource_name(group, "model_package_group_name")
+            package = self.model_hook.latest_approved_version(group)
+            if package is None:
+                self.log.info("Model Package Group %s has no Approved version: no champion", group)
+            else:
+                champion = Champion.from_package(package)
+        return decide_promotion(
+            score, threshold=threshold, champion=champion, min_improvement=min_improvement
+        )
+
+    def choose_branch(self, context: Context) -> list[str]:
+        decision = self.decide()
+        self.log.info(
+            "Promotion gate: %s %s. %s",
+            "PROMOTE" if decision.promote else "REJECT",
+            decision.candidate_name,
+            decision.reason,
+        )
+        context["ti"].xcom_push(key=DECISION_XCOM_KEY, value=to_json_safe(decision.to_dict()))
+        field = "promote_task_ids" if decision.promote else "reject_task_ids"
+        return _task_ids(getattr(self, field), field)
+
+
+# --- Model Registry ------------------------------------------------------------------------------
+class AutopilotRegisterCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
+    """
+    Register a BestCandidate as a new version of a Model Package Group (created when missing).
+
+    The version holds every inference container (Image, ModelDataUrl, Environment) and, in its
+    CustomerMetadataProperties, ``autopilot:job-name``, ``autopilot:candidate-name``,
+    ``autopilot:objective-metric``, ``autopilot:objective-value`` and ``autopilot:objective-type``
+    (what :class:`AutopilotPromotionBranchOperator` reads from the champion).
+
+    Retry-safe: when the group already has a version for the same job and candidate, that version is
+    returned and nothing is created. Returns ``{"ModelPackageArn", "ModelPackageVersion"}``.
+
+    :param best_candidate: the BestCandidate (templated; dict, JSON or Jinja-rendered repr).
+    :param job_name: the AutoMLJobName the candidate comes from (templated).
+    :param model_package_group_name: the group (templated).
+    :param approval_status: ``PendingManualApproval`` (default), ``Approved`` or ``Rejected``.
+    :param model_package_group_description: description of a group this task creates.
+    :param model_package_description: ModelPackageDescription (default: job and candidate).
+    :param supported_content_types: InferenceSpecification.SupportedContentTypes.
+    :param supported_response_mime_types: InferenceSpecification.SupportedResponseMIMETypes.
+    :param customer_metadata: extra CustomerMetadataProperties (the ``autopilot:`` keys win).
+    :param tags: tags of the new version (dict or list of Key/Value).
+    """
+
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "best_candidate",
+        "job_name",
+        "model_package_group_name",
+        "approval_status",
+        "model_package_group_description",
+        "model_package_description",
+        "customer_metadata",
+        "tags",
+    )
+    ui_color = "#c9daf8"
+
+    def __init__(
+        self,
+        *,
+        best_candidate: Any,
+        job_name: str,
+        model_package_group_name: str,
+        approval_status: str = "PendingManualApproval",
+        model_package_group_description: str | None = None,
+        model_package_description: str | None = None,
+        supported_content_types: Sequence[str] = ("text/csv",),
+        supported_response_mime_types: Sequence[str] = ("text/csv",),
+        customer_metadata: dict[str, str] | None = None,
+        tags: dict[str, str] | list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.best_candidate = best_candidate
+        self.job_name = job_name
+        self.model_package_group_name = model_package_group_name
+        self.approval_status = approval_status
+        self.model_package_group_description = model_package_group_description
+        self.model_package_description = model_package_description
+        self.supported_content_types = supported_content_types
+        self.supported_response_mime_types = supported_response_mime_types
+        self.customer_metadata = customer_metadata
+        self.tags = tags
+
+    def build_request(self) -> dict[str, Any]:
+        """The CreateModelPackage request, validated (no AWS call)."""
+        best = parse_mapping(self.best_candidate, "best_candidate")
+        score = CandidateScore.from_best_candidate(best)
+        containers = inference_containers(best)
+        validate_job_name(self.job_name, "job_name")
+        group = validate_resource_name(self.model_package_group_name, "model_package_group_name")
+        if self.approval_status not in APPROVAL_STATUSES:
+            raise PromotionInputError(
+                f"approval_status: {self.approval_status!r} must be one of {', '.join(APPROVAL_STATUSES)}"
+            )
+        extra = self.customer_metadata or {}
+        if not isinstance(extra, Mapping):
+            raise PromotionInputError("customer_metadata: must be a dict of strings")
+        errors: list[str] = []
+        tags = tags_as_list(self.tags, errors)
+        if errors:
+            raise PromotionInputError("; ".join(errors))
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "ModelPackageDescription": self.model_package_description
+            or f"Autopilot job {self.job_name}, candidate {score.candidate_name}",
+            "InferenceSpecification": {
+                "Containers": containers,
+                "SupportedContentTypes": list(self.supported_content_types),
+                "SupportedResponseMIMETypes": list(self.supported_response_mime_types),
+            },
+            "ModelApprovalStatus": self.approval_status,
+            "CustomerMetadataProperties": {
+                **{str(k): str(v) for k, v in extra.items()},
+                **candidate_metadata(self.job_name, score),
+            },
+        }
+        if tags:
+            request["Tags"] = tags
+        return request
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        request = self.build_request()
+        group = request["ModelPackageGroupName"]
+        meta = request["CustomerMetadataProperties"]
+        hook = self.model_hook
+        hook.ensure_model_package_group(group, self.model_package_group_description)
+        from airflow_autopilot.promotion import META_CANDIDATE_NAME
+
+        existing = hook.find_candidate_version(group, self.job_name, meta[META_CANDIDATE_NAME])
+        if existing is not None:
+            self.log.info(
+                "Model Package Group %s already has version %s for job %s, candidate %s (%s); reusing it",
+                group,
+                existing.get("ModelPackageVersion"),
+                self.job_name,
+                meta[META_CANDIDATE_NAME],
+                existing.get("ModelApprovalStatus"),
+            )
+            arn = existing["ModelPackageArn"]
+        else:
+            arn = hook.client.create_model_package(**request)["ModelPackageArn"]
+            existing = hook.describe_model_package(arn)
+            self.log.info(
+                "Registered %s as version %s of %s (%s)",
+                meta[META_CANDIDATE_NAME],
+                existing.get("ModelPackageVersion"),
+                group,
+                self.approval_status,
+            )
+        return to_json_safe(
+            {"ModelPackageArn": arn, "ModelPackageVersion": existing.get("ModelPackageVersion")}
+        )
+
+
+# --- endpoint ------------------------------------------------------------------------------------
+class AutopilotDeployCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
+    """
+    Deploy a BestCandidate to a real-time endpoint: CreateModel (every inference container),
+    CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint when the endpoint exists with
+    another config; then wait until it is InService.
+
+    Names are derived so retries reuse what an earlier try created: the model is
+    ``<candidate name>-<8 hex>`` and the config ``<endpoint name>-<8 hex>`` (hash of what they hold),
+    both at most 63 characters. An endpoint already on this config is only waited for.
+
+    Returns ``{"EndpointName", "EndpointArn", "ModelName", "EndpointConfigName"}``. An endpoint that
+    ends ``Failed`` fails the task (no retries) with SageMaker's FailureReason.
+
+    :param best_candidate: the BestCandidate (templated; dict, JSON or Jinja-rendered repr).
+    :param endpoint_name: the endpoint (templated).
+    :param role_arn: the model's execution role (templated).
+    :param instance_type: endpoint instance type (default ``ml.m5.large``).
+    :param initial_instance_count: instances (default 1).
+    :param inference_response_keys: e.g. ``["predicted_label", "probability"]``: sets
+        ``SAGEMAKER_INFERENCE_OUTPUT`` on the containers, checked against ``SAGEMAKER_INFERENCE_SUPPORTED``.
+    :param model_name: model name override (default derived from the candidate).
+    :param tags: tags of the model, config and new endpoint (dict or list of Key/Value).
+    :param wait_for_completion: wait until InService (default True).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between endpoint checks.
+    :param max_wait_seconds: give up waiting after this long.
+    """
+
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "best_candidate",
+        "endpoint_name",
+        "role_arn",
+        "instance_type",
+        "initial_instance_count",
+        "inference_response_keys",
+        "model_name",
+        "tags",
+    )
+    ui_color = "#c9daf8"
+
+    def __init__(
+        self,
+        *,
+        best_candidate: Any,
+        endpoint_name: str,
+        role_arn: str,
+        instance_type: str = DEFAULT_INSTANCE_TYPE,
+        initial_instance_count: int | str = 1,
+        inference_response_keys: Sequence[str] | str | None = None,
+        model_name: str | None = None,
+        tags: dict[str, str] | list[dict[str, str]] | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        max_wait_seconds: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.best_candidate = best_candidate
+        self.endpoint_name = endpoint_name
+        self.role_arn = role_arn
+        self.instance_type = instance_type
+        self.initial_instance_count = initial_instance_count
+        self.inference_response_keys = inference_response_keys
+        self.model_name = model_name
+        self.tags = tags
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_wait_seconds = max_wait_seconds
+
+    def plan(self) -> dict[str, Any]:
+        """Validate the inputs and derive the names (no AWS call)."""
+        best = parse_mapping(self.best_candidate, "best_candidate")
+        score = CandidateScore.from_best_candidate(best)
+        keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
+        containers = with_response_keys(inference_containers(best), keys)
+        endpoint = validate_resource_name(self.endpoint_name, "endpoint_name")
+        if not isinstance(self.role_arn, str) or not ROLE_ARN_PATTERN.fullmatch(self.role_arn):
+            raise PromotionInputError(
+                f"role_arn: {self.role_arn!r} must be an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole"
+            )
+        if not isinstance(self.instance_type, str) or not self.instance_type.startswith("ml."):
+            raise PromotionInputError(f"instance_type: {self.instance_type!r} must be an ml.* instance type")
+        count = parse_number(self.initial_instance_count, "initial_instance_count", allow_none=False)
+        if count is None or count < 1 or count != int(count):
+            raise PromotionInputError(
+                f"initial_instance_count: {self.initial_instance_count!r} must be an integer >= 1"
+            )
+        errors: list[str] = []
+        tags = tags_as_list(self.tags, errors) or []
+        if errors:
+            raise PromotionInputError("; ".join(errors))
+        model_name = (
+            validate_resource_name(self.model_name, "model_name")
+            if self.model_name
+            else safe_resource_name(score.candidate_name, containers)
+        )
+        config_name = safe_resource_name(endpoint, model_name, self.instance_type, int(count))
+        return {
+            "endpoint": endpoint,
+            "containers": containers,
+            "model_name": model_name,
+            "config_name": config_name,
+            "count": int(count),
+            "tags": tags,
+        }
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        from airflow_autopilot.model_hook import already_exists
+
+        plan = self.plan()
+        hook = self.model_hook
+        endpoint, model_name, config_name = plan["endpoint"], plan["model_name"], plan["config_name"]
+        created = hook.ensure_model(model_name, self.role_arn, plan["containers"], plan["tags"])
+        self.log.info(
+            "%s model %s (%d containers)",
+            "Created" if created else "Reusing",
+            model_name,
+            len(plan["containers"]),
+        )
+        created = hook.ensure_endpoint_config(
+            config_name,
+            model_name,
+            instance_type=self.instance_type,
+            instance_count=plan["count"],
+            tags=plan["tags"],
+        )
+        self.log.info(
+            "%s endpoint config %s (%s x%d)",
+            "Created" if created else "Reusing",
+            config_name,
+            self.instance_type,
+            plan["count"],
+        )
+
+        current = hook.describe_endpoint_or_none(endpoint)
+        if current is None:
+            kwargs: dict[str, Any] = {"EndpointName": endpoint, "EndpointConfigName": config_name}
+            if plan["tags"]:
+                kwargs["Tags"] = plan["tags"]
+            try:
+                hook.client.create_endpoint(**kwargs)
+                self.log.info("Creating endpoint %s on %s", endpoint, config_name)
+            except ClientError as err:
+                if not already_exists(err):
+                    raise
+                current = hook.describe_endpoint_or_none(endpoint)
+        if current is not None:
+            self.switch_endpoint(current, config_name)
+        status = hook.describe_endpoint_or_none(endpoint) or {}
+        result = to_json_safe(
+            {
+                "EndpointName": endpoint,
+                "EndpointArn": status.get("EndpointArn"),
+                "ModelName": model_name,
+                "EndpointConfigName": config_name,
+            }
+        )
+        if not self.wait_for_completion or self.settled(status, config_name):
+            return result
+        if self.deferrable:
+            from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+            self.defer(
+                trigger=SageMakerTrigger(
+                    job_name=endpoint,
+                    job_type="endpoint",
+                    waiter_delay=max(1, int(self.poll_interval)),
+                    waiter_max_attempts=max(1, int(self.max_wait_seconds // max(1, int(self.poll_interval)))),
+                    **self.connection_kwargs(),
+                ),
+                method_name="execute_complete",
+                kwargs={"result": result},
+            )
+        self.wait_in_service(endpoint, config_name)
+        return result
+
+    def switch_endpoint(self, current: Mapping[str, Any], config_name: str) -> None:
+        """Reuse the endpoint when it already uses ``config_name``, else UpdateEndpoint to it."""
+        endpoint = current["EndpointName"]
+        if current.get("EndpointConfigName") == config_name:
+            self.log.info(
+                "Endpoint %s already uses %s (%s); reusing it",
+                endpoint,
+                config_name,
+                current.get("EndpointStatus"),
+            )
+            return
+        status = current.get("EndpointStatus")
+        if status in ENDPOINT_FAILED_STATUSES:
+            raise AutopilotJobFailed(
+                f"Endpoint {endpoint!r} exists and is {status} "
+                f"({current.get('FailureReason') or 'no FailureReason'}); SageMaker cannot update it. "
+                "Delete it or choose another endpoint_name."
+            )
+        if status in ENDPOINT_BUSY_STATUSES:
+            self.log.info("Endpoint %s is %s; waiting before updating it", endpoint, status)
+            self.wait_in_service(endpoint, None)
+        self.model_hook.client.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+        self.log.info(
+            "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name
+        )
+
+    @staticmethod
+    def settled(status: Mapping[str, Any], config_name: str | None) -> bool:
+        """InService on the expected config (any config when ``config_name`` is None)."""
+        return status.get("EndpointStatus") == "InService" and (
+            config_name is None or status.get("EndpointConfigName") == config_name
+        )
+
+    @staticmethod
+    def failure(endpoint: str, status: Mapping[str, Any]) -> str:
+        reason = status.get("FailureReason") or "SageMaker gave no FailureReason"
+        return f"Endpoint {endpoint!r} is {status.get('EndpointStatus')}: {reason}"
+
+    def wait_in_service(
+        self, endpoint: str, config_name: str | None, *, sleep: Any = time.sleep
+    ) -> dict[str, Any]:
+        """
+        Poll DescribeEndpoint until InService on ``config_name``; transient errors back off.
+
+        :raises AutopilotJobFailed: when the endpoint is Failed / OutOfService, with FailureReason.
+        :raises AutopilotError: on timeout or when the endpoint disappears.
+        """
+        deadline = time.monotonic() + float(self.max_wait_seconds)
+        failures = 0
+        last: dict[str, Any] = {}
+        while True:
+            try:
+                status = self.model_hook.describe_endpoint_or_none(endpoint)
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                failures += 1
+                self.log.warning("Transient error describing endpoint %s (%s); retrying", endpoint, err)
+                delay = backoff_delay(failures, self.poll_interval)
+            else:
+                failures = 0
+                if status is None:
+                    raise AutopilotError(f"Endpoint {endpoint!r} no longer exists")
+                if status != last:
+                    self.log.info("Endpoint %s is %s", endpoint, status.get("EndpointStatus"))
+                last = status
+                if self.settled(status, config_name):
+                    return status
+                if status.get("EndpointStatus") in ENDPOINT_FAILED_STATUSES:
+                    raise AutopilotJobFailed(self.failure(endpoint, status))
+                delay = poll_delay(self.poll_interval)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AutopilotError(
+                    f"Timed out after {self.max_wait_seconds:g}s waiting for endpoint {endpoint!r} "
+                    f"(last seen {last.get('EndpointStatus', 'never described')})"
+                )
+            sleep(min(delay, remaining))
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, result: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """
+        Resume after the endpoint trigger: the result on success, else fail with the trigger's message
+        (the FailureReason for a Failed endpoint).
+        """
+        endpoint = (result or {}).get("EndpointName")
+        if not isinstance(event, Mapping) or event.get("status") != "success":
+            message = event.get("message") if isinstance(event, Mapping) else None
+            raise AutopilotJobFailed(f"Endpoint {endpoint!r} did not reach InService: {message or event!r}")
+        self.log.info("Endpoint %s is InService", endpoint)
+        return dict(result or {})

@@ -1,0 +1,136 @@
+"""
+Train with SageMaker Autopilot and promote the winner through XCom.
+
+upload_sample_data -> create_job -> wait_for_job (deferrable) -> best_candidate + leaderboard
+-> gate -> register -> deploy        (promoted)
+        -> reject                    (below the threshold, or not better than the champion)
+
+Runs unchanged on AWS or on the local emulator (``make demo``). Parameters (Airflow Params, set per
+run in the trigger form or ``dag.test(run_conf=...)``): the bucket, role, threshold, Model Package
+Group and endpoint. ``AUTOPILOT_EXAMPLE_POLL_SECONDS`` (default 60) sets how often the waits poll.
+No AWS call happens at parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, task
+
+from airflow_autopilot.operators import (
+    AutopilotBestCandidateOperator,
+    AutopilotCandidatesOperator,
+    AutopilotCreateJobOperator,
+)
+from airflow_autopilot.promotion_operators import (
+    DECISION_XCOM_KEY,
+    AutopilotDeployCandidateOperator,
+    AutopilotPromotionBranchOperator,
+    AutopilotRegisterCandidateOperator,
+)
+from airflow_autopilot.sensors import AutopilotJobSensor
+
+POLL_SECONDS = float(os.environ.get("AUTOPILOT_EXAMPLE_POLL_SECONDS", "60"))
+JOB_NAME = "{{ ti.xcom_pull(task_ids='create_job')['AutoMLJobName'] }}"
+
+with DAG(
+    dag_id="example_autopilot_promotion",
+    description="Autopilot job, gate on the objective metric, register and deploy the best candidate",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    render_template_as_native_obj=True,
+    tags=["autopilot", "example"],
+    params={
+        "bucket": Param("autopilot-example", type="string", description="S3 bucket for data and output"),
+        "role_arn": Param(
+            "arn:aws:iam::123456789012:role/SageMakerAutopilot",
+            type="string",
+            description="SageMaker execution role",
+        ),
+        "job_name_prefix": Param(
+            "churn",
+            type="string",
+            maxLength=19,
+            description="start of the job name (on the emulator, emu-failed-churn makes the job fail)",
+        ),
+        "max_candidates": Param(5, type="integer", minimum=1, maximum=750),
+        "threshold": Param(0.6, type="number", description="least F1 to promote"),
+        "min_improvement": Param(
+            0.0, type="number", minimum=0, description="least F1 gain over the champion"
+        ),
+        "model_package_group": Param("autopilot-churn", type="string"),
+        "approval_status": Param(
+            "Approved", enum=["Approved", "PendingManualApproval"], description="status of the new version"
+        ),
+        "endpoint_name": Param("autopilot-churn", type="string"),
+    },
+) as dag:
+
+    @task
+    def upload_sample_data(**context) -> str:
+        """Write a small synthetic churn CSV (generated in code) to S3; return its prefix."""
+        from airflow_autopilot.sample_data import upload_sample_data as upload
+
+        return upload(context["params"]["bucket"], prefix="churn/train")
+
+    create_job = AutopilotCreateJobOperator(
+        task_id="create_job",
+        job_name_prefix="{{ params.job_name_prefix }}",
+        s3_input_uri=upload_sample_data(),
+        target_attribute_name="churn",
+        s3_output_path="s3://{{ params.bucket }}/churn/output",
+        role_arn="{{ params.role_arn }}",
+        problem_type="BinaryClassification",
+        objective_metric="F1",
+        max_candidates="{{ params.max_candidates }}",
+        wait_for_completion=False,
+    )
+    wait_for_job = AutopilotJobSensor(
+        task_id="wait_for_job",
+        job_name=JOB_NAME,
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=6 * 3600,
+    )
+    best_candidate = AutopilotBestCandidateOperator(task_id="best_candidate", job_name=JOB_NAME)
+    leaderboard = AutopilotCandidatesOperator(task_id="leaderboard", job_name=JOB_NAME, top_k=5)
+    gate = AutopilotPromotionBranchOperator(
+        task_id="gate",
+        best_candidate=best_candidate.output,
+        threshold="{{ params.threshold }}",
+        model_package_group_name="{{ params.model_package_group }}",
+        min_improvement="{{ params.min_improvement }}",
+        promote_task_ids="register",
+        reject_task_ids="reject",
+    )
+    register = AutopilotRegisterCandidateOperator(
+        task_id="register",
+        best_candidate=best_candidate.output,
+        job_name=JOB_NAME,
+        model_package_group_name="{{ params.model_package_group }}",
+        model_package_group_description="Autopilot churn models",
+        approval_status="{{ params.approval_status }}",
+    )
+    deploy = AutopilotDeployCandidateOperator(
+        task_id="deploy",
+        best_candidate=best_candidate.output,
+        endpoint_name="{{ params.endpoint_name }}",
+        role_arn="{{ params.role_arn }}",
+        inference_response_keys=["predicted_label", "probability"],
+        deferrable=True,
+        poll_interval=POLL_SECONDS,
+    )
+
+    @task
+    def reject(**context) -> dict:
+        """Record why the candidate was not promoted."""
+        decision = context["ti"].xcom_pull(task_ids="gate", key=DECISION_XCOM_KEY)
+        print(f"Not promoted: {decision['reason']}")
+        return decision
+
+    create_job >> wait_for_job >> [best_candidate, leaderboard]
+    leaderboard >> gate
+    gate >> [register, reject()]
+    register >> deploy
