@@ -274,7 +274,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         """
         from botocore.exceptions import ClientError
 
-        from airflow_autopilot.hooks import error_code
+        from airflow_autopilot.waiter import error_code
 
         name = request["AutoMLJobName"]
         existing = self.find_job(name)
