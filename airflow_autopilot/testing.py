@@ -83,4 +83,6 @@ def task_states(dag_run: Any) -> dict[str, str | None]:
         rows = session.query(TaskInstance).filter(
             TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
         )
-        return {ti.task_id: (str(ti.state.value) if hasattr(ti.state, "value") else ti.state) for ti in rows}
+        return {
+            ti.task_id: None if ti.state is None else str(getattr(ti.state, "value", ti.state)) for ti in rows
+        }

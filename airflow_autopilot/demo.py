@@ -1,0 +1,235 @@
+"""
+``make demo``: run the promotion DAG end to end on the local Autopilot emulator, no AWS account.
+
+``python -m airflow_autopilot.demo [--stage-seconds 1] [--threshold 0.6] [--fail] [--dag-file PATH]``
+
+1. starts the emulator (:class:`~airflow_autopilot.emulator.EmulatorServer`) on 127.0.0.1, free port;
+2. points Airflow at it (``AIRFLOW_CONN_AWS_DEFAULT``) with a fresh SQLite database under
+   ``$AIRFLOW_HOME`` (default: a temporary directory; ``make`` sets ``.airflow``);
+3. runs ``dags/example_autopilot_promotion.py`` with Airflow's real ``dag.test()``, Airflow's
+   log going to ``$AIRFLOW_HOME/demo-run.log`` while job status changes print live;
+4. prints a summary: status transitions, the top 5 candidates, the promotion decision, the model
+   package and the endpoint. Exits 1 when the DAG run fails (``--fail`` shows that case).
+
+Nothing here imports Airflow before the environment is set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+DAG_ID = "example_autopilot_promotion"
+DEFAULT_DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "example_autopilot_promotion.py"
+
+
+class JobWatcher(threading.Thread):
+    """Polls ListAutoMLJobs on the emulator and records (and prints) every status change."""
+
+    def __init__(self, client: Any, out: TextIO, start: float, interval: float = 0.2) -> None:
+        super().__init__(daemon=True, name="autopilot-demo-watcher")
+        self.client = client
+        self.out = out
+        self.start_time = start
+        self.interval = interval
+        self.transitions: list[tuple[float, str, str]] = []
+        self._last: dict[str, str] = {}
+        self._halt = threading.Event()
+
+    def poll(self) -> None:
+        for job in self.client.list_auto_ml_jobs(MaxResults=100).get("AutoMLJobSummaries", []):
+            state = f"{job['AutoMLJobStatus']}/{job.get('AutoMLJobSecondaryStatus', '')}"
+            name = job["AutoMLJobName"]
+            if self._last.get(name) != state:
+                self._last[name] = state
+                elapsed = time.monotonic() - self.start_time
+                self.transitions.append((elapsed, name, state))
+                print(f"  [{elapsed:6.1f}s] {name}: {state}", file=self.out, flush=True)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.poll()
+            except Exception as err:  # the emulator is going away, or a transient error
+                print(f"  (watcher: {type(err).__name__}: {err})", file=self.out, flush=True)
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+        try:
+            self.poll()
+        except Exception:
+            pass
+
+
+class _Redirect:
+    """Send file descriptors 1 and 2 (Airflow's and werkzeug's log output) to a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.console = os.fdopen(os.dup(1), "w", buffering=1)
+
+    def __enter__(self) -> TextIO:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._saved = (os.dup(1), os.dup(2))
+        self._log = open(self.path, "w")  # noqa: SIM115 - closed in __exit__
+        os.dup2(self._log.fileno(), 1)
+        os.dup2(self._log.fileno(), 2)
+        return self.console
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        os.close(self._saved[0])
+        os.close(self._saved[1])
+        self._log.close()
+
+
+def _prepare_environment(home: Path, poll_seconds: float) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    database = home / "demo.db"
+    database.unlink(missing_ok=True)
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{database}"
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+    os.environ["AUTOPILOT_EXAMPLE_POLL_SECONDS"] = str(poll_seconds)
+
+
+def _summary(
+    dag_run: Any,
+    xcoms: dict[str, Any],
+    states: dict[str, Any],
+    watcher: JobWatcher,
+    server: Any,
+    seconds: float,
+    log_path: Path,
+) -> str:
+    from airflow_autopilot.promotion_operators import DECISION_XCOM_KEY
+    from airflow_autopilot.result_operators import format_leaderboard
+
+    lines = [
+        "",
+        "=" * 78,
+        f"Autopilot promotion demo: DAG run {dag_run.state.upper()} in {seconds:.1f}s",
+        "=" * 78,
+    ]
+    lines.append("\nTasks: " + ", ".join(f"{t}={s}" for t, s in states.items()))
+    lines.append("\nJob status transitions:")
+    lines += [f"  {t:6.1f}s  {name}: {state}" for t, name, state in watcher.transitions] or ["  (none seen)"]
+    summary = xcoms.get("wait_for_job") or {}
+    if summary.get("FailureReason"):
+        lines.append(f"  FailureReason: {summary['FailureReason']}")
+    board = xcoms.get("leaderboard")
+    lines.append("\nLeaderboard (top 5):")
+    lines.append("  " + format_leaderboard(board[:5]).replace("\n", "\n  ") if board else "  (not reached)")
+    decision = xcoms.get(f"gate:{DECISION_XCOM_KEY}")
+    lines.append("\nPromotion decision:")
+    if decision:
+        verdict = "PROMOTE" if decision["promote"] else "REJECT"
+        lines.append(f"  {verdict} {decision['candidate_name']}: {decision['reason']}")
+    else:
+        lines.append("  (not reached)")
+    sagemaker = server.client("sagemaker")
+    registered = xcoms.get("register")
+    lines.append("\nModel Registry:")
+    if registered:
+        package = sagemaker.describe_model_package(ModelPackageName=registered["ModelPackageArn"])
+        meta = package.get("CustomerMetadataProperties") or {}
+        lines.append(f"  {registered['ModelPackageArn']}")
+        lines.append(
+            f"  version {registered['ModelPackageVersion']}, {package.get('ModelApprovalStatus')}, "
+            f"{meta.get('autopilot:objective-metric')}={meta.get('autopilot:objective-value')}, "
+            f"{len(package['InferenceSpecification']['Containers'])} containers"
+        )
+    else:
+        lines.append("  (nothing registered)")
+    deployed = xcoms.get("deploy")
+    lines.append("\nEndpoint:")
+    if deployed:
+        endpoint = sagemaker.describe_endpoint(EndpointName=deployed["EndpointName"])
+        lines.append(
+            f"  {deployed['EndpointName']}: {endpoint['EndpointStatus']} "
+            f"(config {deployed['EndpointConfigName']}, model {deployed['ModelName']})"
+        )
+    else:
+        lines.append("  (not deployed)")
+    lines.append(f"\nAirflow's log of the run: {log_path}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_autopilot.demo", description=__doc__.split("\n")[1]
+    )
+    parser.add_argument("--stage-seconds", type=float, default=1.0, help="emulated seconds per job stage")
+    parser.add_argument("--poll-seconds", type=float, default=0.5, help="how often the DAG's waits poll")
+    parser.add_argument("--threshold", type=float, default=None, help="the gate's F1 threshold")
+    parser.add_argument(
+        "--fail", action="store_true", help="make the Autopilot job fail (emu-failed- prefix)"
+    )
+    parser.add_argument("--dag-file", type=Path, default=DEFAULT_DAG_FILE, help="the promotion DAG file")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    if not args.dag_file.is_file():
+        print(f"DAG file {args.dag_file} not found (run from a clone of the repository)", file=sys.stderr)
+        return 2
+    home = Path(os.environ.get("AIRFLOW_HOME") or tempfile.mkdtemp(prefix="autopilot-demo-"))
+    _prepare_environment(home, args.poll_seconds)
+    log_path = home / "demo-run.log"
+    run_conf: dict[str, Any] = {}
+    if args.threshold is not None:
+        run_conf["threshold"] = args.threshold
+    if args.fail:
+        run_conf["job_name_prefix"] = "emu-failed-churn"
+
+    from airflow_autopilot.emulator import EmulatorServer
+
+    print(f"Starting the Autopilot emulator (stage {args.stage_seconds:g}s); Airflow home {home}")
+    with EmulatorServer(port=0, stage_seconds=args.stage_seconds) as server:
+        os.environ.update(server.environment())
+        print(f"Emulator at {server.endpoint_url}; running {DAG_ID} with dag.test()")
+        with _Redirect(log_path) as console:
+            watcher = JobWatcher(server.client("sagemaker"), console, started)
+            watcher.start()
+            dag_run = None
+            error: BaseException | None = None
+            try:
+                from airflow.utils.db import initdb
+
+                from airflow_autopilot.testing import load_dag_file, run_dag, task_states
+
+                print("  initialising the Airflow database (SQLite) ...", file=console, flush=True)
+                initdb()
+                dag = load_dag_file(args.dag_file, DAG_ID)
+                print(f"  [{time.monotonic() - started:6.1f}s] dag.test() started", file=console, flush=True)
+                dag_run, xcoms = run_dag(dag, run_conf=run_conf or None)
+                states = task_states(dag_run)
+            except BaseException as err:  # reported below, after the log is restored
+                error = err
+            finally:
+                watcher.stop()
+                logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        if error is not None or dag_run is None:
+            print(
+                f"The demo could not run: {type(error).__name__}: {error} (log: {log_path})", file=sys.stderr
+            )
+            return 1
+        print(_summary(dag_run, xcoms, states, watcher, server, time.monotonic() - started, log_path))
+    return 0 if dag_run.state == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
