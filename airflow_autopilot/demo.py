@@ -128,9 +128,11 @@ def _summary(
     lines.append("\nTasks: " + ", ".join(f"{t}={s}" for t, s in states.items()))
     lines.append("\nJob status transitions:")
     lines += [f"  {t:6.1f}s  {name}: {state}" for t, name, state in watcher.transitions] or ["  (none seen)"]
-    summary = xcoms.get("wait_for_job") or {}
-    if summary.get("FailureReason"):
-        lines.append(f"  FailureReason: {summary['FailureReason']}")
+    sagemaker = server.client("sagemaker")
+    for name in dict.fromkeys(name for _, name, _ in watcher.transitions):
+        job = sagemaker.describe_auto_ml_job(AutoMLJobName=name)
+        if job.get("FailureReason"):
+            lines.append(f"  {name} FailureReason: {job['FailureReason']}")
     board = xcoms.get("leaderboard")
     lines.append("\nLeaderboard (top 5):")
     lines.append("  " + format_leaderboard(board[:5]).replace("\n", "\n  ") if board else "  (not reached)")
@@ -141,7 +143,6 @@ def _summary(
         lines.append(f"  {verdict} {decision['candidate_name']}: {decision['reason']}")
     else:
         lines.append("  (not reached)")
-    sagemaker = server.client("sagemaker")
     registered = xcoms.get("register")
     lines.append("\nModel Registry:")
     if registered:
