@@ -1,0 +1,218 @@
+"""
+Fault-injection suite: generated sequences of job outcomes and faults through every kind of wait.
+
+Each case creates a job on the in-process emulator with a chosen outcome, schedules faults
+(throttling bursts of up to 10 in a row, HTTP 5xx, connection resets, read timeouts,
+ResourceNotFound right after creation) and waits through poke, reschedule or the blocking
+``wait_for_job`` (the create operator's wait), then asks the best-candidate operator. Every case must
+end with the job's true outcome: no false success, no false failure, no lost event.
+
+Throttling, 5xx and ResourceNotFound are real AWS error responses from the emulator; connection
+resets and read timeouts are raised where botocore's HTTP layer raises them (a ``before-send``
+handler), the one fault the emulator cannot produce. The hook's botocore retries are off here
+(``total_max_attempts=1``) so that every fault reaches our own code; botocore's retries are covered in
+``test_hook.py``. Deferrable waits and triggerer restarts run in ``test_fault_suite_deferred.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from airflow_autopilot.exceptions import AutopilotJobFailed
+from airflow_autopilot.hooks import AutopilotHook
+from airflow_autopilot.job import WaitCriteria
+from airflow_autopilot.operators import AutopilotBestCandidateOperator
+from airflow_autopilot.sensors import AutopilotJobSensor
+from airflow_autopilot.waiter import decide, wait_for_job
+
+#: outcome tag -> the wait's true verdict
+OUTCOMES = {
+    "success": "success",
+    "failed": "failure",
+    "stopped": "failure",
+    "runtime-limit": "success",
+    "runtime-limit-no-candidate": "failure",
+    "deploy-error": "failure",
+}
+TRANSPORT_FAULTS = ("reset", "read-timeout")
+FAULT_KINDS = ("throttle", "server-error", *TRANSPORT_FAULTS)
+MODES = ("poke", "reschedule", "blocking")
+STAGE_SECONDS = 0.5
+MAX_POLLS = 200
+
+_names = itertools.count()
+
+faults = st.lists(
+    st.tuples(st.sampled_from(FAULT_KINDS), st.integers(min_value=1, max_value=10)),
+    max_size=6,
+)
+cases = st.fixed_dictionaries(
+    {
+        "outcome": st.sampled_from(sorted(OUTCOMES)),
+        "mode": st.sampled_from(MODES),
+        "not_found": st.integers(min_value=0, max_value=3),
+        # (poll index at which the burst starts, kind, length)
+        "faults": st.lists(
+            st.tuples(
+                st.integers(min_value=0, max_value=14), st.sampled_from(FAULT_KINDS), st.integers(1, 10)
+            ),
+            max_size=5,
+        ),
+    }
+)
+
+
+class TransportFaults:
+    """Raises botocore's own connection errors for scheduled requests, as its HTTP layer would."""
+
+    def __init__(self) -> None:
+        self.pending: deque[str] = deque()
+
+    def __call__(self, request, **kwargs):
+        if not self.pending:
+            return None
+        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
+        kind = self.pending.popleft()
+        if kind == "reset":
+            raise ConnectionClosedError(endpoint_url=request.url)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+@pytest.fixture
+def fault_hook(autopilot_emulator):
+    hook = AutopilotHook(
+        aws_conn_id=None, region_name="us-east-1", config={"retries": {"total_max_attempts": 1}}
+    )
+    transport = TransportFaults()
+    hook.client.meta.events.register_first("before-send.sagemaker", transport)
+    return hook, transport
+
+
+def _create(make_job, outcome: str) -> str:
+    name = f"fz-{next(_names)}"
+    extra = {}
+    if outcome == "deploy-error":
+        extra["ModelDeployConfig"] = {"AutoGenerateEndpointName": True}
+    make_job(name, outcome=outcome, tags={"autopilot-emulator:stage-seconds": str(STAGE_SECONDS)}, **extra)
+    return name
+
+
+def _schedule(emulator, transport, name: str, burst) -> None:
+    kind, length = burst
+    if kind == "throttle":
+        emulator.inject_faults(name, throttle=length)
+    elif kind == "server-error":
+        emulator.inject_faults(name, server_errors=length)
+    else:
+        transport.pending.extend([kind] * length)
+
+
+def _sensor(name: str, hook, mode: str) -> AutopilotJobSensor:
+    sensor = AutopilotJobSensor(
+        task_id=f"wait_{name}",
+        job_name=name,
+        aws_conn_id=None,
+        mode="reschedule" if mode == "reschedule" else "poke",
+        deferrable=False,
+        candidate_interval=0,
+    )
+    sensor.__dict__["hook"] = hook  # the suite's hook: real client, retries off, transport faults
+    return sensor
+
+
+def _wait_by_pokes(case, name, hook, transport, emulator) -> str:
+    """Poke until done: one sensor for poke mode, a fresh one per poke for reschedule mode."""
+    sensor = _sensor(name, hook, case["mode"])
+    bursts = sorted(case["faults"])
+    for poll in range(MAX_POLLS):
+        while bursts and bursts[0][0] <= poll:
+            _, kind, length = bursts.pop(0)
+            _schedule(emulator, transport, name, (kind, length))
+        if case["mode"] == "reschedule":
+            sensor = _sensor(name, hook, "reschedule")
+        try:
+            result = sensor.poke({})
+        except AutopilotJobFailed:
+            return "failure"
+        if result:
+            assert result.xcom_value["AutoMLJobName"] == name
+            return "success"
+        emulator.advance(STAGE_SECONDS)
+    raise AssertionError(f"{name}: no verdict after {MAX_POLLS} polls (lost event)")
+
+
+def _wait_blocking(case, name, hook, transport, emulator) -> str:
+    bursts = sorted(case["faults"])
+    polls = itertools.count()
+
+    def sleep(seconds: float) -> None:
+        poll = next(polls)
+        assert poll < MAX_POLLS, f"{name}: no verdict after {MAX_POLLS} polls (lost event)"
+        while bursts and bursts[0][0] <= poll:
+            _, kind, length = bursts.pop(0)
+            _schedule(emulator, transport, name, (kind, length))
+        emulator.advance(STAGE_SECONDS)
+
+    import logging
+
+    try:
+        wait_for_job(
+            hook,
+            name,
+            WaitCriteria(),
+            poll_interval=STAGE_SECONDS,
+            timeout=None,
+            log=logging.getLogger("fault-suite"),
+            candidate_interval=0,
+            sleep=sleep,
+        )
+    except AutopilotJobFailed:
+        return "failure"
+    return "success"
+
+
+@settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+)
+@given(case=cases)
+def test_every_wait_ends_with_the_true_outcome(case, fault_hook, autopilot_emulator, make_job):
+    hook, transport = fault_hook
+    transport.pending.clear()
+    autopilot_emulator.clear_faults()
+    name = _create(make_job, case["outcome"])
+    if case["not_found"]:
+        autopilot_emulator.inject_faults(name, not_found=case["not_found"])
+
+    if case["mode"] == "blocking":
+        verdict = _wait_blocking(case, name, hook, transport, autopilot_emulator)
+    else:
+        verdict = _wait_by_pokes(case, name, hook, transport, autopilot_emulator)
+
+    # The true outcome: the job as SageMaker ends it, described with no fault in the way.
+    transport.pending.clear()
+    autopilot_emulator.clear_faults()
+    autopilot_emulator.advance(100 * STAGE_SECONDS)
+    job = hook.get_job(name)
+    expected_verdict = OUTCOMES[case["outcome"]]
+    assert job.is_terminal
+    assert verdict == expected_verdict == decide(WaitCriteria(), job), job.describe_state()
+
+    # The operators downstream see the same truth.
+    best_op = AutopilotBestCandidateOperator(task_id=f"best_{name}", job_name=name, aws_conn_id=None)
+    best_op.__dict__["hook"] = hook
+    if job.best_candidate:  # a stopped job may keep the best of what finished
+        best = best_op.execute({})
+        assert best["CandidateName"] == job.best_candidate["CandidateName"]
+    else:
+        with pytest.raises(AutopilotJobFailed):
+            best_op.execute({})
