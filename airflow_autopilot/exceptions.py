@@ -9,9 +9,11 @@ class AutopilotError(AirflowException):
     """Base class of every error this package raises on purpose."""
 
 
-class AutopilotValidationError(AutopilotError, ValueError):
+class AutopilotValidationError(AutopilotError, AirflowFailException, ValueError):
     """
     A CreateAutoMLJob request broke one or more rules; raised before any AWS call.
+
+    A retry would send the same request, so no retries are burned (an ``AirflowFailException``).
 
     :param errors: one message per broken rule, each naming the field and the rule.
     """

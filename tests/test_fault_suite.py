@@ -47,10 +47,6 @@ MAX_POLLS = 200
 
 _names = itertools.count()
 
-faults = st.lists(
-    st.tuples(st.sampled_from(FAULT_KINDS), st.integers(min_value=1, max_value=10)),
-    max_size=6,
-)
 cases = st.fixed_dictionaries(
     {
         "outcome": st.sampled_from(sorted(OUTCOMES)),

@@ -67,9 +67,9 @@ class EmulatedAutoMLJob:
         self.partition = partition
         self._backend = backend
         self.auto_ml_job_name: str = params["AutoMLJobName"]
-        self.arn = (
-            f"arn:{partition}:sagemaker:{region}:{account_id}:automl-job/{self.auto_ml_job_name.lower()}"
-        )
+        # AWS lowercases names in ARNs, but moto finds a resource's tags by the name in its ARN:
+        # keep the name as given so ListTags (and the create operator's ownership check) work.
+        self.arn = f"arn:{partition}:sagemaker:{region}:{account_id}:automl-job/{self.auto_ml_job_name}"
         self.tags: list[dict[str, str]] = list(params.get("Tags") or [])
         tag_values = controls.tags_to_dict(self.tags)
         self.outcome = (

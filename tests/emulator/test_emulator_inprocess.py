@@ -740,3 +740,12 @@ def test_pytest_plugin_module_is_import_light() -> None:
         [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(result.stdout) == []
+
+
+def test_mixed_case_job_name_keeps_its_tags(autopilot_emulator, make_job) -> None:
+    """moto finds tags by the name in the ARN, so the ARN keeps the name's case."""
+    make_job("MixedCase-Job", tags={"team": "ml"})
+    client = autopilot_emulator.client()
+    arn = client.describe_auto_ml_job(AutoMLJobName="MixedCase-Job")["AutoMLJobArn"]
+    assert arn.endswith(":automl-job/MixedCase-Job")
+    assert {"Key": "team", "Value": "ml"} in client.list_tags(ResourceArn=arn)["Tags"]
