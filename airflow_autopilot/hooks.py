@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 8}
 
 
-
 class AutopilotHook(AwsBaseHook):
     """
     Interact with SageMaker Autopilot: create, describe (V1 and V2), list candidates, stop, list jobs.
@@ -198,4 +197,3 @@ class AutopilotHook(AwsBaseHook):
         for page in self.client.get_paginator("list_auto_ml_jobs").paginate(**filters):
             jobs.extend(page.get("AutoMLJobSummaries", []))
         return jobs
-

@@ -33,7 +33,12 @@ def test_status_sets():
         ("Completed", "MaxAutoMLJobRuntimeReached", {}, "success"),
         ("Stopped", "Stopped", {}, "failure"),
         ("Failed", "Failed", {}, "failure"),
-        ("Completed", "ModelDeploymentError", {"ModelDeployConfig": {"AutoGenerateEndpointName": True}}, "failure"),
+        (
+            "Completed",
+            "ModelDeploymentError",
+            {"ModelDeployConfig": {"AutoGenerateEndpointName": True}},
+            "failure",
+        ),
         ("Completed", "ModelDeploymentError", {}, "success"),
     ],
 )
@@ -106,7 +111,10 @@ def test_v1_and_v2_views():
             "AutoMLJobStatus": "InProgress",
             "AutoMLJobObjective": {"MetricName": "AUC"},
             "AutoMLProblemTypeConfig": {
-                "TabularJobConfig": {"ProblemType": "BinaryClassification", "CompletionCriteria": {"MaxCandidates": 3}}
+                "TabularJobConfig": {
+                    "ProblemType": "BinaryClassification",
+                    "CompletionCriteria": {"MaxCandidates": 3},
+                }
             },
         },
         "v2",

@@ -47,7 +47,9 @@ def test_valid_full_request_passes():
         AutoMLJobConfig={
             "CompletionCriteria": {"MaxCandidates": 750, "MaxAutoMLJobRuntimeInSeconds": 3600},
             "Mode": "ENSEMBLING",
-            "CandidateGenerationConfig": {"AlgorithmsConfig": [{"AutoMLAlgorithms": ["xgboost", "catboost"]}]},
+            "CandidateGenerationConfig": {
+                "AlgorithmsConfig": [{"AutoMLAlgorithms": ["xgboost", "catboost"]}]
+            },
             "DataSplitConfig": {"ValidationFraction": 0.3},
         },
         ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "ep"},
@@ -84,11 +86,23 @@ def test_job_name_with_double_hyphen_and_32_chars_is_valid():
     [
         ({"RoleArn": "not-an-arn-but-long-enough"}, "RoleArn", "IAM role ARN"),
         ({"RoleArn": None}, "RoleArn", "required"),
-        ({"OutputDataConfig": {"S3OutputPath": "bucket/output"}}, "OutputDataConfig.S3OutputPath", "must match"),
-        ({"OutputDataConfig": {"S3OutputPath": "s3://b/" + "x" * 1030}}, "OutputDataConfig.S3OutputPath", "at most 1024"),
+        (
+            {"OutputDataConfig": {"S3OutputPath": "bucket/output"}},
+            "OutputDataConfig.S3OutputPath",
+            "must match",
+        ),
+        (
+            {"OutputDataConfig": {"S3OutputPath": "s3://b/" + "x" * 1030}},
+            "OutputDataConfig.S3OutputPath",
+            "at most 1024",
+        ),
         ({"InputDataConfig": []}, "InputDataConfig", "1 or 2"),
         ({"InputDataConfig": VALID["InputDataConfig"] * 3}, "InputDataConfig", "at most 2"),
-        ({"ProblemType": "Ranking", "AutoMLJobObjective": {"MetricName": "F1"}}, "ProblemType", "must be one of"),
+        (
+            {"ProblemType": "Ranking", "AutoMLJobObjective": {"MetricName": "F1"}},
+            "ProblemType",
+            "must be one of",
+        ),
         ({"ProblemType": "Regression"}, "ProblemType and AutoMLJobObjective", "both or neither"),
         (
             {"ProblemType": "Regression", "AutoMLJobObjective": {"MetricName": "F1"}},
@@ -111,7 +125,11 @@ def test_job_name_with_double_hyphen_and_32_chars_is_valid():
             "less than 1",
         ),
         (
-            {"AutoMLJobConfig": {"CandidateGenerationConfig": {"AlgorithmsConfig": [{"AutoMLAlgorithms": ["xgboost"]}]}}},
+            {
+                "AutoMLJobConfig": {
+                    "CandidateGenerationConfig": {"AlgorithmsConfig": [{"AutoMLAlgorithms": ["xgboost"]}]}
+                }
+            },
             "AutoMLJobConfig.CandidateGenerationConfig.AlgorithmsConfig",
             "not allowed when Mode is AUTO",
         ),
@@ -130,7 +148,11 @@ def test_job_name_with_double_hyphen_and_32_chars_is_valid():
             "ModelDeployConfig",
             "must not be given",
         ),
-        ({"ModelDeployConfig": {"AutoGenerateEndpointName": False}}, "ModelDeployConfig.EndpointName", "required"),
+        (
+            {"ModelDeployConfig": {"AutoGenerateEndpointName": False}},
+            "ModelDeployConfig.EndpointName",
+            "required",
+        ),
         ({"Tags": [{"Key": "k", "Value": "v"}] * 51}, "Tags", "at most 50"),
         ({"GenerateCandidateDefinitionsOnly": "yes"}, "GenerateCandidateDefinitionsOnly", "true or false"),
         ({"AutoMLJobNme": "typo"}, "['AutoMLJobNme']", "unknown CreateAutoMLJob field"),
@@ -158,7 +180,9 @@ def test_two_channels_need_training_and_validation_with_same_target():
     train = dict(VALID["InputDataConfig"][0], ChannelType="training")
     valid = dict(VALID["InputDataConfig"][0], ChannelType="validation")
     assert create_request_errors(with_changes(InputDataConfig=[train, valid])) == []
-    errors = create_request_errors(with_changes(InputDataConfig=[train, dict(valid, TargetAttributeName="y")]))
+    errors = create_request_errors(
+        with_changes(InputDataConfig=[train, dict(valid, TargetAttributeName="y")])
+    )
     assert any("same TargetAttributeName" in e for e in errors)
     errors = create_request_errors(with_changes(InputDataConfig=[train, train]))
     assert any("'training' on one and 'validation'" in e for e in errors)

@@ -24,7 +24,13 @@ def test_datetimes_become_iso_strings_with_timezone():
 
 def test_numbers_stay_numbers_and_metadata_dropped():
     out = to_json_safe(
-        {"ResponseMetadata": {"RequestId": "x"}, "Value": Decimal("0.5"), "Count": Decimal("3"), "Flag": True, "F": 1.5}
+        {
+            "ResponseMetadata": {"RequestId": "x"},
+            "Value": Decimal("0.5"),
+            "Count": Decimal("3"),
+            "Flag": True,
+            "F": 1.5,
+        }
     )
     assert out == {"Value": 0.5, "Count": 3, "Flag": True, "F": 1.5}
     assert isinstance(out["Count"], int)
