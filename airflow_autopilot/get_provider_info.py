@@ -17,7 +17,10 @@ def get_provider_info() -> dict:
             }
         ],
         "hooks": [
-            {"integration-name": "Amazon SageMaker Autopilot", "python-modules": ["airflow_autopilot.hooks"]}
+            {
+                "integration-name": "Amazon SageMaker Autopilot",
+                "python-modules": ["airflow_autopilot.hooks", "airflow_autopilot.model_hook"],
+            }
         ],
         "sensors": [
             {

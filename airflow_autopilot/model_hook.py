@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError  # noqa: TID253 - a hook module, loaded inside tasks
+from botocore.exceptions import ClientError
 
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.promotion import META_CANDIDATE_NAME, META_JOB_NAME
