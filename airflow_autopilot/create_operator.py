@@ -342,7 +342,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
         from airflow_autopilot.triggers import AutopilotJobTrigger
-        from airflow_autopilot.waiter import decide, failure_text, is_not_found, is_transient
+        from airflow_autopilot.waiter import is_not_found, is_transient
 
         try:
             job = self.hook.get_job(job_name)
@@ -351,12 +351,12 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
                 raise
             self.log.info("Could not check %s before deferring (%s); the trigger will", job_name, err)
         else:
-            verdict = decide(self.criteria, job)  # the same decision the trigger makes
+            verdict = self.criteria.verdict(job)  # the same decision the trigger makes
             if verdict == "success":
                 self.log.info("Autopilot job %s is already %s", job_name, job.describe_state())
                 return
             if verdict == "failure":
-                raise AutopilotJobFailed(failure_text(job))
+                raise AutopilotJobFailed(job.failure_message())
         timeout_at = None
         if self.max_wait_seconds is not None:
             deadline = datetime.now(timezone.utc) + timedelta(seconds=self.max_wait_seconds)

@@ -42,5 +42,9 @@ class AutopilotJobFailed(AutopilotError, AirflowFailException):
     """A job reached a terminal failure; retrying the task cannot help, so no retry is burned."""
 
 
+class AutopilotWaitTimeout(AutopilotJobFailed, TimeoutError):
+    """The wait's own timeout passed before the job reached a success or failure verdict."""
+
+
 class AutopilotJobNameConflict(AutopilotError, AirflowFailException):
     """The job name is taken by a job this task did not create."""

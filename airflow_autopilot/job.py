@@ -157,6 +157,19 @@ class AutopilotJob:
     def generate_candidate_definitions_only(self) -> bool:
         return bool(self.raw.get("GenerateCandidateDefinitionsOnly"))
 
+    @property
+    def lacks_best_candidate(self) -> bool:
+        """
+        True for a Completed job that produced no model: no ``BestCandidate`` although training was
+        asked for (for example ``MaxAutoMLJobRuntimeReached`` before the first candidate finished).
+        """
+        return (
+            self.status == COMPLETED
+            and not self.best_candidate
+            and not self.generate_candidate_definitions_only
+            and self.secondary_status != "CandidateDefinitionsGenerated"
+        )
+
     # problem and objective
     @property
     def problem_type(self) -> str | None:
@@ -227,7 +240,9 @@ class AutopilotJob:
             parts.append(f"FailureReason: {self.failure_reason}")
         for reason in self.partial_failure_reasons:
             parts.append(f"PartialFailure: {reason}")
-        if not self.failure_reason and not self.partial_failure_reasons:
+        if self.lacks_best_candidate:
+            parts.append("no BestCandidate: the job ended before any candidate finished training")
+        elif not self.failure_reason and not self.partial_failure_reasons:
             parts.append("SageMaker gave no FailureReason")
         return "; ".join(parts)
 
@@ -309,7 +324,13 @@ class WaitCriteria:
         return cls.build(**{k: list(v) for k, v in data.items()})
 
     def verdict(self, job: AutopilotJob) -> Literal["success", "failure", "waiting"]:
-        """Decide whether ``job`` ends the wait, and how."""
+        """
+        Decide whether ``job`` ends the wait, and how.
+
+        A job that reached a success *status* without a best candidate
+        (:attr:`AutopilotJob.lacks_best_candidate`) is a failure: nobody got a model from it. An early
+        success on one of ``target_secondary_statuses`` is not affected.
+        """
         secondary = job.secondary_status or ""
         if secondary in self.failure_secondary_statuses:
             if secondary != "ModelDeploymentError" or job.deploy_requested:
@@ -319,7 +340,7 @@ class WaitCriteria:
         if secondary in self.target_secondary_statuses:
             return "success"
         if job.status in self.success_statuses:
-            return "success"
+            return "failure" if job.lacks_best_candidate else "success"
         if job.is_terminal:
             # Terminal but neither success nor failure by these criteria: it can never succeed now.
             return "failure"

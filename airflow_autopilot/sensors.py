@@ -23,8 +23,6 @@ from airflow_autopilot.waiter import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
     ProgressReporter,
-    decide,
-    failure_text,
     is_not_found,
     is_transient,
     resolve_event,
@@ -211,7 +209,7 @@ class AutopilotJobSensor(BaseSensorOperator):
         self._api_version = job.api_version
         self._persist_link(context)
         self._reporter.update(job)
-        verdict = decide(self.criteria, job)
+        verdict = self.criteria.verdict(job)
         if verdict == "waiting":
             self._reporter.count_candidates(self.hook, job)
         return job, verdict
@@ -222,7 +220,7 @@ class AutopilotJobSensor(BaseSensorOperator):
         if job is None or verdict == "waiting":
             return False
         if verdict == "failure":
-            raise AutopilotJobFailed(failure_text(job))
+            raise AutopilotJobFailed(job.failure_message())
         self.log.info("Autopilot job %s reached %s", self.job_name, job.describe_state())
         return PokeReturnValue(is_done=True, xcom_value=job_summary(job))
 
@@ -235,7 +233,7 @@ class AutopilotJobSensor(BaseSensorOperator):
             self.log.info("Autopilot job %s already reached %s", self.job_name, job.describe_state())
             return job_summary(job)
         if job is not None and verdict == "failure":
-            error = AutopilotJobFailed(failure_text(job))
+            error = AutopilotJobFailed(job.failure_message())
             if self.soft_fail:
                 raise AirflowSkipException(f"Skipped (soft_fail): {error}") from error
             raise error

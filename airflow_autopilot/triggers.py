@@ -26,7 +26,6 @@ from airflow_autopilot.waiter import (
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
     ProgressReporter,
     backoff_delay,
-    decide,
     error_code,
     event_for_verdict,
     is_not_found,
@@ -268,7 +267,7 @@ class AutopilotJobTrigger(BaseTrigger):
                     last_job = job
                     api_version = job.api_version
                     reporter.update(job)
-                    verdict = decide(criteria, job)
+                    verdict = criteria.verdict(job)
                     if verdict != "waiting":
                         return event_for_verdict(self.job_name, job, verdict)
                     await self._count_candidates(client, reporter, job)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound
-from airflow_autopilot.job import COMPLETED, TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
+from airflow_autopilot.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
 from airflow_autopilot.xcom import job_summary
 
 if TYPE_CHECKING:
@@ -53,10 +53,6 @@ POLL_JITTER = 0.1
 
 EventStatus = Literal["success", "failure", "timeout", "error"]
 EVENT_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout", "error"})
-
-
-class AutopilotWaitTimeout(AutopilotJobFailed, TimeoutError):
-    """The wait's own timeout passed before the job reached a success or failure verdict."""
 
 
 # --- transient errors ----------------------------------------------------------------------------
@@ -161,50 +157,6 @@ def within_not_found_grace(
         return False
     now = now or datetime.now(timezone.utc)
     return (now - start).total_seconds() < grace_seconds
-
-
-# --- verdicts -----------------------------------------------------------------------------------
-Verdict = Literal["success", "failure", "waiting"]
-
-
-def lacks_best_candidate(job: AutopilotJob) -> bool:
-    """
-    True for a Completed job that produced no model: no ``BestCandidate`` although training was asked
-    for (for example ``MaxAutoMLJobRuntimeReached`` before the first candidate finished).
-    """
-    return (
-        job.status == COMPLETED
-        and not job.best_candidate
-        and not job.generate_candidate_definitions_only
-        and job.secondary_status != "CandidateDefinitionsGenerated"
-    )
-
-
-def decide(criteria: WaitCriteria, job: AutopilotJob) -> Verdict:
-    """
-    :meth:`WaitCriteria.verdict`, plus one rule: a job that reached a success *status* without a
-    best candidate (see :func:`lacks_best_candidate`) is a failure, since nobody got a model from it.
-    An early success on one of ``target_secondary_statuses`` is not affected.
-
-    :param criteria: what ends the wait.
-    :param job: the job as last described.
-    """
-    verdict = criteria.verdict(job)
-    if (
-        verdict == "success"
-        and (job.secondary_status or "") not in criteria.target_secondary_statuses
-        and lacks_best_candidate(job)
-    ):
-        return "failure"
-    return verdict
-
-
-def failure_text(job: AutopilotJob) -> str:
-    """The failure message of a job: :meth:`AutopilotJob.failure_message`, plus a missing best candidate."""
-    message = job.failure_message()
-    if lacks_best_candidate(job):
-        message += "; no BestCandidate: the job ended before any candidate finished training"
-    return message
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -346,7 +298,7 @@ def event_for_verdict(job_name: str, job: AutopilotJob, verdict: str) -> dict[st
     """The event for a final verdict (``success`` or ``failure``) on ``job``."""
     if verdict == "success":
         return make_event("success", job_name, f"Autopilot job {job_name!r} is {job.describe_state()}", job)
-    return make_event("failure", job_name, failure_text(job), job)
+    return make_event("failure", job_name, job.failure_message(), job)
 
 
 def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -> dict[str, Any]:
@@ -420,7 +372,7 @@ def wait_for_job(
     :param max_backoff: cap on the sleep after repeated transient errors.
     :param sleep: sleep function (tests).
     :return: the job, when the verdict is success.
-    :raises AutopilotJobFailed: on a failure verdict (:func:`decide`), with :func:`failure_text`.
+    :raises AutopilotJobFailed: on a failure verdict, with :meth:`AutopilotJob.failure_message`.
     :raises AutopilotWaitTimeout: when ``timeout`` passes first.
     :raises AutopilotJobNotFound: when the job is still missing after the grace period.
     """
@@ -454,11 +406,11 @@ def wait_for_job(
             last_job = job
             api_version = job.api_version
             reporter.update(job)
-            verdict = decide(criteria, job)
+            verdict = criteria.verdict(job)
             if verdict == "success":
                 return job
             if verdict == "failure":
-                raise AutopilotJobFailed(failure_text(job))
+                raise AutopilotJobFailed(job.failure_message())
             reporter.count_candidates(hook, job)
             delay = poll_delay(poll_interval)
         if deadline is not None:

@@ -28,7 +28,7 @@ from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.job import WaitCriteria
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
 from airflow_autopilot.sensors import AutopilotJobSensor
-from airflow_autopilot.waiter import decide, wait_for_job
+from airflow_autopilot.waiter import wait_for_job
 
 #: outcome tag -> the wait's true verdict
 OUTCOMES = {
@@ -201,7 +201,7 @@ def test_every_wait_ends_with_the_true_outcome(case, fault_hook, autopilot_emula
     job = hook.get_job(name)
     expected_verdict = OUTCOMES[case["outcome"]]
     assert job.is_terminal
-    assert verdict == expected_verdict == decide(WaitCriteria(), job), job.describe_state()
+    assert verdict == expected_verdict == WaitCriteria().verdict(job), job.describe_state()
 
     # The operators downstream see the same truth.
     best_op = AutopilotBestCandidateOperator(task_id=f"best_{name}", job_name=name, aws_conn_id=None)

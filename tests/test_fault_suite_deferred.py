@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.job import WaitCriteria
 from airflow_autopilot.triggers import AutopilotJobTrigger
-from airflow_autopilot.waiter import decide
 
 OUTCOMES = {
     "success": "success",
@@ -115,7 +114,7 @@ def test_deferred_wait_ends_with_the_true_outcome(case, autopilot_emulator_serve
     server.advance(100)
     job = AutopilotHook(aws_conn_id="aws_default").get_job(name)
     assert job.is_terminal
-    assert event["status"] == OUTCOMES[case["outcome"]] == decide(WaitCriteria(), job), event
+    assert event["status"] == OUTCOMES[case["outcome"]] == WaitCriteria().verdict(job), event
     assert event["job_name"] == name
     assert event["summary"]["AutoMLJobName"] == name
     if event["status"] == "failure":

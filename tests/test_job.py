@@ -29,8 +29,9 @@ def test_status_sets():
     [
         ("InProgress", "ModelTuning", {}, "waiting"),
         ("Stopping", "Stopping", {}, "waiting"),
-        ("Completed", "Completed", {}, "success"),
-        ("Completed", "MaxAutoMLJobRuntimeReached", {}, "success"),
+        ("Completed", "Completed", {"BestCandidate": {"CandidateName": "c"}}, "success"),
+        ("Completed", "MaxAutoMLJobRuntimeReached", {"BestCandidate": {"CandidateName": "c"}}, "success"),
+        ("Completed", "MaxAutoMLJobRuntimeReached", {}, "failure"),  # no model came out of it
         ("Stopped", "Stopped", {}, "failure"),
         ("Failed", "Failed", {}, "failure"),
         (
@@ -39,7 +40,7 @@ def test_status_sets():
             {"ModelDeployConfig": {"AutoGenerateEndpointName": True}},
             "failure",
         ),
-        ("Completed", "ModelDeploymentError", {}, "success"),
+        ("Completed", "ModelDeploymentError", {"BestCandidate": {"CandidateName": "c"}}, "success"),
     ],
 )
 def test_default_verdicts(status, secondary, extra, expected):

@@ -16,14 +16,12 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.waiter import (
-    AutopilotWaitTimeout,
     ProgressReporter,
     backoff_delay,
-    decide,
     make_event,
     poll_delay,
     resolve_event,
@@ -110,22 +108,22 @@ def _job(**fields) -> AutopilotJob:
 def test_completed_without_best_candidate_is_a_failure():
     crit = WaitCriteria()
     no_model = _job(AutoMLJobStatus="Completed", AutoMLJobSecondaryStatus="MaxAutoMLJobRuntimeReached")
-    assert decide(crit, no_model) == "failure"
+    assert crit.verdict(no_model) == "failure"
     with_model = _job(
         AutoMLJobStatus="Completed",
         AutoMLJobSecondaryStatus="Completed",
         BestCandidate={"CandidateName": "c"},
     )
-    assert decide(crit, with_model) == "success"
+    assert crit.verdict(with_model) == "success"
     definitions = _job(
         AutoMLJobStatus="Completed",
         AutoMLJobSecondaryStatus="CandidateDefinitionsGenerated",
         GenerateCandidateDefinitionsOnly=True,
     )
-    assert decide(crit, definitions) == "success"
+    assert crit.verdict(definitions) == "success"
     early = WaitCriteria.build(target_secondary_statuses=["ModelTuning"])
     assert (
-        decide(early, _job(AutoMLJobStatus="InProgress", AutoMLJobSecondaryStatus="ModelTuning")) == "success"
+        early.verdict(_job(AutoMLJobStatus="InProgress", AutoMLJobSecondaryStatus="ModelTuning")) == "success"
     )
 
 
