@@ -12,19 +12,21 @@ endpoint (the key of :func:`airflow_autopilot.triggers.shared_client`) instead r
    without a describe);
 3. calls DescribeAutoMLJob only for jobs that are new, whose summary may end the wait (a terminal or
    target status under the trigger's own :class:`~airflow_autopilot.job.WaitCriteria`), whose last
-   describe failed, plus a few jobs in round robin (``ceil(N / round_robin_divisor)`` a cycle) as a
-   periodic full check, so that nothing the list missed stays missed.
+   describe failed, plus, as a periodic full check so that nothing the list missed stays missed,
+   jobs not described for ``full_check_seconds``, oldest first, at most
+   ``ceil(N / round_robin_divisor)`` a cycle.
 
 Correctness never depends on the shared state: every verdict is taken by the trigger from a
 DescribeAutoMLJob response, never from a list summary, and the round robin reaches every job.
-Steady state for N jobs: about ``1 + N/100`` list pages at most, plus ``ceil(N/200)`` checks, plus one
-describe per job that ended: within ``2 + N/100`` calls a cycle.
+Steady state for N jobs: one list page per 100 jobs that changed, plus at most ``ceil(N/200)`` full
+checks, plus one describe per job that ended: within ``2 + N/100`` calls a cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -41,10 +43,12 @@ LIST_PAGE_SIZE = 100
 DEFAULT_OVERLAP_SECONDS = 120.0
 #: One periodic full check per this many watched jobs, per cycle.
 DEFAULT_ROUND_ROBIN_DIVISOR = 200
+#: A job whose last describe is older than this is due for a full check.
+DEFAULT_FULL_CHECK_SECONDS = 600.0
 #: Concurrent DescribeAutoMLJob calls of one poller.
 MAX_CONCURRENT_DESCRIBES = 16
 
-Hint = Callable[[AutopilotJob], None]
+Hint = Callable[[AutopilotJob], object]
 
 
 @dataclass(eq=False)
@@ -88,27 +92,31 @@ class CoalescedPoller:
     """
     Polls many Autopilot jobs with few calls; see the module docstring.
 
-    :param client_factory: an async context manager factory yielding an aiobotocore SageMaker client.
+    The poller opens no client of its own: it uses the (shared) client its watchers hold, so it
+    lives exactly as long as someone waits.
+
     :param overlap_seconds: how far each list window reaches back before the previous cycle.
-    :param round_robin_divisor: one periodic full check per this many watched jobs, per cycle.
+    :param round_robin_divisor: at most one periodic full check per this many watched jobs, per cycle.
+    :param full_check_seconds: a job not described for this long is due for a full check.
     """
 
     def __init__(
         self,
-        client_factory: Callable[[], Any],
         *,
         overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
         round_robin_divisor: int = DEFAULT_ROUND_ROBIN_DIVISOR,
+        full_check_seconds: float = DEFAULT_FULL_CHECK_SECONDS,
     ) -> None:
-        self._client_factory = client_factory
         self.overlap = timedelta(seconds=overlap_seconds)
         self.round_robin_divisor = max(1, round_robin_divisor)
+        self.full_check_seconds = full_check_seconds
         self.stats = PollerStats()
         self._watches: dict[str, list[Watch]] = {}
         self._due: set[str] = set()
-        self._rotation: list[str] = []
+        self._described_at: dict[str, float] = {}
         self._list_since: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._client: Any = None
         self._wake = asyncio.Event()
 
     @property
@@ -117,7 +125,14 @@ class CoalescedPoller:
 
     @asynccontextmanager
     async def watch(
-        self, job_name: str, criteria: WaitCriteria, poll_interval: float, on_hint: Hint | None = None
+        self,
+        job_name: str,
+        criteria: WaitCriteria,
+        poll_interval: float,
+        on_hint: Hint | None = None,
+        *,
+        client: Any,
+        described: bool = False,
     ) -> AsyncIterator[Watch]:
         """
         Register a job for the life of the ``async with`` block; the first describe comes next cycle.
@@ -126,13 +141,18 @@ class CoalescedPoller:
         :param criteria: the trigger's wait criteria.
         :param poll_interval: the trigger's poll interval in seconds.
         :param on_hint: progress callback for summary-based updates.
+        :param client: the aiobotocore SageMaker client the caller holds open for the whole block
+            (every watcher of one poller holds the same shared client).
+        :param described: the caller has just described the job itself: no describe is due yet.
         """
+        self._client = client
         watch = Watch(job_name, criteria, poll_interval, on_hint)
         first = job_name not in self._watches
         self._watches.setdefault(job_name, []).append(watch)
-        self._due.add(job_name)
         if first:
-            self._rotation.append(job_name)
+            self._described_at[job_name] = time.monotonic() if described else -math.inf
+        if not described:
+            self._due.add(job_name)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="autopilot-coalesced-poller")
         else:
@@ -146,8 +166,10 @@ class CoalescedPoller:
             if not watches:
                 self._watches.pop(job_name, None)
                 self._due.discard(job_name)
-                if job_name in self._rotation:
-                    self._rotation.remove(job_name)
+                self._described_at.pop(job_name, None)
+            if not self._watches:
+                self._client = None
+                self._wake.set()  # let the loop end now rather than after its sleep
 
     def _interval(self) -> float:
         return min((w.poll_interval for ws in self._watches.values() for w in ws), default=60.0)
@@ -158,25 +180,19 @@ class CoalescedPoller:
                 watch.queue.put_nowait(err)
 
     async def _run(self) -> None:
-        try:
-            async with self._client_factory() as client:
-                while self._watches:
-                    try:
-                        await self.cycle(client)
-                    except Exception as err:  # a non-transient list error: each trigger decides
-                        self._fail_all(err)
-                    self._wake.clear()
-                    try:
-                        # New registrations wake the poller early so their first describe is prompt.
-                        await asyncio.wait_for(self._wake.wait(), timeout=self._interval())
-                    except asyncio.TimeoutError:
-                        pass
-        except Exception as err:  # the client could not be opened or closed
-            self._fail_all(err)
-            return
-        if self._watches:
-            # A job registered while the client was closing: start again.
-            self._task = asyncio.create_task(self._run(), name="autopilot-coalesced-poller")
+        while self._watches:
+            try:
+                await self.cycle(self._client)
+            except Exception as err:  # a non-transient list error: each trigger decides
+                self._fail_all(err)
+            self._wake.clear()
+            if not self._watches:
+                break
+            try:
+                # New registrations wake the poller early so their first describe is prompt.
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval())
+            except asyncio.TimeoutError:
+                pass
 
     async def _list_changed(self, client: Any, since: datetime) -> list[dict[str, Any]]:
         summaries: list[dict[str, Any]] = []
@@ -202,21 +218,21 @@ class CoalescedPoller:
                 if watch.criteria.verdict(hint) != "waiting":
                     self._due.add(watch.job_name)
 
-    def _round_robin(self) -> None:
-        budget = math.ceil(len(self._rotation) / self.round_robin_divisor)
-        picked = 0
-        for _ in range(len(self._rotation)):
-            if picked >= budget:
-                break
-            name = self._rotation.pop(0)
-            self._rotation.append(name)
-            if name not in self._due:
-                self._due.add(name)
-                picked += 1
+    def _full_checks(self) -> None:
+        """Mark the jobs longest without a describe as due, within the per-cycle budget."""
+        budget = math.ceil(len(self._described_at) / self.round_robin_divisor)
+        stale_before = time.monotonic() - self.full_check_seconds
+        stale = [
+            name for name, at in self._described_at.items() if at <= stale_before and name not in self._due
+        ]
+        stale.sort(key=self._described_at.__getitem__)
+        self._due.update(stale[:budget])
 
     async def _describe(self, client: Any, name: str, limit: asyncio.Semaphore) -> None:
         async with limit:
             self.stats.describe_calls += 1
+            if name in self._described_at:
+                self._described_at[name] = time.monotonic()
             try:
                 result: AutopilotJob | BaseException
                 try:
@@ -251,7 +267,7 @@ class CoalescedPoller:
             else:
                 self._list_since = started
                 self._take_hints(summaries)
-        self._round_robin()
+        self._full_checks()
         due, self._due = self._due, set()
         limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
         await asyncio.gather(*(self._describe(client, name, limit) for name in due if name in self._watches))
@@ -263,15 +279,14 @@ _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Coalesc
 )
 
 
-def shared_poller(key: Any, client_factory: Callable[[], Any]) -> CoalescedPoller:
+def shared_poller(key: Any) -> CoalescedPoller:
     """
     The poller of this event loop for ``key``, created on first use.
 
     :param key: the client key (connection, region, verify, botocore config).
-    :param client_factory: used only when the poller is created.
     """
     pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
     poller = pollers.get(key)
     if poller is None:
-        poller = pollers[key] = CoalescedPoller(client_factory)
+        poller = pollers[key] = CoalescedPoller()
     return poller

@@ -2,7 +2,9 @@
 AutopilotJobTrigger: waits on an Autopilot job in the triggerer with aiobotocore.
 
 Triggers of one process share one aiobotocore client per (connection, region, verify, botocore
-config, event loop); see :func:`shared_client`.
+config, event loop); see :func:`shared_client`. After its first describe, each trigger waits through
+the shared :class:`~airflow_autopilot.polling.CoalescedPoller` of that client (``coalesce=True``),
+so many waiting jobs cost few SageMaker calls.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -20,6 +22,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.polling import Watch, shared_poller
 from airflow_autopilot.waiter import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_MAX_BACKOFF_SECONDS,
@@ -115,6 +118,13 @@ async def shared_client(
             await entry.context.__aexit__(None, None, None)
 
 
+def _remaining(deadline: datetime | None) -> float | None:
+    """Seconds left until ``deadline`` (``None`` without one)."""
+    if deadline is None:
+        return None
+    return (deadline - datetime.now(timezone.utc)).total_seconds()
+
+
 class AutopilotJobTrigger(BaseTrigger):
     """
     Wait in the triggerer until an Autopilot job meets its success or failure criteria.
@@ -140,6 +150,9 @@ class AutopilotJobTrigger(BaseTrigger):
     :param created_at: ISO 8601 time the job was created, when known.
     :param candidate_interval: minimum seconds between two candidate counts while training.
     :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    :param coalesce: after the first describe, wait through the process's shared
+        :class:`~airflow_autopilot.polling.CoalescedPoller` (one ListAutoMLJobs-driven poller per
+        connection, few calls for many jobs) instead of one DescribeAutoMLJob per poll interval.
     """
 
     def __init__(
@@ -157,6 +170,7 @@ class AutopilotJobTrigger(BaseTrigger):
         created_at: str | None = None,
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+        coalesce: bool = True,
     ) -> None:
         super().__init__()
         self.job_name = job_name
@@ -171,6 +185,7 @@ class AutopilotJobTrigger(BaseTrigger):
         self.created_at = created_at
         self.candidate_interval = float(candidate_interval)
         self.max_backoff = float(max_backoff)
+        self.coalesce = bool(coalesce)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -188,6 +203,7 @@ class AutopilotJobTrigger(BaseTrigger):
                 "created_at": self.created_at,
                 "candidate_interval": self.candidate_interval,
                 "max_backoff": self.max_backoff,
+                "coalesce": self.coalesce,
             },
         )
 
@@ -232,15 +248,21 @@ class AutopilotJobTrigger(BaseTrigger):
         api_version: Literal["auto", "v1", "v2"] = "auto"
         failures = 0
         last_job: AutopilotJob | None = None
-        async with shared_client(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-        ) as client:
+        client_kwargs: dict[str, Any] = {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": self.botocore_config,
+        }
+        watch: Watch | None = None
+        async with shared_client(**client_kwargs) as client, AsyncExitStack() as stack:
             while True:
                 try:
-                    job = await self._describe(client, api_version)
+                    if watch is None:
+                        job = await self._describe(client, api_version)
+                    else:
+                        # The shared poller paces the describes; wait for the next one, or the deadline.
+                        job = await asyncio.wait_for(watch.next(), timeout=_remaining(deadline))
                 except Exception as err:
                     if is_not_found(err) and within_not_found_grace(reference, self.not_found_grace_seconds):
                         failures += 1
@@ -272,19 +294,32 @@ class AutopilotJobTrigger(BaseTrigger):
                         return event_for_verdict(self.job_name, job, verdict)
                     await self._count_candidates(client, reporter, job)
                     delay = poll_delay(self.poll_interval)
-                if deadline is not None:
-                    remaining = (deadline - datetime.now(timezone.utc)).total_seconds()
-                    if remaining <= 0:
-                        state = last_job.describe_state() if last_job is not None else "never described"
-                        return make_event(
-                            "timeout",
-                            self.job_name,
-                            f"Timed out at {self.timeout_at} waiting for Autopilot job {self.job_name!r} "
-                            f"(last seen {state})",
-                            last_job,
+                    if self.coalesce and watch is None:
+                        poller = shared_poller(
+                            _client_key(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
                         )
-                    delay = min(delay, remaining)
-                await asyncio.sleep(delay)
+                        watch = await stack.enter_async_context(
+                            poller.watch(
+                                self.job_name,
+                                criteria,
+                                self.poll_interval,
+                                reporter.update,
+                                client=client,
+                                described=True,
+                            )
+                        )
+                remaining = _remaining(deadline)
+                if remaining is not None and remaining <= 0:
+                    state = last_job.describe_state() if last_job is not None else "never described"
+                    return make_event(
+                        "timeout",
+                        self.job_name,
+                        f"Timed out at {self.timeout_at} waiting for Autopilot job {self.job_name!r} "
+                        f"(last seen {state})",
+                        last_job,
+                    )
+                if watch is None:
+                    await asyncio.sleep(delay if remaining is None else min(delay, remaining))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a verdict, the deadline or a non-transient error; yield one event and return."""

@@ -50,7 +50,7 @@ def _run_watchers(server, names, poller, criteria, cycles, advance):
             hints = {name: [] for name in names}
 
             async def watch_one(name):
-                async with poller.watch(name, criteria, 3600.0, hints[name].append) as watch:
+                async with poller.watch(name, criteria, 3600.0, hints[name].append, client=client) as watch:
                     results[name] = await _collect(watch, criteria, until=30)
 
             tasks = [asyncio.create_task(watch_one(n)) for n in names]
@@ -73,7 +73,7 @@ def test_every_outcome_arrives_with_few_calls(autopilot_emulator_server, make_jo
     for name in names:
         make_job(name, tags={"autopilot-emulator:stage-seconds": "10"})
     server.reset_request_counts()
-    poller = CoalescedPoller(lambda: emulator_client(server))
+    poller = CoalescedPoller()
     results, hints = _run_watchers(server, names, poller, WaitCriteria(), 60, lambda: server.advance(5))
 
     assert {n: v for n, (v, _) in results.items() if v != "success"} == {
@@ -98,7 +98,7 @@ def test_list_throttling_loses_nothing(autopilot_emulator_server, make_job):
     names = [f"poll-thr-{i}" for i in range(5)]
     for name in names:
         make_job(name, tags={"autopilot-emulator:stage-seconds": "10"})
-    poller = CoalescedPoller(lambda: emulator_client(server))
+    poller = CoalescedPoller()
     state = {"cycle": 0}
 
     def advance():
@@ -118,7 +118,7 @@ def test_round_robin_finds_what_the_list_missed(autopilot_emulator_server, make_
     names = [f"poll-rr-{i}" for i in range(4)]
     for name in names:
         make_job(name, tags={"autopilot-emulator:stage-seconds": "1"})
-    poller = CoalescedPoller(lambda: emulator_client(server), round_robin_divisor=2)
+    poller = CoalescedPoller(round_robin_divisor=2, full_check_seconds=0)
 
     async def nothing(client, since):
         return []
@@ -133,7 +133,7 @@ def test_target_secondary_from_a_summary_triggers_a_describe(autopilot_emulator_
     server = autopilot_emulator_server
     make_job("poll-target", tags={"autopilot-emulator:stage-seconds": "10"})
     criteria = WaitCriteria.build(target_secondary_statuses=[secondary])
-    poller = CoalescedPoller(lambda: emulator_client(server), round_robin_divisor=10_000)
+    poller = CoalescedPoller(round_robin_divisor=10_000)
     results, _ = _run_watchers(server, ["poll-target"], poller, criteria, 30, lambda: server.advance(5))
     verdict, job = results["poll-target"]
     assert verdict == "success" and job.secondary_status == secondary and job.status == "InProgress"

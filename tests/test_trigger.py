@@ -64,9 +64,17 @@ def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
     assert "secret" not in text and "password" not in text and "testing" not in text
 
 
-async def test_success_yields_exactly_one_event_with_the_summary(server, make_job):
+@pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "own-describes"])
+async def test_success_yields_exactly_one_event_with_the_summary(server, make_job, coalesce):
     make_job("trig-ok", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 2}})
-    events = await collect(make_trigger("trig-ok"))
+    server.reset_request_counts()
+    events = await collect(make_trigger("trig-ok", coalesce=coalesce))
+    counts = server.request_counts()
+    # Coalesced, the job's progress comes from ListAutoMLJobs and only the first check and the
+    # verdict need a describe; uncoalesced, there is one describe per poll.
+    assert (counts.get("ListAutoMLJobs", 0) > 0) is coalesce
+    if coalesce:
+        assert counts["DescribeAutoMLJob"] <= 4
     assert len(events) == 1
     payload = events[0].payload
     assert payload["status"] == "success" and payload["job_name"] == "trig-ok"
