@@ -155,8 +155,8 @@ class CoalescedPoller:
             self._due.add(job_name)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="autopilot-coalesced-poller")
-        else:
-            self._wake.set()
+        elif not described:
+            self._wake.set()  # its first describe is due: do not wait for the next cycle
         try:
             yield watch
         finally:
