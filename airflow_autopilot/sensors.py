@@ -23,10 +23,8 @@ from airflow_autopilot.waiter import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
     ProgressReporter,
-    is_not_found,
-    is_transient,
     resolve_event,
-    within_not_found_grace,
+    tolerate_poll_error,
 )
 from airflow_autopilot.xcom import job_summary
 
@@ -192,18 +190,13 @@ class AutopilotJobSensor(BaseSensorOperator):
         try:
             job = self.hook.get_job(self.job_name, api_version=self._api_version)
         except Exception as err:
-            if is_not_found(err) and within_not_found_grace(self._wait_started, self.not_found_grace_seconds):
-                self.log.info(
-                    "Autopilot job %s is not visible yet (%s); will check again", self.job_name, err
-                )
-                return None, "waiting"
-            if is_transient(err):
-                self.log.warning(
-                    "Transient error checking Autopilot job %s (%s: %s); will check again",
-                    self.job_name,
-                    type(err).__name__,
-                    err,
-                )
+            if tolerate_poll_error(
+                err,
+                self.job_name,
+                self.log,
+                created_at=self._wait_started,
+                not_found_grace=self.not_found_grace_seconds,
+            ):
                 return None, "waiting"
             raise
         self._api_version = job.api_version

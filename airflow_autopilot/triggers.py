@@ -31,11 +31,9 @@ from airflow_autopilot.waiter import (
     backoff_delay,
     error_code,
     event_for_verdict,
-    is_not_found,
-    is_transient,
     make_event,
     poll_delay,
-    within_not_found_grace,
+    tolerate_poll_error,
 )
 
 ClientKey = tuple[str | None, str | None, str, str, str]
@@ -264,25 +262,19 @@ class AutopilotJobTrigger(BaseTrigger):
                         # The shared poller paces the describes; wait for the next one, or the deadline.
                         job = await asyncio.wait_for(watch.next(), timeout=_remaining(deadline))
                 except Exception as err:
-                    if is_not_found(err) and within_not_found_grace(reference, self.not_found_grace_seconds):
-                        failures += 1
-                        self.log.info(
-                            "Autopilot job %s is not visible yet (%s); retrying", self.job_name, err
-                        )
-                    elif is_transient(err):
-                        failures += 1
-                        self.log.warning(
-                            "Transient error polling Autopilot job %s (%s: %s); retrying",
-                            self.job_name,
-                            type(err).__name__,
-                            err,
-                        )
-                    else:
+                    if not tolerate_poll_error(
+                        err,
+                        self.job_name,
+                        self.log,
+                        created_at=reference,
+                        not_found_grace=self.not_found_grace_seconds,
+                    ):
                         return make_event(
                             "error",
                             self.job_name,
                             f"Error polling Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
                         )
+                    failures += 1
                     delay = backoff_delay(failures, self.poll_interval, self.max_backoff)
                 else:
                     failures = 0

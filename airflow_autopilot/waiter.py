@@ -159,6 +159,41 @@ def within_not_found_grace(
     return (now - start).total_seconds() < grace_seconds
 
 
+def tolerate_poll_error(
+    error: BaseException,
+    job_name: str,
+    log: logging.Logger | Any,
+    *,
+    created_at: datetime | str | None,
+    not_found_grace: float,
+) -> bool:
+    """
+    Whether a failed describe leaves the wait going (logging why), or must end it.
+
+    Tolerated: ResourceNotFound within ``not_found_grace`` seconds of ``created_at`` (a job just
+    created may not be visible yet) and every :func:`is_transient` error. The sensor, the trigger
+    and :func:`wait_for_job` all decide through this one function.
+
+    :param error: what the describe raised.
+    :param job_name: the job, for the log line.
+    :param log: where to log.
+    :param created_at: when the job was created (or the wait began).
+    :param not_found_grace: the grace period in seconds.
+    """
+    if is_not_found(error) and within_not_found_grace(created_at, not_found_grace):
+        log.info("Autopilot job %s is not visible yet (%s); will check again", job_name, error)
+        return True
+    if is_transient(error):
+        log.warning(
+            "Transient error checking Autopilot job %s (%s: %s); will check again",
+            job_name,
+            type(error).__name__,
+            error,
+        )
+        return True
+    return False
+
+
 # --- progress ------------------------------------------------------------------------------------
 def _format_elapsed(seconds: float) -> str:
     seconds = max(0, int(seconds))
@@ -387,19 +422,11 @@ def wait_for_job(
         try:
             job = hook.get_job(job_name, api_version=api_version)
         except Exception as err:
-            if is_not_found(err) and within_not_found_grace(reference, not_found_grace):
-                failures += 1
-                log.info("Autopilot job %s is not visible yet (%s); retrying", job_name, err)
-            elif is_transient(err):
-                failures += 1
-                log.warning(
-                    "Transient error polling Autopilot job %s (%s: %s); retrying",
-                    job_name,
-                    type(err).__name__,
-                    err,
-                )
-            else:
+            if not tolerate_poll_error(
+                err, job_name, log, created_at=reference, not_found_grace=not_found_grace
+            ):
                 raise
+            failures += 1
             delay = backoff_delay(failures, poll_interval, max_backoff)
         else:
             failures = 0

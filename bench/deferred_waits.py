@@ -28,56 +28,40 @@ from collections import defaultdict
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="autopilot-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-DATA_BUCKET = "autopilot-bench-data"
-CSV = "age,income,churn\n" + "".join(
-    f"{20 + i % 50},{1000 + 37 * i},{'yes' if i % 3 else 'no'}\n" for i in range(60)
-)
-
-
-def rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("VmRSS not found")
+from _common import create_jobs as _create_jobs
+from _common import rss_kib as rss_kb
 
 
 def create_jobs(server, names: list[str]) -> None:
-    s3 = server.client("s3")
-    s3.create_bucket(Bucket=DATA_BUCKET)
-    s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=CSV.encode())
-    sm = server.client("sagemaker")
-    for name in names:
-        sm.create_auto_ml_job(
-            AutoMLJobName=name,
-            InputDataConfig=[
-                {
-                    "DataSource": {
-                        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{DATA_BUCKET}/train/"}
-                    },
-                    "TargetAttributeName": "churn",
-                }
-            ],
-            OutputDataConfig={"S3OutputPath": f"s3://{DATA_BUCKET}/output"},
-            RoleArn="arn:aws:iam::123456789012:role/SageMakerAutopilot",
-            AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 3}},
-        )
+    # Stage length comes from the server's setting (--stage).
+    _create_jobs(server, names, stage_seconds=server_stage_seconds[0])
+
+
+server_stage_seconds = [2.0]
 
 
 async def run_waits(names: list[str], poll: float, timeout_s: float) -> dict:
     from datetime import datetime, timedelta, timezone
 
     from airflow_autopilot import triggers
+    from airflow_autopilot.polling import CoalescedPoller
     from airflow_autopilot.triggers import AutopilotJobTrigger
 
+    # Every DescribeAutoMLJob, by job: the trigger's own (its first check) and the shared poller's.
     calls: dict[str, list[float]] = defaultdict(list)
     original = AutopilotJobTrigger._describe
+    original_poller = CoalescedPoller._describe
 
     async def timed_describe(self, client, api_version):
         calls[self.job_name].append(time.monotonic())
         return await original(self, client, api_version)
 
+    async def timed_poller_describe(self, client, name, limit):
+        calls[name].append(time.monotonic())
+        return await original_poller(self, client, name, limit)
+
     AutopilotJobTrigger._describe = timed_describe  # type: ignore[method-assign]
+    CoalescedPoller._describe = timed_poller_describe  # type: ignore[method-assign]
     deadline = (datetime.now(timezone.utc) + timedelta(seconds=timeout_s)).isoformat()
     durations: dict[str, float] = {}
     statuses: dict[str, str] = {}
@@ -104,6 +88,7 @@ async def run_waits(names: list[str], poll: float, timeout_s: float) -> dict:
     finally:
         sampler.cancel()
         AutopilotJobTrigger._describe = original  # type: ignore[method-assign]
+        CoalescedPoller._describe = original_poller  # type: ignore[method-assign]
     return {
         "calls": calls,
         "durations": durations,
@@ -144,7 +129,8 @@ def report(n: int, poll: float, result: dict | None, rss_base: int, server_count
         f"({total} calls; server counted {server_counts.get('DescribeAutoMLJob', 0)})"
     )
     print(
-        f"ListCandidatesForAutoMLJob calls per job: {server_counts.get('ListCandidatesForAutoMLJob', 0) / n:.2f}"
+        f"ListCandidatesForAutoMLJob calls per job: {server_counts.get('ListCandidatesForAutoMLJob', 0) / n:.2f}; "
+        f"ListAutoMLJobs calls (shared poller): {server_counts.get('ListAutoMLJobs', 0)}"
     )
     per_job = (result["peak_rss"] - rss_base) / n
     print(
@@ -168,6 +154,7 @@ def main() -> None:
 
     from airflow_autopilot.emulator import EmulatorServer
 
+    server_stage_seconds[0] = args.stage
     with EmulatorServer(stage_seconds=args.stage, max_candidates=3) as server:
         os.environ.update(server.environment())
         os.environ.pop("AWS_ENDPOINT_URL", None)  # the trigger must get the endpoint from the connection

@@ -90,13 +90,19 @@ def fault_hook(autopilot_emulator):
     return hook, transport
 
 
-def _create(make_job, outcome: str) -> str:
-    name = f"fz-{next(_names)}"
-    extra = {}
-    if outcome == "deploy-error":
-        extra["ModelDeployConfig"] = {"AutoGenerateEndpointName": True}
-    make_job(name, outcome=outcome, tags={"autopilot-emulator:stage-seconds": str(STAGE_SECONDS)}, **extra)
-    return name
+def create_case_job(make_job, name: str, outcome: str, stage_seconds: float) -> None:
+    """Create a job that ends with ``outcome`` (deploy-error jobs ask for a deployment)."""
+    extra = {"ModelDeployConfig": {"AutoGenerateEndpointName": True}} if outcome == "deploy-error" else {}
+    make_job(name, outcome=outcome, tags={"autopilot-emulator:stage-seconds": str(stage_seconds)}, **extra)
+
+
+#: Hypothesis settings shared by both halves of the suite (sizes differ).
+SUITE_SETTINGS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    "derandomize": True,
+    "phases": [Phase.explicit, Phase.generate, Phase.shrink],
+}
 
 
 def _schedule(emulator, transport, name: str, burst) -> None:
@@ -173,19 +179,14 @@ def _wait_blocking(case, name, hook, transport, emulator) -> str:
     return "success"
 
 
-@settings(
-    max_examples=1000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-)
+@settings(max_examples=1000, **SUITE_SETTINGS)
 @given(case=cases)
 def test_every_wait_ends_with_the_true_outcome(case, fault_hook, autopilot_emulator, make_job):
     hook, transport = fault_hook
     transport.pending.clear()
     autopilot_emulator.clear_faults()
-    name = _create(make_job, case["outcome"])
+    name = f"fz-{next(_names)}"
+    create_case_job(make_job, name, case["outcome"], STAGE_SECONDS)
     if case["not_found"]:
         autopilot_emulator.inject_faults(name, not_found=case["not_found"])
 

@@ -14,21 +14,14 @@ import asyncio
 import importlib
 import itertools
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fault_suite import OUTCOMES, SUITE_SETTINGS, create_case_job
 
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.job import WaitCriteria
 from airflow_autopilot.triggers import AutopilotJobTrigger
 
-OUTCOMES = {
-    "success": "success",
-    "failed": "failure",
-    "stopped": "failure",
-    "runtime-limit": "success",
-    "runtime-limit-no-candidate": "failure",
-    "deploy-error": "failure",
-}
 STAGE_SECONDS = 0.04
 POLL_SECONDS = 0.02
 
@@ -69,23 +62,12 @@ async def _run_once(trigger: AutopilotJobTrigger, limit: float | None) -> list:
     return events
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-)
+@settings(max_examples=40, **SUITE_SETTINGS)
 @given(case=cases)
 def test_deferred_wait_ends_with_the_true_outcome(case, autopilot_emulator_server, make_job):
     server = autopilot_emulator_server
     name = f"fzd-{next(_names)}"
-    extra = (
-        {"ModelDeployConfig": {"AutoGenerateEndpointName": True}} if case["outcome"] == "deploy-error" else {}
-    )
-    make_job(
-        name, outcome=case["outcome"], tags={"autopilot-emulator:stage-seconds": str(STAGE_SECONDS)}, **extra
-    )
+    create_case_job(make_job, name, case["outcome"], STAGE_SECONDS)
     server.inject_faults(
         name, throttle=case["throttle"], server_errors=case["server_errors"], not_found=case["not_found"]
     )

@@ -22,22 +22,13 @@ from moto.utilities.utils import get_partition
 from airflow_autopilot.emulator import controls
 from airflow_autopilot.emulator.job_validation import validate_create_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
+from airflow_autopilot.validation import KNOWN_REQUEST_KEYS
 
 SAGEMAKER_URL_KEY = "{0}/$"
 #: Default page size of ListCandidatesForAutoMLJob.
 DEFAULT_CANDIDATE_PAGE = 10
-_CREATE_KEYS = (
-    "AutoMLJobName",
-    "InputDataConfig",
-    "OutputDataConfig",
-    "ProblemType",
-    "AutoMLJobObjective",
-    "AutoMLJobConfig",
-    "RoleArn",
-    "GenerateCandidateDefinitionsOnly",
-    "Tags",
-    "ModelDeployConfig",
-)
+#: CreateAutoMLJob's fields: the validation module's list.
+_CREATE_KEYS = sorted(KNOWN_REQUEST_KEYS)
 # Operations whose answers may depend on a job's side effects (the deployed endpoint).
 _REFRESH_ALL_OPERATIONS = frozenset(
     {
