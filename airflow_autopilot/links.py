@@ -11,7 +11,7 @@ the AWS documentation nor the SageMaker SDK publishes a deep link for an AutoML 
 from the Amazon provider's SageMaker console links (``#/transform-jobs/<name>``,
 ``#/processing-jobs/<name>``, ...) with the resource path ``automl-jobs`` (as in the ARN
 ``...:automl-job/<name>`` and as used by at least one public project). If AWS routes it elsewhere,
-the console still opens SageMaker in the right region. See ``docs/sensor.md``.
+the console still opens SageMaker in the right region. See the README (Console link).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ The Autopilot operators (import-light: DAG files load this module at parse time)
   the endpoint.
 * :class:`AutopilotCandidatesOperator`: XCom the top-K candidates, log a leaderboard.
 
-The XCom contract of each is in ``docs/operators.md``.
+The XCom contract of each is in the README (Operators and their XCom contract).
 """
 
 from __future__ import annotations
