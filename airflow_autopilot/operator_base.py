@@ -1,6 +1,6 @@
 """
-What every Autopilot operator shares: AWS connection parameters, the hook, and the check that a job
-has ended before its results are read.
+What every Autopilot operator and sensor shares: AWS connection parameters, the hook, and the check
+that a job has ended before its results are read.
 
 Import-light (DAG-facing): the hook, and with it boto3, loads on first use inside a task.
 """
@@ -23,7 +23,59 @@ if TYPE_CHECKING:
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name", "verify", "botocore_config")
 
 
-class AutopilotBaseOperator(BaseOperator):
+def botocore_config_dict(botocore_config: Any) -> dict[str, Any] | None:
+    """
+    A botocore ``Config`` or dict as a plain dict (trigger kwargs must be JSON-safe).
+
+    :param botocore_config: ``None``, a dict of ``Config`` arguments, or a ``botocore.config.Config``.
+    :raises TypeError: naming the parameter, for anything else.
+    """
+    if botocore_config is None:
+        return None
+    if isinstance(botocore_config, dict):
+        return dict(botocore_config)
+    options = getattr(botocore_config, "_user_provided_options", None)
+    if isinstance(options, dict):
+        return dict(options)
+    raise TypeError(
+        f"botocore_config: expected a dict or botocore Config, got {type(botocore_config).__name__}"
+    )
+
+
+class AutopilotConnectionMixin:
+    """
+    The hook and trigger connection kwargs of a task with ``aws_conn_id``, ``region_name``,
+    ``verify`` and ``botocore_config`` attributes (operators and the sensor).
+    """
+
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None
+    botocore_config: Any
+
+    @cached_property
+    def hook(self) -> AutopilotHook:
+        """The Autopilot hook for this task's connection (built on first use, never in ``__init__``)."""
+        from airflow_autopilot.hooks import AutopilotHook
+
+        return AutopilotHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=botocore_config_dict(self.botocore_config),
+        )
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """The connection parameters as trigger kwargs (names only: no credentials)."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": botocore_config_dict(self.botocore_config),
+        }
+
+
+class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
     """
     Base of the Autopilot operators: AWS connection parameters and a lazily built hook.
 
@@ -49,27 +101,6 @@ class AutopilotBaseOperator(BaseOperator):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
-
-    @cached_property
-    def hook(self) -> AutopilotHook:
-        """The Autopilot hook for this task's connection (built on first use, never in ``__init__``)."""
-        from airflow_autopilot.hooks import AutopilotHook
-
-        return AutopilotHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
-
-    def connection_kwargs(self) -> dict[str, Any]:
-        """The connection parameters as trigger kwargs (names only: no credentials)."""
-        return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": self.botocore_config,
-        }
 
 
 def require_terminal(job: AutopilotJob, what: str) -> None:

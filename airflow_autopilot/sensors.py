@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -18,6 +17,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.links import AutopilotJobLink
+from airflow_autopilot.operator_base import AutopilotConnectionMixin, botocore_config_dict
 from airflow_autopilot.validation import validate_job_name
 from airflow_autopilot.waiter import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
@@ -31,28 +31,13 @@ from airflow_autopilot.xcom import job_summary
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_autopilot.hooks import AutopilotHook
 
 #: Extra seconds given to Airflow's own deferral timeout, so the trigger's timeout event (with the
 #: job's last state) normally arrives first.
 DEFER_TIMEOUT_MARGIN_SECONDS = 120.0
 
 
-def _config_dict(botocore_config: Any) -> dict[str, Any] | None:
-    """A botocore ``Config`` or dict as a plain dict (trigger kwargs must be JSON-safe)."""
-    if botocore_config is None:
-        return None
-    if isinstance(botocore_config, dict):
-        return dict(botocore_config)
-    options = getattr(botocore_config, "_user_provided_options", None)
-    if isinstance(options, dict):
-        return dict(options)
-    raise TypeError(
-        f"botocore_config: expected a dict or botocore Config, got {type(botocore_config).__name__}"
-    )
-
-
-class AutopilotJobSensor(BaseSensorOperator):
+class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
     """
     Wait until an Autopilot job succeeds; fail with SageMaker's own reason when it cannot.
 
@@ -125,18 +110,6 @@ class AutopilotJobSensor(BaseSensorOperator):
         self._link_persisted = False
 
     # --- set-up -----------------------------------------------------------------------------------
-    @cached_property
-    def hook(self) -> AutopilotHook:
-        """The AutopilotHook for this sensor's connection settings."""
-        from airflow_autopilot.hooks import AutopilotHook
-
-        return AutopilotHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=_config_dict(self.botocore_config),
-        )
-
     @property
     def criteria(self) -> WaitCriteria:
         """The validated wait criteria (built on first use, in execute)."""
@@ -153,7 +126,7 @@ class AutopilotJobSensor(BaseSensorOperator):
         """Validate input (before any AWS call) and note when this wait began."""
         validate_job_name(self.job_name)
         _ = self.criteria
-        _config_dict(self.botocore_config)
+        botocore_config_dict(self.botocore_config)
         started: datetime | None = None
         if self.reschedule and not self.deferrable:
             try:
@@ -241,10 +214,7 @@ class AutopilotJobSensor(BaseSensorOperator):
         self.defer(
             trigger=AutopilotJobTrigger(
                 self.job_name,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=_config_dict(self.botocore_config),
+                **self.connection_kwargs(),
                 poll_interval=self.poke_interval,
                 timeout_at=timeout_at,
                 criteria=self.criteria.to_dict(),
