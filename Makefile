@@ -35,10 +35,12 @@ test-all: install
 demo: install
 	$(PY) -m airflow_autopilot.demo
 
+# Speed and memory figures against the Amazon provider (minutes; not part of `make test`).
 bench: install
 	$(PY) bench/import_overhead.py
-	$(PY) bench/many_jobs.py
+	$(PY) bench/deferred_waits.py
 	$(PY) bench/worker_slot.py
+	$(PY) bench/many_jobs.py
 
 clean:
 	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache
