@@ -4,6 +4,7 @@ import pytest
 
 from airflow_autopilot.job import (
     ALL_SECONDARY_STATUSES,
+    ALL_STATUSES,
     FAILURE_STATUSES,
     TERMINAL_STATUSES,
     AutopilotJob,
@@ -131,3 +132,26 @@ def test_v1_and_v2_views():
 def test_metric_direction():
     assert metric_direction("RMSE") == "Minimize"
     assert metric_direction("F1") == "Maximize"
+
+
+@pytest.mark.parametrize("status", sorted(ALL_STATUSES))
+@pytest.mark.parametrize("secondary", sorted(ALL_SECONDARY_STATUSES))
+@pytest.mark.parametrize("deploy", [False, True], ids=["no-deploy", "deploy"])
+def test_every_status_combination_is_classified(status, secondary, deploy):
+    """All 5 x 19 x 2 combinations, with a best candidate present: the default verdict follows the rules."""
+    extra = {"BestCandidate": {"CandidateName": "c"}}
+    if deploy:
+        extra["ModelDeployConfig"] = {"AutoGenerateEndpointName": True}
+    verdict = WaitCriteria().verdict(job(status, secondary, **extra))
+    if status in FAILURE_STATUSES or (secondary == "ModelDeploymentError" and deploy):
+        expected = "failure"
+    elif status == "Completed":
+        expected = "success"
+    else:  # InProgress and Stopping never end a default wait, whatever the secondary status says
+        expected = "waiting"
+    assert verdict == expected
+    # A terminal job is never left waiting, under any criteria.
+    if status in TERMINAL_STATUSES:
+        assert WaitCriteria.build(success_statuses=["Completed"], failure_statuses=["Failed"]).verdict(
+            job(status, secondary, **extra)
+        ) in ("success", "failure")
