@@ -6,8 +6,10 @@ into SageMaker's unadjustable API throttling. Triggers that share a connection, 
 endpoint (the key of :func:`airflow_autopilot.triggers.shared_client`) instead register with one
 :class:`CoalescedPoller`, which per cycle:
 
-1. calls ListAutoMLJobs for the jobs modified since the last cycle (100 a page, a
-   ``LastModifiedTimeAfter`` window reaching back ``overlap_seconds`` further for clock skew);
+1. calls ListAutoMLJobs for the jobs modified since the newest change it has seen (100 a page,
+   ``LastModifiedTimeAfter`` = the newest ``LastModifiedTime`` listed so far, a server-side
+   watermark that no local clock skew can shift, less ``overlap_seconds`` for changes that become
+   visible late; the first window reaches ``INITIAL_LOOKBACK_SECONDS`` back on the local clock);
 2. hands each watched job's summary to its triggers as a progress hint (status changes are logged
    without a describe);
 3. calls DescribeAutoMLJob only for jobs that are new, whose summary may end the wait (a terminal or
@@ -40,7 +42,9 @@ from airflow_autopilot.waiter import error_code, is_transient
 #: Summaries per ListAutoMLJobs page (the API's maximum).
 LIST_PAGE_SIZE = 100
 #: How far each list window reaches back before the previous cycle, for clock skew.
-DEFAULT_OVERLAP_SECONDS = 120.0
+DEFAULT_OVERLAP_SECONDS = 10.0
+#: The first list window, before any server time is known, reaches this far back on the local clock.
+INITIAL_LOOKBACK_SECONDS = 120.0
 #: One periodic full check per this many watched jobs, per cycle.
 DEFAULT_ROUND_ROBIN_DIVISOR = 200
 #: A job whose last describe is older than this is due for a full check.
@@ -95,7 +99,7 @@ class CoalescedPoller:
     The poller opens no client of its own: it uses the (shared) client its watchers hold, so it
     lives exactly as long as someone waits.
 
-    :param overlap_seconds: how far each list window reaches back before the previous cycle.
+    :param overlap_seconds: how far each list window reaches back before the newest change seen.
     :param round_robin_divisor: at most one periodic full check per this many watched jobs, per cycle.
     :param full_check_seconds: a job not described for this long is due for a full check.
     """
@@ -253,9 +257,9 @@ class CoalescedPoller:
     async def cycle(self, client: Any) -> None:
         """One poll cycle: list what changed, describe what matters (public for tests)."""
         self.stats.cycles += 1
-        started = datetime.now(timezone.utc)
         if self._list_since is None:
-            self._list_since = started
+            # New jobs get their first describe anyway; start the watermark on the local clock.
+            self._list_since = datetime.now(timezone.utc) - timedelta(seconds=INITIAL_LOOKBACK_SECONDS)
         else:
             try:
                 summaries = await self._list_changed(client, self._list_since - self.overlap)
@@ -265,7 +269,13 @@ class CoalescedPoller:
                     raise
                 # Keep the old window; the next cycle lists again from there.
             else:
-                self._list_since = started
+                seen = [
+                    s["LastModifiedTime"]
+                    for s in summaries
+                    if isinstance(s.get("LastModifiedTime"), datetime)
+                ]
+                if seen:
+                    self._list_since = max(self._list_since, max(seen))
                 self._take_hints(summaries)
         self._full_checks()
         due, self._due = self._due, set()
