@@ -27,6 +27,7 @@ checks, plus one describe per job that ended: within ``2 + N/100`` calls a cycle
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import weakref
@@ -38,6 +39,8 @@ from typing import Any
 
 from airflow_autopilot.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.waiter import error_code, is_transient
+
+log = logging.getLogger(__name__)
 
 #: Summaries per ListAutoMLJobs page (the API's maximum).
 LIST_PAGE_SIZE = 100
@@ -115,6 +118,8 @@ class CoalescedPoller:
         self.round_robin_divisor = max(1, round_robin_divisor)
         self.full_check_seconds = full_check_seconds
         self.stats = PollerStats()
+        #: Set when ListAutoMLJobs fails for good; the poller then describes every job each cycle.
+        self.list_disabled = False
         self._watches: dict[str, list[Watch]] = {}
         self._due: set[str] = set()
         self._described_at: dict[str, float] = {}
@@ -257,7 +262,10 @@ class CoalescedPoller:
     async def cycle(self, client: Any) -> None:
         """One poll cycle: list what changed, describe what matters (public for tests)."""
         self.stats.cycles += 1
-        if self._list_since is None:
+        if self.list_disabled:
+            # ListAutoMLJobs is not allowed (or broken): describe every job, as uncoalesced triggers do.
+            self._due.update(self._watches)
+        elif self._list_since is None:
             # New jobs get their first describe anyway; start the watermark on the local clock.
             self._list_since = datetime.now(timezone.utc) - timedelta(seconds=INITIAL_LOOKBACK_SECONDS)
         else:
@@ -266,8 +274,16 @@ class CoalescedPoller:
             except Exception as err:
                 self.stats.list_failures += 1
                 if not is_transient(err):
-                    raise
-                # Keep the old window; the next cycle lists again from there.
+                    # For example AccessDenied: a role allowed to describe but not to list jobs.
+                    # Waiting must not depend on it: fall back to one describe per job per cycle.
+                    log.warning(
+                        "ListAutoMLJobs failed (%s: %s); polling each job with DescribeAutoMLJob instead",
+                        type(err).__name__,
+                        err,
+                    )
+                    self.list_disabled = True
+                    self._due.update(self._watches)
+                # A transient error keeps the old window; the next cycle lists again from there.
             else:
                 seen = [
                     s["LastModifiedTime"]

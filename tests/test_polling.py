@@ -137,3 +137,25 @@ def test_target_secondary_from_a_summary_triggers_a_describe(autopilot_emulator_
     results, _ = _run_watchers(server, ["poll-target"], poller, criteria, 30, lambda: server.advance(5))
     verdict, job = results["poll-target"]
     assert verdict == "success" and job.secondary_status == secondary and job.status == "InProgress"
+
+
+def test_a_role_that_cannot_list_jobs_still_gets_every_outcome(
+    autopilot_emulator_server, make_job, monkeypatch
+):
+    """ListAutoMLJobs denied (AccessDenied): the poller falls back to describing each job."""
+    from botocore.exceptions import ClientError
+
+    server = autopilot_emulator_server
+    names = ["poll-denied-ok", "emu-failed-poll-denied"]
+    for name in names:
+        make_job(name, tags={"autopilot-emulator:stage-seconds": "1"})
+    poller = CoalescedPoller()
+
+    async def denied(client, since):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListAutoMLJobs")
+
+    monkeypatch.setattr(poller, "_list_changed", denied)
+    results, _ = _run_watchers(server, names, poller, WaitCriteria(), 40, lambda: server.advance(2))
+    assert poller.list_disabled
+    assert results["poll-denied-ok"][0] == "success"
+    assert results["emu-failed-poll-denied"][0] == "failure"
