@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 #: Seconds each lifecycle stage lasts when nothing else is configured.
 DEFAULT_STAGE_SECONDS = 0.5
@@ -71,34 +73,27 @@ def restore(state: tuple[float | None, int | None, float]) -> None:
         _stage_seconds, _max_candidates, _clock_offset = state
 
 
+def _positive_env(name: str, cast: Callable[[str], Any]) -> Any:
+    """The environment variable ``name`` as a positive number, or ``None`` when unset or invalid."""
+    try:
+        value = cast(os.environ.get(name, ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
 def stage_seconds() -> float:
     """Return the configured seconds per stage (configure() > env var > default)."""
     if _stage_seconds is not None:
         return _stage_seconds
-    raw = os.environ.get(ENV_STAGE_SECONDS)
-    if raw:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = 0.0
-        if value > 0:
-            return value
-    return DEFAULT_STAGE_SECONDS
+    return _positive_env(ENV_STAGE_SECONDS, float) or DEFAULT_STAGE_SECONDS
 
 
 def candidate_cap() -> int:
     """Return the cap on candidates per job (configure() > env var > :data:`DEFAULT_CANDIDATE_CAP`)."""
     if _max_candidates is not None:
         return _max_candidates
-    raw = os.environ.get(ENV_MAX_CANDIDATES)
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value > 0:
-            return value
-    return DEFAULT_CANDIDATE_CAP
+    return _positive_env(ENV_MAX_CANDIDATES, int) or DEFAULT_CANDIDATE_CAP
 
 
 def advance_time(seconds: float) -> None:
