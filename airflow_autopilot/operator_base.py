@@ -58,12 +58,16 @@ class AutopilotConnectionMixin:
         """The Autopilot hook for this task's connection (built on first use, never in ``__init__``)."""
         from airflow_autopilot.hooks import AutopilotHook
 
-        return AutopilotHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=botocore_config_dict(self.botocore_config),
-        )
+        return AutopilotHook(**self.hook_kwargs())
+
+    def hook_kwargs(self) -> dict[str, Any]:
+        """Arguments for any ``AwsBaseHook`` subclass with this task's connection parameters."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "config": botocore_config_dict(self.botocore_config),
+        }
 
     def connection_kwargs(self) -> dict[str, Any]:
         """The connection parameters as trigger kwargs (names only: no credentials)."""

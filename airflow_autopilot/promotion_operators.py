@@ -24,7 +24,11 @@ from airflow.sdk import conf
 
 from airflow_autopilot.create_request import tags_as_list
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
-from airflow_autopilot.operator_base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator
+from airflow_autopilot.operator_base import (
+    AWS_TEMPLATE_FIELDS,
+    AutopilotBaseOperator,
+    AutopilotConnectionMixin,
+)
 from airflow_autopilot.promotion import (
     APPROVAL_STATUSES,
     CandidateScore,
@@ -62,24 +66,14 @@ ENDPOINT_BUSY_STATUSES = frozenset(
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
 
-class _ModelHookMixin:
+class _ModelHookMixin(AutopilotConnectionMixin):
     """A lazily built :class:`AutopilotModelHook` with the operator's connection parameters."""
-
-    aws_conn_id: str | None
-    region_name: str | None
-    verify: bool | str | None
-    botocore_config: dict[str, Any] | None
 
     @cached_property
     def model_hook(self) -> AutopilotModelHook:
         from airflow_autopilot.model_hook import AutopilotModelHook
 
-        return AutopilotModelHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
+        return AutopilotModelHook(**self.hook_kwargs())
 
 
 def _task_ids(value: Any, field: str) -> list[str]:
