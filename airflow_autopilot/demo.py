@@ -116,8 +116,8 @@ def _summary(
     seconds: float,
     log_path: Path,
 ) -> str:
-    from airflow_autopilot.promotion_operators import DECISION_XCOM_KEY
-    from airflow_autopilot.result_operators import format_leaderboard
+    from airflow_autopilot.operators.promotion import DECISION_XCOM_KEY
+    from airflow_autopilot.operators.results import format_leaderboard
 
     lines = [
         "",

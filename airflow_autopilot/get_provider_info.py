@@ -19,7 +19,7 @@ def get_provider_info() -> dict:
         "hooks": [
             {
                 "integration-name": "Amazon SageMaker Autopilot",
-                "python-modules": ["airflow_autopilot.hooks", "airflow_autopilot.model_hook"],
+                "python-modules": ["airflow_autopilot.hooks", "airflow_autopilot.hooks.model"],
             }
         ],
         "sensors": [

@@ -14,19 +14,19 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_autopilot.exceptions import AutopilotJobFailed
-from airflow_autopilot.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.links import AutopilotJobLink
-from airflow_autopilot.operator_base import AutopilotConnectionMixin, botocore_config_dict
-from airflow_autopilot.validation import validate_job_name
-from airflow_autopilot.waiter import (
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.validation import validate_job_name
+from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
     ProgressReporter,
     resolve_event,
     tolerate_poll_error,
 )
-from airflow_autopilot.xcom import job_summary
+from airflow_autopilot.core.xcom import job_summary
+from airflow_autopilot.exceptions import AutopilotJobFailed
+from airflow_autopilot.links import AutopilotJobLink
+from airflow_autopilot.operators.base import AutopilotConnectionMixin, botocore_config_dict
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,7 +44,7 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
     Works in ``poke`` and ``reschedule`` mode and, with ``deferrable=True``, frees the worker slot
     and waits in the triggerer (:class:`~airflow_autopilot.triggers.AutopilotJobTrigger`).
 
-    Returns (pushes to XCom) the JSON-safe job summary of :func:`airflow_autopilot.xcom.job_summary`.
+    Returns (pushes to XCom) the JSON-safe job summary of :func:`airflow_autopilot.core.xcom.job_summary`.
     A terminal failure raises :class:`~airflow_autopilot.exceptions.AutopilotJobFailed` (no retries
     burned) whose message holds the job name, status, secondary status, ``FailureReason`` and every
     ``PartialFailureMessage``; with ``soft_fail=True`` the task is skipped instead. Throttling, 5xx

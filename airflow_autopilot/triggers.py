@@ -3,117 +3,35 @@ AutopilotJobTrigger: waits on an Autopilot job in the triggerer with aiobotocore
 
 Triggers of one process share one aiobotocore client per (connection, region, verify, botocore
 config, event loop); see :func:`shared_client`. After its first describe, each trigger waits through
-the shared :class:`~airflow_autopilot.polling.CoalescedPoller` of that client (``coalesce=True``),
+the shared :class:`~airflow_autopilot.aio.poller.CoalescedPoller` of that client (``coalesce=True``),
 so many waiting jobs cost few SageMaker calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import weakref
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_autopilot.hooks import AutopilotHook
-from airflow_autopilot.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.polling import Watch, shared_poller
-from airflow_autopilot.waiter import (
+from airflow_autopilot.aio.clients import client_key, shared_client
+from airflow_autopilot.aio.poller import Watch, shared_poller
+from airflow_autopilot.core.errors import error_code
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_MAX_BACKOFF_SECONDS,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
     ProgressReporter,
     backoff_delay,
-    error_code,
     event_for_verdict,
     make_event,
     poll_delay,
     tolerate_poll_error,
 )
-
-ClientKey = tuple[str | None, str | None, str, str, str]
-
-
-@dataclass
-class _SharedClient:
-    client: Any
-    context: Any
-    users: int = 0
-
-
-#: Open clients per event loop; a loop that is gone drops its entries.
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientKey, _SharedClient]] = (
-    weakref.WeakKeyDictionary()
-)
-_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientKey, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _client_key(
-    aws_conn_id: str | None, region_name: str | None, verify: bool | str | None, botocore_config: Any
-) -> ClientKey:
-    return (
-        aws_conn_id,
-        region_name,
-        json.dumps(verify),
-        json.dumps(botocore_config, sort_keys=True, default=str),
-        "sagemaker",
-    )
-
-
-def open_client_count() -> int:
-    """How many shared clients are open on the running (or any) event loop; for tests and benches."""
-    return sum(len(v) for v in _CLIENTS.values())
-
-
-@asynccontextmanager
-async def shared_client(
-    *,
-    aws_conn_id: str | None,
-    region_name: str | None = None,
-    verify: bool | str | None = None,
-    botocore_config: dict[str, Any] | None = None,
-) -> AsyncIterator[Any]:
-    """
-    An aiobotocore SageMaker client shared by every user on this event loop with the same settings.
-
-    The first user creates it through :meth:`AutopilotHook.get_async_conn` (the connection lookup
-    runs in a thread, never blocking the loop); the last one to leave closes it. The endpoint comes
-    from the connection, so one key per connection id covers it.
-
-    :param aws_conn_id: the Airflow AWS connection id.
-    :param region_name: AWS region override.
-    :param verify: SSL verification override.
-    :param botocore_config: botocore ``Config`` arguments as a dict.
-    """
-    loop = asyncio.get_running_loop()
-    key = _client_key(aws_conn_id, region_name, verify, botocore_config)
-    clients = _CLIENTS.setdefault(loop, {})
-    lock = _LOCKS.setdefault(loop, {}).setdefault(key, asyncio.Lock())
-    async with lock:
-        entry = clients.get(key)
-        if entry is None:
-            hook = AutopilotHook(
-                aws_conn_id=aws_conn_id, region_name=region_name, verify=verify, config=botocore_config
-            )
-            context = await hook.get_async_conn()
-            client = await context.__aenter__()
-            entry = _SharedClient(client=client, context=context)
-            clients[key] = entry
-        entry.users += 1
-    try:
-        yield entry.client
-    finally:
-        entry.users -= 1
-        if entry.users <= 0 and clients.get(key) is entry:
-            del clients[key]
-            await entry.context.__aexit__(None, None, None)
 
 
 def _remaining(deadline: datetime | None) -> float | None:
@@ -129,8 +47,8 @@ class AutopilotJobTrigger(BaseTrigger):
 
     Yields exactly one :class:`TriggerEvent` and returns. Its payload is
     ``{"status": "success"|"failure"|"timeout"|"error", "job_name", "message", "summary"}``
-    (see :func:`airflow_autopilot.waiter.make_event`); the task side reads it with
-    :func:`airflow_autopilot.waiter.resolve_event`.
+    (see :func:`airflow_autopilot.core.waiting.make_event`); the task side reads it with
+    :func:`airflow_autopilot.core.waiting.resolve_event`.
 
     Transient errors (throttling, 5xx, connection errors) are retried with jittered exponential
     backoff until ``timeout_at``; ResourceNotFound is retried for ``not_found_grace_seconds`` after
@@ -149,7 +67,7 @@ class AutopilotJobTrigger(BaseTrigger):
     :param candidate_interval: minimum seconds between two candidate counts while training.
     :param max_backoff: cap in seconds on the sleep after repeated transient errors.
     :param coalesce: after the first describe, wait through the process's shared
-        :class:`~airflow_autopilot.polling.CoalescedPoller` (one ListAutoMLJobs-driven poller per
+        :class:`~airflow_autopilot.aio.poller.CoalescedPoller` (one ListAutoMLJobs-driven poller per
         connection, few calls for many jobs) instead of one DescribeAutoMLJob per poll interval.
     """
 
@@ -288,7 +206,7 @@ class AutopilotJobTrigger(BaseTrigger):
                     delay = poll_delay(self.poll_interval)
                     if self.coalesce and watch is None:
                         poller = shared_poller(
-                            _client_key(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
+                            client_key(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
                         )
                         watch = await stack.enter_async_context(
                             poller.watch(

@@ -29,7 +29,7 @@ def create_jobs(server: Any, names: list[str], stage_seconds: float) -> None:
     :param names: job names.
     :param stage_seconds: emulated seconds per lifecycle stage.
     """
-    from airflow_autopilot.sample_data import churn_csv
+    from airflow_autopilot.emulator.sample_data import churn_csv
 
     s3 = server.client("s3")
     s3.create_bucket(Bucket=BUCKET)

@@ -43,8 +43,8 @@ server_stage_seconds = [2.0]
 async def run_waits(names: list[str], poll: float, timeout_s: float) -> dict:
     from datetime import datetime, timedelta, timezone
 
-    from airflow_autopilot import triggers
-    from airflow_autopilot.polling import CoalescedPoller
+    from airflow_autopilot.aio import clients as shared_clients
+    from airflow_autopilot.aio.poller import CoalescedPoller
     from airflow_autopilot.triggers import AutopilotJobTrigger
 
     # Every DescribeAutoMLJob, by job: the trigger's own (its first check) and the shared poller's.
@@ -79,7 +79,7 @@ async def run_waits(names: list[str], poll: float, timeout_s: float) -> dict:
     async def sample() -> None:
         while True:
             peak[0] = max(peak[0], rss_kb())
-            clients[0] = max(clients[0], triggers.open_client_count())
+            clients[0] = max(clients[0], shared_clients.open_client_count())
             await asyncio.sleep(0.25)
 
     sampler = asyncio.create_task(sample())

@@ -29,7 +29,7 @@ OURS = [
     "airflow_autopilot.operators",
     "airflow_autopilot.sensors",
     "airflow_autopilot.links",
-    "airflow_autopilot.promotion_operators",
+    "airflow_autopilot.operators.promotion",
 ]
 #: What Airflow itself imports from us when it discovers providers (target: at most 5 ms).
 PROVIDER = ["airflow_autopilot", "airflow_autopilot.get_provider_info"]

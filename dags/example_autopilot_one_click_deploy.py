@@ -43,7 +43,7 @@ with DAG(
     @task
     def upload_sample_data(**context) -> str:
         """Write a small synthetic churn CSV (generated in code) to S3; return its prefix."""
-        from airflow_autopilot.sample_data import upload_sample_data as upload
+        from airflow_autopilot.emulator.sample_data import upload_sample_data as upload
 
         return upload(context["params"]["bucket"], prefix="churn-1click/train")
 
@@ -80,7 +80,7 @@ with DAG(
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
         from airflow.sdk.exceptions import AirflowFailException
 
-        from airflow_autopilot.sample_data import feature_line
+        from airflow_autopilot.emulator.sample_data import feature_line
 
         endpoint = result["EndpointName"]
         sagemaker = AwsBaseHook(aws_conn_id="aws_default", client_type="sagemaker").get_conn()

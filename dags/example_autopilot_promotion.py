@@ -23,7 +23,7 @@ from airflow_autopilot.operators import (
     AutopilotCandidatesOperator,
     AutopilotCreateJobOperator,
 )
-from airflow_autopilot.promotion_operators import (
+from airflow_autopilot.operators.promotion import (
     DECISION_XCOM_KEY,
     AutopilotDeployCandidateOperator,
     AutopilotPromotionBranchOperator,
@@ -71,7 +71,7 @@ with DAG(
     @task
     def upload_sample_data(**context) -> str:
         """Write a small synthetic churn CSV (generated in code) to S3; return its prefix."""
-        from airflow_autopilot.sample_data import upload_sample_data as upload
+        from airflow_autopilot.emulator.sample_data import upload_sample_data as upload
 
         return upload(context["params"]["bucket"], prefix="churn/train")
 

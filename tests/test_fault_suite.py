@@ -23,12 +23,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from airflow_autopilot.core.job import WaitCriteria
+from airflow_autopilot.core.waiting import wait_for_job
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
-from airflow_autopilot.job import WaitCriteria
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
 from airflow_autopilot.sensors import AutopilotJobSensor
-from airflow_autopilot.waiter import wait_for_job
 
 #: outcome tag -> the wait's true verdict
 OUTCOMES = {

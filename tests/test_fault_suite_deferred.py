@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fault_suite import OUTCOMES, SUITE_SETTINGS, create_case_job
 
+from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.hooks import AutopilotHook
-from airflow_autopilot.job import WaitCriteria
 from airflow_autopilot.triggers import AutopilotJobTrigger
 
 STAGE_SECONDS = 0.04

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_autopilot.job import (
+from airflow_autopilot.core.job import (
     ALL_SECONDARY_STATUSES,
     ALL_STATUSES,
     FAILURE_STATUSES,

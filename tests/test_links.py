@@ -87,7 +87,7 @@ def test_airflow_stores_the_console_url_after_the_task(run_dag, autopilot_emulat
 
 def test_links_and_sensors_modules_are_import_light():
     code = (
-        "import sys, airflow_autopilot.links, airflow_autopilot.sensors, airflow_autopilot.waiter;"
+        "import sys, airflow_autopilot.links, airflow_autopilot.sensors, airflow_autopilot.core.waiting;"
         "print(sorted(m for m in ('boto3', 'botocore', 'aiobotocore', 'moto') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

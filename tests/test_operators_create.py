@@ -8,12 +8,12 @@ import boto3
 import pytest
 from conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
 
+from airflow_autopilot.core.naming import OWNER_TAG_KEY
 from airflow_autopilot.exceptions import (
     AutopilotJobFailed,
     AutopilotJobNameConflict,
     AutopilotValidationError,
 )
-from airflow_autopilot.naming import OWNER_TAG_KEY
 from airflow_autopilot.operators import AutopilotCreateJobOperator
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_autopilot.naming import (
+from airflow_autopilot.core.naming import (
     MAX_NAME_PREFIX_LENGTH,
     OWNER_TAG_KEY,
     TryChain,
@@ -15,7 +15,7 @@ from airflow_autopilot.naming import (
     name_prefix_from,
     owner_token_of,
 )
-from airflow_autopilot.validation import job_name_errors
+from airflow_autopilot.core.validation import job_name_errors
 
 
 def context(*, max_tries, retries, map_index=-1, run_id="scheduled__2024-01-01T00:00:00+00:00"):

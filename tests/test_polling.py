@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from airflow_autopilot.job import WaitCriteria
-from airflow_autopilot.polling import CoalescedPoller
+from airflow_autopilot.aio.poller import CoalescedPoller
+from airflow_autopilot.core.job import WaitCriteria
 
 
 @asynccontextmanager

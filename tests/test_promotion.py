@@ -10,8 +10,7 @@ import threading
 
 import pytest
 
-from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
-from airflow_autopilot.promotion import (
+from airflow_autopilot.core.promotion import (
     INFERENCE_OUTPUT_ENV,
     CandidateScore,
     Champion,
@@ -22,7 +21,8 @@ from airflow_autopilot.promotion import (
     safe_resource_name,
     with_response_keys,
 )
-from airflow_autopilot.promotion_operators import (
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
+from airflow_autopilot.operators.promotion import (
     DECISION_XCOM_KEY,
     AutopilotDeployCandidateOperator,
     AutopilotPromotionBranchOperator,

@@ -8,10 +8,10 @@ import pytest
 from airflow.sdk import DAG, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_autopilot.core.waiting import make_event
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotValidationError
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.sensors import AutopilotJobSensor
-from airflow_autopilot.waiter import make_event
 
 ONE_ATTEMPT = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

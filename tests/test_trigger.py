@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_autopilot import triggers
+from airflow_autopilot.aio import clients
+from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.hooks import AutopilotHook
-from airflow_autopilot.job import WaitCriteria
 from airflow_autopilot.triggers import AutopilotJobTrigger
 
 ONE_ATTEMPT = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
@@ -80,7 +80,7 @@ async def test_success_yields_exactly_one_event_with_the_summary(server, make_jo
     assert payload["status"] == "success" and payload["job_name"] == "trig-ok"
     assert payload["summary"]["AutoMLJobStatus"] == "Completed"
     assert payload["summary"]["BestCandidateName"]
-    assert triggers.open_client_count() == 0  # the shared client is closed by its last user
+    assert clients.open_client_count() == 0  # the shared client is closed by its last user
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ async def test_triggers_share_one_client_and_look_up_the_connection_off_the_loop
 
     async def watch():
         while True:
-            peak.append(triggers.open_client_count())
+            peak.append(clients.open_client_count())
             await asyncio.sleep(0.02)
 
     watcher = asyncio.create_task(watch())
@@ -157,5 +157,5 @@ async def test_triggers_share_one_client_and_look_up_the_connection_off_the_loop
     watcher.cancel()
     assert [r[0].payload["status"] for r in results] == ["success"] * 5
     assert created == ["aws_default"]  # one client for five triggers
-    assert max(peak) == 1 and triggers.open_client_count() == 0
+    assert max(peak) == 1 and clients.open_client_count() == 0
     assert lookup_threads and threading.get_ident() not in lookup_threads  # never on the event loop

@@ -4,13 +4,13 @@ import copy
 
 import pytest
 
-from airflow_autopilot.exceptions import AutopilotValidationError
-from airflow_autopilot.validation import (
+from airflow_autopilot.core.validation import (
     create_request_errors,
     default_metric,
     job_name_errors,
     validate_create_request,
 )
+from airflow_autopilot.exceptions import AutopilotValidationError
 
 VALID = {
     "AutoMLJobName": "churn-2024-01",

@@ -16,10 +16,8 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
-from airflow_autopilot.hooks import AutopilotHook
-from airflow_autopilot.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.waiter import (
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.waiting import (
     ProgressReporter,
     backoff_delay,
     make_event,
@@ -27,6 +25,8 @@ from airflow_autopilot.waiter import (
     resolve_event,
     wait_for_job,
 )
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
+from airflow_autopilot.hooks import AutopilotHook
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
@@ -61,7 +61,7 @@ def client_error(code: str, status: int = 400) -> ClientError:
     ),
 )
 def test_transient_errors(error):
-    from airflow_autopilot.waiter import is_transient
+    from airflow_autopilot.core.errors import is_transient
 
     assert is_transient(error)
 
@@ -81,7 +81,7 @@ def test_transient_errors(error):
     ),
 )
 def test_permanent_errors(error):
-    from airflow_autopilot.waiter import is_transient
+    from airflow_autopilot.core.errors import is_transient
 
     assert not is_transient(error)
 

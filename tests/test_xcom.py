@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from airflow_autopilot.job import AutopilotJob
-from airflow_autopilot.xcom import job_summary, to_json_safe
+from airflow_autopilot.core.job import AutopilotJob
+from airflow_autopilot.core.xcom import job_summary, to_json_safe
 
 
 def test_datetimes_become_iso_strings_with_timezone():

@@ -6,8 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_autopilot.job import MINIMIZED_METRICS, metric_direction
-from airflow_autopilot.validation import ALGORITHMS_BY_MODE, METRICS_BY_PROBLEM_TYPE
+from airflow_autopilot.core.job import MINIMIZED_METRICS, metric_direction
+from airflow_autopilot.core.validation import ALGORITHMS_BY_MODE, METRICS_BY_PROBLEM_TYPE
 
 # (low, high) of generated validation metric values.
 _METRIC_RANGES: dict[str, tuple[float, float]] = {

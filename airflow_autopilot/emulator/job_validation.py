@@ -11,21 +11,21 @@ from typing import Any, NoReturn
 
 from moto.sagemaker.exceptions import ValidationError
 
-from airflow_autopilot.emulator import controls
-from airflow_autopilot.job import MINIMIZED_METRICS
-from airflow_autopilot.validation import (
+from airflow_autopilot.core.job import MINIMIZED_METRICS
+from airflow_autopilot.core.validation import (
     ALGORITHMS_BY_MODE,
     CONTENT_TYPES,
     METRICS_BY_PROBLEM_TYPE,
     MODES,
     PROBLEM_TYPES,
 )
-from airflow_autopilot.validation import JOB_NAME_PATTERN as JOB_NAME_RE
-from airflow_autopilot.validation import ROLE_ARN_PATTERN as ROLE_ARN_RE
-from airflow_autopilot.validation import S3_DATA_TYPES_V1 as V1_S3_DATA_TYPES
-from airflow_autopilot.validation import S3_URI_PATTERN as S3_URI_RE
+from airflow_autopilot.core.validation import JOB_NAME_PATTERN as JOB_NAME_RE
+from airflow_autopilot.core.validation import ROLE_ARN_PATTERN as ROLE_ARN_RE
+from airflow_autopilot.core.validation import S3_DATA_TYPES_V1 as V1_S3_DATA_TYPES
+from airflow_autopilot.core.validation import S3_URI_PATTERN as S3_URI_RE
+from airflow_autopilot.emulator import controls
 
-# The rules have one home, airflow_autopilot.validation, shared with the client side.
+# The rules have one home, airflow_autopilot.core.validation, shared with the client side.
 ENDPOINT_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 DEFAULT_METRIC = {problem: metrics[0] for problem, metrics in METRICS_BY_PROBLEM_TYPE.items()}
 __all__ = [

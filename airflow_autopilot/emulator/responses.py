@@ -19,10 +19,10 @@ from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, 
 from moto.sagemaker.responses import SageMakerResponse
 from moto.utilities.utils import get_partition
 
+from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
 from airflow_autopilot.emulator import controls
 from airflow_autopilot.emulator.job_validation import validate_create_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
-from airflow_autopilot.validation import KNOWN_REQUEST_KEYS
 
 SAGEMAKER_URL_KEY = "{0}/$"
 #: Default page size of ListCandidatesForAutoMLJob.

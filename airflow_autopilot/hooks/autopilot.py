@@ -9,10 +9,10 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_autopilot.core.errors import error_code, is_not_found
+from airflow_autopilot.core.job import TERMINAL_STATUSES, AutopilotJob
+from airflow_autopilot.core.validation import validate_create_request, validate_job_name
 from airflow_autopilot.exceptions import AutopilotJobNotFound
-from airflow_autopilot.job import TERMINAL_STATUSES, AutopilotJob
-from airflow_autopilot.validation import validate_create_request, validate_job_name
-from airflow_autopilot.waiter import error_code, is_not_found
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_autopilot.job import AutopilotJob
+    from airflow_autopilot.core.job import AutopilotJob
 
 JSONValue = Any
 

@@ -11,33 +11,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from airflow_autopilot.hooks import AutopilotHook
-from airflow_autopilot.promotion import META_CANDIDATE_NAME, META_JOB_NAME
-from airflow_autopilot.waiter import error_code
-
-#: SageMaker reports a missing model, endpoint config, endpoint or package group as a
-#: ValidationException with one of these phrases (there is no ResourceNotFound for them).
-_MISSING_PHRASES = ("does not exist", "could not find", "not found")
-#: Phrases of a create that lost a race against an equal create.
-_EXISTS_PHRASES = ("already exist",)
-
-
-def is_missing(error: BaseException) -> bool:
-    """True for SageMaker's "no such model / endpoint / group" answers."""
-    if error_code(error) in ("ResourceNotFound", "ResourceNotFoundException"):
-        return True
-    if error_code(error) != "ValidationException":
-        return False
-    message = str(getattr(error, "response", {}).get("Error", {}).get("Message", "")).lower()
-    return any(phrase in message for phrase in _MISSING_PHRASES)
-
-
-def already_exists(error: BaseException) -> bool:
-    """True for a create answered with "already exists" (ResourceInUse or ValidationException)."""
-    if error_code(error) == "ResourceInUse":
-        return True
-    message = str(getattr(error, "response", {}).get("Error", {}).get("Message", "")).lower()
-    return error_code(error) == "ValidationException" and any(p in message for p in _EXISTS_PHRASES)
+from airflow_autopilot.core.errors import already_exists, is_missing
+from airflow_autopilot.core.promotion import META_CANDIDATE_NAME, META_JOB_NAME
+from airflow_autopilot.hooks.autopilot import AutopilotHook
 
 
 class AutopilotModelHook(AutopilotHook):

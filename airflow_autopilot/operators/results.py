@@ -2,7 +2,7 @@
 Operators that hand an ended Autopilot job's results to downstream tasks through XCom:
 BestCandidate, ModelDeployResult (optionally waiting for the endpoint) and the top-K candidates.
 
-Every value is JSON-safe (:func:`airflow_autopilot.xcom.to_json_safe`) with SageMaker's keys.
+Every value is JSON-safe (:func:`airflow_autopilot.core.xcom.to_json_safe`) with SageMaker's keys.
 Import-light (DAG-facing): boto3 and the Amazon provider load inside ``execute``.
 """
 
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_autopilot.core.job import AutopilotJob
+from airflow_autopilot.core.validation import validate_job_name
+from airflow_autopilot.core.xcom import to_json_safe
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
-from airflow_autopilot.job import AutopilotJob
-from airflow_autopilot.operator_base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, require_terminal
-from airflow_autopilot.validation import validate_job_name
-from airflow_autopilot.xcom import to_json_safe
+from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, require_terminal
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

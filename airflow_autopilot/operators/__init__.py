@@ -13,9 +13,9 @@ The XCom contract of each is in the README (Operators and their XCom contract).
 
 from __future__ import annotations
 
-from airflow_autopilot.create_operator import AutopilotCreateJobOperator
-from airflow_autopilot.operator_base import AutopilotBaseOperator
-from airflow_autopilot.result_operators import (
+from airflow_autopilot.operators.base import AutopilotBaseOperator
+from airflow_autopilot.operators.create import AutopilotCreateJobOperator
+from airflow_autopilot.operators.results import (
     AutopilotBestCandidateOperator,
     AutopilotCandidatesOperator,
     AutopilotModelDeployResultOperator,

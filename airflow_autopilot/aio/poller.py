@@ -13,7 +13,7 @@ endpoint (the key of :func:`airflow_autopilot.triggers.shared_client`) instead r
 2. hands each watched job's summary to its triggers as a progress hint (status changes are logged
    without a describe);
 3. calls DescribeAutoMLJob only for jobs that are new, whose summary may end the wait (a terminal or
-   target status under the trigger's own :class:`~airflow_autopilot.job.WaitCriteria`), whose last
+   target status under the trigger's own :class:`~airflow_autopilot.core.job.WaitCriteria`), whose last
    describe failed, plus, as a periodic full check so that nothing the list missed stays missed,
    jobs not described for ``full_check_seconds``, oldest first, at most
    ``ceil(N / round_robin_divisor)`` a cycle.
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_autopilot.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.waiter import error_code, is_transient
+from airflow_autopilot.core.errors import error_code, is_transient
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
 
 log = logging.getLogger(__name__)
 

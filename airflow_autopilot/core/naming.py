@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_autopilot.validation import JOB_NAME_MAX_LENGTH
+from airflow_autopilot.core.validation import JOB_NAME_MAX_LENGTH
 
 #: Tag key holding the owner token (a SHA-256 hex digest of the try-chain identity).
 OWNER_TAG_KEY = "airflow-autopilot:owner"

@@ -16,8 +16,8 @@ from airflow.sdk import BaseOperator
 from airflow_autopilot.exceptions import AutopilotError
 
 if TYPE_CHECKING:
+    from airflow_autopilot.core.job import AutopilotJob
     from airflow_autopilot.hooks import AutopilotHook
-    from airflow_autopilot.job import AutopilotJob
 
 #: Template fields of the connection parameters, shared by every operator.
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name", "verify", "botocore_config")

@@ -10,37 +10,21 @@ Import-light on purpose: no boto3, botocore or aiohttp at module top (DAG-facing
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
-from airflow_autopilot.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
-from airflow_autopilot.xcom import job_summary
+from airflow_autopilot.core.errors import is_not_found, is_transient
+from airflow_autopilot.core.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
+from airflow_autopilot.core.xcom import job_summary
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitTimeout
 
 if TYPE_CHECKING:
     import logging
 
     from airflow_autopilot.hooks import AutopilotHook
-
-#: AWS error codes that mean "slow down", whatever the HTTP status.
-THROTTLING_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "SlowDown",
-    }
-)
-#: ResourceNotFound codes (a job just created may not be visible yet).
-NOT_FOUND_ERROR_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
 
 #: Seconds after a job's creation during which ResourceNotFound is taken as eventual consistency.
 DEFAULT_NOT_FOUND_GRACE_SECONDS = 60.0
@@ -55,61 +39,7 @@ EventStatus = Literal["success", "failure", "timeout", "error"]
 EVENT_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout", "error"})
 
 
-# --- transient errors ----------------------------------------------------------------------------
-def _client_error_parts(error: BaseException) -> tuple[str | None, int | None]:
-    """(error code, HTTP status) of a botocore ``ClientError``-shaped exception, else (None, None)."""
-    response = getattr(error, "response", None)
-    if not isinstance(response, Mapping):
-        return None, None
-    code = (response.get("Error") or {}).get("Code")
-    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-    try:
-        return code, int(status) if status is not None else None
-    except (TypeError, ValueError):
-        return code, None
-
-
-def error_code(error: BaseException) -> str | None:
-    """The AWS error code carried by ``error`` (a ``ClientError``), else ``None``."""
-    return _client_error_parts(error)[0]
-
-
-def is_not_found(error: BaseException) -> bool:
-    """True when ``error`` is SageMaker's ResourceNotFound (raw ``ClientError`` or the hook's)."""
-    return isinstance(error, AutopilotJobNotFound) or error_code(error) in NOT_FOUND_ERROR_CODES
-
-
-def is_transient(error: BaseException) -> bool:
-    """
-    Whether a polling error is worth retrying: throttling, HTTP 5xx, dropped or timed-out connections.
-
-    :param error: the exception raised by a describe or list call (boto3 or aiobotocore).
-    """
-    if isinstance(error, (asyncio.TimeoutError, TimeoutError, ConnectionError)):
-        # builtin ConnectionError covers ConnectionResetError / BrokenPipeError / refused.
-        return True
-    code, status = _client_error_parts(error)
-    if code is not None or status is not None:
-        return code in THROTTLING_ERROR_CODES or (status is not None and 500 <= status <= 599)
-    try:
-        from botocore import exceptions as bce
-    except ImportError:  # pragma: no cover - botocore is a dependency
-        bce = None  # type: ignore[assignment]
-    if bce is not None:
-        if isinstance(error, bce.SSLError):
-            return False  # a certificate problem does not fix itself
-        if isinstance(error, (bce.ConnectionError, bce.HTTPClientError)):
-            # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError ...
-            return True
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - aiobotocore brings aiohttp
-        return False
-    if isinstance(error, aiohttp.ClientResponseError):
-        return error.status >= 500 or error.status == 429
-    return isinstance(error, aiohttp.ClientError)
-
-
+# --- backoff ---------------------------------------------------------------------------------
 def backoff_delay(
     failures: int, poll_interval: float, max_delay: float = DEFAULT_MAX_BACKOFF_SECONDS
 ) -> float:

@@ -2,7 +2,7 @@
 AutopilotCreateJobOperator: create (or re-attach to) a SageMaker Autopilot V1 job and optionally wait.
 
 Idempotent retries: the job name is deterministic per task try chain (see
-:mod:`airflow_autopilot.naming`) and the job carries an ownership tag, so a retry after a crash
+:mod:`airflow_autopilot.core.naming`) and the job carries an ownership tag, so a retry after a crash
 finds the job its earlier try created and re-attaches instead of failing with ResourceInUse.
 
 Import-light (DAG-facing): boto3, botocore and the hook load inside ``execute``.
@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
-from airflow_autopilot.create_request import build_create_request, validate_operator_request
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNameConflict
-from airflow_autopilot.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.links import AutopilotJobLink
-from airflow_autopilot.naming import (
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.naming import (
     MAX_NAME_PREFIX_LENGTH,
     OWNER_TAG_KEY,
     TryChain,
     deterministic_job_name,
     owner_token_of,
 )
-from airflow_autopilot.operator_base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator
-from airflow_autopilot.xcom import to_json_safe
+from airflow_autopilot.core.requests import build_create_request, validate_operator_request
+from airflow_autopilot.core.xcom import to_json_safe
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNameConflict
+from airflow_autopilot.links import AutopilotJobLink
+from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -274,7 +274,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         """
         from botocore.exceptions import ClientError
 
-        from airflow_autopilot.waiter import error_code
+        from airflow_autopilot.core.errors import error_code
 
         name = request["AutoMLJobName"]
         existing = self.find_job(name)
@@ -326,7 +326,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         if self.deferrable:
             self.defer_until_done(job_name, arn, started_at)
         else:
-            from airflow_autopilot.waiter import wait_for_job
+            from airflow_autopilot.core.waiting import wait_for_job
 
             wait_for_job(
                 self.hook,
@@ -341,8 +341,8 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
+        from airflow_autopilot.core.errors import is_not_found, is_transient
         from airflow_autopilot.triggers import AutopilotJobTrigger
-        from airflow_autopilot.waiter import is_not_found, is_transient
 
         try:
             job = self.hook.get_job(job_name)
@@ -388,7 +388,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         :param job_name: the job name (from ``defer`` kwargs).
         :param job_arn: the job ARN (from ``defer`` kwargs).
         """
-        from airflow_autopilot.waiter import resolve_event
+        from airflow_autopilot.core.waiting import resolve_event
 
         summary = resolve_event(event)
         return to_json_safe(

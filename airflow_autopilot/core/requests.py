@@ -2,7 +2,7 @@
 Building a CreateAutoMLJob (V1) request from operator parameters, and naming the operator
 parameter behind each validation error.
 
-The rules themselves live in :mod:`airflow_autopilot.validation`; this module only assembles the
+The rules themselves live in :mod:`airflow_autopilot.core.validation`; this module only assembles the
 request, checks the few rules that are about operator parameters (not request fields), and maps
 request paths back to parameter names so a DAG author sees what to change.
 
@@ -15,14 +15,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_autopilot.exceptions import AutopilotValidationError
-from airflow_autopilot.naming import OWNER_TAG_KEY
-from airflow_autopilot.validation import (
+from airflow_autopilot.core.naming import OWNER_TAG_KEY
+from airflow_autopilot.core.validation import (
     KNOWN_REQUEST_KEYS,
     METRICS_BY_PROBLEM_TYPE,
     create_request_errors,
     default_metric,
 )
+from airflow_autopilot.exceptions import AutopilotValidationError
 
 #: Request path prefix -> operator parameter(s), longest prefixes first when matching.
 PARAMETER_FOR_FIELD: Mapping[str, str] = {
@@ -54,7 +54,7 @@ def with_parameter_names(errors: list[str]) -> list[str]:
     """
     Append ``(operator parameter: ...)`` to each validation message whose field maps to one.
 
-    :param errors: messages from :func:`airflow_autopilot.validation.create_request_errors`.
+    :param errors: messages from :func:`airflow_autopilot.core.validation.create_request_errors`.
     """
     out = []
     for error in errors:
@@ -234,7 +234,7 @@ def validate_operator_request(request: Mapping[str, Any], operator_errors: list[
     """
     Check the request with the shared rules and raise one error listing every problem.
 
-    Top-level fields unknown to :mod:`airflow_autopilot.validation` can only come from ``extras``
+    Top-level fields unknown to :mod:`airflow_autopilot.core.validation` can only come from ``extras``
     (fields AWS added later): they are passed through unchecked and returned so the caller can log them.
 
     :param request: the built request.

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from airflow_autopilot.core.job import metric_direction
 from airflow_autopilot.exceptions import AutopilotError
-from airflow_autopilot.job import metric_direction
 
 #: CustomerMetadataProperties keys written on every version the register operator creates.
 META_JOB_NAME = "autopilot:job-name"

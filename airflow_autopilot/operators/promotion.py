@@ -22,14 +22,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk import conf
 
-from airflow_autopilot.create_request import tags_as_list
-from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
-from airflow_autopilot.operator_base import (
-    AWS_TEMPLATE_FIELDS,
-    AutopilotBaseOperator,
-    AutopilotConnectionMixin,
-)
-from airflow_autopilot.promotion import (
+from airflow_autopilot.core.errors import is_transient
+from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
     CandidateScore,
     Champion,
@@ -45,14 +39,21 @@ from airflow_autopilot.promotion import (
     validate_resource_name,
     with_response_keys,
 )
-from airflow_autopilot.validation import ROLE_ARN_PATTERN, validate_job_name
-from airflow_autopilot.waiter import backoff_delay, is_transient, poll_delay
-from airflow_autopilot.xcom import to_json_safe
+from airflow_autopilot.core.requests import tags_as_list
+from airflow_autopilot.core.validation import ROLE_ARN_PATTERN, validate_job_name
+from airflow_autopilot.core.waiting import backoff_delay, poll_delay
+from airflow_autopilot.core.xcom import to_json_safe
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
+from airflow_autopilot.operators.base import (
+    AWS_TEMPLATE_FIELDS,
+    AutopilotBaseOperator,
+    AutopilotConnectionMixin,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_autopilot.model_hook import AutopilotModelHook
+    from airflow_autopilot.hooks.model import AutopilotModelHook
 
 #: XCom key of the gate's decision (``PromotionDecision.to_dict()``).
 DECISION_XCOM_KEY = "promotion_decision"
@@ -71,7 +72,7 @@ class _ModelHookMixin(AutopilotConnectionMixin):
 
     @cached_property
     def model_hook(self) -> AutopilotModelHook:
-        from airflow_autopilot.model_hook import AutopilotModelHook
+        from airflow_autopilot.hooks.model import AutopilotModelHook
 
         return AutopilotModelHook(**self.hook_kwargs())
 
@@ -288,7 +289,7 @@ class AutopilotRegisterCandidateOperator(_ModelHookMixin, AutopilotBaseOperator)
         meta = request["CustomerMetadataProperties"]
         hook = self.model_hook
         hook.ensure_model_package_group(group, self.model_package_group_description)
-        from airflow_autopilot.promotion import META_CANDIDATE_NAME
+        from airflow_autopilot.core.promotion import META_CANDIDATE_NAME
 
         existing = hook.find_candidate_version(group, self.job_name, meta[META_CANDIDATE_NAME])
         if existing is not None:
@@ -429,7 +430,7 @@ class AutopilotDeployCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
-        from airflow_autopilot.model_hook import already_exists
+        from airflow_autopilot.core.errors import already_exists
 
         plan = self.plan()
         hook = self.model_hook
