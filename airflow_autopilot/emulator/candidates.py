@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_autopilot.core.job import MINIMIZED_METRICS, metric_direction
+from airflow_autopilot.core.job import MINIMIZED_METRICS
 from airflow_autopilot.core.validation import ALGORITHMS_BY_MODE, METRICS_BY_PROBLEM_TYPE
 
 # (low, high) of generated validation metric values.
@@ -43,10 +45,6 @@ def short_hash(*parts: object, length: int = 8) -> str:
     :param length: number of hex digits.
     """
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:length]
-
-
-#: Maximize or Minimize for a metric: the job model's rule.
-objective_type = metric_direction
 
 
 def metric_value(job_name: str, index: int, metric: str, dataset: str = "Validation") -> float:
@@ -180,6 +178,49 @@ def artifact_locations(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, 
     return {
         "Explainability": f"{base}/explainability/output/{plan.name}",
         "ModelInsights": f"{base}/model_monitor/output/{plan.name}",
+    }
+
+
+def candidate_objects(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, bytes]:
+    """Return the S3 objects a completed candidate leaves, by URI: its two models and its two reports.
+
+    :param ctx: job context.
+    :param plan: the candidate.
+    """
+    processing_url, algorithm_url = model_data_urls(ctx, plan)
+    locations = artifact_locations(ctx, plan)
+    return {
+        processing_url: tiny_model_archive(plan.processing_job),
+        algorithm_url: tiny_model_archive(plan.name),
+        f"{locations['Explainability']}/analysis.json": b'{"explanations": {}}',
+        f"{locations['ModelInsights']}/report.json": b'{"insights": {}}',
+    }
+
+
+def tiny_model_archive(name: str) -> bytes:
+    """Return a small valid ``model.tar.gz`` holding one text file.
+
+    :param name: text stored inside, to tell archives apart.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        payload = f"autopilot-emulator model artifact: {name}\n".encode()
+        info = tarfile.TarInfo("model.txt")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
+def notebook_locations(job_name: str, output_path: str) -> dict[str, str]:
+    """Return ``AutoMLJobArtifacts``: where the job's two notebooks are.
+
+    :param job_name: the AutoML job name.
+    :param output_path: the job's ``S3OutputPath`` without a trailing slash.
+    """
+    base = f"{output_path}/{job_name}/sagemaker-automl-candidates/{job_name}-pr-1-{short_hash(job_name, 'pr')}/notebooks"
+    return {
+        "CandidateDefinitionNotebookLocation": f"{base}/SageMakerAutopilotCandidateDefinitionNotebook.ipynb",
+        "DataExplorationNotebookLocation": f"{base}/SageMakerAutopilotDataExplorationNotebook.ipynb",
     }
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from moto.s3.models import s3_backends
@@ -71,45 +70,29 @@ def first_object(uri: str, account_id: str, region: str) -> tuple[str, bytes] | 
     return None
 
 
-def put_object(uri: str, body: bytes, account_id: str, region: str) -> bool:
-    """Write an object to moto S3; return False when the bucket does not exist.
+def put_objects(objects: dict[str, bytes], account_id: str, region: str) -> None:
+    """Write objects to moto S3, skipping those whose bucket does not exist.
 
-    :param uri: the object's S3 URI.
-    :param body: its content.
+    :param objects: the content of each object, by S3 URI.
     :param account_id: the caller's account.
     :param region: the caller's region.
     """
-    bucket_name, key = split_s3_uri(uri)
-    backend = _backend(bucket_name, account_id, region)
-    if bucket_name not in backend.buckets:
-        return False
-    backend.put_object(bucket_name, key, body)
-    return True
+    for uri, body in objects.items():
+        bucket_name, key = split_s3_uri(uri)
+        backend = _backend(bucket_name, account_id, region)
+        if bucket_name in backend.buckets:
+            backend.put_object(bucket_name, key, body)
 
 
-def tiny_model_archive(name: str) -> bytes:
-    """Return a small valid ``model.tar.gz`` holding one text file.
-
-    :param name: text stored inside, to tell archives apart.
-    """
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        payload = f"autopilot-emulator model artifact: {name}\n".encode()
-        info = tarfile.TarInfo("model.txt")
-        info.size = len(payload)
-        archive.addfile(info, io.BytesIO(payload))
-    return buffer.getvalue()
-
-
-@dataclass
+@dataclass(frozen=True)
 class DataAnalysis:
-    """What the emulator learned from the input data."""
+    """What the emulator learned from the input data: why the job fails, or the inferred problem type.
+
+    Both are ``None`` for input it does not inspect (manifest files, Parquet).
+    """
 
     failure_reason: str | None = None
-    columns: list[str] = field(default_factory=list)
-    rows: int = 0
     problem_type: str | None = None
-    distinct_target_values: int = 0
 
 
 def infer_problem_type(values: list[str]) -> str:
@@ -152,31 +135,20 @@ def analyze_csv(body: bytes, target: str, compression: str | None) -> DataAnalys
     header = [h.strip() for h in header]
     if target not in header:
         return DataAnalysis(
-            columns=header,
             failure_reason=(
                 f"ClientError: Could not find the target column '{target}' in the header of the "
                 f"input data. Columns found: {', '.join(header)}."
-            ),
+            )
         )
     index = header.index(target)
     values = [row[index].strip() for row in reader if len(row) > index and row[index].strip()]
     if not values:
-        return DataAnalysis(
-            columns=header,
-            failure_reason=f"ClientError: The target column '{target}' has no values.",
-        )
+        return DataAnalysis(failure_reason=f"ClientError: The target column '{target}' has no values.")
     if len(set(values)) < 2:
         return DataAnalysis(
-            columns=header,
-            rows=len(values),
-            failure_reason=f"ClientError: The target column '{target}' has only one distinct value.",
+            failure_reason=f"ClientError: The target column '{target}' has only one distinct value."
         )
-    return DataAnalysis(
-        columns=header,
-        rows=len(values),
-        problem_type=infer_problem_type(values),
-        distinct_target_values=len(set(values)),
-    )
+    return DataAnalysis(problem_type=infer_problem_type(values))
 
 
 def analyze_input(channel: dict[str, Any], account_id: str, region: str) -> DataAnalysis:

@@ -36,7 +36,7 @@ class mock_autopilot(ContextDecorator):  # noqa: N801 - named like moto's mock_a
     def __enter__(self) -> EmulatorHandle:
         from moto import mock_aws
 
-        from airflow_autopilot.emulator.responses import install
+        from airflow_autopilot.emulator.urls import install
 
         install()
         self._saved = settings.snapshot()

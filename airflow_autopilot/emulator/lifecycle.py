@@ -24,17 +24,38 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
+from moto.sagemaker.utils import arn_formatter
+from moto.utilities.utils import get_partition
+
+from airflow_autopilot.core.job import metric_direction
+from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE
 from airflow_autopilot.emulator import candidates as cand
 from airflow_autopilot.emulator import controls, data, settings
-from airflow_autopilot.emulator.job_validation import DEFAULT_METRIC, METRICS_BY_PROBLEM_TYPE
+from airflow_autopilot.emulator.deployment import deploy_best_candidate
+from airflow_autopilot.emulator.job_validation import DEFAULT_METRIC
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# Stage units from creation (see the module docstring).
 TUNING_UNITS = 2.0
 _ANALYSIS_AT = 1.0
 _FEATURES_AT = 2.0
 _TUNING_AT = 3.0
+_EMPTY_NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+class JobState(NamedTuple):
+    """Where a job stands on its timeline now."""
+
+    #: Seconds from creation to the start of the current step.
+    offset: float
+    #: ``AutoMLJobStatus``.
+    primary: str
+    #: ``AutoMLJobSecondaryStatus``.
+    secondary: str
+    #: Seconds from creation to now.
+    elapsed: float
 
 
 class EmulatedAutoMLJob:
@@ -46,30 +67,20 @@ class EmulatedAutoMLJob:
     ``summary()``), computed from the clock.
 
     :param params: the validated CreateAutoMLJob parameters.
-    :param account_id: owning account.
-    :param region: region of the SageMaker backend.
-    :param partition: AWS partition of the region.
-    :param backend: the moto SageMaker backend (used to deploy endpoints).
+    :param backend: moto's SageMaker backend of the job's account and region (it deploys endpoints).
     """
 
-    def __init__(
-        self,
-        params: dict[str, Any],
-        account_id: str,
-        region: str,
-        partition: str,
-        backend: Any,
-    ) -> None:
+    def __init__(self, params: dict[str, Any], backend: Any) -> None:
         self._lock = threading.RLock()
         self.params = copy.deepcopy(params)
-        self.account_id = account_id
-        self.region_name = region
-        self.partition = partition
+        self.account_id: str = backend.account_id
+        self.region_name: str = backend.region_name
+        self.partition = get_partition(self.region_name)
         self._backend = backend
         self.auto_ml_job_name: str = params["AutoMLJobName"]
         # AWS lowercases names in ARNs, but moto finds a resource's tags by the name in its ARN:
         # keep the name as given so ListTags (and the create operator's ownership check) work.
-        self.arn = f"arn:{partition}:sagemaker:{region}:{account_id}:automl-job/{self.auto_ml_job_name}"
+        self.arn = arn_formatter("automl-job", self.auto_ml_job_name, self.account_id, self.region_name)
         self.tags: list[dict[str, str]] = list(params.get("Tags") or [])
         tag_values = controls.tags_to_dict(self.tags)
         self.outcome = (
@@ -184,18 +195,9 @@ class EmulatedAutoMLJob:
         self._plan_run()
 
     def _write_notebooks(self) -> None:
-        base = f"{self.output_path}/{self.auto_ml_job_name}/sagemaker-automl-candidates/{self.auto_ml_job_name}-pr-1-{cand.short_hash(self.auto_ml_job_name, 'pr')}/notebooks"
-        self.artifacts = {
-            "CandidateDefinitionNotebookLocation": f"{base}/SageMakerAutopilotCandidateDefinitionNotebook.ipynb",
-            "DataExplorationNotebookLocation": f"{base}/SageMakerAutopilotDataExplorationNotebook.ipynb",
-        }
-        for uri in self.artifacts.values():
-            data.put_object(
-                uri,
-                b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
-                self.account_id,
-                self.region_name,
-            )
+        self.artifacts = cand.notebook_locations(self.auto_ml_job_name, self.output_path)
+        objects = dict.fromkeys(self.artifacts.values(), _EMPTY_NOTEBOOK)
+        data.put_objects(objects, self.account_id, self.region_name)
 
     def _plan_run(self) -> None:
         unit = self.stage_seconds
@@ -313,7 +315,7 @@ class EmulatedAutoMLJob:
             )
         if status == "Completed":
             candidate["FinalAutoMLJobObjectiveMetric"] = {
-                "Type": cand.objective_type(ctx.metric),
+                "Type": metric_direction(ctx.metric),
                 "MetricName": ctx.metric,
                 "Value": plan.objective_value,
                 "StandardMetricName": ctx.metric,
@@ -357,29 +359,7 @@ class EmulatedAutoMLJob:
             if plan.index in self._written:
                 continue
             self._written.add(plan.index)
-            processing_url, algorithm_url = cand.model_data_urls(ctx, plan)
-            data.put_object(
-                processing_url,
-                data.tiny_model_archive(plan.processing_job),
-                self.account_id,
-                self.region_name,
-            )
-            data.put_object(
-                algorithm_url, data.tiny_model_archive(plan.name), self.account_id, self.region_name
-            )
-            locations = cand.artifact_locations(ctx, plan)
-            data.put_object(
-                f"{locations['Explainability']}/analysis.json",
-                b'{"explanations": {}}',
-                self.account_id,
-                self.region_name,
-            )
-            data.put_object(
-                f"{locations['ModelInsights']}/report.json",
-                b'{"insights": {}}',
-                self.account_id,
-                self.region_name,
-            )
+            data.put_objects(cand.candidate_objects(ctx, plan), self.account_id, self.region_name)
         if self._deploy_at is not None and not self._deployed and elapsed >= self._deploy_at:
             self._deploy()
 
@@ -394,8 +374,6 @@ class EmulatedAutoMLJob:
             return
         best = self._best_plan(self._deploy_at)
         assert best is not None and self.deploy_config is not None
-        from airflow_autopilot.emulator.deployment import deploy_best_candidate
-
         try:
             self.endpoint_name = deploy_best_candidate(
                 self._backend,
@@ -427,34 +405,31 @@ class EmulatedAutoMLJob:
         self.failure_reason = None
         self.partial_failure_reasons = []
 
-    def stop(self) -> bool:
+    def stop(self) -> None:
         """Stop the job now: ``Stopping`` for one stage, then ``Stopped``.
 
         Stopping a job that is already stopping or in a terminal state changes nothing.
-
-        :return: whether the request changed the job.
         """
         with self._lock:
-            elapsed = self.refresh()
-            _, primary, _ = self._state_at(elapsed)
-            if primary in TERMINAL_STATUSES or primary == "Stopping":
-                return False
+            state = self.state()
+            if state.primary in TERMINAL_STATUSES or state.primary == "Stopping":
+                return
             if not self.analysed:
                 self.analysed = True  # a job stopped before its analysis never reads its input
-            self._stop_at(elapsed)
-            return True
+            self._stop_at(state.elapsed)
 
     # ------------------------------------------------------------ read side
 
-    def _status(self) -> tuple[float, str, str, float]:
+    def state(self) -> JobState:
+        """Refresh the job and return where it stands now."""
         elapsed = self.refresh()
         offset, primary, secondary = self._state_at(elapsed)
-        return offset, primary, secondary, elapsed
+        return JobState(offset, primary, secondary, elapsed)
 
     @property
     def auto_ml_job_status(self) -> str:
         """``AutoMLJobStatus`` now."""
-        return self._status()[1]
+        return self.state().primary
 
     @auto_ml_job_status.setter
     def auto_ml_job_status(self, value: str) -> None:
@@ -465,7 +440,7 @@ class EmulatedAutoMLJob:
     @property
     def auto_ml_job_secondary_status(self) -> str:
         """``AutoMLJobSecondaryStatus`` now."""
-        return self._status()[2]
+        return self.state().secondary
 
     @auto_ml_job_secondary_status.setter
     def auto_ml_job_secondary_status(self, value: str) -> None:
@@ -475,39 +450,29 @@ class EmulatedAutoMLJob:
     @property
     def last_modified_time(self) -> Any:
         """``LastModifiedTime``: the start of the current step."""
-        return settings.to_datetime(self.created + self._status()[0])
+        return settings.to_datetime(self.created + self.state().offset)
 
-    @property
-    def end_time(self) -> Any:
-        """``EndTime`` at a terminal state, else ``None``."""
-        offset, primary, _, _ = self._status()
-        return settings.to_datetime(self.created + offset) if primary in TERMINAL_STATUSES else None
-
-    def _common(self) -> dict[str, Any]:
-        with self._lock:
-            offset, primary, secondary, elapsed = self._status()
-            result: dict[str, Any] = {
-                "AutoMLJobName": self.auto_ml_job_name,
-                "AutoMLJobArn": self.arn,
-                "AutoMLJobStatus": primary,
-                "AutoMLJobSecondaryStatus": secondary,
-                "CreationTime": self.creation_time,
-                "LastModifiedTime": settings.to_datetime(self.created + offset),
-            }
-            if primary in TERMINAL_STATUSES:
-                result["EndTime"] = settings.to_datetime(self.created + offset)
-            if primary == "Failed" and self.failure_reason:
-                result["FailureReason"] = self.failure_reason
-            if self.partial_failure_reasons and primary in TERMINAL_STATUSES:
-                result["PartialFailureReasons"] = self.partial_failure_reasons
-            result["_elapsed"] = elapsed
-            return result
+    def _summary(self, state: JobState) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "AutoMLJobName": self.auto_ml_job_name,
+            "AutoMLJobArn": self.arn,
+            "AutoMLJobStatus": state.primary,
+            "AutoMLJobSecondaryStatus": state.secondary,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": settings.to_datetime(self.created + state.offset),
+        }
+        if state.primary in TERMINAL_STATUSES:
+            result["EndTime"] = settings.to_datetime(self.created + state.offset)
+        if state.primary == "Failed" and self.failure_reason:
+            result["FailureReason"] = self.failure_reason
+        if self.partial_failure_reasons and state.primary in TERMINAL_STATUSES:
+            result["PartialFailureReasons"] = self.partial_failure_reasons
+        return result
 
     def summary(self) -> dict[str, Any]:
         """Return the ``AutoMLJobSummary`` used by ListAutoMLJobs."""
-        result = self._common()
-        result.pop("_elapsed")
-        return result
+        with self._lock:
+            return self._summary(self.state())
 
     def _best_candidate(self, elapsed: float, primary: str) -> dict[str, Any] | None:
         if primary == "Failed":
@@ -534,8 +499,8 @@ class EmulatedAutoMLJob:
     def describe(self) -> dict[str, Any]:
         """Return the DescribeAutoMLJob response."""
         with self._lock:
-            result = self._common()
-            elapsed = result.pop("_elapsed")
+            state = self.state()
+            result = self._summary(state)
             params = self.params
             result["InputDataConfig"] = params["InputDataConfig"]
             result["OutputDataConfig"] = params["OutputDataConfig"]
@@ -544,7 +509,7 @@ class EmulatedAutoMLJob:
                 if params.get(key) is not None:
                     result[key] = params[key]
             result["GenerateCandidateDefinitionsOnly"] = self.candidates_only
-            best = self._best_candidate(elapsed, result["AutoMLJobStatus"])
+            best = self._best_candidate(state.elapsed, state.primary)
             if best is not None:
                 result["BestCandidate"] = best
             if self.artifacts:

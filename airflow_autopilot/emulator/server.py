@@ -97,7 +97,7 @@ class EmulatorServer(EmulatorHandle):
             return self
         from moto.server import ThreadedMotoServer
 
-        from airflow_autopilot.emulator.responses import install
+        from airflow_autopilot.emulator.urls import install
 
         install()
         settings.configure(stage_seconds=self.stage_seconds, max_candidates=self.max_candidates)

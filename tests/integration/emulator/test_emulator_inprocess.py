@@ -717,7 +717,7 @@ def test_request_counts_per_operation(emu: Any, sm: Any) -> None:
 
 
 def test_mock_autopilot_decorator_installs_and_cleans_up() -> None:
-    from airflow_autopilot.emulator import mock_autopilot, responses
+    from airflow_autopilot.emulator import mock_autopilot, urls
 
     @mock_autopilot(stage_seconds=0.01)
     def run() -> str:
@@ -726,9 +726,9 @@ def test_mock_autopilot_decorator_installs_and_cleans_up() -> None:
         return str(sm.describe_auto_ml_job(AutoMLJobName="decorated")["AutoMLJobStatus"])
 
     assert run() == "InProgress"
-    assert responses.is_installed()
-    responses.install()  # idempotent
-    assert responses.is_installed()
+    assert urls.is_installed()
+    urls.install()  # idempotent
+    assert urls.is_installed()
 
 
 def test_pytest_plugin_module_is_import_light() -> None:
