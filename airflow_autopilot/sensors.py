@@ -7,8 +7,8 @@ Import-light on purpose: boto3, botocore and the Amazon provider load only when 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
@@ -19,22 +19,15 @@ from airflow_autopilot.core.validation import validate_job_name
 from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    ProgressReporter,
-    resolve_event,
-    tolerate_poll_error,
+    JobWait,
 )
 from airflow_autopilot.core.xcom import job_summary
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.links import AutopilotJobLink
-from airflow_autopilot.operators.base import AutopilotConnectionMixin, botocore_config_dict
+from airflow_autopilot.operators.base import AutopilotConnectionMixin, botocore_config_dict, resolve_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-#: Extra seconds given to Airflow's own deferral timeout, so the trigger's timeout event (with the
-#: job's last state) normally arrives first.
-DEFER_TIMEOUT_MARGIN_SECONDS = 120.0
 
 
 class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
@@ -104,9 +97,7 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         self.not_found_grace_seconds = not_found_grace_seconds
         self.candidate_interval = candidate_interval
         self._criteria: WaitCriteria | None = None
-        self._reporter: ProgressReporter | None = None
-        self._api_version: Literal["auto", "v1", "v2"] = "auto"
-        self._wait_started: datetime | None = None
+        self._wait: JobWait | None = None
         self._link_persisted = False
 
     # --- set-up -----------------------------------------------------------------------------------
@@ -123,9 +114,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         return self._criteria
 
     def _prepare(self, context: Context) -> None:
-        """Validate input (before any AWS call) and note when this wait began."""
+        """Validate input (before any AWS call) and start the wait's state machine."""
         validate_job_name(self.job_name)
-        _ = self.criteria
         botocore_config_dict(self.botocore_config)
         started: datetime | None = None
         if self.reschedule and not self.deferrable:
@@ -133,8 +123,15 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
                 started = context["ti"].get_first_reschedule_date(context)
             except Exception:  # outside a real task runner
                 started = None
-        self._wait_started = started or datetime.now(timezone.utc)
-        self._reporter = ProgressReporter(self.job_name, self.log, candidate_interval=self.candidate_interval)
+        self._wait = JobWait(
+            self.job_name,
+            self.criteria,
+            poll_interval=self.poke_interval,
+            log=self.log,
+            not_found_grace=self.not_found_grace_seconds,
+            created_at=started or datetime.now(timezone.utc),
+            candidate_interval=self.candidate_interval,
+        )
 
     def execute(self, context: Context) -> Any:
         self._prepare(context)
@@ -155,76 +152,37 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
             context, self, job_name=self.job_name, region_name=region, partition=partition
         )
 
-    def _check(self, context: Context) -> tuple[AutopilotJob | None, str]:
-        """Describe the job once: ``(job, verdict)``; ``(None, "waiting")`` after a tolerated error."""
-        if self._reporter is None:  # poke() called directly
+    def _check(self, context: Context) -> AutopilotJob | None:
+        """One check: the job when it succeeded, ``None`` while waiting; raise on failure."""
+        if self._wait is None:  # poke() called directly
             self._prepare(context)
-        assert self._reporter is not None
-        try:
-            job = self.hook.get_job(self.job_name, api_version=self._api_version)
-        except Exception as err:
-            if tolerate_poll_error(
-                err,
-                self.job_name,
-                self.log,
-                created_at=self._wait_started,
-                not_found_grace=self.not_found_grace_seconds,
-            ):
-                return None, "waiting"
-            raise
-        self._api_version = job.api_version
-        self._persist_link(context)
-        self._reporter.update(job)
-        verdict = self.criteria.verdict(job)
-        if verdict == "waiting":
-            self._reporter.count_candidates(self.hook, job)
-        return job, verdict
+        assert self._wait is not None
+        job = self.check_job_once(self._wait)
+        if self._wait.last is not None:
+            self._persist_link(context)
+        return job
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One check: the summary on success, ``False`` while waiting, raise on terminal failure."""
-        job, verdict = self._check(context)
-        if job is None or verdict == "waiting":
+        job = self._check(context)
+        if job is None:
             return False
-        if verdict == "failure":
-            raise AutopilotJobFailed(job.failure_message())
         self.log.info("Autopilot job %s reached %s", self.job_name, job.describe_state())
         return PokeReturnValue(is_done=True, xcom_value=job_summary(job))
 
     # --- deferrable -------------------------------------------------------------------------------
     def _execute_deferrable(self, context: Context) -> Any:
-        from airflow_autopilot.triggers import AutopilotJobTrigger
-
-        job, verdict = self._check(context)
-        if job is not None and verdict == "success":
-            self.log.info("Autopilot job %s already reached %s", self.job_name, job.describe_state())
-            return job_summary(job)
-        if job is not None and verdict == "failure":
-            error = AutopilotJobFailed(job.failure_message())
+        try:
+            job = self._check(context)
+        except AutopilotJobFailed as error:
             if self.soft_fail:
                 raise AirflowSkipException(f"Skipped (soft_fail): {error}") from error
-            raise error
-        timeout_at = None
-        defer_timeout = None
-        if self.timeout:
-            timeout_at = (datetime.now(timezone.utc) + timedelta(seconds=self.timeout)).isoformat()
-            defer_timeout = timedelta(
-                seconds=self.timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, self.poke_interval)
-            )
-        assert self._wait_started is not None
-        self.defer(
-            trigger=AutopilotJobTrigger(
-                self.job_name,
-                **self.connection_kwargs(),
-                poll_interval=self.poke_interval,
-                timeout_at=timeout_at,
-                criteria=self.criteria.to_dict(),
-                not_found_grace_seconds=self.not_found_grace_seconds,
-                created_at=self._wait_started.isoformat(),
-                candidate_interval=self.candidate_interval,
-            ),
-            method_name="execute_complete",
-            timeout=defer_timeout,
-        )
+            raise
+        if job is not None:
+            self.log.info("Autopilot job %s already reached %s", self.job_name, job.describe_state())
+            return job_summary(job)
+        assert self._wait is not None
+        self.defer_job_wait(self._wait, timeout=self.timeout or None)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """

@@ -1,44 +1,27 @@
-"""
-AutopilotJobTrigger: waits on an Autopilot job in the triggerer with aiobotocore.
-
-Triggers of one process share one aiobotocore client per (connection, region, verify, botocore
-config, event loop); see :func:`shared_client`. After its first describe, each trigger waits through
-the shared :class:`~airflow_autopilot.aio.poller.CoalescedPoller` of that client (``coalesce=True``),
-so many waiting jobs cost few SageMaker calls.
-"""
+"""Triggers: the wait on an Autopilot job and the wait until an endpoint is InService, in the triggerer."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
-from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_autopilot.aio.clients import client_key, shared_client
+from airflow_autopilot.aio.clients import client_key, describe_job, shared_client
 from airflow_autopilot.aio.poller import Watch, shared_poller
-from airflow_autopilot.core.errors import error_code
+from airflow_autopilot.core.errors import is_missing
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_MAX_BACKOFF_SECONDS,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    ProgressReporter,
-    backoff_delay,
-    event_for_verdict,
-    make_event,
-    poll_delay,
-    tolerate_poll_error,
+    EndpointWait,
+    JobWait,
+    drive_async,
 )
-
-
-def _remaining(deadline: datetime | None) -> float | None:
-    """Seconds left until ``deadline`` (``None`` without one)."""
-    if deadline is None:
-        return None
-    return (deadline - datetime.now(timezone.utc)).total_seconds()
+from airflow_autopilot.exceptions import AutopilotError
 
 
 class AutopilotJobTrigger(BaseTrigger):
@@ -48,7 +31,7 @@ class AutopilotJobTrigger(BaseTrigger):
     Yields exactly one :class:`TriggerEvent` and returns. Its payload is
     ``{"status": "success"|"failure"|"timeout"|"error", "job_name", "message", "summary"}``
     (see :func:`airflow_autopilot.core.waiting.make_event`); the task side reads it with
-    :func:`airflow_autopilot.core.waiting.resolve_event`.
+    :func:`airflow_autopilot.operators.base.resolve_event`.
 
     Transient errors (throttling, 5xx, connection errors) are retried with jittered exponential
     backoff until ``timeout_at``; ResourceNotFound is retried for ``not_found_grace_seconds`` after
@@ -123,113 +106,63 @@ class AutopilotJobTrigger(BaseTrigger):
             },
         )
 
-    # --- helpers ----------------------------------------------------------------------------------
-    def _deadline(self) -> datetime | None:
-        if not self.timeout_at:
-            return None
-        deadline = datetime.fromisoformat(self.timeout_at.replace("Z", "+00:00"))
-        return deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
-
-    async def _describe(self, client: Any, api_version: Literal["auto", "v1", "v2"]) -> AutopilotJob:
-        if api_version != "v2":
-            try:
-                response = await client.describe_auto_ml_job(AutoMLJobName=self.job_name)
-                return AutopilotJob.from_describe(response, "v1")
-            except Exception as err:
-                if api_version == "v1" or error_code(err) != "ValidationException":
-                    raise
-        response = await client.describe_auto_ml_job_v2(AutoMLJobName=self.job_name)
-        return AutopilotJob.from_describe(response, "v2")
-
-    async def _count_candidates(self, client: Any, reporter: ProgressReporter, job: AutopilotJob) -> None:
-        if not reporter.candidate_count_due(job):
-            return
-        try:
-            response = await client.list_candidates_for_auto_ml_job(
-                AutoMLJobName=self.job_name, StatusEquals="Completed", MaxResults=100
-            )
-        except Exception as err:
-            self.log.info("Could not count candidates of %s (%s); carrying on", self.job_name, err)
-            reporter.report_candidates(job, None)
-            return
-        reporter.report_candidates(
-            job, len(response.get("Candidates", [])), more=bool(response.get("NextToken"))
-        )
-
-    async def _wait(self) -> dict[str, Any]:
-        criteria = WaitCriteria.from_dict(self.criteria)
-        deadline = self._deadline()
-        reference = self.created_at or datetime.now(timezone.utc)
-        reporter = ProgressReporter(self.job_name, self.log, candidate_interval=self.candidate_interval)
-        api_version: Literal["auto", "v1", "v2"] = "auto"
-        failures = 0
-        last_job: AutopilotJob | None = None
-        client_kwargs: dict[str, Any] = {
+    def _connection(self) -> dict[str, Any]:
+        return {
             "aws_conn_id": self.aws_conn_id,
             "region_name": self.region_name,
             "verify": self.verify,
             "botocore_config": self.botocore_config,
         }
+
+    async def _wait(self) -> dict[str, Any]:
+        wait = JobWait(
+            self.job_name,
+            WaitCriteria.from_dict(self.criteria),
+            poll_interval=self.poll_interval,
+            deadline=self.timeout_at,
+            max_backoff=self.max_backoff,
+            log=self.log,
+            not_found_grace=self.not_found_grace_seconds,
+            created_at=self.created_at,
+            candidate_interval=self.candidate_interval,
+        )
         watch: Watch | None = None
-        async with shared_client(**client_kwargs) as client, AsyncExitStack() as stack:
-            while True:
-                try:
-                    if watch is None:
-                        job = await self._describe(client, api_version)
-                    else:
-                        # The shared poller paces the describes; wait for the next one, or the deadline.
-                        job = await asyncio.wait_for(watch.next(), timeout=_remaining(deadline))
-                except Exception as err:
-                    if not tolerate_poll_error(
-                        err,
-                        self.job_name,
-                        self.log,
-                        created_at=reference,
-                        not_found_grace=self.not_found_grace_seconds,
-                    ):
-                        return make_event(
-                            "error",
-                            self.job_name,
-                            f"Error polling Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
-                        )
-                    failures += 1
-                    delay = backoff_delay(failures, self.poll_interval, self.max_backoff)
-                else:
-                    failures = 0
-                    last_job = job
-                    api_version = job.api_version
-                    reporter.update(job)
-                    verdict = criteria.verdict(job)
-                    if verdict != "waiting":
-                        return event_for_verdict(self.job_name, job, verdict)
-                    await self._count_candidates(client, reporter, job)
-                    delay = poll_delay(self.poll_interval)
-                    if self.coalesce and watch is None:
-                        poller = shared_poller(
-                            client_key(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
-                        )
-                        watch = await stack.enter_async_context(
-                            poller.watch(
-                                self.job_name,
-                                criteria,
-                                self.poll_interval,
-                                reporter.update,
-                                client=client,
-                                described=True,
-                            )
-                        )
-                remaining = _remaining(deadline)
-                if remaining is not None and remaining <= 0:
-                    state = last_job.describe_state() if last_job is not None else "never described"
-                    return make_event(
-                        "timeout",
-                        self.job_name,
-                        f"Timed out at {self.timeout_at} waiting for Autopilot job {self.job_name!r} "
-                        f"(last seen {state})",
-                        last_job,
-                    )
+        async with shared_client(**self._connection()) as client, AsyncExitStack() as stack:
+
+            async def poll() -> AutopilotJob:
                 if watch is None:
-                    await asyncio.sleep(delay if remaining is None else min(delay, remaining))
+                    return await describe_job(client, self.job_name, wait.api_version)
+                # The shared poller paces the describes; wait for the next one, or the deadline.
+                return await asyncio.wait_for(watch.next(), timeout=wait.remaining())
+
+            async def between(job: AutopilotJob) -> None:
+                nonlocal watch
+                request = wait.reporter.candidates_request(job)
+                if request is not None:
+                    response: Mapping[str, Any] | BaseException
+                    try:
+                        response = await client.list_candidates_for_auto_ml_job(**request)
+                    except Exception as err:
+                        response = err
+                    wait.reporter.report_listing(job, response)
+                if self.coalesce and watch is None:
+                    poller = shared_poller(client_key(**self._connection()))
+                    watch = await stack.enter_async_context(
+                        poller.watch(
+                            self.job_name,
+                            wait.criteria,
+                            self.poll_interval,
+                            wait.reporter.update,
+                            client=client,
+                            described=True,
+                        )
+                    )
+
+            async def sleep(seconds: float) -> None:
+                if watch is None:  # with a watch, the poller's pace is the sleep
+                    await asyncio.sleep(seconds)
+
+            return wait.event(await drive_async(wait, poll, between=between, sleep=sleep))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a verdict, the deadline or a non-transient error; yield one event and return."""
@@ -237,9 +170,113 @@ class AutopilotJobTrigger(BaseTrigger):
             payload = await self._wait()
         except Exception as err:  # connection lookup, bad criteria, anything unexpected
             self.log.exception("Autopilot trigger for %s failed", self.job_name)
-            payload = make_event(
-                "error",
-                self.job_name,
-                f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
-            )
+            payload = {
+                "status": "error",
+                "job_name": self.job_name,
+                "message": f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+                "summary": None,
+            }
+        yield TriggerEvent(payload)
+
+
+class AutopilotEndpointTrigger(BaseTrigger):
+    """
+    Wait in the triggerer until an endpoint is InService (on ``config_name`` when given), with the
+    same state machine as :meth:`AutopilotHook.wait_for_endpoint`.
+
+    Yields one event: ``{"status": "success"|"failure"|"timeout"|"error", "endpoint_name",
+    "message", "endpoint"}`` (``endpoint`` is the last DescribeEndpoint, JSON-safe). A Failed,
+    OutOfService or Deleting endpoint is a ``failure`` whose message carries SageMaker's FailureReason.
+
+    :param endpoint_name: the endpoint.
+    :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
+    :param aws_conn_id: the Airflow AWS connection id (credentials stay in the connection).
+    :param region_name: AWS region override.
+    :param verify: SSL verification override.
+    :param botocore_config: botocore ``Config`` arguments as a JSON-safe dict.
+    :param poll_interval: seconds between DescribeEndpoint calls.
+    :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
+    :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    """
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        config_name: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        poll_interval: float = 30.0,
+        timeout_at: str | None = None,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.endpoint_name = endpoint_name
+        self.config_name = config_name
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = dict(botocore_config) if botocore_config else None
+        self.poll_interval = float(poll_interval)
+        self.timeout_at = timeout_at
+        self.max_backoff = float(max_backoff)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "endpoint_name": self.endpoint_name,
+                "config_name": self.config_name,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+                "poll_interval": self.poll_interval,
+                "timeout_at": self.timeout_at,
+                "max_backoff": self.max_backoff,
+            },
+        )
+
+    async def _wait(self) -> dict[str, Any]:
+        wait = EndpointWait(
+            self.endpoint_name,
+            self.config_name,
+            poll_interval=self.poll_interval,
+            deadline=self.timeout_at,
+            max_backoff=self.max_backoff,
+            log=self.log,
+        )
+        async with shared_client(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        ) as client:
+
+            async def poll() -> dict[str, Any]:
+                try:
+                    response = dict(await client.describe_endpoint(EndpointName=self.endpoint_name))
+                except Exception as err:
+                    if is_missing(err):
+                        raise AutopilotError(f"Endpoint {self.endpoint_name!r} does not exist") from err
+                    raise
+                response.pop("ResponseMetadata", None)
+                return response
+
+            return wait.event(await drive_async(wait, poll))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until InService, a failed state, the deadline or a non-transient error; yield one event."""
+        try:
+            payload = await self._wait()
+        except Exception as err:
+            self.log.exception("Endpoint trigger for %s failed", self.endpoint_name)
+            payload = {
+                "status": "error",
+                "endpoint_name": self.endpoint_name,
+                "message": f"Error waiting for endpoint {self.endpoint_name!r}: {type(err).__name__}: {err}",
+                "endpoint": None,
+            }
         yield TriggerEvent(payload)

@@ -8,8 +8,10 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from airflow_autopilot.core.errors import falls_back_to_v2
+from airflow_autopilot.core.job import AutopilotJob
 from airflow_autopilot.hooks.autopilot import AutopilotHook
 
 ClientKey = tuple[str | None, str | None, str, str, str]
@@ -90,3 +92,23 @@ async def shared_client(
         if entry.users <= 0 and clients.get(key) is entry:
             del clients[key]
             await entry.context.__aexit__(None, None, None)
+
+
+async def describe_job(
+    client: Any, job_name: str, api_version: Literal["auto", "v1", "v2"] = "auto"
+) -> AutopilotJob:
+    """
+    Describe a job with an aiobotocore client: DescribeAutoMLJob, or DescribeAutoMLJobV2 when the
+    job was created with CreateAutoMLJobV2 (see :func:`~airflow_autopilot.core.errors.falls_back_to_v2`).
+
+    :param client: an aiobotocore SageMaker client.
+    :param job_name: the AutoMLJobName.
+    :param api_version: ``"auto"``, ``"v1"`` or ``"v2"``.
+    """
+    if api_version != "v2":
+        try:
+            return AutopilotJob.from_describe(await client.describe_auto_ml_job(AutoMLJobName=job_name), "v1")
+        except Exception as err:
+            if not falls_back_to_v2(err, api_version):
+                raise
+    return AutopilotJob.from_describe(await client.describe_auto_ml_job_v2(AutoMLJobName=job_name), "v2")

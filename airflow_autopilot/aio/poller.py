@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_autopilot.core.errors import error_code, is_transient
+from airflow_autopilot.aio.clients import describe_job
+from airflow_autopilot.core.errors import is_transient
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
 
 log = logging.getLogger(__name__)
@@ -242,17 +243,11 @@ class CoalescedPoller:
             self.stats.describe_calls += 1
             if name in self._described_at:
                 self._described_at[name] = time.monotonic()
+            result: AutopilotJob | BaseException
             try:
-                result: AutopilotJob | BaseException
-                try:
-                    response = await client.describe_auto_ml_job(AutoMLJobName=name)
-                    result = AutopilotJob.from_describe(response, "v1")
-                except Exception as err:
-                    if error_code(err) != "ValidationException":
-                        raise
+                result = await describe_job(client, name)
+                if result.api_version == "v2":  # the V1 describe was refused first
                     self.stats.describe_calls += 1
-                    response = await client.describe_auto_ml_job_v2(AutoMLJobName=name)
-                    result = AutopilotJob.from_describe(response, "v2")
             except Exception as err:
                 result = err
                 self._due.add(name)  # try again next cycle

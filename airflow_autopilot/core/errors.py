@@ -101,3 +101,14 @@ def already_exists(error: BaseException) -> bool:
         return True
     message = str(getattr(error, "response", {}).get("Error", {}).get("Message", "")).lower()
     return error_code(error) == "ValidationException" and any(p in message for p in _EXISTS_PHRASES)
+
+
+def falls_back_to_v2(error: BaseException, api_version: str) -> bool:
+    """
+    Whether a failed DescribeAutoMLJob should be retried as DescribeAutoMLJobV2: SageMaker answers
+    ValidationException for jobs created with CreateAutoMLJobV2.
+
+    :param error: what the V1 describe raised.
+    :param api_version: ``"auto"`` (fall back), ``"v1"`` (never) or ``"v2"``.
+    """
+    return api_version == "auto" and error_code(error) == "ValidationException"

@@ -39,6 +39,13 @@ INFERENCE_SUPPORTED_ENV = "SAGEMAKER_INFERENCE_SUPPORTED"
 
 Direction = Literal["Maximize", "Minimize"]
 
+#: Endpoint statuses that end a wait badly.
+ENDPOINT_FAILED_STATUSES = frozenset({"Failed", "OutOfService", "Deleting"})
+#: Endpoint statuses during which UpdateEndpoint is refused.
+ENDPOINT_BUSY_STATUSES = frozenset(
+    {"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"}
+)
+
 
 class PromotionInputError(AutopilotError, ValueError):
     """An operator input (BestCandidate, threshold ...) is missing or malformed; names the field."""
@@ -381,6 +388,27 @@ def decide_promotion(
     if gain > 0 and gain >= min_improvement:
         return verdict(True, f"{passed}; {versus}")
     return verdict(False, f"{passed}, but {versus}")
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """
+    What a deploy will create, derived from its inputs before any AWS call.
+
+    :param endpoint_name: the endpoint.
+    :param model_name: the model (derived from the candidate unless given).
+    :param config_name: the endpoint config (hash of model, instance type and count).
+    :param containers: the inference containers, with the requested response keys.
+    :param instance_count: endpoint instances.
+    :param tags: tags of the model, config and a new endpoint.
+    """
+
+    endpoint_name: str
+    model_name: str
+    config_name: str
+    containers: list[dict[str, Any]]
+    instance_count: int
+    tags: list[dict[str, Any]]
 
 
 def candidate_metadata(job_name: str, score: CandidateScore) -> dict[str, str]:

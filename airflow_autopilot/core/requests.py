@@ -99,23 +99,24 @@ def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def tags_as_list(tags: Any, errors: list[str]) -> list[dict[str, Any]] | None:
+def tags_as_list(tags: Any) -> tuple[list[dict[str, Any]] | None, list[str]]:
     """
     Accept ``{"key": "value"}`` or ``[{"Key": ..., "Value": ...}]``; report a reserved owner tag.
 
     :param tags: the ``tags`` parameter.
-    :param errors: list that operator-level errors are appended to.
+    :return: the tags as a list (``None`` when not given or unusable) and the problems found.
     """
     if tags is None:
-        return None
+        return None, []
     if isinstance(tags, Mapping):
         tags = [{"Key": str(k), "Value": "" if v is None else str(v)} for k, v in tags.items()]
     if not isinstance(tags, list):
-        errors.append("tags: must be a dict {key: value} or a list of {'Key': ..., 'Value': ...}")
-        return None
+        return None, ["tags: must be a dict {key: value} or a list of {'Key': ..., 'Value': ...}"]
     if any(isinstance(t, Mapping) and t.get("Key") == OWNER_TAG_KEY for t in tags):
-        errors.append(f"tags: the key {OWNER_TAG_KEY!r} is reserved; the operator sets it to mark its jobs")
-    return list(tags)
+        return list(tags), [
+            f"tags: the key {OWNER_TAG_KEY!r} is reserved; the operator sets it to mark its jobs"
+        ]
+    return list(tags), []
 
 
 def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -201,7 +202,9 @@ def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], lis
     )
 
     # --- tags -------------------------------------------------------------------------------------
-    tags = tags_as_list(p.get("tags"), errors) or []
+    given_tags, tag_errors = tags_as_list(p.get("tags"))
+    errors.extend(tag_errors)
+    tags = given_tags or []
     if p.get("owner_tag") is not None:
         tags = [*tags, p["owner_tag"]]
 

@@ -1,30 +1,23 @@
-"""
-Waiting on an Autopilot job: transient-error classification, backoff, progress logging, the trigger
-event format and the synchronous polling loop.
-
-Shared by the sensor, the trigger and the create operator (``wait_for_completion=True``), so there
-is one definition of "transient", one progress log format and one event format.
-
-Import-light on purpose: no boto3, botocore or aiohttp at module top (DAG-facing modules import it).
-"""
+"""The one wait state machine (no I/O) behind every Autopilot job and endpoint wait, sync or async."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from airflow_autopilot.core.errors import is_not_found, is_transient
 from airflow_autopilot.core.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
-from airflow_autopilot.core.xcom import job_summary
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitTimeout
+from airflow_autopilot.core.promotion import ENDPOINT_FAILED_STATUSES
+from airflow_autopilot.core.xcom import job_summary, to_json_safe
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
 
 if TYPE_CHECKING:
     import logging
-
-    from airflow_autopilot.hooks import AutopilotHook
 
 #: Seconds after a job's creation during which ResourceNotFound is taken as eventual consistency.
 DEFAULT_NOT_FOUND_GRACE_SECONDS = 60.0
@@ -39,7 +32,7 @@ EventStatus = Literal["success", "failure", "timeout", "error"]
 EVENT_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout", "error"})
 
 
-# --- backoff ---------------------------------------------------------------------------------
+# --- delays ----------------------------------------------------------------------------------------
 def backoff_delay(
     failures: int, poll_interval: float, max_delay: float = DEFAULT_MAX_BACKOFF_SECONDS
 ) -> float:
@@ -89,42 +82,6 @@ def within_not_found_grace(
     return (now - start).total_seconds() < grace_seconds
 
 
-def tolerate_poll_error(
-    error: BaseException,
-    job_name: str,
-    log: logging.Logger | Any,
-    *,
-    created_at: datetime | str | None,
-    not_found_grace: float,
-) -> bool:
-    """
-    Whether a failed describe leaves the wait going (logging why), or must end it.
-
-    Tolerated: ResourceNotFound within ``not_found_grace`` seconds of ``created_at`` (a job just
-    created may not be visible yet) and every :func:`is_transient` error. The sensor, the trigger
-    and :func:`wait_for_job` all decide through this one function.
-
-    :param error: what the describe raised.
-    :param job_name: the job, for the log line.
-    :param log: where to log.
-    :param created_at: when the job was created (or the wait began).
-    :param not_found_grace: the grace period in seconds.
-    """
-    if is_not_found(error) and within_not_found_grace(created_at, not_found_grace):
-        log.info("Autopilot job %s is not visible yet (%s); will check again", job_name, error)
-        return True
-    if is_transient(error):
-        log.warning(
-            "Transient error checking Autopilot job %s (%s: %s); will check again",
-            job_name,
-            type(error).__name__,
-            error,
-        )
-        return True
-    return False
-
-
-# --- progress ------------------------------------------------------------------------------------
 def _format_elapsed(seconds: float) -> str:
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)
@@ -132,15 +89,16 @@ def _format_elapsed(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+# --- progress ------------------------------------------------------------------------------------
 class ProgressReporter:
     """
     Logs a wait's progress: one line per change of status or secondary status, with elapsed time,
     and while candidates train how many completed out of MaxCandidates.
 
     Counting candidates costs one ListCandidatesForAutoMLJob call, made at most once per
-    ``candidate_interval`` seconds and only during :data:`TRAINING_SECONDARY_STATUSES`. The caller
-    asks :meth:`candidate_count_due` and, when True, makes that call and passes the count to
-    :meth:`report_candidates` (so the same reporter serves sync and async code).
+    ``candidate_interval`` seconds and only during :data:`TRAINING_SECONDARY_STATUSES`: the caller
+    asks :meth:`candidates_request` and, when it returns a request, makes that call and hands the
+    response (or the error) to :meth:`report_listing`, so sync and async callers share the rule.
 
     :param job_name: the job being waited on.
     :param log: a ``logging.Logger``-like object.
@@ -163,7 +121,6 @@ class ProgressReporter:
         self._started = clock()
         self._last_state: tuple[str, str | None] | None = None
         self._last_count_at: float | None = None
-        self._last_count: int | None = None
 
     def elapsed(self, job: AutopilotJob | None = None) -> float:
         """Seconds since the job's CreationTime, or since this wait began if that is longer (clock skew)."""
@@ -197,6 +154,25 @@ class ProgressReporter:
             return True
         return self._clock() - self._last_count_at >= self.candidate_interval
 
+    def candidates_request(self, job: AutopilotJob) -> dict[str, Any] | None:
+        """The ListCandidatesForAutoMLJob arguments that count completed candidates, when a count is due."""
+        if not self.candidate_count_due(job):
+            return None
+        return {"AutoMLJobName": job.name or self.job_name, "StatusEquals": "Completed", "MaxResults": 100}
+
+    def report_listing(self, job: AutopilotJob, response: Mapping[str, Any] | BaseException) -> None:
+        """
+        Log the count from a :meth:`candidates_request` call (a listing error is logged and skipped).
+
+        :param job: the job.
+        :param response: the ListCandidatesForAutoMLJob response, or the exception it raised.
+        """
+        if isinstance(response, BaseException):
+            self.log.info("Could not count candidates of %s (%s); carrying on", self.job_name, response)
+            self.report_candidates(job, None)
+            return
+        self.report_candidates(job, len(response.get("Candidates", [])), more=bool(response.get("NextToken")))
+
     def report_candidates(self, job: AutopilotJob, completed: int | None, *, more: bool = False) -> None:
         """
         Log how many candidates completed out of MaxCandidates.
@@ -208,7 +184,6 @@ class ProgressReporter:
         self._last_count_at = self._clock()
         if completed is None:
             return
-        self._last_count = completed
         total = job.max_candidates
         self.log.info(
             "Autopilot job %s: %s%d of %s candidates completed after %s",
@@ -219,27 +194,13 @@ class ProgressReporter:
             _format_elapsed(self.elapsed(job)),
         )
 
-    def count_candidates(self, hook: AutopilotHook, job: AutopilotJob) -> None:
-        """Synchronous helper: when due, count completed candidates with one call and log it."""
-        if not self.candidate_count_due(job):
-            return
-        try:
-            response = hook.client.list_candidates_for_auto_ml_job(
-                AutoMLJobName=job.name or self.job_name, StatusEquals="Completed", MaxResults=100
-            )
-        except Exception as err:
-            self.log.info("Could not count candidates of %s (%s); carrying on", self.job_name, err)
-            self.report_candidates(job, None)
-            return
-        self.report_candidates(job, len(response.get("Candidates", [])), more=bool(response.get("NextToken")))
-
 
 # --- events --------------------------------------------------------------------------------------
 def make_event(
     status: EventStatus, job_name: str, message: str, job: AutopilotJob | None = None
 ) -> dict[str, Any]:
     """
-    A trigger event payload (JSON-safe).
+    A job trigger's event payload (JSON-safe).
 
     ``{"status": "success"|"failure"|"timeout"|"error", "job_name": str, "message": str,
     "summary": job_summary(job) or None}``.
@@ -259,123 +220,322 @@ def make_event(
     }
 
 
-def event_for_verdict(job_name: str, job: AutopilotJob, verdict: str) -> dict[str, Any]:
-    """The event for a final verdict (``success`` or ``failure``) on ``job``."""
-    if verdict == "success":
-        return make_event("success", job_name, f"Autopilot job {job_name!r} is {job.describe_state()}", job)
-    return make_event("failure", job_name, job.failure_message(), job)
+# --- the state machine ---------------------------------------------------------------------------
+T = TypeVar("T")
+Verdict = Literal["success", "failure", "waiting"]
 
 
-def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Sleep:
+    """Keep waiting: poll again after ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Finished(Generic[T]):
     """
-    The ``execute_complete`` side of a deferred wait: the job summary on success, else raise.
+    The wait is over.
 
-    :param event: the trigger event payload (may be ``None`` or malformed).
-    :param soft_fail: raise ``AirflowSkipException`` instead of failing.
-    :return: the success event's ``summary`` (JSON-safe; ``{}`` if it had none).
-    :raises AutopilotJobFailed: for a failure, error, missing or malformed event (no retries).
-    :raises AutopilotWaitTimeout: for a timeout event (a subclass of AutopilotJobFailed).
-    :raises AirflowSkipException: instead of the above when ``soft_fail`` is set.
+    :param status: ``success``, ``failure``, ``timeout`` or ``error``.
+    :param message: what to tell the user (SageMaker's failure reason on failure).
+    :param subject: the last thing described (a job or an endpoint), if any.
+    :param error: the exception that ended the wait, for ``error``.
+    :param timeout_error: the exception class :meth:`outcome` raises for ``timeout``.
     """
-    error: AutopilotJobFailed
-    if not isinstance(event, Mapping):
-        error = AutopilotJobFailed(
-            f"Trigger returned no usable event ({event!r}); cannot tell how the job ended"
-        )
-    elif event.get("status") == "success":
-        return dict(event.get("summary") or {})
-    else:
-        status = event.get("status")
-        message = event.get("message") or f"Trigger event {dict(event)!r} is not a success"
-        job = event.get("job_name")
-        if status == "timeout":
-            error = AutopilotWaitTimeout(message)
-        elif status in EVENT_STATUSES:
-            error = AutopilotJobFailed(message)
-        else:
-            error = AutopilotJobFailed(
-                f"Unexpected trigger event status {status!r} for job {job!r}: {message}"
+
+    status: EventStatus
+    message: str
+    subject: T | None = None
+    error: BaseException | None = None
+    timeout_error: type[Exception] = AutopilotWaitTimeout
+
+    def outcome(self) -> T:
+        """The subject on success; otherwise raise what a blocking caller should see."""
+        if self.status == "success":
+            assert self.subject is not None
+            return self.subject
+        if self.status == "failure":
+            raise AutopilotJobFailed(self.message)
+        if self.status == "timeout":
+            raise self.timeout_error(self.message)
+        assert self.error is not None
+        raise self.error
+
+
+Step = Sleep | Finished[T]
+
+
+class WaitMachine(Generic[T]):
+    """
+    What a wait does after each poll, without doing any I/O: sleep how long, or finish how.
+
+    A driver (:func:`drive` for blocking code, :func:`drive_async` for triggers, or a sensor's
+    pokes) makes the calls and feeds each result to :meth:`on_result` and each error to
+    :meth:`on_error`. Subclasses say what success, failure and progress mean.
+
+    :param what: the subject in messages, e.g. ``Autopilot job 'churn-1'``.
+    :param poll_interval: seconds between regular polls (plus up to 10 % jitter).
+    :param timeout: give up this many seconds from now; ``None`` waits until ``deadline``.
+    :param deadline: give up at this time (UTC); ignored when ``timeout`` is given.
+    :param max_backoff: cap on the sleep after repeated transient errors.
+    :param log: logger for progress and tolerated errors.
+    :param now: the current UTC time (tests).
+    """
+
+    timeout_error: type[Exception] = AutopilotWaitTimeout
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        poll_interval: float,
+        timeout: float | None = None,
+        deadline: datetime | str | None = None,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+        log: logging.Logger | Any,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.what = what
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.log = log
+        self._now = now
+        self._timeout = timeout
+        self.deadline = now() + timedelta(seconds=timeout) if timeout is not None else _as_utc(deadline)
+        self.failures = 0
+        self.last: T | None = None
+
+    # --- what subclasses define ---------------------------------------------------------------------
+    def verdict(self, subject: T) -> Verdict:
+        raise NotImplementedError
+
+    def state(self, subject: T) -> str:
+        """One-line state of ``subject`` for messages."""
+        raise NotImplementedError
+
+    def failure_message(self, subject: T) -> str:
+        raise NotImplementedError
+
+    def observe(self, subject: T) -> None:
+        """Called with every successful poll's result, before the verdict (progress logging)."""
+
+    def tolerate(self, error: BaseException) -> bool:
+        """Whether a failed poll leaves the wait going (default: transient errors only)."""
+        if is_transient(error):
+            self.log.warning(
+                "Transient error checking %s (%s: %s); will check again",
+                self.what,
+                type(error).__name__,
+                error,
             )
-    if soft_fail:
-        from airflow.sdk.exceptions import AirflowSkipException
+            return True
+        return False
 
-        raise AirflowSkipException(f"Skipped (soft_fail): {error}") from error
-    raise error
+    # --- the machine ------------------------------------------------------------------------------
+    def remaining(self) -> float | None:
+        """Seconds left until the deadline (``None`` without one)."""
+        if self.deadline is None:
+            return None
+        return (self.deadline - self._now()).total_seconds()
+
+    def on_result(self, subject: T) -> Step[T]:
+        """The next step after a successful poll that returned ``subject``."""
+        self.failures = 0
+        self.last = subject
+        self.observe(subject)
+        verdict = self.verdict(subject)
+        if verdict == "success":
+            return Finished("success", f"{self.what} is {self.state(subject)}", subject)
+        if verdict == "failure":
+            return Finished("failure", self.failure_message(subject), subject)
+        return self._sleep(poll_delay(self.poll_interval))
+
+    def on_error(self, error: BaseException) -> Step[T]:
+        """The next step after a poll that raised ``error``."""
+        if not self.tolerate(error):
+            return Finished(
+                "error", f"Error polling {self.what}: {type(error).__name__}: {error}", self.last, error
+            )
+        self.failures += 1
+        return self._sleep(backoff_delay(self.failures, self.poll_interval, self.max_backoff))
+
+    def _sleep(self, delay: float) -> Step[T]:
+        remaining = self.remaining()
+        if remaining is None:
+            return Sleep(delay)
+        if remaining <= 0:
+            state = self.state(self.last) if self.last is not None else "never described"
+            deadline = self.deadline.isoformat() if self.deadline is not None else "?"
+            when = f"after {self._timeout:g}s" if self._timeout is not None else f"at {deadline}"
+            return Finished(
+                "timeout",
+                f"Timed out {when} waiting for {self.what} (last seen {state})",
+                self.last,
+                timeout_error=self.timeout_error,
+            )
+        return Sleep(min(delay, remaining))
 
 
-# --- the synchronous loop ------------------------------------------------------------------------
-def wait_for_job(
-    hook: AutopilotHook,
-    job_name: str,
-    criteria: WaitCriteria,
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    log: logging.Logger | Any,
-    not_found_grace: float = DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    created_at: datetime | str | None = None,
-    candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
-    max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
-) -> AutopilotJob:
+class JobWait(WaitMachine[AutopilotJob]):
     """
-    Poll a job until ``criteria`` give a verdict, blocking the caller.
+    The wait on one Autopilot job: verdicts from :class:`WaitCriteria`, progress lines, and
+    ResourceNotFound tolerated for ``not_found_grace`` seconds after ``created_at``.
 
-    Transient errors (:func:`is_transient`) are logged and retried with jittered exponential
-    backoff; ResourceNotFound is tolerated until ``not_found_grace`` seconds after ``created_at``
-    (or after the wait began). Progress is logged through :class:`ProgressReporter`.
-
-    :param hook: an :class:`~airflow_autopilot.hooks.AutopilotHook`.
     :param job_name: the AutoMLJobName.
     :param criteria: what ends the wait.
-    :param poll_interval: seconds between polls (plus up to 10 % jitter).
-    :param timeout: give up after this many seconds; ``None`` waits forever.
-    :param log: logger for progress lines.
     :param not_found_grace: seconds after creation during which ResourceNotFound is retried.
-    :param created_at: when the job was created; defaults to the start of this wait.
+    :param created_at: when the job was created (or the wait began); defaults to now.
     :param candidate_interval: minimum seconds between candidate counts while training.
-    :param max_backoff: cap on the sleep after repeated transient errors.
-    :param sleep: sleep function (tests).
-    :return: the job, when the verdict is success.
-    :raises AutopilotJobFailed: on a failure verdict, with :meth:`AutopilotJob.failure_message`.
-    :raises AutopilotWaitTimeout: when ``timeout`` passes first.
-    :raises AutopilotJobNotFound: when the job is still missing after the grace period.
+    :param kwargs: :class:`WaitMachine` arguments (``poll_interval``, ``timeout`` or ``deadline``, ``log`` ...).
     """
-    start = time.monotonic()
-    reference = created_at if created_at is not None else datetime.now(timezone.utc)
-    deadline = start + timeout if timeout is not None else None
-    reporter = ProgressReporter(job_name, log, candidate_interval=candidate_interval)
-    api_version: Literal["auto", "v1", "v2"] = "auto"
-    failures = 0
-    last_job: AutopilotJob | None = None
+
+    def __init__(
+        self,
+        job_name: str,
+        criteria: WaitCriteria,
+        *,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE_SECONDS,
+        created_at: datetime | str | None = None,
+        candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(f"Autopilot job {job_name!r}", **kwargs)
+        self.job_name = job_name
+        self.criteria = criteria
+        self.not_found_grace = not_found_grace
+        self.created_at = created_at if created_at is not None else self._now()
+        self.reporter = ProgressReporter(job_name, self.log, candidate_interval=candidate_interval)
+        self.api_version: Literal["auto", "v1", "v2"] = "auto"
+
+    def verdict(self, subject: AutopilotJob) -> Verdict:
+        return self.criteria.verdict(subject)
+
+    def state(self, subject: AutopilotJob) -> str:
+        return subject.describe_state()
+
+    def failure_message(self, subject: AutopilotJob) -> str:
+        return subject.failure_message()
+
+    def observe(self, subject: AutopilotJob) -> None:
+        self.api_version = subject.api_version
+        self.reporter.update(subject)
+
+    def tolerate(self, error: BaseException) -> bool:
+        if is_not_found(error) and within_not_found_grace(self.created_at, self.not_found_grace):
+            self.log.info("Autopilot job %s is not visible yet (%s); will check again", self.job_name, error)
+            return True
+        return super().tolerate(error)
+
+    def event(self, step: Finished[AutopilotJob]) -> dict[str, Any]:
+        """The trigger event for a finished wait."""
+        return make_event(step.status, self.job_name, step.message, step.subject)
+
+
+class EndpointWait(WaitMachine[dict[str, Any]]):
+    """
+    The wait until an endpoint is InService (on ``config_name`` when given). A timeout is an
+    ordinary (retryable) error: the endpoint may still come up.
+
+    :param endpoint_name: the endpoint.
+    :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
+    :param kwargs: :class:`WaitMachine` arguments.
+    """
+
+    timeout_error = AutopilotError
+
+    def __init__(self, endpoint_name: str, config_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(f"endpoint {endpoint_name!r}", **kwargs)
+        self.endpoint_name = endpoint_name
+        self.config_name = config_name
+        self._seen: str | None = None
+
+    def verdict(self, subject: dict[str, Any]) -> Verdict:
+        status = subject.get("EndpointStatus")
+        if status == "InService" and self.config_name in (None, subject.get("EndpointConfigName")):
+            return "success"
+        if status in ENDPOINT_FAILED_STATUSES:
+            return "failure"
+        return "waiting"
+
+    def state(self, subject: dict[str, Any]) -> str:
+        return str(subject.get("EndpointStatus"))
+
+    def failure_message(self, subject: dict[str, Any]) -> str:
+        reason = subject.get("FailureReason") or "SageMaker gave no FailureReason"
+        return f"Endpoint {self.endpoint_name!r} is {subject.get('EndpointStatus')}: {reason}"
+
+    def observe(self, subject: dict[str, Any]) -> None:
+        state = self.state(subject)
+        if state != self._seen:
+            self.log.info("Endpoint %s is %s", self.endpoint_name, state)
+            self._seen = state
+
+    def event(self, step: Finished[dict[str, Any]]) -> dict[str, Any]:
+        """The trigger event for a finished wait (JSON-safe)."""
+        return {
+            "status": step.status,
+            "endpoint_name": self.endpoint_name,
+            "message": step.message,
+            "endpoint": to_json_safe(dict(step.subject)) if step.subject is not None else None,
+        }
+
+
+# --- drivers -------------------------------------------------------------------------------------
+def drive(
+    machine: WaitMachine[T],
+    poll: Callable[[], T],
+    *,
+    between: Callable[[T], object] | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> T:
+    """
+    Run ``machine`` in the calling thread until it finishes; return the subject or raise.
+
+    :param machine: the wait's state machine.
+    :param poll: makes one call (a describe) and returns its result.
+    :param between: called with the result of each poll that keeps the wait going.
+    :param sleep: sleep function (tests).
+    """
     while True:
         try:
-            job = hook.get_job(job_name, api_version=api_version)
+            subject = poll()
         except Exception as err:
-            if not tolerate_poll_error(
-                err, job_name, log, created_at=reference, not_found_grace=not_found_grace
-            ):
-                raise
-            failures += 1
-            delay = backoff_delay(failures, poll_interval, max_backoff)
+            step = machine.on_error(err)
         else:
-            failures = 0
-            last_job = job
-            api_version = job.api_version
-            reporter.update(job)
-            verdict = criteria.verdict(job)
-            if verdict == "success":
-                return job
-            if verdict == "failure":
-                raise AutopilotJobFailed(job.failure_message())
-            reporter.count_candidates(hook, job)
-            delay = poll_delay(poll_interval)
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                state = last_job.describe_state() if last_job is not None else "never described"
-                raise AutopilotWaitTimeout(
-                    f"Timed out after {timeout:g}s waiting for Autopilot job {job_name!r} (last seen {state})"
-                )
-            delay = min(delay, remaining)
-        sleep(delay)
+            step = machine.on_result(subject)
+            if between is not None and isinstance(step, Sleep):
+                between(subject)
+        if isinstance(step, Finished):
+            return step.outcome()
+        sleep(step.seconds)
+
+
+async def drive_async(
+    machine: WaitMachine[T],
+    poll: Callable[[], Awaitable[T]],
+    *,
+    between: Callable[[T], Awaitable[object]] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> Finished[T]:
+    """
+    Run ``machine`` on the event loop until it finishes; return how it finished (never raises for
+    a poll's error: that becomes an ``error`` result).
+
+    :param machine: the wait's state machine.
+    :param poll: makes one call and returns its result.
+    :param between: awaited with the result of each poll that keeps the wait going.
+    :param sleep: awaited with each step's delay.
+    """
+    while True:
+        try:
+            subject = await poll()
+        except Exception as err:
+            step = machine.on_error(err)
+        else:
+            step = machine.on_result(subject)
+            if between is not None and isinstance(step, Sleep):
+                await between(subject)
+        if isinstance(step, Finished):
+            return step
+        await sleep(step.seconds)

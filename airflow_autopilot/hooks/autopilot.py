@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_autopilot.core.errors import error_code, is_not_found
-from airflow_autopilot.core.job import TERMINAL_STATUSES, AutopilotJob
+from airflow_autopilot.core.errors import falls_back_to_v2, is_missing, is_not_found
+from airflow_autopilot.core.job import TERMINAL_STATUSES, AutopilotJob, WaitCriteria
 from airflow_autopilot.core.validation import validate_create_request, validate_job_name
-from airflow_autopilot.exceptions import AutopilotJobNotFound
+from airflow_autopilot.core.waiting import (
+    DEFAULT_CANDIDATE_COUNT_INTERVAL,
+    DEFAULT_MAX_BACKOFF_SECONDS,
+    DEFAULT_NOT_FOUND_GRACE_SECONDS,
+    EndpointWait,
+    JobWait,
+    ProgressReporter,
+    drive,
+)
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -53,7 +65,7 @@ class AutopilotHook(AwsBaseHook):
         """The (cached) boto3 SageMaker client."""
         return self.conn  # type: ignore[return-value]
 
-    def _not_found(self, job_name: str, error: ClientError) -> AutopilotJobNotFound:
+    def _not_found(self, job_name: str) -> AutopilotJobNotFound:
         return AutopilotJobNotFound(job_name, self.region_name)
 
     # --- describe ---------------------------------------------------------------------------------
@@ -68,7 +80,7 @@ class AutopilotHook(AwsBaseHook):
             return dict(self.client.describe_auto_ml_job(AutoMLJobName=job_name))
         except ClientError as err:
             if is_not_found(err):
-                raise self._not_found(job_name, err) from err
+                raise self._not_found(job_name) from err
             raise
 
     def describe_auto_ml_job_v2(self, job_name: str) -> dict[str, Any]:
@@ -82,7 +94,7 @@ class AutopilotHook(AwsBaseHook):
             return dict(self.client.describe_auto_ml_job_v2(AutoMLJobName=job_name))
         except ClientError as err:
             if is_not_found(err):
-                raise self._not_found(job_name, err) from err
+                raise self._not_found(job_name) from err
             raise
 
     def get_job(self, job_name: str, api_version: Literal["auto", "v1", "v2"] = "auto") -> AutopilotJob:
@@ -98,10 +110,80 @@ class AutopilotHook(AwsBaseHook):
         try:
             return AutopilotJob.from_describe(self.describe_auto_ml_job(job_name), "v1")
         except ClientError as err:
-            if api_version == "v1" or error_code(err) != "ValidationException":
+            if not falls_back_to_v2(err, api_version):
                 raise
             self.log.info("DescribeAutoMLJob cannot describe %s (%s); using V2", job_name, err)
             return AutopilotJob.from_describe(self.describe_auto_ml_job_v2(job_name), "v2")
+
+    # --- waiting ----------------------------------------------------------------------------------
+    def wait_for_job(
+        self,
+        job_name: str,
+        criteria: WaitCriteria,
+        *,
+        poll_interval: float,
+        timeout: float | None,
+        log: logging.Logger | Any = None,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE_SECONDS,
+        created_at: datetime | str | None = None,
+        candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> AutopilotJob:
+        """
+        Poll a job until ``criteria`` give a verdict, blocking the caller (the :class:`JobWait`
+        state machine decides; transient errors back off, ResourceNotFound is tolerated for
+        ``not_found_grace`` seconds after ``created_at``).
+
+        :param job_name: the AutoMLJobName.
+        :param criteria: what ends the wait.
+        :param poll_interval: seconds between polls (plus up to 10 % jitter).
+        :param timeout: give up after this many seconds; ``None`` waits forever.
+        :param log: logger for progress lines (default: the hook's).
+        :param not_found_grace: seconds after creation during which ResourceNotFound is retried.
+        :param created_at: when the job was created; defaults to the start of this wait.
+        :param candidate_interval: minimum seconds between candidate counts while training.
+        :param max_backoff: cap on the sleep after repeated transient errors.
+        :param sleep: sleep function (tests).
+        :return: the job, when the verdict is success.
+        :raises AutopilotJobFailed: on a failure verdict, with :meth:`AutopilotJob.failure_message`.
+        :raises AutopilotWaitTimeout: when ``timeout`` passes first.
+        :raises AutopilotJobNotFound: when the job is still missing after the grace period.
+        """
+        wait = JobWait(
+            job_name,
+            criteria,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            log=log or self.log,
+            not_found_grace=not_found_grace,
+            created_at=created_at,
+            candidate_interval=candidate_interval,
+            max_backoff=max_backoff,
+        )
+        return drive(
+            wait,
+            lambda: self.get_job(job_name, api_version=wait.api_version),
+            between=lambda job: self.count_candidates(wait.reporter, job),
+            sleep=sleep,
+        )
+
+    def count_candidates(self, reporter: ProgressReporter, job: AutopilotJob) -> None:
+        """
+        When ``reporter`` says a count is due, count completed candidates with one call and log it.
+
+        :param reporter: the wait's progress reporter.
+        :param job: the job as last described.
+        """
+        request = reporter.candidates_request(job)
+        if request is None:
+            return
+        response: Mapping[str, Any] | BaseException
+        try:
+            response = self.client.list_candidates_for_auto_ml_job(**request)
+        except Exception as err:
+            response = err
+        reporter.report_listing(job, response)
 
     # --- candidates -------------------------------------------------------------------------------
     def list_candidates(
@@ -146,7 +228,7 @@ class AutopilotHook(AwsBaseHook):
                     return candidates[:limit]
         except ClientError as err:
             if is_not_found(err):
-                raise self._not_found(job_name, err) from err
+                raise self._not_found(job_name) from err
             raise
         return candidates
 
@@ -178,7 +260,7 @@ class AutopilotHook(AwsBaseHook):
             self.client.stop_auto_ml_job(AutoMLJobName=job_name)
         except ClientError as err:
             if is_not_found(err):
-                raise self._not_found(job_name, err) from err
+                raise self._not_found(job_name) from err
             # It may have ended between describe and stop.
             if self.get_job(job_name).status in TERMINAL_STATUSES:
                 return False
@@ -197,3 +279,48 @@ class AutopilotHook(AwsBaseHook):
         for page in self.client.get_paginator("list_auto_ml_jobs").paginate(**filters):
             jobs.extend(page.get("AutoMLJobSummaries", []))
         return jobs
+
+    # --- endpoints --------------------------------------------------------------------------------
+    def describe_endpoint_or_none(self, endpoint_name: str) -> dict[str, Any] | None:
+        """DescribeEndpoint without ResponseMetadata, or ``None`` when there is no such endpoint."""
+        try:
+            response = dict(self.client.describe_endpoint(EndpointName=endpoint_name))
+        except ClientError as err:
+            if is_missing(err):
+                return None
+            raise
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def wait_for_endpoint(
+        self,
+        endpoint_name: str,
+        *,
+        config_name: str | None = None,
+        poll_interval: float = 30.0,
+        timeout: float | None = 3600.0,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> dict[str, Any]:
+        """
+        Poll DescribeEndpoint until the endpoint is InService (on ``config_name`` when given).
+
+        :param endpoint_name: the endpoint.
+        :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
+        :param poll_interval: seconds between checks; transient errors back off.
+        :param timeout: give up after this many seconds.
+        :param sleep: sleep function (tests).
+        :return: the DescribeEndpoint response (without ResponseMetadata).
+        :raises AutopilotJobFailed: when the endpoint is Failed, OutOfService or Deleting, with its FailureReason.
+        :raises AutopilotError: on timeout or when the endpoint does not exist.
+        """
+        wait = EndpointWait(
+            endpoint_name, config_name, poll_interval=poll_interval, timeout=timeout, log=self.log
+        )
+
+        def describe() -> dict[str, Any]:
+            status = self.describe_endpoint_or_none(endpoint_name)
+            if status is None:
+                raise AutopilotError(f"Endpoint {endpoint_name!r} does not exist")
+            return status
+
+        return drive(wait, describe, sleep=sleep)

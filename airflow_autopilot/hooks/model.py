@@ -12,7 +12,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.errors import already_exists, is_missing
-from airflow_autopilot.core.promotion import META_CANDIDATE_NAME, META_JOB_NAME
+from airflow_autopilot.core.promotion import (
+    ENDPOINT_BUSY_STATUSES,
+    ENDPOINT_FAILED_STATUSES,
+    META_CANDIDATE_NAME,
+    META_JOB_NAME,
+)
+from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks.autopilot import AutopilotHook
 
 
@@ -174,13 +180,93 @@ class AutopilotModelHook(AutopilotHook):
             return False
         return True
 
-    def describe_endpoint_or_none(self, endpoint_name: str) -> dict[str, Any] | None:
-        """DescribeEndpoint without ResponseMetadata, or ``None`` when there is no such endpoint."""
-        try:
-            response = dict(self.client.describe_endpoint(EndpointName=endpoint_name))
-        except ClientError as err:
-            if is_missing(err):
-                return None
-            raise
-        response.pop("ResponseMetadata", None)
-        return response
+    def deploy(
+        self,
+        endpoint_name: str,
+        *,
+        model_name: str,
+        config_name: str,
+        role_arn: str,
+        containers: list[dict[str, Any]],
+        instance_type: str,
+        instance_count: int,
+        tags: list[dict[str, str]],
+        poll_interval: float = 30.0,
+        timeout: float | None = 3600.0,
+    ) -> dict[str, Any]:
+        """
+        Put ``containers`` behind ``endpoint_name``: CreateModel, CreateEndpointConfig, then
+        CreateEndpoint, or UpdateEndpoint when the endpoint exists on another config. Retry-safe:
+        what an earlier try created is reused, and an endpoint already on ``config_name`` is left alone.
+
+        :param endpoint_name: the endpoint.
+        :param model_name: the model to create (or reuse).
+        :param config_name: the endpoint config to create (or reuse).
+        :param role_arn: the model's execution role.
+        :param containers: the inference containers (a serial pipeline).
+        :param instance_type: endpoint instance type.
+        :param instance_count: endpoint instances.
+        :param tags: tags of the model, config and a new endpoint.
+        :param poll_interval: seconds between checks while a busy endpoint settles before its update.
+        :param timeout: how long to wait for a busy endpoint to settle.
+        :return: DescribeEndpoint after the create or update was requested (``{}`` if not visible yet).
+        :raises AutopilotJobFailed: when the endpoint exists in a state SageMaker cannot update.
+        """
+        created = self.ensure_model(model_name, role_arn, containers, tags)
+        self.log.info(
+            "%s model %s (%d containers)", "Created" if created else "Reusing", model_name, len(containers)
+        )
+        created = self.ensure_endpoint_config(
+            config_name, model_name, instance_type=instance_type, instance_count=instance_count, tags=tags
+        )
+        self.log.info(
+            "%s endpoint config %s (%s x%d)",
+            "Created" if created else "Reusing",
+            config_name,
+            instance_type,
+            instance_count,
+        )
+        current = self.describe_endpoint_or_none(endpoint_name)
+        if current is None:
+            kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": config_name}
+            if tags:
+                kwargs["Tags"] = tags
+            try:
+                self.client.create_endpoint(**kwargs)
+                self.log.info("Creating endpoint %s on %s", endpoint_name, config_name)
+            except ClientError as err:
+                if not already_exists(err):
+                    raise
+                current = self.describe_endpoint_or_none(endpoint_name)
+        if current is not None:
+            self._switch_endpoint(current, config_name, poll_interval=poll_interval, timeout=timeout)
+        return self.describe_endpoint_or_none(endpoint_name) or {}
+
+    def _switch_endpoint(
+        self, current: Mapping[str, Any], config_name: str, *, poll_interval: float, timeout: float | None
+    ) -> None:
+        """Reuse the endpoint when it already uses ``config_name``, else UpdateEndpoint to it."""
+        endpoint = current["EndpointName"]
+        if current.get("EndpointConfigName") == config_name:
+            self.log.info(
+                "Endpoint %s already uses %s (%s); reusing it",
+                endpoint,
+                config_name,
+                current.get("EndpointStatus"),
+            )
+            return
+        status = current.get("EndpointStatus")
+        if status in ENDPOINT_FAILED_STATUSES:
+            raise AutopilotJobFailed(
+                f"Endpoint {endpoint!r} exists and is {status} "
+                f"({current.get('FailureReason') or 'no FailureReason'}); SageMaker cannot update it. "
+                "Delete it or choose another endpoint_name."
+            )
+        if status in ENDPOINT_BUSY_STATUSES:
+            # UpdateEndpoint is refused while the endpoint is busy: let it settle on whatever config.
+            self.log.info("Endpoint %s is %s; waiting before updating it", endpoint, status)
+            self.wait_for_endpoint(endpoint, poll_interval=poll_interval, timeout=timeout)
+        self.client.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+        self.log.info(
+            "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name
+        )

@@ -7,17 +7,24 @@ Import-light (DAG-facing): the hook, and with it boto3, loads on first use insid
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_autopilot.exceptions import AutopilotError
+from airflow_autopilot.core.waiting import EVENT_STATUSES, EndpointWait, Finished, JobWait, Sleep
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
+
+#: Extra seconds Airflow's defer timeout allows beyond a trigger's own deadline, so the trigger's
+#: timeout event (with the last state seen) arrives before Airflow's generic one.
+DEFER_TIMEOUT_MARGIN_SECONDS = 120.0
 
 if TYPE_CHECKING:
     from airflow_autopilot.core.job import AutopilotJob
-    from airflow_autopilot.hooks import AutopilotHook
+    from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
 
 #: Template fields of the connection parameters, shared by every operator.
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name", "verify", "botocore_config")
@@ -59,6 +66,64 @@ class AutopilotConnectionMixin:
         from airflow_autopilot.hooks import AutopilotHook
 
         return AutopilotHook(**self.hook_kwargs())
+
+    @cached_property
+    def model_hook(self) -> AutopilotModelHook:
+        """The promotion hook (Model Registry, models, endpoints) for this task's connection."""
+        from airflow_autopilot.hooks import AutopilotModelHook
+
+        return AutopilotModelHook(**self.hook_kwargs())
+
+    def check_job_once(self, wait: JobWait) -> AutopilotJob | None:
+        """
+        Describe the job once and let ``wait`` decide: the job when it already succeeded, ``None``
+        while it runs (or after a tolerated error); raise on a failure verdict or an intolerable error.
+
+        :param wait: the wait's state machine (keeps the API version and progress between checks).
+        """
+        try:
+            job = self.hook.get_job(wait.job_name, api_version=wait.api_version)
+        except Exception as err:
+            step = wait.on_error(err)
+        else:
+            step = wait.on_result(job)
+            if isinstance(step, Sleep):
+                self.hook.count_candidates(wait.reporter, job)
+        return step.outcome() if isinstance(step, Finished) else None
+
+    def defer_job_wait(
+        self, wait: JobWait, *, timeout: float | None, kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """
+        Defer to :class:`~airflow_autopilot.triggers.AutopilotJobTrigger` with ``wait``'s settings;
+        ``execute_complete`` resumes with the event (and ``kwargs``).
+
+        :param wait: the wait's state machine (criteria, poll interval, grace, candidate interval).
+        :param timeout: seconds until the trigger gives up; ``None`` waits without limit.
+        :param kwargs: extra keyword arguments for ``execute_complete``.
+        """
+        from airflow_autopilot.triggers import AutopilotJobTrigger
+
+        timeout_at = defer_timeout = None
+        if timeout:
+            timeout_at = (datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat()
+            defer_timeout = timedelta(seconds=timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, wait.poll_interval))
+        created_at = wait.created_at
+        self.defer(  # type: ignore[attr-defined]
+            trigger=AutopilotJobTrigger(
+                wait.job_name,
+                **self.connection_kwargs(),
+                poll_interval=wait.poll_interval,
+                timeout_at=timeout_at,
+                criteria=wait.criteria.to_dict(),
+                not_found_grace_seconds=wait.not_found_grace,
+                created_at=created_at.isoformat() if isinstance(created_at, datetime) else created_at,
+                candidate_interval=wait.reporter.candidate_interval,
+            ),
+            method_name="execute_complete",
+            kwargs=kwargs,
+            timeout=defer_timeout,
+        )
 
     def hook_kwargs(self) -> dict[str, Any]:
         """Arguments for any ``AwsBaseHook`` subclass with this task's connection parameters."""
@@ -106,6 +171,76 @@ class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
         self.verify = verify
         self.botocore_config = botocore_config
 
+    def wait_until_in_service(
+        self,
+        endpoint_name: str,
+        config_name: str | None,
+        status: dict[str, Any],
+        *,
+        poll_interval: float,
+        timeout: float,
+        result: dict[str, Any],
+    ) -> None:
+        """
+        Return once the endpoint is InService (on ``config_name`` when given), from ``status`` if it
+        already is; otherwise wait with the hook, or defer to
+        :class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger` when ``self.deferrable``
+        (``execute_complete`` then gets ``result`` back and calls :meth:`resolve_endpoint_event`).
+
+        :param endpoint_name: the endpoint.
+        :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
+        :param status: the latest DescribeEndpoint response.
+        :param poll_interval: seconds between checks.
+        :param timeout: give up after this many seconds.
+        :param result: the task's return value, handed to ``execute_complete`` after a deferral.
+        :raises AutopilotJobFailed: when the endpoint is Failed, with SageMaker's FailureReason.
+        """
+        check = EndpointWait(endpoint_name, config_name, poll_interval=poll_interval, log=self.log)
+        verdict = check.verdict(status) if status else "waiting"
+        if verdict == "success":
+            self.log.info("Endpoint %s is InService", endpoint_name)
+            return
+        if verdict == "failure":
+            raise AutopilotJobFailed(check.failure_message(status))
+        if getattr(self, "deferrable", False):
+            from airflow_autopilot.triggers import AutopilotEndpointTrigger
+
+            self.defer(
+                trigger=AutopilotEndpointTrigger(
+                    endpoint_name,
+                    config_name=config_name,
+                    **self.connection_kwargs(),
+                    poll_interval=poll_interval,
+                    timeout_at=(datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat(),
+                ),
+                method_name="execute_complete",
+                kwargs={"result": result},
+                timeout=timedelta(seconds=timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, poll_interval)),
+            )
+        self.model_hook.wait_for_endpoint(
+            endpoint_name, config_name=config_name, poll_interval=poll_interval, timeout=timeout
+        )
+
+    def resolve_endpoint_event(
+        self, event: Mapping[str, Any] | None, result: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """
+        The ``execute_complete`` side of :meth:`wait_until_in_service`: ``result`` on success; a Failed
+        endpoint fails without retries, a timeout or error fails with retries.
+
+        :param event: the trigger event.
+        :param result: the return value saved before deferring.
+        """
+        endpoint = (result or {}).get("EndpointName")
+        if isinstance(event, Mapping) and event.get("status") == "success":
+            self.log.info("Endpoint %s is InService", endpoint)
+            return dict(result or {})
+        message = event.get("message") if isinstance(event, Mapping) else None
+        text = f"Endpoint {endpoint!r} did not reach InService: {message or event!r}"
+        if isinstance(event, Mapping) and event.get("status") == "failure":
+            raise AutopilotJobFailed(text)
+        raise AutopilotError(text)
+
 
 def require_terminal(job: AutopilotJob, what: str) -> None:
     """
@@ -123,3 +258,38 @@ def require_terminal(job: AutopilotJob, what: str) -> None:
         "has ended. Wait for it first: put an AutopilotJobSensor (airflow_autopilot.sensors) upstream, "
         "or create the job with AutopilotCreateJobOperator(wait_for_completion=True)."
     )
+
+
+def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -> dict[str, Any]:
+    """
+    The ``execute_complete`` side of a deferred wait: the job summary on success, else raise.
+
+    :param event: the trigger event payload (may be ``None`` or malformed).
+    :param soft_fail: raise ``AirflowSkipException`` instead of failing.
+    :return: the success event's ``summary`` (JSON-safe; ``{}`` if it had none).
+    :raises AutopilotJobFailed: for a failure, error, missing or malformed event (no retries).
+    :raises AutopilotWaitTimeout: for a timeout event (a subclass of AutopilotJobFailed).
+    :raises AirflowSkipException: instead of the above when ``soft_fail`` is set.
+    """
+    error: AutopilotJobFailed
+    if not isinstance(event, Mapping):
+        error = AutopilotJobFailed(
+            f"Trigger returned no usable event ({event!r}); cannot tell how the job ended"
+        )
+    elif event.get("status") == "success":
+        return dict(event.get("summary") or {})
+    else:
+        status = event.get("status")
+        message = event.get("message") or f"Trigger event {dict(event)!r} is not a success"
+        job = event.get("job_name")
+        if status == "timeout":
+            error = AutopilotWaitTimeout(message)
+        elif status in EVENT_STATUSES:
+            error = AutopilotJobFailed(message)
+        else:
+            error = AutopilotJobFailed(
+                f"Unexpected trigger event status {status!r} for job {job!r}: {message}"
+            )
+    if soft_fail:
+        raise AirflowSkipException(f"Skipped (soft_fail): {error}") from error
+    raise error

@@ -11,7 +11,7 @@ Import-light (DAG-facing): boto3, botocore and the hook load inside ``execute``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
@@ -25,10 +25,11 @@ from airflow_autopilot.core.naming import (
     owner_token_of,
 )
 from airflow_autopilot.core.requests import build_create_request, validate_operator_request
+from airflow_autopilot.core.waiting import JobWait
 from airflow_autopilot.core.xcom import to_json_safe
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNameConflict
+from airflow_autopilot.exceptions import AutopilotJobNameConflict
 from airflow_autopilot.links import AutopilotJobLink
-from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator
+from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, resolve_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -326,10 +327,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         if self.deferrable:
             self.defer_until_done(job_name, arn, started_at)
         else:
-            from airflow_autopilot.core.waiting import wait_for_job
-
-            wait_for_job(
-                self.hook,
+            self.hook.wait_for_job(
                 job_name,
                 self.criteria,
                 poll_interval=self.poll_interval,
@@ -341,37 +339,15 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
-        from airflow_autopilot.core.errors import is_not_found, is_transient
-        from airflow_autopilot.triggers import AutopilotJobTrigger
-
-        try:
-            job = self.hook.get_job(job_name)
-        except Exception as err:
-            if not (is_not_found(err) or is_transient(err)):
-                raise
-            self.log.info("Could not check %s before deferring (%s); the trigger will", job_name, err)
-        else:
-            verdict = self.criteria.verdict(job)  # the same decision the trigger makes
-            if verdict == "success":
-                self.log.info("Autopilot job %s is already %s", job_name, job.describe_state())
-                return
-            if verdict == "failure":
-                raise AutopilotJobFailed(job.failure_message())
-        timeout_at = None
-        if self.max_wait_seconds is not None:
-            deadline = datetime.now(timezone.utc) + timedelta(seconds=self.max_wait_seconds)
-            timeout_at = deadline.isoformat()
-        self.defer(
-            trigger=AutopilotJobTrigger(
-                job_name,
-                **self.connection_kwargs(),
-                poll_interval=self.poll_interval,
-                timeout_at=timeout_at,
-                criteria=self.criteria.to_dict(),
-                created_at=started_at.isoformat(),
-            ),
-            method_name="execute_complete",
-            kwargs={"job_name": job_name, "job_arn": arn},
+        wait = JobWait(
+            job_name, self.criteria, poll_interval=self.poll_interval, log=self.log, created_at=started_at
+        )
+        job = self.check_job_once(wait)
+        if job is not None:
+            self.log.info("Autopilot job %s is already %s", job_name, job.describe_state())
+            return
+        self.defer_job_wait(
+            wait, timeout=self.max_wait_seconds, kwargs={"job_name": job_name, "job_arn": arn}
         )
 
     def execute_complete(
@@ -388,8 +364,6 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         :param job_name: the job name (from ``defer`` kwargs).
         :param job_arn: the job ARN (from ``defer`` kwargs).
         """
-        from airflow_autopilot.core.waiting import resolve_event
-
         summary = resolve_event(event)
         return to_json_safe(
             {

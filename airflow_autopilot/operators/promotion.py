@@ -14,19 +14,17 @@ Import-light (DAG-facing): boto3, botocore and the Amazon provider load inside `
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk import conf
 
-from airflow_autopilot.core.errors import is_transient
 from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
     CandidateScore,
     Champion,
+    DeployPlan,
     PromotionDecision,
     PromotionInputError,
     candidate_metadata,
@@ -41,40 +39,20 @@ from airflow_autopilot.core.promotion import (
 )
 from airflow_autopilot.core.requests import tags_as_list
 from airflow_autopilot.core.validation import ROLE_ARN_PATTERN, validate_job_name
-from airflow_autopilot.core.waiting import backoff_delay, poll_delay
 from airflow_autopilot.core.xcom import to_json_safe
-from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
     AutopilotBaseOperator,
-    AutopilotConnectionMixin,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_autopilot.hooks.model import AutopilotModelHook
 
 #: XCom key of the gate's decision (``PromotionDecision.to_dict()``).
 DECISION_XCOM_KEY = "promotion_decision"
-#: Endpoint statuses that end a wait badly.
-ENDPOINT_FAILED_STATUSES = frozenset({"Failed", "OutOfService", "Deleting"})
-#: Endpoint statuses during which UpdateEndpoint is refused.
-ENDPOINT_BUSY_STATUSES = frozenset(
-    {"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"}
-)
 #: Default endpoint instance type (moto's allow-list rejects newer families).
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
-
-
-class _ModelHookMixin(AutopilotConnectionMixin):
-    """A lazily built :class:`AutopilotModelHook` with the operator's connection parameters."""
-
-    @cached_property
-    def model_hook(self) -> AutopilotModelHook:
-        from airflow_autopilot.hooks.model import AutopilotModelHook
-
-        return AutopilotModelHook(**self.hook_kwargs())
 
 
 def _task_ids(value: Any, field: str) -> list[str]:
@@ -91,7 +69,7 @@ def _task_ids(value: Any, field: str) -> list[str]:
 
 
 # --- the gate ------------------------------------------------------------------------------------
-class AutopilotPromotionBranchOperator(_ModelHookMixin, BaseBranchOperator, AutopilotBaseOperator):
+class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator):
     """
     Branch to ``promote_task_ids`` or ``reject_task_ids`` from a BestCandidate.
 
@@ -182,7 +160,7 @@ class AutopilotPromotionBranchOperator(_ModelHookMixin, BaseBranchOperator, Auto
 
 
 # --- Model Registry ------------------------------------------------------------------------------
-class AutopilotRegisterCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
+class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
     """
     Register a BestCandidate as a new version of a Model Package Group (created when missing).
 
@@ -260,8 +238,7 @@ class AutopilotRegisterCandidateOperator(_ModelHookMixin, AutopilotBaseOperator)
         extra = self.customer_metadata or {}
         if not isinstance(extra, Mapping):
             raise PromotionInputError("customer_metadata: must be a dict of strings")
-        errors: list[str] = []
-        tags = tags_as_list(self.tags, errors)
+        tags, errors = tags_as_list(self.tags)
         if errors:
             raise PromotionInputError("; ".join(errors))
         request: dict[str, Any] = {
@@ -318,7 +295,7 @@ class AutopilotRegisterCandidateOperator(_ModelHookMixin, AutopilotBaseOperator)
 
 
 # --- endpoint ------------------------------------------------------------------------------------
-class AutopilotDeployCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
+class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
     """
     Deploy a BestCandidate to a real-time endpoint: CreateModel (every inference container),
     CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint when the endpoint exists with
@@ -390,7 +367,7 @@ class AutopilotDeployCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
         self.poll_interval = poll_interval
         self.max_wait_seconds = max_wait_seconds
 
-    def plan(self) -> dict[str, Any]:
+    def plan(self) -> DeployPlan:
         """Validate the inputs and derive the names (no AWS call)."""
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
@@ -408,8 +385,7 @@ class AutopilotDeployCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
             raise PromotionInputError(
                 f"initial_instance_count: {self.initial_instance_count!r} must be an integer >= 1"
             )
-        errors: list[str] = []
-        tags = tags_as_list(self.tags, errors) or []
+        tags, errors = tags_as_list(self.tags)
         if errors:
             raise PromotionInputError("; ".join(errors))
         model_name = (
@@ -418,176 +394,53 @@ class AutopilotDeployCandidateOperator(_ModelHookMixin, AutopilotBaseOperator):
             else safe_resource_name(score.candidate_name, containers)
         )
         config_name = safe_resource_name(endpoint, model_name, self.instance_type, int(count))
-        return {
-            "endpoint": endpoint,
-            "containers": containers,
-            "model_name": model_name,
-            "config_name": config_name,
-            "count": int(count),
-            "tags": tags,
-        }
+        return DeployPlan(
+            endpoint_name=endpoint,
+            model_name=model_name,
+            config_name=config_name,
+            containers=containers,
+            instance_count=int(count),
+            tags=tags or [],
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
-
-        from airflow_autopilot.core.errors import already_exists
-
         plan = self.plan()
-        hook = self.model_hook
-        endpoint, model_name, config_name = plan["endpoint"], plan["model_name"], plan["config_name"]
-        created = hook.ensure_model(model_name, self.role_arn, plan["containers"], plan["tags"])
-        self.log.info(
-            "%s model %s (%d containers)",
-            "Created" if created else "Reusing",
-            model_name,
-            len(plan["containers"]),
-        )
-        created = hook.ensure_endpoint_config(
-            config_name,
-            model_name,
+        status = self.model_hook.deploy(
+            plan.endpoint_name,
+            model_name=plan.model_name,
+            config_name=plan.config_name,
+            role_arn=self.role_arn,
+            containers=plan.containers,
             instance_type=self.instance_type,
-            instance_count=plan["count"],
-            tags=plan["tags"],
+            instance_count=plan.instance_count,
+            tags=plan.tags,
+            poll_interval=self.poll_interval,
+            timeout=self.max_wait_seconds,
         )
-        self.log.info(
-            "%s endpoint config %s (%s x%d)",
-            "Created" if created else "Reusing",
-            config_name,
-            self.instance_type,
-            plan["count"],
-        )
-
-        current = hook.describe_endpoint_or_none(endpoint)
-        if current is None:
-            kwargs: dict[str, Any] = {"EndpointName": endpoint, "EndpointConfigName": config_name}
-            if plan["tags"]:
-                kwargs["Tags"] = plan["tags"]
-            try:
-                hook.client.create_endpoint(**kwargs)
-                self.log.info("Creating endpoint %s on %s", endpoint, config_name)
-            except ClientError as err:
-                if not already_exists(err):
-                    raise
-                current = hook.describe_endpoint_or_none(endpoint)
-        if current is not None:
-            self.switch_endpoint(current, config_name)
-        status = hook.describe_endpoint_or_none(endpoint) or {}
         result = to_json_safe(
             {
-                "EndpointName": endpoint,
+                "EndpointName": plan.endpoint_name,
                 "EndpointArn": status.get("EndpointArn"),
-                "ModelName": model_name,
-                "EndpointConfigName": config_name,
+                "ModelName": plan.model_name,
+                "EndpointConfigName": plan.config_name,
             }
         )
-        if not self.wait_for_completion or self.settled(status, config_name):
-            return result
-        if self.deferrable:
-            from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-            self.defer(
-                trigger=SageMakerTrigger(
-                    job_name=endpoint,
-                    job_type="endpoint",
-                    waiter_delay=max(1, int(self.poll_interval)),
-                    waiter_max_attempts=max(1, int(self.max_wait_seconds // max(1, int(self.poll_interval)))),
-                    **self.connection_kwargs(),
-                ),
-                method_name="execute_complete",
-                kwargs={"result": result},
+        if self.wait_for_completion:
+            self.wait_until_in_service(
+                plan.endpoint_name,
+                plan.config_name,
+                status,
+                poll_interval=self.poll_interval,
+                timeout=self.max_wait_seconds,
+                result=result,
             )
-        self.wait_in_service(endpoint, config_name)
         return result
-
-    def switch_endpoint(self, current: Mapping[str, Any], config_name: str) -> None:
-        """Reuse the endpoint when it already uses ``config_name``, else UpdateEndpoint to it."""
-        endpoint = current["EndpointName"]
-        if current.get("EndpointConfigName") == config_name:
-            self.log.info(
-                "Endpoint %s already uses %s (%s); reusing it",
-                endpoint,
-                config_name,
-                current.get("EndpointStatus"),
-            )
-            return
-        status = current.get("EndpointStatus")
-        if status in ENDPOINT_FAILED_STATUSES:
-            raise AutopilotJobFailed(
-                f"Endpoint {endpoint!r} exists and is {status} "
-                f"({current.get('FailureReason') or 'no FailureReason'}); SageMaker cannot update it. "
-                "Delete it or choose another endpoint_name."
-            )
-        if status in ENDPOINT_BUSY_STATUSES:
-            self.log.info("Endpoint %s is %s; waiting before updating it", endpoint, status)
-            self.wait_in_service(endpoint, None)
-        self.model_hook.client.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
-        self.log.info(
-            "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name
-        )
-
-    @staticmethod
-    def settled(status: Mapping[str, Any], config_name: str | None) -> bool:
-        """InService on the expected config (any config when ``config_name`` is None)."""
-        return status.get("EndpointStatus") == "InService" and (
-            config_name is None or status.get("EndpointConfigName") == config_name
-        )
-
-    @staticmethod
-    def failure(endpoint: str, status: Mapping[str, Any]) -> str:
-        reason = status.get("FailureReason") or "SageMaker gave no FailureReason"
-        return f"Endpoint {endpoint!r} is {status.get('EndpointStatus')}: {reason}"
-
-    def wait_in_service(
-        self, endpoint: str, config_name: str | None, *, sleep: Any = time.sleep
-    ) -> dict[str, Any]:
-        """
-        Poll DescribeEndpoint until InService on ``config_name``; transient errors back off.
-
-        :raises AutopilotJobFailed: when the endpoint is Failed / OutOfService, with FailureReason.
-        :raises AutopilotError: on timeout or when the endpoint disappears.
-        """
-        deadline = time.monotonic() + float(self.max_wait_seconds)
-        failures = 0
-        last: dict[str, Any] = {}
-        while True:
-            try:
-                status = self.model_hook.describe_endpoint_or_none(endpoint)
-            except Exception as err:
-                if not is_transient(err):
-                    raise
-                failures += 1
-                self.log.warning("Transient error describing endpoint %s (%s); retrying", endpoint, err)
-                delay = backoff_delay(failures, self.poll_interval)
-            else:
-                failures = 0
-                if status is None:
-                    raise AutopilotError(f"Endpoint {endpoint!r} no longer exists")
-                if status != last:
-                    self.log.info("Endpoint %s is %s", endpoint, status.get("EndpointStatus"))
-                last = status
-                if self.settled(status, config_name):
-                    return status
-                if status.get("EndpointStatus") in ENDPOINT_FAILED_STATUSES:
-                    raise AutopilotJobFailed(self.failure(endpoint, status))
-                delay = poll_delay(self.poll_interval)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AutopilotError(
-                    f"Timed out after {self.max_wait_seconds:g}s waiting for endpoint {endpoint!r} "
-                    f"(last seen {last.get('EndpointStatus', 'never described')})"
-                )
-            sleep(min(delay, remaining))
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, result: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """
-        Resume after the endpoint trigger: the result on success, else fail with the trigger's message
-        (the FailureReason for a Failed endpoint).
+        Resume after :class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger`: the result on
+        success, else fail with the trigger's message (the FailureReason for a Failed endpoint).
         """
-        endpoint = (result or {}).get("EndpointName")
-        if not isinstance(event, Mapping) or event.get("status") != "success":
-            message = event.get("message") if isinstance(event, Mapping) else None
-            raise AutopilotJobFailed(f"Endpoint {endpoint!r} did not reach InService: {message or event!r}")
-        self.log.info("Endpoint %s is InService", endpoint)
-        return dict(result or {})
+        return self.resolve_endpoint_event(event, result)

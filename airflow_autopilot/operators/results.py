@@ -91,9 +91,9 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
     retries, or skips it with ``skip_if_missing=True``, with a message saying which. A job still
     running fails with a pointer to ``AutopilotJobSensor``.
 
-    With ``wait_for_endpoint=True`` the task then waits until the endpoint is ``InService``, with
-    botocore's ``endpoint_in_service`` waiter, or when ``deferrable`` in the triggerer with the
-    Amazon provider's ``SageMakerTrigger(job_type="endpoint")``.
+    With ``wait_for_endpoint=True`` the task then waits until the endpoint is ``InService``
+    (:meth:`AutopilotHook.wait_for_endpoint`), or when ``deferrable`` in the triggerer
+    (:class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger`).
 
     :param job_name: the AutoMLJobName (templated).
     :param skip_if_missing: skip instead of failing when there is no usable deployment.
@@ -150,54 +150,16 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         result = self.deploy_result(self.hook.get_job(self.job_name))
         endpoint = result["EndpointName"]
         self.log.info("Autopilot job %s deployed endpoint %s", self.job_name, endpoint)
-        if not self.wait_for_endpoint:
-            return result
-        status = self.endpoint_status(endpoint)
-        if status.get("EndpointStatus") == "InService":
-            self.log.info("Endpoint %s is InService", endpoint)
-            return result
-        if status.get("EndpointStatus") == "Failed":
-            raise AutopilotJobFailed(self.endpoint_failure(endpoint, status))
-        if self.deferrable:
-            from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-            self.defer(
-                trigger=SageMakerTrigger(
-                    job_name=endpoint,
-                    job_type="endpoint",
-                    waiter_delay=self.poll_interval,
-                    waiter_max_attempts=self.max_attempts,
-                    **self.connection_kwargs(),
-                ),
-                method_name="execute_complete",
-                kwargs={"result": result},
+        if self.wait_for_endpoint:
+            self.wait_until_in_service(
+                endpoint,
+                None,
+                self.hook.describe_endpoint_or_none(endpoint) or {},
+                poll_interval=self.poll_interval,
+                timeout=self.poll_interval * self.max_attempts,
+                result=result,
             )
-        self.wait_in_service(endpoint)
         return result
-
-    def endpoint_status(self, endpoint: str) -> dict[str, Any]:
-        """DescribeEndpoint's response (``EndpointStatus``, ``FailureReason`` ...)."""
-        return dict(self.hook.client.describe_endpoint(EndpointName=endpoint))
-
-    @staticmethod
-    def endpoint_failure(endpoint: str, status: Mapping[str, Any]) -> str:
-        reason = status.get("FailureReason") or "SageMaker gave no FailureReason"
-        return f"Endpoint {endpoint!r} is {status.get('EndpointStatus')}: {reason}"
-
-    def wait_in_service(self, endpoint: str) -> None:
-        """Block until the endpoint is InService, with botocore's waiter."""
-        from botocore.exceptions import WaiterError
-
-        waiter = self.hook.client.get_waiter("endpoint_in_service")
-        try:
-            waiter.wait(
-                EndpointName=endpoint,
-                WaiterConfig={"Delay": self.poll_interval, "MaxAttempts": self.max_attempts},
-            )
-        except WaiterError as err:
-            last = getattr(err, "last_response", None) or {}
-            raise AutopilotError(self.endpoint_failure(endpoint, last) + f" ({err})") from err
-        self.log.info("Endpoint %s is InService", endpoint)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, result: dict[str, Any] | None = None
@@ -205,13 +167,11 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         """
         Resume after the endpoint trigger: the ModelDeployResult on success, else raise.
 
-        :param event: the SageMakerTrigger event (``{"status": "success", ...}`` on success).
+        :param context: the task context.
+        :param event: the trigger event (``{"status": "success", ...}`` on success).
         :param result: the ModelDeployResult read before deferring.
         """
-        if not isinstance(event, Mapping) or event.get("status") != "success":
-            raise AutopilotError(f"Waiting for the endpoint of {self.job_name!r} did not succeed: {event!r}")
-        self.log.info("Endpoint %s is InService", (result or {}).get("EndpointName"))
-        return dict(result or {})
+        return self.resolve_endpoint_event(event, result)
 
 
 def _as_datetime(value: Any) -> datetime | None:
