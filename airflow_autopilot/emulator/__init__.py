@@ -1,19 +1,12 @@
-"""Local Amazon SageMaker Autopilot emulator on top of moto (install the ``emulator`` extra).
-
-Nothing heavy is imported until a name is used: the pytest plugin of this package is loaded by
-every pytest run in the environment.
-
-Public API: :func:`mock_autopilot`, :class:`EmulatorServer`, :class:`EmulatorHandle`,
-:func:`install`, :func:`configure`, :func:`advance_time`, :func:`inject_faults`,
-:func:`clear_faults`, :func:`request_counts`, :func:`reset_request_counts`, :func:`airflow_conn_value`
-and the tag/outcome constants of :mod:`airflow_autopilot.emulator.controls`.
-"""
+"""Local Amazon SageMaker Autopilot emulator on top of moto (install the ``emulator`` extra)."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
+# Public name -> defining module. Names load on first use because the pytest11 plugin imports this
+# package in every pytest run of the environment, emulator tests or not.
 _EXPORTS = {
     "mock_autopilot": "airflow_autopilot.emulator.inprocess",
     "EmulatorServer": "airflow_autopilot.emulator.server",

@@ -1,8 +1,4 @@
-"""Run the Autopilot emulator as a standalone loopback server.
-
-``python -m airflow_autopilot.emulator --port 5000`` (or the ``autopilot-emulator`` console script)
-prints the endpoint URL and the ``AIRFLOW_CONN_AWS_DEFAULT`` value, then serves until interrupted.
-"""
+"""The ``autopilot-emulator`` command (also ``python -m airflow_autopilot.emulator``): a standalone server."""
 
 from __future__ import annotations
 
@@ -13,6 +9,9 @@ import signal
 import sys
 import threading
 from types import FrameType
+
+from airflow_autopilot.emulator.handle import DEFAULT_REGION
+from airflow_autopilot.emulator.server import LOOPBACK, EmulatorServer
 
 DEFAULT_PORT = 5000
 
@@ -29,10 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("AUTOPILOT_EMULATOR_PORT", DEFAULT_PORT)),
         help="TCP port (0 picks a free one; default %(default)s or $AUTOPILOT_EMULATOR_PORT)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default %(default)s)")
+    parser.add_argument("--host", default=LOOPBACK, help="interface to bind (default %(default)s)")
     parser.add_argument("--stage-seconds", type=float, default=None, help="seconds per job stage")
     parser.add_argument("--max-candidates", type=int, default=None, help="cap on candidates per job")
-    parser.add_argument("--region", default="us-east-1", help="region for the printed connection")
+    parser.add_argument("--region", default=DEFAULT_REGION, help="region for the printed connection")
     return parser
 
 
@@ -42,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     :param argv: arguments, default ``sys.argv[1:]``.
     """
     args = build_parser().parse_args(argv)
-    from airflow_autopilot.emulator.server import EmulatorServer
-
     server = EmulatorServer(
         port=args.port,
         host=args.host,

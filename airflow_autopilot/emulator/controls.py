@@ -1,8 +1,4 @@
-"""Per-job controls (tags and name prefixes), fault injection and request counting.
-
-Everything here is process-wide and thread-safe: a threaded server and the test that drives it
-share the same state.
-"""
+"""Per-job controls (tags and name prefixes), fault injection and request counting."""
 
 from __future__ import annotations
 
@@ -10,7 +6,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 TAG_PREFIX = "autopilot-emulator:"
 TAG_OUTCOME = TAG_PREFIX + "outcome"
@@ -48,6 +44,10 @@ _PREFIX_RE = re.compile(
 JOB_FAULT_OPERATIONS = frozenset({"DescribeAutoMLJob", "DescribeAutoMLJobV2", "ListCandidatesForAutoMLJob"})
 DESCRIBE_OPERATIONS = frozenset({"DescribeAutoMLJob", "DescribeAutoMLJobV2"})
 
+FAULT_THROTTLE = "throttle"
+FAULT_SERVER_ERROR = "server-error"
+FAULT_NOT_FOUND = "not-found"
+
 
 def outcome_from_name(job_name: str) -> str | None:
     """Return the outcome selected by an ``emu-<outcome>-`` name prefix, if any.
@@ -78,7 +78,24 @@ class FaultBudget:
         """Return True when no fault is left."""
         return self.throttle <= 0 and self.server_errors <= 0 and self.not_found <= 0
 
+    def take(self, operation: str) -> str | None:
+        """Consume and return the next fault that applies to ``operation``, or ``None``.
 
+        :param operation: the SageMaker operation name; not-found faults only hit describe calls.
+        """
+        if self.throttle > 0:
+            self.throttle -= 1
+            return FAULT_THROTTLE
+        if self.server_errors > 0:
+            self.server_errors -= 1
+            return FAULT_SERVER_ERROR
+        if self.not_found > 0 and operation in DESCRIBE_OPERATIONS:
+            self.not_found -= 1
+            return FAULT_NOT_FOUND
+        return None
+
+
+# Process-wide and locked: a threaded server and the test that drives it share this state.
 @dataclass
 class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,10 +105,6 @@ class _State:
 
 
 _state = _State()
-
-FAULT_THROTTLE = "throttle"
-FAULT_SERVER_ERROR = "server-error"
-FAULT_NOT_FOUND = "not-found"
 
 
 def inject_faults(
@@ -131,29 +144,10 @@ def clear_faults() -> None:
         _state.per_job.clear()
 
 
-def pending_faults(job_name: str | None = None) -> FaultBudget:
-    """Return a copy of the faults still queued.
-
-    :param job_name: a job name, or ``None`` for the any-request budget.
-    """
+def pending_faults() -> FaultBudget:
+    """Return a copy of the faults still queued for any request."""
     with _state.lock:
-        budget = _state.any_request if job_name is None else _state.per_job.get(job_name)
-        if budget is None:
-            return FaultBudget()
-        return FaultBudget(budget.throttle, budget.server_errors, budget.not_found)
-
-
-def _take(budget: FaultBudget, operation: str) -> str | None:
-    if budget.throttle > 0:
-        budget.throttle -= 1
-        return FAULT_THROTTLE
-    if budget.server_errors > 0:
-        budget.server_errors -= 1
-        return FAULT_SERVER_ERROR
-    if budget.not_found > 0 and operation in DESCRIBE_OPERATIONS:
-        budget.not_found -= 1
-        return FAULT_NOT_FOUND
-    return None
+        return replace(_state.any_request)
 
 
 def take_fault(operation: str, job_name: str | None) -> str | None:
@@ -163,11 +157,11 @@ def take_fault(operation: str, job_name: str | None) -> str | None:
     :param job_name: the request's ``AutoMLJobName``, if any.
     """
     with _state.lock:
-        fault = _take(_state.any_request, operation)
+        fault = _state.any_request.take(operation)
         if fault is None and job_name and operation in JOB_FAULT_OPERATIONS:
             budget = _state.per_job.get(job_name)
             if budget is not None:
-                fault = _take(budget, operation)
+                fault = budget.take(operation)
                 if budget.empty():
                     del _state.per_job[job_name]
         return fault

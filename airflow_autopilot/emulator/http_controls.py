@@ -1,18 +1,8 @@
-"""HTTP routes of a running emulator server, added to moto's own ``/moto-api`` app.
-
-* ``GET /moto-api/autopilot-emulator/request-counts`` -> ``{"DescribeAutoMLJob": 3, ...}``;
-  ``POST`` or ``DELETE`` on the same path resets the counts.
-* ``POST /moto-api/autopilot-emulator/faults`` with JSON
-  ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0}`` queues faults
-  (send ``Content-Type: application/json``).
-* ``POST /moto-api/autopilot-emulator/configure`` with JSON ``{"stage_seconds": 1.0,
-  "max_candidates": 5}`` changes the settings for jobs created afterwards.
-
-A server reads moto's route table when it first serves ``/moto-api``: register before starting it.
-"""
+"""HTTP control routes of an emulator server (request counts, faults, settings) in moto's ``/moto-api`` app."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -36,7 +26,7 @@ def _body(request: Any) -> dict[str, Any]:
 
 
 def request_counts_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
-    """Return (GET) or reset (POST/DELETE) the per-operation request counts.
+    """``/request-counts``: return (GET) or reset (POST/DELETE) the per-operation request counts.
 
     :param request: the werkzeug request.
     :param full_url: the request URL.
@@ -49,15 +39,17 @@ def request_counts_view(request: Any, full_url: str, headers: Any) -> tuple[int,
 
 
 def faults_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
-    """Queue faults from a JSON body (POST) or return the any-request budget (GET).
+    """``/faults``: return the any-request budget (GET) or queue faults (POST).
+
+    The POST body is JSON ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0}``,
+    sent as ``application/json`` (or form-encoded, as ``curl -d`` does).
 
     :param request: the werkzeug request.
     :param full_url: the request URL.
     :param headers: the request headers.
     """
     if request.method == "GET":
-        budget = controls.pending_faults()
-        return 200, dict(_JSON), json.dumps(budget.__dict__)
+        return 200, dict(_JSON), json.dumps(dataclasses.asdict(controls.pending_faults()))
     try:
         body = _body(request)
         controls.inject_faults(
@@ -72,7 +64,8 @@ def faults_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[st
 
 
 def configure_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
-    """Apply :func:`settings.configure` from a JSON body (POST).
+    """``/configure``: apply :func:`settings.configure` from a JSON body such as
+    ``{"stage_seconds": 1.0, "max_candidates": 5}`` (POST).
 
     :param request: the werkzeug request.
     :param full_url: the request URL.
@@ -94,7 +87,10 @@ def configure_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict
 
 
 def register_routes() -> None:
-    """Add the routes to moto's ``/moto-api`` route table (idempotent)."""
+    """Add the routes under :data:`ROUTE_PREFIX` to moto's ``/moto-api`` route table (idempotent).
+
+    A server reads that table when it first serves ``/moto-api``: register before starting it.
+    """
     from moto.moto_api._internal import urls
 
     urls.url_paths["{0}" + ROUTE_PREFIX + "/request-counts"] = request_counts_view

@@ -1,7 +1,6 @@
-"""Server-side validation of CreateAutoMLJob requests, as SageMaker does it.
+"""CreateAutoMLJob validation with SageMaker's own messages, raised as moto's ``ValidationException``.
 
-Every check raises :class:`moto.sagemaker.exceptions.ValidationError` (error code
-``ValidationException``, HTTP 400), which boto3 exposes as ``ClientError``.
+The rules come from :mod:`airflow_autopilot.core.validation`; only the wording is the server's.
 """
 
 from __future__ import annotations
@@ -11,36 +10,28 @@ from typing import Any, NoReturn
 
 from moto.sagemaker.exceptions import ValidationError
 
-from airflow_autopilot.core.job import MINIMIZED_METRICS
 from airflow_autopilot.core.validation import (
     ALGORITHMS_BY_MODE,
+    CHANNEL_TYPES,
+    COMPRESSION_TYPES,
     CONTENT_TYPES,
+    JOB_NAME_MAX_LENGTH,
+    JOB_NAME_PATTERN,
+    MAX_CANDIDATES_RANGE,
+    MAX_TAGS,
     METRICS_BY_PROBLEM_TYPE,
     MODES,
     PROBLEM_TYPES,
+    ROLE_ARN_LENGTH,
+    ROLE_ARN_PATTERN,
+    S3_DATA_TYPES_V1,
+    S3_URI_MAX_LENGTH,
+    S3_URI_PATTERN,
 )
-from airflow_autopilot.core.validation import JOB_NAME_PATTERN as JOB_NAME_RE
-from airflow_autopilot.core.validation import ROLE_ARN_PATTERN as ROLE_ARN_RE
-from airflow_autopilot.core.validation import S3_DATA_TYPES_V1 as V1_S3_DATA_TYPES
-from airflow_autopilot.core.validation import S3_URI_PATTERN as S3_URI_RE
 from airflow_autopilot.emulator import controls
 
-# The rules have one home, airflow_autopilot.core.validation, shared with the client side.
-ENDPOINT_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-DEFAULT_METRIC = {problem: metrics[0] for problem, metrics in METRICS_BY_PROBLEM_TYPE.items()}
-__all__ = [
-    "ALGORITHMS_BY_MODE",
-    "CONTENT_TYPES",
-    "DEFAULT_METRIC",
-    "JOB_NAME_RE",
-    "METRICS_BY_PROBLEM_TYPE",
-    "MINIMIZED_METRICS",
-    "MODES",
-    "PROBLEM_TYPES",
-    "ROLE_ARN_RE",
-    "S3_URI_RE",
-    "V1_S3_DATA_TYPES",
-]
+ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+ENDPOINT_NAME_MAX_LENGTH = 63
 
 
 def _fail(message: str) -> NoReturn:
@@ -53,30 +44,27 @@ def _constraint(value: Any, where: str, constraint: str) -> NoReturn:
     )
 
 
-def validate_job_name(name: Any, where: str = "autoMLJobName") -> None:
-    """Check an AutoML job name's length and pattern.
-
-    :param name: the requested name.
-    :param where: the parameter path used in the error message.
-    """
-    if not isinstance(name, str) or not 1 <= len(name) <= 32:
-        _constraint(name, where, "Member must have length between 1 and 32")
-    if not JOB_NAME_RE.fullmatch(name):
+def _validate_job_name(name: Any) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= JOB_NAME_MAX_LENGTH:
+        _constraint(name, "autoMLJobName", f"Member must have length between 1 and {JOB_NAME_MAX_LENGTH}")
+    if not JOB_NAME_PATTERN.fullmatch(name):
         _constraint(
-            name, where, "Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}"
+            name,
+            "autoMLJobName",
+            f"Member must satisfy regular expression pattern: {JOB_NAME_PATTERN.pattern}",
         )
 
 
 def _validate_channels(channels: Any) -> None:
     if not isinstance(channels, list) or not 1 <= len(channels) <= 2:
         _constraint(channels, "inputDataConfig", "Member must have length between 1 and 2")
-    kinds = [c.get("ChannelType") or "training" for c in channels]
+    kinds = [c.get("ChannelType") or CHANNEL_TYPES[0] for c in channels]
     for kind in kinds:
-        if kind not in ("training", "validation"):
+        if kind not in CHANNEL_TYPES:
             _constraint(
                 kind,
                 "inputDataConfig.member.channelType",
-                "Member must satisfy enum value set: [training, validation]",
+                f"Member must satisfy enum value set: [{', '.join(CHANNEL_TYPES)}]",
             )
     if len(channels) == 2 and sorted(kinds) != ["training", "validation"]:
         _fail("InputDataConfig with two channels must have one 'training' and one 'validation' channel.")
@@ -98,28 +86,28 @@ def _validate_channels(channels: Any) -> None:
         content_type = channel.get("ContentType") or CONTENT_TYPES[0]
         if content_type not in CONTENT_TYPES:
             _fail(f"ContentType '{content_type}' is not supported. Supported: {', '.join(CONTENT_TYPES)}.")
-        compression = channel.get("CompressionType") or "None"
-        if compression not in ("None", "Gzip"):
+        compression = channel.get("CompressionType") or COMPRESSION_TYPES[0]
+        if compression not in COMPRESSION_TYPES:
             _constraint(
                 compression,
                 "inputDataConfig.member.compressionType",
-                "Member must satisfy enum value set: [None, Gzip]",
+                f"Member must satisfy enum value set: [{', '.join(COMPRESSION_TYPES)}]",
             )
         source = (channel.get("DataSource") or {}).get("S3DataSource")
         if not source:
             _fail("InputDataConfig channels need DataSource.S3DataSource.")
-        if source.get("S3DataType") not in V1_S3_DATA_TYPES:
+        if source.get("S3DataType") not in S3_DATA_TYPES_V1:
             _fail(
                 f"S3DataType '{source.get('S3DataType')}' is not supported by CreateAutoMLJob; "
-                f"use one of {', '.join(V1_S3_DATA_TYPES)} (AugmentedManifestFile needs CreateAutoMLJobV2)."
+                f"use one of {', '.join(S3_DATA_TYPES_V1)} (AugmentedManifestFile needs CreateAutoMLJobV2)."
             )
-        uri = source.get("S3Uri") or ""
-        if len(uri) > 1024 or not S3_URI_RE.fullmatch(uri):
-            _constraint(
-                uri,
-                "inputDataConfig.member.dataSource.s3DataSource.s3Uri",
-                "Member must satisfy regular expression pattern: (https|s3)://([^/]+)/?(.*)",
-            )
+        _validate_s3_uri(source.get("S3Uri"), "inputDataConfig.member.dataSource.s3DataSource.s3Uri")
+
+
+def _validate_s3_uri(uri: Any, where: str) -> None:
+    uri = uri or ""
+    if len(uri) > S3_URI_MAX_LENGTH or not S3_URI_PATTERN.fullmatch(uri):
+        _constraint(uri, where, f"Member must satisfy regular expression pattern: {S3_URI_PATTERN.pattern}")
 
 
 def _validate_objective(problem_type: str | None, objective: dict[str, Any] | None) -> None:
@@ -145,11 +133,12 @@ def _validate_job_config(config: dict[str, Any] | None) -> None:
     config = config or {}
     criteria = config.get("CompletionCriteria") or {}
     max_candidates = criteria.get("MaxCandidates")
-    if max_candidates is not None and not 1 <= int(max_candidates) <= 750:
+    low, high = MAX_CANDIDATES_RANGE
+    if max_candidates is not None and not low <= int(max_candidates) <= high:
         _constraint(
             max_candidates,
             "autoMLJobConfig.completionCriteria.maxCandidates",
-            "Member must have value between 1 and 750",
+            f"Member must have value between {low} and {high}",
         )
     for key in ("MaxRuntimePerTrainingJobInSeconds", "MaxAutoMLJobRuntimeInSeconds"):
         value = criteria.get(key)
@@ -204,17 +193,17 @@ def _validate_deploy_config(config: dict[str, Any] | None) -> None:
         _fail("Validation Error: An EndpointName cannot be provided while AutoGenerateEndpointName is True.")
     if not auto and not name:
         _fail("Validation Error: EndpointName must be provided when AutoGenerateEndpointName is False.")
-    if name and (len(name) > 63 or not ENDPOINT_NAME_RE.fullmatch(name)):
+    if name and (len(name) > ENDPOINT_NAME_MAX_LENGTH or not ENDPOINT_NAME_PATTERN.fullmatch(name)):
         _constraint(
             name,
             "modelDeployConfig.endpointName",
-            "Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+            f"Member must satisfy regular expression pattern: {ENDPOINT_NAME_PATTERN.pattern}",
         )
 
 
 def _validate_tags(tags: list[dict[str, str]] | None) -> None:
-    if tags and len(tags) > 50:
-        _constraint("tags", "tags", "Member must have length less than or equal to 50")
+    if tags and len(tags) > MAX_TAGS:
+        _constraint("tags", "tags", f"Member must have length less than or equal to {MAX_TAGS}")
     values = controls.tags_to_dict(tags)
     outcome = values.get(controls.TAG_OUTCOME)
     if outcome is not None and outcome not in controls.OUTCOMES:
@@ -238,21 +227,16 @@ def validate_create_request(params: dict[str, Any]) -> None:
 
     :param params: the parsed request parameters.
     """
-    validate_job_name(params.get("AutoMLJobName"))
+    _validate_job_name(params.get("AutoMLJobName"))
     _validate_channels(params.get("InputDataConfig"))
-    output = (params.get("OutputDataConfig") or {}).get("S3OutputPath") or ""
-    if len(output) > 1024 or not S3_URI_RE.fullmatch(output):
-        _constraint(
-            output,
-            "outputDataConfig.s3OutputPath",
-            "Member must satisfy regular expression pattern: (https|s3)://([^/]+)/?(.*)",
-        )
+    _validate_s3_uri(
+        (params.get("OutputDataConfig") or {}).get("S3OutputPath"), "outputDataConfig.s3OutputPath"
+    )
     role = params.get("RoleArn") or ""
-    if not 20 <= len(role) <= 2048 or not ROLE_ARN_RE.fullmatch(role):
+    low, high = ROLE_ARN_LENGTH
+    if not low <= len(role) <= high or not ROLE_ARN_PATTERN.fullmatch(role):
         _constraint(
-            role,
-            "roleArn",
-            "Member must satisfy regular expression pattern: arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+            role, "roleArn", f"Member must satisfy regular expression pattern: {ROLE_ARN_PATTERN.pattern}"
         )
     _validate_objective(params.get("ProblemType"), params.get("AutoMLJobObjective"))
     _validate_job_config(params.get("AutoMLJobConfig"))

@@ -1,24 +1,4 @@
-"""An emulated V1 AutoML job whose state is computed lazily from the emulator clock.
-
-Nothing runs in the background: every request about a job (and every SageMaker request, which
-refreshes all jobs of the backend) recomputes the state from the time elapsed since creation. Side
-effects that AWS would produce (model artifacts in S3, the deployed endpoint) are materialised the
-first time a refresh sees the step they belong to.
-
-Timeline in stage units (one unit = the job's stage seconds):
-
-* 0 ``Starting``, 1 ``AnalyzingData`` (input read and checked at the end of this stage),
-  2 ``FeatureEngineering``, 3-5 ``ModelTuning`` (candidates finish one after the other),
-  5 ``MaxCandidatesReached``, 6 ``GeneratingExplainabilityReport``,
-  7 ``GeneratingModelInsightsReport``, 8 ``DeployingModel`` (only when deployment was asked for),
-  then ``Completed``/``Completed``.
-* ``failed``: ``Failed``/``Failed`` after one unit of tuning; ``stopped``: ``Stopping`` after one
-  unit of tuning, ``Stopped`` one unit later; ``runtime-limit``: ``Completed``/
-  ``MaxAutoMLJobRuntimeReached`` after one unit of tuning (at least one candidate done);
-  ``runtime-limit-no-candidate``: the same before the first candidate finishes.
-* ``GenerateCandidateDefinitionsOnly``: ``Completed``/``CandidateDefinitionsGenerated`` after
-  ``AnalyzingData``.
-"""
+"""An emulated V1 AutoML job whose state is computed from the emulator clock when it is asked for."""
 
 from __future__ import annotations
 
@@ -30,14 +10,23 @@ from moto.sagemaker.utils import arn_formatter
 from moto.utilities.utils import get_partition
 
 from airflow_autopilot.core.job import metric_direction
-from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE
+from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE, default_metric
 from airflow_autopilot.emulator import candidates as cand
 from airflow_autopilot.emulator import controls, data, settings
 from airflow_autopilot.emulator.deployment import deploy_best_candidate
-from airflow_autopilot.emulator.job_validation import DEFAULT_METRIC
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
-# Stage units from creation (see the module docstring).
+
+# Timeline in stage units (one unit = the job's stage seconds):
+# 0 Starting, 1 AnalyzingData (input read and checked at its end), 2 FeatureEngineering,
+# 3-5 ModelTuning (candidates finish one after the other), 5 MaxCandidatesReached,
+# 6 GeneratingExplainabilityReport, 7 GeneratingModelInsightsReport, 8 DeployingModel (only when
+# deployment was asked for), then Completed/Completed.
+# Outcomes cut it short: "failed" is Failed one unit into tuning; "stopped" is Stopping one unit into
+# tuning and Stopped a unit later; "runtime-limit" is Completed/MaxAutoMLJobRuntimeReached one unit
+# into tuning (at least one candidate done), "runtime-limit-no-candidate" the same before the first
+# candidate finishes. GenerateCandidateDefinitionsOnly ends Completed/CandidateDefinitionsGenerated
+# after AnalyzingData.
 TUNING_UNITS = 2.0
 _ANALYSIS_AT = 1.0
 _FEATURES_AT = 2.0
@@ -60,6 +49,10 @@ class JobState(NamedTuple):
 
 class EmulatedAutoMLJob:
     """A V1 AutoML job stored in moto's ``auto_ml_jobs`` dict.
+
+    Nothing runs in the background: each request about the job recomputes its state from the time
+    elapsed since creation, and the side effects AWS would produce (artifacts in S3, the deployed
+    endpoint) happen the first time a refresh reaches the step they belong to.
 
     It carries the attributes moto's ListAutoMLJobs, StopAutoMLJob, tagging and pagination code read
     from moto's own ``AutoMLJob`` (``auto_ml_job_name``, ``arn``, ``auto_ml_job_status``,
@@ -179,7 +172,7 @@ class EmulatedAutoMLJob:
         if self.problem_type is None:
             self.problem_type = analysis.problem_type or "BinaryClassification"
         if self.metric is None:
-            self.metric = DEFAULT_METRIC[self.problem_type]
+            self.metric = default_metric(self.problem_type)
         elif self.metric not in METRICS_BY_PROBLEM_TYPE[self.problem_type]:
             self._fail_at(
                 end_of_analysis,

@@ -1,31 +1,19 @@
-"""pytest fixtures for the Autopilot emulator (registered through the ``pytest11`` entry point).
+"""pytest fixtures for the Autopilot emulator: in-process, and a loopback server shared by the session.
 
-Every pytest run in an environment with this package loads this module, so it imports nothing
-heavy at module level: moto and boto3 load when a fixture is first used.
-
-Fixtures:
-
-* ``autopilot_emulator`` (function scope): in-process emulation (moto ``mock_aws``), fake AWS
-  credentials and region ``us-east-1`` in the environment; yields an ``EmulatorHandle``.
-* ``autopilot_emulator_server`` (function scope): the session's loopback server, reset before the
-  test (moto state, faults, request counts; settings and clock restored afterwards), with
-  ``AIRFLOW_CONN_AWS_DEFAULT``, fake credentials and region set in the environment; yields the
-  ``EmulatorServer``.
-* ``autopilot_emulator_server_session`` (session scope): the shared server itself, started once.
+Registered through the ``pytest11`` entry point, so they exist wherever the package is installed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from airflow_autopilot.emulator.handle import EmulatorHandle
-    from airflow_autopilot.emulator.server import EmulatorServer
+from airflow_autopilot.emulator import settings
+from airflow_autopilot.emulator.handle import DEFAULT_REGION, EmulatorHandle
+from airflow_autopilot.emulator.inprocess import mock_autopilot
+from airflow_autopilot.emulator.server import EmulatorServer
 
-_REGION = "us-east-1"
 _AWS_ENV_TO_CLEAR = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL")
 
 
@@ -34,29 +22,25 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", _REGION)
-    monkeypatch.setenv("AWS_REGION", _REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", DEFAULT_REGION)
+    monkeypatch.setenv("AWS_REGION", DEFAULT_REGION)
 
 
 @pytest.fixture
 def autopilot_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorHandle]:
-    """In-process Autopilot emulator over moto's ``mock_aws``.
+    """In-process Autopilot emulator over moto's ``mock_aws``, with fake AWS credentials and region.
 
     :param monkeypatch: pytest's monkeypatch fixture.
     """
-    from airflow_autopilot.emulator.inprocess import mock_autopilot
-
     _fake_aws_env(monkeypatch)
-    with mock_autopilot(region=_REGION) as handle:
+    with mock_autopilot(region=DEFAULT_REGION) as handle:
         yield handle
 
 
 @pytest.fixture(scope="session")
 def autopilot_emulator_server_session() -> Iterator[EmulatorServer]:
     """One emulator server on a free loopback port for the whole session."""
-    from airflow_autopilot.emulator.server import EmulatorServer
-
-    server = EmulatorServer(region=_REGION)
+    server = EmulatorServer(region=DEFAULT_REGION)
     server.start()
     try:
         yield server
@@ -70,11 +54,11 @@ def autopilot_emulator_server(
 ) -> Iterator[EmulatorServer]:
     """The session's emulator server, reset for this test, with Airflow's AWS connection pointing at it.
 
+    Settings and clock changed by the test are restored afterwards.
+
     :param autopilot_emulator_server_session: the shared server.
     :param monkeypatch: pytest's monkeypatch fixture.
     """
-    from airflow_autopilot.emulator import settings
-
     server = autopilot_emulator_server_session
     saved = settings.snapshot()
     server.reset()

@@ -1,10 +1,4 @@
-"""
-A small synthetic churn data set for the example DAGs and ``make demo``: generated in code (no
-downloads), deterministic, binary target ``churn``.
-
-Import-light (the example DAGs import it at parse time): the S3 hook loads inside
-:func:`upload_sample_data`.
-"""
+"""A synthetic churn data set (binary target ``churn``) for the example DAGs and ``make demo``."""
 
 from __future__ import annotations
 
@@ -45,14 +39,22 @@ def churn_rows(rows: int = 300, seed: int = 7) -> list[dict[str, object]]:
 
 
 def churn_csv(rows: int = 300, seed: int = 7) -> str:
-    """The data set as CSV text with a header (``text/csv;header=present``)."""
+    """The data set as CSV text with a header (``text/csv;header=present``).
+
+    :param rows: number of rows.
+    :param seed: random seed (same seed, same data).
+    """
     lines = [",".join(COLUMNS)]
     lines += [",".join(str(row[c]) for c in COLUMNS) for row in churn_rows(rows, seed)]
     return "\n".join(lines) + "\n"
 
 
 def feature_line(row: int = 0, seed: int = 7) -> str:
-    """One row's features as a headerless CSV line (what an Autopilot endpoint takes)."""
+    """One row's features as a headerless CSV line (what an Autopilot endpoint takes).
+
+    :param row: index of the row, from 0.
+    :param seed: random seed of the data set.
+    """
     record = churn_rows(row + 1, seed)[row]
     return ",".join(str(record[c]) for c in COLUMNS if c != TARGET)
 
@@ -69,6 +71,7 @@ def upload_sample_data(
     :param rows: number of rows.
     :return: the S3 prefix URI to give Autopilot (``s3://<bucket>/<prefix>/``).
     """
+    # Here, not at the top: the example DAGs import this module when they are parsed.
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     hook = S3Hook(aws_conn_id=aws_conn_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 from airflow_autopilot.emulator import settings
@@ -12,16 +11,6 @@ from airflow_autopilot.emulator.handle import DEFAULT_REGION, EmulatorHandle
 LOOPBACK = "127.0.0.1"
 FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port that is free on ``host`` right now.
-
-    :param host: interface to probe.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def airflow_conn_value(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
@@ -85,11 +74,6 @@ class EmulatorServer(EmulatorHandle):
     def airflow_conn_value(self) -> str:
         """JSON connection for ``AIRFLOW_CONN_AWS_DEFAULT`` pointing at this server."""
         return airflow_conn_value(self.endpoint_url, self.region)
-
-    @property
-    def conn_uri(self) -> str:
-        """Alias of :attr:`airflow_conn_value` (Airflow accepts JSON connections in env vars)."""
-        return self.airflow_conn_value
 
     def start(self) -> EmulatorServer:
         """Install the extension and start serving; return ``self``."""

@@ -1,9 +1,4 @@
-"""Process-wide emulator settings: stage duration, candidate cap and the emulator clock.
-
-Precedence for the stage duration of a job: the job's ``autopilot-emulator:stage-seconds`` tag, then
-:func:`configure`, then the ``AUTOPILOT_EMULATOR_STAGE_SECONDS`` environment variable, then
-:data:`DEFAULT_STAGE_SECONDS`.
-"""
+"""Process-wide emulator settings: stage duration, candidate cap and the emulator clock."""
 
 from __future__ import annotations
 
@@ -48,15 +43,6 @@ def configure(stage_seconds: float | None = None, max_candidates: int | None = N
             _max_candidates = int(max_candidates)
 
 
-def reset_settings() -> None:
-    """Forget :func:`configure` overrides and any :func:`advance_time` offset."""
-    global _stage_seconds, _max_candidates, _clock_offset
-    with _lock:
-        _stage_seconds = None
-        _max_candidates = None
-        _clock_offset = 0.0
-
-
 def snapshot() -> tuple[float | None, int | None, float]:
     """Return the current overrides and clock offset, for :func:`restore`."""
     with _lock:
@@ -83,7 +69,9 @@ def _positive_env(name: str, cast: Callable[[str], Any]) -> Any:
 
 
 def stage_seconds() -> float:
-    """Return the configured seconds per stage (configure() > env var > default)."""
+    """Return the configured seconds per stage: :func:`configure`, else ``$AUTOPILOT_EMULATOR_STAGE_SECONDS``,
+    else :data:`DEFAULT_STAGE_SECONDS`. A job's ``autopilot-emulator:stage-seconds`` tag beats all three.
+    """
     if _stage_seconds is not None:
         return _stage_seconds
     return _positive_env(ENV_STAGE_SECONDS, float) or DEFAULT_STAGE_SECONDS

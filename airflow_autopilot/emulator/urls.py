@@ -1,8 +1,4 @@
-"""Routes moto's SageMaker requests to :class:`AutopilotResponse` and adds the HTTP control routes.
-
-In-process (``mock_aws``) moto reads its route table on every request; a moto server reads it when
-it builds its SageMaker app, so install before a server serves its first SageMaker request.
-"""
+"""The emulator's wiring into moto: its SageMaker route and the HTTP control routes."""
 
 from __future__ import annotations
 
@@ -19,7 +15,8 @@ SAGEMAKER_URL_KEY = "{0}/$"
 def install() -> None:
     """Route moto's SageMaker requests to :class:`AutopilotResponse` and register the HTTP controls.
 
-    Idempotent. Call before a moto server builds its SageMaker app (the first SageMaker request).
+    Idempotent. In-process (``mock_aws``) moto reads its route table on every request; a moto server
+    reads it when it builds its SageMaker app, so install before its first SageMaker request.
     """
     sagemaker_urls.url_paths[SAGEMAKER_URL_KEY] = AutopilotResponse.dispatch
     register_routes()
