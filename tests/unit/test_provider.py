@@ -10,7 +10,7 @@ import pytest
 import airflow_autopilot
 from airflow_autopilot.get_provider_info import get_provider_info
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAG_FACING = [
     "airflow_autopilot",
     "airflow_autopilot.operators",

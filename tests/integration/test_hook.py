@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import job_request
 
 from airflow_autopilot.exceptions import AutopilotJobNotFound, AutopilotValidationError
 from airflow_autopilot.hooks import DEFAULT_RETRIES, AutopilotHook
+from tests.conftest import job_request
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
 
 from airflow_autopilot.core.naming import OWNER_TAG_KEY
 from airflow_autopilot.exceptions import (
@@ -15,6 +14,7 @@ from airflow_autopilot.exceptions import (
     AutopilotValidationError,
 )
 from airflow_autopilot.operators import AutopilotCreateJobOperator
+from tests.conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
 
 
 @pytest.fixture

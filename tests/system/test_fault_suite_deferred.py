@@ -16,11 +16,11 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fault_suite import OUTCOMES, SUITE_SETTINGS, create_case_job
 
 from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
+from tests.system.test_fault_suite import OUTCOMES, SUITE_SETTINGS, create_case_job
 
 STAGE_SECONDS = 0.04
 POLL_SECONDS = 0.02

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from airflow_autopilot.testing import load_dag_file, task_states
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {
     "example_autopilot_promotion": {
         "upload_sample_data",

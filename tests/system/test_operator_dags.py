@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
 
 from airflow_autopilot.core.naming import OWNER_TAG_KEY
 from airflow_autopilot.operators import (
@@ -19,6 +18,7 @@ from airflow_autopilot.operators import (
     AutopilotCreateJobOperator,
     AutopilotModelDeployResultOperator,
 )
+from tests.conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
 
 
 @pytest.fixture
