@@ -46,8 +46,9 @@ def bucket_exists(uri: str, account_id: str, region: str) -> bool:
     return bucket in _backend(bucket, account_id, region).buckets
 
 
-def first_object(uri: str, account_id: str, region: str) -> tuple[str, bytes] | None:
-    """Return ``(key, body)`` of the first non-empty object under an S3 prefix, or ``None``.
+def first_object(uri: str, account_id: str, region: str) -> bytes | None:
+    """Return the start (up to :data:`MAX_READ_BYTES`) of the first non-empty object under an S3
+    prefix, in key order, or ``None``.
 
     :param uri: the S3 prefix.
     :param account_id: the caller's account.
@@ -66,7 +67,7 @@ def first_object(uri: str, account_id: str, region: str) -> tuple[str, bytes] | 
             continue
         body = key.value[:MAX_READ_BYTES]
         if body:
-            return key_name, body
+            return body
     return None
 
 
@@ -168,12 +169,12 @@ def analyze_input(channel: dict[str, Any], account_id: str, region: str) -> Data
         return DataAnalysis(failure_reason=f"ClientError: The input S3 bucket '{bucket}' does not exist.")
     if source.get("S3DataType") == "ManifestFile":
         return DataAnalysis()
-    found = first_object(uri, account_id, region)
-    if found is None:
+    body = first_object(uri, account_id, region)
+    if body is None:
         return DataAnalysis(
             failure_reason=f"ClientError: No input data found under S3 prefix {uri}. Check the S3Uri of InputDataConfig."
         )
     content_type = channel.get("ContentType") or "text/csv;header=present"
     if "parquet" in content_type:
         return DataAnalysis()
-    return analyze_csv(found[1], channel["TargetAttributeName"], channel.get("CompressionType"))
+    return analyze_csv(body, channel["TargetAttributeName"], channel.get("CompressionType"))
