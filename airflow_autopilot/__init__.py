@@ -1,7 +1,4 @@
-"""Apache Airflow provider for Amazon SageMaker Autopilot (AutoML) jobs.
-
-This module stays import-light: DAG files import it at parse time.
-"""
+"""Apache Airflow provider for Amazon SageMaker Autopilot (AutoML) jobs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exceptions raised by airflow_autopilot. Import-light: DAG-facing modules use them."""
+"""Exceptions raised by airflow_autopilot."""
 
 from __future__ import annotations
 

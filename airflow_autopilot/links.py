@@ -1,18 +1,4 @@
-"""
-AutopilotJobLink: the "Autopilot Job" button on a task, pointing at the job in the SageMaker console.
-
-Import-light on purpose (DAG files load it): it mirrors the Amazon provider's ``BaseAwsLink``
-(``persist`` stores region, partition domain and job name in XCom once the job is known;
-``get_link`` formats the URL) without importing ``airflow.providers.amazon``.
-
-The console URL format is **not verified** against AWS documentation: neither the Amazon provider,
-the AWS documentation nor the SageMaker SDK publishes a deep link for an AutoML job. The format,
-``https://console.<aws domain>/sagemaker/home?region=<region>#/automl-jobs/<job name>``, is derived
-from the Amazon provider's SageMaker console links (``#/transform-jobs/<name>``,
-``#/processing-jobs/<name>``, ...) with the resource path ``automl-jobs`` (as in the ARN
-``...:automl-job/<name>`` and as used by at least one public project). If AWS routes it elsewhere,
-the console still opens SageMaker in the right region. See the README (Console link).
-"""
+"""The "Autopilot Job" extra link: the job in the SageMaker console (URL format: docs/sensor.md, Console link)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""
-AutopilotJobSensor: wait for a SageMaker Autopilot (AutoML) job, in poke, reschedule or deferrable mode.
-
-Import-light on purpose: boto3, botocore and the Amazon provider load only when the sensor runs.
-"""
+"""AutopilotJobSensor: wait for an Autopilot job in poke, reschedule or deferrable mode."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Async machinery of the triggers: shared aiobotocore clients and the coalesced poller."""

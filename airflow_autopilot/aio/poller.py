@@ -1,27 +1,5 @@
-"""
-Coalesced polling: one poller per event loop and connection serves every waiting trigger.
-
-With many concurrent Autopilot jobs, one DescribeAutoMLJob per job per poll interval runs straight
-into SageMaker's unadjustable API throttling. Triggers that share a connection, region and
-endpoint (the key of :func:`airflow_autopilot.triggers.shared_client`) instead register with one
-:class:`CoalescedPoller`, which per cycle:
-
-1. calls ListAutoMLJobs for the jobs modified since the newest change it has seen (100 a page,
-   ``LastModifiedTimeAfter`` = the newest ``LastModifiedTime`` listed so far, a server-side
-   watermark that no local clock skew can shift, less ``overlap_seconds`` for changes that become
-   visible late; the first window reaches ``INITIAL_LOOKBACK_SECONDS`` back on the local clock);
-2. hands each watched job's summary to its triggers as a progress hint (status changes are logged
-   without a describe);
-3. calls DescribeAutoMLJob only for jobs that are new, whose summary may end the wait (a terminal or
-   target status under the trigger's own :class:`~airflow_autopilot.core.job.WaitCriteria`), whose last
-   describe failed, plus, as a periodic full check so that nothing the list missed stays missed,
-   jobs not described for ``full_check_seconds``, oldest first, at most
-   ``ceil(N / round_robin_divisor)`` a cycle.
-
-Correctness never depends on the shared state: every verdict is taken by the trigger from a
-DescribeAutoMLJob response, never from a list summary, and the round robin reaches every job.
-Steady state for N jobs: one list page per 100 jobs that changed, plus at most ``ceil(N/200)`` full
-checks, plus one describe per job that ended: within ``2 + N/100`` calls a cycle.
+"""The coalesced poller: one ListAutoMLJobs-driven poller per event loop and connection serves
+every waiting trigger (design and bounds: docs/sensor.md, Coalesced polling).
 """
 
 from __future__ import annotations

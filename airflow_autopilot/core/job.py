@@ -1,8 +1,5 @@
-"""
-The job model: status sets, what each secondary status means, and a typed view of a job.
-
-This is the one home for these facts; the hook, sensor, trigger, operators and poller all use it.
-Import-light on purpose (no boto3).
+"""The job model: status sets, what each secondary status means, a typed view of a job, and
+the wait criteria that decide success or failure.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, STOPPED})
 SUCCESS_STATUSES = frozenset({COMPLETED})
 #: Unlike the Amazon provider, a Stopped job is a failure: nobody got a model from it.
 FAILURE_STATUSES = frozenset({FAILED, STOPPED})
-NON_TERMINAL_STATUSES = ALL_STATUSES - TERMINAL_STATUSES
 
 # --- AutoMLJobSecondaryStatus --------------------------------------------------------------------
 #: Every secondary status SageMaker documents, with what it means to a user.
@@ -50,10 +46,6 @@ SECONDARY_STATUS_MEANINGS: Mapping[str, str] = {
     "Stopped": "stopped",
 }
 ALL_SECONDARY_STATUSES = frozenset(SECONDARY_STATUS_MEANINGS)
-#: Errors after training; SageMaker reports them with a Completed primary status.
-POST_TRAINING_ERROR_SECONDARY_STATUSES = frozenset(
-    {"ExplainabilityError", "ModelInsightsError", "ModelDeploymentError"}
-)
 #: Default failure secondaries. ModelDeploymentError counts only when a deployment was asked for.
 DEFAULT_FAILURE_SECONDARY_STATUSES = frozenset({"ModelDeploymentError"})
 #: Secondary statuses during which candidates are trained (progress worth counting).
@@ -142,10 +134,6 @@ class AutopilotJob:
     @property
     def model_deploy_result(self) -> dict[str, Any] | None:
         return self.raw.get("ModelDeployResult")
-
-    @property
-    def resolved_attributes(self) -> dict[str, Any]:
-        return dict(self.raw.get("ResolvedAttributes") or {})
 
     @property
     def deploy_requested(self) -> bool:

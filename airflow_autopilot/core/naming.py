@@ -1,17 +1,4 @@
-"""
-Deterministic AutoML job names and the ownership tag that lets a retry re-attach to its own job.
-
-CreateAutoMLJob has no idempotency token, and Airflow 3 clears a task's XComs before a retry, so a
-retry cannot look up the job its earlier try started. Instead the name is derived from the task
-try chain: the same ``(dag_id, task_id, run_id, map_index, first try of the chain)`` always gives
-the same name, so a retry computes the name again and finds the job. Clearing the task starts a new
-try chain (Airflow raises ``max_tries``), and so a new job.
-
-The job also carries :data:`OWNER_TAG_KEY` with a hash of that identity; a job found under the name
-without that exact tag value belongs to someone else (:class:`~airflow_autopilot.exceptions.AutopilotJobNameConflict`).
-
-Import-light: no AWS libraries.
-"""
+"""Deterministic AutoML job names and the ownership tag that lets a retry re-attach to its own job."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""
-Promotion facts and decisions, without AWS: reading a BestCandidate from XCom, the promote-or-reject
-rule, the metadata stored with a registered model version, and safe SageMaker resource names.
-
-Import-light (DAG-facing): no boto3, botocore or Amazon provider.
+"""Promotion facts and decisions without AWS: reading a BestCandidate, the promote-or-reject rule,
+registered-version metadata, endpoint statuses and safe SageMaker resource names.
 """
 
 from __future__ import annotations

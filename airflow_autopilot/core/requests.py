@@ -1,12 +1,5 @@
-"""
-Building a CreateAutoMLJob (V1) request from operator parameters, and naming the operator
-parameter behind each validation error.
-
-The rules themselves live in :mod:`airflow_autopilot.core.validation`; this module only assembles the
-request, checks the few rules that are about operator parameters (not request fields), and maps
-request paths back to parameter names so a DAG author sees what to change.
-
-Import-light: no AWS libraries.
+"""Building a CreateAutoMLJob request from operator parameters, and naming the parameter behind
+each validation error.
 """
 
 from __future__ import annotations

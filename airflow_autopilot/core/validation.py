@@ -1,11 +1,4 @@
-"""
-Request validation for CreateAutoMLJob (V1): the one home of these rules, used by every caller.
-
-Every rule gives a message naming the field (as a path in the request) and the rule. All problems
-are reported together, before any AWS call, so nothing is created from a bad request.
-
-Airflow-free at import (the exception class loads when raised), so the emulator shares these rules.
-"""
+"""The CreateAutoMLJob request rules, each error naming the field and the rule; shared with the emulator."""
 
 from __future__ import annotations
 

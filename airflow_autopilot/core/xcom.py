@@ -1,14 +1,4 @@
-"""
-The XCom contract: every value this package pushes to XCom goes through this module.
-
-Rules (documented in the README):
-
-* keys are exactly those of the SageMaker response (``CandidateName``, ``FinalAutoMLJobObjectiveMetric`` ...);
-* datetimes become ISO 8601 strings with a timezone (naive ones are taken as UTC);
-* numbers stay numbers (``Decimal`` becomes ``int`` or ``float``), booleans stay booleans;
-* ``ResponseMetadata`` is dropped; bytes are not allowed; anything else that JSON cannot hold raises
-  ``TypeError`` instead of being turned into a ``repr()`` string.
-"""
+"""The XCom contract: every value this package pushes to XCom goes through :func:`to_json_safe`."""
 
 from __future__ import annotations
 

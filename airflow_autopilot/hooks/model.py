@@ -1,8 +1,4 @@
-"""
-AutopilotModelHook: the SageMaker Model Registry, model, endpoint-config and endpoint calls that
-promotion needs, on top of :class:`~airflow_autopilot.hooks.AutopilotHook` (same connection
-handling and botocore retries).
-"""
+"""AutopilotModelHook: the Model Registry, model, endpoint-config and endpoint calls of promotion."""
 
 from __future__ import annotations
 

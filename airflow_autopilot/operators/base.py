@@ -1,8 +1,5 @@
-"""
-What every Autopilot operator and sensor shares: AWS connection parameters, the hook, and the check
-that a job has ended before its results are read.
-
-Import-light (DAG-facing): the hook, and with it boto3, loads on first use inside a task.
+"""What every Autopilot operator and the sensor share: connection parameters, hooks, the glue
+between the wait state machine and Airflow (check once, defer, resume), and the ended-job check.
 """
 
 from __future__ import annotations

@@ -1,12 +1,4 @@
-"""
-AutopilotCreateJobOperator: create (or re-attach to) a SageMaker Autopilot V1 job and optionally wait.
-
-Idempotent retries: the job name is deterministic per task try chain (see
-:mod:`airflow_autopilot.core.naming`) and the job carries an ownership tag, so a retry after a crash
-finds the job its earlier try created and re-attaches instead of failing with ResourceInUse.
-
-Import-light (DAG-facing): boto3, botocore and the hook load inside ``execute``.
-"""
+"""AutopilotCreateJobOperator: create (or, on retry, re-attach to) an Autopilot V1 job, and optionally wait."""
 
 from __future__ import annotations
 

@@ -1,15 +1,5 @@
-"""
-Promoting an Autopilot job's BestCandidate, driven by XCom:
-
-* :class:`AutopilotPromotionBranchOperator`: promote or reject (threshold, Maximize/Minimize, the
-  champion of a Model Package Group, minimum improvement); a branch operator.
-* :class:`AutopilotRegisterCandidateOperator`: register the candidate as a Model Package version
-  (retry-safe); XCom ``{"ModelPackageArn", "ModelPackageVersion"}``.
-* :class:`AutopilotDeployCandidateOperator`: model, endpoint config, create or update the endpoint,
-  wait for InService (sync or deferrable; retry-safe); XCom
-  ``{"EndpointName", "EndpointArn", "ModelName", "EndpointConfigName"}``.
-
-Import-light (DAG-facing): boto3, botocore and the Amazon provider load inside ``execute``.
+"""Promotion operators driven by XCom: the promote-or-reject gate, Model Registry registration and
+endpoint deployment of a BestCandidate.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""
-Operators that hand an ended Autopilot job's results to downstream tasks through XCom:
-BestCandidate, ModelDeployResult (optionally waiting for the endpoint) and the top-K candidates.
-
-Every value is JSON-safe (:func:`airflow_autopilot.core.xcom.to_json_safe`) with SageMaker's keys.
-Import-light (DAG-facing): boto3 and the Amazon provider load inside ``execute``.
+"""Operators that hand an ended job's results to XCom, JSON-safe: BestCandidate, ModelDeployResult
+(optionally waiting for the endpoint) and the top-K candidates.
 """
 
 from __future__ import annotations
