@@ -422,7 +422,9 @@ class JobWait(WaitMachine[AutopilotJob]):
         self.reporter.update(subject)
 
     def tolerate(self, error: BaseException) -> bool:
-        if is_not_found(error) and within_not_found_grace(self.created_at, self.not_found_grace):
+        if is_not_found(error) and within_not_found_grace(
+            self.created_at, self.not_found_grace, now=self._now()
+        ):
             self.log.info("Autopilot job %s is not visible yet (%s); will check again", self.job_name, error)
             return True
         return super().tolerate(error)
