@@ -8,13 +8,13 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
-.PHONY: install test test-all lint typecheck demo bench clean
+.PHONY: install test test-all lint typecheck demo bench dist clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,emulator]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,emulator,dist]'
 	touch $(STAMP)
 
 lint: install
@@ -35,6 +35,14 @@ test-all: install
 demo: install
 	$(PY) -m airflow_autopilot.demo
 
+# The release artifacts in dist/: sdist and wheel (build backend pinned by scripts/build-constraints.txt),
+# `twine check`, and their contents against tests/dist/expected_{wheel,sdist}.txt.
+dist: install
+	rm -rf dist
+	PIP_CONSTRAINT=$(CURDIR)/scripts/build-constraints.txt $(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+	$(PY) scripts/check_dist.py dist
+
 # Speed and memory figures against the Amazon provider (minutes; not part of `make test`).
 bench: install
 	$(PY) bench/import_overhead.py
@@ -43,4 +51,4 @@ bench: install
 	$(PY) bench/many_jobs.py
 
 clean:
-	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache
+	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache dist build

@@ -1,15 +1,19 @@
 """
-``make demo``: run the promotion DAG end to end on the local Autopilot emulator, no AWS account.
+``autopilot-demo``: run the promotion DAG end to end on the local Autopilot emulator, no AWS account.
 
-``python -m airflow_autopilot.demo [--stage-seconds 1] [--threshold 0.6] [--fail] [--dag-file PATH]``
+``autopilot-demo [--stage-seconds 1] [--threshold 0.6] [--fail] [--dag-file PATH]``
+(the same as ``python -m airflow_autopilot.demo`` and ``make demo``); needs the ``emulator`` extra.
 
 1. starts the emulator (:class:`~airflow_autopilot.emulator.EmulatorServer`) on 127.0.0.1, free port;
 2. points Airflow at it (``AIRFLOW_CONN_AWS_DEFAULT``) with a fresh SQLite database under
    ``$AIRFLOW_HOME`` (default: a temporary directory; ``make`` sets ``.airflow``);
-3. runs ``dags/example_autopilot_promotion.py`` with Airflow's real ``dag.test()``, Airflow's
-   log going to ``$AIRFLOW_HOME/demo-run.log`` while job status changes print live;
+3. runs ``example_autopilot_promotion.py``, the example DAG shipped in the package
+   (:mod:`airflow_autopilot.example_dags`), with Airflow's real ``dag.test()``, Airflow's log going
+   to ``$AIRFLOW_HOME/demo-run.log`` while job status changes print live;
 4. prints a summary: status transitions, the top 5 candidates, the promotion decision, the model
    package and the endpoint. Exits 1 when the DAG run fails (``--fail`` shows that case).
+
+``autopilot-demo --copy-dags DIR [--force]`` copies the example DAGs into a DAGs folder instead.
 
 Nothing here imports Airflow before the environment is set up.
 """
@@ -17,6 +21,7 @@ Nothing here imports Airflow before the environment is set up.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -26,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-DAG_ID = "example_autopilot_promotion"
-DEFAULT_DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "example_autopilot_promotion.py"
+from airflow_autopilot.demo.examples import PROMOTION_DAG_ID as DAG_ID
+from airflow_autopilot.demo.examples import copy_example_dags, example_dag_file
 
 
 class JobWatcher(threading.Thread):
@@ -170,22 +175,57 @@ def _summary(
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m airflow_autopilot.demo", description=__doc__.split("\n")[1]
-    )
+def main(argv: list[str] | None = None, prog: str = "autopilot-demo") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").split("\n")[1].strip())
     parser.add_argument("--stage-seconds", type=float, default=1.0, help="emulated seconds per job stage")
     parser.add_argument("--poll-seconds", type=float, default=0.5, help="how often the DAG's waits poll")
     parser.add_argument("--threshold", type=float, default=None, help="the gate's F1 threshold")
     parser.add_argument(
         "--fail", action="store_true", help="make the Autopilot job fail (emu-failed- prefix)"
     )
-    parser.add_argument("--dag-file", type=Path, default=DEFAULT_DAG_FILE, help="the promotion DAG file")
+    parser.add_argument(
+        "--dag-file",
+        type=Path,
+        default=None,
+        help=f"the promotion DAG file (default: {DAG_ID}.py shipped in airflow_autopilot.example_dags)",
+    )
+    parser.add_argument(
+        "--copy-dags",
+        type=Path,
+        metavar="DIR",
+        help="copy the example DAGs into DIR (e.g. $AIRFLOW_HOME/dags) and exit, without running the demo",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="with --copy-dags: overwrite files of the same name"
+    )
     args = parser.parse_args(argv)
 
+    if args.copy_dags is not None:
+        try:
+            copied = copy_example_dags(args.copy_dags, force=args.force)
+        except OSError as err:
+            print(f"{prog}: {err}", file=sys.stderr)
+            return 1
+        print(f"Copied {len(copied)} example DAGs to {args.copy_dags}:")
+        print("\n".join(f"  {path.name}" for path in copied))
+        return 0
+    if args.force:
+        parser.error("--force only goes with --copy-dags")
+
     started = time.monotonic()
-    if not args.dag_file.is_file():
-        print(f"DAG file {args.dag_file} not found (run from a clone of the repository)", file=sys.stderr)
+    try:
+        dag_file = args.dag_file or example_dag_file(DAG_ID)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
+    if not dag_file.is_file():
+        print(f"{prog}: DAG file {dag_file} not found", file=sys.stderr)
+        return 2
+    if importlib.util.find_spec("moto") is None:
+        print(
+            f"{prog}: the demo needs the emulator extra: pip install 'airflow-autopilot[emulator]'",
+            file=sys.stderr,
+        )
         return 2
     home = Path(os.environ.get("AIRFLOW_HOME") or tempfile.mkdtemp(prefix="autopilot-demo-"))
     _prepare_environment(home, args.poll_seconds)
@@ -210,11 +250,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 from airflow.utils.db import initdb
 
-                from airflow_autopilot.testing import load_dag_file, run_dag, task_states
+                from airflow_autopilot.demo.runner import load_dag_file, run_dag, task_states
 
                 print("  initialising the Airflow database (SQLite) ...", file=console, flush=True)
                 initdb()
-                dag = load_dag_file(args.dag_file, DAG_ID)
+                dag = load_dag_file(dag_file, DAG_ID)
                 print(f"  [{time.monotonic() - started:6.1f}s] dag.test() started", file=console, flush=True)
                 dag_run, xcoms = run_dag(dag, run_conf=run_conf or None)
                 states = task_states(dag_run)
@@ -230,7 +270,3 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(_summary(dag_run, xcoms, states, watcher, server, time.monotonic() - started, log_path))
     return 0 if dag_run.state == "success" else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

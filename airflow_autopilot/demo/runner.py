@@ -1,0 +1,88 @@
+"""
+Run a DAG end to end with Airflow's real ``dag.test()`` and read back its XComs: used by the demo
+(``autopilot-demo``) and by the tests of the example DAGs.
+
+Airflow 3.3's ``dag.test()`` runs only serialized DAGs, so the DAG is first written to the metadata
+database the way the DAG processor would. The database must already be initialised
+(``airflow.utils.db.initdb()``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def load_dag_file(path: str | os.PathLike[str], dag_id: str) -> Any:
+    """
+    Import a DAG file the way Airflow parses it (a fresh module, not added to ``sys.modules``)
+    and return its DAG ``dag_id``.
+
+    :param path: the DAG file.
+    :param dag_id: the DAG to return.
+    :raises LookupError: when the file defines no such DAG.
+    """
+    from airflow.sdk import DAG
+
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"autopilot_dagfile_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    for value in vars(module).values():
+        if isinstance(value, DAG) and value.dag_id == dag_id:
+            return value
+    raise LookupError(f"{path} defines no DAG {dag_id!r}")
+
+
+def run_dag(dag: Any, **test_kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    """
+    Serialize ``dag`` to the metadata database, run it with ``dag.test(**test_kwargs)`` and return
+    ``(dag_run, xcoms)``; ``xcoms`` maps ``task_id`` (or ``task_id:key`` for keys other than
+    ``return_value``) to the deserialised value.
+
+    :param dag: the DAG object.
+    :param test_kwargs: ``dag.test()`` arguments (``run_conf`` ...).
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=os.devnull)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    dag_run = dag.test(**test_kwargs)
+    values: dict[str, Any] = {}
+    with create_session() as session:
+        rows = session.query(XComModel).filter(
+            XComModel.dag_id == dag.dag_id, XComModel.run_id == dag_run.run_id
+        )
+        for row in rows:
+            key = row.task_id if row.key == "return_value" else f"{row.task_id}:{row.key}"
+            values[key] = XComModel.deserialize_value(row)
+    return dag_run, values
+
+
+def task_states(dag_run: Any) -> dict[str, str | None]:
+    """``{task_id: state}`` of a finished DAG run."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        from airflow.models.taskinstance import TaskInstance
+
+        rows = session.query(TaskInstance).filter(
+            TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
+        )
+        return {
+            ti.task_id: None if ti.state is None else str(getattr(ti.state, "value", ti.state)) for ti in rows
+        }
