@@ -1,9 +1,14 @@
-"""Shared test set-up: an isolated Airflow home on SQLite, created once per session."""
+"""
+Shared test set-up: an isolated Airflow home on SQLite, created once per session; the fixtures and
+constants the unit, integration and system tests share. Builders that are not fixtures live in
+``tests/helpers.py``.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 _HOME = tempfile.mkdtemp(prefix="autopilot-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _HOME)
@@ -35,6 +40,10 @@ def run_dag(airflow_db):
     return run_dag
 
 
+ROOT = Path(__file__).resolve().parents[1]
+DAGS = ROOT / "dags"
+#: botocore config with its retries off, so that this package's own retry logic is what is tested
+ONE_ATTEMPT = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
 TRAINING_CSV = "age,income,churn\n" + "".join(
     f"{20 + i % 50},{1000 + 37 * i},{'yes' if i % 3 else 'no'}\n" for i in range(60)
 )
@@ -63,6 +72,15 @@ def job_request(name: str, *, target: str = "churn", tags: dict[str, str] | None
     return request
 
 
+def upload_training_data(endpoint_url: str | None = None) -> None:
+    """Upload the training CSV to ``s3://DATA_BUCKET/train/`` (in-process, or on ``endpoint_url``)."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint_url)
+    s3.create_bucket(Bucket=DATA_BUCKET)
+    s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
+
+
 @pytest.fixture
 def make_job(request):
     """
@@ -80,9 +98,7 @@ def make_job(request):
     clients = {"region_name": "us-east-1", "endpoint_url": endpoint}
 
     def _make(name: str, *, outcome: str | None = None, tags: dict[str, str] | None = None, **overrides):
-        s3 = boto3.client("s3", **clients)
-        s3.create_bucket(Bucket=DATA_BUCKET)
-        s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
+        upload_training_data(endpoint)
         tags = dict(tags or {})
         if outcome:
             tags["autopilot-emulator:outcome"] = outcome
@@ -91,3 +107,15 @@ def make_job(request):
         return request
 
     return _make
+
+
+@pytest.fixture
+def server(autopilot_emulator_server, monkeypatch):
+    """
+    The emulator server with fast stages (0.1 s) and the training CSV uploaded, with plain boto3
+    (``make_job``) pointed at it too.
+    """
+    monkeypatch.setenv("AWS_ENDPOINT_URL", autopilot_emulator_server.endpoint_url)
+    autopilot_emulator_server.configure(stage_seconds=0.1)
+    upload_training_data(autopilot_emulator_server.endpoint_url)
+    return autopilot_emulator_server

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import boto3
 import pytest
 
@@ -14,15 +12,14 @@ from airflow_autopilot.exceptions import (
     AutopilotValidationError,
 )
 from airflow_autopilot.operators import AutopilotCreateJobOperator
-from tests.conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
+from tests.conftest import DATA_BUCKET, ROLE_ARN, upload_training_data
+from tests.helpers import make_context, operator
 
 
 @pytest.fixture
 def emu(autopilot_emulator):
     autopilot_emulator.configure(stage_seconds=0.05)
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket=DATA_BUCKET)
-    s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
+    upload_training_data()
     autopilot_emulator.reset_request_counts()
     return autopilot_emulator
 
@@ -30,38 +27,6 @@ def emu(autopilot_emulator):
 @pytest.fixture
 def sm(emu):
     return boto3.client("sagemaker", region_name="us-east-1")
-
-
-def make_context(op, *, dag_id="dag", run_id="manual__1", map_index=-1, max_tries=None, try_number=1):
-    """The task-instance identity ``execute`` reads, and an XCom push the console link writes to."""
-    pushed: dict = {}
-    ti = SimpleNamespace(
-        dag_id=dag_id,
-        task_id=op.task_id,
-        run_id=run_id,
-        map_index=map_index,
-        max_tries=op.retries if max_tries is None else max_tries,
-        try_number=try_number,
-        task=op,
-        xcom_push=lambda key, value: pushed.__setitem__(key, value),
-    )
-    return {"ti": ti, "pushed": pushed}
-
-
-def operator(task_id="create", **overrides):
-    kwargs = dict(
-        s3_input_uri=f"s3://{DATA_BUCKET}/train/",
-        target_attribute_name="churn",
-        s3_output_path=f"s3://{DATA_BUCKET}/output",
-        role_arn=ROLE_ARN,
-        max_candidates=2,
-        poll_interval=0.05,
-        aws_conn_id=None,
-        region_name="us-east-1",
-        deferrable=False,
-    )
-    kwargs.update(overrides)
-    return AutopilotCreateJobOperator(task_id=task_id, **kwargs)
 
 
 # ------------------------------------------------------------------------------ request building
@@ -386,21 +351,3 @@ def test_deferrable_returns_at_once_when_the_job_already_succeeded(emu):
     first = op.execute(make_context(op))  # sync: the job is Completed now
     retry = operator(retries=1, deferrable=True)
     assert retry.execute(make_context(retry, try_number=2)) == first  # re-attached, no deferral
-
-
-def test_execute_complete_rejects_anything_but_success():
-    op = operator(deferrable=True)
-    ok = op.execute_complete(
-        {},
-        {"status": "success", "job_name": "j", "message": "", "summary": {}},
-        job_name="j",
-        job_arn="arn:j",
-    )
-    assert ok == {"AutoMLJobName": "j", "AutoMLJobArn": "arn:j"}
-    for event in (
-        {"status": "failure", "job_name": "j", "message": "Failed/Failed: boom"},
-        None,
-        {"status": "odd"},
-    ):
-        with pytest.raises(AutopilotJobFailed):
-            op.execute_complete({}, event, job_name="j", job_arn="arn:j")

@@ -12,7 +12,6 @@ from airflow_autopilot.operators import (
     AutopilotBestCandidateOperator,
     AutopilotCandidatesOperator,
     AutopilotModelDeployResultOperator,
-    format_leaderboard,
 )
 
 DEPLOY = {"ModelDeployConfig": {"AutoGenerateEndpointName": True}}
@@ -219,24 +218,6 @@ def test_top_k_best_first_with_leaderboard(ended_job, sm, capsys, problem, metri
     log = capsys.readouterr().out
     assert "Top 3 candidate(s)" in log and best in log
     assert "CandidateName" in log and "Training time" in log and metric in log
-
-
-def test_leaderboard_table_layout():
-    table = format_leaderboard(
-        [
-            {
-                "CandidateName": "c-best",
-                "FinalAutoMLJobObjectiveMetric": {"MetricName": "F1", "Value": 0.9123456},
-                "CandidateStatus": "Completed",
-                "CreationTime": "2024-01-01T00:00:00+00:00",
-                "EndTime": "2024-01-01T01:02:03+00:00",
-            },
-            {"CandidateName": "c-two", "CandidateStatus": "Failed"},
-        ]
-    ).splitlines()
-    assert table[0].split() == ["#", "CandidateName", "Metric", "Value", "Status", "Training", "time"]
-    assert table[2].split() == ["1", "c-best", "F1", "0.912346", "Completed", "1h02m03s"]
-    assert table[3].split() == ["2", "c-two", "-", "-", "Failed", "-"]
 
 
 def test_no_candidates_gives_an_empty_list(ended_job, capsys):

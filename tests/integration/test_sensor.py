@@ -1,66 +1,15 @@
-"""AutopilotJobSensor in poke, reschedule and deferrable modes, against the emulator."""
+"""AutopilotJobSensor against the emulator: pokes one check at a time, and deferrable ``execute``."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 import pytest
-from airflow.sdk import DAG, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_autopilot.core.waiting import make_event
-from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotValidationError
-from airflow_autopilot.links import AutopilotJobLink
-from airflow_autopilot.sensors import AutopilotJobSensor
-
-ONE_ATTEMPT = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-def sensor(job_name: str, **kwargs) -> AutopilotJobSensor:
-    kwargs.setdefault("task_id", "wait")
-    kwargs.setdefault("aws_conn_id", None)
-    kwargs.setdefault("region_name", "us-east-1")
-    kwargs.setdefault("botocore_config", ONE_ATTEMPT)
-    kwargs.setdefault("poke_interval", 0.05)
-    kwargs.setdefault("timeout", 60)
-    return AutopilotJobSensor(job_name=job_name, **kwargs)
-
-
-def task_states(dag_run) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-# --- input checks ---------------------------------------------------------------------------------
-def test_init_keeps_templates_verbatim_and_touches_nothing():
-    s = sensor("{{ params.job }}", failure_secondary_statuses=["NotAStatus"])
-    assert s.job_name == "{{ params.job }}"  # validated in execute, not __init__
-    assert "hook" not in s.__dict__
-    assert s.template_fields == ("job_name",)
-    assert isinstance(s.operator_extra_links[0], AutopilotJobLink)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "param"),
-    [
-        ({"failure_secondary_statuses": ["ModelDeployError"]}, "failure_secondary_statuses"),
-        ({"target_secondary_statuses": ["Tuning"]}, "target_secondary_statuses"),
-        ({"success_statuses": ["Done"]}, "success_statuses"),
-        ({"failure_statuses": ["Completed"]}, "success_statuses and failure_statuses overlap"),
-    ],
-)
-def test_bad_criteria_fail_in_execute_naming_the_parameter(kwargs, param):
-    s = sensor("good-name", **kwargs)
-    with pytest.raises(ValueError, match=param):
-        s.execute({})
-    assert "hook" not in s.__dict__  # no AWS call was attempted
-
-
-def test_bad_job_name_fails_before_any_aws_call():
-    s = sensor("bad_name!")
-    with pytest.raises(AutopilotValidationError, match="AutoMLJobName"):
-        s.execute({})
-    assert "hook" not in s.__dict__
+from airflow_autopilot.exceptions import AutopilotJobFailed
+from tests.helpers import sensor
 
 
 # --- poke, one check at a time (in-process emulator) -----------------------------------------------
@@ -138,78 +87,7 @@ def test_poke_terminal_failure_raises_the_jobs_reason(emulator, make_job, outcom
         assert text.replace("'sensor-failed'", f"'{name}'") in str(info.value)
 
 
-def test_execute_complete_rejects_missing_and_non_success_events():
-    s = sensor("j1")
-    with pytest.raises(AutopilotJobFailed, match="no usable event"):
-        s.execute_complete({}, None)
-    with pytest.raises(AutopilotJobFailed, match="boom"):
-        s.execute_complete({}, make_event("failure", "j1", "FailureReason: boom"))
-    assert s.execute_complete({}, {"status": "success", "summary": {"AutoMLJobStatus": "Completed"}}) == {
-        "AutoMLJobStatus": "Completed"
-    }
-
-
-# --- whole DAG runs (real dag.test()) -------------------------------------------------------------
-def test_dag_poke_mode_pushes_summary_and_link(run_dag, autopilot_emulator, make_job):
-    autopilot_emulator.configure(stage_seconds=0.1)
-    make_job("sensor-dag-poke")
-    with DAG("sensor_dag_poke", schedule=None, start_date=START) as dag:
-        sensor("sensor-dag-poke", task_id="wait_poke")
-    dag_run, xcoms = run_dag(dag)
-    assert task_states(dag_run) == {"wait_poke": "success"}
-    assert xcoms["wait_poke"]["AutoMLJobName"] == "sensor-dag-poke"
-    assert xcoms["wait_poke"]["BestCandidateName"]
-    assert xcoms["wait_poke:autopilot_job_details"] == {
-        "job_name": "sensor-dag-poke",
-        "region_name": "us-east-1",
-        "partition": "aws",
-        "aws_domain": "aws.amazon.com",
-    }
-
-
-def test_dag_reschedule_mode(run_dag, autopilot_emulator, make_job):
-    autopilot_emulator.configure(stage_seconds=0.1)
-    make_job("sensor-dag-resched")
-    with DAG("sensor_dag_reschedule", schedule=None, start_date=START) as dag:
-        sensor("sensor-dag-resched", task_id="wait_resched", mode="reschedule", poke_interval=0.2)
-    dag_run, xcoms = run_dag(dag)
-    assert task_states(dag_run) == {"wait_resched": "success"}
-    assert xcoms["wait_resched"]["AutoMLJobStatus"] == "Completed"
-
-
-def test_dag_failed_job_fails_without_retry_and_soft_fail_skips(run_dag, autopilot_emulator, make_job):
-    autopilot_emulator.configure(stage_seconds=0.05)
-    make_job("emu-failed-dag")
-    with DAG("sensor_dag_failed", schedule=None, start_date=START) as dag:
-        sensor("emu-failed-dag", task_id="hard", retries=3)
-        sensor("emu-failed-dag", task_id="soft", soft_fail=True)
-    dag_run, _ = run_dag(dag)
-    assert task_states(dag_run) == {"hard": "failed", "soft": "skipped"}
-    hard = dag_run.get_task_instance("hard")
-    assert hard.try_number == 1  # AutopilotJobFailed burns no retry
-
-
-@pytest.fixture
-def server(autopilot_emulator_server, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", autopilot_emulator_server.endpoint_url)
-    autopilot_emulator_server.configure(stage_seconds=0.1)
-    return autopilot_emulator_server
-
-
-def test_dag_deferrable_mode_against_the_emulator_server(run_dag, server, make_job):
-    make_job("sensor-dag-defer")
-    make_job("emu-stopped-dag-defer")
-    with DAG("sensor_dag_deferrable", schedule=None, start_date=START) as dag:
-        sensor("sensor-dag-defer", task_id="defer_ok", aws_conn_id="aws_default", deferrable=True)
-        sensor("emu-stopped-dag-defer", task_id="defer_stopped", aws_conn_id="aws_default", deferrable=True)
-    server.reset_request_counts()
-    dag_run, xcoms = run_dag(dag)
-    assert task_states(dag_run) == {"defer_ok": "success", "defer_stopped": "failed"}
-    assert xcoms["defer_ok"]["AutoMLJobStatus"] == "Completed"
-    assert xcoms["defer_ok"]["BestCandidateName"]
-    assert xcoms["defer_ok:autopilot_job_details"]["job_name"] == "sensor-dag-defer"
-
-
+# --- deferrable execute, against the emulator server --------------------------------------------
 def test_deferrable_finishes_at_once_when_already_terminal(server, make_job):
     make_job("sensor-done")
     server.advance(3600)

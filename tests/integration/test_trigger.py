@@ -9,19 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_autopilot.aio import clients
-from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
-
-ONE_ATTEMPT = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
-
-
-@pytest.fixture
-def server(autopilot_emulator_server, monkeypatch):
-    """The emulator server, with plain boto3 (make_job) pointed at it too."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", autopilot_emulator_server.endpoint_url)
-    autopilot_emulator_server.configure(stage_seconds=0.1)
-    return autopilot_emulator_server
+from tests.conftest import ONE_ATTEMPT
 
 
 async def collect(trigger: AutopilotJobTrigger) -> list:
@@ -34,34 +24,6 @@ def make_trigger(name: str, **kwargs) -> AutopilotJobTrigger:
     kwargs.setdefault("max_backoff", 0.1)
     kwargs.setdefault("timeout_at", (datetime.now(timezone.utc) + timedelta(seconds=60)).isoformat())
     return AutopilotJobTrigger(name, **kwargs)
-
-
-def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
-    from airflow.models.trigger import Trigger
-    from airflow.sdk.module_loading import import_string
-
-    trigger = AutopilotJobTrigger(
-        "rt-job",
-        aws_conn_id="my_aws",
-        region_name="eu-west-1",
-        verify=False,
-        botocore_config={"retries": {"max_attempts": 3}, "connect_timeout": 5},
-        poll_interval=45,
-        timeout_at="2030-01-02T03:04:05+00:00",
-        criteria=WaitCriteria.build(target_secondary_statuses=["ModelTuning"]).to_dict(),
-        not_found_grace_seconds=30,
-        created_at="2030-01-01T00:00:00+00:00",
-    )
-    classpath, kwargs = trigger.serialize()
-    stored = Trigger.encrypt_kwargs(kwargs)  # what the scheduler writes to the database
-    restored_kwargs = Trigger._decrypt_kwargs(stored)  # what the triggerer reads back
-    assert restored_kwargs == kwargs
-    rebuilt = import_string(classpath)(**restored_kwargs)
-    assert isinstance(rebuilt, AutopilotJobTrigger)
-    assert rebuilt.serialize() == (classpath, kwargs)
-    assert WaitCriteria.from_dict(rebuilt.criteria).target_secondary_statuses == {"ModelTuning"}
-    text = repr(kwargs).lower()
-    assert "secret" not in text and "password" not in text and "testing" not in text
 
 
 @pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "own-describes"])

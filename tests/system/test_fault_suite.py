@@ -11,7 +11,7 @@ Throttling, 5xx and ResourceNotFound are real AWS error responses from the emula
 resets and read timeouts are raised where botocore's HTTP layer raises them (a ``before-send``
 handler), the one fault the emulator cannot produce. The hook's botocore retries are off here
 (``total_max_attempts=1``) so that every fault reaches our own code; botocore's retries are covered in
-``test_hook.py``. Deferrable waits and triggerer restarts run in ``test_fault_suite_deferred.py``.
+``tests/integration/test_hook.py``. Deferrable waits and triggerer restarts run in ``test_fault_suite_deferred.py``.
 """
 
 from __future__ import annotations

@@ -8,9 +8,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import boto3
-import pytest
-
 from airflow_autopilot.core.naming import OWNER_TAG_KEY
 from airflow_autopilot.operators import (
     AutopilotBestCandidateOperator,
@@ -18,21 +15,8 @@ from airflow_autopilot.operators import (
     AutopilotCreateJobOperator,
     AutopilotModelDeployResultOperator,
 )
-from tests.conftest import DATA_BUCKET, ROLE_ARN, TRAINING_CSV
-
-
-@pytest.fixture
-def emulator(autopilot_emulator_server):
-    """The emulator server with fast stages and the training CSV uploaded."""
-    autopilot_emulator_server.configure(stage_seconds=0.1)
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=autopilot_emulator_server.endpoint_url)
-    s3.create_bucket(Bucket=DATA_BUCKET)
-    s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
-    return autopilot_emulator_server
-
-
-def sagemaker(server):
-    return boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.endpoint_url)
+from tests.conftest import DATA_BUCKET, ROLE_ARN
+from tests.helpers import sagemaker
 
 
 def create_kwargs(**overrides):
@@ -52,7 +36,7 @@ def dag_id(name: str) -> str:
     return f"op_{name}_{uuid.uuid4().hex[:8]}"
 
 
-def test_pipeline_xcom_round_trip_and_jinja(emulator, run_dag):
+def test_pipeline_xcom_round_trip_and_jinja(server, run_dag):
     from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG, task
 
@@ -109,7 +93,7 @@ def test_pipeline_xcom_round_trip_and_jinja(emulator, run_dag):
     assert xcoms["create"]["AutoMLJobArn"].endswith(f"automl-job/{job_name}")
     assert xcoms["create:autopilot_job_details"]["job_name"] == job_name  # console link persisted
 
-    described = sagemaker(emulator).describe_auto_ml_job(AutoMLJobName=job_name)
+    described = sagemaker(server).describe_auto_ml_job(AutoMLJobName=job_name)
     best_value = xcoms["best"]
     assert best_value["CandidateName"] == described["BestCandidate"]["CandidateName"]
     assert best_value["CreationTime"] == described["BestCandidate"]["CreationTime"].isoformat()
@@ -147,7 +131,7 @@ class CrashAfterCreate(AutopilotCreateJobOperator):
         return super().execute(context)
 
 
-def test_retry_after_crash_reattaches_to_the_same_job(emulator, run_dag):
+def test_retry_after_crash_reattaches_to_the_same_job(server, run_dag):
     from airflow.sdk import DAG
 
     with DAG(dag_id("retry"), schedule=None) as dag:
@@ -158,12 +142,12 @@ def test_retry_after_crash_reattaches_to_the_same_job(emulator, run_dag):
     assert dag_run.state == "success"
     ti = dag_run.get_task_instance("create")
     assert ti.try_number == 2
-    counts = emulator.request_counts()
+    counts = server.request_counts()
     assert counts.get("CreateAutoMLJob") == 1  # the retry did not create a second job
-    jobs = sagemaker(emulator).list_auto_ml_jobs()["AutoMLJobSummaries"]
+    jobs = sagemaker(server).list_auto_ml_jobs()["AutoMLJobSummaries"]
     assert [j["AutoMLJobName"] for j in jobs] == [xcoms["create"]["AutoMLJobName"]]
     assert jobs[0]["AutoMLJobStatus"] == "Completed"
-    tags = sagemaker(emulator).list_tags(ResourceArn=xcoms["create"]["AutoMLJobArn"])["Tags"]
+    tags = sagemaker(server).list_tags(ResourceArn=xcoms["create"]["AutoMLJobArn"])["Tags"]
     assert any(t["Key"] == OWNER_TAG_KEY for t in tags)
 
 
@@ -176,7 +160,7 @@ class RecordingCreate(AutopilotCreateJobOperator):
         return super().execute_complete(context, event, **kwargs)
 
 
-def test_deferrable_create_and_endpoint_wait_in_dag_test(emulator, run_dag):
+def test_deferrable_create_and_endpoint_wait_in_dag_test(server, run_dag):
     from airflow.sdk import DAG
 
     RESUMED.clear()
@@ -203,7 +187,7 @@ def test_deferrable_create_and_endpoint_wait_in_dag_test(emulator, run_dag):
     assert RESUMED == ["success"]  # the wait really went through the trigger
 
 
-def test_deferrable_create_of_a_failing_job_fails_the_task(emulator, run_dag):
+def test_deferrable_create_of_a_failing_job_fails_the_task(server, run_dag):
     from airflow.sdk import DAG
 
     with DAG(dag_id("deferfail"), schedule=None) as dag:
@@ -216,41 +200,3 @@ def test_deferrable_create_of_a_failing_job_fails_the_task(emulator, run_dag):
     dag_run, xcoms = run_dag(dag)
     assert dag_run.state == "failed"
     assert "create" not in xcoms
-
-
-async def test_amazon_endpoint_trigger_reports_in_service_from_the_emulator(emulator):
-    """The trigger the deploy-result operator defers to works against the emulator server."""
-    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-    sm = sagemaker(emulator)
-    sm.create_auto_ml_job(
-        AutoMLJobName="ep-trigger",
-        InputDataConfig=[
-            {
-                "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{DATA_BUCKET}/train/"}
-                },
-                "TargetAttributeName": "churn",
-            }
-        ],
-        OutputDataConfig={"S3OutputPath": f"s3://{DATA_BUCKET}/output"},
-        RoleArn=ROLE_ARN,
-        ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "ep-trigger-endpoint"},
-    )
-    emulator.advance(3600)
-    assert sm.describe_auto_ml_job(AutoMLJobName="ep-trigger")["AutoMLJobStatus"] == "Completed"
-    op = AutopilotModelDeployResultOperator(
-        task_id="d", job_name="ep-trigger", poll_interval=1, max_attempts=3
-    )
-    trigger = SageMakerTrigger(
-        job_name="ep-trigger-endpoint",
-        job_type="endpoint",
-        waiter_delay=1,
-        waiter_max_attempts=3,
-        **op.connection_kwargs(),
-    )
-    events = [event async for event in trigger.run()]
-    assert len(events) == 1 and events[0].payload["status"] == "success"
-    assert op.execute_complete({}, events[0].payload, result={"EndpointName": "ep-trigger-endpoint"}) == {
-        "EndpointName": "ep-trigger-endpoint"
-    }

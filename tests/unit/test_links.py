@@ -1,16 +1,15 @@
-"""AutopilotJobLink: the console URL, what persist stores, and the URL Airflow stores after a run."""
+"""AutopilotJobLink: the console URL per partition, what persist stores, import-lightness."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timezone
 
 import pytest
-from airflow.sdk import DAG
 
 from airflow_autopilot.links import AutopilotJobLink, console_url
 from airflow_autopilot.sensors import AutopilotJobSensor
+from tests.helpers import RecordingTI
 
 
 @pytest.mark.parametrize(
@@ -42,14 +41,6 @@ def test_console_url_needs_name_and_region():
     assert console_url("", "us-east-1") == "" and console_url("j", "") == ""
 
 
-class RecordingTI:
-    def __init__(self):
-        self.pushed = {}
-
-    def xcom_push(self, key, value):
-        self.pushed[key] = value
-
-
 def test_persist_stores_what_get_link_needs_and_respects_do_xcom_push():
     op = AutopilotJobSensor(task_id="t", job_name="j1")
     ti = RecordingTI()
@@ -66,23 +57,6 @@ def test_persist_stores_what_get_link_needs_and_respects_do_xcom_push():
     ti = RecordingTI()
     AutopilotJobLink.persist({"ti": ti}, quiet, job_name="j1", region_name="eu-west-1")
     assert ti.pushed == {}
-
-
-def test_airflow_stores_the_console_url_after_the_task(run_dag, autopilot_emulator, make_job):
-    autopilot_emulator.configure(stage_seconds=0.05)
-    make_job("link-job")
-    with DAG("links_console_url", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)) as dag:
-        AutopilotJobSensor(
-            task_id="wait_link",
-            job_name="link-job",
-            aws_conn_id=None,
-            region_name="us-east-1",
-            poke_interval=0.05,
-        )
-    _, xcoms = run_dag(dag)
-    assert xcoms["wait_link:_link_AutopilotJobLink"] == (
-        "https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/automl-jobs/link-job"
-    )
 
 
 def test_links_and_sensors_modules_are_import_light():

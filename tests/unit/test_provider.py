@@ -3,14 +3,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import airflow_autopilot
 from airflow_autopilot.get_provider_info import get_provider_info
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DAG_FACING = [
     "airflow_autopilot",
     "airflow_autopilot.operators",

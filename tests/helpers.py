@@ -1,0 +1,110 @@
+"""
+Builders several test files share: AWS client errors, sensors and create operators with the suite's
+settings, task contexts, candidates, and a task instance that records XCom pushes.
+
+Fixtures and constants live in ``tests/conftest.py``; these are plain functions and classes.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import boto3
+from botocore.exceptions import ClientError
+
+from airflow_autopilot.operators import AutopilotCreateJobOperator
+from airflow_autopilot.sensors import AutopilotJobSensor
+from tests.conftest import DATA_BUCKET, ONE_ATTEMPT, ROLE_ARN
+
+
+def client_error(code: str, status: int = 400, operation: str = "DescribeAutoMLJob") -> ClientError:
+    """The ``ClientError`` botocore raises for an AWS error response ``code`` with HTTP ``status``."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} happened"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        operation,
+    )
+
+
+def sensor(job_name: str, **kwargs) -> AutopilotJobSensor:
+    """An ``AutopilotJobSensor`` on the emulator's region: one botocore attempt, 0.05 s pokes, 60 s timeout."""
+    kwargs.setdefault("task_id", "wait")
+    kwargs.setdefault("aws_conn_id", None)
+    kwargs.setdefault("region_name", "us-east-1")
+    kwargs.setdefault("botocore_config", ONE_ATTEMPT)
+    kwargs.setdefault("poke_interval", 0.05)
+    kwargs.setdefault("timeout", 60)
+    return AutopilotJobSensor(job_name=job_name, **kwargs)
+
+
+def make_context(op, *, dag_id="dag", run_id="manual__1", map_index=-1, max_tries=None, try_number=1):
+    """The task-instance identity ``execute`` reads, and an XCom push the console link writes to."""
+    pushed: dict = {}
+    ti = SimpleNamespace(
+        dag_id=dag_id,
+        task_id=op.task_id,
+        run_id=run_id,
+        map_index=map_index,
+        max_tries=op.retries if max_tries is None else max_tries,
+        try_number=try_number,
+        task=op,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+    )
+    return {"ti": ti, "pushed": pushed}
+
+
+def operator(task_id="create", **overrides):
+    """An ``AutopilotCreateJobOperator`` over the training data ``make_job`` uploads (2 candidates, sync wait)."""
+    kwargs = dict(
+        s3_input_uri=f"s3://{DATA_BUCKET}/train/",
+        target_attribute_name="churn",
+        s3_output_path=f"s3://{DATA_BUCKET}/output",
+        role_arn=ROLE_ARN,
+        max_candidates=2,
+        poll_interval=0.05,
+        aws_conn_id=None,
+        region_name="us-east-1",
+        deferrable=False,
+    )
+    kwargs.update(overrides)
+    return AutopilotCreateJobOperator(task_id=task_id, **kwargs)
+
+
+def candidate(name="cand-1", value=0.8, metric="F1", kind="Maximize", containers=None):
+    """A ``BestCandidate`` as the best-candidate operator pushes it (two inference containers)."""
+    metric_block = {"MetricName": metric, "Value": value}
+    if kind is not None:
+        metric_block["Type"] = kind
+    return {
+        "CandidateName": name,
+        "FinalAutoMLJobObjectiveMetric": metric_block,
+        "InferenceContainers": containers
+        or [
+            {
+                "Image": "img/processing",
+                "ModelDataUrl": "s3://b/m1.tar.gz",
+                "Environment": {
+                    "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,probabilities",
+                    "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+                },
+            },
+            {"Image": "img/algo", "ModelDataUrl": "s3://b/m2.tar.gz", "Environment": {}},
+        ],
+    }
+
+
+class RecordingTI:
+    """A task instance that only collects ``xcom_push`` calls (links, the promotion gate's decision)."""
+
+    def __init__(self):
+        self.pushed = {}
+
+    def xcom_push(self, key, value):
+        self.pushed[key] = value
+
+
+def sagemaker(server):
+    """A boto3 SageMaker client on the emulator server."""
+    return boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.endpoint_url)

@@ -1,0 +1,45 @@
+"""The Amazon endpoint trigger the deploy-result operator defers to, against the emulator server."""
+
+from __future__ import annotations
+
+from airflow_autopilot.operators import AutopilotModelDeployResultOperator
+from tests.conftest import DATA_BUCKET, ROLE_ARN
+from tests.helpers import sagemaker
+
+
+async def test_amazon_endpoint_trigger_reports_in_service_from_the_emulator(server):
+    """The trigger the deploy-result operator defers to works against the emulator server."""
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+    sm = sagemaker(server)
+    sm.create_auto_ml_job(
+        AutoMLJobName="ep-trigger",
+        InputDataConfig=[
+            {
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{DATA_BUCKET}/train/"}
+                },
+                "TargetAttributeName": "churn",
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{DATA_BUCKET}/output"},
+        RoleArn=ROLE_ARN,
+        ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "ep-trigger-endpoint"},
+    )
+    server.advance(3600)
+    assert sm.describe_auto_ml_job(AutoMLJobName="ep-trigger")["AutoMLJobStatus"] == "Completed"
+    op = AutopilotModelDeployResultOperator(
+        task_id="d", job_name="ep-trigger", poll_interval=1, max_attempts=3
+    )
+    trigger = SageMakerTrigger(
+        job_name="ep-trigger-endpoint",
+        job_type="endpoint",
+        waiter_delay=1,
+        waiter_max_attempts=3,
+        **op.connection_kwargs(),
+    )
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1 and events[0].payload["status"] == "success"
+    assert op.execute_complete({}, events[0].payload, result={"EndpointName": "ep-trigger-endpoint"}) == {
+        "EndpointName": "ep-trigger-endpoint"
+    }

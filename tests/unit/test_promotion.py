@@ -1,0 +1,139 @@
+"""Promotion without AWS: parsing the best candidate, the gate's inputs and decision, containers, names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_autopilot.core.promotion import (
+    INFERENCE_OUTPUT_ENV,
+    CandidateScore,
+    Champion,
+    PromotionInputError,
+    decide_promotion,
+    inference_containers,
+    parse_mapping,
+    safe_resource_name,
+    with_response_keys,
+)
+from airflow_autopilot.exceptions import AutopilotError
+from airflow_autopilot.operators.promotion import AutopilotPromotionBranchOperator
+from tests.helpers import RecordingTI, candidate
+
+
+# --- input parsing -------------------------------------------------------------------------------
+def test_best_candidate_accepted_as_dict_json_or_jinja_repr():
+    best = candidate()
+    assert parse_mapping(best, "best_candidate") == best
+    assert parse_mapping(json.dumps(best), "best_candidate") == best
+    assert parse_mapping(repr(best), "best_candidate") == best  # Jinja without native rendering
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        (None, "best_candidate: missing"),
+        ("", "best_candidate: missing"),
+        ("None", "best_candidate: missing"),
+        ("{not json", "best_candidate: not a dict"),
+        ([1, 2], "best_candidate: expected a dict"),
+        ({"FinalAutoMLJobObjectiveMetric": {"MetricName": "F1", "Value": 1}}, "best_candidate.CandidateName"),
+        ({"CandidateName": "c"}, "best_candidate.FinalAutoMLJobObjectiveMetric: missing"),
+        (
+            {"CandidateName": "c", "FinalAutoMLJobObjectiveMetric": {"Value": 0.5}},
+            "best_candidate.FinalAutoMLJobObjectiveMetric.MetricName",
+        ),
+        (
+            {"CandidateName": "c", "FinalAutoMLJobObjectiveMetric": {"MetricName": "F1"}},
+            "best_candidate.FinalAutoMLJobObjectiveMetric.Value",
+        ),
+        (
+            {"CandidateName": "c", "FinalAutoMLJobObjectiveMetric": {"MetricName": "F1", "Value": "high"}},
+            "best_candidate.FinalAutoMLJobObjectiveMetric.Value",
+        ),
+        (
+            {
+                "CandidateName": "c",
+                "FinalAutoMLJobObjectiveMetric": {"MetricName": "F1", "Value": 1, "Type": "Up"},
+            },
+            "best_candidate.FinalAutoMLJobObjectiveMetric.Type",
+        ),
+    ],
+)
+def test_malformed_best_candidate_fails_naming_the_field(value, field):
+    gate = AutopilotPromotionBranchOperator(
+        task_id="gate", best_candidate=value, threshold=0.5, promote_task_ids="a", reject_task_ids="b"
+    )
+    with pytest.raises(PromotionInputError) as err:
+        gate.choose_branch({"ti": RecordingTI()})  # fails before any AWS call (no emulator running)
+    assert field in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"threshold": "abc"}, "threshold"),
+        ({"min_improvement": -0.1}, "min_improvement"),
+        ({"promote_task_ids": []}, "promote_task_ids"),
+        ({"reject_task_ids": "promote"}, "must not share"),
+        ({"model_package_group_name": "bad_name!"}, "model_package_group_name"),
+    ],
+)
+def test_gate_parameters_validated(kwargs, field):
+    params = dict(
+        best_candidate=candidate(), threshold=0.5, promote_task_ids="promote", reject_task_ids="reject"
+    )
+    params.update(kwargs)
+    with pytest.raises(PromotionInputError, match=field):
+        AutopilotPromotionBranchOperator(task_id="gate", **params).choose_branch({"ti": RecordingTI()})
+
+
+# --- the decision --------------------------------------------------------------------------------
+def test_threshold_honours_maximize_and_minimize():
+    f1 = CandidateScore.from_best_candidate(candidate(value=0.7))
+    assert decide_promotion(f1, threshold=0.7).promote
+    assert not decide_promotion(f1, threshold=0.71).promote
+    mse = CandidateScore.from_best_candidate(candidate(metric="MSE", value=2.0, kind="Minimize"))
+    assert decide_promotion(mse, threshold=2.5).promote
+    assert not decide_promotion(mse, threshold=1.5).promote
+    # Without Type, the direction comes from the metric name.
+    rmse = CandidateScore.from_best_candidate(candidate(metric="RMSE", value=2.0, kind=None))
+    assert rmse.direction == "Minimize"
+    assert decide_promotion(rmse, threshold=3).promote
+
+
+def test_champion_comparison_with_min_improvement():
+    champion = Champion("arn:champ", "F1", 0.80, "old")
+    better = CandidateScore.from_best_candidate(candidate(value=0.83))
+    assert decide_promotion(better, threshold=0.5, champion=champion, min_improvement=0.02).promote
+    decision = decide_promotion(better, threshold=0.5, champion=champion, min_improvement=0.05)
+    assert not decision.promote
+    assert "improvement +0.03" in decision.reason
+    same = CandidateScore.from_best_candidate(candidate(value=0.80))
+    assert not decide_promotion(same, threshold=None, champion=champion).promote  # equal is no gain
+    mse_champion = Champion("arn:champ", "MSE", 4.0)
+    mse = CandidateScore.from_best_candidate(candidate(metric="MSE", value=3.0, kind="Minimize"))
+    assert decide_promotion(mse, threshold=None, champion=mse_champion, min_improvement=0.5).promote
+    assert not decide_promotion(mse, threshold=None, champion=mse_champion, min_improvement=1.5).promote
+    with pytest.raises(AutopilotError, match="measured with MSE"):
+        decide_promotion(better, threshold=None, champion=mse_champion)
+
+
+# --- containers and names ------------------------------------------------------------------------
+def test_response_keys_set_where_supported_and_validated():
+    containers = inference_containers(candidate())
+    out = with_response_keys(containers, ["predicted_label", "probability"])
+    assert out[0]["Environment"][INFERENCE_OUTPUT_ENV] == "predicted_label,probability"
+    assert INFERENCE_OUTPUT_ENV not in out[1].get("Environment", {})
+    assert containers[0]["Environment"][INFERENCE_OUTPUT_ENV] == "predicted_label"  # input untouched
+    with pytest.raises(PromotionInputError, match="inference_response_keys.*'labels'"):
+        with_response_keys(containers, ["labels"])
+
+
+def test_safe_names_are_short_valid_and_stable():
+    long_name = "a" * 40 + "-b_c.d" + "x" * 30  # 76 characters, with characters SageMaker refuses
+    name = safe_resource_name(long_name, ["containers"])
+    assert len(name) <= 63 and name == safe_resource_name(long_name, ["containers"])
+    assert name != safe_resource_name(long_name, ["other containers"])
+    assert all(c.isalnum() or c == "-" for c in name) and name[0].isalnum() and name[-1].isalnum()

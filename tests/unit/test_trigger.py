@@ -1,0 +1,34 @@
+"""AutopilotJobTrigger's serialization through Airflow's trigger-kwargs encoding (no AWS)."""
+
+from __future__ import annotations
+
+from airflow_autopilot.core.job import WaitCriteria
+from airflow_autopilot.triggers import AutopilotJobTrigger
+
+
+def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
+    from airflow.models.trigger import Trigger
+    from airflow.sdk.module_loading import import_string
+
+    trigger = AutopilotJobTrigger(
+        "rt-job",
+        aws_conn_id="my_aws",
+        region_name="eu-west-1",
+        verify=False,
+        botocore_config={"retries": {"max_attempts": 3}, "connect_timeout": 5},
+        poll_interval=45,
+        timeout_at="2030-01-02T03:04:05+00:00",
+        criteria=WaitCriteria.build(target_secondary_statuses=["ModelTuning"]).to_dict(),
+        not_found_grace_seconds=30,
+        created_at="2030-01-01T00:00:00+00:00",
+    )
+    classpath, kwargs = trigger.serialize()
+    stored = Trigger.encrypt_kwargs(kwargs)  # what the scheduler writes to the database
+    restored_kwargs = Trigger._decrypt_kwargs(stored)  # what the triggerer reads back
+    assert restored_kwargs == kwargs
+    rebuilt = import_string(classpath)(**restored_kwargs)
+    assert isinstance(rebuilt, AutopilotJobTrigger)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert WaitCriteria.from_dict(rebuilt.criteria).target_secondary_statuses == {"ModelTuning"}
+    text = repr(kwargs).lower()
+    assert "secret" not in text and "password" not in text and "testing" not in text
