@@ -19,6 +19,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import pytest  # noqa: E402
 
+from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
@@ -33,15 +35,16 @@ def airflow_db() -> str:
 def run_dag(airflow_db):
     """
     Run a DAG object with the real ``dag.test()`` and return ``(dag_run, xcoms)``: see
-    :func:`airflow_autopilot.testing.run_dag`.
+    :func:`airflow_autopilot.demo.runner.run_dag`.
     """
-    from airflow_autopilot.testing import run_dag
+    from airflow_autopilot.demo.runner import run_dag
 
     return run_dag
 
 
 ROOT = Path(__file__).resolve().parents[1]
-DAGS = ROOT / "dags"
+#: The installed package's example DAGs: dags/ in an editable install, site-packages from a wheel.
+DAGS = example_dags_folder()
 #: botocore config with its retries off, so that this package's own retry logic is what is tested
 ONE_ATTEMPT = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
 TRAINING_CSV = "age,income,churn\n" + "".join(

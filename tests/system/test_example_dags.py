@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from airflow_autopilot.testing import load_dag_file, task_states
+from airflow_autopilot.demo.runner import load_dag_file, task_states
 from tests.conftest import DAGS
 
 

@@ -101,7 +101,7 @@ def test_every_dag_file_parses_without_aws_libraries_or_calls():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}
     assert result["new_aws_modules"] == []
-    files = sorted(p.name for p in DAGS.glob("*.py"))
+    files = sorted(p.name for p in DAGS.glob("*.py") if p.name != "__init__.py")
     assert sorted(Path(f).name for f in result["files"]) == files  # every file defines a DAG
     assert set(result["dags"]) == set(EXPECTED)
     for dag_id, graph in result["dags"].items():
