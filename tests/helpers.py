@@ -55,18 +55,24 @@ def make_context(op, *, dag_id="dag", run_id="manual__1", map_index=-1, max_trie
     return {"ti": ti, "pushed": pushed}
 
 
-def operator(task_id="create", **overrides):
-    """An ``AutopilotCreateJobOperator`` over the training data ``make_job`` uploads (2 candidates, sync wait)."""
+def create_kwargs(**overrides):
+    """The create operator's arguments over the training data the fixtures upload (3 candidates, 0.2 s polls)."""
     kwargs = dict(
         s3_input_uri=f"s3://{DATA_BUCKET}/train/",
         target_attribute_name="churn",
         s3_output_path=f"s3://{DATA_BUCKET}/output",
         role_arn=ROLE_ARN,
-        max_candidates=2,
-        poll_interval=0.05,
-        aws_conn_id=None,
-        region_name="us-east-1",
-        deferrable=False,
+        max_candidates=3,
+        poll_interval=0.2,
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
+def operator(task_id="create", **overrides):
+    """An ``AutopilotCreateJobOperator`` on the in-process emulator: 2 candidates, 0.05 s polls, sync wait."""
+    kwargs = create_kwargs(
+        max_candidates=2, poll_interval=0.05, aws_conn_id=None, region_name="us-east-1", deferrable=False
     )
     kwargs.update(overrides)
     return AutopilotCreateJobOperator(task_id=task_id, **kwargs)

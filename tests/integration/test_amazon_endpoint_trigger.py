@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_autopilot.operators import AutopilotModelDeployResultOperator
-from tests.conftest import DATA_BUCKET, ROLE_ARN
+from tests.conftest import job_request
 from tests.helpers import sagemaker
 
 
@@ -13,18 +13,10 @@ async def test_amazon_endpoint_trigger_reports_in_service_from_the_emulator(serv
 
     sm = sagemaker(server)
     sm.create_auto_ml_job(
-        AutoMLJobName="ep-trigger",
-        InputDataConfig=[
-            {
-                "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{DATA_BUCKET}/train/"}
-                },
-                "TargetAttributeName": "churn",
-            }
-        ],
-        OutputDataConfig={"S3OutputPath": f"s3://{DATA_BUCKET}/output"},
-        RoleArn=ROLE_ARN,
-        ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "ep-trigger-endpoint"},
+        **job_request(
+            "ep-trigger",
+            ModelDeployConfig={"AutoGenerateEndpointName": False, "EndpointName": "ep-trigger-endpoint"},
+        )
     )
     server.advance(3600)
     assert sm.describe_auto_ml_job(AutoMLJobName="ep-trigger")["AutoMLJobStatus"] == "Completed"

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_autopilot.aio.poller import CoalescedPoller
 from airflow_autopilot.core.job import WaitCriteria
+from tests.helpers import client_error
 
 
 @asynccontextmanager
@@ -143,8 +144,6 @@ def test_a_role_that_cannot_list_jobs_still_gets_every_outcome(
     autopilot_emulator_server, make_job, monkeypatch
 ):
     """ListAutoMLJobs denied (AccessDenied): the poller falls back to describing each job."""
-    from botocore.exceptions import ClientError
-
     server = autopilot_emulator_server
     names = ["poll-denied-ok", "emu-failed-poll-denied"]
     for name in names:
@@ -152,7 +151,7 @@ def test_a_role_that_cannot_list_jobs_still_gets_every_outcome(
     poller = CoalescedPoller()
 
     async def denied(client, since):
-        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListAutoMLJobs")
+        raise client_error("AccessDeniedException", 403, "ListAutoMLJobs")
 
     monkeypatch.setattr(poller, "_list_changed", denied)
     results, _ = _run_watchers(server, names, poller, WaitCriteria(), 40, lambda: server.advance(2))

@@ -43,16 +43,20 @@ def best_candidate(emu, make_job):
     )
 
 
+REGISTER = dict(task_id="register", job_name="promo-job", model_package_group_name=GROUP, aws_conn_id=None)
+DEPLOY = dict(
+    task_id="deploy",
+    endpoint_name="churn-endpoint",
+    role_arn=ROLE_ARN,
+    aws_conn_id=None,
+    poll_interval=0.05,
+    max_wait_seconds=10,
+    deferrable=False,
+)
+
+
 def register(best, **kwargs):
-    params = dict(
-        task_id="register",
-        best_candidate=best,
-        job_name="promo-job",
-        model_package_group_name=GROUP,
-        aws_conn_id=None,
-    )
-    params.update(kwargs)
-    return AutopilotRegisterCandidateOperator(**params).execute({})
+    return AutopilotRegisterCandidateOperator(**{**REGISTER, "best_candidate": best, **kwargs}).execute({})
 
 
 def test_register_creates_group_stores_metric_and_is_retry_safe(emu, best_candidate):
@@ -150,18 +154,7 @@ def test_gate_without_group_or_champion(emu, best_candidate):
 
 
 def deployer(best, **kwargs):
-    params = dict(
-        task_id="deploy",
-        best_candidate=best,
-        endpoint_name="churn-endpoint",
-        role_arn=ROLE_ARN,
-        aws_conn_id=None,
-        poll_interval=0.05,
-        max_wait_seconds=10,
-        deferrable=False,
-    )
-    params.update(kwargs)
-    return AutopilotDeployCandidateOperator(**params)
+    return AutopilotDeployCandidateOperator(**{**DEPLOY, "best_candidate": best, **kwargs})
 
 
 def endpoint_backend(name):

@@ -26,19 +26,17 @@ def fast_hook(autopilot_emulator):
     return hook
 
 
+def wait(hook, name: str, **kwargs):
+    """``wait_for_job`` with the default criteria, logging to the root logger unless ``log`` is given."""
+    kwargs.setdefault("log", logging.getLogger())
+    return wait_for_job(hook, name, WaitCriteria(), **kwargs)
+
+
 def test_wait_for_job_follows_the_job_to_success_and_logs_each_change(fast_hook, make_job, caplog):
     make_job("wait-ok", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 3}})
     log = logging.getLogger("test.wait")
     with caplog.at_level(logging.INFO, logger="test.wait"):
-        job = wait_for_job(
-            fast_hook,
-            "wait-ok",
-            WaitCriteria(),
-            poll_interval=0.02,
-            timeout=30,
-            log=log,
-            candidate_interval=0.01,
-        )
+        job = wait(fast_hook, "wait-ok", poll_interval=0.02, timeout=30, log=log, candidate_interval=0.01)
     assert (job.status, job.secondary_status) == ("Completed", "Completed")
     assert job.best_candidate
     lines = [r.getMessage() for r in caplog.records]
@@ -66,14 +64,7 @@ def test_wait_for_job_follows_the_job_to_success_and_logs_each_change(fast_hook,
 def test_wait_for_job_raises_the_jobs_own_reason(fast_hook, make_job, outcome, expected):
     make_job(f"wait-{outcome}", outcome=outcome)
     with pytest.raises(AutopilotJobFailed) as info:
-        wait_for_job(
-            fast_hook,
-            f"wait-{outcome}",
-            WaitCriteria(),
-            poll_interval=0.02,
-            timeout=30,
-            log=logging.getLogger(),
-        )
+        wait(fast_hook, f"wait-{outcome}", poll_interval=0.02, timeout=30)
     for text in expected:
         assert text in str(info.value)
 
@@ -84,40 +75,17 @@ def test_wait_for_job_survives_throttling_5xx_and_not_found_after_create(
     make_job("wait-faults")
     autopilot_emulator.inject_faults("wait-faults", throttle=3, server_errors=2, not_found=2)
     autopilot_emulator.reset_request_counts()
-    job = wait_for_job(
-        fast_hook,
-        "wait-faults",
-        WaitCriteria(),
-        poll_interval=0.01,
-        timeout=30,
-        log=logging.getLogger(),
-        max_backoff=0.05,
-    )
+    job = wait(fast_hook, "wait-faults", poll_interval=0.01, timeout=30, max_backoff=0.05)
     assert job.status == "Completed"
     assert autopilot_emulator.request_counts()["DescribeAutoMLJob"] > 7  # 7 faults, then real answers
 
 
 def test_wait_for_job_not_found_after_grace_is_an_error(fast_hook):
     with pytest.raises(AutopilotJobNotFound, match="no-such-job"):
-        wait_for_job(
-            fast_hook,
-            "no-such-job",
-            WaitCriteria(),
-            poll_interval=0.01,
-            timeout=5,
-            log=logging.getLogger(),
-            not_found_grace=0,
-        )
+        wait(fast_hook, "no-such-job", poll_interval=0.01, timeout=5, not_found_grace=0)
 
 
 def test_wait_for_job_times_out_with_last_state(fast_hook, make_job):
     make_job("emu-slow-wait")
     with pytest.raises(AutopilotWaitTimeout, match=r"Timed out after 0.2s .*last seen InProgress/"):
-        wait_for_job(
-            fast_hook,
-            "emu-slow-wait",
-            WaitCriteria(),
-            poll_interval=0.05,
-            timeout=0.2,
-            log=logging.getLogger(),
-        )
+        wait(fast_hook, "emu-slow-wait", poll_interval=0.05, timeout=0.2)

@@ -15,21 +15,18 @@ from airflow_autopilot.operators import (
     AutopilotCreateJobOperator,
     AutopilotModelDeployResultOperator,
 )
-from tests.conftest import DATA_BUCKET, ROLE_ARN
-from tests.helpers import sagemaker
+from tests.helpers import create_kwargs, sagemaker
 
 
-def create_kwargs(**overrides):
-    kwargs = dict(
-        s3_input_uri=f"s3://{DATA_BUCKET}/train/",
-        target_attribute_name="churn",
-        s3_output_path=f"s3://{DATA_BUCKET}/output",
-        role_arn=ROLE_ARN,
-        max_candidates=3,
-        poll_interval=0.2,
+def deployed_task(*, deferrable: bool) -> AutopilotModelDeployResultOperator:
+    """The task that waits for the endpoint of the job the ``create`` task pushed."""
+    return AutopilotModelDeployResultOperator(
+        task_id="deployed",
+        job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}",
+        wait_for_endpoint=True,
+        deferrable=deferrable,
+        poll_interval=1,
     )
-    kwargs.update(overrides)
-    return kwargs
 
 
 def dag_id(name: str) -> str:
@@ -52,13 +49,7 @@ def test_pipeline_xcom_round_trip_and_jinja(server, run_dag):
         best = AutopilotBestCandidateOperator(
             task_id="best", job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}"
         )
-        deployed = AutopilotModelDeployResultOperator(
-            task_id="deployed",
-            job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}",
-            wait_for_endpoint=True,
-            deferrable=False,
-            poll_interval=1,
-        )
+        deployed = deployed_task(deferrable=False)
         top = AutopilotCandidatesOperator(
             task_id="top", job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}", top_k=2
         )
@@ -171,13 +162,7 @@ def test_deferrable_create_and_endpoint_wait_in_dag_test(server, run_dag):
             model_deploy_config={"AutoGenerateEndpointName": True},
             **create_kwargs(),
         )
-        deployed = AutopilotModelDeployResultOperator(
-            task_id="deployed",
-            job_name="{{ ti.xcom_pull(task_ids='create')['AutoMLJobName'] }}",
-            wait_for_endpoint=True,
-            deferrable=True,
-            poll_interval=1,
-        )
+        deployed = deployed_task(deferrable=True)
         create >> deployed
     dag_run, xcoms = run_dag(dag)
     assert dag_run.state == "success"
