@@ -55,7 +55,9 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         taken as a job that is not visible yet (default 60).
     :param candidate_interval: minimum seconds between two ListCandidatesForAutoMLJob calls used to
         log training progress (default 300; 0 disables).
-    :param poke_interval: seconds between polls in every mode (default 60).
+
+    ``poke_interval`` (Airflow's, default 60) is the time between polls in every mode, the trigger's
+    included.
     """
 
     template_fields: Sequence[str] = ("job_name",)

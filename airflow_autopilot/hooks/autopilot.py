@@ -48,9 +48,20 @@ class AutopilotHook(AwsBaseHook):
     :param config: a ``botocore.config.Config`` or a dict of its arguments.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["client_type"] = "sagemaker"
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        config: Config | dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            config=config,
+            client_type="sagemaker",
+        )
 
     @property
     def config(self) -> Config:

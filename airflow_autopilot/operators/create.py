@@ -104,10 +104,9 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between status checks while waiting.
     :param max_wait_seconds: give up waiting after this long (the job keeps running); None = no limit.
-    :param aws_conn_id: the Airflow AWS connection.
-    :param region_name: AWS region override.
-    :param verify: SSL verification override.
-    :param botocore_config: botocore ``Config`` arguments.
+
+    The connection parameters (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``)
+    are :class:`~airflow_autopilot.operators.AutopilotBaseOperator`'s.
     """
 
     template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "job_name_prefix", *REQUEST_PARAMETERS)

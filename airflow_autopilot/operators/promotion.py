@@ -71,7 +71,8 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
     no Approved version means there is no champion.
 
     The decision (``PromotionDecision.to_dict()``: promote, reason, values) is pushed to XCom under
-    ``promotion_decision`` and logged; the return value is the chosen task ids.
+    ``promotion_decision`` and logged; Airflow records the branch it followed under ``skipmixin_key``
+    (``{"followed": [...]}``).
 
     :param best_candidate: the BestCandidate (templated): a dict, its JSON, or its Jinja-rendered
         repr, e.g. ``"{{ ti.xcom_pull(task_ids='best_candidate') }}"`` or ``best_task.output``.
