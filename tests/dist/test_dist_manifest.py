@@ -133,7 +133,11 @@ def test_every_package_directory_is_listed_for_setuptools():
         for p in (ROOT / "airflow_autopilot").rglob("__init__.py")
         if "__pycache__" not in p.parts
     }
-    assert set(config["packages"]) == on_disk | {"airflow_autopilot.example_dags"}
+    expected = on_disk | {"airflow_autopilot.example_dags"}
+    assert set(config["packages"]) == expected, (
+        f"[tool.setuptools] packages in pyproject.toml: add {sorted(expected - set(config['packages']))}, "
+        f"remove {sorted(set(config['packages']) - expected)}"
+    )
     assert config["package-dir"] == {"airflow_autopilot.example_dags": "dags"}
     assert (ROOT / "dags" / "__init__.py").is_file()
 
