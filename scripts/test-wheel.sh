@@ -148,7 +148,7 @@ fi
 bounded autopilot-demo --copy-dags "$WORK/user-dags" --force > /dev/null
 
 step "example-DAG and release tests against the installed package"
-# The test files keep their layout (tests is a package); pytest.ini replaces pyproject's settings.
+# The test files keep their layout (tests is a package).
 TESTS=(
     tests/__init__.py
     tests/conftest.py
@@ -164,13 +164,16 @@ for file in "${TESTS[@]}"; do
     mkdir -p "$(dirname "$file")"
     cp "$ROOT/$file" "$file"
 done
-cat > pytest.ini <<'EOF'
-[pytest]
-asyncio_mode = auto
-addopts = -m "not slow"
-markers =
-    slow: long-running cases
-filterwarnings = ignore::DeprecationWarning
+# The suite's pytest settings: pyproject's [tool.pytest.ini_options], and nothing else of it.
+"$PY" - "$ROOT/pyproject.toml" <<'EOF'
+import re
+import sys
+import tomllib
+
+text = open(sys.argv[1]).read()
+block = re.search(r"^\[tool\.pytest\.ini_options\]\n.*?(?=^\[|\Z)", text, re.S | re.M).group(0)
+assert tomllib.loads(block)["tool"]["pytest"]["ini_options"]
+open("pyproject.toml", "w").write(block)
 EOF
 bounded "$PY" -m pytest -q -p no:cacheprovider \
     tests/unit/test_example_dag_files.py tests/system/test_example_dags.py tests/dist/test_release.py
