@@ -154,43 +154,46 @@ def test_deploy_result_of_a_running_job_points_at_the_sensor(emu, make_job):
         AutopilotModelDeployResultOperator(task_id="deploy", job_name="deploy-running", **conn()).execute({})
 
 
-def test_endpoint_not_in_service_defers_to_the_amazon_trigger(ended_job, sm):
-    """An endpoint still Updating: the task defers to SageMakerTrigger(job_type="endpoint")."""
+def endpoint_backend(name):
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends["123456789012"]["us-east-1"].endpoints[name]
+
+
+def test_endpoint_not_in_service_defers_to_the_endpoint_trigger(ended_job, sm):
+    """An endpoint still Updating: the task defers to AutopilotEndpointTrigger and resumes from its event."""
     from airflow.sdk.exceptions import TaskDeferred
 
     name = ended_job("deploy-defer", **DEPLOY)
     endpoint = sm.describe_auto_ml_job(AutoMLJobName=name)["ModelDeployResult"]["EndpointName"]
-    config = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
-    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-
-    class Updating(AutopilotModelDeployResultOperator):
-        def endpoint_status(self, endpoint):  # moto has no Updating state: report one
-            return {**super().endpoint_status(endpoint), "EndpointStatus": "Updating"}
-
-    op = Updating(
+    endpoint_backend(endpoint).endpoint_status = "Updating"  # moto never reports Updating itself
+    op = AutopilotModelDeployResultOperator(
         task_id="deploy", job_name=name, wait_for_endpoint=True, deferrable=True, poll_interval=5, **conn()
     )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
     path, kwargs = deferred.value.trigger.serialize()
-    assert path.endswith("SageMakerTrigger")
-    assert kwargs["job_name"] == endpoint and kwargs["job_type"] == "endpoint"
-    assert kwargs["waiter_delay"] == 5
+    assert path == "airflow_autopilot.triggers.AutopilotEndpointTrigger"
+    assert kwargs["endpoint_name"] == endpoint and kwargs["config_name"] is None
+    assert kwargs["poll_interval"] == 5 and kwargs["timeout_at"]
     result = deferred.value.kwargs["result"]
-    assert op.execute_complete({}, {"status": "success", "job_name": endpoint}, result=result) == result
-    with pytest.raises(AutopilotError, match="did not succeed"):
-        op.execute_complete({}, {"status": "failed", "message": "boom"}, result=result)
+    assert op.execute_complete({}, {"status": "success", "endpoint_name": endpoint}, result=result) == result
+    with pytest.raises(AutopilotJobFailed, match="capacity"):
+        op.execute_complete({}, {"status": "failure", "message": "is Failed: capacity"}, result=result)
+    with pytest.raises(AutopilotError, match="did not reach InService") as timeout:
+        op.execute_complete({}, {"status": "timeout", "message": "Timed out"}, result=result)
+    assert not isinstance(timeout.value, AutopilotJobFailed)  # a timeout may succeed on retry
 
 
-def test_failed_endpoint_fails_with_its_reason(ended_job):
+def test_failed_endpoint_fails_with_its_reason(ended_job, sm):
     name = ended_job("deploy-broken", **DEPLOY)
-
-    class Broken(AutopilotModelDeployResultOperator):
-        def endpoint_status(self, endpoint):
-            return {"EndpointStatus": "Failed", "FailureReason": "capacity"}
-
+    endpoint = sm.describe_auto_ml_job(AutoMLJobName=name)["ModelDeployResult"]["EndpointName"]
+    backend = endpoint_backend(endpoint)
+    backend.endpoint_status, backend.failure_reason = "Failed", "capacity"
     with pytest.raises(AutopilotJobFailed, match="is Failed: capacity"):
-        Broken(task_id="deploy", job_name=name, wait_for_endpoint=True, **conn()).execute({})
+        AutopilotModelDeployResultOperator(
+            task_id="deploy", job_name=name, wait_for_endpoint=True, **conn()
+        ).execute({})
 
 
 # ------------------------------------------------------------------------------ Candidates

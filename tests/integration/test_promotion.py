@@ -226,8 +226,9 @@ def test_deploy_waits_for_a_creating_endpoint(emu, best_candidate):
 
 
 def test_deploy_defers_and_resumes(emu, best_candidate):
-    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
     from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_autopilot.triggers import AutopilotEndpointTrigger
 
     first = deployer(best_candidate).execute({})
     endpoint_backend(first["EndpointName"]).endpoint_status = "Creating"
@@ -235,14 +236,17 @@ def test_deploy_defers_and_resumes(emu, best_candidate):
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
     trigger = deferred.value.trigger
-    assert isinstance(trigger, SageMakerTrigger) and trigger.job_name == "churn-endpoint"
+    assert isinstance(trigger, AutopilotEndpointTrigger) and trigger.endpoint_name == "churn-endpoint"
+    assert trigger.config_name == first["EndpointConfigName"]  # InService on an old config is not done
     assert deferred.value.kwargs == {"result": first}
     assert (
-        op.execute_complete({}, {"status": "success", "job_name": "churn-endpoint"}, **deferred.value.kwargs)
+        op.execute_complete(
+            {}, {"status": "success", "endpoint_name": "churn-endpoint"}, **deferred.value.kwargs
+        )
         == first
     )
     with pytest.raises(AutopilotJobFailed, match="image not found"):
-        op.execute_complete({}, {"status": "failed", "message": "image not found"}, **deferred.value.kwargs)
+        op.execute_complete({}, {"status": "failure", "message": "image not found"}, **deferred.value.kwargs)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""``wait_for_job`` (the create operator's blocking wait) against the in-process emulator."""
+"""``AutopilotHook.wait_for_job`` (the create operator's blocking wait) against the in-process emulator."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import pytest
 
 from airflow_autopilot.core.job import WaitCriteria
-from airflow_autopilot.core.waiting import wait_for_job
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
 from airflow_autopilot.hooks import AutopilotHook
 from tests.conftest import ONE_ATTEMPT
@@ -27,9 +26,9 @@ def fast_hook(autopilot_emulator):
 
 
 def wait(hook, name: str, **kwargs):
-    """``wait_for_job`` with the default criteria, logging to the root logger unless ``log`` is given."""
+    """``hook.wait_for_job`` with the default criteria, logging to the root logger unless ``log`` is given."""
     kwargs.setdefault("log", logging.getLogger())
-    return wait_for_job(hook, name, WaitCriteria(), **kwargs)
+    return hook.wait_for_job(name, WaitCriteria(), **kwargs)
 
 
 def test_wait_for_job_follows_the_job_to_success_and_logs_each_change(fast_hook, make_job, caplog):

@@ -4,7 +4,7 @@ Fault-injection suite: generated sequences of job outcomes and faults through ev
 Each case creates a job on the in-process emulator with a chosen outcome, schedules faults
 (throttling bursts of up to 10 in a row, HTTP 5xx, connection resets, read timeouts,
 ResourceNotFound right after creation) and waits through poke, reschedule or the blocking
-``wait_for_job`` (the create operator's wait), then asks the best-candidate operator. Every case must
+``AutopilotHook.wait_for_job`` (the create operator's wait), then asks the best-candidate operator. Every case must
 end with the job's true outcome: no false success, no false failure, no lost event.
 
 Throttling, 5xx and ResourceNotFound are real AWS error responses from the emulator; connection
@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from airflow_autopilot.core.job import WaitCriteria
-from airflow_autopilot.core.waiting import wait_for_job
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
@@ -164,8 +163,7 @@ def _wait_blocking(case, name, hook, transport, emulator) -> str:
     import logging
 
     try:
-        wait_for_job(
-            hook,
+        hook.wait_for_job(
             name,
             WaitCriteria(),
             poll_interval=STAGE_SECONDS,

@@ -134,7 +134,9 @@ def test_provider_info_lists_every_operator_hook_trigger_and_link():
         classes = set()
         for entry in info[section]:
             for module in entry["python-modules"]:
-                classes.update(n for n, o in vars(importlib.import_module(module)).items() if inspect.isclass(o))
+                classes.update(
+                    n for n, o in vars(importlib.import_module(module)).items() if inspect.isclass(o)
+                )
         listed[section] = classes
     assert set(PUBLIC["airflow_autopilot.hooks"]) <= listed["hooks"]
     assert set(PUBLIC["airflow_autopilot.operators"]) <= listed["operators"]

@@ -21,9 +21,9 @@ from airflow_autopilot.core.waiting import (
     backoff_delay,
     make_event,
     poll_delay,
-    resolve_event,
 )
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
+from airflow_autopilot.operators.base import resolve_event
 from tests.helpers import client_error
 
 

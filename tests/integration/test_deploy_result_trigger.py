@@ -1,4 +1,4 @@
-"""The Amazon endpoint trigger the deploy-result operator defers to, against the emulator server."""
+"""The endpoint trigger the deploy-result operator defers to, end to end against the emulator server."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from tests.conftest import job_request
 from tests.helpers import sagemaker
 
 
-async def test_amazon_endpoint_trigger_reports_in_service_from_the_emulator(server):
+async def test_endpoint_trigger_reports_in_service_from_the_emulator(server):
     """The trigger the deploy-result operator defers to works against the emulator server."""
-    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+    from airflow_autopilot.triggers import AutopilotEndpointTrigger
 
     sm = sagemaker(server)
     sm.create_auto_ml_job(
@@ -23,13 +23,7 @@ async def test_amazon_endpoint_trigger_reports_in_service_from_the_emulator(serv
     op = AutopilotModelDeployResultOperator(
         task_id="d", job_name="ep-trigger", poll_interval=1, max_attempts=3
     )
-    trigger = SageMakerTrigger(
-        job_name="ep-trigger-endpoint",
-        job_type="endpoint",
-        waiter_delay=1,
-        waiter_max_attempts=3,
-        **op.connection_kwargs(),
-    )
+    trigger = AutopilotEndpointTrigger("ep-trigger-endpoint", poll_interval=1, **op.connection_kwargs())
     events = [event async for event in trigger.run()]
     assert len(events) == 1 and events[0].payload["status"] == "success"
     assert op.execute_complete({}, events[0].payload, result={"EndpointName": "ep-trigger-endpoint"}) == {
