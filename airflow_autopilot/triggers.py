@@ -24,7 +24,84 @@ from airflow_autopilot.core.waiting import (
 from airflow_autopilot.exceptions import AutopilotError
 
 
-class AutopilotJobTrigger(BaseTrigger):
+class AutopilotBaseTrigger(BaseTrigger):
+    """
+    What both triggers hold: connection names (never credentials) and the wait's pace and deadline.
+    ``serialize()`` returns every constructor argument, so it round-trips.
+
+    :param aws_conn_id: the Airflow AWS connection id (credentials stay in the connection).
+    :param region_name: AWS region override.
+    :param verify: SSL verification override.
+    :param botocore_config: botocore ``Config`` arguments as a JSON-safe dict.
+    :param poll_interval: seconds between polls (plus up to 10 % jitter).
+    :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
+    :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    """
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        poll_interval: float = 60.0,
+        timeout_at: str | None = None,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = dict(botocore_config) if botocore_config else None
+        self.poll_interval = float(poll_interval)
+        self.timeout_at = timeout_at
+        self.max_backoff = float(max_backoff)
+
+    def connection(self) -> dict[str, Any]:
+        """The shared-client key arguments: connection id, region, verify and botocore config."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": self.botocore_config,
+        }
+
+    def own_kwargs(self) -> dict[str, Any]:
+        """The subclass's own constructor arguments (positional one first)."""
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                **self.own_kwargs(),
+                **self.connection(),
+                "poll_interval": self.poll_interval,
+                "timeout_at": self.timeout_at,
+                "max_backoff": self.max_backoff,
+            },
+        )
+
+    async def wait(self) -> dict[str, Any]:
+        """Wait and return the event payload."""
+        raise NotImplementedError
+
+    def error_event(self, err: Exception) -> dict[str, Any]:
+        """The payload when the wait itself broke (connection lookup, bad arguments, a bug)."""
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait until a verdict, the deadline or a non-transient error; yield one event and return."""
+        try:
+            payload = await self.wait()
+        except Exception as err:
+            self.log.exception("%s failed", type(self).__name__)
+            payload = self.error_event(err)
+        yield TriggerEvent(payload)
+
+
+class AutopilotJobTrigger(AutopilotBaseTrigger):
     """
     Wait in the triggerer until an Autopilot job meets its success or failure criteria.
 
@@ -71,50 +148,33 @@ class AutopilotJobTrigger(BaseTrigger):
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
         coalesce: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+            poll_interval=poll_interval,
+            timeout_at=timeout_at,
+            max_backoff=max_backoff,
+        )
         self.job_name = job_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = dict(botocore_config) if botocore_config else None
-        self.poll_interval = float(poll_interval)
-        self.timeout_at = timeout_at
         self.criteria = {k: list(v) for k, v in (criteria or WaitCriteria().to_dict()).items()}
         self.not_found_grace_seconds = float(not_found_grace_seconds)
         self.created_at = created_at
         self.candidate_interval = float(candidate_interval)
-        self.max_backoff = float(max_backoff)
         self.coalesce = bool(coalesce)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_name": self.job_name,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-                "poll_interval": self.poll_interval,
-                "timeout_at": self.timeout_at,
-                "criteria": self.criteria,
-                "not_found_grace_seconds": self.not_found_grace_seconds,
-                "created_at": self.created_at,
-                "candidate_interval": self.candidate_interval,
-                "max_backoff": self.max_backoff,
-                "coalesce": self.coalesce,
-            },
-        )
-
-    def _connection(self) -> dict[str, Any]:
+    def own_kwargs(self) -> dict[str, Any]:
         return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": self.botocore_config,
+            "job_name": self.job_name,
+            "criteria": self.criteria,
+            "not_found_grace_seconds": self.not_found_grace_seconds,
+            "created_at": self.created_at,
+            "candidate_interval": self.candidate_interval,
+            "coalesce": self.coalesce,
         }
 
-    async def _wait(self) -> dict[str, Any]:
+    async def wait(self) -> dict[str, Any]:
         wait = JobWait(
             self.job_name,
             WaitCriteria.from_dict(self.criteria),
@@ -127,7 +187,7 @@ class AutopilotJobTrigger(BaseTrigger):
             candidate_interval=self.candidate_interval,
         )
         watch: Watch | None = None
-        async with shared_client(**self._connection()) as client, AsyncExitStack() as stack:
+        async with shared_client(**self.connection()) as client, AsyncExitStack() as stack:
 
             async def poll() -> AutopilotJob:
                 if watch is None:
@@ -146,7 +206,7 @@ class AutopilotJobTrigger(BaseTrigger):
                         response = err
                     wait.reporter.report_listing(job, response)
                 if self.coalesce and watch is None:
-                    poller = shared_poller(client_key(**self._connection()))
+                    poller = shared_poller(client_key(**self.connection()))
                     watch = await stack.enter_async_context(
                         poller.watch(
                             self.job_name,
@@ -164,22 +224,16 @@ class AutopilotJobTrigger(BaseTrigger):
 
             return wait.event(await drive_async(wait, poll, between=between, sleep=sleep))
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until a verdict, the deadline or a non-transient error; yield one event and return."""
-        try:
-            payload = await self._wait()
-        except Exception as err:  # connection lookup, bad criteria, anything unexpected
-            self.log.exception("Autopilot trigger for %s failed", self.job_name)
-            payload = {
-                "status": "error",
-                "job_name": self.job_name,
-                "message": f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
-                "summary": None,
-            }
-        yield TriggerEvent(payload)
+    def error_event(self, err: Exception) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "job_name": self.job_name,
+            "message": f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+            "summary": None,
+        }
 
 
-class AutopilotEndpointTrigger(BaseTrigger):
+class AutopilotEndpointTrigger(AutopilotBaseTrigger):
     """
     Wait in the triggerer until an endpoint is InService (on ``config_name`` when given), with the
     same state machine as :meth:`AutopilotHook.wait_for_endpoint`.
@@ -212,34 +266,22 @@ class AutopilotEndpointTrigger(BaseTrigger):
         timeout_at: str | None = None,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+            poll_interval=poll_interval,
+            timeout_at=timeout_at,
+            max_backoff=max_backoff,
+        )
         self.endpoint_name = endpoint_name
         self.config_name = config_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = dict(botocore_config) if botocore_config else None
-        self.poll_interval = float(poll_interval)
-        self.timeout_at = timeout_at
-        self.max_backoff = float(max_backoff)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "endpoint_name": self.endpoint_name,
-                "config_name": self.config_name,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-                "poll_interval": self.poll_interval,
-                "timeout_at": self.timeout_at,
-                "max_backoff": self.max_backoff,
-            },
-        )
+    def own_kwargs(self) -> dict[str, Any]:
+        return {"endpoint_name": self.endpoint_name, "config_name": self.config_name}
 
-    async def _wait(self) -> dict[str, Any]:
+    async def wait(self) -> dict[str, Any]:
         wait = EndpointWait(
             self.endpoint_name,
             self.config_name,
@@ -248,12 +290,7 @@ class AutopilotEndpointTrigger(BaseTrigger):
             max_backoff=self.max_backoff,
             log=self.log,
         )
-        async with shared_client(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-        ) as client:
+        async with shared_client(**self.connection()) as client:
 
             async def poll() -> dict[str, Any]:
                 try:
@@ -267,16 +304,10 @@ class AutopilotEndpointTrigger(BaseTrigger):
 
             return wait.event(await drive_async(wait, poll))
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until InService, a failed state, the deadline or a non-transient error; yield one event."""
-        try:
-            payload = await self._wait()
-        except Exception as err:
-            self.log.exception("Endpoint trigger for %s failed", self.endpoint_name)
-            payload = {
-                "status": "error",
-                "endpoint_name": self.endpoint_name,
-                "message": f"Error waiting for endpoint {self.endpoint_name!r}: {type(err).__name__}: {err}",
-                "endpoint": None,
-            }
-        yield TriggerEvent(payload)
+    def error_event(self, err: Exception) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "endpoint_name": self.endpoint_name,
+            "message": f"Error waiting for endpoint {self.endpoint_name!r}: {type(err).__name__}: {err}",
+            "endpoint": None,
+        }
