@@ -129,6 +129,8 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
     :param coalesce: after the first describe, wait through the process's shared
         :class:`~airflow_autopilot.aio.poller.CoalescedPoller` (one ListAutoMLJobs-driven poller per
         connection, few calls for many jobs) instead of one DescribeAutoMLJob per poll interval.
+    :param logged_state: ``[status, secondary status]`` the task logged before deferring (not
+        logged again).
     """
 
     def __init__(
@@ -147,6 +149,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
         coalesce: bool = True,
+        logged_state: list[str | None] | None = None,
     ) -> None:
         super().__init__(
             aws_conn_id=aws_conn_id,
@@ -163,6 +166,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         self.created_at = created_at
         self.candidate_interval = float(candidate_interval)
         self.coalesce = bool(coalesce)
+        self.logged_state = list(logged_state) if logged_state else None
 
     def own_kwargs(self) -> dict[str, Any]:
         return {
@@ -172,6 +176,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             "created_at": self.created_at,
             "candidate_interval": self.candidate_interval,
             "coalesce": self.coalesce,
+            "logged_state": self.logged_state,
         }
 
     async def wait(self) -> dict[str, Any]:
@@ -185,26 +190,64 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             not_found_grace=self.not_found_grace_seconds,
             created_at=self.created_at,
             candidate_interval=self.candidate_interval,
+            logged_state=(str(self.logged_state[0]), self.logged_state[1]) if self.logged_state else None,
         )
         watch: Watch | None = None
+        # The newest ListAutoMLJobs summary since the last describe (the poller's progress hints).
+        listed: AutopilotJob | None = None
+
+        def on_listed(job: AutopilotJob) -> None:
+            # Runs in this trigger's task (Watch.next), so the line lands in this task's log.
+            nonlocal listed
+            listed = job
+            wait.reporter.update(job)
+
+        def latest() -> AutopilotJob | None:
+            """The last describe, brought up to date with a newer list summary (which lacks MaxCandidates)."""
+            if listed is None or wait.last is None:
+                return wait.last or listed
+            return AutopilotJob.from_describe({**wait.last.raw, **listed.raw}, wait.last.api_version)
+
         async with shared_client(**self.connection()) as client, AsyncExitStack() as stack:
+
+            async def count_candidates(job: AutopilotJob) -> None:
+                request = wait.reporter.candidates_request(job)
+                if request is None:
+                    return
+                response: Mapping[str, Any] | BaseException
+                try:
+                    response = await client.list_candidates_for_auto_ml_job(**request)
+                except Exception as err:
+                    response = err
+                wait.reporter.report_listing(job, response)
 
             async def poll() -> AutopilotJob:
                 if watch is None:
                     return await describe_job(client, self.job_name, wait.api_version)
-                # The shared poller paces the describes; wait for the next one, or the deadline.
-                return await asyncio.wait_for(watch.next(), timeout=wait.remaining())
+                # The shared poller paces the describes: wait for the next one, waking up for the
+                # deadline and, while candidates train, for a count every candidate_interval.
+                while True:
+                    remaining = wait.remaining()
+                    count_in = wait.reporter.seconds_until_count(latest())
+                    limits = [t for t in (remaining, count_in) if t is not None]
+                    try:
+                        result = await asyncio.wait_for(
+                            watch.next_or_progress(), timeout=min(limits) if limits else None
+                        )
+                    except asyncio.TimeoutError:
+                        if remaining is not None and (wait.remaining() or 0) <= 0:
+                            raise
+                    else:
+                        if result is not None:
+                            return result
+                    job = latest()
+                    if job is not None:
+                        await count_candidates(job)
 
             async def between(job: AutopilotJob) -> None:
-                nonlocal watch
-                request = wait.reporter.candidates_request(job)
-                if request is not None:
-                    response: Mapping[str, Any] | BaseException
-                    try:
-                        response = await client.list_candidates_for_auto_ml_job(**request)
-                    except Exception as err:
-                        response = err
-                    wait.reporter.report_listing(job, response)
+                nonlocal watch, listed
+                listed = None
+                await count_candidates(job)
                 if self.coalesce and watch is None:
                     poller = shared_poller(client_key(**self.connection()))
                     watch = await stack.enter_async_context(
@@ -212,7 +255,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                             self.job_name,
                             wait.criteria,
                             self.poll_interval,
-                            wait.reporter.update,
+                            on_listed,
                             client=client,
                             described=True,
                         )

@@ -5,10 +5,12 @@ every waiting trigger (design and bounds: docs/sensor.md, Coalesced polling).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,31 +39,73 @@ MAX_CONCURRENT_DESCRIBES = 16
 Hint = Callable[[AutopilotJob], object]
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """A job's state as a ListAutoMLJobs summary showed it (progress only, never a verdict)."""
+
+    job: AutopilotJob
+
+
 @dataclass(eq=False)
 class Watch:
     """
     One trigger's registration with a :class:`CoalescedPoller`.
 
+    The poller only queues what it learns; the waiting trigger's own task reads it in :meth:`next`,
+    so every log line about the job is written in that trigger's context (its task log).
+
     :param job_name: the AutoMLJobName.
     :param criteria: the trigger's wait criteria (decides which summaries deserve a describe).
     :param poll_interval: the trigger's poll interval; the poller cycles at the smallest one.
-    :param on_hint: called with a summary-based :class:`AutopilotJob` when the list shows a change.
+    :param on_hint: called, inside :meth:`next`, with a summary-based :class:`AutopilotJob` when the
+        list shows a change.
     """
 
     job_name: str
     criteria: WaitCriteria
     poll_interval: float
     on_hint: Hint | None = None
-    queue: asyncio.Queue[AutopilotJob | BaseException] = field(default_factory=asyncio.Queue)
+    _items: deque[AutopilotJob | BaseException | _Listed] = field(default_factory=deque)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, item: AutopilotJob | BaseException | _Listed) -> None:
+        """Queue a describe result (or its error), or a list summary (from the poller)."""
+        self._items.append(item)
+        self._ready.set()
 
     async def next(self) -> AutopilotJob:
-        """The next DescribeAutoMLJob result for this job (raises the describe's error, if any)."""
-        item = await self.queue.get()
-        while not self.queue.empty():  # only the newest result matters
-            item = self.queue.get_nowait()
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        """
+        The next DescribeAutoMLJob result for this job (raises the describe's error, if any); list
+        summaries queued before it go to ``on_hint`` first. Safe to cancel: nothing is lost.
+        """
+        while True:
+            result = await self.next_or_progress()
+            if result is not None:
+                return result
+
+    async def next_or_progress(self) -> AutopilotJob | None:
+        """
+        Like :meth:`next`, but also returns ``None`` once list summaries (progress only) were handed
+        to ``on_hint`` and no describe result is queued: the waiter gets a turn to act on them.
+        """
+        while True:
+            hinted = False
+            while self._items:
+                item = self._items.popleft()
+                if isinstance(item, _Listed):
+                    if self.on_hint is not None:
+                        self.on_hint(item.job)
+                    hinted = True
+                    continue
+                if any(not isinstance(later, _Listed) for later in self._items):
+                    continue  # a newer describe result is queued: only the newest matters
+                if isinstance(item, BaseException):
+                    raise item
+                return item
+            if hinted:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
 
 
 @dataclass
@@ -128,7 +172,7 @@ class CoalescedPoller:
         :param job_name: the AutoMLJobName.
         :param criteria: the trigger's wait criteria.
         :param poll_interval: the trigger's poll interval in seconds.
-        :param on_hint: progress callback for summary-based updates.
+        :param on_hint: progress callback for summary-based updates, called in the watcher's task.
         :param client: the aiobotocore SageMaker client the caller holds open for the whole block
             (every watcher of one poller holds the same shared client).
         :param described: the caller has just described the job itself: no describe is due yet.
@@ -142,7 +186,11 @@ class CoalescedPoller:
         if not described:
             self._due.add(job_name)
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="autopilot-coalesced-poller")
+            # An empty context: the poller is nobody's task, so its own log lines (list failures)
+            # go to the triggerer's log, not to the log of whichever trigger happened to start it.
+            self._task = contextvars.Context().run(
+                asyncio.create_task, self._run(), name="autopilot-coalesced-poller"
+            )
         elif not described:
             self._wake.set()  # its first describe is due: do not wait for the next cycle
         try:
@@ -165,7 +213,7 @@ class CoalescedPoller:
     def _fail_all(self, err: BaseException) -> None:
         for watches in self._watches.values():
             for watch in watches:
-                watch.queue.put_nowait(err)
+                watch.put(err)
 
     async def _run(self) -> None:
         while self._watches:
@@ -201,8 +249,7 @@ class CoalescedPoller:
                 continue
             hint = AutopilotJob.from_describe(summary)
             for watch in watches:
-                if watch.on_hint is not None:
-                    watch.on_hint(hint)
+                watch.put(_Listed(hint))
                 if watch.criteria.verdict(hint) != "waiting":
                     self._due.add(watch.job_name)
 
@@ -230,7 +277,7 @@ class CoalescedPoller:
                 result = err
                 self._due.add(name)  # try again next cycle
         for watch in self._watches.get(name, []):
-            watch.queue.put_nowait(result)
+            watch.put(result)
 
     async def cycle(self, client: Any) -> None:
         """One poll cycle: list what changed, describe what matters (public for tests)."""

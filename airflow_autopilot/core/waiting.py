@@ -103,6 +103,8 @@ class ProgressReporter:
     :param job_name: the job being waited on.
     :param log: a ``logging.Logger``-like object.
     :param candidate_interval: minimum seconds between two candidate counts; 0 disables counting.
+    :param logged_state: ``(status, secondary status)`` already logged for this wait (by the task
+        before it deferred), so the trigger does not log it again.
     :param clock: monotonic clock (tests).
     """
 
@@ -112,6 +114,7 @@ class ProgressReporter:
         log: logging.Logger | Any,
         *,
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
+        logged_state: tuple[str, str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.job_name = job_name
@@ -119,7 +122,7 @@ class ProgressReporter:
         self.candidate_interval = candidate_interval
         self._clock = clock
         self._started = clock()
-        self._last_state: tuple[str, str | None] | None = None
+        self.last_state: tuple[str, str | None] | None = logged_state
         self._last_count_at: float | None = None
 
     def elapsed(self, job: AutopilotJob | None = None) -> float:
@@ -133,9 +136,9 @@ class ProgressReporter:
     def update(self, job: AutopilotJob) -> bool:
         """Log a line if status or secondary status changed; return whether it did."""
         state = (job.status, job.secondary_status)
-        if state == self._last_state:
+        if state == self.last_state:
             return False
-        self._last_state = state
+        self.last_state = state
         self.log.info(
             "Autopilot job %s is %s after %s",
             self.job_name,
@@ -146,13 +149,17 @@ class ProgressReporter:
 
     def candidate_count_due(self, job: AutopilotJob) -> bool:
         """True when a ListCandidates call to count completed candidates is allowed now."""
-        if self.candidate_interval <= 0 or job.secondary_status not in TRAINING_SECONDARY_STATUSES:
-            return False
-        if job.is_terminal:
-            return False
+        return self.seconds_until_count(job) == 0.0
+
+    def seconds_until_count(self, job: AutopilotJob | None) -> float | None:
+        """Seconds until a candidate count is allowed for ``job`` (0: now); ``None`` while none applies."""
+        if job is None or self.candidate_interval <= 0 or job.is_terminal:
+            return None
+        if job.secondary_status not in TRAINING_SECONDARY_STATUSES:
+            return None
         if self._last_count_at is None:
-            return True
-        return self._clock() - self._last_count_at >= self.candidate_interval
+            return 0.0
+        return max(0.0, self.candidate_interval - (self._clock() - self._last_count_at))
 
     def candidates_request(self, job: AutopilotJob) -> dict[str, Any] | None:
         """The ListCandidatesForAutoMLJob arguments that count completed candidates, when a count is due."""
@@ -387,6 +394,7 @@ class JobWait(WaitMachine[AutopilotJob]):
     :param not_found_grace: seconds after creation during which ResourceNotFound is retried.
     :param created_at: when the job was created (or the wait began); defaults to now.
     :param candidate_interval: minimum seconds between candidate counts while training.
+    :param logged_state: ``(status, secondary status)`` the task already logged before deferring.
     :param kwargs: :class:`WaitMachine` arguments (``poll_interval``, ``timeout`` or ``deadline``, ``log`` ...).
     """
 
@@ -398,6 +406,7 @@ class JobWait(WaitMachine[AutopilotJob]):
         not_found_grace: float = DEFAULT_NOT_FOUND_GRACE_SECONDS,
         created_at: datetime | str | None = None,
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
+        logged_state: tuple[str, str | None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(f"Autopilot job {job_name!r}", **kwargs)
@@ -405,7 +414,9 @@ class JobWait(WaitMachine[AutopilotJob]):
         self.criteria = criteria
         self.not_found_grace = not_found_grace
         self.created_at = created_at if created_at is not None else self._now()
-        self.reporter = ProgressReporter(job_name, self.log, candidate_interval=candidate_interval)
+        self.reporter = ProgressReporter(
+            job_name, self.log, candidate_interval=candidate_interval, logged_state=logged_state
+        )
         self.api_version: Literal["auto", "v1", "v2"] = "auto"
 
     def verdict(self, subject: AutopilotJob) -> Verdict:

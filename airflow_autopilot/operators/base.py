@@ -116,6 +116,7 @@ class AutopilotConnectionMixin:
                 not_found_grace_seconds=wait.not_found_grace,
                 created_at=created_at.isoformat() if isinstance(created_at, datetime) else created_at,
                 candidate_interval=wait.reporter.candidate_interval,
+                logged_state=list(wait.reporter.last_state) if wait.reporter.last_state else None,
             ),
             method_name="execute_complete",
             kwargs=kwargs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -28,7 +29,12 @@ def make_trigger(name: str, **kwargs) -> AutopilotJobTrigger:
 
 @pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "own-describes"])
 async def test_success_yields_exactly_one_event_with_the_summary(server, make_job, coalesce):
-    make_job("trig-ok", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 2}})
+    # Stages of 0.5 s: the job is still running at the first check however slow the machine is.
+    make_job(
+        "trig-ok",
+        AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 2}},
+        tags={"autopilot-emulator:stage-seconds": "0.5"},
+    )
     server.reset_request_counts()
     events = await collect(make_trigger("trig-ok", coalesce=coalesce))
     counts = server.request_counts()
@@ -121,3 +127,105 @@ async def test_triggers_share_one_client_and_look_up_the_connection_off_the_loop
     assert created == ["aws_default"]  # one client for five triggers
     assert max(peak) == 1 and clients.open_client_count() == 0
     assert lookup_threads and threading.get_ident() not in lookup_threads  # never on the event loop
+
+
+# --- log routing: what Airflow's triggerer does with each trigger's log lines ----------------------
+class ContextRecorder(logging.Handler):
+    """
+    Records each log line with the trigger_id bound in the emitting task's context: the triggerer
+    routes a line to a task's log by that structlog context variable. Triggers log through structlog
+    (captured with the context merged in) and the poller through the standard library.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.stdlib: list[tuple[str | None, str]] = []
+        self.entries: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from structlog.contextvars import get_contextvars
+
+        self.stdlib.append((get_contextvars().get("trigger_id"), record.getMessage()))
+
+    @property
+    def lines(self) -> list[tuple[str | None, str]]:
+        structured = []
+        for entry in self.entries:
+            args = entry.get("positional_args")
+            text = entry["event"] % args if args else entry["event"]
+            structured.append((entry.get("trigger_id"), text))
+        return structured + self.stdlib
+
+
+async def run_as_airflow_does(trigger: AutopilotJobTrigger, trigger_id: str) -> list:
+    """Bind the trigger's id in its own task's context, as TriggerRunner.run_trigger does."""
+    from structlog.contextvars import bind_contextvars
+
+    async def run():
+        bind_contextvars(trigger_id=trigger_id)
+        return await collect(trigger)
+
+    return await asyncio.create_task(run())
+
+
+@pytest.fixture
+def recorder():
+    from structlog.contextvars import merge_contextvars
+    from structlog.testing import capture_logs
+
+    handler = ContextRecorder()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with capture_logs(processors=[merge_contextvars]) as entries:
+            handler.entries = entries
+            yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+async def test_each_jobs_progress_lines_reach_only_its_own_triggers_log(server, make_job, recorder):
+    """Five coalesced triggers in one loop: every line about job X is logged in X's trigger context."""
+    names = [f"route-{n}" for n in range(5)]
+    for n, name in enumerate(names):
+        make_job(name, tags={"autopilot-emulator:stage-seconds": str(0.2 + 0.1 * n)})
+    results = await asyncio.gather(
+        *(run_as_airflow_does(make_trigger(name, candidate_interval=0), name) for name in names)
+    )
+    assert [r[0].payload["status"] for r in results] == ["success"] * len(names)
+    about = {
+        name: [(tid, line) for tid, line in recorder.lines if f" {name} " in f" {line} "] for name in names
+    }
+    for name in names:
+        progress = [line for tid, line in about[name] if "is InProgress/" in line or "is Completed/" in line]
+        assert len(progress) >= 3, (name, about[name])  # the list hints reached it, not just the describes
+        wrong = [(tid, line) for tid, line in about[name] if tid != name]
+        assert wrong == [], wrong
+    # every line logged inside a trigger's context is about that trigger's job
+    for tid, line in recorder.lines:
+        if tid in names:
+            assert tid in line or not any(other in line for other in names), (tid, line)
+
+
+async def test_candidate_counts_follow_candidate_interval_while_coalesced(server, make_job, recorder):
+    make_job("count-lines", tags={"autopilot-emulator:stage-seconds": "1.5"})
+    [event] = await run_as_airflow_does(make_trigger("count-lines", candidate_interval=0.4), "count-lines")
+    assert event.payload["status"] == "success"
+    counts = [line for tid, line in recorder.lines if "candidates completed" in line and tid == "count-lines"]
+    states = [line for tid, line in recorder.lines if line.startswith("Autopilot job count-lines")]
+    assert len(counts) >= 3, states  # ModelTuning lasts about 3 s: a count every 0.4 s
+    completed = [int(line.split(": ")[1].split(" of ")[0]) for line in counts]
+    assert completed == sorted(completed) and completed[-1] > 0  # real, growing counts
+
+
+async def test_the_state_the_sensor_logged_is_not_logged_again(server, make_job, recorder):
+    make_job("no-dup", tags={"autopilot-emulator:stage-seconds": "0.5"})
+    trigger = make_trigger("no-dup", logged_state=["InProgress", "Starting"], candidate_interval=0)
+    assert trigger.serialize()[1]["logged_state"] == ["InProgress", "Starting"]
+    await run_as_airflow_does(trigger, "no-dup")
+    states = [line for _, line in recorder.lines if line.startswith("Autopilot job no-dup is ")]
+    assert not any("InProgress/Starting" in line for line in states), states
+    assert any("Completed/Completed" in line for line in states)
