@@ -43,25 +43,22 @@ server_stage_seconds = [2.0]
 async def run_waits(names: list[str], poll: float, timeout_s: float) -> dict:
     from datetime import datetime, timedelta, timezone
 
+    from airflow_autopilot import triggers
     from airflow_autopilot.aio import clients as shared_clients
-    from airflow_autopilot.aio.poller import CoalescedPoller
+    from airflow_autopilot.aio import poller
     from airflow_autopilot.triggers import AutopilotJobTrigger
 
-    # Every DescribeAutoMLJob, by job: the trigger's own (its first check) and the shared poller's.
+    # Every DescribeAutoMLJob, by job: the trigger's own (its first check) and the shared poller's,
+    # both through airflow_autopilot.aio.clients.describe_job.
     calls: dict[str, list[float]] = defaultdict(list)
-    original = AutopilotJobTrigger._describe
-    original_poller = CoalescedPoller._describe
+    original = shared_clients.describe_job
 
-    async def timed_describe(self, client, api_version):
-        calls[self.job_name].append(time.monotonic())
-        return await original(self, client, api_version)
+    async def timed_describe(client, job_name, api_version="auto"):
+        calls[job_name].append(time.monotonic())
+        return await original(client, job_name, api_version)
 
-    async def timed_poller_describe(self, client, name, limit):
-        calls[name].append(time.monotonic())
-        return await original_poller(self, client, name, limit)
-
-    AutopilotJobTrigger._describe = timed_describe  # type: ignore[method-assign]
-    CoalescedPoller._describe = timed_poller_describe  # type: ignore[method-assign]
+    triggers.describe_job = timed_describe  # type: ignore[assignment]
+    poller.describe_job = timed_describe  # type: ignore[assignment]
     deadline = (datetime.now(timezone.utc) + timedelta(seconds=timeout_s)).isoformat()
     durations: dict[str, float] = {}
     statuses: dict[str, str] = {}
@@ -87,8 +84,8 @@ async def run_waits(names: list[str], poll: float, timeout_s: float) -> dict:
         await asyncio.gather(*(one(n) for n in names))
     finally:
         sampler.cancel()
-        AutopilotJobTrigger._describe = original  # type: ignore[method-assign]
-        CoalescedPoller._describe = original_poller  # type: ignore[method-assign]
+        triggers.describe_job = original  # type: ignore[assignment]
+        poller.describe_job = original  # type: ignore[assignment]
     return {
         "calls": calls,
         "durations": durations,
