@@ -9,7 +9,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
-.PHONY: install test test-all lint typecheck demo bench docs dist test-wheel clean
+.PHONY: install test test-all lint typecheck demo bench docs dist test-wheel system-test clean
 
 install: $(STAMP)
 
@@ -24,6 +24,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy scripts/system/*.py
 
 # The fast suite: lint, types and every test not marked slow.
 test: lint typecheck
@@ -48,6 +49,15 @@ dist: install
 # registration, `autopilot-demo` end to end, and the example-DAG tests against the installed package.
 test-wheel: dist
 	bash scripts/test-wheel.sh dist/*.whl
+
+# The example DAGs in a real deployment (scripts/system/run_system_test.py): PostgreSQL (Debian's
+# package, installed when missing; a cluster of its own), the emulator and Airflow's api-server,
+# scheduler (LocalExecutor), dag-processor and triggerer as separate processes on 127.0.0.1, driven
+# through the REST API and headless Chromium; everything it starts is stopped at the end. Debian and
+# root (or postgresql and chromium already installed). SCREENSHOTS=docs/images refreshes the README's.
+SCREENSHOTS ?=
+system-test: install
+	$(PY) scripts/system/run_system_test.py $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
 
 # Speed and memory figures against the Amazon provider (minutes; not part of `make test`).
 bench: install

@@ -1,0 +1,629 @@
+"""
+The system test's deployment: PostgreSQL, the Autopilot emulator and Airflow's own components, each a
+separate process on 127.0.0.1, started in a process group of its own, recorded by process id and
+stopped (SIGTERM, then SIGKILL) when the test ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+LOOPBACK = "127.0.0.1"
+#: Marks every process of one run in its environment, so a leftover can be found by process id.
+RUN_MARKER = "AUTOPILOT_SYSTEM_TEST_RUN"
+
+
+class DeploymentError(RuntimeError):
+    """A component could not be installed, started or reached."""
+
+
+def log(message: str) -> None:
+    """Print a progress line with the time since the run began."""
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
+
+
+STARTED = time.monotonic()
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    interval: float = 0.5,
+    alive: Callable[[], None] | None = None,
+) -> Any:
+    """
+    Call ``check`` until it returns a truthy value and return that value.
+
+    :param what: what is awaited, for the error message.
+    :param check: returns a falsy value (or raises) while not ready.
+    :param timeout: seconds before :class:`DeploymentError`.
+    :param interval: seconds between calls.
+    :param alive: raises when a process the wait depends on has died.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        if alive is not None:
+            alive()
+        try:
+            value = check()
+        except Exception as error:  # not ready yet
+            value, last_error = None, error
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            raise DeploymentError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+# --- processes -----------------------------------------------------------------------------------
+@dataclass
+class Started:
+    """One process this run started: the leader of a process group of its own."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    stop_signal: int = signal.SIGTERM
+    log_file: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+
+@dataclass
+class Processes:
+    """Every process the run starts, by process id; :meth:`stop_all` ends them in reverse order."""
+
+    marker: str
+    started: list[Started] = field(default_factory=list)
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path | None = None,
+        user: pwd.struct_passwd | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ) -> Started:
+        """
+        Start ``argv`` in a new session (its own process group), output to ``log_path``.
+
+        :param name: a short name for messages.
+        :param argv: the command.
+        :param env: its whole environment (the run marker is added).
+        :param log_path: where stdout and stderr go.
+        :param cwd: working folder.
+        :param user: run as this user (when root).
+        :param stop_signal: the first signal :meth:`stop` sends.
+        """
+        log_file = open(log_path, "ab")
+        extra: dict[str, Any] = {}
+        if user is not None:
+            extra = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        popen = subprocess.Popen(
+            list(argv),
+            env={**env, RUN_MARKER: self.marker},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **extra,
+        )
+        process = Started(name, popen, log_path, stop_signal, log_file)
+        self.started.append(process)
+        log(f"started {name} (pid {popen.pid}); output in {log_path.name}")
+        return process
+
+    def stop(self, process: Started, *, kill: bool = False, grace: float = 20.0) -> None:
+        """
+        Stop one process group: ``stop_signal`` (or SIGKILL with ``kill``), then SIGKILL after ``grace``.
+
+        :param process: what :meth:`start` returned.
+        :param kill: send SIGKILL at once (an unclean death, as a crash or OOM kill would be).
+        :param grace: seconds to wait for a clean exit.
+        """
+        group = process.pid
+        if process.running():
+            _signal_group(group, signal.SIGKILL if kill else process.stop_signal)
+            try:
+                process.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                log(f"{process.name} (pid {group}) did not stop within {grace:.0f}s: SIGKILL")
+                _signal_group(group, signal.SIGKILL)
+                process.popen.wait(timeout=10)
+        # Children that outlived their leader (task processes, a trigger runner) go too.
+        _signal_group(group, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while group_members(group) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process.log_file is not None:
+            process.log_file.close()
+            process.log_file = None
+        if process in self.started:
+            self.started.remove(process)
+
+    def stop_all(self) -> None:
+        """Stop every process still recorded, newest first, then any straggler carrying the run marker."""
+        for process in reversed(list(self.started)):
+            try:
+                self.stop(process)
+                log(f"stopped {process.name} (pid {process.pid})")
+            except Exception as error:  # keep stopping the others
+                log(f"could not stop {process.name} (pid {process.pid}): {error}")
+        for pid in marked_processes(self.marker):
+            log(f"process {pid} of this run outlived its group: SIGKILL")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def group_members(group: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command name: state, ppid, pgrp, ...
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            members.append(int(entry))
+    return members
+
+
+def _signal_group(group: int, sig: int) -> None:
+    try:
+        os.killpg(group, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Process ids whose environment carries ``RUN_MARKER=marker`` (this process excluded)."""
+    needle = f"{RUN_MARKER}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if needle in environ.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a file ('' when missing)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# --- system packages -----------------------------------------------------------------------------
+def apt_install(packages: Sequence[str], why: str) -> None:
+    """
+    Install Debian packages with apt-get (root only); ``apt-get update`` first when the lists are stale.
+
+    :param packages: package names.
+    :param why: what needs them, for the error message.
+    :raises DeploymentError: when they cannot be installed.
+    """
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise DeploymentError(
+            f"{why} needs the Debian packages {' '.join(packages)}; they are missing and this is not a "
+            f"Debian system run as root: install them (apt-get install -y {' '.join(packages)}) and run again"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-q", *packages]
+    log(f"installing {' '.join(packages)} (apt-get) for {why}")
+    if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode == 0:
+        return
+    subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise DeploymentError(
+            f"{why}: apt-get install {' '.join(packages)} failed (exit {result.returncode}):\n"
+            f"{result.stderr.strip()[-2000:]}"
+        )
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest ``/usr/lib/postgresql/<version>/bin`` holding initdb and postgres, if any."""
+    candidates = []
+    for initdb in glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        folder = Path(initdb).parent
+        version = folder.parent.name
+        if (folder / "postgres").exists() and version.isdigit():
+            candidates.append((int(version), folder))
+    return max(candidates)[1] if candidates else None
+
+
+def ensure_postgres() -> Path:
+    """The PostgreSQL server binaries, installed from Debian's ``postgresql`` package when missing."""
+    folder = postgres_bin_dir()
+    if folder is None:
+        apt_install(["postgresql"], "the system test's PostgreSQL")
+        folder = postgres_bin_dir()
+    if folder is None:
+        raise DeploymentError(
+            "PostgreSQL's server binaries (/usr/lib/postgresql/*/bin/initdb and postgres) are still missing "
+            "after installing the postgresql package"
+        )
+    return folder
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def ensure_chromium() -> str:
+    """The path of Debian's Chromium, installed (with fonts for the screenshots) when missing."""
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    apt_install(["chromium", "fonts-liberation"], "the browser check")
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise DeploymentError("chromium is still missing after installing the chromium package")
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+class Postgres:
+    """
+    A cluster of its own in ``root``: initdb, then ``postgres`` on 127.0.0.1 and a free port, no Unix
+    socket, password (SCRAM) authentication. Run as the ``postgres`` user (or ``nobody``) when root,
+    because PostgreSQL refuses to run as root.
+    """
+
+    USER = "airflow"
+    DATABASE = "airflow"
+
+    def __init__(self, root: Path, processes: Processes, bin_dir: Path) -> None:
+        self.root = root
+        self.processes = processes
+        self.bin_dir = bin_dir
+        self.port = free_port()
+        self.password = secrets.token_hex(16)
+        self.process: Started | None = None
+        self.owner = _postgres_owner()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return f"postgresql+psycopg2://{self.USER}:{self.password}@{LOOPBACK}:{self.port}/{self.DATABASE}"
+
+    def psql(self, sql: str, database: str | None = None) -> str:
+        """Run one SQL statement with psql; return its unaligned, tuples-only output."""
+        command = [
+            str(self.bin_dir / "psql") if (self.bin_dir / "psql").exists() else "psql",
+            "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+            "-h", LOOPBACK, "-p", str(self.port), "-U", self.USER, "-d", database or self.DATABASE,
+            "-c", sql,
+        ]  # fmt: skip
+        env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "5"}
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise DeploymentError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def start(self) -> None:
+        folder = self.root / "postgres"
+        data = folder / "data"
+        folder.mkdir()
+        password_file = folder / "password"
+        password_file.write_text(self.password + "\n")
+        user_kwargs: dict[str, Any] = {}
+        if self.owner is not None:
+            for path in (folder, password_file):
+                os.chown(path, self.owner.pw_uid, self.owner.pw_gid)
+            user_kwargs = {"user": self.owner.pw_uid, "group": self.owner.pw_gid, "extra_groups": []}
+        env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "TZ": "UTC"}
+        initdb = subprocess.run(
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                self.USER,
+                f"--pwfile={password_file}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],  # fmt: skip
+            env=env,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            **user_kwargs,
+        )
+        password_file.unlink()
+        if initdb.returncode != 0:
+            raise DeploymentError(
+                f"initdb failed (exit {initdb.returncode}):\n{initdb.stdout}\n{initdb.stderr}"
+            )
+        self.process = self.processes.start(
+            "postgresql",
+            [
+                str(self.bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                f"listen_addresses={LOOPBACK}",
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],  # fmt: skip
+            env=env,
+            cwd=folder,
+            log_path=self.root / "logs" / "postgresql.log",
+            user=self.owner,
+            stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
+        )
+        wait_until(
+            "PostgreSQL to accept connections",
+            lambda: self.psql("SELECT 1", "postgres"),
+            60,
+            alive=self.alive,
+        )
+        self.psql(f"CREATE DATABASE {self.DATABASE}", "postgres")
+
+    def alive(self) -> None:
+        if self.process is None or not self.process.running():
+            raise DeploymentError(f"PostgreSQL exited:\n{tail(self.root / 'logs' / 'postgresql.log')}")
+
+
+def _postgres_owner() -> pwd.struct_passwd | None:
+    """Who runs the cluster: ``None`` (this user) unless root; then ``postgres``, else ``nobody``."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise DeploymentError(
+        "running as root and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL"
+    )
+
+
+# --- the emulator --------------------------------------------------------------------------------
+class Emulator:
+    """The ``autopilot-emulator`` console command on 127.0.0.1, a separate process."""
+
+    def __init__(self, root: Path, processes: Processes, venv_bin: Path) -> None:
+        self.root = root
+        self.processes = processes
+        self.venv_bin = venv_bin
+        self.port = free_port()
+        self.process: Started | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, env: Mapping[str, str]) -> None:
+        self.process = self.processes.start(
+            "autopilot-emulator",
+            [str(self.venv_bin / "autopilot-emulator"), "--host", LOOPBACK, "--port", str(self.port)],
+            env=env,
+            cwd=self.root,
+            log_path=self.root / "logs" / "emulator.log",
+        )
+        wait_until(
+            "the emulator to answer",
+            lambda: self.control("GET", "request-counts") is not None,
+            60,
+            alive=self.alive,
+        )
+
+    def alive(self) -> None:
+        if self.process is None or not self.process.running():
+            raise DeploymentError(f"the emulator exited:\n{tail(self.root / 'logs' / 'emulator.log')}")
+
+    def control(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
+        """Call one of the emulator's ``/moto-api/autopilot-emulator/`` control routes."""
+        import httpx
+
+        response = httpx.request(
+            method, f"{self.endpoint_url}/moto-api/autopilot-emulator/{route}", json=body, timeout=10
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+# --- Airflow -------------------------------------------------------------------------------------
+@dataclass
+class Airflow:
+    """Airflow's components as separate processes sharing one environment (see :meth:`environment`)."""
+
+    root: Path
+    processes: Processes
+    venv_bin: Path
+    dags_folder: Path
+    database_url: str
+    aws_connection: str
+    poll_seconds: float
+    api_port: int = field(default_factory=free_port)
+    components: dict[str, Started] = field(default_factory=dict)
+    fernet_key: str = field(default_factory=lambda: _fernet_key())
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+    @property
+    def home(self) -> Path:
+        return self.root / "airflow-home"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
+
+    def environment(self) -> dict[str, str]:
+        """
+        The environment every component gets. The AWS connection reaches the workers (the
+        scheduler's LocalExecutor children) and the triggerer; the example DAGs' parse-time setting
+        (``AUTOPILOT_EXAMPLE_POLL_SECONDS``) reaches the dag-processor and the workers alike.
+        """
+        base = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AIRFLOW", "AWS_", "AUTOPILOT_", "PYTHON", "VIRTUAL_ENV"))
+        }
+        return {
+            **base,
+            "PATH": f"{self.venv_bin}{os.pathsep}{base.get('PATH', '')}",
+            "TZ": "UTC",
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "16",
+            "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            # Retries on by default, so that "no retry is burned" means something.
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "2",
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "5",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url,
+            "AIRFLOW__API__HOST": LOOPBACK,
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__BASE_URL": f"{self.api_url}/",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": self.api_secret,
+            "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "600",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+            "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+            "AIRFLOW_CONN_AWS_DEFAULT": self.aws_connection,
+            "AUTOPILOT_EXAMPLE_POLL_SECONDS": f"{self.poll_seconds:g}",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+
+    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run one ``airflow`` command to completion (``db migrate`` ...)."""
+        result = subprocess.run(
+            [str(self.venv_bin / "airflow"), *args],
+            env={**self.environment(), RUN_MARKER: self.processes.marker},
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise DeploymentError(
+                f"airflow {' '.join(args)} failed (exit {result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def migrate(self) -> None:
+        self.home.mkdir(exist_ok=True)
+        self.airflow("db", "migrate", timeout=600)
+
+    #: Component name -> ``airflow`` arguments. The log servers are skipped: the API server reads
+    #: task and trigger logs from the shared local folder, and Airflow's log servers bind every
+    #: interface, not the loopback one only.
+    COMMANDS: ClassVar[Mapping[str, Sequence[str]]] = {
+        "api-server": ("api-server",),  # host and port from AIRFLOW__API__HOST/PORT
+        "scheduler": ("scheduler", "--skip-serve-logs"),
+        "dag-processor": ("dag-processor",),
+        "triggerer": ("triggerer", "--skip-serve-logs"),
+    }
+
+    def start(self, name: str) -> Started:
+        """Start (or start again) one component; the triggerer's log name counts its starts."""
+        count = sum(1 for path in (self.root / "logs").glob(f"{name}*.log"))
+        log_path = self.root / "logs" / (f"{name}.log" if count == 0 else f"{name}-{count + 1}.log")
+        process = self.processes.start(
+            name,
+            [str(self.venv_bin / "airflow"), *self.COMMANDS[name]],
+            env=self.environment(),
+            cwd=self.root,
+            log_path=log_path,
+        )
+        self.components[name] = process
+        return process
+
+    def alive(self) -> None:
+        """Raise when a component died on its own."""
+        for name, process in self.components.items():
+            if not process.running():
+                raise DeploymentError(
+                    f"Airflow's {name} exited (code {process.popen.returncode}):\n{tail(process.log_path)}"
+                )
+
+
+def _fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def aws_connection(endpoint_url: str, access_key: str, secret_key: str) -> str:
+    """
+    ``AIRFLOW_CONN_AWS_DEFAULT`` for the emulator (the package's own ``airflow_conn_value``) with the
+    given credentials in place of the emulator's defaults.
+    """
+    from airflow_autopilot.emulator import airflow_conn_value
+
+    value = json.loads(airflow_conn_value(endpoint_url))
+    value["login"], value["password"] = access_key, secret_key
+    return json.dumps(value)
