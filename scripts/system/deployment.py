@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from typing import IO, Any, ClassVar
 LOOPBACK = "127.0.0.1"
 #: Marks every process of one run in its environment, so a leftover can be found by process id.
 RUN_MARKER = "AUTOPILOT_SYSTEM_TEST_RUN"
+#: The temporary folder of a run starts with this.
+TEMP_PREFIX = "autopilot-system-test."
 
 
 class DeploymentError(RuntimeError):
@@ -102,7 +105,11 @@ class Processes:
     """Every process the run starts, by process id; :meth:`stop_all` ends them in reverse order."""
 
     marker: str
+    #: A file listing every process group started (``<pgid> <name>`` a line), so that a later run can
+    #: stop them if this run's driver is killed outright.
+    registry: Path | None = None
     started: list[Started] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
 
     def start(
         self,
@@ -142,6 +149,10 @@ class Processes:
         )
         process = Started(name, popen, log_path, stop_signal, log_file)
         self.started.append(process)
+        self.groups.append(popen.pid)
+        if self.registry is not None:
+            with open(self.registry, "a") as registry:
+                registry.write(f"{popen.pid} {name}\n")
         log(f"started {name} (pid {popen.pid}); output in {log_path.name}")
         return process
 
@@ -188,6 +199,13 @@ class Processes:
             except ProcessLookupError:
                 pass
 
+    def leftovers(self) -> list[int]:
+        """Live processes of this run after :meth:`stop_all`: in one of its groups or carrying its marker."""
+        found = set(marked_processes(self.marker))
+        for group in self.groups:
+            found.update(group_members(group))
+        return sorted(found)
+
 
 def group_members(group: int) -> list[int]:
     """Live (not zombie) processes of a process group, from /proc."""
@@ -213,20 +231,76 @@ def _signal_group(group: int, sig: int) -> None:
         pass
 
 
-def marked_processes(marker: str) -> list[int]:
-    """Process ids whose environment carries ``RUN_MARKER=marker`` (this process excluded)."""
-    needle = f"{RUN_MARKER}={marker}".encode()
-    found = []
+def run_marker(folder: Path) -> str:
+    """The marker of this run: the driver's process id and its temporary folder."""
+    return f"{os.getpid()}:{folder}"
+
+
+def _markers() -> dict[int, str]:
+    """Process id -> ``RUN_MARKER`` value, for every process carrying one (this process excluded)."""
+    prefix = f"{RUN_MARKER}=".encode()
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as environ:
-                if needle in environ.read().split(b"\0"):
-                    found.append(int(entry))
+                for item in environ.read().split(b"\0"):
+                    if item.startswith(prefix):
+                        found[int(entry)] = item[len(prefix) :].decode(errors="replace")
         except OSError:
             continue
     return found
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Process ids whose environment carries ``RUN_MARKER=marker`` (this process excluded)."""
+    return [pid for pid, value in _markers().items() if value == marker]
+
+
+def reap_orphans() -> None:
+    """
+    Stop what an earlier run left behind when its driver was killed outright (SIGKILL gives it no
+    chance to clean up): the process groups in its registry and the processes carrying its marker
+    (a process that rewrites its title, as Airflow's API server does, loses its environment, hence
+    both), then its temporary folder. A run whose driver still lives is left alone.
+    """
+    stale: dict[Path, set[int]] = {}
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        driver = _read(folder / "driver.pid")
+        if driver.isdigit() and not Path(f"/proc/{driver}").exists():
+            groups = stale.setdefault(folder, set())
+            for line in _read(folder / "processes").splitlines():
+                if line.split(" ")[0].isdigit():
+                    groups.add(int(line.split(" ")[0]))
+    for pid, marker in _markers().items():
+        driver, _, folder_name = marker.partition(":")
+        if driver.isdigit() and not Path(f"/proc/{driver}").exists():
+            log(f"process {pid} of an earlier run (driver {driver} is gone): SIGKILL")
+            _kill(pid)
+            stale.setdefault(Path(folder_name), set())
+    for folder, groups in stale.items():
+        for group in sorted(groups):
+            members = group_members(group)
+            if members:
+                log(f"process group {group} of an earlier run ({folder.name}): SIGKILL {members}")
+                _signal_group(group, signal.SIGKILL)
+        if folder.name.startswith(TEMP_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -88,9 +88,11 @@ SUMMARY_KEYS = {
 PROMOTION_DOWNSTREAM = ("best_candidate", "leaderboard", "gate", "register", "deploy", "reject")
 
 STATE_LINE = re.compile(r"^Autopilot job (?P<job>\S+) is (?P<state>[A-Za-z]+/[A-Za-z]+)\b")
+COUNT_LINE = re.compile(r"^Autopilot job (?P<job>\S+): (at least )?\d+ of \S+ candidates completed")
 TRIGGER_STARTING = re.compile(r"^trigger .* starting$")
 TRIGGER_FIRED = "Trigger fired event"
 TERMINAL = {"Completed", "Failed", "Stopped"}
+TRAINING = {"InProgress/ModelTuning", "InProgress/TrainingModels"}
 FINISHED = {"success", "failed", "upstream_failed", "skipped", "removed"}
 
 
@@ -560,7 +562,7 @@ class SystemTest:
                 if foreign
                 else own,
             )
-            worker, segments = split_log(entries, own)
+            worker, segments, counts = split_log(entries, own)
             trigger_states = [state for segment in segments for state in segment]
             # The trigger that fired the event (the last one) logged its own job's changes up to the
             # terminal status: before the fix those lines went to another trigger's log.
@@ -582,6 +584,21 @@ class SystemTest:
                 f"{run.label}: no status line logged twice in a row (worker, then trigger)",
                 not duplicates,
                 ", ".join(duplicates) or f"{len(worker) + len(trigger_states)} status lines",
+            )
+            # While candidates train, the wait counts them (at most once per candidate_interval, the
+            # first count at once): a trigger that logged its job entering training logged a count.
+            uncounted = [
+                index + 1
+                for index, segment in enumerate(segments)
+                if TRAINING & set(segment) and counts[index] == 0
+            ]
+            self.report.check(
+                scenario,
+                f"{run.label}: the trigger that saw its job train logged a candidate count",
+                not uncounted,
+                f"no count in trigger run(s) {uncounted}"
+                if uncounted
+                else f"counts per trigger run: {counts}",
             )
 
     def check_restart(self) -> None:
@@ -892,30 +909,37 @@ class SystemTest:
             print(f"\n----- {path.name} (last lines) -----\n{dep.tail(path, 30)}", flush=True)
 
 
-def split_log(entries: list[dict[str, Any]], job: str) -> tuple[list[str], list[list[str]]]:
+def split_log(entries: list[dict[str, Any]], job: str) -> tuple[list[str], list[list[str]], list[int]]:
     """
     The job's status lines in a sensor's log: those the worker logged before deferring, and those of
-    each trigger run (a segment per "trigger ... starting"; two after a triggerer restart).
+    each trigger run (a segment per "trigger ... starting"; two after a triggerer restart), with the
+    number of candidate-count lines about the job in each segment.
     """
     worker: list[str] = []
     segments: list[list[str]] = []
+    counts: list[int] = []
     fired = False
     for entry in entries:
         event = str(entry.get("event", ""))
         if TRIGGER_STARTING.match(event):
             segments.append([])
+            counts.append(0)
             continue
         if event == TRIGGER_FIRED:
             fired = True
             continue
+        in_trigger = bool(segments) and not fired
+        count = COUNT_LINE.match(event)
+        if count and count["job"] == job and in_trigger:
+            counts[-1] += 1
         match = STATE_LINE.match(event)
         if not match or match["job"] != job:
             continue
-        if segments and not fired:
+        if in_trigger:
             segments[-1].append(match["state"])
         elif not segments:
             worker.append(match["state"])
-    return worker, segments
+    return worker, segments, counts
 
 
 def summary_problems(summary: Any, job: str) -> list[str]:
@@ -1008,10 +1032,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, interrupt)
     signal.alarm(args.time_limit)
 
-    root = Path(tempfile.mkdtemp(prefix="autopilot-system-test."))
+    dep.reap_orphans()
+    root = Path(tempfile.mkdtemp(prefix=dep.TEMP_PREFIX))
     root.chmod(0o755)  # PostgreSQL runs as another user and must reach its folder inside
     (root / "logs").mkdir()
-    processes = dep.Processes(marker=root.name)
+    (root / "driver.pid").write_text(f"{os.getpid()}\n")
+    processes = dep.Processes(marker=dep.run_marker(root), registry=root / "processes")
     test = SystemTest(args, root, processes)
     status = 2
     log(f"system test in {root} (Python {sys.version.split()[0]}, venv {VENV_BIN.parent})")
@@ -1036,7 +1062,8 @@ def main(argv: list[str] | None = None) -> int:
             test.api.close()
         log("stopping everything this run started")
         processes.stop_all()
-        left = dep.marked_processes(processes.marker)
+        (root / "driver.pid").unlink(missing_ok=True)  # a finished run: nothing for reap_orphans
+        left = processes.leftovers()
         if left:
             log(f"processes of this run still alive: {left}")
             status = status or 1
