@@ -70,6 +70,7 @@ TRIGGERER_DOWN_SECONDS = 3.0
 
 PROMOTION = "example_autopilot_promotion"
 WATCH = "example_autopilot_watch_existing_job"
+ONE_CLICK = "example_autopilot_one_click_deploy"  # parsed and checked for import errors only
 SENSOR = "wait_for_job"
 CONSOLE_URL = "https://console.aws.amazon.com/sagemaker/home?region={region}#/automl-jobs/{job}"
 
@@ -221,8 +222,8 @@ class SystemTest:
         wait_until("every Airflow component to report healthy", healthy, 180, 1, alive=self.alive)
         api.login()
         wait_until(
-            "the dag-processor to parse the example DAGs",
-            lambda: api.dag(PROMOTION) and api.dag(WATCH),
+            "the dag-processor to parse the three example DAGs",
+            lambda: all(api.dag(dag_id) for dag_id in (PROMOTION, WATCH, ONE_CLICK)),
             180,
             1,
             alive=self.alive,
