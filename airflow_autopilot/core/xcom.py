@@ -57,7 +57,7 @@ def job_summary(job: AutopilotJob) -> dict[str, JSONValue]:
 
     Keys: ``AutoMLJobName``, ``AutoMLJobArn``, ``AutoMLJobStatus``, ``AutoMLJobSecondaryStatus``,
     ``EndTime``, ``FailureReason``, ``PartialFailureReasons`` (list of messages), ``BestCandidateName``
-    and ``BestCandidateObjectiveMetric`` (``{"MetricName", "Value", "Type"}``), the last two ``None``
+    and ``BestCandidateObjectiveMetric`` (``FinalAutoMLJobObjectiveMetric``: ``MetricName``, ``Value``, ``Type``), the last two ``None``
     when the job has no best candidate.
     """
     best = job.best_candidate or {}
