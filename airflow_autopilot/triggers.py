@@ -20,8 +20,8 @@ from airflow_autopilot.core.waiting import (
     EndpointWait,
     JobWait,
     drive_async,
+    make_event,
 )
-from airflow_autopilot.exceptions import AutopilotError
 
 
 class AutopilotBaseTrigger(BaseTrigger):
@@ -268,12 +268,11 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             return wait.event(await drive_async(wait, poll, between=between, sleep=sleep))
 
     def error_event(self, err: Exception) -> dict[str, Any]:
-        return {
-            "status": "error",
-            "job_name": self.job_name,
-            "message": f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
-            "summary": None,
-        }
+        return make_event(
+            "error",
+            self.job_name,
+            f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+        )
 
 
 class AutopilotEndpointTrigger(AutopilotBaseTrigger):
@@ -340,7 +339,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
                     response = dict(await client.describe_endpoint(EndpointName=self.endpoint_name))
                 except Exception as err:
                     if is_missing(err):
-                        raise AutopilotError(f"Endpoint {self.endpoint_name!r} does not exist") from err
+                        raise wait.missing() from err
                     raise
                 response.pop("ResponseMetadata", None)
                 return response

@@ -474,6 +474,10 @@ class EndpointWait(WaitMachine[dict[str, Any]]):
     def state(self, subject: dict[str, Any]) -> str:
         return str(subject.get("EndpointStatus"))
 
+    def missing(self) -> AutopilotError:
+        """The error a poll raises when DescribeEndpoint finds no such endpoint (ends the wait)."""
+        return AutopilotError(f"Endpoint {self.endpoint_name!r} does not exist")
+
     def failure_message(self, subject: dict[str, Any]) -> str:
         reason = subject.get("FailureReason") or "SageMaker gave no FailureReason"
         return f"Endpoint {self.endpoint_name!r} is {subject.get('EndpointStatus')}: {reason}"

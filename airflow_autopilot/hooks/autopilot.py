@@ -24,7 +24,7 @@ from airflow_autopilot.core.waiting import (
     ProgressReporter,
     drive,
 )
-from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNotFound
+from airflow_autopilot.exceptions import AutopilotJobNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -331,7 +331,7 @@ class AutopilotHook(AwsBaseHook):
         def describe() -> dict[str, Any]:
             status = self.describe_endpoint_or_none(endpoint_name)
             if status is None:
-                raise AutopilotError(f"Endpoint {endpoint_name!r} does not exist")
+                raise wait.missing()
             return status
 
         return drive(wait, describe, sleep=sleep)

@@ -19,6 +19,21 @@ from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, Aut
 #: timeout event (with the last state seen) arrives before Airflow's generic one.
 DEFER_TIMEOUT_MARGIN_SECONDS = 120.0
 
+
+def trigger_deadline(timeout: float | None, poll_interval: float) -> tuple[str | None, timedelta | None]:
+    """
+    A trigger's ``timeout_at`` (ISO 8601 UTC) for ``timeout`` seconds from now, and Airflow's defer
+    timeout, which allows :data:`DEFER_TIMEOUT_MARGIN_SECONDS` (or a poll interval) more.
+
+    :param timeout: seconds the wait may take; ``None`` or 0 for no limit (both ``None``).
+    :param poll_interval: the trigger's poll interval.
+    """
+    if not timeout:
+        return None, None
+    timeout_at = (datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat()
+    return timeout_at, timedelta(seconds=timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, poll_interval))
+
+
 if TYPE_CHECKING:
     from airflow_autopilot.core.job import AutopilotJob
     from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
@@ -101,10 +116,7 @@ class AutopilotConnectionMixin:
         """
         from airflow_autopilot.triggers import AutopilotJobTrigger
 
-        timeout_at = defer_timeout = None
-        if timeout:
-            timeout_at = (datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat()
-            defer_timeout = timedelta(seconds=timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, wait.poll_interval))
+        timeout_at, defer_timeout = trigger_deadline(timeout, wait.poll_interval)
         created_at = wait.created_at
         self.defer(  # type: ignore[attr-defined]
             trigger=AutopilotJobTrigger(
@@ -171,6 +183,7 @@ class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
 
     def wait_until_in_service(
         self,
+        hook: AutopilotHook,
         endpoint_name: str,
         config_name: str | None,
         status: dict[str, Any],
@@ -185,6 +198,7 @@ class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
         :class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger` when ``self.deferrable``
         (``execute_complete`` then gets ``result`` back and calls :meth:`resolve_endpoint_event`).
 
+        :param hook: the hook the task already uses (its client serves the blocking wait).
         :param endpoint_name: the endpoint.
         :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
         :param status: the latest DescribeEndpoint response.
@@ -203,19 +217,20 @@ class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
         if getattr(self, "deferrable", False):
             from airflow_autopilot.triggers import AutopilotEndpointTrigger
 
+            timeout_at, defer_timeout = trigger_deadline(timeout, poll_interval)
             self.defer(
                 trigger=AutopilotEndpointTrigger(
                     endpoint_name,
                     config_name=config_name,
                     **self.connection_kwargs(),
                     poll_interval=poll_interval,
-                    timeout_at=(datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat(),
+                    timeout_at=timeout_at,
                 ),
                 method_name="execute_complete",
                 kwargs={"result": result},
-                timeout=timedelta(seconds=timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, poll_interval)),
+                timeout=defer_timeout,
             )
-        self.model_hook.wait_for_endpoint(
+        hook.wait_for_endpoint(
             endpoint_name, config_name=config_name, poll_interval=poll_interval, timeout=timeout
         )
 

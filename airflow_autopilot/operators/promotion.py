@@ -418,6 +418,7 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         )
         if self.wait_for_completion:
             self.wait_until_in_service(
+                self.model_hook,
                 plan.endpoint_name,
                 plan.config_name,
                 status,

@@ -148,6 +148,7 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         self.log.info("Autopilot job %s deployed endpoint %s", self.job_name, endpoint)
         if self.wait_for_endpoint:
             self.wait_until_in_service(
+                self.hook,
                 endpoint,
                 None,
                 self.hook.describe_endpoint_or_none(endpoint) or {},
