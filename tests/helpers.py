@@ -7,7 +7,9 @@ Fixtures and constants live in ``tests/conftest.py``; these are plain functions 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -114,3 +116,19 @@ class RecordingTI:
 def sagemaker(server):
     """A boto3 SageMaker client on the emulator server."""
     return boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.endpoint_url)
+
+
+def endpoint_backend(name: str) -> Any:
+    """moto's in-process record of an endpoint, to give it states moto never reports (Updating, Failed)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends["123456789012"]["us-east-1"].endpoints[name]
+
+
+def fast_trigger(trigger_class: type, *args: Any, timeout: float = 60.0, **kwargs: Any) -> Any:
+    """A trigger with the suite's fast settings: 0.05 s polls, one botocore attempt, 0.1 s backoff cap."""
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("botocore_config", ONE_ATTEMPT)
+    kwargs.setdefault("max_backoff", 0.1)
+    kwargs.setdefault("timeout_at", (datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat())
+    return trigger_class(*args, **kwargs)

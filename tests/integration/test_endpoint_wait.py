@@ -12,6 +12,7 @@ from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotEndpointTrigger
 from tests.conftest import ONE_ATTEMPT
+from tests.helpers import endpoint_backend, fast_trigger
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerAutopilot"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/autopilot:latest"
@@ -38,18 +39,8 @@ def make_endpoint(server, name: str, config: str = "cfg-a") -> None:
     sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
 
 
-def backend_endpoint(name: str):
-    from moto.sagemaker.models import sagemaker_backends
-
-    return sagemaker_backends["123456789012"]["us-east-1"].endpoints[name]
-
-
 def trigger(name: str, **kwargs) -> AutopilotEndpointTrigger:
-    kwargs.setdefault("poll_interval", 0.05)
-    kwargs.setdefault("botocore_config", ONE_ATTEMPT)
-    kwargs.setdefault("max_backoff", 0.1)
-    kwargs.setdefault("timeout_at", (datetime.now(timezone.utc) + timedelta(seconds=30)).isoformat())
-    return AutopilotEndpointTrigger(name, **kwargs)
+    return fast_trigger(AutopilotEndpointTrigger, name, timeout=30, **kwargs)
 
 
 async def events(t: AutopilotEndpointTrigger) -> list:
@@ -84,7 +75,7 @@ async def test_in_service_on_another_config_waits_until_the_deadline(server):
 
 async def test_failed_endpoint_is_a_failure_with_its_reason(server):
     make_endpoint(server, "ep-bad")
-    ep = backend_endpoint("ep-bad")
+    ep = endpoint_backend("ep-bad")
     ep.endpoint_status, ep.failure_reason = "Failed", "The image could not be pulled"
     [event] = await events(trigger("ep-bad"))
     assert event["status"] == "failure"
@@ -100,12 +91,12 @@ async def test_creating_then_in_service_and_many_triggers_share_one_client(serve
     names = [f"ep-many-{n}" for n in range(12)]
     for name in names:
         make_endpoint(server, name)
-        backend_endpoint(name).endpoint_status = "Creating"
+        endpoint_backend(name).endpoint_status = "Creating"
 
     async def flip():
         await asyncio.sleep(0.3)
         for name in names:
-            backend_endpoint(name).endpoint_status = "InService"
+            endpoint_backend(name).endpoint_status = "InService"
 
     peak = []
 
@@ -132,7 +123,7 @@ def test_the_hook_wait_agrees_with_the_trigger(server):
     )
     with pytest.raises(AutopilotError, match="Timed out after 0.3s .*last seen InService"):
         hook.wait_for_endpoint("ep-hook", config_name="cfg-other", poll_interval=0.05, timeout=0.3)
-    ep = backend_endpoint("ep-hook")
+    ep = endpoint_backend("ep-hook")
     ep.endpoint_status, ep.failure_reason = "Failed", "no capacity"
     with pytest.raises(AutopilotJobFailed, match="no capacity"):
         hook.wait_for_endpoint("ep-hook", poll_interval=0.05)

@@ -13,6 +13,7 @@ from airflow_autopilot.operators import (
     AutopilotCandidatesOperator,
     AutopilotModelDeployResultOperator,
 )
+from tests.helpers import endpoint_backend
 
 DEPLOY = {"ModelDeployConfig": {"AutoGenerateEndpointName": True}}
 
@@ -152,12 +153,6 @@ def test_deploy_result_of_a_running_job_points_at_the_sensor(emu, make_job):
     make_job("deploy-running", **DEPLOY)
     with pytest.raises(AutopilotError, match="AutopilotJobSensor"):
         AutopilotModelDeployResultOperator(task_id="deploy", job_name="deploy-running", **conn()).execute({})
-
-
-def endpoint_backend(name):
-    from moto.sagemaker.models import sagemaker_backends
-
-    return sagemaker_backends["123456789012"]["us-east-1"].endpoints[name]
 
 
 def test_endpoint_not_in_service_defers_to_the_endpoint_trigger(ended_job, sm):

@@ -19,7 +19,7 @@ from airflow_autopilot.operators.promotion import (
     AutopilotRegisterCandidateOperator,
 )
 from tests.conftest import ROLE_ARN
-from tests.helpers import RecordingTI, candidate
+from tests.helpers import RecordingTI, candidate, endpoint_backend
 
 GROUP = "churn-models"
 
@@ -155,12 +155,6 @@ def test_gate_without_group_or_champion(emu, best_candidate):
 
 def deployer(best, **kwargs):
     return AutopilotDeployCandidateOperator(**{**DEPLOY, "best_candidate": best, **kwargs})
-
-
-def endpoint_backend(name):
-    from moto.sagemaker.models import sagemaker_backends
-
-    return sagemaker_backends["123456789012"]["us-east-1"].endpoints[name]
 
 
 def test_deploy_creates_then_reuses_then_updates(emu, best_candidate):

@@ -12,7 +12,7 @@ import pytest
 from airflow_autopilot.aio import clients
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
-from tests.conftest import ONE_ATTEMPT
+from tests.helpers import fast_trigger
 
 
 async def collect(trigger: AutopilotJobTrigger) -> list:
@@ -20,11 +20,7 @@ async def collect(trigger: AutopilotJobTrigger) -> list:
 
 
 def make_trigger(name: str, **kwargs) -> AutopilotJobTrigger:
-    kwargs.setdefault("poll_interval", 0.05)
-    kwargs.setdefault("botocore_config", ONE_ATTEMPT)
-    kwargs.setdefault("max_backoff", 0.1)
-    kwargs.setdefault("timeout_at", (datetime.now(timezone.utc) + timedelta(seconds=60)).isoformat())
-    return AutopilotJobTrigger(name, **kwargs)
+    return fast_trigger(AutopilotJobTrigger, name, **kwargs)
 
 
 @pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "own-describes"])
