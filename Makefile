@@ -1,21 +1,25 @@
 # The README's two commands: `make demo` (the main job on the local emulator) and `make test`.
-PYTHON ?= python3
+# The main leg of the CI matrix (scripts/matrix.py): Airflow 3.3 on Python 3.11, pinned by
+# constraints/airflow-3.3.txt; installs go through uv (pinned, installed into .tools/ on first use).
+PYTHON ?= $(shell python3 scripts/matrix.py python)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
+CONSTRAINTS := constraints/airflow-3.3.txt
+UV = $(shell python3 scripts/matrix.py uv)
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
-.PHONY: install test test-all lint typecheck demo bench docs dist test-wheel system-test clean
+.PHONY: install test test-all test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,emulator,dist]'
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q -c $(CONSTRAINTS) -e '.[test,emulator,dist]'
 	touch $(STAMP)
 
 lint: install
@@ -24,7 +28,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy scripts/system/*.py
+	$(VENV)/bin/mypy scripts/system/*.py scripts/matrix.py
 
 # The fast suite: lint, types and every test not marked slow.
 test: lint typecheck
@@ -33,6 +37,20 @@ test: lint typecheck
 # Everything, the slow cases included.
 test-all: install
 	$(PY) -m pytest -q -m '' -p no:cacheprovider
+
+# The other legs of the matrix (Airflow 2.11, 3.0, 3.1, 3.2; 3.3 on Python 3.10 and 3.13; every
+# direct dependency at its declared floor), each in its own venv under .matrix/ with the fast suite
+# minus the main-leg-only fault suites. One leg: `make test-leg LEG=airflow-2.11`.
+test-matrix:
+	python3 scripts/matrix.py test others
+
+LEG ?= airflow-3.3
+test-leg:
+	python3 scripts/matrix.py test $(LEG)
+
+# Re-resolve a leg's pins (LEG=all for every leg) after a dependency change.
+constraints:
+	python3 scripts/matrix.py compile $(LEG)
 
 demo: install
 	$(PY) -m airflow_autopilot.demo
@@ -69,12 +87,12 @@ bench: install
 # The documentation site (mkdocs.yml, docs/) into site/. Strict: any warning (broken link, missing
 # reference, new docstring/signature mismatch) fails the build; the known source-docstring
 # warnings listed in docs/_hooks/known_docstring_warnings.py are logged as INFO instead.
-$(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[docs]'
+$(DOCS_STAMP): $(STAMP) pyproject.toml $(CONSTRAINTS)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q -c $(CONSTRAINTS) -e '.[docs]'
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache site dist build
+	rm -rf $(VENV) .matrix .tools .airflow .mypy_cache .ruff_cache site dist build

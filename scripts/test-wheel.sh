@@ -2,7 +2,7 @@
 # The built wheel as a pip user gets it (`make test-wheel`, run by CI after `make test`):
 #
 #   1. a fresh virtualenv in a temporary folder outside the clone;
-#   2. `pip install -c constraints.txt "<wheel>[emulator]" pytest pytest-asyncio` (not editable);
+#   2. `pip install -c constraints/airflow-3.3.txt "<wheel>[emulator]" pytest pytest-asyncio` (not editable);
 #   3. from a working folder outside the clone, with AIRFLOW_HOME there too:
 #      - airflow_autopilot is imported from the venv's site-packages, not from the clone;
 #      - `airflow providers list` shows airflow-autopilot at the package's version;
@@ -67,9 +67,9 @@ step "fresh virtualenv $VENV"
 "$PYTHON" -m venv "$VENV"
 PY="$VENV/bin/python"
 
-step "pip install $(basename "$WHEEL")[emulator] pytest pytest-asyncio (-c constraints.txt)"
+step "pip install $(basename "$WHEEL")[emulator] pytest pytest-asyncio (-c constraints/airflow-3.3.txt)"
 # (The filter drops pip's warnings about find-links folders of the machine's pip config that are absent.)
-bounded "$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" \
+bounded "$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints/airflow-3.3.txt" \
     "$WHEEL[emulator]" pytest pytest-asyncio 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
 # From here on nothing points back at the clone: working folder, Airflow home and temporary files

@@ -25,8 +25,8 @@ EXAMPLE_DAGS = [
     "example_autopilot_promotion.py",
     "example_autopilot_watch_existing_job.py",
 ]
-#: The Python versions CI tests (constraints.txt); the classifiers claim no other.
-TESTED_PYTHONS = {"3.11"}
+#: The Python versions the CI matrix tests (scripts/matrix.py); the classifiers claim no other.
+TESTED_PYTHONS = {"3.10", "3.11", "3.13"}
 
 
 def installed_distribution() -> importlib.metadata.Distribution:
