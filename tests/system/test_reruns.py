@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from airflow_autopilot.core.naming import STOPPED_BY_TAG_KEY
 from airflow_autopilot.operators import AutopilotCreateJobOperator
 from tests.helpers import create_kwargs, sagemaker
@@ -23,6 +25,7 @@ class SlowFirstTry(AutopilotCreateJobOperator):
         return super().execute(context)
 
 
+@pytest.mark.slow  # a real 4 s execution_timeout; the fast case is in tests/integration/test_operators_create.py
 def test_retry_after_execution_timeout_starts_a_new_job(server, run_dag, capfd):
     from airflow.sdk import DAG
 
