@@ -208,45 +208,55 @@ async def test_deferrable_deploy_of_a_rolled_back_update_fails_with_the_reason(s
 
 
 # --- item 8: a deploy retried while the endpoint is Updating ----------------------------------------
+def each_describe_moves_the_clock(op, emu, seconds: float):
+    """After each DescribeEndpoint of ``op``, the emulator clock jumps ``seconds``: stages pass between polls."""
+    op.model_hook.client.meta.events.register(
+        "after-call.sagemaker.DescribeEndpoint", lambda **_: emu.advance(seconds)
+    )
+    return op
+
+
 def test_deploy_retried_while_its_update_is_in_flight_sends_no_second_update(emu):
     best = candidate()
     deployer(best).execute({})
-    emu.configure(stage_seconds=3)  # the retry comes while the first try's update is in flight
+    emu.configure(stage_seconds=600)  # the retry comes while the first try's update is in flight
     first_try = deployer(best, inference_response_keys=["probability"], wait_for_completion=False).execute({})
     assert (
         emu.client("sagemaker").describe_endpoint(EndpointName="churn-endpoint")["EndpointStatus"]
         == "Updating"
     )
-    retry = deployer(best, inference_response_keys=["probability"]).execute({})
-    assert retry == first_try
+    retry = each_describe_moves_the_clock(deployer(best, inference_response_keys=["probability"]), emu, 600)
+    assert retry.execute({}) == first_try
     assert emu.request_counts()["UpdateEndpoint"] == 1
     endpoint = emu.client("sagemaker").describe_endpoint(EndpointName="churn-endpoint")
     assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == (
         "InService",
-        retry["EndpointConfigName"],
+        first_try["EndpointConfigName"],
     )
 
 
 def test_deploy_retried_while_its_update_rolls_back_fails_without_a_second_update(emu):
     best = candidate()
     deployer(best).execute({})
-    emu.configure(stage_seconds=1)
+    emu.configure(stage_seconds=600)
     keys = {"inference_response_keys": ["probability"], "tags": ROLLBACK}
     deployer(best, wait_for_completion=False, **keys).execute({})
+    retry = each_describe_moves_the_clock(deployer(best, **keys), emu, 600)
     with pytest.raises(AutopilotJobFailed, match="rolled back"):
-        deployer(best, **keys).execute({})
+        retry.execute({})
     assert emu.request_counts()["UpdateEndpoint"] == 1
 
 
 def test_deploy_waits_for_someone_elses_update_then_applies_its_own(emu):
     best = candidate()
     deployer(best).execute({})
-    emu.configure(stage_seconds=1)
+    emu.configure(stage_seconds=600)
     deployer(best, inference_response_keys=["predicted_label"], wait_for_completion=False).execute({})
-    ours = deployer(best, inference_response_keys=["probability"]).execute({})
-    assert emu.request_counts()["UpdateEndpoint"] == 2
+    ours = each_describe_moves_the_clock(deployer(best, inference_response_keys=["probability"]), emu, 600)
+    result = ours.execute({})
+    assert emu.request_counts()["UpdateEndpoint"] == 2  # theirs, then ours once theirs had settled
     endpoint = emu.client("sagemaker").describe_endpoint(EndpointName="churn-endpoint")
     assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == (
         "InService",
-        ours["EndpointConfigName"],
+        result["EndpointConfigName"],
     )
