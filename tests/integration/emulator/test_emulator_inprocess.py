@@ -649,9 +649,9 @@ def test_create_model_package_is_idempotent_per_client_token(emu: Any, sm: Any) 
 
     def create_version(token: str | None) -> str:
         kwargs = {"ClientToken": token} if token else {}
-        return sm.create_model_package(
-            ModelPackageGroupName="tokens", InferenceSpecification=spec, **kwargs
-        )["ModelPackageArn"]
+        return sm.create_model_package(ModelPackageGroupName="tokens", InferenceSpecification=spec, **kwargs)[
+            "ModelPackageArn"
+        ]
 
     first = create_version("token-a")
     assert create_version("token-a") == first
