@@ -41,8 +41,21 @@ def sensor(job_name: str, **kwargs) -> AutopilotJobSensor:
     return AutopilotJobSensor(job_name=job_name, **kwargs)
 
 
-def make_context(op, *, dag_id="dag", run_id="manual__1", map_index=-1, max_tries=None, try_number=1):
-    """The task-instance identity ``execute`` reads, and an XCom push the console link writes to."""
+#: When the DAG run of :func:`make_context` started (part of the run instance's identity).
+RUN_STARTED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def make_context(
+    op,
+    *,
+    dag_id="dag",
+    run_id="manual__1",
+    map_index=-1,
+    max_tries=None,
+    try_number=1,
+    run_started=RUN_STARTED,
+):
+    """The task-instance and DAG-run identity ``execute`` reads, and an XCom push the console link writes to."""
     pushed: dict = {}
     ti = SimpleNamespace(
         dag_id=dag_id,
@@ -54,7 +67,8 @@ def make_context(op, *, dag_id="dag", run_id="manual__1", map_index=-1, max_trie
         task=op,
         xcom_push=lambda key, value: pushed.__setitem__(key, value),
     )
-    return {"ti": ti, "pushed": pushed}
+    dag_run = SimpleNamespace(dag_id=dag_id, run_id=run_id, start_date=run_started, run_after=run_started)
+    return {"ti": ti, "dag_run": dag_run, "pushed": pushed}
 
 
 def create_kwargs(**overrides):

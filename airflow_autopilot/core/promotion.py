@@ -44,6 +44,72 @@ ENDPOINT_BUSY_STATUSES = frozenset(
 )
 
 
+def endpoint_verdict(
+    endpoint: Mapping[str, Any], config_name: str | None
+) -> Literal["success", "failure", "waiting"]:
+    """
+    Whether a DescribeEndpoint answer ends a wait for ``config_name``, and how.
+
+    * InService on ``config_name`` (or on any config when ``config_name`` is ``None``): success.
+    * Failed, OutOfService or Deleting: failure.
+    * InService on another config **with a FailureReason**: failure. SageMaker rolled the update
+      back: the endpoint serves its previous config and will not move to ``config_name`` by itself.
+      (While the update is still to start or in progress the endpoint is Updating, or InService on
+      the old config without a FailureReason: waiting.)
+    * Anything else (Creating, Updating, RollingBack, SystemUpdating ...): waiting.
+
+    :param endpoint: the DescribeEndpoint response.
+    :param config_name: the EndpointConfigName the endpoint must serve; ``None`` accepts any.
+    """
+    status = endpoint.get("EndpointStatus")
+    if status in ENDPOINT_FAILED_STATUSES:
+        return "failure"
+    if status != "InService":
+        return "waiting"
+    if config_name is None or endpoint.get("EndpointConfigName") == config_name:
+        return "success"
+    return "failure" if endpoint.get("FailureReason") else "waiting"
+
+
+#: What a deploy does with the endpoint it finds (see :func:`endpoint_action`).
+EndpointAction = Literal["create", "reuse", "settle", "update", "refuse"]
+
+
+def endpoint_action(endpoint: Mapping[str, Any] | None, config_name: str) -> EndpointAction:
+    """
+    What a deploy of ``config_name`` does with the endpoint as described now.
+
+    * ``create``: there is no endpoint.
+    * ``reuse``: it serves ``config_name`` already, or an update to it is in flight
+      (``PendingDeploymentSummary``, an earlier try's): only wait, which also catches a rollback.
+    * ``refuse``: it is Failed, OutOfService or Deleting on another config (UpdateEndpoint cannot
+      fix that).
+    * ``settle``: SageMaker is busy with it (Creating, someone's update ...): wait until it settles,
+      then decide again from the settled endpoint, not from this describe.
+    * ``update``: UpdateEndpoint to ``config_name``.
+
+    :param endpoint: DescribeEndpoint, or ``None`` when the endpoint does not exist.
+    :param config_name: the endpoint config the deploy wants served.
+    """
+    if endpoint is None:
+        return "create"
+    if config_name in (endpoint.get("EndpointConfigName"), pending_config(endpoint)):
+        return "reuse"
+    status = endpoint.get("EndpointStatus")
+    if status in ENDPOINT_FAILED_STATUSES:
+        return "refuse"
+    if status in ENDPOINT_BUSY_STATUSES:
+        return "settle"
+    return "update"
+
+
+def pending_config(endpoint: Mapping[str, Any]) -> str | None:
+    """The config an in-flight deployment moves the endpoint to (``PendingDeploymentSummary``), if known."""
+    pending = endpoint.get("PendingDeploymentSummary")
+    name = pending.get("EndpointConfigName") if isinstance(pending, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
 class PromotionInputError(AutopilotError, ValueError):
     """An operator input (BestCandidate, threshold ...) is missing or malformed; names the field."""
 
@@ -406,6 +472,33 @@ class DeployPlan:
     containers: list[dict[str, Any]]
     instance_count: int
     tags: list[dict[str, Any]]
+
+
+def registration_token(job_name: str, candidate_name: str, group_name: str) -> str:
+    """
+    CreateModelPackage's ``ClientToken`` for one candidate of one job in one group: 32 hex digits
+    of a SHA-256. Every try, and every task, registering the same candidate in the same group sends
+    the same token, so SageMaker creates one version and answers the others with its ARN.
+
+    :param job_name: the AutoMLJobName.
+    :param candidate_name: the candidate.
+    :param group_name: the Model Package Group.
+    """
+    return short_digest("autopilot-register", job_name, candidate_name, group_name, length=32)
+
+
+def registered_for(package: Mapping[str, Any], candidate_name: str) -> bool:
+    """
+    Whether a model package version was registered for the candidate ``candidate_name`` (its
+    ``autopilot:candidate-name`` metadata). The gate never takes such a version as the champion
+    the candidate must beat: after a re-run of a promotion that got as far as registering, the
+    candidate would otherwise be its own champion (improvement +0) and be rejected.
+
+    :param package: a DescribeModelPackage response.
+    :param candidate_name: the candidate's name.
+    """
+    meta = package.get("CustomerMetadataProperties") or {}
+    return isinstance(meta, Mapping) and meta.get(META_CANDIDATE_NAME) == candidate_name
 
 
 def candidate_metadata(job_name: str, score: CandidateScore) -> dict[str, str]:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_autopilot.core.naming import OWNER_TAG_KEY
+from airflow_autopilot.core.naming import OWNER_TAG_KEY, RESERVED_TAG_PREFIX
 from airflow_autopilot.core.validation import (
     KNOWN_REQUEST_KEYS,
     METRICS_BY_PROBLEM_TYPE,
@@ -38,7 +38,7 @@ PARAMETER_FOR_FIELD: Mapping[str, str] = {
     "AutoMLJobConfig": "extras",
     "GenerateCandidateDefinitionsOnly": "generate_candidate_definitions_only",
     "ModelDeployConfig": "model_deploy_config",
-    "Tags": "tags",
+    "Tags": f"tags / extras['Tags']; the operator adds {OWNER_TAG_KEY!r}",
 }
 _FIELDS_LONGEST_FIRST = sorted(PARAMETER_FOR_FIELD, key=len, reverse=True)
 
@@ -92,11 +92,12 @@ def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def tags_as_list(tags: Any) -> tuple[list[dict[str, Any]] | None, list[str]]:
+def tags_as_list(tags: Any, field: str = "tags") -> tuple[list[dict[str, Any]] | None, list[str]]:
     """
-    Accept ``{"key": "value"}`` or ``[{"Key": ..., "Value": ...}]``; report a reserved owner tag.
+    Accept ``{"key": "value"}`` or ``[{"Key": ..., "Value": ...}]``; report keys this package reserves.
 
-    :param tags: the ``tags`` parameter.
+    :param tags: the ``tags`` parameter (or ``extras["Tags"]``).
+    :param field: the parameter, for messages.
     :return: the tags as a list (``None`` when not given or unusable) and the problems found.
     """
     if tags is None:
@@ -104,12 +105,38 @@ def tags_as_list(tags: Any) -> tuple[list[dict[str, Any]] | None, list[str]]:
     if isinstance(tags, Mapping):
         tags = [{"Key": str(k), "Value": "" if v is None else str(v)} for k, v in tags.items()]
     if not isinstance(tags, list):
-        return None, ["tags: must be a dict {key: value} or a list of {'Key': ..., 'Value': ...}"]
-    if any(isinstance(t, Mapping) and t.get("Key") == OWNER_TAG_KEY for t in tags):
-        return list(tags), [
-            f"tags: the key {OWNER_TAG_KEY!r} is reserved; the operator sets it to mark its jobs"
-        ]
-    return list(tags), []
+        return None, [f"{field}: must be a dict {{key: value}} or a list of {{'Key': ..., 'Value': ...}}"]
+    reserved = [
+        t["Key"]
+        for t in tags
+        if isinstance(t, Mapping)
+        and isinstance(t.get("Key"), str)
+        and t["Key"].startswith(RESERVED_TAG_PREFIX)
+    ]
+    errors = [
+        f"{field}: the key {key!r} is reserved; the operator sets {RESERVED_TAG_PREFIX}* tags to mark its jobs"
+        for key in reserved
+    ]
+    return list(tags), errors
+
+
+def merge_tags(*groups: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """
+    One tag list from several: a key appears once, with the value of the last group that sets it,
+    at the place it first appeared. Entries without a usable key are kept for validation to report.
+
+    :param groups: tag lists, later ones winning (the operator's own tags last).
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    unusable: list[dict[str, Any]] = []
+    for group in groups:
+        for tag in group or []:
+            key = tag.get("Key") if isinstance(tag, Mapping) else None
+            if isinstance(key, str):
+                merged[key] = dict(tag)
+            else:
+                unusable.append(tag)
+    return [*merged.values(), *unusable]
 
 
 def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -194,12 +221,18 @@ def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], lis
         }
     )
 
-    # --- tags -------------------------------------------------------------------------------------
+    # --- tags: the parameter's, then extras["Tags"], then ours (they must survive, as a retry finds
+    # its job by them); counted together against the limit -----------------------------------------
     given_tags, tag_errors = tags_as_list(p.get("tags"))
     errors.extend(tag_errors)
-    tags = given_tags or []
-    if p.get("owner_tag") is not None:
-        tags = [*tags, p["owner_tag"]]
+    extras = p.get("extras")
+    extra_tags = None
+    if isinstance(extras, Mapping) and "Tags" in extras:
+        extra_tags, tag_errors = tags_as_list(extras["Tags"], "extras['Tags']")
+        errors.extend(tag_errors)
+        extras = {k: v for k, v in extras.items() if k != "Tags"}
+    ours = [p["owner_tag"]] if p.get("owner_tag") is not None else []
+    tags = merge_tags(given_tags, extra_tags, ours)
 
     request = _drop_none(
         {
@@ -217,7 +250,6 @@ def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], lis
             "ModelDeployConfig": p.get("model_deploy_config"),
         }
     )
-    extras = p.get("extras")
     if extras is not None:
         if isinstance(extras, Mapping):
             request = deep_merge(request, extras)

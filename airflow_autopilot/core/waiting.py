@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from airflow_autopilot.core.errors import is_not_found, is_transient
 from airflow_autopilot.core.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
-from airflow_autopilot.core.promotion import ENDPOINT_FAILED_STATUSES
+from airflow_autopilot.core.promotion import ENDPOINT_FAILED_STATUSES, endpoint_verdict
 from airflow_autopilot.core.xcom import job_summary, to_json_safe
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
 
@@ -447,8 +447,10 @@ class JobWait(WaitMachine[AutopilotJob]):
 
 class EndpointWait(WaitMachine[dict[str, Any]]):
     """
-    The wait until an endpoint is InService (on ``config_name`` when given). A timeout is an
-    ordinary (retryable) error: the endpoint may still come up.
+    The wait until an endpoint is InService (on ``config_name`` when given). Failed, OutOfService
+    or Deleting, or InService on another config with a FailureReason (SageMaker rolled the update
+    back), is a failure with the reason; see :func:`~airflow_autopilot.core.promotion.endpoint_verdict`.
+    A timeout is an ordinary (retryable) error: the endpoint may still come up.
 
     :param endpoint_name: the endpoint.
     :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
@@ -464,12 +466,7 @@ class EndpointWait(WaitMachine[dict[str, Any]]):
         self._seen: str | None = None
 
     def verdict(self, subject: dict[str, Any]) -> Verdict:
-        status = subject.get("EndpointStatus")
-        if status == "InService" and self.config_name in (None, subject.get("EndpointConfigName")):
-            return "success"
-        if status in ENDPOINT_FAILED_STATUSES:
-            return "failure"
-        return "waiting"
+        return endpoint_verdict(subject, self.config_name)
 
     def state(self, subject: dict[str, Any]) -> str:
         return str(subject.get("EndpointStatus"))
@@ -480,6 +477,12 @@ class EndpointWait(WaitMachine[dict[str, Any]]):
 
     def failure_message(self, subject: dict[str, Any]) -> str:
         reason = subject.get("FailureReason") or "SageMaker gave no FailureReason"
+        if subject.get("EndpointStatus") not in ENDPOINT_FAILED_STATUSES:
+            return (
+                f"Endpoint {self.endpoint_name!r}: the update to {self.config_name!r} was rolled back; it "
+                f"is {subject.get('EndpointStatus')} on its previous config "
+                f"{subject.get('EndpointConfigName')!r}: {reason}"
+            )
         return f"Endpoint {self.endpoint_name!r} is {subject.get('EndpointStatus')}: {reason}"
 
     def observe(self, subject: dict[str, Any]) -> None:

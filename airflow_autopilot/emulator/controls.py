@@ -14,6 +14,8 @@ TAG_STAGE_SECONDS = TAG_PREFIX + "stage-seconds"
 TAG_THROTTLE = TAG_PREFIX + "throttle"
 TAG_SERVER_ERRORS = TAG_PREFIX + "server-errors"
 TAG_NOT_FOUND = TAG_PREFIX + "not-found"
+#: Tag of an endpoint config: how an UpdateEndpoint onto that config ends.
+TAG_UPDATE_OUTCOME = TAG_PREFIX + "update-outcome"
 
 OUTCOME_SUCCESS = "success"
 OUTCOME_FAILED = "failed"
@@ -32,6 +34,18 @@ OUTCOMES = (
     OUTCOME_DEPLOY_ERROR,
     OUTCOME_SLOW,
 )
+#: UpdateEndpoint outcomes: the endpoint serves the new config, or SageMaker rolls the update back
+#: (the endpoint returns to InService on its previous config, with a FailureReason).
+UPDATE_OUTCOME_SUCCESS = "success"
+UPDATE_OUTCOME_ROLLBACK = "rollback"
+UPDATE_OUTCOMES = (UPDATE_OUTCOME_SUCCESS, UPDATE_OUTCOME_ROLLBACK)
+#: FailureReason of a rolled-back update (SageMaker's wording for a container that never got healthy).
+ROLLBACK_FAILURE_REASON = (
+    "The primary container for production variant AllTraffic did not pass the ping health check. "
+    "Please check CloudWatch logs for this endpoint. The update was rolled back to the previous "
+    "endpoint configuration."
+)
+
 #: Stage duration multiplier of the ``slow`` outcome.
 SLOW_FACTOR = 20.0
 
@@ -56,6 +70,20 @@ def outcome_from_name(job_name: str) -> str | None:
     """
     match = _PREFIX_RE.match(job_name)
     return match.group(1) if match else None
+
+
+def update_outcome(tags: Iterable[dict[str, str]] | None) -> str:
+    """Return how an UpdateEndpoint onto an endpoint config with these tags ends.
+
+    :param tags: the endpoint config's tags.
+    :raises ValueError: for a value not in :data:`UPDATE_OUTCOMES`.
+    """
+    outcome = tags_to_dict(tags).get(TAG_UPDATE_OUTCOME, UPDATE_OUTCOME_SUCCESS)
+    if outcome not in UPDATE_OUTCOMES:
+        raise ValueError(
+            f"Unknown {TAG_UPDATE_OUTCOME} value '{outcome}'. Known: {', '.join(UPDATE_OUTCOMES)}."
+        )
+    return outcome
 
 
 def tags_to_dict(tags: Iterable[dict[str, str]] | None) -> dict[str, str]:

@@ -1,16 +1,19 @@
-"""The emulator's backend: AutoML V1 jobs and UpdateEndpoint over moto's SageMaker backend."""
+"""The emulator's backend: AutoML V1 jobs, UpdateEndpoint and idempotent CreateModelPackage over
+moto's SageMaker backend.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.utils import arn_formatter
 
-from airflow_autopilot.emulator import controls
+from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.job_validation import validate_create_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
 
@@ -18,6 +21,13 @@ from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
 DEFAULT_CANDIDATE_PAGE = 10
 #: Largest ``MaxResults`` ListCandidatesForAutoMLJob accepts.
 MAX_CANDIDATE_PAGE = 300
+#: Endpoint statuses during which SageMaker refuses UpdateEndpoint.
+ENDPOINT_IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+#: Attribute of moto's backend holding the updates in flight (moto's reset drops it with the backend).
+_UPDATES_ATTRIBUTE = "autopilot_endpoint_updates"
+# CreateModelPackage numbers versions by counting them: concurrent requests (a threaded server)
+# must not interleave, and a ClientToken must be looked up and used atomically.
+_MODEL_PACKAGE_LOCK = threading.Lock()
 
 
 class AutopilotBackend:
@@ -156,16 +166,22 @@ class AutopilotBackend:
         return candidates[start:end], (_encode_token(end) if end < len(candidates) else None)
 
     def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> str:
-        """Switch an endpoint to another endpoint config; return the endpoint ARN.
+        """Start switching an endpoint to another endpoint config; return the endpoint ARN.
 
-        The endpoint is InService at once, as moto's endpoints are.
+        The endpoint is ``Updating`` for one stage; then it serves the new config, InService. With
+        the config's ``autopilot-emulator:update-outcome`` tag set to ``rollback`` it is
+        ``RollingBack`` for one more stage instead and returns to InService on its previous config,
+        with a ``FailureReason``, as SageMaker does when the new containers never get healthy.
+        While the update runs, ``PendingDeploymentSummary`` names the new config.
 
         :param endpoint_name: the endpoint.
         :param endpoint_config_name: the endpoint config to switch to.
-        :raises ValidationError: when the endpoint or the endpoint config does not exist.
+        :raises ValidationError: when the endpoint or the endpoint config does not exist, the
+            endpoint is busy (``Cannot update in-progress endpoint``) or the outcome tag is unknown.
         """
         backend = self.sagemaker
-        endpoint = backend.endpoints.get(endpoint_name)
+        # Any: moto types the endpoint's optional attributes as always None.
+        endpoint: Any = backend.endpoints.get(endpoint_name)
         if endpoint is None:
             arn = self._arn("endpoint", endpoint_name)
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
@@ -173,11 +189,82 @@ class AutopilotBackend:
         if config is None:
             arn = self._arn("endpoint-config", endpoint_config_name)
             raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-        endpoint.last_modified_time = utcnow()
-        endpoint.endpoint_status = "InService"
+        if endpoint.endpoint_status in ENDPOINT_IN_PROGRESS:
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        try:
+            outcome = controls.update_outcome(config.tags)
+        except ValueError as err:
+            raise ValidationError(message=str(err)) from err
+        started = settings.now()
+        self._updates()[endpoint_name] = {
+            "config": endpoint_config_name,
+            "outcome": outcome,
+            "started": started,
+            "stage": settings.stage_seconds(),
+        }
+        endpoint.endpoint_status = "Updating"
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = settings.to_datetime(started)
+        # DescribeEndpoint answers every attribute of moto's endpoint: this one while the update runs.
+        endpoint.pending_deployment_summary = {
+            "EndpointConfigName": endpoint_config_name,
+            "StartTime": settings.to_datetime(started),
+        }
         return str(endpoint.arn)
+
+    def refresh_endpoints(self) -> None:
+        """Bring every endpoint update in flight up to the emulator clock."""
+        updates = self._updates()
+        now = settings.now()
+        for name, update in list(updates.items()):
+            endpoint: Any = self.sagemaker.endpoints.get(name)
+            if endpoint is None:
+                updates.pop(name, None)
+                continue
+            elapsed, stage = now - update["started"], update["stage"]
+            rollback = update["outcome"] == controls.UPDATE_OUTCOME_ROLLBACK
+            if elapsed < stage:
+                continue
+            if rollback and elapsed < 2 * stage:
+                endpoint.endpoint_status = "RollingBack"
+                continue
+            if rollback:
+                endpoint.failure_reason = controls.ROLLBACK_FAILURE_REASON
+            else:
+                config = self.sagemaker.endpoint_configs.get(update["config"])
+                endpoint.endpoint_config_name = update["config"]
+                if config is not None:
+                    endpoint.production_variants = endpoint._process_production_variants(
+                        config.production_variants
+                    )
+            ended = update["started"] + (2 if rollback else 1) * stage
+            endpoint.endpoint_status = "InService"
+            endpoint.last_modified_time = settings.to_datetime(ended)
+            endpoint.pending_deployment_summary = None
+            updates.pop(name, None)
+
+    def _updates(self) -> dict[str, dict[str, Any]]:
+        updates = getattr(self.sagemaker, _UPDATES_ATTRIBUTE, None)
+        if updates is None:
+            updates = {}
+            setattr(self.sagemaker, _UPDATES_ATTRIBUTE, updates)
+        return updates
+
+    def create_model_package(self, create: Callable[[], str], client_token: str | None) -> str:
+        """Run moto's CreateModelPackage (``create``) unless ``client_token`` was used before.
+
+        SageMaker makes CreateModelPackage idempotent with ``ClientToken``: a request repeating a
+        token gets the ARN the first one created, and nothing new. moto stores the token only.
+
+        :param create: calls moto's CreateModelPackage and returns the new ARN.
+        :param client_token: the request's ``ClientToken``, if any.
+        """
+        with _MODEL_PACKAGE_LOCK:
+            if client_token:
+                for package in self.sagemaker.model_packages.values():
+                    if getattr(package, "client_token", None) == client_token:
+                        return str(package.arn)
+            return create()
 
     def _arn(self, kind: str, name: str) -> str:
         return arn_formatter(kind, name, self.sagemaker.account_id, self.sagemaker.region_name)

@@ -1,4 +1,6 @@
-"""moto's SageMaker responses plus the AutoML V1 operations and UpdateEndpoint, with fault injection."""
+"""moto's SageMaker responses plus the AutoML V1 operations, UpdateEndpoint and idempotent
+CreateModelPackage, with fault injection.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ class InternalFailure(ServiceException):
 
 class AutopilotResponse(SageMakerResponse):
     """moto's SageMaker responses plus CreateAutoMLJob, DescribeAutoMLJob,
-    ListCandidatesForAutoMLJob, a V1-aware StopAutoMLJob and DescribeAutoMLJobV2, and UpdateEndpoint.
+    ListCandidatesForAutoMLJob, a V1-aware StopAutoMLJob and DescribeAutoMLJobV2, UpdateEndpoint (with
+    an Updating state) and a CreateModelPackage that honours ClientToken.
 
     Every request is counted per operation and may be answered by an injected fault.
     """
@@ -64,6 +67,7 @@ class AutopilotResponse(SageMakerResponse):
             return self._fault_response(fault, job_name)
         if action in _REFRESH_ALL_OPERATIONS:
             self.autopilot_backend.refresh_jobs()
+            self.autopilot_backend.refresh_endpoints()
         return super().call_action()
 
     def _fault_response(self, fault: str, job_name: Any) -> Any:
@@ -123,3 +127,14 @@ class AutopilotResponse(SageMakerResponse):
             self._get_param("EndpointName"), self._get_param("EndpointConfigName")
         )
         return ActionResult({"EndpointArn": arn})
+
+    def create_model_package(self) -> ActionResult:
+        """CreateModelPackage, idempotent per ClientToken."""
+        create = super().create_model_package
+
+        def create_arn() -> str:
+            result: Any = create().result
+            return str(result["ModelPackageArn"])
+
+        arn = self.autopilot_backend.create_model_package(create_arn, self._get_param("ClientToken"))
+        return ActionResult({"ModelPackageArn": arn})

@@ -28,6 +28,7 @@ from airflow_autopilot.exceptions import AutopilotJobNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import TagTypeDef
 
 #: botocore retries throttling, 5xx and connection errors itself, with a bounded budget.
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 8}
@@ -255,11 +256,13 @@ class AutopilotHook(AwsBaseHook):
         response = self.client.create_auto_ml_job(**request)
         return response["AutoMLJobArn"]
 
-    def stop_auto_ml_job(self, job_name: str) -> bool:
+    def stop_auto_ml_job(self, job_name: str, *, tags: list[TagTypeDef] | None = None) -> bool:
         """
         StopAutoMLJob, with no error when the job already ended.
 
         :param job_name: the AutoMLJobName.
+        :param tags: tags added to the job (AddTags) just before the stop request, when one is made:
+            a marker that survives the stop even if the caller dies right after it.
         :return: True when a stop was requested, False when the job was already terminal.
         """
         validate_job_name(job_name)
@@ -267,6 +270,8 @@ class AutopilotHook(AwsBaseHook):
         if job.is_terminal or job.status == "Stopping":
             self.log.info("Autopilot job %s is already %s; nothing to stop", job_name, job.status)
             return False
+        if tags and job.arn:
+            self.client.add_tags(ResourceArn=job.arn, Tags=tags)
         try:
             self.client.stop_auto_ml_job(AutoMLJobName=job_name)
         except ClientError as err:

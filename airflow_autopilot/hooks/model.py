@@ -8,12 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.errors import already_exists, is_missing
-from airflow_autopilot.core.promotion import (
-    ENDPOINT_BUSY_STATUSES,
-    ENDPOINT_FAILED_STATUSES,
-    META_CANDIDATE_NAME,
-    META_JOB_NAME,
-)
+from airflow_autopilot.core.promotion import endpoint_action, registered_for
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks.autopilot import AutopilotHook
 
@@ -84,25 +79,41 @@ class AutopilotModelHook(AutopilotHook):
         response.pop("ResponseMetadata", None)
         return response
 
-    def latest_approved_version(self, group_name: str) -> dict[str, Any] | None:
-        """DescribeModelPackage of the newest Approved version of the group, or ``None``."""
-        for summary in self.iter_versions(group_name, approval_status="Approved"):
-            return self.describe_model_package(summary["ModelPackageArn"])
-        return None
-
-    def find_candidate_version(
-        self, group_name: str, job_name: str, candidate_name: str
+    def latest_approved_version(
+        self, group_name: str, *, excluding_candidate: str | None = None
     ) -> dict[str, Any] | None:
         """
-        The version of the group registered for this job and candidate (by its
-        CustomerMetadataProperties), newest first, or ``None``.
+        DescribeModelPackage of the newest Approved version of the group, or ``None``.
+
+        :param group_name: ModelPackageGroupName.
+        :param excluding_candidate: skip versions registered for this candidate
+            (:func:`~airflow_autopilot.core.promotion.registered_for`): it is not its own champion.
         """
-        for summary in self.iter_versions(group_name):
+        for summary in self.iter_versions(group_name, approval_status="Approved"):
             package = self.describe_model_package(summary["ModelPackageArn"])
-            meta: Mapping[str, Any] = package.get("CustomerMetadataProperties") or {}
-            if meta.get(META_JOB_NAME) == job_name and meta.get(META_CANDIDATE_NAME) == candidate_name:
-                return package
+            if excluding_candidate is not None and registered_for(package, excluding_candidate):
+                self.log.info(
+                    "Version %s of %s holds candidate %s itself (registered by an earlier run); "
+                    "not a champion for it",
+                    package.get("ModelPackageVersion"),
+                    group_name,
+                    excluding_candidate,
+                )
+                continue
+            return package
         return None
+
+    def register_version(self, request: Mapping[str, Any], client_token: str) -> dict[str, Any]:
+        """
+        CreateModelPackage with ``client_token``, then DescribeModelPackage of the version: the
+        version the first request with this token created, however many tries or tasks send it.
+
+        :param request: the CreateModelPackage arguments.
+        :param client_token: a deterministic token
+            (:func:`~airflow_autopilot.core.promotion.registration_token`).
+        """
+        arn = self.client.create_model_package(**request, ClientToken=client_token)["ModelPackageArn"]
+        return self.describe_model_package(arn)
 
     # --- models and endpoints ---------------------------------------------------------------------
     def ensure_model(
@@ -193,7 +204,9 @@ class AutopilotModelHook(AutopilotHook):
         """
         Put ``containers`` behind ``endpoint_name``: CreateModel, CreateEndpointConfig, then
         CreateEndpoint, or UpdateEndpoint when the endpoint exists on another config. Retry-safe:
-        what an earlier try created is reused, and an endpoint already on ``config_name`` is left alone.
+        what an earlier try created is reused, an endpoint already on ``config_name`` (or with an
+        update to it in flight) is left alone, and an endpoint SageMaker is busy with is waited for
+        and decided on again once it settles (:func:`~airflow_autopilot.core.promotion.endpoint_action`).
 
         :param endpoint_name: the endpoint.
         :param model_name: the model to create (or reuse).
@@ -223,45 +236,56 @@ class AutopilotModelHook(AutopilotHook):
             instance_count,
         )
         current = self.describe_endpoint_or_none(endpoint_name)
-        if current is None:
+        action = endpoint_action(current, config_name)
+        if action == "create":
             kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": config_name}
             if tags:
                 kwargs["Tags"] = tags
             try:
                 self.client.create_endpoint(**kwargs)
                 self.log.info("Creating endpoint %s on %s", endpoint_name, config_name)
+                return self.describe_endpoint_or_none(endpoint_name) or {}
             except ClientError as err:
                 if not already_exists(err):
                     raise
-                current = self.describe_endpoint_or_none(endpoint_name)
-        if current is not None:
-            self._switch_endpoint(current, config_name, poll_interval=poll_interval, timeout=timeout)
-        return self.describe_endpoint_or_none(endpoint_name) or {}
-
-    def _switch_endpoint(
-        self, current: Mapping[str, Any], config_name: str, *, poll_interval: float, timeout: float | None
-    ) -> None:
-        """Reuse the endpoint when it already uses ``config_name``, else UpdateEndpoint to it."""
-        endpoint = current["EndpointName"]
-        if current.get("EndpointConfigName") == config_name:
+            # Created between our describe and our create (a parallel try).
+            current = self.describe_endpoint_or_none(endpoint_name)
+            action = endpoint_action(current, config_name)
+        if action == "settle" and current is not None:
+            # UpdateEndpoint is refused while SageMaker is busy with the endpoint, and a describe
+            # taken now is stale once it settles: wait, then decide from the settled endpoint.
             self.log.info(
-                "Endpoint %s already uses %s (%s); reusing it",
-                endpoint,
-                config_name,
+                "Endpoint %s is %s; waiting for it to settle before deciding whether to update it",
+                endpoint_name,
                 current.get("EndpointStatus"),
             )
-            return
+            current = self.wait_for_endpoint(endpoint_name, poll_interval=poll_interval, timeout=timeout)
+            action = endpoint_action(current, config_name)
+        if current is not None and action in ("reuse", "refuse", "update"):
+            self._switch_endpoint(current, config_name, action)
+        return self.describe_endpoint_or_none(endpoint_name) or {}
+
+    def _switch_endpoint(self, current: Mapping[str, Any], config_name: str, action: str) -> None:
+        """Carry out ``action`` (:func:`~airflow_autopilot.core.promotion.endpoint_action`) on the endpoint."""
+        endpoint = current["EndpointName"]
         status = current.get("EndpointStatus")
-        if status in ENDPOINT_FAILED_STATUSES:
+        if action == "reuse":
+            if current.get("EndpointConfigName") == config_name:
+                self.log.info("Endpoint %s already uses %s (%s); reusing it", endpoint, config_name, status)
+            else:
+                self.log.info(
+                    "Endpoint %s is %s: an update to %s is already in flight; waiting for it",
+                    endpoint,
+                    status,
+                    config_name,
+                )
+            return
+        if action == "refuse":
             raise AutopilotJobFailed(
                 f"Endpoint {endpoint!r} exists and is {status} "
                 f"({current.get('FailureReason') or 'no FailureReason'}); SageMaker cannot update it. "
                 "Delete it or choose another endpoint_name."
             )
-        if status in ENDPOINT_BUSY_STATUSES:
-            # UpdateEndpoint is refused while the endpoint is busy: let it settle on whatever config.
-            self.log.info("Endpoint %s is %s; waiting before updating it", endpoint, status)
-            self.wait_for_endpoint(endpoint, poll_interval=poll_interval, timeout=timeout)
         self.client.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
         self.log.info(
             "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name

@@ -10,10 +10,14 @@ from airflow.sdk import conf
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.core.naming import (
+    MAX_GENERATIONS,
     MAX_NAME_PREFIX_LENGTH,
     OWNER_TAG_KEY,
+    STOPPED_BY_TAG_KEY,
     TryChain,
     deterministic_job_name,
+    existing_job_action,
+    fixed_job_name,
     owner_token_of,
 )
 from airflow_autopilot.core.requests import build_create_request, validate_operator_request
@@ -69,7 +73,9 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     naming the request field, the rule and the operator parameter.
 
     :param job_name: the AutoMLJobName. Default: ``<job_name_prefix>-<12 hex digits>``, derived from
-        the DAG id, task id, run id, map index and the try chain, so retries find their job again.
+        the DAG id, task id, run id, map index, the DAG run instance and the try chain, so retries
+        find their job again. After this task's ``on_kill`` stopped the job, the retry starts a new
+        one: ``<job_name>-r1``, ``-r2`` ... for a given name, other digits for a generated one.
     :param job_name_prefix: readable start of a generated name (default: the task id), slugged and
         cut to 19 characters. Not allowed together with ``job_name``.
     :param s3_input_uri: S3 prefix (or manifest) of the training data.
@@ -97,9 +103,11 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     :param model_deploy_config: ``ModelDeployConfig``: ``{"AutoGenerateEndpointName": True}`` or
         ``{"AutoGenerateEndpointName": False, "EndpointName": "..."}``.
     :param tags: ``{key: value}`` or ``[{"Key": ..., "Value": ...}]``. The operator adds one tag,
-        ``airflow-autopilot:owner``, which marks the job as this task's.
+        ``airflow-autopilot:owner``, which marks the job as this task's (it counts towards the limit
+        of 50; ``airflow-autopilot:*`` keys are reserved).
     :param extras: CreateAutoMLJob fields merged last, nested dicts key by key (for fields without a
-        parameter, or newer than this package).
+        parameter, or newer than this package). ``extras["Tags"]`` is merged with ``tags`` key by
+        key (its values win), not substituted for them.
     :param wait_for_completion: wait until the job succeeds or fails (default True).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between status checks while waiting.
@@ -187,8 +195,9 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         self.poll_interval = poll_interval
         self.max_wait_seconds = max_wait_seconds
         self.criteria = WaitCriteria()
-        # Set in execute: the job this try is about (for on_kill).
+        # Set in execute: the job this try is about, and the value of the tag on_kill leaves on it.
         self.resolved_job_name: str | None = None
+        self.stop_marker = "on_kill"
 
     # --- request ----------------------------------------------------------------------------------
     def resolve_job_name(self, chain: TryChain, errors: list[str]) -> str | None:
@@ -232,79 +241,120 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         except AutopilotJobNotFound:
             return None
 
-    def ensure_owned(self, job: AutopilotJob, chain: TryChain) -> None:
-        """
-        Raise :class:`AutopilotJobNameConflict` unless ``job`` carries this try chain's owner tag.
-
-        :param job: the job found under the name.
-        :param chain: this task's try chain.
-        """
+    def job_tags(self, job: AutopilotJob) -> list[dict[str, Any]]:
+        """ListTags of ``job`` (every page)."""
         tags: list[dict[str, Any]] = []
         if job.arn:
             paginator = self.hook.client.get_paginator("list_tags")
             for page in paginator.paginate(ResourceArn=job.arn):
                 tags.extend(page.get("Tags", []))
+        return tags
+
+    def conflict(self, job: AutopilotJob, tags: list[dict[str, Any]]) -> AutopilotJobNameConflict:
+        """The error for a job under our name that this try chain did not create."""
         found = owner_token_of(tags)
-        if found == chain.owner_token:
-            return
-        raise AutopilotJobNameConflict(
+        return AutopilotJobNameConflict(
             f"Autopilot job name {job.name!r} is taken by a job this task try did not create "
             f"(it is {job.describe_state()}, created {job.creation_time}; its {OWNER_TAG_KEY!r} tag is "
             f"{'absent' if found is None else 'for another DAG run, task or try chain'}). "
             "Choose another job_name, or leave job_name unset to get a generated name per run. "
-            "A fixed job_name cannot be reused after the task is cleared either: a cleared task "
-            "starts a new try chain."
+            "A fixed job_name cannot be reused after the task is cleared, nor by a DAG run deleted and "
+            "triggered again with the same run id: each starts a new try chain."
         )
 
-    def create_or_reattach(self, request: dict[str, Any], passthrough: list[str], chain: TryChain) -> str:
-        """
-        Create the job, or find the one an earlier try of this chain created; return its ARN.
+    def job_name_for(self, first_name: str, chain: TryChain, generation: int) -> str:
+        """The name of the chain's job ``generation`` (``first_name`` for generation 0)."""
+        if not generation:
+            return first_name
+        if self.job_name is not None:
+            return fixed_job_name(first_name, generation)
+        return deterministic_job_name(chain, self.job_name_prefix, generation)
 
-        :param request: the validated request.
+    def create_or_reattach(
+        self, request: dict[str, Any], passthrough: list[str], chain: TryChain
+    ) -> tuple[str, str]:
+        """
+        Create the job, or find the one an earlier try of this chain created; return its name and ARN.
+
+        Under the chain's name there may be a job this task's ``on_kill`` stopped: then the chain's
+        next name is tried (:func:`~airflow_autopilot.core.naming.existing_job_action` decides).
+
+        :param request: the validated request (its AutoMLJobName is the chain's first name).
         :param passthrough: top-level fields not known to the validation module (from ``extras``).
         :param chain: this task's try chain.
+        """
+        first_name = request["AutoMLJobName"]
+        for generation in range(MAX_GENERATIONS):
+            name = self.job_name_for(first_name, chain, generation)
+            self.resolved_job_name = name  # on_kill stops it, even if the kill comes mid-create
+            existing = self.find_job(name)
+            if existing is None:
+                created = self.create(dict(request, AutoMLJobName=name), passthrough)
+                if created is not None:
+                    return name, created
+                existing = self.find_job(name)
+                if existing is None:
+                    raise AutopilotJobNameConflict(
+                        f"Autopilot job {name!r} is in use but cannot be described"
+                    )
+            tags = self.job_tags(existing)
+            action = existing_job_action(existing.status, tags, chain)
+            if action == "conflict":
+                raise self.conflict(existing, tags)
+            if action == "next":
+                self.log.info(
+                    "Autopilot job %s was stopped by an earlier try of this task (on_kill) and is %s; "
+                    "starting a new job %s",
+                    name,
+                    existing.describe_state(),
+                    self.job_name_for(first_name, chain, generation + 1),
+                )
+                continue
+            if action == "reattach-unmark" and existing.arn:
+                # on_kill marked it, but the stop never took effect: the job is ours to wait for.
+                self.hook.client.delete_tags(ResourceArn=existing.arn, TagKeys=[STOPPED_BY_TAG_KEY])
+            self.log.info(
+                "Re-attaching to Autopilot job %s, created by an earlier try of this task; it is %s",
+                name,
+                existing.describe_state(),
+            )
+            return name, existing.arn or ""
+        raise AutopilotJobNameConflict(
+            f"This task stopped {MAX_GENERATIONS} Autopilot jobs in one try chain ({first_name!r} ...); "
+            "clear the task to start a new chain"
+        )
+
+    def create(self, request: dict[str, Any], passthrough: list[str]) -> str | None:
+        """
+        CreateAutoMLJob; the ARN, or ``None`` when SageMaker answers ResourceInUse (a parallel try,
+        or a create AWS performed before a retried connection error, got there first).
         """
         from botocore.exceptions import ClientError
 
         from airflow_autopilot.core.errors import error_code
 
         name = request["AutoMLJobName"]
-        existing = self.find_job(name)
-        if existing is None:
-            try:
-                if passthrough:
-                    self.log.info("Passing extras field(s) %s to CreateAutoMLJob unchecked", passthrough)
-                    arn = self.hook.client.create_auto_ml_job(**request)["AutoMLJobArn"]
-                else:
-                    arn = self.hook.create_auto_ml_job(request)
-            except ClientError as err:
-                # Created between our describe and create (a parallel try, or a create that AWS
-                # performed before a retried connection error).
-                if error_code(err) != "ResourceInUse":
-                    raise
-                existing = self.find_job(name)
-                if existing is None:
-                    raise
-                self.log.info("CreateAutoMLJob answered ResourceInUse for %s; checking its owner", name)
+        try:
+            if passthrough:
+                self.log.info("Passing extras field(s) %s to CreateAutoMLJob unchecked", passthrough)
+                arn = self.hook.client.create_auto_ml_job(**request)["AutoMLJobArn"]
             else:
-                self.log.info("Created Autopilot job %s (%s)", name, arn)
-                return arn
-        self.ensure_owned(existing, chain)
-        self.log.info(
-            "Re-attaching to Autopilot job %s, created by an earlier try of this task; it is %s",
-            name,
-            existing.describe_state(),
-        )
-        return existing.arn or ""
+                arn = self.hook.create_auto_ml_job(request)
+        except ClientError as err:
+            if error_code(err) != "ResourceInUse":
+                raise
+            self.log.info("CreateAutoMLJob answered ResourceInUse for %s; checking its owner", name)
+            return None
+        self.log.info("Created Autopilot job %s (%s)", name, arn)
+        return str(arn)
 
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         chain = TryChain.from_context(context)
         request, passthrough = self.build_request(chain)
-        job_name = request["AutoMLJobName"]
-        self.resolved_job_name = job_name
+        self.stop_marker = f"on_kill of try {getattr(context['ti'], 'try_number', '?')}"
         started_at = datetime.now(timezone.utc)
-        arn = self.create_or_reattach(request, passthrough, chain)
+        job_name, arn = self.create_or_reattach(request, passthrough, chain)
         AutopilotJobLink.persist(
             context=context,
             operator=self,
@@ -364,12 +414,18 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         )
 
     def on_kill(self) -> None:
-        """Stop the job this try created or re-attached to, unless it has already ended."""
+        """
+        Stop the job this try created or re-attached to, unless it has already ended. The job is
+        first tagged ``airflow-autopilot:stopped-by``, so the next try starts a new job rather than
+        re-attaching to the one stopped here (a job stopped by anyone else still fails the wait).
+        """
         name = self.resolved_job_name
         if not name:
             return
         try:
-            if self.hook.stop_auto_ml_job(name):
+            if self.hook.stop_auto_ml_job(
+                name, tags=[{"Key": STOPPED_BY_TAG_KEY, "Value": self.stop_marker}]
+            ):
                 self.log.info("Task killed: requested stop of Autopilot job %s", name)
         except Exception:
             self.log.exception("Task killed, but stopping Autopilot job %s failed", name)

@@ -12,6 +12,7 @@ from airflow.sdk import conf
 
 from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
+    META_CANDIDATE_NAME,
     CandidateScore,
     Champion,
     DeployPlan,
@@ -23,6 +24,7 @@ from airflow_autopilot.core.promotion import (
     parse_mapping,
     parse_number,
     parse_string_list,
+    registration_token,
     safe_resource_name,
     validate_resource_name,
     with_response_keys,
@@ -68,7 +70,9 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
     the metric name) and, when ``model_package_group_name`` is set, beats the champion (the newest
     Approved version of the group, with the metric :class:`AutopilotRegisterCandidateOperator`
     stored on it) by more than 0 and at least ``min_improvement``. A group that does not exist or has
-    no Approved version means there is no champion.
+    no Approved version means there is no champion. A version registered for this same candidate
+    (an earlier run of the DAG run got as far as registering it) is never its champion, so a
+    cleared or re-run promotion reaches the decision the first run reached.
 
     The decision (``PromotionDecision.to_dict()``: promote, reason, values) is pushed to XCom under
     ``promotion_decision`` and logged; Airflow records the branch it followed under ``skipmixin_key``
@@ -128,9 +132,12 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         champion = None
         if group is not None:
             validate_resource_name(group, "model_package_group_name")
-            package = self.model_hook.latest_approved_version(group)
+            package = self.model_hook.latest_approved_version(group, excluding_candidate=score.candidate_name)
             if package is None:
-                self.log.info("Model Package Group %s has no Approved version: no champion", group)
+                self.log.info(
+                    "Model Package Group %s has no Approved version of another candidate: no champion",
+                    group,
+                )
             else:
                 champion = Champion.from_package(package)
         return decide_promotion(
@@ -160,8 +167,10 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
     ``autopilot:objective-metric``, ``autopilot:objective-value`` and ``autopilot:objective-type``
     (what :class:`AutopilotPromotionBranchOperator` reads from the champion).
 
-    Retry-safe: when the group already has a version for the same job and candidate, that version is
-    returned and nothing is created. Returns ``{"ModelPackageArn", "ModelPackageVersion"}``.
+    Retry-safe and safe under concurrency: CreateModelPackage gets a ``ClientToken`` derived from the
+    job, the candidate and the group, so every try (and every task) registering that candidate gets
+    the version the first one created, with a constant number of calls whatever the group's size.
+    Returns ``{"ModelPackageArn", "ModelPackageVersion"}``.
 
     :param best_candidate: the BestCandidate (templated; dict, JSON or Jinja-rendered repr).
     :param job_name: the AutoMLJobName the candidate comes from (templated).
@@ -254,34 +263,23 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         request = self.build_request()
         group = request["ModelPackageGroupName"]
-        meta = request["CustomerMetadataProperties"]
+        candidate = request["CustomerMetadataProperties"][META_CANDIDATE_NAME]
         hook = self.model_hook
         hook.ensure_model_package_group(group, self.model_package_group_description)
-        from airflow_autopilot.core.promotion import META_CANDIDATE_NAME
-
-        existing = hook.find_candidate_version(group, self.job_name, meta[META_CANDIDATE_NAME])
-        if existing is not None:
-            self.log.info(
-                "Model Package Group %s already has version %s for job %s, candidate %s (%s); reusing it",
-                group,
-                existing.get("ModelPackageVersion"),
-                self.job_name,
-                meta[META_CANDIDATE_NAME],
-                existing.get("ModelApprovalStatus"),
-            )
-            arn = existing["ModelPackageArn"]
-        else:
-            arn = hook.client.create_model_package(**request)["ModelPackageArn"]
-            existing = hook.describe_model_package(arn)
-            self.log.info(
-                "Registered %s as version %s of %s (%s)",
-                meta[META_CANDIDATE_NAME],
-                existing.get("ModelPackageVersion"),
-                group,
-                self.approval_status,
-            )
+        package = hook.register_version(request, registration_token(self.job_name, candidate, group))
+        self.log.info(
+            "Version %s of %s holds job %s, candidate %s (%s); a retry gets this same version",
+            package.get("ModelPackageVersion"),
+            group,
+            self.job_name,
+            candidate,
+            package.get("ModelApprovalStatus"),
+        )
         return to_json_safe(
-            {"ModelPackageArn": arn, "ModelPackageVersion": existing.get("ModelPackageVersion")}
+            {
+                "ModelPackageArn": package["ModelPackageArn"],
+                "ModelPackageVersion": package.get("ModelPackageVersion"),
+            }
         )
 
 

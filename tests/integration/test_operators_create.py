@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import boto3
 import pytest
 
-from airflow_autopilot.core.naming import OWNER_TAG_KEY
+from airflow_autopilot.core.naming import OWNER_TAG_KEY, STOPPED_BY_TAG_KEY
 from airflow_autopilot.exceptions import (
     AutopilotJobFailed,
     AutopilotJobNameConflict,
@@ -13,7 +15,7 @@ from airflow_autopilot.exceptions import (
 )
 from airflow_autopilot.operators import AutopilotCreateJobOperator
 from tests.conftest import DATA_BUCKET, ROLE_ARN, upload_training_data
-from tests.helpers import make_context, operator
+from tests.helpers import RUN_STARTED, make_context, operator
 
 
 @pytest.fixture
@@ -351,3 +353,130 @@ def test_deferrable_returns_at_once_when_the_job_already_succeeded(emu):
     first = op.execute(make_context(op))  # sync: the job is Completed now
     retry = operator(retries=1, deferrable=True)
     assert retry.execute(make_context(retry, try_number=2)) == first  # re-attached, no deferral
+
+
+# ------------------------------------------------------------------------------ kills, re-runs, identity
+
+
+def test_retry_after_our_on_kill_starts_a_new_job(emu, sm, capsys):
+    """execution_timeout or SIGTERM: on_kill stops the job; the retry must not re-attach to it."""
+    op = operator(retries=2, tags={"autopilot-emulator:outcome": "slow"}, wait_for_completion=False)
+    first = op.execute(make_context(op, try_number=1))
+    op.on_kill()
+    assert sm.describe_auto_ml_job(AutoMLJobName=first["AutoMLJobName"])["AutoMLJobStatus"] == "Stopping"
+    tags = sm.list_tags(ResourceArn=first["AutoMLJobArn"])["Tags"]
+    assert {t["Key"] for t in tags} >= {OWNER_TAG_KEY, STOPPED_BY_TAG_KEY}
+
+    retry = operator(retries=2, tags={"autopilot-emulator:outcome": "slow"}, wait_for_completion=False)
+    capsys.readouterr()
+    second = retry.execute(make_context(retry, try_number=2))
+    log = capsys.readouterr().out
+    assert second["AutoMLJobName"] != first["AutoMLJobName"]
+    assert second["AutoMLJobName"].startswith("create-") and len(second["AutoMLJobName"]) <= 32
+    assert emu.request_counts()["CreateAutoMLJob"] == 2
+    assert "stopped by an earlier try of this task (on_kill)" in log
+    assert f"starting a new job {second['AutoMLJobName']}" in log
+    # The new job belongs to the same try chain: a further retry re-attaches to it, not to the first.
+    third = operator(retries=2, tags={"autopilot-emulator:outcome": "slow"}, wait_for_completion=False)
+    assert third.execute(make_context(third, try_number=3)) == second
+    assert emu.request_counts()["CreateAutoMLJob"] == 2
+
+
+def test_retry_after_our_on_kill_with_a_fixed_name_gets_a_suffixed_name(emu, sm):
+    op = operator(job_name="fixed-job", retries=1, tags={"autopilot-emulator:outcome": "slow"})
+    op.wait_for_completion = False
+    op.execute(make_context(op))
+    op.on_kill()
+    retry = operator(job_name="fixed-job", retries=1, wait_for_completion=False)
+    assert retry.execute(make_context(retry, try_number=2))["AutoMLJobName"] == "fixed-job-r1"
+
+
+def test_retry_after_someone_else_stopped_the_job_still_fails(emu, sm):
+    op = operator(retries=1, tags={"autopilot-emulator:outcome": "slow"}, wait_for_completion=False)
+    name = op.execute(make_context(op))["AutoMLJobName"]
+    sm.stop_auto_ml_job(AutoMLJobName=name)  # not our on_kill: no marker
+    emu.advance(60)
+    retry = operator(retries=1, tags={"autopilot-emulator:outcome": "slow"})
+    with pytest.raises(AutopilotJobFailed, match="Stopped"):
+        retry.execute(make_context(retry, try_number=2))
+    assert emu.request_counts()["CreateAutoMLJob"] == 1
+
+
+def test_on_kill_marker_on_a_job_that_kept_running_is_dropped_on_reattach(emu, sm):
+    """The marker went on but StopAutoMLJob never happened: the retry re-attaches and clears it."""
+    op = operator(retries=1, tags={"autopilot-emulator:outcome": "slow"}, wait_for_completion=False)
+    first = op.execute(make_context(op))
+    sm.add_tags(ResourceArn=first["AutoMLJobArn"], Tags=[{"Key": STOPPED_BY_TAG_KEY, "Value": "try 1"}])
+    retry = operator(retries=1, tags={"autopilot-emulator:outcome": "slow"}, wait_for_completion=False)
+    assert retry.execute(make_context(retry, try_number=2)) == first
+    tags = sm.list_tags(ResourceArn=first["AutoMLJobArn"])["Tags"]
+    assert STOPPED_BY_TAG_KEY not in {t["Key"] for t in tags}
+
+
+def test_a_new_run_instance_with_the_same_run_id_gets_a_new_job(emu, sm):
+    """A DAG run deleted and triggered again (or a rebuilt metadata DB) must not inherit the old job."""
+    op = operator(tags={"autopilot-emulator:outcome": "failed"})
+    with pytest.raises(AutopilotJobFailed):
+        op.execute(make_context(op))
+    again = operator()
+    later = RUN_STARTED + timedelta(days=1)
+    result = again.execute(make_context(again, run_started=later))  # same dag, task, run_id
+    assert sm.describe_auto_ml_job(AutoMLJobName=result["AutoMLJobName"])["AutoMLJobStatus"] == "Completed"
+    assert emu.request_counts()["CreateAutoMLJob"] == 2
+
+
+def test_a_fixed_name_from_another_run_instance_is_a_conflict(emu):
+    op = operator(job_name="fixed-instance", wait_for_completion=False)
+    op.execute(make_context(op))
+    with pytest.raises(AutopilotJobNameConflict, match="another DAG run"):
+        op.execute(make_context(op, run_started=RUN_STARTED + timedelta(hours=1)))
+
+
+def test_changing_retries_between_tries_keeps_the_job(emu, sm):
+    op = operator(retries=3, wait_for_completion=False)
+    first = op.execute(make_context(op, max_tries=3, try_number=1))
+    edited = operator(retries=1, wait_for_completion=False)  # the DAG file changed before try 2
+    assert edited.execute(make_context(edited, max_tries=3, try_number=2)) == first
+    assert emu.request_counts()["CreateAutoMLJob"] == 1
+
+
+def test_extras_tags_merge_with_ours_and_a_retry_reattaches(emu, sm):
+    kwargs = dict(
+        retries=1,
+        wait_for_completion=False,
+        tags={"team": "ml", "cost-center": "a"},
+        extras={"Tags": [{"Key": "cost-center", "Value": "b"}, {"Key": "project", "Value": "churn"}]},
+    )
+    op = operator(**kwargs)
+    first = op.execute(make_context(op))
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=first["AutoMLJobArn"])["Tags"]}
+    assert {k: v for k, v in tags.items() if k != OWNER_TAG_KEY} == {
+        "team": "ml",
+        "cost-center": "b",  # extras are merged last
+        "project": "churn",
+    }
+    assert OWNER_TAG_KEY in tags
+    retry = operator(**kwargs)
+    assert retry.execute(make_context(retry, try_number=2)) == first
+    assert emu.request_counts()["CreateAutoMLJob"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (
+            {
+                "tags": {f"t{i}": "v" for i in range(30)},
+                "extras": {"Tags": [{"Key": f"e{i}", "Value": "v"} for i in range(20)]},
+            },
+            r"Tags: 51 tags given; at most 50 allowed.*airflow-autopilot:owner",
+        ),
+        ({"extras": {"Tags": [{"Key": OWNER_TAG_KEY, "Value": "forged"}]}}, r"extras\['Tags'\].*reserved"),
+        ({"extras": {"Tags": "team=ml"}}, r"extras\['Tags'\]: must be a dict"),
+    ],
+)
+def test_extras_tags_are_checked_with_ours_counted(emu, overrides, match):
+    op = operator(**overrides)
+    with pytest.raises(AutopilotValidationError, match=match):
+        op.execute(make_context(op))
+    assert emu.request_counts() == {}

@@ -12,8 +12,12 @@ from airflow_autopilot.core.promotion import (
     Champion,
     PromotionInputError,
     decide_promotion,
+    endpoint_action,
+    endpoint_verdict,
     inference_containers,
     parse_mapping,
+    registered_for,
+    registration_token,
     safe_resource_name,
     with_response_keys,
 )
@@ -137,3 +141,75 @@ def test_safe_names_are_short_valid_and_stable():
     assert len(name) <= 63 and name == safe_resource_name(long_name, ["containers"])
     assert name != safe_resource_name(long_name, ["other containers"])
     assert all(c.isalnum() or c == "-" for c in name) and name[0].isalnum() and name[-1].isalnum()
+
+
+# --- endpoints: the wait's verdict and the deploy's action ------------------------------------------
+def described(status, config="cfg-a", **extra):
+    return {"EndpointName": "ep", "EndpointStatus": status, "EndpointConfigName": config, **extra}
+
+
+ROLLED_BACK = described("InService", "cfg-a", FailureReason="container failed the ping health check")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "config", "verdict"),
+    [
+        (described("InService", "cfg-b"), "cfg-b", "success"),
+        (described("InService", "cfg-a"), None, "success"),
+        (ROLLED_BACK, None, "success"),  # no config asked for: any InService endpoint will do
+        (described("InService", "cfg-a"), "cfg-b", "waiting"),  # the update has not started yet
+        (described("Updating", "cfg-a"), "cfg-b", "waiting"),
+        (described("RollingBack", "cfg-a"), "cfg-b", "waiting"),
+        (ROLLED_BACK, "cfg-b", "failure"),  # rolled back: it will never serve cfg-b by itself
+        (described("Failed", "cfg-b", FailureReason="x"), "cfg-b", "failure"),
+        (described("OutOfService", "cfg-b"), "cfg-b", "failure"),
+    ],
+)
+def test_endpoint_verdict(endpoint, config, verdict):
+    assert endpoint_verdict(endpoint, config) == verdict
+
+
+def test_a_rolled_back_update_fails_the_wait_with_its_reason():
+    import logging
+
+    from airflow_autopilot.core.waiting import EndpointWait
+
+    wait = EndpointWait("ep", "cfg-b", poll_interval=1, log=logging.getLogger("test"))
+    step = wait.on_result(ROLLED_BACK)
+    assert step.status == "failure"
+    assert step.message == (
+        "Endpoint 'ep': the update to 'cfg-b' was rolled back; it is InService on its previous config "
+        "'cfg-a': container failed the ping health check"
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "action"),
+    [
+        (None, "create"),
+        (described("InService", "cfg-b"), "reuse"),
+        (described("Creating", "cfg-b"), "reuse"),  # ours, still coming up: the wait follows it
+        (described("Failed", "cfg-b", FailureReason="x"), "reuse"),  # the wait reports its reason
+        (described("Updating", "cfg-a", PendingDeploymentSummary={"EndpointConfigName": "cfg-b"}), "reuse"),
+        (described("Updating", "cfg-a", PendingDeploymentSummary={"EndpointConfigName": "cfg-c"}), "settle"),
+        (described("Updating", "cfg-a"), "settle"),  # whose update, unknown: wait, then decide again
+        (described("SystemUpdating", "cfg-a"), "settle"),
+        (described("Failed", "cfg-a"), "refuse"),
+        (described("InService", "cfg-a"), "update"),
+        (ROLLED_BACK, "update"),  # a new try after a rollback tries again
+    ],
+)
+def test_endpoint_action(endpoint, action):
+    assert endpoint_action(endpoint, "cfg-b") == action
+
+
+def test_registration_token_and_own_versions():
+    token = registration_token("job", "cand", "group")
+    assert len(token) == 32 and token == registration_token("job", "cand", "group")
+    assert (
+        len({token, registration_token("job2", "cand", "group"), registration_token("job", "cand", "g2")})
+        == 3
+    )
+    package = {"CustomerMetadataProperties": {"autopilot:candidate-name": "cand"}}
+    assert registered_for(package, "cand") and not registered_for(package, "other")
+    assert not registered_for({}, "cand")

@@ -571,7 +571,7 @@ def test_deploy_error_outcome(emu: Any, sm: Any) -> None:
     assert sm.list_endpoints()["Endpoints"] == []
 
 
-def test_update_endpoint_switches_config(emu: Any, sm: Any) -> None:
+def test_update_endpoint_is_updating_for_a_stage_then_switches_config(emu: Any, sm: Any) -> None:
     create(sm, "upd", ModelDeployConfig={"EndpointName": "upd-endpoint"})
     finish(emu, sm, "upd")
     old = sm.describe_endpoint(EndpointName="upd-endpoint")
@@ -582,14 +582,83 @@ def test_update_endpoint_switches_config(emu: Any, sm: Any) -> None:
         EndpointConfigName="upd-config-2",
         ProductionVariants=[{**variant, "VariantName": "Blue", "InitialInstanceCount": 2}],
     )
+    emu.configure(stage_seconds=10)
     arn = sm.update_endpoint(EndpointName="upd-endpoint", EndpointConfigName="upd-config-2")["EndpointArn"]
-    updated = sm.describe_endpoint(EndpointName="upd-endpoint")
     assert arn == old["EndpointArn"]
-    assert updated["EndpointConfigName"] == "upd-config-2"
+    updating = sm.describe_endpoint(EndpointName="upd-endpoint")
+    # Still the old config while Updating; the new one is pending.
+    assert (updating["EndpointStatus"], updating["EndpointConfigName"]) == (
+        "Updating",
+        old["EndpointConfigName"],
+    )
+    assert updating["PendingDeploymentSummary"]["EndpointConfigName"] == "upd-config-2"
+    with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
+        sm.update_endpoint(EndpointName="upd-endpoint", EndpointConfigName="upd-config-2")
+    emu.advance(10)
+    updated = sm.describe_endpoint(EndpointName="upd-endpoint")
+    assert (updated["EndpointStatus"], updated["EndpointConfigName"]) == ("InService", "upd-config-2")
     assert updated["ProductionVariants"][0]["VariantName"] == "Blue"
+    assert "PendingDeploymentSummary" not in updated and "FailureReason" not in updated
     with pytest.raises(ClientError) as raised:
         sm.update_endpoint(EndpointName="nope", EndpointConfigName="upd-config-2")
     assert raised.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_update_endpoint_rollback_outcome_returns_to_the_previous_config(emu: Any, sm: Any) -> None:
+    create(sm, "rb", ModelDeployConfig={"EndpointName": "rb-endpoint"})
+    finish(emu, sm, "rb")
+    old = sm.describe_endpoint(EndpointName="rb-endpoint")
+    variant = sm.describe_endpoint_config(EndpointConfigName=old["EndpointConfigName"])["ProductionVariants"][
+        0
+    ]
+    sm.create_endpoint_config(
+        EndpointConfigName="rb-config-2",
+        ProductionVariants=[variant],
+        Tags=[{"Key": controls.TAG_UPDATE_OUTCOME, "Value": controls.UPDATE_OUTCOME_ROLLBACK}],
+    )
+    emu.configure(stage_seconds=10)
+    sm.update_endpoint(EndpointName="rb-endpoint", EndpointConfigName="rb-config-2")
+    seen = []
+    for _ in range(3):
+        described = sm.describe_endpoint(EndpointName="rb-endpoint")
+        seen.append((described["EndpointStatus"], described["EndpointConfigName"]))
+        emu.advance(10)
+    assert seen == [
+        ("Updating", old["EndpointConfigName"]),
+        ("RollingBack", old["EndpointConfigName"]),
+        ("InService", old["EndpointConfigName"]),
+    ]
+    assert described["FailureReason"] == controls.ROLLBACK_FAILURE_REASON
+    assert described["LastModifiedTime"] > old["LastModifiedTime"]
+    sm.create_endpoint_config(
+        EndpointConfigName="rb-config-3",
+        ProductionVariants=[variant],
+        Tags=[{"Key": controls.TAG_UPDATE_OUTCOME, "Value": "explode"}],
+    )
+    with pytest.raises(ClientError, match="Unknown autopilot-emulator:update-outcome value 'explode'"):
+        sm.update_endpoint(EndpointName="rb-endpoint", EndpointConfigName="rb-config-3")
+
+
+def test_create_model_package_is_idempotent_per_client_token(emu: Any, sm: Any) -> None:
+    sm.create_model_package_group(ModelPackageGroupName="tokens")
+    spec = {
+        "Containers": [{"Image": "img"}],
+        "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+    }
+
+    def create_version(token: str | None) -> str:
+        kwargs = {"ClientToken": token} if token else {}
+        return sm.create_model_package(ModelPackageGroupName="tokens", InferenceSpecification=spec, **kwargs)[
+            "ModelPackageArn"
+        ]
+
+    first = create_version("token-a")
+    assert create_version("token-a") == first
+    other = create_version("token-b")
+    assert other != first and create_version(None) not in (first, other)
+    versions = sm.list_model_packages(ModelPackageGroupName="tokens")["ModelPackageSummaryList"]
+    assert sorted(v["ModelPackageVersion"] for v in versions) == [1, 2, 3]
 
 
 # ------------------------------------------------------------------------ stop
