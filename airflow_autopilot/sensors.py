@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -121,13 +121,16 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
                 started = context["ti"].get_first_reschedule_date(context)
             except Exception:  # outside a real task runner
                 started = None
+        started = started or datetime.now(timezone.utc)
         self._wait = JobWait(
             self.job_name,
             self.criteria,
             poll_interval=self.poke_interval,
+            # The sensor's own deadline: each check's calls are bounded by the time left.
+            deadline=started + timedelta(seconds=self.timeout),
             log=self.log,
             not_found_grace=self.not_found_grace_seconds,
-            created_at=started or datetime.now(timezone.utc),
+            created_at=started,
             candidate_interval=self.candidate_interval,
         )
 

@@ -215,8 +215,10 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                 if request is None:
                     return
                 response: Mapping[str, Any] | BaseException
+                budget = wait.call_budget()
                 try:
-                    response = await client.list_candidates_for_auto_ml_job(**request)
+                    call = client.list_candidates_for_auto_ml_job(**request)
+                    response = await (call if budget is None else asyncio.wait_for(call, timeout=budget))
                 except Exception as err:
                     response = err
                 wait.reporter.report_listing(job, response)

@@ -94,13 +94,15 @@ class AutopilotConnectionMixin:
         :param wait: the wait's state machine (keeps the API version and progress between checks).
         """
         try:
-            job = self.hook.get_job(wait.job_name, api_version=wait.api_version)
+            with self.hook.time_limit(wait.call_budget()):
+                job = self.hook.get_job(wait.job_name, api_version=wait.api_version)
         except Exception as err:
             step = wait.on_error(err)
         else:
             step = wait.on_result(job)
             if isinstance(step, Sleep):
-                self.hook.count_candidates(wait.reporter, job)
+                with self.hook.time_limit(wait.call_budget()):
+                    self.hook.count_candidates(wait.reporter, job)
         return step.outcome() if isinstance(step, Finished) else None
 
     def defer_job_wait(

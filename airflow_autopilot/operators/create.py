@@ -331,7 +331,12 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
         wait = JobWait(
-            job_name, self.criteria, poll_interval=self.poll_interval, log=self.log, created_at=started_at
+            job_name,
+            self.criteria,
+            poll_interval=self.poll_interval,
+            timeout=self.max_wait_seconds,
+            log=self.log,
+            created_at=started_at,
         )
         job = self.check_job_once(wait)
         if job is not None:
