@@ -19,9 +19,22 @@ def _body(request: Any) -> dict[str, Any]:
         raw = next(iter(request.form.keys())).encode()
     if not raw:
         return {}
-    value = json.loads(raw)
+    # NaN and Infinity are not JSON, whatever Python's parser accepts.
+    value = json.loads(raw, parse_constant=_reject_constant)
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _count(body: dict[str, Any], key: str) -> int:
+    """A fault count from the body: a non-negative integer (not a float, bool or string)."""
+    value = body.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: {value!r} must be a non-negative integer")
     return value
 
 
@@ -54,9 +67,9 @@ def faults_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[st
         body = _body(request)
         controls.inject_faults(
             job_name=body.get("job_name"),
-            throttle=int(body.get("throttle", 0)),
-            server_errors=int(body.get("server_errors", 0)),
-            not_found=int(body.get("not_found", 0)),
+            throttle=_count(body, "throttle"),
+            server_errors=_count(body, "server_errors"),
+            not_found=_count(body, "not_found"),
         )
     except (ValueError, TypeError) as error:
         return 400, dict(_JSON), json.dumps({"error": str(error)})
