@@ -11,7 +11,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.validation import validate_job_name
+from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
 from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
@@ -81,6 +81,17 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
         **kwargs: Any,
     ) -> None:
+        # Airflow's own constructor turns these into timedeltas and fails with an OverflowError on
+        # infinity: say which argument and why first. Everything else is checked in execute.
+        raise_if(
+            [
+                error
+                for name in ("timeout", "poke_interval")
+                if isinstance(kwargs.get(name), float)
+                for error in seconds_errors(kwargs[name], name, allow_zero=True)
+            ],
+            "AutopilotJobSensor arguments",
+        )
         super().__init__(**kwargs)
         self.job_name = job_name
         self.success_statuses = success_statuses
@@ -111,9 +122,25 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
             )
         return self._criteria
 
+    def validate(self) -> None:
+        """
+        Check every argument before any AWS call; raise one :class:`AutopilotValidationError` listing
+        each problem, naming the argument and the rule.
+        """
+        errors = job_name_errors(self.job_name, "job_name")
+        errors += seconds_errors(self.timeout, "timeout", allow_zero=True)
+        errors += seconds_errors(self.poke_interval, "poke_interval")
+        errors += seconds_errors(self.not_found_grace_seconds, "not_found_grace_seconds", allow_zero=True)
+        errors += seconds_errors(self.candidate_interval, "candidate_interval", allow_zero=True)
+        try:
+            _ = self.criteria  # built (and checked) now, before any AWS call
+        except ValueError as err:
+            errors.append(str(err))
+        raise_if(errors, "AutopilotJobSensor arguments")
+
     def _prepare(self, context: Context) -> None:
         """Validate input (before any AWS call) and start the wait's state machine."""
-        validate_job_name(self.job_name)
+        self.validate()
         botocore_config_dict(self.botocore_config)
         started: datetime | None = None
         if self.reschedule and not self.deferrable:

@@ -137,3 +137,22 @@ def test_safe_names_are_short_valid_and_stable():
     assert len(name) <= 63 and name == safe_resource_name(long_name, ["containers"])
     assert name != safe_resource_name(long_name, ["other containers"])
     assert all(c.isalnum() or c == "-" for c in name) and name[0].isalnum() and name[-1].isalnum()
+
+
+def test_champion_without_metric_names_the_parameter_that_skips_it():
+    with pytest.raises(AutopilotError) as raised:
+        Champion.from_package({"ModelPackageArn": "arn:pkg/1", "CustomerMetadataProperties": {}})
+    message = str(raised.value)
+    assert "compare_with_champion" not in message  # no such parameter
+    assert "model_package_group_name unset (None)" in message
+
+
+@pytest.mark.parametrize(("metric", "kind"), [("F1", "Minimize"), ("AUC", "Minimize"), ("MSE", "Maximize")])
+def test_an_objective_type_contradicting_its_metric_is_refused(metric, kind):
+    with pytest.raises(PromotionInputError, match=f"contradicts the metric: Autopilot's {metric} is always"):
+        CandidateScore.from_best_candidate(candidate(metric=metric, kind=kind))
+
+
+def test_a_custom_metric_keeps_its_declared_type():
+    score = CandidateScore.from_best_candidate(candidate(metric="MyLoss", kind="Minimize", value=0.1))
+    assert score.direction == "Minimize"

@@ -36,7 +36,9 @@ def test_bad_criteria_fail_in_execute_naming_the_parameter(kwargs, param):
 
 def test_bad_job_name_fails_before_any_aws_call():
     s = sensor("bad_name!")
-    with pytest.raises(AutopilotValidationError, match="AutoMLJobName"):
+    with pytest.raises(
+        AutopilotValidationError, match=r"Invalid AutopilotJobSensor arguments.*\n.*job_name: 'bad_name!'"
+    ):
         s.execute({})
     assert "hook" not in s.__dict__
 
