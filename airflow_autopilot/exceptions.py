@@ -40,6 +40,16 @@ class AutopilotJobNotFound(AutopilotError):
         super().__init__(f"Autopilot job {job_name!r} was not found in region {region or '(default)'}")
 
 
+class AutopilotWaitError(AutopilotError):
+    """
+    A wait broke on an error that is not the job's outcome: a permission or credential error, the
+    job still missing after the grace period, an answer the wait cannot use, a broken trigger.
+
+    Airflow's retries stay available, in every waiting mode: credentials get refreshed, policies get
+    fixed, and a retry re-attaches to the same job instead of creating one.
+    """
+
+
 class AutopilotJobFailed(AutopilotError, AirflowFailException):
     """A job reached a terminal failure; retrying the task cannot help, so no retry is burned."""
 

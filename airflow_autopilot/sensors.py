@@ -18,7 +18,7 @@ from airflow_autopilot.core.waiting import (
     JobWait,
 )
 from airflow_autopilot.core.xcom import job_summary
-from airflow_autopilot.exceptions import AutopilotJobFailed
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitError
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AutopilotConnectionMixin, botocore_config_dict, resolve_event
 
@@ -211,6 +211,16 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
             return job_summary(job)
         assert self._wait is not None
         self.defer_job_wait(self._wait, timeout=self.timeout or None)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skipped:
+            # Airflow's sensor turns any error after a deferral into a skip with soft_fail; an error
+            # that is not the job's outcome keeps its retries instead, as it does in poke mode.
+            if isinstance(skipped.__cause__, AutopilotWaitError):
+                raise skipped.__cause__ from None
+            raise
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """

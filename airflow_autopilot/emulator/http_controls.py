@@ -54,7 +54,8 @@ def request_counts_view(request: Any, full_url: str, headers: Any) -> tuple[int,
 def faults_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
     """``/faults``: return the any-request budget (GET) or queue faults (POST).
 
-    The POST body is JSON ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0}``,
+    The POST body is JSON ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0,
+    "access_denied": 0, "expired_token": 0}``,
     sent as ``application/json`` (or form-encoded, as ``curl -d`` does).
 
     :param request: the werkzeug request.
@@ -70,6 +71,8 @@ def faults_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[st
             throttle=_count(body, "throttle"),
             server_errors=_count(body, "server_errors"),
             not_found=_count(body, "not_found"),
+            access_denied=_count(body, "access_denied"),
+            expired_token=_count(body, "expired_token"),
         )
     except (ValueError, TypeError) as error:
         return 400, dict(_JSON), json.dumps({"error": str(error)})

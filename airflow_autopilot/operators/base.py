@@ -13,7 +13,12 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_autopilot.core.waiting import EVENT_STATUSES, EndpointWait, Finished, JobWait, Sleep
-from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
+from airflow_autopilot.exceptions import (
+    AutopilotError,
+    AutopilotJobFailed,
+    AutopilotWaitError,
+    AutopilotWaitTimeout,
+)
 
 #: Extra seconds Airflow's defer timeout allows beyond a trigger's own deadline, so the trigger's
 #: timeout event (with the last state seen) arrives before Airflow's generic one.
@@ -282,11 +287,15 @@ def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -
     :param event: the trigger event payload (may be ``None`` or malformed).
     :param soft_fail: raise ``AirflowSkipException`` instead of failing.
     :return: the success event's ``summary`` (JSON-safe; ``{}`` if it had none).
-    :raises AutopilotJobFailed: for a failure, error, missing or malformed event (no retries).
+    :raises AutopilotJobFailed: for a failure, missing or malformed event (no retries).
     :raises AutopilotWaitTimeout: for a timeout event (a subclass of AutopilotJobFailed).
     :raises AirflowSkipException: instead of the above when ``soft_fail`` is set.
+    :raises AutopilotWaitError: for an error event (permissions, credentials, a job never found):
+        retries stay available, as in poke mode, and ``soft_fail`` does not skip it.
     """
     error: AutopilotJobFailed
+    if isinstance(event, Mapping) and event.get("status") == "error":
+        raise AutopilotWaitError(event.get("message") or f"Trigger event {dict(event)!r} is an error")
     if not isinstance(event, Mapping):
         error = AutopilotJobFailed(
             f"Trigger returned no usable event ({event!r}); cannot tell how the job ended"
