@@ -126,6 +126,20 @@ class CallLimits:
     attempts: int
 
 
+def attempt_seconds(budget: float | None) -> float | None:
+    """
+    How long one attempt at a call may take within ``budget``: the largest of
+    :data:`CALL_TIMEOUT_STEPS` that fits twice in it (so a request lost on a dead connection leaves
+    time for another), never above 60 s; ``None`` without a budget.
+
+    :param budget: seconds the call may take, from :meth:`WaitMachine.call_budget`.
+    """
+    if budget is None:
+        return None
+    fitting = [step for step in CALL_TIMEOUT_STEPS if 2 * step <= budget]
+    return fitting[-1] if fitting else CALL_TIMEOUT_STEPS[0]
+
+
 def call_limits(
     budget: float | None, *, connect_timeout: float = 60.0, read_timeout: float = 60.0, attempts: int = 3
 ) -> CallLimits | None:
@@ -133,9 +147,9 @@ def call_limits(
     Settings that make one botocore call end within ``budget`` seconds, or ``None`` when the
     configured ones already do (or there is no budget).
 
-    The per-attempt timeouts drop to the largest of :data:`CALL_TIMEOUT_STEPS` that fits twice in the
-    budget (never above the configured ones), then as many attempts as still fit are kept (at least
-    one, at most the configured number). Steps, not exact values, so a wait reuses a few clients.
+    The per-attempt timeouts drop to :func:`attempt_seconds` of the budget (never above the
+    configured ones), then as many attempts as still fit are kept (at least one, at most the
+    configured number). Steps, not exact values, so a wait reuses a few clients.
 
     :param budget: seconds the call may take (``None``: no limit).
     :param connect_timeout: the configured connect timeout.
@@ -145,8 +159,8 @@ def call_limits(
     attempts = max(int(attempts), 1)
     if budget is None or call_worst_case(connect_timeout, read_timeout, attempts) <= budget:
         return None
-    fitting = [step for step in CALL_TIMEOUT_STEPS if 2 * step <= budget]
-    step = fitting[-1] if fitting else CALL_TIMEOUT_STEPS[0]
+    step = attempt_seconds(budget)
+    assert step is not None
     connect, read = min(connect_timeout, step), min(read_timeout, step)
     allowed = 1
     while allowed < attempts and call_worst_case(connect, read, allowed + 1) <= budget:
@@ -622,7 +636,8 @@ async def drive_async(
     """
     while True:
         try:
-            # Bounded by the time left, so a hanging endpoint cannot hold the wait past its deadline.
+            # Bounded by the time left, so nothing a poll awaits holds the wait past its deadline
+            # (the calls themselves are cut sooner: see attempt_seconds).
             budget = machine.call_budget()
             subject = await (poll() if budget is None else asyncio.wait_for(poll(), timeout=budget))
         except Exception as err:

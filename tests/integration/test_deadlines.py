@@ -7,8 +7,6 @@ botocore's default retries and timeouts here (no ONE_ATTEMPT), since those are w
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -24,51 +22,11 @@ from airflow_autopilot.operators import AutopilotCreateJobOperator
 from airflow_autopilot.sensors import AutopilotJobSensor
 from airflow_autopilot.triggers import AutopilotEndpointTrigger, AutopilotJobTrigger
 from tests.helpers import create_kwargs, make_context
+from tests.network_faults import HangingServer, refused_url
 
 CONN_ID = "deadline_test"
 #: Scheduling noise allowed on a loaded test machine, on top of timeout + one poll interval.
 SLACK = 2.5
-
-
-class HangingServer:
-    """A loopback TCP server that accepts every connection and never sends a byte."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.sock.settimeout(0.05)
-        self.accepted: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        for conn in self.accepted:
-            conn.close()
-        self.sock.close()
-
-
-def refused_url() -> str:
-    """A loopback URL where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(params=["hanging", "refused"])
