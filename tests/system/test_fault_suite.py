@@ -294,7 +294,7 @@ network_cases = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=4, **SUITE_SETTINGS)
+@settings(max_examples=2, **SUITE_SETTINGS)
 @given(case=network_cases)
 @example(case={"outcome": "success", "mode": "poke", "windows": [("hang", 0.0, 1.0), ("refuse", 1.2, 0.6)]})
 @example(
