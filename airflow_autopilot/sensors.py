@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -11,14 +11,14 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.validation import validate_job_name
+from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
 from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
     JobWait,
 )
 from airflow_autopilot.core.xcom import job_summary
-from airflow_autopilot.exceptions import AutopilotJobFailed
+from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitError
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AutopilotConnectionMixin, botocore_config_dict, resolve_event
 
@@ -81,6 +81,17 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
         **kwargs: Any,
     ) -> None:
+        # Airflow's own constructor turns these into timedeltas and fails with an OverflowError on
+        # infinity: say which argument and why first. Everything else is checked in execute.
+        raise_if(
+            [
+                error
+                for name in ("timeout", "poke_interval")
+                if isinstance(kwargs.get(name), float)
+                for error in seconds_errors(kwargs[name], name, allow_zero=True)
+            ],
+            "AutopilotJobSensor arguments",
+        )
         super().__init__(**kwargs)
         self.job_name = job_name
         self.success_statuses = success_statuses
@@ -111,9 +122,25 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
             )
         return self._criteria
 
+    def validate(self) -> None:
+        """
+        Check every argument before any AWS call; raise one :class:`AutopilotValidationError` listing
+        each problem, naming the argument and the rule.
+        """
+        errors = job_name_errors(self.job_name, "job_name")
+        errors += seconds_errors(self.timeout, "timeout", allow_zero=True)
+        errors += seconds_errors(self.poke_interval, "poke_interval")
+        errors += seconds_errors(self.not_found_grace_seconds, "not_found_grace_seconds", allow_zero=True)
+        errors += seconds_errors(self.candidate_interval, "candidate_interval", allow_zero=True)
+        try:
+            _ = self.criteria  # built (and checked) now, before any AWS call
+        except ValueError as err:
+            errors.append(str(err))
+        raise_if(errors, "AutopilotJobSensor arguments")
+
     def _prepare(self, context: Context) -> None:
         """Validate input (before any AWS call) and start the wait's state machine."""
-        validate_job_name(self.job_name)
+        self.validate()
         botocore_config_dict(self.botocore_config)
         started: datetime | None = None
         if self.reschedule and not self.deferrable:
@@ -121,13 +148,16 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
                 started = context["ti"].get_first_reschedule_date(context)
             except Exception:  # outside a real task runner
                 started = None
+        started = started or datetime.now(timezone.utc)
         self._wait = JobWait(
             self.job_name,
             self.criteria,
             poll_interval=self.poke_interval,
+            # The sensor's own deadline: each check's calls are bounded by the time left.
+            deadline=started + timedelta(seconds=self.timeout),
             log=self.log,
             not_found_grace=self.not_found_grace_seconds,
-            created_at=started or datetime.now(timezone.utc),
+            created_at=started,
             candidate_interval=self.candidate_interval,
         )
 
@@ -181,6 +211,16 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
             return job_summary(job)
         assert self._wait is not None
         self.defer_job_wait(self._wait, timeout=self.timeout or None)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skipped:
+            # Airflow's sensor turns any error after a deferral into a skip with soft_fail; an error
+            # that is not the job's outcome keeps its retries instead, as it does in poke mode.
+            if isinstance(skipped.__cause__, AutopilotWaitError):
+                raise skipped.__cause__ from None
+            raise
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """

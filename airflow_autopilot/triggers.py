@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -19,9 +19,27 @@ from airflow_autopilot.core.waiting import (
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
     EndpointWait,
     JobWait,
+    attempt_seconds,
     drive_async,
     make_event,
 )
+
+T = TypeVar("T")
+
+
+async def within(call: Awaitable[T], budget: float | None) -> T:
+    """
+    Await one AWS call for at most :func:`~airflow_autopilot.core.waiting.attempt_seconds` of the
+    wait's budget: a request lost on a dead connection gives up in time for a retry, instead of
+    waiting out aiobotocore's 60 s read timeout (or the whole deadline).
+
+    :param call: the call's awaitable.
+    :param budget: the wait's :meth:`~airflow_autopilot.core.waiting.WaitMachine.call_budget`.
+    """
+    limit = attempt_seconds(budget)
+    if limit is None:
+        return await call
+    return await asyncio.wait_for(call, timeout=limit)
 
 
 class AutopilotBaseTrigger(BaseTrigger):
@@ -216,14 +234,18 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                     return
                 response: Mapping[str, Any] | BaseException
                 try:
-                    response = await client.list_candidates_for_auto_ml_job(**request)
+                    response = await within(
+                        client.list_candidates_for_auto_ml_job(**request), wait.call_budget()
+                    )
                 except Exception as err:
                     response = err
                 wait.reporter.report_listing(job, response)
 
             async def poll() -> AutopilotJob:
                 if watch is None:
-                    return await describe_job(client, self.job_name, wait.api_version)
+                    return await within(
+                        describe_job(client, self.job_name, wait.api_version), wait.call_budget()
+                    )
                 # The shared poller paces the describes: wait for the next one, waking up for the
                 # deadline and, while candidates train, for a count every candidate_interval.
                 while True:
@@ -336,7 +358,11 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
 
             async def poll() -> dict[str, Any]:
                 try:
-                    response = dict(await client.describe_endpoint(EndpointName=self.endpoint_name))
+                    response = dict(
+                        await within(
+                            client.describe_endpoint(EndpointName=self.endpoint_name), wait.call_budget()
+                        )
+                    )
                 except Exception as err:
                     if is_missing(err):
                         raise wait.missing() from err

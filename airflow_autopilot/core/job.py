@@ -51,9 +51,41 @@ DEFAULT_FAILURE_SECONDARY_STATUSES = frozenset({"ModelDeploymentError"})
 #: Secondary statuses during which candidates are trained (progress worth counting).
 TRAINING_SECONDARY_STATUSES = frozenset({"ModelTuning", "TrainingModels"})
 
+# --- Candidates ----------------------------------------------------------------------------------
+#: CandidateStatus values (what ListCandidatesForAutoMLJob's ``StatusEquals`` accepts).
+CANDIDATE_STATUSES = ("Completed", "InProgress", "Failed", "Stopped", "Stopping")
+
 # --- Objective metrics ---------------------------------------------------------------------------
 #: Metrics where smaller is better; every other objective is maximized.
 MINIMIZED_METRICS = frozenset({"MSE", "RMSE", "MAE", "LogLoss", "InferenceLatency"})
+#: Autopilot's objective metrics where larger is better.
+MAXIMIZED_METRICS = frozenset(
+    {
+        "Accuracy",
+        "AUC",
+        "BalancedAccuracy",
+        "F1",
+        "F1macro",
+        "Precision",
+        "PrecisionMacro",
+        "Recall",
+        "RecallMacro",
+        "R2",
+    }
+)
+
+
+def known_metric_direction(metric_name: str) -> Literal["Maximize", "Minimize"] | None:
+    """
+    The direction of one of Autopilot's own objective metrics, ``None`` for a name it does not define.
+
+    :param metric_name: an objective MetricName.
+    """
+    if metric_name in MINIMIZED_METRICS:
+        return "Minimize"
+    if metric_name in MAXIMIZED_METRICS:
+        return "Maximize"
+    return None
 
 
 def metric_direction(metric_name: str) -> Literal["Maximize", "Minimize"]:
@@ -235,6 +267,15 @@ class AutopilotJob:
         return "; ".join(parts)
 
 
+def _statuses(value: Collection[str] | str | None, default: frozenset[str]) -> frozenset[str]:
+    """Statuses given as a collection or as one string; ``default`` for ``None``."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
 @dataclass(frozen=True)
 class WaitCriteria:
     """
@@ -260,19 +301,16 @@ class WaitCriteria:
         target_secondary_statuses: Collection[str] | None = None,
         failure_secondary_statuses: Collection[str] | None = None,
     ) -> WaitCriteria:
-        """Build criteria from user input, rejecting unknown status names and overlaps."""
+        """
+        Build criteria from user input, rejecting unknown status names and overlaps. A single string
+        is one status (``"Completed"``), not a collection of characters.
+        """
         crit = cls(
-            success_statuses=frozenset(success_statuses)
-            if success_statuses is not None
-            else SUCCESS_STATUSES,
-            failure_statuses=frozenset(failure_statuses)
-            if failure_statuses is not None
-            else FAILURE_STATUSES,
-            target_secondary_statuses=frozenset(target_secondary_statuses or ()),
-            failure_secondary_statuses=(
-                frozenset(failure_secondary_statuses)
-                if failure_secondary_statuses is not None
-                else DEFAULT_FAILURE_SECONDARY_STATUSES
+            success_statuses=_statuses(success_statuses, SUCCESS_STATUSES),
+            failure_statuses=_statuses(failure_statuses, FAILURE_STATUSES),
+            target_secondary_statuses=_statuses(target_secondary_statuses, frozenset()),
+            failure_secondary_statuses=_statuses(
+                failure_secondary_statuses, DEFAULT_FAILURE_SECONDARY_STATUSES
             ),
         )
         crit.check()

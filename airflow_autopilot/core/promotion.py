@@ -4,7 +4,6 @@ registered-version metadata, endpoint statuses and safe SageMaker resource names
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import math
@@ -13,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from airflow_autopilot.core.job import metric_direction
+from airflow_autopilot.core.job import known_metric_direction, metric_direction
+from airflow_autopilot.core.validation import empty_rendering_error
+from airflow_autopilot.core.xcom import XComTextError, parse_xcom_text
 from airflow_autopilot.exceptions import AutopilotError
 
 #: CustomerMetadataProperties keys written on every version the register operator creates.
@@ -123,22 +124,18 @@ def parse_mapping(value: Any, field: str) -> dict[str, Any]:
     :param field: the operator parameter, for messages.
     :raises PromotionInputError: naming ``field`` when the value is missing or not a mapping.
     """
-    if value is None or (isinstance(value, str) and not value.strip()) or value == "None":
+    if value is None or empty_rendering_error(value, field):
         raise PromotionInputError(
             f"{field}: missing (got {value!r}); pass the BestCandidate XCom, for example "
             f"{field}=\"{{{{ ti.xcom_pull(task_ids='best_candidate') }}}}\" or best_candidate_task.output"
         )
     if isinstance(value, str):
-        text = value.strip()
         try:
-            value = json.loads(text)
-        except ValueError:
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError) as err:
-                raise PromotionInputError(
-                    f"{field}: not a dict, JSON object or dict literal ({text[:80]!r}...): {err}"
-                ) from err
+            value = parse_xcom_text(value, field)
+        except XComTextError as err:
+            raise PromotionInputError(
+                f"{field}: not a dict, JSON object or dict literal: {err.reason}"
+            ) from err
     if not isinstance(value, Mapping):
         raise PromotionInputError(f"{field}: expected a dict (a BestCandidate), got {type(value).__name__}")
     return dict(value)
@@ -180,9 +177,11 @@ def parse_string_list(value: Any, field: str) -> list[str] | None:
         text = value.strip()
         if text.startswith("["):
             try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError) as err:
-                raise PromotionInputError(f"{field}: {text!r} is not a list literal: {err}") from err
+                value = parse_xcom_text(text, field)
+            except XComTextError as err:
+                raise PromotionInputError(
+                    f"{field}: {text[:80]!r} is not a list literal: {err.reason}"
+                ) from err
         else:
             value = [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
@@ -218,6 +217,9 @@ class CandidateScore:
         name = best.get("CandidateName")
         if not isinstance(name, str) or not name:
             raise PromotionInputError(f"{field}.CandidateName: missing or not a non-empty string ({name!r})")
+        empty = empty_rendering_error(name, f"{field}.CandidateName")
+        if empty:
+            raise PromotionInputError(empty)
         metric = best.get("FinalAutoMLJobObjectiveMetric")
         if not isinstance(metric, Mapping):
             raise PromotionInputError(
@@ -244,6 +246,13 @@ class CandidateScore:
         else:
             raise PromotionInputError(
                 f"{field}.FinalAutoMLJobObjectiveMetric.Type: {declared!r} must be Maximize or Minimize"
+            )
+        known = known_metric_direction(metric_name)
+        if known is not None and direction != known:
+            # Promoting on it would invert the threshold and the champion comparison.
+            raise PromotionInputError(
+                f"{field}.FinalAutoMLJobObjectiveMetric.Type: {declared!r} contradicts the metric: "
+                f"Autopilot's {metric_name} is always {known}d"
             )
         return cls(candidate_name=name, metric_name=metric_name, value=number, direction=direction)
 
@@ -361,7 +370,8 @@ class Champion:
             raise AutopilotError(
                 f"The champion {arn} has no usable objective metric in its CustomerMetadataProperties "
                 f"({META_OBJECTIVE_METRIC}={metric!r}, {META_OBJECTIVE_VALUE}={raw!r}); register versions "
-                "with AutopilotRegisterCandidateOperator, add these keys, or set compare_with_champion=False"
+                "with AutopilotRegisterCandidateOperator, add these keys to the Approved version, or leave "
+                "model_package_group_name unset (None) to promote without comparing with a champion"
             )
         return cls(arn, str(metric), value, str(meta.get(META_CANDIDATE_NAME, "")))
 
@@ -539,6 +549,9 @@ def validate_resource_name(name: Any, field: str) -> str:
 
     :raises PromotionInputError: naming ``field`` and the rule.
     """
+    empty = empty_rendering_error(name, field)
+    if name is None or empty:
+        raise PromotionInputError(empty or f"{field}: required, a name")
     if not isinstance(name, str) or not RESOURCE_NAME_PATTERN.match(name):
         raise PromotionInputError(
             f"{field}: {name!r} must be 1 to {RESOURCE_NAME_MAX} characters, letters, digits and hyphens, "

@@ -11,6 +11,7 @@ from typing import Any
 from airflow_autopilot.core.naming import OWNER_TAG_KEY, RESERVED_TAG_PREFIX
 from airflow_autopilot.core.validation import (
     KNOWN_REQUEST_KEYS,
+    MAX_TAGS,
     METRICS_BY_PROBLEM_TYPE,
     create_request_errors,
     default_metric,
@@ -41,17 +42,42 @@ PARAMETER_FOR_FIELD: Mapping[str, str] = {
     "Tags": f"tags / extras['Tags']; the operator adds {OWNER_TAG_KEY!r}",
 }
 _FIELDS_LONGEST_FIRST = sorted(PARAMETER_FOR_FIELD, key=len, reverse=True)
+#: A channel's fields -> the operator parameter that sets them when the operator builds the channels.
+CHANNEL_FIELD_PARAMETERS: Mapping[str, str] = {
+    "ContentType": "content_type",
+    "CompressionType": "compression_type",
+    "TargetAttributeName": "target_attribute_name",
+    "DataSource.S3DataSource.S3DataType": "s3_data_type",
+    "ChannelType": "validation_s3_input_uri",
+}
+_CHANNEL_FIELD = re.compile(r"InputDataConfig\[(\d+)\]\.([A-Za-z0-9.]+)")
 
 
-def with_parameter_names(errors: list[str]) -> list[str]:
+def _channel_parameter(error: str, channels_given: bool) -> str | None:
+    """The parameter behind an ``InputDataConfig[i].<field>`` message, or ``None`` for other messages."""
+    match = _CHANNEL_FIELD.match(error)
+    if match is None:
+        return None
+    if channels_given:
+        return "input_data_config"
+    index, path = int(match.group(1)), match.group(2)
+    if path.startswith("DataSource.S3DataSource.S3Uri"):
+        return "validation_s3_input_uri" if index == 1 else "s3_input_uri"
+    return next((p for f, p in CHANNEL_FIELD_PARAMETERS.items() if path.startswith(f)), None)
+
+
+def with_parameter_names(errors: list[str], *, channels_given: bool = False) -> list[str]:
     """
     Append ``(operator parameter: ...)`` to each validation message whose field maps to one.
 
     :param errors: messages from :func:`airflow_autopilot.core.validation.create_request_errors`.
+    :param channels_given: the channels came from ``input_data_config`` (not the simple parameters).
     """
     out = []
     for error in errors:
-        param = next((PARAMETER_FOR_FIELD[f] for f in _FIELDS_LONGEST_FIRST if error.startswith(f)), None)
+        param = _channel_parameter(error, channels_given) or next(
+            (PARAMETER_FOR_FIELD[f] for f in _FIELDS_LONGEST_FIRST if error.startswith(f)), None
+        )
         out.append(f"{error} (operator parameter: {param})" if param else error)
     return out
 
@@ -232,7 +258,14 @@ def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], lis
         errors.extend(tag_errors)
         extras = {k: v for k, v in extras.items() if k != "Tags"}
     ours = [p["owner_tag"]] if p.get("owner_tag") is not None else []
-    tags = merge_tags(given_tags, extra_tags, ours)
+    users = merge_tags(given_tags, extra_tags)
+    if ours and len(users) >= MAX_TAGS:
+        errors.append(
+            f"tags: {len(users)} tags given (tags and extras['Tags'] together); at most {MAX_TAGS - 1} "
+            f"allowed: SageMaker takes at most {MAX_TAGS} and the operator adds its own {OWNER_TAG_KEY!r} tag"
+        )
+        users = users[: MAX_TAGS - 1]  # the count is reported above, once; nothing is sent anyway
+    tags = merge_tags(users, ours)
 
     request = _drop_none(
         {
@@ -258,7 +291,9 @@ def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], lis
     return request, errors
 
 
-def validate_operator_request(request: Mapping[str, Any], operator_errors: list[str]) -> list[str]:
+def validate_operator_request(
+    request: Mapping[str, Any], operator_errors: list[str], *, channels_given: bool = False
+) -> list[str]:
     """
     Check the request with the shared rules and raise one error listing every problem.
 
@@ -267,12 +302,15 @@ def validate_operator_request(request: Mapping[str, Any], operator_errors: list[
 
     :param request: the built request.
     :param operator_errors: errors found while building it.
+    :param channels_given: the channels came from ``input_data_config`` (for parameter names).
     :return: the unknown top-level fields passed through.
     :raises AutopilotValidationError: naming each field, its rule and the operator parameter.
     """
     passthrough = sorted(set(request) - KNOWN_REQUEST_KEYS)
     known = {k: v for k, v in request.items() if k in KNOWN_REQUEST_KEYS}
-    errors = operator_errors + with_parameter_names(create_request_errors(known))
+    errors = operator_errors + with_parameter_names(
+        create_request_errors(known), channels_given=channels_given
+    )
     if errors:
         raise AutopilotValidationError(errors)
     return passthrough

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,8 @@ ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,
 ROLE_ARN_LENGTH = (20, 2048)
 MAX_CANDIDATES_RANGE = (1, 750)
 MAX_TAGS = 50
+#: A SageMaker instance type: ``ml.<family>.<size>``, such as ml.m5.large or ml.g5.12xlarge.
+INSTANCE_TYPE_PATTERN = re.compile(r"ml\.[a-z][a-z0-9-]*\.[a-z0-9]+")
 
 # Tuples: the first entry is SageMaker's default where there is one.
 CHANNEL_TYPES = ("training", "validation")
@@ -61,6 +64,81 @@ KNOWN_REQUEST_KEYS = frozenset(
 )
 
 
+#: How an empty value reads once a template rendered it: Python's ``None``, JSON's ``null``.
+EMPTY_RENDERINGS = frozenset({"none", "null"})
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def empty_rendering_error(value: Any, field: str) -> str | None:
+    """
+    The message for a name that is the text of an empty value (``"None"``, ``"null"``, blank), as a
+    template such as ``"{{ ti.xcom_pull(task_ids='create') }}"`` renders a missing XCom; else ``None``.
+
+    :param value: the rendered parameter.
+    :param field: the parameter, for the message.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text and text.lower() not in EMPTY_RENDERINGS:
+        return None
+    shown = "required, got a blank string," if not text else f"{value!r} is"
+    return (
+        f"{field}: {shown} what a template renders for an empty value: the XCom it pulls, as in "
+        "\"{{ ti.xcom_pull(task_ids='...') }}\", is probably missing. Check that the upstream task "
+        "ran and pushed that XCom (task id and key), or pass the value itself"
+    )
+
+
+def name_errors(value: Any, field: str) -> list[str]:
+    """
+    The rules every name parameter shares: given, a string, not the rendering of an empty value.
+
+    :param value: the rendered parameter.
+    :param field: the parameter, for messages.
+    """
+    if value is None:
+        return [f"{field}: required, a non-empty string"]
+    if not isinstance(value, str):
+        return [f"{field}: expected a string, got {type(value).__name__} {_short(value)}"]
+    empty = empty_rendering_error(value, field)
+    return [empty] if empty else []
+
+
+#: Longest duration a parameter may give (100 years): beyond it, deadlines overflow ``datetime``.
+MAX_DURATION_SECONDS = 100 * 365 * 24 * 3600
+
+
+def seconds_errors(
+    value: Any, field: str, *, allow_none: bool = False, allow_zero: bool = False
+) -> list[str]:
+    """
+    The rule for a duration parameter: a finite number of seconds, positive (or 0 when allowed),
+    at most :data:`MAX_DURATION_SECONDS`.
+
+    :param value: the parameter.
+    :param field: the parameter name, for messages.
+    :param allow_none: ``None`` (no limit) is allowed.
+    :param allow_zero: 0 is allowed.
+    """
+    if value is None and allow_none:
+        return []
+    rule = "a finite number of seconds, " + ("0 or more" if allow_zero else "greater than 0")
+    if allow_none:
+        rule += ", or None for no limit"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return [f"{field}: {_short(value)} must be {rule}"]
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        return [f"{field}: {value!r} must be {rule}"]
+    if value > MAX_DURATION_SECONDS:
+        return [f"{field}: {value!r} must be {rule}; at most {MAX_DURATION_SECONDS} (100 years)"]
+    return []
+
+
 def default_metric(problem_type: str) -> str:
     """
     SageMaker's default objective metric for a problem type.
@@ -77,8 +155,9 @@ def job_name_errors(name: Any, field: str = "AutoMLJobName") -> list[str]:
     :param name: the candidate name.
     :param field: the field name used in messages.
     """
-    if not isinstance(name, str) or not name:
-        return [f"{field}: required, a non-empty string"]
+    errors = name_errors(name, field)
+    if errors:
+        return errors
     if len(name) > JOB_NAME_MAX_LENGTH:
         return [f"{field}: {name!r} is {len(name)} characters; at most {JOB_NAME_MAX_LENGTH} allowed"]
     if not JOB_NAME_PATTERN.fullmatch(name):
@@ -89,16 +168,28 @@ def job_name_errors(name: Any, field: str = "AutoMLJobName") -> list[str]:
     return []
 
 
-def validate_job_name(name: Any, field: str = "AutoMLJobName") -> None:
-    """Raise :class:`AutopilotValidationError` when ``name`` is not a valid AutoMLJobName."""
-    _raise_if(job_name_errors(name, field))
+def validate_job_name(name: Any, field: str = "AutoMLJobName", subject: str = "Autopilot job name") -> None:
+    """
+    Raise :class:`AutopilotValidationError` when ``name`` is not a valid AutoMLJobName.
+
+    :param name: the name.
+    :param field: the parameter, for messages.
+    :param subject: what was invalid, for the error's title (``Invalid <subject>``).
+    """
+    raise_if(job_name_errors(name, field), subject)
 
 
-def _raise_if(errors: list[str]) -> None:
+def raise_if(errors: list[str], subject: str = "Autopilot job request") -> None:
+    """
+    Raise one :class:`AutopilotValidationError` listing ``errors``, when there are any.
+
+    :param errors: the broken rules.
+    :param subject: what was invalid, for the error's title (``Invalid <subject>``).
+    """
     if errors:
         from airflow_autopilot.exceptions import AutopilotValidationError
 
-        raise AutopilotValidationError(errors)
+        raise AutopilotValidationError(errors, subject=subject)
 
 
 def _s3_uri_errors(value: Any, field: str) -> list[str]:
@@ -314,4 +405,4 @@ def validate_create_request(request: Mapping[str, Any]) -> None:
 
     :param request: the keyword arguments for ``create_auto_ml_job``.
     """
-    _raise_if(create_request_errors(request))
+    raise_if(create_request_errors(request))

@@ -89,6 +89,85 @@ def _format_elapsed(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+# --- call budgets ----------------------------------------------------------------------------------
+#: The least time a call made at (or past) a wait's deadline gets: its one last look.
+MIN_CALL_SECONDS = 1.0
+#: Per-attempt connect/read timeouts a bounded botocore call may use (few distinct clients).
+CALL_TIMEOUT_STEPS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+#: The longest sleep botocore's standard retry mode makes between two attempts.
+BOTOCORE_MAX_BACKOFF = 20.0
+
+
+def call_worst_case(connect_timeout: float, read_timeout: float, attempts: int) -> float:
+    """
+    The longest a botocore call can take with these settings (standard retry mode): every attempt
+    times out connecting and then reading, with the longest backoff between attempts.
+
+    :param connect_timeout: botocore ``connect_timeout`` in seconds.
+    :param read_timeout: botocore ``read_timeout`` in seconds.
+    :param attempts: total attempts (the first one included).
+    """
+    backoff = sum(min(2.0**k, BOTOCORE_MAX_BACKOFF) for k in range(max(attempts - 1, 0)))
+    return max(attempts, 1) * (connect_timeout + read_timeout) + backoff
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """
+    botocore settings under which one call, retries included, ends within a budget.
+
+    :param connect_timeout: per-attempt connect timeout in seconds.
+    :param read_timeout: per-attempt read timeout in seconds.
+    :param attempts: total attempts (standard retry mode).
+    """
+
+    connect_timeout: float
+    read_timeout: float
+    attempts: int
+
+
+def attempt_seconds(budget: float | None) -> float | None:
+    """
+    How long one attempt at a call may take within ``budget``: the largest of
+    :data:`CALL_TIMEOUT_STEPS` that fits twice in it (so a request lost on a dead connection leaves
+    time for another), never above 60 s; ``None`` without a budget.
+
+    :param budget: seconds the call may take, from :meth:`WaitMachine.call_budget`.
+    """
+    if budget is None:
+        return None
+    fitting = [step for step in CALL_TIMEOUT_STEPS if 2 * step <= budget]
+    return fitting[-1] if fitting else CALL_TIMEOUT_STEPS[0]
+
+
+def call_limits(
+    budget: float | None, *, connect_timeout: float = 60.0, read_timeout: float = 60.0, attempts: int = 3
+) -> CallLimits | None:
+    """
+    Settings that make one botocore call end within ``budget`` seconds, or ``None`` when the
+    configured ones already do (or there is no budget).
+
+    The per-attempt timeouts drop to :func:`attempt_seconds` of the budget (never above the
+    configured ones), then as many attempts as still fit are kept (at least one, at most the
+    configured number). Steps, not exact values, so a wait reuses a few clients.
+
+    :param budget: seconds the call may take (``None``: no limit).
+    :param connect_timeout: the configured connect timeout.
+    :param read_timeout: the configured read timeout.
+    :param attempts: the configured total attempts.
+    """
+    attempts = max(int(attempts), 1)
+    if budget is None or call_worst_case(connect_timeout, read_timeout, attempts) <= budget:
+        return None
+    step = attempt_seconds(budget)
+    assert step is not None
+    connect, read = min(connect_timeout, step), min(read_timeout, step)
+    allowed = 1
+    while allowed < attempts and call_worst_case(connect, read, allowed + 1) <= budget:
+        allowed += 1
+    return CallLimits(connect_timeout=connect, read_timeout=read, attempts=allowed)
+
+
 # --- progress ------------------------------------------------------------------------------------
 class ProgressReporter:
     """
@@ -346,6 +425,17 @@ class WaitMachine(Generic[T]):
             return None
         return (self.deadline - self._now()).total_seconds()
 
+    def call_budget(self) -> float | None:
+        """
+        Seconds the next call may take so the wait ends on time: the time left, but at least a short
+        last look (:data:`MIN_CALL_SECONDS`, or one poll interval when shorter). ``None``: no deadline.
+        """
+        remaining = self.remaining()
+        if remaining is None:
+            return None
+        floor = max(min(MIN_CALL_SECONDS, self.poll_interval), 2 * CALL_TIMEOUT_STEPS[0])
+        return max(remaining, floor)
+
     def on_result(self, subject: T) -> Step[T]:
         """The next step after a successful poll that returned ``subject``."""
         self.failures = 0
@@ -549,7 +639,10 @@ async def drive_async(
     """
     while True:
         try:
-            subject = await poll()
+            # Bounded by the time left, so nothing a poll awaits holds the wait past its deadline
+            # (the calls themselves are cut sooner: see attempt_seconds).
+            budget = machine.call_budget()
+            subject = await (poll() if budget is None else asyncio.wait_for(poll(), timeout=budget))
         except Exception as err:
             step = machine.on_error(err)
         else:

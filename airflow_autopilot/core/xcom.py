@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
@@ -13,14 +15,96 @@ if TYPE_CHECKING:
 
 JSONValue = Any
 
+#: Deepest nesting of lists and dicts an XCom value may have (a BestCandidate needs about 6).
+MAX_XCOM_DEPTH = 64
+#: Longest XCom text :func:`parse_xcom_text` reads, in characters (a BestCandidate is ~10 KB).
+MAX_XCOM_TEXT_CHARS = 1024 * 1024
 
-def to_json_safe(value: Any, *, _path: str = "$") -> JSONValue:
+
+class XComTextError(ValueError):
+    """
+    Rendered XCom text that cannot be read back: too long, nested too deep, or not a literal.
+
+    :param field: the operator parameter.
+    :param reason: what is wrong with its text.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+def _nesting_depth(text: str, limit: int) -> int:
+    """The deepest bracket nesting in ``text`` outside string literals; stops counting past ``limit``."""
+    depth = deepest = 0
+    quote: str | None = None
+    escaped = False
+    for char in text:
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif char in "]})":
+            depth -= 1
+    return deepest
+
+
+def parse_xcom_text(text: str, field: str) -> Any:
+    """
+    Read a value back from the text a template rendered it to: JSON, or the Python repr Jinja
+    writes for a dict or list. Bounded: at most :data:`MAX_XCOM_TEXT_CHARS` characters and
+    :data:`MAX_XCOM_DEPTH` levels of nesting, so a hostile or broken value fails with a clear error
+    instead of exhausting the stack or the memory.
+
+    :param text: the rendered text.
+    :param field: the operator parameter, for messages.
+    :raises XComTextError: naming ``field`` and the broken bound or the parse error.
+    """
+    text = text.strip()
+    if len(text) > MAX_XCOM_TEXT_CHARS:
+        raise XComTextError(
+            field, f"{len(text)} characters of text; at most {MAX_XCOM_TEXT_CHARS} are read back from XCom"
+        )
+    if _nesting_depth(text, MAX_XCOM_DEPTH) > MAX_XCOM_DEPTH:
+        raise XComTextError(
+            field, f"nested more than {MAX_XCOM_DEPTH} levels deep; not an XCom value to read back"
+        )
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as err:
+        raise XComTextError(
+            field,
+            f"not JSON or a Python literal ({text[:80]!r}{'...' if len(text) > 80 else ''}): "
+            f"{type(err).__name__}: {err}",
+        ) from err
+
+
+def to_json_safe(value: Any, *, _path: str = "$", _depth: int = 0) -> JSONValue:
     """
     Convert a boto3 payload into plain JSON types, following the XCom contract.
 
     :param value: a describe, candidate or list payload (or any part of one).
-    :raises TypeError: for a value JSON cannot hold, naming where it is.
+    :raises TypeError: for a value JSON cannot hold, naming where it is, or nested more than
+        :data:`MAX_XCOM_DEPTH` levels deep (a cycle included).
     """
+    if _depth > MAX_XCOM_DEPTH:
+        raise TypeError(f"{_path}: nested more than {MAX_XCOM_DEPTH} levels deep (or a cycle); not XCom-safe")
     if value is None or isinstance(value, (bool, str, int)):
         return value
     if isinstance(value, float):
@@ -44,10 +128,10 @@ def to_json_safe(value: Any, *, _path: str = "$") -> JSONValue:
                 continue
             if not isinstance(key, str):
                 raise TypeError(f"{_path}: key {key!r} is not a string")
-            out[key] = to_json_safe(item, _path=f"{_path}.{key}")
+            out[key] = to_json_safe(item, _path=f"{_path}.{key}", _depth=_depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        return [to_json_safe(item, _path=f"{_path}[{i}]") for i, item in enumerate(value)]
+        return [to_json_safe(item, _path=f"{_path}[{i}]", _depth=_depth + 1) for i, item in enumerate(value)]
     raise TypeError(f"{_path}: {type(value).__name__} is not JSON-safe for XCom")
 
 

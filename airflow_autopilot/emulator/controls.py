@@ -61,6 +61,8 @@ DESCRIBE_OPERATIONS = frozenset({"DescribeAutoMLJob", "DescribeAutoMLJobV2"})
 FAULT_THROTTLE = "throttle"
 FAULT_SERVER_ERROR = "server-error"
 FAULT_NOT_FOUND = "not-found"
+FAULT_ACCESS_DENIED = "access-denied"
+FAULT_EXPIRED_TOKEN = "expired-token"
 
 
 def outcome_from_name(job_name: str) -> str | None:
@@ -101,10 +103,18 @@ class FaultBudget:
     throttle: int = 0
     server_errors: int = 0
     not_found: int = 0
+    access_denied: int = 0
+    expired_token: int = 0
 
     def empty(self) -> bool:
         """Return True when no fault is left."""
-        return self.throttle <= 0 and self.server_errors <= 0 and self.not_found <= 0
+        return (
+            self.throttle <= 0
+            and self.server_errors <= 0
+            and self.not_found <= 0
+            and self.access_denied <= 0
+            and self.expired_token <= 0
+        )
 
     def take(self, operation: str) -> str | None:
         """Consume and return the next fault that applies to ``operation``, or ``None``.
@@ -120,6 +130,12 @@ class FaultBudget:
         if self.not_found > 0 and operation in DESCRIBE_OPERATIONS:
             self.not_found -= 1
             return FAULT_NOT_FOUND
+        if self.access_denied > 0:
+            self.access_denied -= 1
+            return FAULT_ACCESS_DENIED
+        if self.expired_token > 0:
+            self.expired_token -= 1
+            return FAULT_EXPIRED_TOKEN
         return None
 
 
@@ -140,20 +156,26 @@ def inject_faults(
     throttle: int = 0,
     server_errors: int = 0,
     not_found: int = 0,
+    access_denied: int = 0,
+    expired_token: int = 0,
 ) -> None:
     """Queue faults for the next requests; they add to faults already queued.
 
     Without ``job_name`` the faults hit the next SageMaker requests of any operation (``not_found``
     only hits describe calls). With ``job_name`` they hit only DescribeAutoMLJob(V2) and
     ListCandidatesForAutoMLJob requests for that job. Throttles are served first, then server
-    errors, then not-found answers.
+    errors, then not-found, access-denied and expired-token answers.
 
     :param job_name: the job the faults are about, or ``None`` for any next request.
     :param throttle: how many requests answer HTTP 400 ``ThrottlingException``.
     :param server_errors: how many requests answer HTTP 500 ``InternalFailure``.
     :param not_found: how many describe requests answer ``ResourceNotFound``.
+    :param access_denied: how many requests answer HTTP 400 ``AccessDeniedException`` (a role
+        without the permission).
+    :param expired_token: how many requests answer HTTP 400 ``ExpiredTokenException`` (temporary
+        credentials that ran out).
     """
-    if min(throttle, server_errors, not_found) < 0:
+    if min(throttle, server_errors, not_found, access_denied, expired_token) < 0:
         raise ValueError("fault counts must not be negative")
     with _state.lock:
         if job_name is None:
@@ -163,6 +185,8 @@ def inject_faults(
         budget.throttle += throttle
         budget.server_errors += server_errors
         budget.not_found += not_found
+        budget.access_denied += access_denied
+        budget.expired_token += expired_token
 
 
 def clear_faults() -> None:

@@ -47,6 +47,8 @@ class EmulatorHandle:
         throttle: int = 0,
         server_errors: int = 0,
         not_found: int = 0,
+        access_denied: int = 0,
+        expired_token: int = 0,
     ) -> None:
         """Queue faults; see :func:`airflow_autopilot.emulator.controls.inject_faults`.
 
@@ -54,8 +56,17 @@ class EmulatorHandle:
         :param throttle: requests answered with ``ThrottlingException``.
         :param server_errors: requests answered with HTTP 500 ``InternalFailure``.
         :param not_found: describe requests answered with ``ResourceNotFound``.
+        :param access_denied: requests answered with ``AccessDeniedException``.
+        :param expired_token: requests answered with ``ExpiredTokenException``.
         """
-        controls.inject_faults(job_name, throttle=throttle, server_errors=server_errors, not_found=not_found)
+        controls.inject_faults(
+            job_name,
+            throttle=throttle,
+            server_errors=server_errors,
+            not_found=not_found,
+            access_denied=access_denied,
+            expired_token=expired_token,
+        )
 
     def clear_faults(self) -> None:
         """Drop every queued fault."""

@@ -19,9 +19,22 @@ def _body(request: Any) -> dict[str, Any]:
         raw = next(iter(request.form.keys())).encode()
     if not raw:
         return {}
-    value = json.loads(raw)
+    # NaN and Infinity are not JSON, whatever Python's parser accepts.
+    value = json.loads(raw, parse_constant=_reject_constant)
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _count(body: dict[str, Any], key: str) -> int:
+    """A fault count from the body: a non-negative integer (not a float, bool or string)."""
+    value = body.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: {value!r} must be a non-negative integer")
     return value
 
 
@@ -41,7 +54,8 @@ def request_counts_view(request: Any, full_url: str, headers: Any) -> tuple[int,
 def faults_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
     """``/faults``: return the any-request budget (GET) or queue faults (POST).
 
-    The POST body is JSON ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0}``,
+    The POST body is JSON ``{"job_name": null, "throttle": 0, "server_errors": 0, "not_found": 0,
+    "access_denied": 0, "expired_token": 0}``,
     sent as ``application/json`` (or form-encoded, as ``curl -d`` does).
 
     :param request: the werkzeug request.
@@ -54,9 +68,11 @@ def faults_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[st
         body = _body(request)
         controls.inject_faults(
             job_name=body.get("job_name"),
-            throttle=int(body.get("throttle", 0)),
-            server_errors=int(body.get("server_errors", 0)),
-            not_found=int(body.get("not_found", 0)),
+            throttle=_count(body, "throttle"),
+            server_errors=_count(body, "server_errors"),
+            not_found=_count(body, "not_found"),
+            access_denied=_count(body, "access_denied"),
+            expired_token=_count(body, "expired_token"),
         )
     except (ValueError, TypeError) as error:
         return 400, dict(_JSON), json.dumps({"error": str(error)})

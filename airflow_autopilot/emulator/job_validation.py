@@ -28,7 +28,7 @@ from airflow_autopilot.core.validation import (
     S3_URI_MAX_LENGTH,
     S3_URI_PATTERN,
 )
-from airflow_autopilot.emulator import controls
+from airflow_autopilot.emulator import controls, settings
 
 ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 ENDPOINT_NAME_MAX_LENGTH = 63
@@ -211,11 +211,11 @@ def _validate_tags(tags: list[dict[str, str]] | None) -> None:
     stage = values.get(controls.TAG_STAGE_SECONDS)
     if stage is not None:
         try:
-            ok = float(stage) > 0
+            ok = settings.is_positive_number(float(stage))
         except ValueError:
             ok = False
         if not ok:
-            _fail(f"{controls.TAG_STAGE_SECONDS} must be a positive number, got '{stage}'.")
+            _fail(f"{controls.TAG_STAGE_SECONDS} must be a positive, finite number, got '{stage}'.")
     for key in (controls.TAG_THROTTLE, controls.TAG_SERVER_ERRORS, controls.TAG_NOT_FOUND):
         raw = values.get(key)
         if raw is not None and (not raw.isdigit()):

@@ -156,6 +156,18 @@ class EmulatedAutoMLJob:
 
     def _analyse(self) -> None:
         self.analysed = True
+        try:
+            self._analyse_input()
+        except Exception as error:  # noqa: BLE001 - whatever the input does, the job must end
+            self._timeline = self._timeline[:2]
+            self._plans = []
+            self._fail_at(
+                _FEATURES_AT * self.stage_seconds,
+                "InternalServerError: The input data could not be analysed "
+                f"({type(error).__name__}: {error}).",
+            )
+
+    def _analyse_input(self) -> None:
         unit = self.stage_seconds
         end_of_analysis = _FEATURES_AT * unit
         if not data.bucket_exists(self.output_path, self.account_id, self.region_name):

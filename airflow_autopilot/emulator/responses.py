@@ -44,6 +44,18 @@ class InternalFailure(ServiceException):
     code = "InternalFailure"
 
 
+class AccessDeniedException(ServiceException):
+    """HTTP 400 ``AccessDeniedException``: the role lacks the operation's IAM permission."""
+
+    code = "AccessDeniedException"
+
+
+class ExpiredTokenException(ServiceException):
+    """HTTP 400 ``ExpiredTokenException``: the request was signed with expired temporary credentials."""
+
+    code = "ExpiredTokenException"
+
+
 class AutopilotResponse(SageMakerResponse):
     """moto's SageMaker responses plus CreateAutoMLJob, DescribeAutoMLJob,
     ListCandidatesForAutoMLJob, a V1-aware StopAutoMLJob and DescribeAutoMLJobV2, UpdateEndpoint (with
@@ -78,6 +90,13 @@ class AutopilotResponse(SageMakerResponse):
         elif fault == controls.FAULT_SERVER_ERROR:
             error = InternalFailure("We encountered an internal error. Please try again. (injected)")
             status = 500
+        elif fault == controls.FAULT_ACCESS_DENIED:
+            error = AccessDeniedException(
+                f"User: arn:aws:sts::123456789012:assumed-role/emulator is not authorized to perform: "
+                f"sagemaker:{self._get_action()} (denied by the autopilot emulator)"
+            )
+        elif fault == controls.FAULT_EXPIRED_TOKEN:
+            error = ExpiredTokenException("The security token included in the request is expired (injected)")
         else:
             error = ResourceNotFound(f"Could not find AutoML job with name {job_name}.")
         with warnings.catch_warnings():

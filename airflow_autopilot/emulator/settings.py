@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -32,15 +33,28 @@ def configure(stage_seconds: float | None = None, max_candidates: int | None = N
     :param max_candidates: cap on candidates per job; ``None`` leaves the current value.
     """
     global _stage_seconds, _max_candidates
+    # Both checked before either is applied: a bad call changes nothing.
+    if stage_seconds is not None and not is_positive_number(stage_seconds):
+        raise ValueError(f"stage_seconds: {stage_seconds!r} must be a positive, finite number")
+    if max_candidates is not None and (
+        isinstance(max_candidates, bool) or not isinstance(max_candidates, int) or max_candidates < 1
+    ):
+        raise ValueError(f"max_candidates: {max_candidates!r} must be an integer of at least 1")
     with _lock:
         if stage_seconds is not None:
-            if stage_seconds <= 0:
-                raise ValueError("stage_seconds must be positive")
             _stage_seconds = float(stage_seconds)
         if max_candidates is not None:
-            if max_candidates < 1:
-                raise ValueError("max_candidates must be at least 1")
             _max_candidates = int(max_candidates)
+
+
+def is_positive_number(value: object) -> bool:
+    """Whether ``value`` is a positive, finite int or float (not a bool, NaN or infinity).
+
+    :param value: the value to check.
+    """
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 def snapshot() -> tuple[float | None, int | None, float]:
@@ -65,7 +79,7 @@ def _positive_env(name: str, cast: Callable[[str], Any]) -> Any:
         value = cast(os.environ.get(name, ""))
     except ValueError:
         return None
-    return value if value > 0 else None
+    return value if is_positive_number(value) else None
 
 
 def stage_seconds() -> float:
@@ -90,8 +104,10 @@ def advance_time(seconds: float) -> None:
     :param seconds: how far to jump; jobs see the jump on their next request.
     """
     global _clock_offset
-    if seconds < 0:
-        raise ValueError("the emulator clock only moves forward")
+    if not is_positive_number(seconds) and seconds != 0:
+        raise ValueError(
+            f"seconds: {seconds!r} must be a finite number of at least 0 (the clock only moves forward)"
+        )
     with _lock:
         _clock_offset += seconds
 

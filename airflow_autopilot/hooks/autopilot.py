@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -19,9 +21,11 @@ from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_MAX_BACKOFF_SECONDS,
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
+    CallLimits,
     EndpointWait,
     JobWait,
     ProgressReporter,
+    call_limits,
     drive,
 )
 from airflow_autopilot.exceptions import AutopilotJobNotFound
@@ -32,6 +36,9 @@ if TYPE_CHECKING:
 
 #: botocore retries throttling, 5xx and connection errors itself, with a bounded budget.
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 8}
+#: botocore's own defaults: seconds per connect and per read, total attempts per retry mode.
+BOTOCORE_DEFAULT_TIMEOUT = 60.0
+BOTOCORE_DEFAULT_ATTEMPTS = {"legacy": 5, "standard": 3, "adaptive": 3}
 
 
 class AutopilotHook(AwsBaseHook):
@@ -63,6 +70,9 @@ class AutopilotHook(AwsBaseHook):
             config=config,
             client_type="sagemaker",
         )
+        # Set by time_limit(): the botocore settings every call through `client` uses meanwhile.
+        self._limits: CallLimits | None = None
+        self._bounded_clients: dict[CallLimits, Any] = {}
 
     @property
     def config(self) -> Config:
@@ -74,8 +84,67 @@ class AutopilotHook(AwsBaseHook):
 
     @property
     def client(self) -> SageMakerClient:
-        """The (cached) boto3 SageMaker client."""
-        return self.conn  # type: ignore[return-value]
+        """The (cached) boto3 SageMaker client; inside :meth:`time_limit`, one bounded by the time left."""
+        limits = getattr(self, "_limits", None)
+        if limits is None:
+            return self.conn  # type: ignore[return-value]
+        return self._bounded_client(limits)
+
+    @contextmanager
+    def time_limit(self, seconds: float | None) -> Iterator[None]:
+        """
+        Within the block, every call through :attr:`client` (retries included) ends within
+        ``seconds``: its connect/read timeouts and attempts come from
+        :func:`~airflow_autopilot.core.waiting.call_limits`. ``None``, or a limit the connection's
+        own botocore settings already meet, changes nothing.
+
+        :param seconds: the time the calls may take.
+        """
+        config = self.config
+        retries = dict(config.retries or {})
+        mode = retries.get("mode", "legacy")
+        if "total_max_attempts" in retries:
+            attempts = int(retries["total_max_attempts"])
+        elif "max_attempts" in retries:
+            attempts = int(retries["max_attempts"]) + 1
+        else:
+            attempts = BOTOCORE_DEFAULT_ATTEMPTS.get(mode, 3)
+        limits = call_limits(
+            seconds,
+            connect_timeout=float(config.connect_timeout or BOTOCORE_DEFAULT_TIMEOUT),
+            read_timeout=float(config.read_timeout or BOTOCORE_DEFAULT_TIMEOUT),
+            attempts=attempts,
+        )
+        previous, self._limits = getattr(self, "_limits", None), limits
+        try:
+            yield
+        finally:
+            self._limits = previous
+
+    @cached_property
+    def _bounded_session(self) -> Any:
+        # One session for every bounded client: an assumed role is assumed once, not per client.
+        return self.get_session(region_name=self.region_name)
+
+    def _bounded_client(self, limits: CallLimits) -> Any:
+        """A client like :attr:`conn` with ``limits`` applied (standard retries), cached per limits."""
+        client = self._bounded_clients.get(limits)
+        if client is None:
+            config = self.config.merge(
+                Config(
+                    connect_timeout=limits.connect_timeout,
+                    read_timeout=limits.read_timeout,
+                    retries={"mode": "standard", "total_max_attempts": limits.attempts},
+                )
+            )
+            client = self._bounded_session.client(
+                service_name="sagemaker",
+                endpoint_url=self.conn_config.get_service_endpoint_url(service_name="sagemaker"),
+                config=self._get_config(config),
+                verify=self.verify,
+            )
+            self._bounded_clients[limits] = client
+        return client
 
     def _not_found(self, job_name: str) -> AutopilotJobNotFound:
         return AutopilotJobNotFound(job_name, self.region_name)
@@ -173,12 +242,16 @@ class AutopilotHook(AwsBaseHook):
             candidate_interval=candidate_interval,
             max_backoff=max_backoff,
         )
-        return drive(
-            wait,
-            lambda: self.get_job(job_name, api_version=wait.api_version),
-            between=lambda job: self.count_candidates(wait.reporter, job),
-            sleep=sleep,
-        )
+
+        def poll() -> AutopilotJob:
+            with self.time_limit(wait.call_budget()):
+                return self.get_job(job_name, api_version=wait.api_version)
+
+        def between(job: AutopilotJob) -> None:
+            with self.time_limit(wait.call_budget()):
+                self.count_candidates(wait.reporter, job)
+
+        return drive(wait, poll, between=between, sleep=sleep)
 
     def count_candidates(self, reporter: ProgressReporter, job: AutopilotJob) -> None:
         """
@@ -334,7 +407,8 @@ class AutopilotHook(AwsBaseHook):
         )
 
         def describe() -> dict[str, Any]:
-            status = self.describe_endpoint_or_none(endpoint_name)
+            with self.time_limit(wait.call_budget()):
+                status = self.describe_endpoint_or_none(endpoint_name)
             if status is None:
                 raise wait.missing()
             return status

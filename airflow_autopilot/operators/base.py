@@ -13,7 +13,12 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_autopilot.core.waiting import EVENT_STATUSES, EndpointWait, Finished, JobWait, Sleep
-from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
+from airflow_autopilot.exceptions import (
+    AutopilotError,
+    AutopilotJobFailed,
+    AutopilotWaitError,
+    AutopilotWaitTimeout,
+)
 
 #: Extra seconds Airflow's defer timeout allows beyond a trigger's own deadline, so the trigger's
 #: timeout event (with the last state seen) arrives before Airflow's generic one.
@@ -94,13 +99,15 @@ class AutopilotConnectionMixin:
         :param wait: the wait's state machine (keeps the API version and progress between checks).
         """
         try:
-            job = self.hook.get_job(wait.job_name, api_version=wait.api_version)
+            with self.hook.time_limit(wait.call_budget()):
+                job = self.hook.get_job(wait.job_name, api_version=wait.api_version)
         except Exception as err:
             step = wait.on_error(err)
         else:
             step = wait.on_result(job)
             if isinstance(step, Sleep):
-                self.hook.count_candidates(wait.reporter, job)
+                with self.hook.time_limit(wait.call_budget()):
+                    self.hook.count_candidates(wait.reporter, job)
         return step.outcome() if isinstance(step, Finished) else None
 
     def defer_job_wait(
@@ -280,11 +287,15 @@ def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -
     :param event: the trigger event payload (may be ``None`` or malformed).
     :param soft_fail: raise ``AirflowSkipException`` instead of failing.
     :return: the success event's ``summary`` (JSON-safe; ``{}`` if it had none).
-    :raises AutopilotJobFailed: for a failure, error, missing or malformed event (no retries).
+    :raises AutopilotJobFailed: for a failure, missing or malformed event (no retries).
     :raises AutopilotWaitTimeout: for a timeout event (a subclass of AutopilotJobFailed).
     :raises AirflowSkipException: instead of the above when ``soft_fail`` is set.
+    :raises AutopilotWaitError: for an error event (permissions, credentials, a job never found):
+        retries stay available, as in poke mode, and ``soft_fail`` does not skip it.
     """
     error: AutopilotJobFailed
+    if isinstance(event, Mapping) and event.get("status") == "error":
+        raise AutopilotWaitError(event.get("message") or f"Trigger event {dict(event)!r} is an error")
     if not isinstance(event, Mapping):
         error = AutopilotJobFailed(
             f"Trigger returned no usable event ({event!r}); cannot tell how the job ended"

@@ -21,6 +21,7 @@ from airflow_autopilot.core.naming import (
     owner_token_of,
 )
 from airflow_autopilot.core.requests import build_create_request, validate_operator_request
+from airflow_autopilot.core.validation import empty_rendering_error, seconds_errors
 from airflow_autopilot.core.waiting import JobWait
 from airflow_autopilot.core.xcom import to_json_safe
 from airflow_autopilot.exceptions import AutopilotJobNameConflict
@@ -207,6 +208,10 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
                 errors.append("job_name_prefix: give job_name or job_name_prefix, not both")
             return self.job_name
         prefix = self.job_name_prefix
+        empty = empty_rendering_error(prefix, "job_name_prefix")
+        if empty:
+            errors.append(empty)
+            return None
         if prefix is not None and (not isinstance(prefix, str) or len(prefix) > MAX_NAME_PREFIX_LENGTH):
             errors.append(
                 f"job_name_prefix: {prefix!r} must be a string of at most {MAX_NAME_PREFIX_LENGTH} "
@@ -224,11 +229,16 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         :raises AutopilotValidationError: listing every problem; nothing is sent to AWS.
         """
         errors: list[str] = []
+        # The wait's settings too: a bad one must not surface only after the job was created.
+        errors += seconds_errors(self.poll_interval, "poll_interval")
+        errors += seconds_errors(self.max_wait_seconds, "max_wait_seconds", allow_none=True)
         params = {name: getattr(self, name) for name in REQUEST_PARAMETERS}
         params["job_name"] = self.resolve_job_name(chain, errors)
         params["owner_tag"] = chain.owner_tag
         request, build_errors = build_create_request(params)
-        passthrough = validate_operator_request(request, errors + build_errors)
+        passthrough = validate_operator_request(
+            request, errors + build_errors, channels_given=self.input_data_config is not None
+        )
         return request, passthrough
 
     # --- create or re-attach ----------------------------------------------------------------------
@@ -381,7 +391,12 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
         wait = JobWait(
-            job_name, self.criteria, poll_interval=self.poll_interval, log=self.log, created_at=started_at
+            job_name,
+            self.criteria,
+            poll_interval=self.poll_interval,
+            timeout=self.max_wait_seconds,
+            log=self.log,
+            created_at=started_at,
         )
         job = self.check_job_once(wait)
         if job is not None:

@@ -30,7 +30,12 @@ from airflow_autopilot.core.promotion import (
     with_response_keys,
 )
 from airflow_autopilot.core.requests import tags_as_list
-from airflow_autopilot.core.validation import ROLE_ARN_PATTERN, validate_job_name
+from airflow_autopilot.core.validation import (
+    INSTANCE_TYPE_PATTERN,
+    ROLE_ARN_PATTERN,
+    seconds_errors,
+    validate_job_name,
+)
 from airflow_autopilot.core.xcom import to_json_safe
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
@@ -127,10 +132,8 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         if min_improvement < 0:
             raise PromotionInputError(f"min_improvement: {min_improvement} must be >= 0")
         group = self.model_package_group_name
-        if group in ("", "None"):
-            group = None
         champion = None
-        if group is not None:
+        if group is not None:  # None skips the champion; a rendered "None" is a missing XCom
             validate_resource_name(group, "model_package_group_name")
             package = self.model_hook.latest_approved_version(group, excluding_candidate=score.candidate_name)
             if package is None:
@@ -367,8 +370,16 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
             raise PromotionInputError(
                 f"role_arn: {self.role_arn!r} must be an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole"
             )
-        if not isinstance(self.instance_type, str) or not self.instance_type.startswith("ml."):
-            raise PromotionInputError(f"instance_type: {self.instance_type!r} must be an ml.* instance type")
+        if not isinstance(self.instance_type, str) or not INSTANCE_TYPE_PATTERN.fullmatch(self.instance_type):
+            raise PromotionInputError(
+                f"instance_type: {self.instance_type!r} must be a SageMaker instance type such as ml.m5.large "
+                "(ml.<family>.<size>)"
+            )
+        wait_errors = seconds_errors(self.poll_interval, "poll_interval") + seconds_errors(
+            self.max_wait_seconds, "max_wait_seconds"
+        )
+        if wait_errors:
+            raise PromotionInputError("; ".join(wait_errors))
         count = parse_number(self.initial_instance_count, "initial_instance_count", allow_none=False)
         if count is None or count < 1 or count != int(count):
             raise PromotionInputError(

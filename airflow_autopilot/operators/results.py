@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_autopilot.core.job import AutopilotJob
-from airflow_autopilot.core.validation import validate_job_name
+from airflow_autopilot.core.job import CANDIDATE_STATUSES, AutopilotJob
+from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors, validate_job_name
 from airflow_autopilot.core.xcom import to_json_safe
-from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
+from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, require_terminal
 
 if TYPE_CHECKING:
@@ -142,7 +142,13 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         return to_json_safe(result)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        validate_job_name(self.job_name, "job_name")
+        errors = job_name_errors(self.job_name, "job_name")
+        if self.wait_for_endpoint:
+            errors += seconds_errors(self.poll_interval, "poll_interval")
+            attempts = self.max_attempts
+            if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+                errors.append(f"max_attempts: {attempts!r} must be an integer of at least 1")
+        raise_if(errors, "AutopilotModelDeployResultOperator arguments")
         result = self.deploy_result(self.hook.get_job(self.job_name))
         endpoint = result["EndpointName"]
         self.log.info("Autopilot job %s deployed endpoint %s", self.job_name, endpoint)
@@ -252,12 +258,18 @@ class AutopilotCandidatesOperator(AutopilotBaseOperator):
         self.status = status
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        validate_job_name(self.job_name, "job_name")
+        errors = job_name_errors(self.job_name, "job_name")
         top_k = self.top_k
         if isinstance(top_k, str) and top_k.strip().isdigit():
             top_k = int(top_k)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise AutopilotError(f"top_k: {self.top_k!r} must be a positive integer")
+            errors.append(f"top_k: {self.top_k!r} must be a positive integer")
+        if self.status is not None and self.status not in CANDIDATE_STATUSES:
+            errors.append(
+                f"status: {self.status!r} must be one of {list(CANDIDATE_STATUSES)}, or None for every candidate"
+            )
+        raise_if(errors, "AutopilotCandidatesOperator arguments")
+        assert isinstance(top_k, int)
         candidates = self.hook.list_candidates(self.job_name, status=self.status or None, limit=top_k)
         if not candidates:
             self.log.warning(

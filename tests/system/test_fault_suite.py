@@ -2,8 +2,8 @@
 Fault-injection suite: generated sequences of job outcomes and faults through every kind of wait.
 
 Each case creates a job on the in-process emulator with a chosen outcome, schedules faults
-(throttling bursts of up to 10 in a row, HTTP 5xx, connection resets, read timeouts,
-ResourceNotFound right after creation) and waits through poke, reschedule or the blocking
+(throttling bursts of up to 10 in a row, HTTP 5xx, connection resets, read timeouts, refused
+connections, ResourceNotFound right after creation) and waits through poke, reschedule or the blocking
 ``AutopilotHook.wait_for_job`` (the create operator's wait), then asks the best-candidate operator. Every case must
 end with the job's true outcome: no false success, no false failure, no lost event.
 
@@ -16,18 +16,22 @@ handler), the one fault the emulator cannot produce. The hook's botocore retries
 
 from __future__ import annotations
 
+import gzip
 import itertools
 from collections import deque
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_autopilot.core.job import WaitCriteria
+from airflow_autopilot.emulator.server import airflow_conn_value
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
 from airflow_autopilot.sensors import AutopilotJobSensor
+from tests.conftest import DATA_BUCKET, TRAINING_CSV, upload_training_data
+from tests.helpers import make_context
 
 #: outcome tag -> the wait's true verdict
 OUTCOMES = {
@@ -38,7 +42,7 @@ OUTCOMES = {
     "runtime-limit-no-candidate": "failure",
     "deploy-error": "failure",
 }
-TRANSPORT_FAULTS = ("reset", "read-timeout")
+TRANSPORT_FAULTS = ("reset", "read-timeout", "refused")
 FAULT_KINDS = ("throttle", "server-error", *TRANSPORT_FAULTS)
 MODES = ("poke", "reschedule", "blocking")
 STAGE_SECONDS = 0.5
@@ -71,11 +75,13 @@ class TransportFaults:
     def __call__(self, request, **kwargs):
         if not self.pending:
             return None
-        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+        from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
         kind = self.pending.popleft()
         if kind == "reset":
             raise ConnectionClosedError(endpoint_url=request.url)
+        if kind == "refused":  # what botocore raises when nothing listens on the port
+            raise EndpointConnectionError(endpoint_url=request.url)
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
@@ -211,3 +217,135 @@ def test_every_wait_ends_with_the_true_outcome(case, fault_hook, autopilot_emula
     else:
         with pytest.raises(AutopilotJobFailed):
             best_op.execute({})
+
+
+# --- bad input data: the job itself fails; every wait must say so, through the same faults --------
+#: Input the emulator's analysis must turn into a Failed job with a ClientError FailureReason.
+BAD_DATA = {
+    "unbalanced-quote": (b'age,income,churn\n1,2,"yes\n3,4,no\n', None),
+    "field-over-128KiB": (b"age,income,churn\n" + b"9" * 140_000 + b",1,yes\n2,3,no\n", None),
+    "gzip-without-compression-type": (gzip.compress(TRAINING_CSV.encode()), None),
+    "plain-data-said-gzip": (TRAINING_CSV.encode(), "Gzip"),
+    "truncated-gzip": (gzip.compress(TRAINING_CSV.encode())[:-12], "Gzip"),
+}
+
+bad_data_cases = st.fixed_dictionaries(
+    {
+        "data": st.sampled_from(sorted(BAD_DATA)),
+        "mode": st.sampled_from(MODES),
+        "faults": st.lists(
+            st.tuples(
+                st.integers(min_value=0, max_value=6), st.sampled_from(FAULT_KINDS), st.integers(1, 10)
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+@settings(max_examples=8, **SUITE_SETTINGS)
+@given(case=bad_data_cases)
+def test_bad_data_ends_every_wait_as_a_failure(case, fault_hook, autopilot_emulator, make_job):
+    hook, transport = fault_hook
+    transport.pending.clear()
+    autopilot_emulator.clear_faults()
+    name = f"fzb-{next(_names)}"
+    body, compression = BAD_DATA[case["data"]]
+    upload_training_data()
+    autopilot_emulator.client("s3").put_object(Bucket=DATA_BUCKET, Key=f"{name}/data.csv", Body=body)
+    channel = {
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{DATA_BUCKET}/{name}/"}},
+        "TargetAttributeName": "churn",
+        **({"CompressionType": compression} if compression else {}),
+    }
+    tags = {"autopilot-emulator:stage-seconds": str(STAGE_SECONDS)}
+    make_job(name, tags=tags, InputDataConfig=[channel])
+    case = {**case, "outcome": "failed"}
+    if case["mode"] == "blocking":
+        verdict = _wait_blocking(case, name, hook, transport, autopilot_emulator)
+    else:
+        verdict = _wait_by_pokes(case, name, hook, transport, autopilot_emulator)
+    assert verdict == "failure"
+    transport.pending.clear()
+    autopilot_emulator.clear_faults()
+    job = hook.get_job(name)
+    assert (job.status, job.secondary_status) == ("Failed", "Failed")
+    assert (job.failure_reason or "").startswith("ClientError: "), job.failure_reason
+
+
+# --- a real network that hangs or refuses for a while, then heals (emulator server, real time) ----
+NETWORK_TIMEOUT = 8.0
+NETWORK_POLL = 0.2
+
+network_cases = st.fixed_dictionaries(
+    {
+        "outcome": st.sampled_from(["success", "failed"]),
+        "mode": st.sampled_from(["poke", "blocking"]),
+        # (kind, start, seconds): every window is over well before the wait's timeout
+        "windows": st.lists(
+            st.tuples(
+                st.sampled_from(["hang", "refuse"]),
+                st.floats(min_value=0.0, max_value=1.5),
+                st.floats(min_value=0.1, max_value=1.0),
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+@settings(max_examples=2, **SUITE_SETTINGS)
+@given(case=network_cases)
+@example(case={"outcome": "success", "mode": "poke", "windows": [("hang", 0.0, 1.0), ("refuse", 1.2, 0.6)]})
+@example(
+    case={"outcome": "failed", "mode": "blocking", "windows": [("refuse", 0.0, 0.8), ("hang", 1.0, 1.0)]}
+)
+def test_waits_through_a_network_that_hangs_or_refuses_end_with_the_true_outcome(
+    case, autopilot_emulator_server, make_job, monkeypatch
+):
+    """Default botocore settings (60 s timeouts, 9 attempts): only the wait's deadline bounds a call."""
+    import time
+
+    from tests.network_faults import FaultyProxy
+
+    server = autopilot_emulator_server
+    name = f"fzn-{next(_names)}"
+    create_case_job(make_job, name, case["outcome"], 0.1)
+    proxy = FaultyProxy(server.port)
+    monkeypatch.setenv("AIRFLOW_CONN_FAULTY_NETWORK", airflow_conn_value(proxy.url))
+    for kind, start, seconds in case["windows"]:
+        getattr(proxy, kind)(start, seconds)
+    proxy.start_clock()
+    started = time.monotonic()
+    try:
+        if case["mode"] == "blocking":
+            try:
+                AutopilotHook(aws_conn_id="faulty_network").wait_for_job(
+                    name,
+                    WaitCriteria(),
+                    poll_interval=NETWORK_POLL,
+                    timeout=NETWORK_TIMEOUT,
+                    candidate_interval=0,
+                )
+                verdict = "success"
+            except AutopilotJobFailed:
+                verdict = "failure"
+        else:
+            sensor = AutopilotJobSensor(
+                task_id=f"wait_{name}",
+                job_name=name,
+                aws_conn_id="faulty_network",
+                poke_interval=NETWORK_POLL,
+                timeout=NETWORK_TIMEOUT,
+                candidate_interval=0,
+            )
+            try:
+                sensor.execute(make_context(sensor))
+                verdict = "success"
+            except AutopilotJobFailed:
+                verdict = "failure"
+    finally:
+        proxy.close()
+    elapsed = time.monotonic() - started
+    assert verdict == OUTCOMES[case["outcome"]], case
+    assert elapsed < NETWORK_TIMEOUT, f"{elapsed:.1f}s: the network healed long before the timeout"

@@ -14,7 +14,7 @@ import asyncio
 import importlib
 import itertools
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from airflow_autopilot.core.job import WaitCriteria
@@ -101,3 +101,67 @@ def test_deferred_wait_ends_with_the_true_outcome(case, autopilot_emulator_serve
     assert event["summary"]["AutoMLJobName"] == name
     if event["status"] == "failure":
         assert job.describe_state() in event["message"]
+
+
+# --- a real network that hangs or refuses for a while, then heals --------------------------------
+NETWORK_TIMEOUT = 8.0
+NETWORK_POLL = 0.2
+
+network_cases = st.fixed_dictionaries(
+    {
+        "outcome": st.sampled_from(["success", "failed", "stopped"]),
+        # The trigger's own describes: the shared poller's calls are its own (docs/sensor.md).
+        "coalesce": st.just(False),
+        # (kind, start, seconds): every window is over well before the trigger's deadline
+        "windows": st.lists(
+            st.tuples(
+                st.sampled_from(["hang", "refuse"]),
+                st.floats(min_value=0.0, max_value=1.5),
+                st.floats(min_value=0.1, max_value=1.0),
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+@settings(max_examples=3, **SUITE_SETTINGS)
+@given(case=network_cases)
+# Coalesced: the windows end before the trigger hands over to the shared poller.
+@example(case={"outcome": "success", "coalesce": True, "windows": [("hang", 0.0, 1.0), ("refuse", 1.3, 0.5)]})
+@example(case={"outcome": "failed", "coalesce": False, "windows": [("refuse", 0.0, 0.7), ("hang", 0.9, 1.0)]})
+def test_deferred_wait_through_a_network_that_hangs_or_refuses(
+    case, autopilot_emulator_server, make_job, monkeypatch
+):
+    """aiobotocore with its default settings: the trigger's deadline alone bounds every call."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_autopilot.emulator.server import airflow_conn_value
+    from tests.network_faults import FaultyProxy
+
+    server = autopilot_emulator_server
+    name = f"fzdn-{next(_names)}"
+    create_case_job(make_job, name, case["outcome"], 0.1)
+    proxy = FaultyProxy(server.port)
+    monkeypatch.setenv("AIRFLOW_CONN_FAULTY_NETWORK", airflow_conn_value(proxy.url))
+    for kind, start, seconds in case["windows"]:
+        getattr(proxy, kind)(start, seconds)
+    trigger = AutopilotJobTrigger(
+        name,
+        aws_conn_id="faulty_network",
+        poll_interval=NETWORK_POLL,
+        timeout_at=(datetime.now(timezone.utc) + timedelta(seconds=NETWORK_TIMEOUT)).isoformat(),
+        candidate_interval=0,
+        coalesce=case["coalesce"],
+    )
+    proxy.start_clock()
+    started = time.monotonic()
+    try:
+        events = asyncio.run(_run_once(trigger, None))
+    finally:
+        proxy.close()
+    elapsed = time.monotonic() - started
+    assert len(events) == 1, events
+    assert events[0]["status"] == OUTCOMES[case["outcome"]], events[0]
+    assert elapsed < NETWORK_TIMEOUT, f"{elapsed:.1f}s: the network healed long before the deadline"

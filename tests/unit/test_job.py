@@ -155,3 +155,11 @@ def test_every_status_combination_is_classified(status, secondary, deploy):
         assert WaitCriteria.build(success_statuses=["Completed"], failure_statuses=["Failed"]).verdict(
             job(status, secondary, **extra)
         ) in ("success", "failure")
+
+
+def test_a_status_given_as_one_string_is_one_status_not_its_characters():
+    crit = WaitCriteria.build(success_statuses="Completed", target_secondary_statuses="ModelTuning")
+    assert crit.success_statuses == frozenset({"Completed"})
+    assert crit.target_secondary_statuses == frozenset({"ModelTuning"})
+    with pytest.raises(ValueError, match=r"success_statuses: unknown status\(es\) \['Complete'\]"):
+        WaitCriteria.build(success_statuses="Complete")

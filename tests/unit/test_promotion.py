@@ -213,3 +213,22 @@ def test_registration_token_and_own_versions():
     package = {"CustomerMetadataProperties": {"autopilot:candidate-name": "cand"}}
     assert registered_for(package, "cand") and not registered_for(package, "other")
     assert not registered_for({}, "cand")
+
+
+def test_champion_without_metric_names_the_parameter_that_skips_it():
+    with pytest.raises(AutopilotError) as raised:
+        Champion.from_package({"ModelPackageArn": "arn:pkg/1", "CustomerMetadataProperties": {}})
+    message = str(raised.value)
+    assert "compare_with_champion" not in message  # no such parameter
+    assert "model_package_group_name unset (None)" in message
+
+
+@pytest.mark.parametrize(("metric", "kind"), [("F1", "Minimize"), ("AUC", "Minimize"), ("MSE", "Maximize")])
+def test_an_objective_type_contradicting_its_metric_is_refused(metric, kind):
+    with pytest.raises(PromotionInputError, match=f"contradicts the metric: Autopilot's {metric} is always"):
+        CandidateScore.from_best_candidate(candidate(metric=metric, kind=kind))
+
+
+def test_a_custom_metric_keeps_its_declared_type():
+    score = CandidateScore.from_best_candidate(candidate(metric="MyLoss", kind="Minimize", value=0.1))
+    assert score.direction == "Minimize"

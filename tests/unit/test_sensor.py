@@ -36,7 +36,9 @@ def test_bad_criteria_fail_in_execute_naming_the_parameter(kwargs, param):
 
 def test_bad_job_name_fails_before_any_aws_call():
     s = sensor("bad_name!")
-    with pytest.raises(AutopilotValidationError, match="AutoMLJobName"):
+    with pytest.raises(
+        AutopilotValidationError, match=r"Invalid AutopilotJobSensor arguments.*\n.*job_name: 'bad_name!'"
+    ):
         s.execute({})
     assert "hook" not in s.__dict__
 
@@ -50,3 +52,18 @@ def test_execute_complete_rejects_missing_and_non_success_events():
     assert s.execute_complete({}, {"status": "success", "summary": {"AutoMLJobStatus": "Completed"}}) == {
         "AutoMLJobStatus": "Completed"
     }
+
+
+def test_soft_fail_skips_a_failed_job_but_not_an_error_after_a_deferral():
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from airflow_autopilot.core.waiting import make_event
+    from airflow_autopilot.exceptions import AutopilotWaitError
+
+    s = sensor("j1", deferrable=True, soft_fail=True)
+    denied = make_event("error", "j1", "AccessDeniedException: not authorized")
+    with pytest.raises(AutopilotWaitError, match="not authorized") as raised:
+        s.resume_execution("execute_complete", {"event": denied}, {})
+    assert not isinstance(raised.value, AirflowFailException)  # Airflow keeps the retries
+    with pytest.raises(AirflowSkipException):
+        s.resume_execution("execute_complete", {"event": make_event("failure", "j1", "Failed")}, {})

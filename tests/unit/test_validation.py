@@ -201,3 +201,55 @@ def test_default_metrics():
     assert default_metric("BinaryClassification") == "F1"
     assert default_metric("MulticlassClassification") == "Accuracy"
     assert default_metric("Regression") == "MSE"
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("None", "'None' is what a template renders for an empty value"),
+        ("null", "'null' is what a template renders"),
+        ("   ", "required, got a blank string"),
+        ({"AutoMLJobName": "x"}, "expected a string, got dict {'AutoMLJobName': 'x'}"),
+        (["a"], "expected a string, got list"),
+    ],
+)
+def test_job_name_renderings_of_empty_values_and_wrong_types(name, fragment):
+    errors = job_name_errors(name, "job_name")
+    assert len(errors) == 1 and errors[0].startswith("job_name: ")
+    assert fragment in errors[0]
+    if isinstance(name, str):
+        assert "xcom_pull" in errors[0]  # the likely cause: an upstream XCom that is missing
+
+
+def test_validation_errors_say_what_was_invalid():
+    from airflow_autopilot.core.validation import validate_job_name
+
+    with pytest.raises(AutopilotValidationError, match=r"^Invalid AutopilotJobSensor arguments \(1 problem"):
+        validate_job_name("None", "job_name", subject="AutopilotJobSensor arguments")
+    with pytest.raises(AutopilotValidationError, match=r"^Invalid Autopilot job request"):
+        validate_create_request(with_changes(AutoMLJobName="null"))
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "ok"),
+    [
+        (1, {}, True),
+        (0.5, {}, True),
+        (0, {}, False),
+        (0, {"allow_zero": True}, True),
+        (-1, {"allow_zero": True}, False),
+        (float("inf"), {}, False),
+        (float("nan"), {}, False),
+        (None, {}, False),
+        (None, {"allow_none": True}, True),
+        (True, {}, False),
+        ("5", {}, False),
+        (10**12, {}, False),
+    ],
+)
+def test_seconds_rule(value, kwargs, ok):
+    from airflow_autopilot.core.validation import seconds_errors
+
+    errors = seconds_errors(value, "poll_interval", **kwargs)
+    assert (errors == []) is ok
+    assert all(e.startswith("poll_interval: ") for e in errors)

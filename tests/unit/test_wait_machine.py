@@ -252,3 +252,55 @@ def test_many_machines_in_one_event_loop_keep_their_own_state():
 
     results = asyncio.run(main())
     assert [r.status for r in results] == ["success" if n % 2 else "failure" for n in range(200)]
+
+
+# --- call budgets: every call of a wait ends by the deadline --------------------------------------
+@pytest.mark.parametrize("budget", [0.0, 0.3, 1.0, 4.9, 15.0, 59.0, 300.0])
+def test_call_limits_fit_the_budget(budget):
+    from airflow_autopilot.core.waiting import call_limits, call_worst_case
+
+    limits = call_limits(budget, connect_timeout=60, read_timeout=60, attempts=9)
+    assert limits is not None
+    worst = call_worst_case(limits.connect_timeout, limits.read_timeout, limits.attempts)
+    # A budget too small for one attempt still gets one, as short as the shortest step allows.
+    assert worst <= max(budget, 0.1)
+    assert 1 <= limits.attempts <= 9
+
+
+def test_call_limits_keep_the_configured_settings_when_they_fit():
+    from airflow_autopilot.core.waiting import call_limits
+
+    assert call_limits(None, connect_timeout=60, read_timeout=60, attempts=9) is None
+    assert call_limits(3600, connect_timeout=60, read_timeout=60, attempts=9) is None
+    # Never above the configured timeouts, and more attempts as the budget allows.
+    assert call_limits(30, connect_timeout=1, read_timeout=2, attempts=5) is None  # 5 x 3 s + 15 s of backoff
+    limits = call_limits(20, connect_timeout=1, read_timeout=2, attempts=5)
+    assert limits is not None and (limits.connect_timeout, limits.read_timeout) == (1, 2)
+    assert limits.attempts == 4  # 4 x 3 s + 1 + 2 + 4 s of backoff = 19 s
+
+
+def test_call_budget_is_the_time_left_with_a_short_last_look():
+    clock = Clock()
+    wait = job_wait(clock, poll_interval=10.0, timeout=30.0)
+    assert wait.call_budget() == 30.0
+    clock.advance(29.5)
+    assert wait.call_budget() == 1.0  # at least MIN_CALL_SECONDS, even at the deadline
+    clock.advance(100)
+    assert wait.call_budget() == 1.0
+    fast = job_wait(clock, poll_interval=0.2, timeout=0.1)
+    assert fast.call_budget() == pytest.approx(0.2)  # never more than one poll interval past it
+    assert job_wait(clock).call_budget() is None  # no deadline, no bound
+
+
+async def test_async_driver_gives_up_a_hanging_poll_at_the_deadline():
+    wait = JobWait("j1", WaitCriteria(), poll_interval=0.05, timeout=0.3, log=LOG)
+
+    async def hang() -> AutopilotJob:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    step = await drive_async(wait, hang)
+    assert step.status == "timeout"
+    assert loop.time() - started < 2.0

@@ -133,7 +133,6 @@ def test_resolve_event_success_returns_summary():
         ("success", AutopilotJobFailed, "no usable event"),
         ({"status": "weird", "job_name": "j1", "message": "m"}, AutopilotJobFailed, "weird"),
         (make_event("failure", "j1", "FailureReason: boom"), AutopilotJobFailed, "FailureReason: boom"),
-        (make_event("error", "j1", "AccessDenied"), AutopilotJobFailed, "AccessDenied"),
         (make_event("timeout", "j1", "Timed out at"), AutopilotWaitTimeout, "Timed out at"),
     ],
 )
@@ -143,6 +142,15 @@ def test_resolve_event_rejects_everything_but_success(event, error, text):
     assert isinstance(info.value, AirflowFailException)  # no retries burned
     with pytest.raises(AirflowSkipException, match=text):
         resolve_event(event, soft_fail=True)
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_an_error_event_keeps_retries_and_is_not_skipped(soft_fail):
+    from airflow_autopilot.exceptions import AutopilotWaitError
+
+    with pytest.raises(AutopilotWaitError, match="AccessDenied") as info:
+        resolve_event(make_event("error", "j1", "AccessDenied"), soft_fail=soft_fail)
+    assert not isinstance(info.value, AirflowFailException)  # Airflow retries it
 
 
 def test_make_event_rejects_unknown_status():

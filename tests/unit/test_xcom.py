@@ -73,3 +73,65 @@ def test_job_summary_is_json_safe_and_keyed_like_sagemaker():
         "BestCandidateObjectiveMetric": {"MetricName": "F1", "Value": 0.9, "Type": "Maximize"},
     }
     assert json.loads(json.dumps(summary)) == summary
+
+
+# --- bounds: deep or huge values fail clearly, not with RecursionError or MemoryError -------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a": ' * 50_000 + "1" + "}" * 50_000,
+        "(" * 100_000 + "1" + ")" * 100_000,
+        "[" * 100_000,  # unbalanced, still too deep
+    ],
+    ids=["json-lists", "json-dicts", "python-parentheses", "unclosed"],
+)
+def test_deeply_nested_text_is_refused_with_a_clear_error(text):
+    from airflow_autopilot.core.xcom import MAX_XCOM_DEPTH, XComTextError, parse_xcom_text
+
+    with pytest.raises(XComTextError, match=f"best_candidate: nested more than {MAX_XCOM_DEPTH} levels deep"):
+        parse_xcom_text(text, "best_candidate")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    from airflow_autopilot.core.xcom import parse_xcom_text
+
+    text = json.dumps({"note": "[" * 1000, "escaped": 'a \\" [[[ "', "ok": [[1]]})
+    assert parse_xcom_text(text, "f")["ok"] == [[1]]
+    assert parse_xcom_text(repr({"k": "{{{" * 100, "q": "it's ["}), "f")["q"] == "it's ["
+
+
+def test_oversized_text_is_refused_before_parsing():
+    from airflow_autopilot.core.xcom import MAX_XCOM_TEXT_CHARS, XComTextError, parse_xcom_text
+
+    with pytest.raises(XComTextError, match="characters of text; at most"):
+        parse_xcom_text("[" + "1," * MAX_XCOM_TEXT_CHARS + "1]", "best_candidate")
+
+
+def test_parse_mapping_turns_bound_errors_into_input_errors():
+    from airflow_autopilot.core.promotion import PromotionInputError, parse_mapping
+
+    with pytest.raises(PromotionInputError, match="best_candidate: not a dict.*nested more than"):
+        parse_mapping("[" * 100_000 + "]" * 100_000, "best_candidate")
+
+
+def test_to_json_safe_refuses_cycles_and_extreme_depth_by_path():
+    from airflow_autopilot.core.xcom import MAX_XCOM_DEPTH
+
+    cycle: dict = {"a": 1}
+    cycle["self"] = cycle
+    with pytest.raises(TypeError, match=r"\$\.self\.self.*nested more than"):
+        to_json_safe(cycle)
+    deep: list = []
+    node = deep
+    for _ in range(10_000):
+        node.append([])
+        node = node[0]
+    with pytest.raises(TypeError, match="nested more than"):
+        to_json_safe(deep)
+    ok: list = []
+    node = ok
+    for _ in range(MAX_XCOM_DEPTH - 1):
+        node.append([])
+        node = node[0]
+    assert to_json_safe(ok) == ok
