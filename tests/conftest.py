@@ -17,9 +17,41 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
+
+
+class _UniquePaths(list):
+    """A loader's search paths: boto3 appends its data folder to each new session's loader."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+
+
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    """
+    One botocore loader per ``AWS_DATA_PATH`` value for the whole test process, so its instance
+    cache keeps the parsed service models: every new boto3/botocore/aiobotocore session (the hooks
+    make one each) would otherwise parse SageMaker's model again, most of the suite's CPU time.
+    """
+    loader = _LOADERS.get(search_path_string)
+    if loader is None:
+        paths = [
+            os.path.expanduser(os.path.expandvars(p)) for p in (search_path_string or "").split(os.pathsep)
+        ]
+        loader = botocore.loaders.Loader(extra_search_paths=_UniquePaths(p for p in paths if p))
+        loader = _LOADERS.setdefault(search_path_string, loader)
+    return loader
+
+
+botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")
