@@ -32,7 +32,7 @@ test: lint typecheck
 
 # Everything, the slow cases included.
 test-all: install
-	$(PY) -m pytest -q -m '' -p no:cacheprovider
+	$(PY) -m pytest -q -m '' -p no:cacheprovider --hypothesis-profile=full
 
 demo: install
 	$(PY) -m airflow_autopilot.demo

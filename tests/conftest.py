@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 _HOME = tempfile.mkdtemp(prefix="autopilot-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _HOME)
@@ -20,6 +21,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
 
@@ -52,6 +54,10 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 
 botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
+
+# `make test` runs hypothesis' default profile; `make test-all` passes --hypothesis-profile=full: the
+# fault suites at full size (tests/system/test_fault_suite.py) and 1,000 examples for every @given.
+settings.register_profile("full", max_examples=1000)
 
 
 @pytest.fixture(scope="session")
@@ -107,13 +113,22 @@ def job_request(name: str, *, target: str = "churn", tags: dict[str, str] | None
     return request
 
 
-def upload_training_data(endpoint_url: str | None = None) -> None:
+def upload_training_data(endpoint_url: str | None = None, s3: Any = None) -> None:
     """Upload the training CSV to ``s3://DATA_BUCKET/train/`` (in-process, or on ``endpoint_url``)."""
     import boto3
 
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint_url)
+    s3 = s3 or boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint_url)
     s3.create_bucket(Bucket=DATA_BUCKET)
     s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
+
+
+@pytest.fixture
+def instant_aws_retries(monkeypatch):
+    """botocore's standard-mode retries without their backoff sleeps (up to seconds each): tests check
+    that botocore retries, not how long it waits."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
 
 
 @pytest.fixture
@@ -130,15 +145,20 @@ def make_job(request):
     endpoint = None
     if "autopilot_emulator_server" in request.fixturenames:
         endpoint = request.getfixturevalue("autopilot_emulator_server").endpoint_url
-    clients = {"region_name": "us-east-1", "endpoint_url": endpoint}
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:  # one per service for the test: tests create dozens of jobs
+        if service not in clients:
+            clients[service] = boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
+        return clients[service]
 
     def _make(name: str, *, outcome: str | None = None, tags: dict[str, str] | None = None, **overrides):
-        upload_training_data(endpoint)
+        upload_training_data(endpoint, s3=client("s3"))
         tags = dict(tags or {})
         if outcome:
             tags["autopilot-emulator:outcome"] = outcome
         request = job_request(name, tags=tags, **overrides)
-        boto3.client("sagemaker", **clients).create_auto_ml_job(**request)
+        client("sagemaker").create_auto_ml_job(**request)
         return request
 
     return _make
