@@ -6,6 +6,7 @@ constants the unit, integration and system tests share. Builders that are not fi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from pathlib import Path
@@ -58,6 +59,15 @@ botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
 # `make test` runs hypothesis' default profile; `make test-all` passes --hypothesis-profile=full: the
 # fault suites at full size (tests/system/test_fault_suite.py) and 1,000 examples for every @given.
 settings.register_profile("full", max_examples=1000)
+
+
+def pytest_asyncio_loop_factories(config, item):
+    """Tests marked ``emulated_time`` run on the emulator's clock (tests/emulated_time.py)."""
+    if item.get_closest_marker("emulated_time"):
+        from tests.emulated_time import EmulatedTimeLoop
+
+        return {"emulated_time": EmulatedTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture(scope="session")

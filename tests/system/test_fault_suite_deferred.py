@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
+from tests import emulated_time
 from tests.system.test_fault_suite import FULL_SUITE, OUTCOMES, SUITE_SETTINGS, create_case_job
 
 STAGE_SECONDS = 0.04
@@ -108,7 +109,7 @@ def test_deferred_wait_ends_with_the_true_outcome(case, autopilot_emulator_serve
             events = await _run_once(_rebuild(trigger), None)
         return events
 
-    events = asyncio.run(main())
+    events = emulated_time.run(main())  # the emulator's clock: restarts and backoffs without sleeping
     assert len(events) == 1, events  # exactly one event, none lost
     event = events[0]
 
