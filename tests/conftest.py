@@ -7,8 +7,15 @@ constants the unit, integration and system tests share. Builders that are not fi
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import select
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,6 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
 
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
 
@@ -58,7 +64,13 @@ botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
 
 # `make test` runs hypothesis' default profile; `make test-all` passes --hypothesis-profile=full: the
 # fault suites at full size (tests/system/test_fault_suite.py) and 1,000 examples for every @given.
-settings.register_profile("full", max_examples=1000)
+# (scripts/test-wheel.sh runs a few test files with this conftest and without hypothesis.)
+try:
+    from hypothesis import settings
+except ImportError:
+    pass
+else:
+    settings.register_profile("full", max_examples=1000)
 
 
 def pytest_asyncio_loop_factories(config, item):
@@ -88,6 +100,118 @@ def run_dag(airflow_db):
     from airflow_autopilot.demo.runner import run_dag
 
     return run_dag
+
+
+# One interpreter that has imported ``airflow`` (seconds of CPU) forks a fresh child for each check:
+# the child starts where a fresh ``python -c CODE`` would be once it imported airflow, which every
+# check run through it does first anyway. Protocol: a JSON job per line on stdin; the child's pid,
+# then its exit code, one per line on the pipe named by argv[1] (Airflow logs to stdout).
+_FORK_SERVER = r"""
+import json, os, sys, traceback
+
+import airflow  # noqa: F401
+
+replies = os.fdopen(int(sys.argv[1]), "w")
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        os.environ.update(job["env"])
+        sys.argv = ["-c", *job["args"]]
+        status = 0
+        try:
+            exec(compile(job["code"], "<string>", "exec"), {"__name__": "__main__"})
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    print(pid, file=replies, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), file=replies, flush=True)
+os._exit(0)  # stdin closed: done, without Airflow's exit handlers
+"""
+
+
+class AirflowChecks:
+    """Runs Python code as ``python -c CODE ARGS`` would, in a child of one interpreter that has
+    already imported ``airflow`` (see ``_FORK_SERVER``); ``env`` is applied after that import."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._jobs = 0
+        self._buffer = b""
+        self._replies, replies = os.pipe()
+        with open(folder / "server.log", "wb") as log:  # the server's own output (each child has files)
+            self._server = subprocess.Popen(
+                [sys.executable, "-c", _FORK_SERVER, str(replies)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                cwd=ROOT,
+                pass_fds=(replies,),
+            )
+        os.close(replies)
+
+    def _line(self, deadline: float, code: str) -> str:
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self._replies, 4096) if ready else b""
+            if not chunk:
+                raise (
+                    subprocess.TimeoutExpired(code, 0) if not ready else RuntimeError("the fork server died")
+                )
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+    def run(
+        self,
+        code: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        self._jobs += 1
+        out, err = self._folder / f"{self._jobs}.out", self._folder / f"{self._jobs}.err"
+        job = {"code": code, "args": list(args), "env": env or {}, "stdout": str(out), "stderr": str(err)}
+        assert self._server.stdin is not None
+        self._server.stdin.write(json.dumps(job).encode() + b"\n")
+        self._server.stdin.flush()
+        deadline = time.monotonic() + timeout
+        pid = int(self._line(deadline, code))
+        try:
+            returncode = int(self._line(deadline, code))
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        result = subprocess.CompletedProcess(
+            ["python", "-c", code, *args], returncode, out.read_text(), err.read_text()
+        )
+        if check:
+            result.check_returncode()
+        return result
+
+    def close(self) -> None:
+        assert self._server.stdin is not None
+        self._server.stdin.close()
+        self._server.wait(timeout=30)
+        os.close(self._replies)
+
+
+@pytest.fixture(scope="session")
+def airflow_checks(tmp_path_factory) -> Iterator[AirflowChecks]:
+    """Fresh interpreters past ``import airflow`` for the import-lightness and DAG-parse checks."""
+    checks = AirflowChecks(tmp_path_factory.mktemp("airflow-checks"))
+    try:
+        yield checks
+    finally:
+        checks.close()
 
 
 ROOT = Path(__file__).resolve().parents[1]
