@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,28 @@ def instant_aws_retries(monkeypatch):
     from botocore.retries.standard import ExponentialBackoff
 
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+
+
+@pytest.fixture
+def emulated_clock(monkeypatch):
+    """
+    The blocking waits (``AutopilotHook.wait_for_job`` and ``wait_for_endpoint``, so the operators'
+    too) on the emulator's clock: each sleep between polls moves that clock instead of waiting, and
+    the waits' deadlines, grace periods and candidate-count pacing read it.
+    """
+    from airflow_autopilot.core import waiting
+    from airflow_autopilot.emulator import settings
+    from airflow_autopilot.hooks import AutopilotHook
+
+    class EmulatorDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.fromtimestamp(settings.now(), tz)
+
+    monkeypatch.setattr(waiting, "datetime", EmulatorDatetime)
+    monkeypatch.setitem(waiting.JobWait.__init__.__kwdefaults__, "clock", settings.now)
+    for wait in (AutopilotHook.wait_for_job, AutopilotHook.wait_for_endpoint):
+        monkeypatch.setitem(wait.__kwdefaults__, "sleep", settings.advance_time)
 
 
 @pytest.fixture
