@@ -7,6 +7,7 @@ constants the unit, integration and system tests share. Builders that are not fi
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import select
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +32,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
+from airflow.providers.amazon.aws.hooks import base_aws  # noqa: E402
 
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
 
@@ -62,6 +65,22 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 
 botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
+
+
+def _frames_only_stack(context: int = 1) -> list[inspect.FrameInfo]:
+    """``inspect.stack()`` without the source lines it reads for every frame (none are used below)."""
+    frame, frames = sys._getframe(1), []
+    while frame is not None:
+        code = frame.f_code
+        frames.append(inspect.FrameInfo(frame, code.co_filename, frame.f_lineno, code.co_name, None, None))
+        frame = frame.f_back
+    return frames
+
+
+# AwsBaseHook names the operator or executor that called it in botocore's user agent by walking
+# inspect.stack(), which reads the source of every frame: tens of milliseconds per client under
+# pytest's deep stacks and this process's thousands of modules. Same frames, same names, no source.
+base_aws.inspect = types.SimpleNamespace(stack=_frames_only_stack, isclass=inspect.isclass)  # type: ignore[assignment]
 
 # `make test` runs hypothesis' default profile; `make test-all` passes --hypothesis-profile=full: the
 # fault suites at full size (tests/system/test_fault_suite.py) and 1,000 examples for every @given.
