@@ -1,7 +1,8 @@
 """
 Shared test set-up: an isolated Airflow home on SQLite, created once per session; the fixtures and
-constants the unit, integration and system tests share. Builders that are not fixtures live in
-``tests/helpers.py``.
+constants the unit, integration and system tests share, and what keeps the suite fast (one botocore
+loader, the emulator's clock, the hypothesis profiles, one interpreter for the import checks; see
+docs/development.md). Builders that are not fixtures live in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
     return loader
 
 
-botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
+botocore.session.create_loader = _shared_loader
 
 
 def _frames_only_stack(context: int = 1) -> list[inspect.FrameInfo]:
@@ -80,7 +81,7 @@ def _frames_only_stack(context: int = 1) -> list[inspect.FrameInfo]:
 # AwsBaseHook names the operator or executor that called it in botocore's user agent by walking
 # inspect.stack(), which reads the source of every frame: tens of milliseconds per client under
 # pytest's deep stacks and this process's thousands of modules. Same frames, same names, no source.
-base_aws.inspect = types.SimpleNamespace(stack=_frames_only_stack, isclass=inspect.isclass)  # type: ignore[assignment]
+base_aws.inspect = types.SimpleNamespace(stack=_frames_only_stack, isclass=inspect.isclass)
 
 # `make test` runs hypothesis' default profile; `make test-all` passes --hypothesis-profile=full: the
 # fault suites at full size (tests/system/test_fault_suite.py) and 1,000 examples for every @given.

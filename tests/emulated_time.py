@@ -60,7 +60,7 @@ class EmulatedTimeLoop(asyncio.SelectorEventLoop):
         settings.advance_time(seconds)
 
 
-class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _JumpingSelector(selectors.DefaultSelector):
     def __init__(self, loop: EmulatedTimeLoop) -> None:
         super().__init__()
         self._loop = loop
@@ -89,7 +89,7 @@ async def _counted_send(self: AIOHTTPSession, request: Any) -> Any:
         loop._requests -= 1
 
 
-AIOHTTPSession.send = _counted_send  # type: ignore[method-assign]
+AIOHTTPSession.send = _counted_send
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
