@@ -36,7 +36,7 @@ test: lint typecheck
 
 # Everything, the slow cases included.
 test-all: install
-	$(PY) -m pytest -q -m '' -p no:cacheprovider
+	$(PY) -m pytest -q -m '' -p no:cacheprovider --hypothesis-profile=full
 
 # The other legs of the matrix (Airflow 2.11, 3.0, 3.1, 3.2; 3.3 on Python 3.10 and 3.13; every
 # direct dependency at its declared floor), each in its own venv under .matrix/ with the fast suite

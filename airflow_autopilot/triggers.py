@@ -209,6 +209,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             created_at=self.created_at,
             candidate_interval=self.candidate_interval,
             logged_state=(str(self.logged_state[0]), self.logged_state[1]) if self.logged_state else None,
+            clock=asyncio.get_running_loop().time,  # the clock its sleeps and timeouts run on
         )
         watch: Watch | None = None
         # The newest ListAutoMLJobs summary since the last describe (the poller's progress hints).

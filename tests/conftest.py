@@ -1,14 +1,27 @@
 """
 Shared test set-up: an isolated Airflow home on SQLite, created once per session; the fixtures and
-constants the unit, integration and system tests share. Builders that are not fixtures live in
-``tests/helpers.py``.
+constants the unit, integration and system tests share, and what keeps the suite fast (one botocore
+loader, the emulator's clock, the hypothesis profiles, one interpreter for the import checks; see
+docs/development.md). Builders that are not fixtures live in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
 import os
+import select
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+import types
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 _HOME = tempfile.mkdtemp(prefix="autopilot-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _HOME)
@@ -17,9 +30,77 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
 import pytest  # noqa: E402
+from airflow.providers.amazon.aws.hooks import base_aws  # noqa: E402
 
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
+
+
+class _UniquePaths(list):
+    """A loader's search paths: boto3 appends its data folder to each new session's loader."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+
+
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    """
+    One botocore loader per ``AWS_DATA_PATH`` value for the whole test process, so its instance
+    cache keeps the parsed service models: every new boto3/botocore/aiobotocore session (the hooks
+    make one each) would otherwise parse SageMaker's model again, most of the suite's CPU time.
+    """
+    loader = _LOADERS.get(search_path_string)
+    if loader is None:
+        paths = [
+            os.path.expanduser(os.path.expandvars(p)) for p in (search_path_string or "").split(os.pathsep)
+        ]
+        loader = botocore.loaders.Loader(extra_search_paths=_UniquePaths(p for p in paths if p))
+        loader = _LOADERS.setdefault(search_path_string, loader)
+    return loader
+
+
+botocore.session.create_loader = _shared_loader
+
+
+def _frames_only_stack(context: int = 1) -> list[inspect.FrameInfo]:
+    """``inspect.stack()`` without the source lines it reads for every frame (none are used below)."""
+    frame, frames = sys._getframe(1), []
+    while frame is not None:
+        code = frame.f_code
+        frames.append(inspect.FrameInfo(frame, code.co_filename, frame.f_lineno, code.co_name, None, None))
+        frame = frame.f_back
+    return frames
+
+
+# AwsBaseHook names the operator or executor that called it in botocore's user agent by walking
+# inspect.stack(), which reads the source of every frame: tens of milliseconds per client under
+# pytest's deep stacks and this process's thousands of modules. Same frames, same names, no source.
+base_aws.inspect = types.SimpleNamespace(stack=_frames_only_stack, isclass=inspect.isclass)
+
+# `make test` runs hypothesis' default profile; `make test-all` passes --hypothesis-profile=full: the
+# fault suites at full size (tests/system/test_fault_suite.py) and 1,000 examples for every @given.
+# (scripts/test-wheel.sh runs a few test files with this conftest and without hypothesis.)
+try:
+    from hypothesis import settings
+except ImportError:
+    pass
+else:
+    settings.register_profile("full", max_examples=1000)
+
+
+def pytest_asyncio_loop_factories(config, item):
+    """Tests marked ``emulated_time`` run on the emulator's clock (tests/emulated_time.py)."""
+    if item.get_closest_marker("emulated_time"):
+        from tests.emulated_time import EmulatedTimeLoop
+
+        return {"emulated_time": EmulatedTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +121,118 @@ def run_dag(airflow_db):
     from airflow_autopilot.demo.runner import run_dag
 
     return run_dag
+
+
+# One interpreter that has imported ``airflow`` (seconds of CPU) forks a fresh child for each check:
+# the child starts where a fresh ``python -c CODE`` would be once it imported airflow, which every
+# check run through it does first anyway. Protocol: a JSON job per line on stdin; the child's pid,
+# then its exit code, one per line on the pipe named by argv[1] (Airflow logs to stdout).
+_FORK_SERVER = r"""
+import json, os, sys, traceback
+
+import airflow  # noqa: F401
+
+replies = os.fdopen(int(sys.argv[1]), "w")
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        os.environ.update(job["env"])
+        sys.argv = ["-c", *job["args"]]
+        status = 0
+        try:
+            exec(compile(job["code"], "<string>", "exec"), {"__name__": "__main__"})
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    print(pid, file=replies, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), file=replies, flush=True)
+os._exit(0)  # stdin closed: done, without Airflow's exit handlers
+"""
+
+
+class AirflowChecks:
+    """Runs Python code as ``python -c CODE ARGS`` would, in a child of one interpreter that has
+    already imported ``airflow`` (see ``_FORK_SERVER``); ``env`` is applied after that import."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._jobs = 0
+        self._buffer = b""
+        self._replies, replies = os.pipe()
+        with open(folder / "server.log", "wb") as log:  # the server's own output (each child has files)
+            self._server = subprocess.Popen(
+                [sys.executable, "-c", _FORK_SERVER, str(replies)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                cwd=ROOT,
+                pass_fds=(replies,),
+            )
+        os.close(replies)
+
+    def _line(self, deadline: float, code: str) -> str:
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self._replies, 4096) if ready else b""
+            if not chunk:
+                raise (
+                    subprocess.TimeoutExpired(code, 0) if not ready else RuntimeError("the fork server died")
+                )
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+    def run(
+        self,
+        code: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        self._jobs += 1
+        out, err = self._folder / f"{self._jobs}.out", self._folder / f"{self._jobs}.err"
+        job = {"code": code, "args": list(args), "env": env or {}, "stdout": str(out), "stderr": str(err)}
+        assert self._server.stdin is not None
+        self._server.stdin.write(json.dumps(job).encode() + b"\n")
+        self._server.stdin.flush()
+        deadline = time.monotonic() + timeout
+        pid = int(self._line(deadline, code))
+        try:
+            returncode = int(self._line(deadline, code))
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        result = subprocess.CompletedProcess(
+            ["python", "-c", code, *args], returncode, out.read_text(), err.read_text()
+        )
+        if check:
+            result.check_returncode()
+        return result
+
+    def close(self) -> None:
+        assert self._server.stdin is not None
+        self._server.stdin.close()
+        self._server.wait(timeout=30)
+        os.close(self._replies)
+
+
+@pytest.fixture(scope="session")
+def airflow_checks(tmp_path_factory) -> Iterator[AirflowChecks]:
+    """Fresh interpreters past ``import airflow`` for the import-lightness and DAG-parse checks."""
+    checks = AirflowChecks(tmp_path_factory.mktemp("airflow-checks"))
+    try:
+        yield checks
+    finally:
+        checks.close()
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,13 +268,44 @@ def job_request(name: str, *, target: str = "churn", tags: dict[str, str] | None
     return request
 
 
-def upload_training_data(endpoint_url: str | None = None) -> None:
+def upload_training_data(endpoint_url: str | None = None, s3: Any = None) -> None:
     """Upload the training CSV to ``s3://DATA_BUCKET/train/`` (in-process, or on ``endpoint_url``)."""
     import boto3
 
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint_url)
+    s3 = s3 or boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint_url)
     s3.create_bucket(Bucket=DATA_BUCKET)
     s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
+
+
+@pytest.fixture
+def instant_aws_retries(monkeypatch):
+    """botocore's standard-mode retries without their backoff sleeps (up to seconds each): tests check
+    that botocore retries, not how long it waits."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+
+
+@pytest.fixture
+def emulated_clock(monkeypatch):
+    """
+    The blocking waits (``AutopilotHook.wait_for_job`` and ``wait_for_endpoint``, so the operators'
+    too) on the emulator's clock: each sleep between polls moves that clock instead of waiting, and
+    the waits' deadlines, grace periods and candidate-count pacing read it.
+    """
+    from airflow_autopilot.core import waiting
+    from airflow_autopilot.emulator import settings
+    from airflow_autopilot.hooks import AutopilotHook
+
+    class EmulatorDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.fromtimestamp(settings.now(), tz)
+
+    monkeypatch.setattr(waiting, "datetime", EmulatorDatetime)
+    monkeypatch.setitem(waiting.JobWait.__init__.__kwdefaults__, "clock", settings.now)
+    for wait in (AutopilotHook.wait_for_job, AutopilotHook.wait_for_endpoint):
+        monkeypatch.setitem(wait.__kwdefaults__, "sleep", settings.advance_time)
 
 
 @pytest.fixture
@@ -98,15 +322,20 @@ def make_job(request):
     endpoint = None
     if "autopilot_emulator_server" in request.fixturenames:
         endpoint = request.getfixturevalue("autopilot_emulator_server").endpoint_url
-    clients = {"region_name": "us-east-1", "endpoint_url": endpoint}
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:  # one per service for the test: tests create dozens of jobs
+        if service not in clients:
+            clients[service] = boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
+        return clients[service]
 
     def _make(name: str, *, outcome: str | None = None, tags: dict[str, str] | None = None, **overrides):
-        upload_training_data(endpoint)
+        upload_training_data(endpoint, s3=client("s3"))
         tags = dict(tags or {})
         if outcome:
             tags["autopilot-emulator:outcome"] = outcome
         request = job_request(name, tags=tags, **overrides)
-        boto3.client("sagemaker", **clients).create_auto_ml_job(**request)
+        client("sagemaker").create_auto_ml_job(**request)
         return request
 
     return _make

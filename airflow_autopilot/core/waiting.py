@@ -485,6 +485,7 @@ class JobWait(WaitMachine[AutopilotJob]):
     :param created_at: when the job was created (or the wait began); defaults to now.
     :param candidate_interval: minimum seconds between candidate counts while training.
     :param logged_state: ``(status, secondary status)`` the task already logged before deferring.
+    :param clock: the monotonic clock that paces candidate counts (a trigger passes its event loop's).
     :param kwargs: :class:`WaitMachine` arguments (``poll_interval``, ``timeout`` or ``deadline``, ``log`` ...).
     """
 
@@ -497,6 +498,7 @@ class JobWait(WaitMachine[AutopilotJob]):
         created_at: datetime | str | None = None,
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
         logged_state: tuple[str, str | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
         super().__init__(f"Autopilot job {job_name!r}", **kwargs)
@@ -505,7 +507,7 @@ class JobWait(WaitMachine[AutopilotJob]):
         self.not_found_grace = not_found_grace
         self.created_at = created_at if created_at is not None else self._now()
         self.reporter = ProgressReporter(
-            job_name, self.log, candidate_interval=candidate_interval, logged_state=logged_state
+            job_name, self.log, candidate_interval=candidate_interval, logged_state=logged_state, clock=clock
         )
         self.api_version: Literal["auto", "v1", "v2"] = "auto"
 

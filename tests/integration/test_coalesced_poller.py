@@ -94,7 +94,7 @@ def test_every_outcome_arrives_with_few_calls(autopilot_emulator_server, make_jo
     assert counts["DescribeAutoMLJob"] < n * 3  # against about n per cycle for one describe per job
 
 
-def test_list_throttling_loses_nothing(autopilot_emulator_server, make_job):
+def test_list_throttling_loses_nothing(autopilot_emulator_server, make_job, instant_aws_retries):
     server = autopilot_emulator_server
     names = [f"poll-thr-{i}" for i in range(5)]
     for name in names:

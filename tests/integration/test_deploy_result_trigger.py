@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from airflow_autopilot.operators import AutopilotModelDeployResultOperator
 from tests.conftest import job_request
 from tests.helpers import sagemaker
 
 
+@pytest.mark.emulated_time
 async def test_endpoint_trigger_reports_in_service_from_the_emulator(server):
     """The trigger the deploy-result operator defers to works against the emulator server."""
     from airflow_autopilot.triggers import AutopilotEndpointTrigger

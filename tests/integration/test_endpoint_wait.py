@@ -87,6 +87,7 @@ async def test_missing_endpoint_is_an_error_event(server):
     assert event["status"] == "error" and "does not exist" in event["message"]
 
 
+@pytest.mark.emulated_time
 async def test_creating_then_in_service_and_many_triggers_share_one_client(server):
     names = [f"ep-many-{n}" for n in range(12)]
     for name in names:

@@ -132,7 +132,7 @@ def test_default_retries_and_user_config_wins(autopilot_emulator):
     assert own.config.retries == {"mode": "adaptive", "max_attempts": 3}
 
 
-def test_throttling_is_retried_by_botocore(hook, make_job, autopilot_emulator):
+def test_throttling_is_retried_by_botocore(hook, make_job, autopilot_emulator, instant_aws_retries):
     make_job("hook-throttle")
     autopilot_emulator.inject_faults("hook-throttle", throttle=2, server_errors=1)
     autopilot_emulator.reset_request_counts()

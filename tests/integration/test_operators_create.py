@@ -19,7 +19,7 @@ from tests.helpers import RUN_STARTED, make_context, operator
 
 
 @pytest.fixture
-def emu(autopilot_emulator):
+def emu(autopilot_emulator, emulated_clock):
     autopilot_emulator.configure(stage_seconds=0.05)
     upload_training_data()
     autopilot_emulator.reset_request_counts()

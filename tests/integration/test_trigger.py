@@ -23,6 +23,7 @@ def make_trigger(name: str, **kwargs) -> AutopilotJobTrigger:
     return fast_trigger(AutopilotJobTrigger, name, **kwargs)
 
 
+@pytest.mark.emulated_time
 @pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "own-describes"])
 async def test_success_yields_exactly_one_event_with_the_summary(server, make_job, coalesce):
     # Stages of 0.5 s: the job is still running at the first check however slow the machine is.
@@ -47,6 +48,7 @@ async def test_success_yields_exactly_one_event_with_the_summary(server, make_jo
     assert clients.open_client_count() == 0  # the shared client is closed by its last user
 
 
+@pytest.mark.emulated_time
 @pytest.mark.parametrize(
     ("outcome", "texts"),
     [
@@ -65,6 +67,7 @@ async def test_terminal_failures_yield_a_failure_event_with_the_reason(server, m
     assert events[0].payload["summary"]["AutoMLJobName"] == name
 
 
+@pytest.mark.emulated_time
 async def test_transient_faults_and_not_found_after_create_do_not_end_the_wait(server, make_job):
     make_job("trig-faults")
     server.inject_faults("trig-faults", throttle=3, server_errors=2, not_found=2)
@@ -90,6 +93,7 @@ async def test_missing_job_after_grace_yields_an_error_event(server):
     assert "ResourceNotFound" in events[0].payload["message"]
 
 
+@pytest.mark.emulated_time
 async def test_triggers_share_one_client_and_look_up_the_connection_off_the_loop(
     server, make_job, monkeypatch
 ):
@@ -183,6 +187,7 @@ def recorder():
         root.setLevel(old_level)
 
 
+@pytest.mark.emulated_time
 async def test_each_jobs_progress_lines_reach_only_its_own_triggers_log(server, make_job, recorder):
     """Five coalesced triggers in one loop: every line about job X is logged in X's trigger context."""
     names = [f"route-{n}" for n in range(5)]
@@ -206,6 +211,7 @@ async def test_each_jobs_progress_lines_reach_only_its_own_triggers_log(server, 
             assert tid in line or not any(other in line for other in names), (tid, line)
 
 
+@pytest.mark.emulated_time
 async def test_candidate_counts_follow_candidate_interval_while_coalesced(server, make_job, recorder):
     make_job("count-lines", tags={"autopilot-emulator:stage-seconds": "1.5"})
     [event] = await run_as_airflow_does(make_trigger("count-lines", candidate_interval=0.4), "count-lines")
@@ -217,6 +223,7 @@ async def test_candidate_counts_follow_candidate_interval_while_coalesced(server
     assert completed == sorted(completed) and completed[-1] > 0  # real, growing counts
 
 
+@pytest.mark.emulated_time
 async def test_the_state_the_sensor_logged_is_not_logged_again(server, make_job, recorder):
     make_job("no-dup", tags={"autopilot-emulator:stage-seconds": "0.5"})
     trigger = make_trigger("no-dup", logged_state=["InProgress", "Starting"], candidate_interval=0)

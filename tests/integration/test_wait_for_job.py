@@ -13,7 +13,7 @@ from tests.conftest import ONE_ATTEMPT
 
 
 @pytest.fixture
-def fast_hook(autopilot_emulator):
+def fast_hook(autopilot_emulator, emulated_clock):
     """A hook whose botocore makes one attempt, so this package's own retry logic is what is tested."""
     autopilot_emulator.configure(stage_seconds=0.1)
     hook = AutopilotHook(

@@ -183,8 +183,62 @@ def _wait_blocking(case, name, hook, transport, emulator) -> str:
     return "success"
 
 
-@settings(max_examples=1000, **SUITE_SETTINGS)
+#: ``make test-all`` runs the full suite (``--hypothesis-profile=full``); ``make test`` a derandomized
+#: sample of it. The explicit examples run in both: every outcome, every wait mode, and every fault
+#: kind in every mode, ResourceNotFound after creation included.
+FULL_SUITE = settings.get_current_profile_name() == "full"
+
+
+@settings(max_examples=1000 if FULL_SUITE else 60, **SUITE_SETTINGS)
 @given(case=cases)
+@example(
+    case={
+        "outcome": "success",
+        "mode": "poke",
+        "not_found": 2,
+        "faults": [(0, "throttle", 10), (2, "server-error", 3), (4, "reset", 2), (5, "read-timeout", 2)],
+    }
+)
+@example(
+    case={
+        "outcome": "failed",
+        "mode": "reschedule",
+        "not_found": 3,
+        "faults": [(0, "reset", 3), (1, "read-timeout", 1), (3, "throttle", 4), (6, "server-error", 10)],
+    }
+)
+@example(
+    case={
+        "outcome": "stopped",
+        "mode": "blocking",
+        "not_found": 1,
+        "faults": [(0, "read-timeout", 4), (0, "server-error", 2), (2, "throttle", 10), (7, "reset", 1)],
+    }
+)
+@example(
+    case={
+        "outcome": "runtime-limit",
+        "mode": "blocking",
+        "not_found": 0,
+        "faults": [(1, "throttle", 2), (3, "reset", 10), (8, "server-error", 1), (14, "read-timeout", 3)],
+    }
+)
+@example(
+    case={
+        "outcome": "runtime-limit-no-candidate",
+        "mode": "reschedule",
+        "not_found": 0,
+        "faults": [(0, "server-error", 5), (2, "read-timeout", 10), (5, "throttle", 1), (9, "reset", 4)],
+    }
+)
+@example(
+    case={
+        "outcome": "deploy-error",
+        "mode": "poke",
+        "not_found": 1,
+        "faults": [(0, "throttle", 1), (1, "reset", 1), (1, "read-timeout", 1), (10, "server-error", 2)],
+    }
+)
 def test_every_wait_ends_with_the_true_outcome(case, fault_hook, autopilot_emulator, make_job):
     hook, transport = fault_hook
     transport.pending.clear()

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
-from tests.system.test_fault_suite import OUTCOMES, SUITE_SETTINGS, create_case_job
+from tests import emulated_time
+from tests.system.test_fault_suite import FULL_SUITE, OUTCOMES, SUITE_SETTINGS, create_case_job
 
 STAGE_SECONDS = 0.04
 POLL_SECONDS = 0.02
@@ -62,8 +63,28 @@ async def _run_once(trigger: AutopilotJobTrigger, limit: float | None) -> list:
     return events
 
 
-@settings(max_examples=40, **SUITE_SETTINGS)
+def _case(outcome: str, throttle: int, server_errors: int, not_found: int, restart_after: float | None):
+    return {
+        "outcome": outcome,
+        "throttle": throttle,
+        "server_errors": server_errors,
+        "not_found": not_found,
+        "restart_after": restart_after,
+    }
+
+
+# The explicit examples (in ``make test`` and ``make test-all``): every outcome, each fault kind at
+# its largest, and restarts before the first poll, mid-wait and never.
+@settings(max_examples=40 if FULL_SUITE else 4, **SUITE_SETTINGS)
 @given(case=cases)
+@example(case=_case("success", throttle=10, server_errors=4, not_found=3, restart_after=0.1))
+@example(case=_case("failed", throttle=3, server_errors=1, not_found=1, restart_after=None))
+@example(case=_case("stopped", throttle=0, server_errors=2, not_found=0, restart_after=0.0))
+@example(case=_case("runtime-limit", throttle=5, server_errors=0, not_found=2, restart_after=None))
+@example(
+    case=_case("runtime-limit-no-candidate", throttle=1, server_errors=3, not_found=0, restart_after=0.3)
+)
+@example(case=_case("deploy-error", throttle=7, server_errors=4, not_found=3, restart_after=0.2))
 def test_deferred_wait_ends_with_the_true_outcome(case, autopilot_emulator_server, make_job):
     server = autopilot_emulator_server
     name = f"fzd-{next(_names)}"
@@ -88,7 +109,7 @@ def test_deferred_wait_ends_with_the_true_outcome(case, autopilot_emulator_serve
             events = await _run_once(_rebuild(trigger), None)
         return events
 
-    events = asyncio.run(main())
+    events = emulated_time.run(main())  # the emulator's clock: restarts and backoffs without sleeping
     assert len(events) == 1, events  # exactly one event, none lost
     event = events[0]
 

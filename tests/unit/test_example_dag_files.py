@@ -6,9 +6,6 @@ without running them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import DAGS
@@ -86,17 +83,16 @@ def has_cycle(graph: dict[str, list[str]]) -> bool:
     return any(visit(node) for node in graph)
 
 
-def test_every_dag_file_parses_without_aws_libraries_or_calls():
+def test_every_dag_file_parses_without_aws_libraries_or_calls(airflow_checks):
     """Parse dags/ in a fresh interpreter where importing boto3/botocore/moto/the Amazon provider
     raises, and AWS points at a closed port: any import or call at parse time breaks the parse."""
-    env = dict(os.environ)
-    env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-        {"conn_type": "aws", "extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}
-    )
-    env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
-    proc = subprocess.run(
-        [sys.executable, "-c", PARSE_SCRIPT, str(DAGS)], capture_output=True, text=True, env=env, timeout=120
-    )
+    env = {
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            {"conn_type": "aws", "extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}
+        ),
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    proc = airflow_checks.run(PARSE_SCRIPT, str(DAGS), env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}

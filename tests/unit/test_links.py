@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from airflow_autopilot.links import AutopilotJobLink, console_url
@@ -59,10 +56,10 @@ def test_persist_stores_what_get_link_needs_and_respects_do_xcom_push():
     assert ti.pushed == {}
 
 
-def test_links_and_sensors_modules_are_import_light():
+def test_links_and_sensors_modules_are_import_light(airflow_checks):
     code = (
         "import sys, airflow_autopilot.links, airflow_autopilot.sensors, airflow_autopilot.core.waiting;"
         "print(sorted(m for m in ('boto3', 'botocore', 'aiobotocore', 'moto') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = airflow_checks.run(code, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

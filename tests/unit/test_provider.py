@@ -49,14 +49,14 @@ def test_every_listed_module_and_link_imports():
         assert hasattr(importlib.import_module(module), name), path
 
 
-def test_dag_facing_modules_do_not_load_aws_libraries():
+def test_dag_facing_modules_do_not_load_aws_libraries(airflow_checks):
     """A DAG file importing our operators, sensors and links must not pay for boto3 or the Amazon provider."""
     code = (
         "import sys, json\n"
         + "".join(f"import {m}\n" for m in DAG_FACING)
         + f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = airflow_checks.run(code, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
