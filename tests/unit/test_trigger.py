@@ -8,7 +8,7 @@ from airflow_autopilot.triggers import AutopilotJobTrigger
 
 def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
     from airflow.models.trigger import Trigger
-    from airflow.sdk.module_loading import import_string
+    from airflow.providers.common.compat.module_loading import import_string
 
     trigger = AutopilotJobTrigger(
         "rt-job",

@@ -1,0 +1,85 @@
+"""What differs between the Airflow versions this package runs on (2.11 to 3.x) that
+``apache-airflow-providers-common-compat`` does not cover: DAG parsing, writing a DAG to the metadata
+database and reading XComs back (the demo runner and the tests). Task-facing names come from
+``airflow.providers.common.compat.sdk``, not from here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_1_PLUS,
+    AIRFLOW_V_3_2_PLUS,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "dag_bag_class",
+    "write_dag_to_db",
+    "xcom_values",
+]
+
+#: The bundle Airflow 3 gives the configured dags folder (what ``dag.test()`` runs from).
+DAGS_FOLDER_BUNDLE = "dags-folder"
+
+
+def dag_bag_class() -> type:
+    """Airflow's ``DagBag`` (moved to ``airflow.dag_processing.dagbag`` in 3.2)."""
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import DagBag
+    else:
+        from airflow.models.dagbag import DagBag
+    return DagBag
+
+
+def write_dag_to_db(dag: Any) -> None:
+    """
+    Write ``dag`` to the metadata database as Airflow's DAG processor would (serialized, in the
+    dags-folder bundle): Airflow 3's ``dag.test()`` runs the serialized DAG. Airflow 2's
+    ``dag.test()`` runs the DAG object and writes what it needs itself.
+
+    :param dag: the DAG object.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = dag_bag_class()(dag_folder=os.devnull)
+    bag.bag_dag(dag)
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import sync_bag_to_db
+    elif AIRFLOW_V_3_1_PLUS:
+        from airflow.models.dagbag import sync_bag_to_db
+    else:  # 3.0: a DagBag method
+        bag.sync_to_db(DAGS_FOLDER_BUNDLE, None)
+        return
+    sync_bag_to_db(bag, DAGS_FOLDER_BUNDLE, None)
+
+
+def xcom_values(session: Session, dag_id: str, run_id: str) -> dict[str, Any]:
+    """
+    Every XCom of a DAG run, deserialised: ``{task_id: value}`` for ``return_value`` and
+    ``{"task_id:key": value}`` for other keys (Airflow 3's table model is ``XComModel``, Airflow 2's ``XCom``).
+
+    :param session: a metadata database session.
+    :param dag_id: the DAG.
+    :param run_id: the DAG run.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.xcom import XComModel as model
+    else:
+        from airflow.models.xcom import XCom as model
+    values: dict[str, Any] = {}
+    for row in session.query(model).filter(model.dag_id == dag_id, model.run_id == run_id):
+        key = row.task_id if row.key == "return_value" else f"{row.task_id}:{row.key}"
+        values[key] = model.deserialize_value(row)
+    return values
