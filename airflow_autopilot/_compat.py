@@ -22,6 +22,7 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "allow_sqlite_in_unit_test_mode",
     "dag_bag_class",
     "write_dag_to_db",
     "xcom_values",
@@ -29,6 +30,17 @@ __all__ = [
 
 #: The bundle Airflow 3 gives the configured dags folder (what ``dag.test()`` runs from).
 DAGS_FOLDER_BUNDLE = "dags-folder"
+
+
+def allow_sqlite_in_unit_test_mode() -> None:
+    """
+    Let ``dag.test()`` run on SQLite in Airflow's unit-test mode: Airflow 2's unit-test configuration
+    names the LocalExecutor, whose SQLite check (run when a sensor's reschedule dependency loads the
+    executor) fails unless this variable, which Airflow's own test suite sets, is present. Airflow 3
+    has no such check; nothing is set there.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        os.environ.setdefault("_AIRFLOW__SKIP_DATABASE_EXECUTOR_COMPATIBILITY_CHECK", "1")
 
 
 def dag_bag_class() -> type:
@@ -79,7 +91,10 @@ def xcom_values(session: Session, dag_id: str, run_id: str) -> dict[str, Any]:
     else:
         from airflow.models.xcom import XCom as model
     values: dict[str, Any] = {}
-    for row in session.query(model).filter(model.dag_id == dag_id, model.run_id == run_id):
+    # Columns, not ORM objects: Airflow 2's XCom objects deserialise their value when loaded (a lighter
+    # decoding than deserialize_value's), Airflow 3's keep it as stored.
+    columns = session.query(model.task_id, model.key, model.value)
+    for row in columns.filter(model.dag_id == dag_id, model.run_id == run_id):
         key = row.task_id if row.key == "return_value" else f"{row.task_id}:{row.key}"
         values[key] = model.deserialize_value(row)
     return values

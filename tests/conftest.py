@@ -19,7 +19,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import pytest  # noqa: E402
 
+from airflow_autopilot._compat import allow_sqlite_in_unit_test_mode  # noqa: E402
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
+
+allow_sqlite_in_unit_test_mode()
 
 
 @pytest.fixture(scope="session")
