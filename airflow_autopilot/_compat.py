@@ -7,6 +7,8 @@ database and reading XComs back (the demo runner and the tests). Task-facing nam
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.version_compat import (
@@ -23,6 +25,10 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "allow_sqlite_in_unit_test_mode",
+    "bind_trigger_log_context",
+    "capture_structured_logs",
+    "extra_link_url",
+    "trigger_log_context",
     "dag_bag_class",
     "write_dag_to_db",
     "xcom_values",
@@ -98,3 +104,76 @@ def xcom_values(session: Session, dag_id: str, run_id: str) -> dict[str, Any]:
         key = row.task_id if row.key == "return_value" else f"{row.task_id}:{row.key}"
         values[key] = model.deserialize_value(row)
     return values
+
+
+def extra_link_url(dag: Any, dag_run: Any, task_id: str, link: Any) -> str | None:
+    """
+    The URL Airflow's UI shows for ``link`` on a finished task: Airflow 3 stores it in XCom after the
+    task (key ``_link_<class name>``); Airflow 2 asks the operator when the page is drawn.
+
+    :param dag: the DAG that ran.
+    :param dag_run: the finished DAG run.
+    :param task_id: the task.
+    :param link: the operator link instance.
+    """
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if AIRFLOW_V_3_0_PLUS:
+            values = xcom_values(session, dag.dag_id, dag_run.run_id)
+            return values.get(f"{task_id}:_link_{type(link).__name__}")
+        from airflow.models.taskinstance import TaskInstance
+
+        ti = (
+            session.query(TaskInstance)
+            .filter_by(dag_id=dag.dag_id, run_id=dag_run.run_id, task_id=task_id)
+            .one()
+        )
+        task = dag.get_task(task_id)
+        ti.task = task
+        return task.get_extra_links(ti, link.name)
+
+
+def bind_trigger_log_context(trigger_id: str) -> None:
+    """
+    Bind ``trigger_id`` to the current context (the asyncio task running a trigger), as Airflow's
+    triggerer does so that the lines logged there reach the deferred task's log: a structlog context
+    variable on Airflow 3, ``ctx_trigger_id`` on Airflow 2.
+
+    :param trigger_id: the trigger's id.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from structlog.contextvars import bind_contextvars
+
+        bind_contextvars(trigger_id=trigger_id)
+    else:
+        from airflow.utils.log.trigger_handler import ctx_trigger_id
+
+        ctx_trigger_id.set(trigger_id)
+
+
+def trigger_log_context() -> str | None:
+    """The trigger id :func:`bind_trigger_log_context` bound to the current context, if any."""
+    if AIRFLOW_V_3_0_PLUS:
+        from structlog.contextvars import get_contextvars
+
+        return get_contextvars().get("trigger_id")
+    from airflow.utils.log.trigger_handler import ctx_trigger_id
+
+    return ctx_trigger_id.get(None)
+
+
+@contextmanager
+def capture_structured_logs() -> Iterator[list[dict[str, Any]]]:
+    """
+    Capture structlog entries, each with the context variables merged in (Airflow 3 triggers log
+    through structlog). Airflow 2 logs through the standard library only: the list stays empty.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        yield []
+        return
+    from structlog.contextvars import merge_contextvars
+    from structlog.testing import capture_logs
+
+    with capture_logs(processors=[merge_contextvars]) as entries:
+        yield entries
