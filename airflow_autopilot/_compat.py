@@ -1,7 +1,8 @@
 """What differs between the Airflow versions this package runs on (2.11 to 3.x) that
-``apache-airflow-providers-common-compat`` does not cover: DAG parsing, writing a DAG to the metadata
-database and reading XComs back (the demo runner and the tests). Task-facing names come from
-``airflow.providers.common.compat.sdk``, not from here.
+``apache-airflow-providers-common-compat`` does not cover (or covers with a warning): the branch
+operator base, and for the demo runner and the tests DAG parsing, writing a DAG to the metadata
+database, reading XComs, links and trigger log context. Other Airflow names come from
+``airflow.providers.common.compat.sdk``. Import-light: the DAG-facing promotion module imports it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,18 @@ from airflow.providers.common.compat.version_compat import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+if AIRFLOW_V_3_2_PLUS or not AIRFLOW_V_3_0_PLUS:
+    from airflow.providers.common.compat.sdk import BaseBranchOperator
+else:
+    # common-compat looks in airflow.operators.branch before the standard provider: on Airflow 3.0
+    # and 3.1 that is a shim whose lookup raises a DeprecationWarning at import.
+    from airflow.providers.standard.operators.branch import BaseBranchOperator  # type: ignore[assignment]
+
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "BaseBranchOperator",
     "allow_sqlite_in_unit_test_mode",
     "bind_trigger_log_context",
     "capture_structured_logs",
@@ -54,7 +63,7 @@ def dag_bag_class() -> type:
     if AIRFLOW_V_3_2_PLUS:
         from airflow.dag_processing.dagbag import DagBag
     else:
-        from airflow.models.dagbag import DagBag
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     return DagBag
 
 
@@ -76,7 +85,7 @@ def write_dag_to_db(dag: Any) -> None:
     if AIRFLOW_V_3_2_PLUS:
         from airflow.dag_processing.dagbag import sync_bag_to_db
     elif AIRFLOW_V_3_1_PLUS:
-        from airflow.models.dagbag import sync_bag_to_db
+        from airflow.models.dagbag import sync_bag_to_db  # type: ignore[no-redef]
     else:  # 3.0: a DagBag method
         bag.sync_to_db(DAGS_FOLDER_BUNDLE, None)
         return
@@ -95,7 +104,7 @@ def xcom_values(session: Session, dag_id: str, run_id: str) -> dict[str, Any]:
     if AIRFLOW_V_3_0_PLUS:
         from airflow.models.xcom import XComModel as model
     else:
-        from airflow.models.xcom import XCom as model
+        from airflow.models.xcom import XCom as model  # type: ignore[no-redef]
     values: dict[str, Any] = {}
     # Columns, not ORM objects: Airflow 2's XCom objects deserialise their value when loaded (a lighter
     # decoding than deserialize_value's), Airflow 3's keep it as stored.
@@ -164,7 +173,7 @@ def trigger_log_context() -> str | None:
 
 
 @contextmanager
-def capture_structured_logs() -> Iterator[list[dict[str, Any]]]:
+def capture_structured_logs() -> Iterator[list[Any]]:
     """
     Capture structlog entries, each with the context variables merged in (Airflow 3 triggers log
     through structlog). Airflow 2 logs through the standard library only: the list stays empty.
