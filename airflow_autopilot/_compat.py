@@ -1,8 +1,7 @@
 """What differs between the Airflow versions this package runs on (2.11 to 3.x) that
-``apache-airflow-providers-common-compat`` does not cover (or covers with a warning): the branch
-operator base, and for the demo runner and the tests DAG parsing, writing a DAG to the metadata
-database, reading XComs, links and trigger log context. Other Airflow names come from
-``airflow.providers.common.compat.sdk``. Import-light: the DAG-facing promotion module imports it.
+``apache-airflow-providers-common-compat`` does not cover, for the demo runner and the tests: DAG
+parsing, writing a DAG to the metadata database, reading XComs, extra links, trigger log context.
+Task-facing Airflow names come from ``airflow.providers.common.compat.sdk``, not from here.
 """
 
 from __future__ import annotations
@@ -21,18 +20,11 @@ from airflow.providers.common.compat.version_compat import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-if AIRFLOW_V_3_2_PLUS or not AIRFLOW_V_3_0_PLUS:
-    from airflow.providers.common.compat.sdk import BaseBranchOperator
-else:
-    # common-compat looks in airflow.operators.branch before the standard provider: on Airflow 3.0
-    # and 3.1 that is a shim whose lookup raises a DeprecationWarning at import.
-    from airflow.providers.standard.operators.branch import BaseBranchOperator  # type: ignore[assignment]
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
-    "BaseBranchOperator",
     "allow_sqlite_in_unit_test_mode",
     "bind_trigger_log_context",
     "capture_structured_logs",

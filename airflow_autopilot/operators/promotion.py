@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import conf
+from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
-from airflow_autopilot._compat import BaseBranchOperator
 from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
     CandidateScore,
