@@ -78,7 +78,9 @@ def write_dag_to_db(dag: Any) -> None:
         from airflow.dag_processing.dagbag import sync_bag_to_db
     elif AIRFLOW_V_3_1_PLUS:
         from airflow.models.dagbag import sync_bag_to_db  # type: ignore[no-redef]
-    else:  # 3.0: a DagBag method
+    else:  # 3.0: a DagBag method, and the file path the DagBag sets while parsing is required
+        if dag.relative_fileloc is None:
+            dag.relative_fileloc = dag.fileloc
         bag.sync_to_db(DAGS_FOLDER_BUNDLE, None)
         return
     sync_bag_to_db(bag, DAGS_FOLDER_BUNDLE, None)
