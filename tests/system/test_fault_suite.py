@@ -29,6 +29,9 @@ from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
 from airflow_autopilot.sensors import AutopilotJobSensor
 
+#: Large and generated: the Airflow-version legs other than the main one may deselect it (-m).
+pytestmark = pytest.mark.main_leg_only
+
 #: outcome tag -> the wait's true verdict
 OUTCOMES = {
     "success": "success",
