@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from airflow.sdk import BaseOperatorLink
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator, Context
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow.providers.common.compat.sdk import BaseOperator, Context, TaskInstanceKey
 
 #: Console domain per AWS partition (as the Amazon provider's ``BaseAwsLink.get_aws_domain``).
 AWS_DOMAINS: dict[str, str] = {
@@ -56,7 +55,7 @@ class AutopilotJobLink(BaseOperatorLink):
         :param operator: the task's operator.
         :param ti_key: the task instance key.
         """
-        from airflow.sdk.execution_time.xcom import XCom
+        from airflow.providers.common.compat.sdk import XCom
 
         try:
             conf = XCom.get_value(key=self.key, ti_key=ti_key)

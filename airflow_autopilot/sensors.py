@@ -6,9 +6,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.providers.common.compat.sdk import (
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
@@ -23,7 +26,7 @@ from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AutopilotConnectionMixin, botocore_config_dict, resolve_event
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):

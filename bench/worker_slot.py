@@ -29,7 +29,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerAutoMLSensor
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     from airflow_autopilot.emulator import EmulatorServer
     from airflow_autopilot.sensors import AutopilotJobSensor

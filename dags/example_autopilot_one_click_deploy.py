@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_autopilot.operators import AutopilotCreateJobOperator, AutopilotModelDeployResultOperator
 from airflow_autopilot.sensors import AutopilotJobSensor
@@ -78,7 +78,7 @@ with DAG(
     def smoke_check(result: dict, **context) -> dict:
         """Invoke the endpoint with one row of features; fail unless it answers a known label."""
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException
 
         from airflow_autopilot.emulator.sample_data import feature_line
 

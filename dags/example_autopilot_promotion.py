@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_autopilot.operators import (
     AutopilotBestCandidateOperator,
@@ -123,7 +123,9 @@ with DAG(
         poll_interval=POLL_SECONDS,
     )
 
-    @task
+    # One XCom, the whole decision: a dict return would also push each key (multiple_outputs), and
+    # Airflow 3.0 refuses a key whose value is None (champion_arn without a champion).
+    @task(multiple_outputs=False)
     def reject(**context) -> dict:
         """Record why the candidate was not promoted."""
         decision = context["ti"].xcom_pull(task_ids="gate", key=DECISION_XCOM_KEY)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_autopilot.operators import AutopilotBestCandidateOperator, AutopilotCandidatesOperator
 from airflow_autopilot.sensors import AutopilotJobSensor

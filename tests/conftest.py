@@ -35,7 +35,10 @@ import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 from airflow.providers.amazon.aws.hooks import base_aws  # noqa: E402
 
+from airflow_autopilot._compat import allow_sqlite_in_unit_test_mode  # noqa: E402
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
+
+allow_sqlite_in_unit_test_mode()
 
 
 class _UniquePaths(list):

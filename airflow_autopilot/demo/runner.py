@@ -2,7 +2,7 @@
 Run a DAG end to end with Airflow's real ``dag.test()`` and read back its XComs: used by the demo
 (``autopilot-demo``) and by the tests of the example DAGs.
 
-Airflow 3.3's ``dag.test()`` runs only serialized DAGs, so the DAG is first written to the metadata
+Airflow 3's ``dag.test()`` runs serialized DAGs, so the DAG is first written to the metadata
 database the way the DAG processor would. The database must already be initialised
 (``airflow.utils.db.initdb()``).
 """
@@ -25,7 +25,7 @@ def load_dag_file(path: str | os.PathLike[str], dag_id: str) -> Any:
     :param dag_id: the DAG to return.
     :raises LookupError: when the file defines no such DAG.
     """
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     path = Path(path)
     spec = importlib.util.spec_from_file_location(f"autopilot_dagfile_{path.stem}", path)
@@ -52,24 +52,14 @@ def run_dag(dag: Any, **test_kwargs: Any) -> tuple[Any, dict[str, Any]]:
     :param dag: the DAG object.
     :param test_kwargs: ``dag.test()`` arguments (``run_conf`` ...).
     """
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=os.devnull)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    from airflow_autopilot._compat import write_dag_to_db, xcom_values
+
+    write_dag_to_db(dag)
     dag_run = dag.test(**test_kwargs)
-    values: dict[str, Any] = {}
     with create_session() as session:
-        rows = session.query(XComModel).filter(
-            XComModel.dag_id == dag.dag_id, XComModel.run_id == dag_run.run_id
-        )
-        for row in rows:
-            key = row.task_id if row.key == "return_value" else f"{row.task_id}:{row.key}"
-            values[key] = XComModel.deserialize_value(row)
+        values = xcom_values(session, dag.dag_id, dag_run.run_id)
     return dag_run, values
 
 

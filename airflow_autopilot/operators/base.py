@@ -9,8 +9,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
 
 from airflow_autopilot.core.waiting import EVENT_STATUSES, EndpointWait, Finished, JobWait, Sleep
 from airflow_autopilot.exceptions import (

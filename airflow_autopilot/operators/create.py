@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.core.naming import (
@@ -29,7 +29,7 @@ from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, resolve_event
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 #: Parameters that go into the request (and are template fields).
 REQUEST_PARAMETERS: tuple[str, ...] = (

@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.standard.operators.branch import BaseBranchOperator
-from airflow.sdk import conf
+from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
 from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
@@ -43,7 +42,7 @@ from airflow_autopilot.operators.base import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 #: XCom key of the gate's decision (``PromotionDecision.to_dict()``).

@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowSkipException, conf
 
 from airflow_autopilot.core.job import CANDIDATE_STATUSES, AutopilotJob
 from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors, validate_job_name
@@ -18,7 +17,7 @@ from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, require_terminal
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 def _fail_or_skip(message: str, skip: bool) -> NoReturn:

@@ -334,7 +334,7 @@ def test_init_touches_no_aws_and_keeps_templates_verbatim(emu):
 
 
 def test_deferrable_checks_once_then_defers_with_a_serializable_trigger(emu):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     op = operator(deferrable=True, max_wait_seconds=600, tags={"autopilot-emulator:outcome": "slow"})
     with pytest.raises(TaskDeferred) as deferred:

@@ -74,7 +74,7 @@ def test_best_candidate_is_json_safe_with_sagemaker_keys(ended_job, sm, outcome)
     ],
 )
 def test_ended_job_without_best_candidate_fails_or_skips(ended_job, outcome, overrides, expected):
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowSkipException
 
     name = ended_job(f"nobest-{(outcome or 'defs')[:20]}", outcome=outcome, **overrides)
     with pytest.raises(AutopilotJobFailed, match=f"No BestCandidate.*{expected}"):
@@ -138,7 +138,7 @@ def test_deploy_result_with_a_named_endpoint(ended_job):
     ],
 )
 def test_missing_deployment_fails_or_skips(ended_job, outcome, overrides, expected):
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowSkipException
 
     name = ended_job(f"nodeploy-{(outcome or 'none')[:20]}", outcome=outcome, **overrides)
     with pytest.raises(AutopilotJobFailed, match=expected):
@@ -157,7 +157,7 @@ def test_deploy_result_of_a_running_job_points_at_the_sensor(emu, make_job):
 
 def test_endpoint_not_in_service_defers_to_the_endpoint_trigger(ended_job, sm):
     """An endpoint still Updating: the task defers to AutopilotEndpointTrigger and resumes from its event."""
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     name = ended_job("deploy-defer", **DEPLOY)
     endpoint = sm.describe_auto_ml_job(AutoMLJobName=name)["ModelDeployResult"]["EndpointName"]

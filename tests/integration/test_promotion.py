@@ -220,7 +220,7 @@ def test_deploy_waits_for_a_creating_endpoint(emu, best_candidate):
 
 
 def test_deploy_defers_and_resumes(emu, best_candidate):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     from airflow_autopilot.triggers import AutopilotEndpointTrigger
 

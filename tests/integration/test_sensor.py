@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException, PokeReturnValue
 
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from tests.helpers import sensor
@@ -97,7 +96,7 @@ def test_deferrable_finishes_at_once_when_already_terminal(server, make_job):
 
 
 def test_deferrable_defers_with_the_sensors_settings(server, make_job):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     make_job("emu-slow-defer-args")
     s = sensor(

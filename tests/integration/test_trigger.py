@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_autopilot._compat import bind_trigger_log_context, capture_structured_logs, trigger_log_context
 from airflow_autopilot.aio import clients
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
@@ -133,8 +134,9 @@ async def test_triggers_share_one_client_and_look_up_the_connection_off_the_loop
 class ContextRecorder(logging.Handler):
     """
     Records each log line with the trigger_id bound in the emitting task's context: the triggerer
-    routes a line to a task's log by that structlog context variable. Triggers log through structlog
-    (captured with the context merged in) and the poller through the standard library.
+    routes a line to a task's log by that context variable (structlog's on Airflow 3, ctx_trigger_id
+    on Airflow 2). On Airflow 3 triggers log through structlog (captured with the context merged in);
+    the poller, and on Airflow 2 the triggers too, through the standard library.
     """
 
     def __init__(self) -> None:
@@ -143,9 +145,7 @@ class ContextRecorder(logging.Handler):
         self.entries: list[dict] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        from structlog.contextvars import get_contextvars
-
-        self.stdlib.append((get_contextvars().get("trigger_id"), record.getMessage()))
+        self.stdlib.append((trigger_log_context(), record.getMessage()))
 
     @property
     def lines(self) -> list[tuple[str | None, str]]:
@@ -159,10 +159,9 @@ class ContextRecorder(logging.Handler):
 
 async def run_as_airflow_does(trigger: AutopilotJobTrigger, trigger_id: str) -> list:
     """Bind the trigger's id in its own task's context, as TriggerRunner.run_trigger does."""
-    from structlog.contextvars import bind_contextvars
 
     async def run():
-        bind_contextvars(trigger_id=trigger_id)
+        bind_trigger_log_context(trigger_id)
         return await collect(trigger)
 
     return await asyncio.create_task(run())
@@ -170,16 +169,13 @@ async def run_as_airflow_does(trigger: AutopilotJobTrigger, trigger_id: str) -> 
 
 @pytest.fixture
 def recorder():
-    from structlog.contextvars import merge_contextvars
-    from structlog.testing import capture_logs
-
     handler = ContextRecorder()
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        with capture_logs(processors=[merge_contextvars]) as entries:
+        with capture_structured_logs() as entries:
             handler.entries = entries
             yield handler
     finally:

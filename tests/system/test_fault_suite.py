@@ -33,6 +33,9 @@ from airflow_autopilot.sensors import AutopilotJobSensor
 from tests.conftest import DATA_BUCKET, TRAINING_CSV, upload_training_data
 from tests.helpers import make_context
 
+#: Large and generated: the Airflow-version legs other than the main one may deselect it (-m).
+pytestmark = pytest.mark.main_leg_only
+
 #: outcome tag -> the wait's true verdict
 OUTCOMES = {
     "success": "success",

@@ -14,6 +14,7 @@ import asyncio
 import importlib
 import itertools
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,9 @@ from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
 from tests import emulated_time
 from tests.system.test_fault_suite import FULL_SUITE, OUTCOMES, SUITE_SETTINGS, create_case_job
+
+#: Large and generated: the Airflow-version legs other than the main one may deselect it (-m).
+pytestmark = pytest.mark.main_leg_only
 
 STAGE_SECONDS = 0.04
 POLL_SECONDS = 0.02

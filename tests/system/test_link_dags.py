@@ -1,11 +1,13 @@
-"""AutopilotJobLink in a real ``dag.test()`` run: the console URL Airflow stores after the task."""
+"""AutopilotJobLink in a real ``dag.test()`` run: the console URL Airflow shows for the finished task."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
+from airflow_autopilot._compat import extra_link_url
+from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.sensors import AutopilotJobSensor
 
 
@@ -20,7 +22,7 @@ def test_airflow_stores_the_console_url_after_the_task(run_dag, autopilot_emulat
             region_name="us-east-1",
             poke_interval=0.05,
         )
-    _, xcoms = run_dag(dag)
-    assert xcoms["wait_link:_link_AutopilotJobLink"] == (
+    dag_run, _ = run_dag(dag)
+    assert extra_link_url(dag, dag_run, "wait_link", AutopilotJobLink()) == (
         "https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/automl-jobs/link-job"
     )

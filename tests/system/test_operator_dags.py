@@ -34,8 +34,8 @@ def dag_id(name: str) -> str:
 
 
 def test_pipeline_xcom_round_trip_and_jinja(server, run_dag):
-    from airflow.providers.standard.operators.python import PythonOperator
-    from airflow.sdk import DAG, task
+    from airflow.providers.common.compat.sdk import DAG, task
+    from airflow.providers.common.compat.standard.operators import PythonOperator
 
     seen = {}
 
@@ -123,7 +123,7 @@ class CrashAfterCreate(AutopilotCreateJobOperator):
 
 
 def test_retry_after_crash_reattaches_to_the_same_job(server, run_dag):
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     with DAG(dag_id("retry"), schedule=None) as dag:
         CrashAfterCreate(
@@ -152,7 +152,7 @@ class RecordingCreate(AutopilotCreateJobOperator):
 
 
 def test_deferrable_create_and_endpoint_wait_in_dag_test(server, run_dag):
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     RESUMED.clear()
     with DAG(dag_id("deferrable"), schedule=None) as dag:
@@ -173,7 +173,7 @@ def test_deferrable_create_and_endpoint_wait_in_dag_test(server, run_dag):
 
 
 def test_deferrable_create_of_a_failing_job_fails_the_task(server, run_dag):
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     with DAG(dag_id("deferfail"), schedule=None) as dag:
         AutopilotCreateJobOperator(

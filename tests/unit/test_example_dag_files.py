@@ -46,8 +46,11 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 
 
-from airflow.dag_processing.dagbag import DagBag
 from airflow.providers_manager import ProvidersManager
+
+from airflow_autopilot._compat import dag_bag_class
+
+DagBag = dag_bag_class()
 
 # Airflow itself reads each provider's get_provider_info (not the DAG files' doing): load it first.
 ProvidersManager().initialize_providers_configuration()

@@ -8,7 +8,7 @@ from airflow_autopilot.triggers import AutopilotJobTrigger
 
 def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
     from airflow.models.trigger import Trigger
-    from airflow.sdk.module_loading import import_string
+    from airflow.providers.common.compat.module_loading import import_string
 
     trigger = AutopilotJobTrigger(
         "rt-job",
@@ -23,8 +23,8 @@ def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
         created_at="2030-01-01T00:00:00+00:00",
     )
     classpath, kwargs = trigger.serialize()
-    stored = Trigger.encrypt_kwargs(kwargs)  # what the scheduler writes to the database
-    restored_kwargs = Trigger._decrypt_kwargs(stored)  # what the triggerer reads back
+    row = Trigger(classpath=classpath, kwargs=kwargs)  # the scheduler's row: kwargs encrypted
+    restored_kwargs = row.kwargs  # what the triggerer reads back, decrypted
     assert restored_kwargs == kwargs
     rebuilt = import_string(classpath)(**restored_kwargs)
     assert isinstance(rebuilt, AutopilotJobTrigger)

@@ -6,7 +6,7 @@ import asyncio
 
 import aiohttp
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,

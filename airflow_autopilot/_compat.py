@@ -1,0 +1,182 @@
+"""What differs between the Airflow versions this package runs on (2.11 to 3.x) that
+``apache-airflow-providers-common-compat`` does not cover, for the demo runner and the tests: DAG
+parsing, writing a DAG to the metadata database, reading XComs, extra links, trigger log context.
+Task-facing Airflow names come from ``airflow.providers.common.compat.sdk``, not from here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_1_PLUS,
+    AIRFLOW_V_3_2_PLUS,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "allow_sqlite_in_unit_test_mode",
+    "bind_trigger_log_context",
+    "capture_structured_logs",
+    "extra_link_url",
+    "trigger_log_context",
+    "dag_bag_class",
+    "write_dag_to_db",
+    "xcom_values",
+]
+
+#: The bundle Airflow 3 gives the configured dags folder (what ``dag.test()`` runs from).
+DAGS_FOLDER_BUNDLE = "dags-folder"
+
+
+def allow_sqlite_in_unit_test_mode() -> None:
+    """
+    Let ``dag.test()`` run on SQLite in Airflow's unit-test mode: Airflow 2's unit-test configuration
+    names the LocalExecutor, whose SQLite check (run when a sensor's reschedule dependency loads the
+    executor) fails unless this variable, which Airflow's own test suite sets, is present. Airflow 3
+    has no such check; nothing is set there.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        os.environ.setdefault("_AIRFLOW__SKIP_DATABASE_EXECUTOR_COMPATIBILITY_CHECK", "1")
+
+
+def dag_bag_class() -> type:
+    """Airflow's ``DagBag`` (moved to ``airflow.dag_processing.dagbag`` in 3.2)."""
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import DagBag
+    else:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag
+
+
+def write_dag_to_db(dag: Any) -> None:
+    """
+    Write ``dag`` to the metadata database as Airflow's DAG processor would (serialized, in the
+    dags-folder bundle): Airflow 3's ``dag.test()`` runs the serialized DAG. Airflow 2's
+    ``dag.test()`` runs the DAG object and writes what it needs itself.
+
+    :param dag: the DAG object.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = dag_bag_class()(dag_folder=os.devnull)
+    bag.bag_dag(dag)
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import sync_bag_to_db
+    elif AIRFLOW_V_3_1_PLUS:
+        from airflow.models.dagbag import sync_bag_to_db  # type: ignore[no-redef]
+    else:  # 3.0: a DagBag method, and the file path the DagBag sets while parsing is required
+        if dag.relative_fileloc is None:
+            dag.relative_fileloc = dag.fileloc
+        bag.sync_to_db(DAGS_FOLDER_BUNDLE, None)
+        return
+    sync_bag_to_db(bag, DAGS_FOLDER_BUNDLE, None)
+
+
+def xcom_values(session: Session, dag_id: str, run_id: str) -> dict[str, Any]:
+    """
+    Every XCom of a DAG run, deserialised: ``{task_id: value}`` for ``return_value`` and
+    ``{"task_id:key": value}`` for other keys (Airflow 3's table model is ``XComModel``, Airflow 2's ``XCom``).
+
+    :param session: a metadata database session.
+    :param dag_id: the DAG.
+    :param run_id: the DAG run.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.xcom import XComModel as model
+    else:
+        from airflow.models.xcom import XCom as model  # type: ignore[no-redef]
+    values: dict[str, Any] = {}
+    # Columns, not ORM objects: Airflow 2's XCom objects deserialise their value when loaded (a lighter
+    # decoding than deserialize_value's), Airflow 3's keep it as stored.
+    columns = session.query(model.task_id, model.key, model.value)
+    for row in columns.filter(model.dag_id == dag_id, model.run_id == run_id):
+        key = row.task_id if row.key == "return_value" else f"{row.task_id}:{row.key}"
+        values[key] = model.deserialize_value(row)
+    return values
+
+
+def extra_link_url(dag: Any, dag_run: Any, task_id: str, link: Any) -> str | None:
+    """
+    The URL Airflow's UI shows for ``link`` on a finished task: Airflow 3 stores it in XCom after the
+    task (key ``_link_<class name>``); Airflow 2 asks the operator when the page is drawn.
+
+    :param dag: the DAG that ran.
+    :param dag_run: the finished DAG run.
+    :param task_id: the task.
+    :param link: the operator link instance.
+    """
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if AIRFLOW_V_3_0_PLUS:
+            values = xcom_values(session, dag.dag_id, dag_run.run_id)
+            return values.get(f"{task_id}:_link_{type(link).__name__}")
+        from airflow.models.taskinstance import TaskInstance
+
+        ti = (
+            session.query(TaskInstance)
+            .filter_by(dag_id=dag.dag_id, run_id=dag_run.run_id, task_id=task_id)
+            .one()
+        )
+        task = dag.get_task(task_id)
+        ti.task = task
+        return task.get_extra_links(ti, link.name)
+
+
+def bind_trigger_log_context(trigger_id: str) -> None:
+    """
+    Bind ``trigger_id`` to the current context (the asyncio task running a trigger), as Airflow's
+    triggerer does so that the lines logged there reach the deferred task's log: a structlog context
+    variable on Airflow 3, ``ctx_trigger_id`` on Airflow 2.
+
+    :param trigger_id: the trigger's id.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from structlog.contextvars import bind_contextvars
+
+        bind_contextvars(trigger_id=trigger_id)
+    else:
+        from airflow.utils.log.trigger_handler import ctx_trigger_id
+
+        ctx_trigger_id.set(trigger_id)
+
+
+def trigger_log_context() -> str | None:
+    """The trigger id :func:`bind_trigger_log_context` bound to the current context, if any."""
+    if AIRFLOW_V_3_0_PLUS:
+        from structlog.contextvars import get_contextvars
+
+        return get_contextvars().get("trigger_id")
+    from airflow.utils.log.trigger_handler import ctx_trigger_id
+
+    return ctx_trigger_id.get(None)
+
+
+@contextmanager
+def capture_structured_logs() -> Iterator[list[Any]]:
+    """
+    Capture structlog entries, each with the context variables merged in (Airflow 3 triggers log
+    through structlog). Airflow 2 logs through the standard library only: the list stays empty.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        yield []
+        return
+    from structlog.contextvars import merge_contextvars
+    from structlog.testing import capture_logs
+
+    with capture_logs(processors=[merge_contextvars]) as entries:
+        yield entries
