@@ -17,9 +17,11 @@ export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
 install: $(STAMP)
 
+# --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI) every test process would
+# otherwise compile Airflow from source again.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q -c $(CONSTRAINTS) -e '.[test,emulator,dist]'
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q --compile-bytecode -c $(CONSTRAINTS) -e '.[test,emulator,dist]'
 	touch $(STAMP)
 
 lint: install
@@ -88,7 +90,7 @@ bench: install
 # reference, new docstring/signature mismatch) fails the build; the known source-docstring
 # warnings listed in docs/_hooks/known_docstring_warnings.py are logged as INFO instead.
 $(DOCS_STAMP): $(STAMP) pyproject.toml $(CONSTRAINTS)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q -c $(CONSTRAINTS) -e '.[docs]'
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q --compile-bytecode -c $(CONSTRAINTS) -e '.[docs]'
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)

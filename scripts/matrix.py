@@ -177,7 +177,10 @@ def venv(leg: Leg) -> Path:
         )
         env = {**os.environ, "VIRTUAL_ENV": str(home)}
         extras = ",".join(leg.extras)
-        command = [uv(), "pip", "install", "-q", "-c", str(leg.constraints), "-e", f".[{extras}]"]
+        # Bytecode at install time: with PYTHONDONTWRITEBYTECODE set (as on CI) every test process
+        # would otherwise compile Airflow from source again.
+        command = [uv(), "pip", "install", "-q", "--compile-bytecode", "-c", str(leg.constraints)]
+        command += ["-e", f".[{extras}]"]
         subprocess.run(command, check=True, cwd=ROOT, env=env)
         stamp.touch()
     return home
