@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from email.utils import formatdate
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -11,7 +12,7 @@ from moto.sagemaker.exceptions import ResourceNotFound
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
-from airflow_autopilot.emulator import controls
+from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -42,6 +43,12 @@ class InternalFailure(ServiceException):
     code = "InternalFailure"
 
 
+class AccessDeniedException(ServiceException):
+    """HTTP 400 ``AccessDeniedException``: the role lacks the operation's IAM permission."""
+
+    code = "AccessDeniedException"
+
+
 class AutopilotResponse(SageMakerResponse):
     """moto's SageMaker responses plus CreateAutoMLJob, DescribeAutoMLJob,
     ListCandidatesForAutoMLJob, a V1-aware StopAutoMLJob and DescribeAutoMLJobV2, and UpdateEndpoint.
@@ -55,16 +62,25 @@ class AutopilotResponse(SageMakerResponse):
         return AutopilotBackend(self.sagemaker_backend)
 
     def call_action(self) -> Any:
-        """Count the request, serve an injected fault if one is due, else run the operation."""
+        """Count the request, serve an injected fault if one is due, else run the operation.
+
+        Every answer carries a ``Date`` header on the emulator clock, taken before the operation
+        runs (so a job state in the answer is never older than its Date), as clients that window
+        ListAutoMLJobs by the server's time rely on.
+        """
+        date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
         controls.count_request(action)
         job_name = self._get_param("AutoMLJobName")
         fault = controls.take_fault(action, job_name if isinstance(job_name, str) else None)
         if fault is not None:
-            return self._fault_response(fault, job_name)
-        if action in _REFRESH_ALL_OPERATIONS:
-            self.autopilot_backend.refresh_jobs()
-        return super().call_action()
+            status, headers, body = self._fault_response(fault, job_name)
+        else:
+            if action in _REFRESH_ALL_OPERATIONS:
+                self.autopilot_backend.refresh_jobs()
+            status, headers, body = super().call_action()
+        headers["date"] = date
+        return status, headers, body
 
     def _fault_response(self, fault: str, job_name: Any) -> Any:
         error: ServiceException
@@ -74,6 +90,11 @@ class AutopilotResponse(SageMakerResponse):
         elif fault == controls.FAULT_SERVER_ERROR:
             error = InternalFailure("We encountered an internal error. Please try again. (injected)")
             status = 500
+        elif fault == controls.FAULT_ACCESS_DENIED:
+            error = AccessDeniedException(
+                f"User: arn:aws:sts::123456789012:assumed-role/emulator is not authorized to perform: "
+                f"sagemaker:{self._get_action()} (denied by the autopilot emulator)"
+            )
         else:
             error = ResourceNotFound(f"Could not find AutoML job with name {job_name}.")
         with warnings.catch_warnings():
