@@ -35,6 +35,9 @@ DEFAULT_OVERLAP_SECONDS = 5.0
 DEFAULT_FULL_LISTING_SECONDS = 540.0
 #: With ListAutoMLJobs denied, at most this many DescribeAutoMLJob calls per second.
 DEFAULT_FALLBACK_DESCRIBES_PER_SECOND = 5.0
+#: A new poller's first cycle waits this long (at most one poll interval), so that the triggers a
+#: triggerer starts together share its first listing.
+FIRST_CYCLE_DELAY_SECONDS = 1.0
 #: Concurrent DescribeAutoMLJob calls of one poller.
 MAX_CONCURRENT_DESCRIBES = 16
 #: Cycles remembered in :attr:`PollerStats.history` (for the bench and tests).
@@ -203,6 +206,8 @@ class CoalescedPoller:
     :param full_listing_seconds: at most this long (server time) between two full listings, the
         bound on how late a change the windows missed is noticed (plus one poll interval).
     :param clock: monotonic clock (tests).
+    :param run_loop: cycle in a task of its own while anyone watches; ``False`` leaves calling
+        :meth:`cycle` to the caller (tests).
     """
 
     def __init__(
@@ -211,6 +216,7 @@ class CoalescedPoller:
         overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
         full_listing_seconds: float = DEFAULT_FULL_LISTING_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        run_loop: bool = True,
     ) -> None:
         self.overlap = timedelta(seconds=max(0.0, overlap_seconds))
         self.full_listing = timedelta(seconds=max(0.0, full_listing_seconds))
@@ -218,6 +224,7 @@ class CoalescedPoller:
         #: Set when ListAutoMLJobs fails for good; the poller then describes jobs at a bounded rate.
         self.list_disabled = False
         self._clock = clock
+        self._run_loop = run_loop
         self._jobs: dict[str, _Tracked] = {}
         # Start of the next list window (server time), once a listing succeeded.
         self._since: datetime | None = None
@@ -232,6 +239,7 @@ class CoalescedPoller:
         # Rows of the most recent listing: a job found here needs no listing of its own.
         self._recent: dict[str, Mapping[str, Any]] = {}
         self._disabled_at: datetime | float | None = None
+        self._next_describe_at = -math.inf  # the fallback's next describe slot (monotonic)
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None
         self._wake = asyncio.Event()
@@ -277,7 +285,7 @@ class CoalescedPoller:
             tracked = self._jobs[job_name] = _Tracked()
             self._learn(job_name, tracked, seen)
         tracked.watches.append(watch)
-        if self._task is None or self._task.done():
+        if self._run_loop and (self._task is None or self._task.done()):
             # An empty context: the poller is nobody's task, so its own log lines (list failures)
             # go to the triggerer's log, not to the log of whichever trigger happened to start it.
             self._task = contextvars.Context().run(
@@ -304,7 +312,8 @@ class CoalescedPoller:
             # The state held at the describe's server time; without one, at least since the job's
             # own LastModifiedTime (server clock too).
             at = seen.observed_at or tracked.state[2]
-            if at is None or self._older_than_full_listing(at):
+            now = self.server_now()
+            if at is None or (now is not None and now - at > self.full_listing):
                 self._needs_full = True  # a window reaching back that far could cost more
             elif self._since is None or at - self.overlap < self._since:
                 self._reach_back = at if self._reach_back is None else min(self._reach_back, at)
@@ -329,12 +338,6 @@ class CoalescedPoller:
         date, at = self._server
         return date + timedelta(seconds=self._clock() - at)
 
-    def _older_than_full_listing(self, at: datetime) -> bool:
-        # Only a cost decision (window or full listing), so before any server time is known the
-        # local clock will do.
-        now = self.server_now() or datetime.now(timezone.utc)
-        return now - at > self.full_listing
-
     def _full_listing_due(self) -> bool:
         if self._needs_full or (self._since is None and self._reach_back is None):
             return True
@@ -358,6 +361,13 @@ class CoalescedPoller:
                 watch.put(err)
 
     async def _run(self) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(
+                self._wake.wait(), timeout=min(self._interval(), FIRST_CYCLE_DELAY_SECONDS)
+            )
+        except asyncio.TimeoutError:
+            pass
         while self._jobs:
             started = self._clock()
             try:
@@ -418,7 +428,7 @@ class CoalescedPoller:
                 rows, date = await self._list_everything(client, targets)
             else:
                 assert since is not None
-                rows, date = await self._list_window(client, since)
+                rows, date, full = await self._list_window(client, since, targets)
         except Exception as err:
             self.stats.list_failures += 1
             self._needs_full = self._needs_full or needs_full
@@ -443,11 +453,27 @@ class CoalescedPoller:
         return min(starts)
 
     async def _list_window(
-        self, client: Any, since: datetime
-    ) -> tuple[list[Mapping[str, Any]], datetime | None]:
-        """Every job modified after ``since`` (server time), and the first page's server time."""
+        self, client: Any, since: datetime, targets: set[str]
+    ) -> tuple[list[Mapping[str, Any]], datetime | None, bool]:
+        """
+        Every job modified after ``since`` (server time), the first page's server time, and whether
+        it turned into a full listing: a window that reaches back further than the full listings'
+        period (hand-offs older than it, known only once the server's time is) and needs more than
+        one page costs more than listing every watched job.
+        """
         kwargs: dict[str, Any] = {"LastModifiedTimeAfter": since, "MaxResults": LIST_PAGE_SIZE}
-        return await self._pages(client, kwargs, lambda page: False)
+        too_wide = False
+
+        def enough(page: Mapping[str, Any]) -> bool:
+            nonlocal too_wide
+            date = server_time(page)
+            too_wide = date is not None and date - since > self.full_listing + self.overlap
+            return too_wide
+
+        rows, date = await self._pages(client, kwargs, enough)
+        if too_wide:
+            rows, date = await self._list_everything(client, targets)
+        return rows, date, too_wide
 
     async def _list_everything(
         self, client: Any, targets: set[str]
@@ -604,10 +630,12 @@ class CoalescedPoller:
         order = sorted(self._jobs.items(), key=lambda item: (not item[1].due, item[1].described_at))
         batch = [name for name, _ in order[:budget]]
         limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
-        start = self._clock()
+        # One slot every 1 / rate seconds, carried over from cycle to cycle.
+        first = max(self._clock(), self._next_describe_at)
+        self._next_describe_at = first + len(batch) / rate
 
         async def paced(index: int, name: str) -> None:
-            delay = start + index / rate - self._clock()
+            delay = first + index / rate - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             await self._describe(client, name, limit)
