@@ -30,6 +30,9 @@ LIST_PAGE_SIZE = 100
 #: listing: the Date header's whole seconds, the server's own processing time, and changes that
 #: become visible to ListAutoMLJobs a little after their LastModifiedTime.
 DEFAULT_OVERLAP_SECONDS = 5.0
+#: A hand-off's describe showed the job's state as of its Date header, give or take that header's
+#: whole seconds (a describe is read back at once; list visibility is what the overlap is for).
+HAND_OFF_MARGIN = timedelta(seconds=1)
 #: A full listing (every watched job's status) at least this often, in server time: the safety
 #: net for any change the windows missed and for jobs that disappeared.
 DEFAULT_FULL_LISTING_SECONDS = 540.0
@@ -228,7 +231,10 @@ class CoalescedPoller:
         self._jobs: dict[str, _Tracked] = {}
         # Start of the next list window (server time), once a listing succeeded.
         self._since: datetime | None = None
-        # The oldest hand-off time among jobs registered since the last listing, when older than _since.
+        # Where the latest listing's window started (every change since then was in it).
+        self._covered_from: datetime | None = None
+        # Where the next window must start for the hand-offs registered since the last listing, when
+        # before _since (their describe's time, less HAND_OFF_MARGIN).
         self._reach_back: datetime | None = None
         # A job of unknown state registered (or a hand-off is too old): list every job next cycle.
         self._needs_full = False
@@ -282,9 +288,10 @@ class CoalescedPoller:
         watch = Watch(job_name, criteria, poll_interval, on_hint, describe_rate=describe_rate)
         tracked = self._jobs.get(job_name)
         if tracked is None:
-            tracked = self._jobs[job_name] = _Tracked()
+            tracked = self._jobs[job_name] = _Tracked([watch])
             self._learn(job_name, tracked, seen)
-        tracked.watches.append(watch)
+        else:
+            tracked.watches.append(watch)
         if self._run_loop and (self._task is None or self._task.done()):
             # An empty context: the poller is nobody's task, so its own log lines (list failures)
             # go to the triggerer's log, not to the log of whichever trigger happened to start it.
@@ -309,13 +316,21 @@ class CoalescedPoller:
             tracked.created = _utc(seen.creation_time)
             tracked.api_version = seen.api_version
             tracked.described_at = self._clock()
-            # The state held at the describe's server time; without one, at least since the job's
-            # own LastModifiedTime (server clock too).
-            at = seen.observed_at or tracked.state[2]
+            # The state held at the describe's server time (less the Date header's resolution);
+            # without one, at least since the job's own LastModifiedTime (server clock too).
+            at = tracked.state[2]
+            if seen.observed_at is not None:
+                at = seen.observed_at - HAND_OFF_MARGIN
             now = self.server_now()
             if at is None or (now is not None and now - at > self.full_listing):
                 self._needs_full = True  # a window reaching back that far could cost more
-            elif self._since is None or at - self.overlap < self._since:
+            elif self._covered_from is not None and at >= self._covered_from:
+                # The latest listing showed every change since then (triggers that start together
+                # share it): take its row when it is newer; the next window goes on from there.
+                row = self._recent.get(name)
+                if row is not None and (_state_of(row)[2] or at) > (tracked.state[2] or at):
+                    self._take(row)
+            elif self._since is None or at < self._since:
                 self._reach_back = at if self._reach_back is None else min(self._reach_back, at)
             return
         row = self._recent.get(name)
@@ -443,13 +458,13 @@ class CoalescedPoller:
         if self.list_disabled:
             self.list_disabled = False
             log.warning("ListAutoMLJobs works again: back to coalesced polling of %d jobs", len(self._jobs))
-        self._after_listing(rows, date, full, targets)
+        self._after_listing(rows, date, since, full, targets)
         return ("full" if full else "window"), date
 
     def _window_start(self) -> datetime:
         starts = [] if self._since is None else [self._since]
         if self._reach_back is not None:
-            starts.append(self._reach_back - self.overlap)
+            starts.append(self._reach_back)
         return min(starts)
 
     async def _list_window(
@@ -521,11 +536,19 @@ class CoalescedPoller:
             kwargs["NextToken"] = token
 
     def _after_listing(
-        self, rows: list[Mapping[str, Any]], date: datetime | None, full: bool, targets: set[str]
+        self,
+        rows: list[Mapping[str, Any]],
+        date: datetime | None,
+        since: datetime | None,
+        full: bool,
+        targets: set[str],
     ) -> None:
         if date is None:
             # A server without a Date header: the local clock is all there is (a generous overlap).
             date = datetime.now(timezone.utc) - timedelta(seconds=60)
+        # A window shows every change since its start; a full listing may stop before a job that
+        # registers later, so it vouches for nothing beyond its own targets.
+        self._covered_from = None if full else since
         self._since = date - self.overlap
         if full or self._last_full is None:
             # The first listing, a window from the hand-offs, anchors the safety net's period too.

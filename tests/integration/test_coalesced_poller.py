@@ -221,14 +221,19 @@ async def test_list_windows_follow_the_servers_clock_whatever_the_local_one(
     ]
     events = await run_triggers(triggers, advance=lambda: server.advance(10), limit=15)
     assert {n: e["status"] for n, e in events.items()} == dict.fromkeys(names, "success")
-    windows = [(after, now) for after, now in list_requests if after is not None]
-    assert windows
-    # The first window reaches back to the hand-offs (less the 5 s overlap), on the server's clock.
-    first, now = windows[0]
-    assert handed_at - timedelta(seconds=6) <= first <= now
-    for after, now in windows[1:]:
-        # Then: overlap (5 s) + one cycle + the 10 s the test moves the clock between cycles.
-        assert timedelta(0) <= now - after <= timedelta(seconds=16), (after, now)
+    assert list_requests
+    # Each window starts no earlier than the previous listing's server time less the 5 s overlap
+    # (and the Date header's whole second) or than the hand-offs (for triggers registered since),
+    # and never after the server's now.
+    previous = handed_at
+    for after, now in list_requests:
+        if after is not None:
+            assert min(previous - timedelta(seconds=6), handed_at - timedelta(seconds=1)) <= after <= now, (
+                after,
+                previous,
+                now,
+            )
+        previous = now
 
 
 # --- registration without describes ---------------------------------------------------------------
