@@ -105,6 +105,8 @@ def _create(sagemaker: Any, name: str, stage_seconds: float) -> None:
             }
         ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/output"},
+        # One candidate: the emulator's own work per finished job (artifacts) stays small.
+        AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 1}},
         RoleArn=ROLE_ARN,
         Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": f"{stage_seconds:.3f}"}],
     )
