@@ -255,7 +255,9 @@ def analyse(
         name: next((t for t, status, _ in log.get(name, []) if status in TERMINAL), None) for name in names
     }
     # Cycles of the main phase, with the floor of each from the change log (server time).
+    # Steady state: the cycles after the first poll interval (that one is the start burst).
     cycles = sorted(main["history"], key=lambda c: c["started"])
+    steady = [c for c in cycles if c["started"] >= poll]
     floor_total = 0
     previous = handed_at
     for cycle in cycles:
@@ -264,10 +266,11 @@ def analyse(
             continue
         changed = sum(1 for name in names if any(previous < t <= date for t in changes[name]))
         ended = sum(1 for name in names if ended_at[name] is not None and previous < ended_at[name] <= date)
-        floor_total += max(1, math.ceil(changed / 100)) + ended
+        if cycle in steady:
+            floor_total += max(1, math.ceil(changed / 100)) + ended
         previous = date
-    calls = sum(main["counts"].values())
-    n_cycles = max(1, len(cycles))
+    calls = sum(c["calls"] for c in steady)
+    n_cycles = max(1, len(steady))
     run_seconds = main["ended_wall"] - main["started_wall"]
     # Start bursts: calls in the first poll interval against ceil(N/100) + jobs already ended.
     ended_before = sum(1 for t in ended_at.values() if t is not None and t <= main["started_wall"])
@@ -299,12 +302,13 @@ def analyse(
         "mode": mode,
         "workload": workload,
         "n": n,
-        "cycles": len(cycles),
+        "cycles": len(steady),
         "calls": calls,
+        "total_calls": sum(main["counts"].values()),
         "floor": floor_total,
         "calls_per_cycle": calls / n_cycles,
         "floor_per_cycle": floor_total / n_cycles if floor_total else math.nan,
-        "calls_per_second": calls / run_seconds,
+        "calls_per_second": sum(main["counts"].values()) / run_seconds,
         "ceiling_per_second": rate,
         "burst": main["burst"],
         "burst_limit": burst_limit,
@@ -313,7 +317,7 @@ def analyse(
         "restarted": len(restarted),
         "cycle_seconds_mean": statistics.fmean(c["seconds"] for c in cycles) if cycles else math.nan,
         "cycle_seconds_max": max((c["seconds"] for c in cycles), default=math.nan),
-        "cpu_ms_per_cycle": 1000 * main["cpu"] / n_cycles,
+        "cpu_ms_per_cycle": 1000 * main["cpu"] / max(1, len(cycles)),
         "rss_kib_per_job": main["rss_per_job"],
         "latency_p50": _percentile(latencies, 0.5),
         "latency_p95": _percentile(latencies, 0.95),
@@ -395,8 +399,8 @@ def main() -> int:
             f"Coalesced poller at scale: poll {args.poll:g} s, {args.cycles} cycles a run, emulator {endpoint}"
         )
         header = (
-            f"{'mode':<9} {'work':<5} {'N':>5} {'cyc':>3} {'calls':>6} {'floor':>6} {'c/cyc':>6} {'f/cyc':>6}"
-            f" {'ratio':>5} {'burst':>9} {'restart':>9} {'cycle s':>11} {'CPU ms/c':>8} {'KiB/job':>7}"
+            f"{'mode':<9} {'work':<5} {'N':>5} {'cyc':>3} {'c/cyc':>6} {'f/cyc':>6} {'ratio':>5}"
+            f" {'burst':>9} {'restart':>9} {'cycle s':>11} {'CPU ms/c':>8} {'KiB/job':>7}"
             f" {'latency p50/p95/max s':>21} {'missed':>6}"
         )
         print(header)
@@ -429,17 +433,18 @@ def main() -> int:
                     rows.append(row)
                     missed = checks(row, args.poll)
                     failures.extend(f"{mode} {workload} N={n}: {m}" for m in missed)
-                    ratio = row["calls"] / row["floor"] if mode == "coalesced" and row["floor"] else math.nan
-                    floor_cell = (
-                        _fmt(row["floor_per_cycle"])
-                        if mode == "coalesced"
-                        else f"{row['ceiling_per_second'] * args.poll:g}"
-                    )
+                    if mode == "coalesced":
+                        per_cycle, floor_cell = row["calls_per_cycle"], _fmt(row["floor_per_cycle"])
+                        ratio = row["calls"] / row["floor"] if row["floor"] else math.nan
+                        bursts = f"{row['burst']:>4}/{row['burst_limit']:<4} {row['restart_burst']:>4}/{row['restart_limit']:<4}"
+                    else:  # against the ceiling: rate x poll a cycle
+                        per_cycle = row["calls_per_second"] * args.poll
+                        floor_cell = f"{row['ceiling_per_second'] * args.poll:g}"
+                        ratio = row["calls_per_second"] / row["ceiling_per_second"]
+                        bursts = f"{row['burst']:>4}/{'-':<4} {row['restart_burst']:>4}/{'-':<4}"
                     print(
-                        f"{mode:<9} {workload:<5} {n:>5} {row['cycles']:>3} {row['calls']:>6}"
-                        f" {row['floor'] if mode == 'coalesced' else '-':>6} {row['calls_per_cycle']:>6.1f}"
-                        f" {floor_cell:>6} {_fmt(ratio, '.2f'):>5}"
-                        f" {row['burst']:>4}/{row['burst_limit']:<4} {row['restart_burst']:>4}/{row['restart_limit']:<4}"
+                        f"{mode:<9} {workload:<5} {n:>5} {row['cycles']:>3} {per_cycle:>6.1f} {floor_cell:>6}"
+                        f" {_fmt(ratio, '.2f'):>5} {bursts}"
                         f" {_fmt(row['cycle_seconds_mean'], '.2f'):>5}/{_fmt(row['cycle_seconds_max'], '.2f'):<5}"
                         f" {row['cpu_ms_per_cycle']:>8.1f} {row['rss_kib_per_job']:>7.1f}"
                         f" {_fmt(row['latency_p50']):>6}/{_fmt(row['latency_p95']):>6}/{_fmt(row['latency_max']):>6}"
@@ -454,10 +459,12 @@ def main() -> int:
             os.kill(server.pid, signal.SIGKILL)
             server.wait()
     print(
-        "\nfloor: per cycle max(1, ceil(jobs changed / 100)) ListAutoMLJobs pages + one describe per job that"
-        " ended, from the emulator's change log; denied: f/cyc is the ceiling rate x poll."
+        "\nc/cyc, f/cyc: steady-state calls per cycle (after the first poll interval) and the floor: per"
+        " cycle max(1, ceil(jobs changed / 100)) ListAutoMLJobs pages + one describe per job that ended,"
+        " from the emulator's change log. denied: calls per poll interval against the ceiling rate x poll."
     )
     print("burst, restart: calls in the first poll interval / ceil(N/100) + jobs already ended.")
+    print("cycle s: mean/max wall time of a cycle's calls; CPU ms/c: client CPU per cycle, start included.")
     if failures:
         print("\nTargets missed:\n  " + "\n  ".join(failures))
         return 1
