@@ -164,10 +164,12 @@ def worker(mode: str, workload: str, n: int, endpoint: str, poll: float, cycles:
         hand_offs[name] = json.loads(json.dumps(hand_off(job)))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
+        setup = time.monotonic()
         list(pool.map(lambda name: _create(sagemaker, name, IDLE_STAGE_SECONDS), idle))
         list(pool.map(describe, idle))
-        # The finishing quarter ends at spread times 10 % to 70 % into the run (8 stages each).
-        margin = 2.0 + 0.004 * n
+        # The finishing quarter ends at spread times 10 % to 70 % into the run (8 stages each),
+        # counted from when the triggers should start: after these jobs' own creation and hand-off.
+        margin = 3.0 + 2.0 * (time.monotonic() - setup) * finishing / max(1, len(idle))
         stages = [(margin + run_seconds * (0.1 + 0.6 * i / max(1, finishing))) / 8 for i in range(finishing)]
         list(pool.map(lambda pair: _create(sagemaker, *pair), zip(ending, stages, strict=True)))
         list(pool.map(describe, ending))
@@ -279,7 +281,8 @@ def analyse(
     ended_before_restart = sum(
         1 for name in restarted if ended_at[name] is not None and ended_at[name] <= restart["started_wall"]
     )
-    restart_limit = math.ceil(max(1, len(restarted)) / 100) + ended_before_restart
+    # The restart lists what changed since the hand-offs: the jobs whose waits already ended too.
+    restart_limit = math.ceil(n / 100) + ended_before_restart
     # Notice latency and missed events over both phases.
     events = {**restart["events"], **main["events"]}
     bound = poll + LATENCY_SLACK_SECONDS
@@ -463,7 +466,10 @@ def main() -> int:
         " cycle max(1, ceil(jobs changed / 100)) ListAutoMLJobs pages + one describe per job that ended,"
         " from the emulator's change log. denied: calls per poll interval against the ceiling rate x poll."
     )
-    print("burst, restart: calls in the first poll interval / ceil(N/100) + jobs already ended.")
+    print(
+        "burst, restart: calls in the first poll interval / ceil(N/100) + jobs already ended (a restart"
+        " starts the triggers still waiting; what changed since their hand-offs is listed again)."
+    )
     print("cycle s: mean/max wall time of a cycle's calls; CPU ms/c: client CPU per cycle, start included.")
     if failures:
         print("\nTargets missed:\n  " + "\n  ".join(failures))
