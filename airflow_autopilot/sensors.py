@@ -60,7 +60,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         log training progress (default 300; 0 disables).
 
     ``poke_interval`` (Airflow's, default 60) is the time between polls in every mode, the trigger's
-    included.
+    included; a value below :data:`~airflow_autopilot.core.waiting.MIN_POLL_INTERVAL_SECONDS`
+    (1 s; Airflow allows 0) is raised to it, with a warning.
     """
 
     template_fields: Sequence[str] = ("job_name",)
@@ -163,6 +164,9 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
             created_at=started,
             candidate_interval=self.candidate_interval,
         )
+        # The wait keeps poll intervals at or above the floor (warning when it raises one); poke
+        # and reschedule mode sleep poke_interval between checks, so they keep to it too.
+        self.poke_interval = self._wait.poll_interval
 
     def execute(self, context: Context) -> Any:
         self._prepare(context)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_autopilot.aio.clients import client_key, describe_job, shared_client
-from airflow_autopilot.aio.poller import Watch, shared_poller
+from airflow_autopilot.aio.poller import DEFAULT_FALLBACK_DESCRIBES_PER_SECOND, Watch, shared_poller
 from airflow_autopilot.core.errors import is_missing
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
 from airflow_autopilot.core.waiting import (
@@ -21,6 +21,7 @@ from airflow_autopilot.core.waiting import (
     JobWait,
     attempt_seconds,
     drive_async,
+    from_hand_off,
     make_event,
 )
 
@@ -144,11 +145,16 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
     :param created_at: ISO 8601 time the job was created, when known.
     :param candidate_interval: minimum seconds between two candidate counts while training.
     :param max_backoff: cap in seconds on the sleep after repeated transient errors.
-    :param coalesce: after the first describe, wait through the process's shared
+    :param coalesce: wait through the process's shared
         :class:`~airflow_autopilot.aio.poller.CoalescedPoller` (one ListAutoMLJobs-driven poller per
         connection, few calls for many jobs) instead of one DescribeAutoMLJob per poll interval.
     :param logged_state: ``[status, secondary status]`` the task logged before deferring (not
         logged again).
+    :param last_seen: what the task's describe just before deferring showed
+        (:func:`~airflow_autopilot.core.waiting.hand_off`): a coalesced trigger starts from it
+        instead of describing the job again.
+    :param fallback_describes_per_second: while ListAutoMLJobs is denied, the shared poller makes
+        at most this many DescribeAutoMLJob calls per second (the smallest among its triggers).
     """
 
     def __init__(
@@ -168,6 +174,8 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
         coalesce: bool = True,
         logged_state: list[str | None] | None = None,
+        last_seen: dict[str, Any] | None = None,
+        fallback_describes_per_second: float = DEFAULT_FALLBACK_DESCRIBES_PER_SECOND,
     ) -> None:
         super().__init__(
             aws_conn_id=aws_conn_id,
@@ -185,6 +193,8 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         self.candidate_interval = float(candidate_interval)
         self.coalesce = bool(coalesce)
         self.logged_state = list(logged_state) if logged_state else None
+        self.last_seen = dict(last_seen) if last_seen else None
+        self.fallback_describes_per_second = float(fallback_describes_per_second)
 
     def own_kwargs(self) -> dict[str, Any]:
         return {
@@ -195,6 +205,8 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             "candidate_interval": self.candidate_interval,
             "coalesce": self.coalesce,
             "logged_state": self.logged_state,
+            "last_seen": self.last_seen,
+            "fallback_describes_per_second": self.fallback_describes_per_second,
         }
 
     async def wait(self) -> dict[str, Any]:
@@ -214,12 +226,20 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         watch: Watch | None = None
         # The newest ListAutoMLJobs summary since the last describe (the poller's progress hints).
         listed: AutopilotJob | None = None
+        remaining = wait.remaining()
+        # Past the deadline already (a trigger resumed late): one describe of its own tells the
+        # final state; otherwise the task's last describe is where the wait starts.
+        coalesce = self.coalesce and (remaining is None or remaining > 0)
+        pending = from_hand_off(self.last_seen) if coalesce and self.last_seen else None
 
         def on_listed(job: AutopilotJob) -> None:
             # Runs in this trigger's task (Watch.next), so the line lands in this task's log.
             nonlocal listed
             listed = job
             wait.reporter.update(job)
+            current = latest()
+            if current is not None:
+                wait.note(current)  # a timeout reports the newest state seen
 
         def latest() -> AutopilotJob | None:
             """The last describe, brought up to date with a newer list summary (which lacks MaxCandidates)."""
@@ -228,6 +248,20 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             return AutopilotJob.from_describe({**wait.last.raw, **listed.raw}, wait.last.api_version)
 
         async with shared_client(**self.connection()) as client, AsyncExitStack() as stack:
+            if coalesce:
+                watch = await stack.enter_async_context(
+                    shared_poller(client_key(**self.connection())).watch(
+                        self.job_name,
+                        wait.criteria,
+                        wait.poll_interval,
+                        on_listed,
+                        client=client,
+                        seen=pending,
+                        describe_rate=self.fallback_describes_per_second,
+                    )
+                )
+            if pending is not None:
+                wait.reporter.mark_counted()  # the task counted candidates (when due) before deferring
 
             async def count_candidates(job: AutopilotJob) -> None:
                 request = wait.reporter.candidates_request(job)
@@ -243,6 +277,10 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                 wait.reporter.report_listing(job, response)
 
             async def poll() -> AutopilotJob:
+                nonlocal pending
+                if pending is not None:  # the task's own describe: no call needed
+                    handed, pending = pending, None
+                    return handed
                 if watch is None:
                     return await within(
                         describe_job(client, self.job_name, wait.api_version), wait.call_budget()
@@ -263,26 +301,14 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                     else:
                         if result is not None:
                             return result
-                    job = latest()
-                    if job is not None:
-                        await count_candidates(job)
+                    current = latest()
+                    if current is not None:
+                        await count_candidates(current)
 
             async def between(job: AutopilotJob) -> None:
-                nonlocal watch, listed
+                nonlocal listed
                 listed = None
                 await count_candidates(job)
-                if self.coalesce and watch is None:
-                    poller = shared_poller(client_key(**self.connection()))
-                    watch = await stack.enter_async_context(
-                        poller.watch(
-                            self.job_name,
-                            wait.criteria,
-                            self.poll_interval,
-                            on_listed,
-                            client=client,
-                            described=True,
-                        )
-                    )
 
             async def sleep(seconds: float) -> None:
                 if watch is None:  # with a watch, the poller's pace is the sleep

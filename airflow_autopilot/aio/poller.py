@@ -11,32 +11,66 @@ import math
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 from airflow_autopilot.aio.clients import describe_job
-from airflow_autopilot.core.errors import is_transient
-from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.errors import error_code, is_transient
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
+from airflow_autopilot.core.waiting import min_poll_interval
 
 log = logging.getLogger(__name__)
 
 #: Summaries per ListAutoMLJobs page (the API's maximum).
 LIST_PAGE_SIZE = 100
-#: How far each list window reaches back before the previous cycle, for clock skew.
-DEFAULT_OVERLAP_SECONDS = 10.0
-#: The first list window, before any server time is known, reaches this far back on the local clock.
-INITIAL_LOOKBACK_SECONDS = 120.0
-#: One periodic full check per this many watched jobs, per cycle.
-DEFAULT_ROUND_ROBIN_DIVISOR = 200
-#: A job whose last describe is older than this is due for a full check.
-DEFAULT_FULL_CHECK_SECONDS = 600.0
+#: How far each list window reaches back before the server time (HTTP ``Date``) of the previous
+#: listing: the Date header's whole seconds, the server's own processing time, and changes that
+#: become visible to ListAutoMLJobs a little after their LastModifiedTime.
+DEFAULT_OVERLAP_SECONDS = 5.0
+#: A hand-off's describe showed the job's state as of its Date header, give or take that header's
+#: whole seconds (a describe is read back at once; list visibility is what the overlap is for).
+HAND_OFF_MARGIN = timedelta(seconds=1)
+#: A full listing (every watched job's status) at least this often, in server time: the safety
+#: net for any change the windows missed and for jobs that disappeared.
+DEFAULT_FULL_LISTING_SECONDS = 540.0
+#: With ListAutoMLJobs denied, at most this many DescribeAutoMLJob calls per second.
+DEFAULT_FALLBACK_DESCRIBES_PER_SECOND = 5.0
+#: A new poller's first cycle waits this long (at most one poll interval), so that the triggers a
+#: triggerer starts together share its first listing.
+FIRST_CYCLE_DELAY_SECONDS = 1.0
 #: Concurrent DescribeAutoMLJob calls of one poller.
 MAX_CONCURRENT_DESCRIBES = 16
+#: Cycles remembered in :attr:`PollerStats.history` (for the bench and tests).
+HISTORY_LENGTH = 4096
+#: The IAM permission coalesced polling needs on top of sagemaker:DescribeAutoMLJob.
+LIST_PERMISSION = "sagemaker:ListAutoMLJobs"
 
 Hint = Callable[[AutopilotJob], object]
+ApiVersion = Literal["auto", "v1", "v2"]
+#: (status, secondary status, LastModifiedTime): what the poller compares to see a change.
+_State = tuple[str, "str | None", "datetime | None"]
+
+
+def _utc(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _state_of(row: Mapping[str, Any]) -> _State:
+    return (
+        str(row.get("AutoMLJobStatus", "")),
+        row.get("AutoMLJobSecondaryStatus"),
+        _utc(row.get("LastModifiedTime")),
+    )
 
 
 @dataclass(frozen=True)
@@ -59,12 +93,15 @@ class Watch:
     :param poll_interval: the trigger's poll interval; the poller cycles at the smallest one.
     :param on_hint: called, inside :meth:`next`, with a summary-based :class:`AutopilotJob` when the
         list shows a change.
+    :param describe_rate: the trigger's ceiling on DescribeAutoMLJob calls per second while
+        ListAutoMLJobs is denied; the poller keeps to the smallest one.
     """
 
     job_name: str
     criteria: WaitCriteria
     poll_interval: float
     on_hint: Hint | None = None
+    describe_rate: float = DEFAULT_FALLBACK_DESCRIBES_PER_SECOND
     _items: deque[AutopilotJob | BaseException | _Listed] = field(default_factory=deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -108,6 +145,27 @@ class Watch:
             await self._ready.wait()
 
 
+@dataclass(frozen=True)
+class CycleRecord:
+    """What one poll cycle did, for the bench and tests."""
+
+    #: ``time.monotonic()`` when the cycle started.
+    started: float
+    #: Wall seconds the cycle took (its calls included).
+    seconds: float
+    #: ``"window"`` (changes since the last listing), ``"full"`` (every watched job), ``"fallback"``
+    #: (describes only: ListAutoMLJobs denied) or ``"failed"`` (the listing failed).
+    kind: str
+    #: ListAutoMLJobs pages requested.
+    list_calls: int
+    #: DescribeAutoMLJob(V2) calls made.
+    describe_calls: int
+    #: Jobs watched during the cycle.
+    watched: int
+    #: The server time (Date header) of the cycle's first listing page, if any.
+    server_date: datetime | None
+
+
 @dataclass
 class PollerStats:
     """Calls made by a poller, for tests and the bench."""
@@ -116,44 +174,86 @@ class PollerStats:
     list_calls: int = 0
     describe_calls: int = 0
     list_failures: int = 0
+    full_listings: int = 0
+    #: The most recent cycles, oldest first.
+    history: deque[CycleRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
+
+
+@dataclass(eq=False)
+class _Tracked:
+    """The poller's knowledge of one watched job."""
+
+    watches: list[Watch] = field(default_factory=list)
+    #: The last state the poller knows (from the task's hand-off, a list summary or a describe).
+    state: _State | None = None
+    created: datetime | None = None
+    api_version: ApiVersion = "auto"
+    #: ``time.monotonic()`` of the last describe (or of the hand-off's): fallback order.
+    described_at: float = -math.inf
+    #: A describe is due next cycle.
+    due: bool = False
 
 
 class CoalescedPoller:
     """
-    Polls many Autopilot jobs with few calls; see the module docstring.
+    Polls many Autopilot jobs with few calls; see the module docstring and docs/sensor.md.
+
+    Every time window comes from the server's clock (the HTTP ``Date`` header of its answers),
+    never from this machine's: a triggerer whose clock is off misses nothing.
 
     The poller opens no client of its own: it uses the (shared) client its watchers hold, so it
     lives exactly as long as someone waits.
 
-    :param overlap_seconds: how far each list window reaches back before the newest change seen.
-    :param round_robin_divisor: at most one periodic full check per this many watched jobs, per cycle.
-    :param full_check_seconds: a job not described for this long is due for a full check.
+    :param overlap_seconds: how far each list window reaches back before the previous listing's
+        server time.
+    :param full_listing_seconds: at most this long (server time) between two full listings, the
+        bound on how late a change the windows missed is noticed (plus one poll interval).
+    :param clock: monotonic clock (tests).
+    :param run_loop: cycle in a task of its own while anyone watches; ``False`` leaves calling
+        :meth:`cycle` to the caller (tests).
     """
 
     def __init__(
         self,
         *,
         overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
-        round_robin_divisor: int = DEFAULT_ROUND_ROBIN_DIVISOR,
-        full_check_seconds: float = DEFAULT_FULL_CHECK_SECONDS,
+        full_listing_seconds: float = DEFAULT_FULL_LISTING_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        run_loop: bool = True,
     ) -> None:
-        self.overlap = timedelta(seconds=overlap_seconds)
-        self.round_robin_divisor = max(1, round_robin_divisor)
-        self.full_check_seconds = full_check_seconds
+        self.overlap = timedelta(seconds=max(0.0, overlap_seconds))
+        self.full_listing = timedelta(seconds=max(0.0, full_listing_seconds))
         self.stats = PollerStats()
-        #: Set when ListAutoMLJobs fails for good; the poller then describes every job each cycle.
+        #: Set when ListAutoMLJobs fails for good; the poller then describes jobs at a bounded rate.
         self.list_disabled = False
-        self._watches: dict[str, list[Watch]] = {}
-        self._due: set[str] = set()
-        self._described_at: dict[str, float] = {}
-        self._list_since: datetime | None = None
+        self._clock = clock
+        self._run_loop = run_loop
+        self._jobs: dict[str, _Tracked] = {}
+        # Start of the next list window (server time), once a listing succeeded.
+        self._since: datetime | None = None
+        # Where the latest listing's window started (every change since then was in it).
+        self._covered_from: datetime | None = None
+        # Where the next window must start for the hand-offs registered since the last listing, when
+        # before _since (their describe's time, less HAND_OFF_MARGIN).
+        self._reach_back: datetime | None = None
+        # A job of unknown state registered (or a hand-off is too old): list every job next cycle.
+        self._needs_full = False
+        # Server time of the last full listing (the first listing counts as one: see _after_listing).
+        self._last_full: datetime | None = None
+        # The newest server time seen and the monotonic time it arrived at.
+        self._server: tuple[datetime, float] | None = None
+        # Rows of the most recent listing: a job found here needs no listing of its own.
+        self._recent: dict[str, Mapping[str, Any]] = {}
+        self._disabled_at: datetime | float | None = None
+        self._next_describe_at = -math.inf  # the fallback's next describe slot (monotonic)
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None
         self._wake = asyncio.Event()
 
+    # --- registration -----------------------------------------------------------------------------
     @property
     def watched(self) -> int:
-        return len(self._watches)
+        return len(self._jobs)
 
     @asynccontextmanager
     async def watch(
@@ -164,10 +264,15 @@ class CoalescedPoller:
         on_hint: Hint | None = None,
         *,
         client: Any,
-        described: bool = False,
+        seen: AutopilotJob | None = None,
+        describe_rate: float = DEFAULT_FALLBACK_DESCRIBES_PER_SECOND,
     ) -> AsyncIterator[Watch]:
         """
-        Register a job for the life of the ``async with`` block; the first describe comes next cycle.
+        Register a job for the life of the ``async with`` block. No call is made for it: a job
+        handed over with ``seen`` is known as of that describe, and the next list window reaches
+        back to it; a job found in the latest listing is known from there; any other job is
+        included in the next cycle's full listing. A describe follows only when a listing shows a
+        state that may end the wait, or shows that the job is gone.
 
         :param job_name: the AutoMLJobName.
         :param criteria: the trigger's wait criteria.
@@ -175,148 +280,394 @@ class CoalescedPoller:
         :param on_hint: progress callback for summary-based updates, called in the watcher's task.
         :param client: the aiobotocore SageMaker client the caller holds open for the whole block
             (every watcher of one poller holds the same shared client).
-        :param described: the caller has just described the job itself: no describe is due yet.
+        :param seen: the describe the caller (or its task, before deferring) made last, with its
+            server time (:attr:`AutopilotJob.observed_at`) when known.
+        :param describe_rate: ceiling on describes per second while ListAutoMLJobs is denied.
         """
         self._client = client
-        watch = Watch(job_name, criteria, poll_interval, on_hint)
-        first = job_name not in self._watches
-        self._watches.setdefault(job_name, []).append(watch)
-        if first:
-            self._described_at[job_name] = time.monotonic() if described else -math.inf
-        if not described:
-            self._due.add(job_name)
-        if self._task is None or self._task.done():
+        watch = Watch(job_name, criteria, poll_interval, on_hint, describe_rate=describe_rate)
+        tracked = self._jobs.get(job_name)
+        if tracked is None:
+            tracked = self._jobs[job_name] = _Tracked([watch])
+            self._learn(job_name, tracked, seen)
+        else:
+            tracked.watches.append(watch)
+        if self._run_loop and (self._task is None or self._task.done()):
             # An empty context: the poller is nobody's task, so its own log lines (list failures)
             # go to the triggerer's log, not to the log of whichever trigger happened to start it.
             self._task = contextvars.Context().run(
                 asyncio.create_task, self._run(), name="autopilot-coalesced-poller"
             )
-        elif not described:
-            self._wake.set()  # its first describe is due: do not wait for the next cycle
         try:
             yield watch
         finally:
-            watches = self._watches.get(job_name, [])
-            if watch in watches:
-                watches.remove(watch)
-            if not watches:
-                self._watches.pop(job_name, None)
-                self._due.discard(job_name)
-                self._described_at.pop(job_name, None)
-            if not self._watches:
+            if watch in tracked.watches:
+                tracked.watches.remove(watch)
+            if not tracked.watches and self._jobs.get(job_name) is tracked:
+                del self._jobs[job_name]
+            if not self._jobs:
                 self._client = None
                 self._wake.set()  # let the loop end now rather than after its sleep
 
+    def _learn(self, name: str, tracked: _Tracked, seen: AutopilotJob | None) -> None:
+        """What a new registration tells the poller, and what its next listing must cover."""
+        if seen is not None:
+            tracked.state = _state_of(seen.raw)
+            tracked.created = _utc(seen.creation_time)
+            tracked.api_version = seen.api_version
+            tracked.described_at = self._clock()
+            if any(watch.criteria.verdict(seen) != "waiting" for watch in tracked.watches):
+                # The hand-off may already end the wait (a restart after the job ended): only a
+                # describe gives the verdict, and no later listing would show a change.
+                tracked.due = True
+            # The state held at the describe's server time (less the Date header's resolution);
+            # without one, at least since the job's own LastModifiedTime (server clock too).
+            at = tracked.state[2]
+            if seen.observed_at is not None:
+                at = seen.observed_at - HAND_OFF_MARGIN
+            now = self.server_now()
+            if at is None or (now is not None and now - at > self.full_listing):
+                self._needs_full = True  # a window reaching back that far could cost more
+            elif self._covered_from is not None and at >= self._covered_from:
+                # The latest listing showed every change since then (triggers that start together
+                # share it): take its row when it is newer; the next window goes on from there.
+                row = self._recent.get(name)
+                if row is not None and (_state_of(row)[2] or at) > (tracked.state[2] or at):
+                    self._take(row)
+            elif self._since is None or at < self._since:
+                self._reach_back = at if self._reach_back is None else min(self._reach_back, at)
+            return
+        row = self._recent.get(name)
+        if row is not None:  # in the latest listing: the next window covers it from there
+            tracked.state = _state_of(row)
+            tracked.created = _utc(row.get("CreationTime"))
+            return
+        self._needs_full = True
+        tracked.due = self.list_disabled  # without the list, only a describe tells
+
+    # --- server clock -----------------------------------------------------------------------------
+    def _saw_server_time(self, date: datetime | None) -> None:
+        if date is not None and (self._server is None or date >= self._server[0]):
+            self._server = (date, self._clock())
+
+    def server_now(self) -> datetime | None:
+        """The server's time now, from the newest Date header and the time elapsed since."""
+        if self._server is None:
+            return None
+        date, at = self._server
+        return date + timedelta(seconds=self._clock() - at)
+
+    def _full_listing_due(self) -> bool:
+        if self._needs_full or (self._since is None and self._reach_back is None):
+            return True
+        if self._last_full is None:
+            return False  # the first listing starts the period
+        now = self.server_now()
+        return now is not None and now - self._last_full >= self.full_listing
+
+    # --- the loop ---------------------------------------------------------------------------------
     def _interval(self) -> float:
-        return min((w.poll_interval for ws in self._watches.values() for w in ws), default=60.0)
+        requested = min((w.poll_interval for t in self._jobs.values() for w in t.watches), default=60.0)
+        return max(min_poll_interval(), requested)
+
+    def _describe_rate(self) -> float:
+        rates = [w.describe_rate for t in self._jobs.values() for w in t.watches if w.describe_rate > 0]
+        return min(rates, default=DEFAULT_FALLBACK_DESCRIBES_PER_SECOND)
 
     def _fail_all(self, err: BaseException) -> None:
-        for watches in self._watches.values():
-            for watch in watches:
+        for tracked in self._jobs.values():
+            for watch in tracked.watches:
                 watch.put(err)
 
     async def _run(self) -> None:
-        while self._watches:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(
+                self._wake.wait(), timeout=min(self._interval(), FIRST_CYCLE_DELAY_SECONDS)
+            )
+        except asyncio.TimeoutError:
+            pass
+        while self._jobs:
+            started = self._clock()
             try:
                 await self.cycle(self._client)
-            except Exception as err:  # a non-transient list error: each trigger decides
+            except Exception as err:  # a bug, not an AWS error (those are handled in cycle)
+                log.exception("The coalesced poller's cycle failed")
                 self._fail_all(err)
             self._wake.clear()
-            if not self._watches:
+            if not self._jobs:
                 break
+            # One cycle per poll interval, start to start (a cycle's own calls count).
+            delay = max(0.0, self._interval() - (self._clock() - started))
             try:
-                # New registrations wake the poller early so their first describe is prompt.
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval())
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
                 pass
 
-    async def _list_changed(self, client: Any, since: datetime) -> list[dict[str, Any]]:
-        summaries: list[dict[str, Any]] = []
+    async def cycle(self, client: Any) -> None:
+        """One poll cycle: list what changed (or everything), describe what matters (public for tests)."""
+        self.stats.cycles += 1
+        started, lists, describes = self._clock(), self.stats.list_calls, self.stats.describe_calls
+        kind, date = await self._list_and_learn(client)
+        if kind == "fallback":
+            await self._fallback_describes(client)
+        else:
+            await self._describe_due(client)
+        self.stats.history.append(
+            CycleRecord(
+                started=started,
+                seconds=self._clock() - started,
+                kind=kind,
+                list_calls=self.stats.list_calls - lists,
+                describe_calls=self.stats.describe_calls - describes,
+                watched=len(self._jobs),
+                server_date=date,
+            )
+        )
+
+    async def _list_and_learn(self, client: Any) -> tuple[str, datetime | None]:
+        """List (a window, or everything); return the kind of cycle and the listing's server time."""
+        if self.list_disabled:
+            if not self._list_retry_due():
+                return "fallback", None
+            full = True  # is the permission back? A full listing rebuilds what the poller knows.
+        else:
+            full = self._full_listing_due()
+        since = None if full else self._window_start()
+        # Registrations during the listing's awaits count for the next one.
+        needs_full, reach_back, self._needs_full, self._reach_back = (
+            self._needs_full,
+            self._reach_back,
+            False,
+            None,
+        )
+        targets = set(self._jobs)
+        try:
+            if full:
+                rows, date = await self._list_everything(client, targets)
+            else:
+                assert since is not None
+                rows, date, full = await self._list_window(client, since, targets)
+        except Exception as err:
+            self.stats.list_failures += 1
+            self._needs_full = self._needs_full or needs_full
+            if reach_back is not None:
+                self._reach_back = (
+                    reach_back if self._reach_back is None else min(self._reach_back, reach_back)
+                )
+            if is_transient(err):
+                return "failed", None  # same window next cycle
+            self._disable_list(err)
+            return "fallback", None
+        if self.list_disabled:
+            self.list_disabled = False
+            log.warning("ListAutoMLJobs works again: back to coalesced polling of %d jobs", len(self._jobs))
+        self._after_listing(rows, date, since, full, targets)
+        return ("full" if full else "window"), date
+
+    def _window_start(self) -> datetime:
+        starts = [] if self._since is None else [self._since]
+        if self._reach_back is not None:
+            starts.append(self._reach_back)
+        return min(starts)
+
+    async def _list_window(
+        self, client: Any, since: datetime, targets: set[str]
+    ) -> tuple[list[Mapping[str, Any]], datetime | None, bool]:
+        """
+        Every job modified after ``since`` (server time), the first page's server time, and whether
+        it turned into a full listing: a window that reaches back further than the full listings'
+        period (hand-offs older than it, known only once the server's time is) and needs more than
+        one page costs more than listing every watched job.
+        """
         kwargs: dict[str, Any] = {"LastModifiedTimeAfter": since, "MaxResults": LIST_PAGE_SIZE}
+        too_wide = False
+
+        def enough(page: Mapping[str, Any]) -> bool:
+            nonlocal too_wide
+            date = server_time(page)
+            too_wide = date is not None and date - since > self.full_listing + self.overlap
+            return too_wide
+
+        rows, date = await self._pages(client, kwargs, enough)
+        if too_wide:
+            rows, date = await self._list_everything(client, targets)
+        return rows, date, too_wide
+
+    async def _list_everything(
+        self, client: Any, targets: set[str]
+    ) -> tuple[list[Mapping[str, Any]], datetime | None]:
+        """
+        Newest jobs first until every job in ``targets`` was listed, or the listing is past the
+        oldest of their creation times (when all are known), or it ends.
+        """
+        created = [self._jobs[n].created for n in targets if n in self._jobs]
+        oldest = min(created) if created and all(c is not None for c in created) else None  # type: ignore[type-var]
+        unseen = set(targets)
+
+        def enough(page: Mapping[str, Any]) -> bool:
+            rows = page.get("AutoMLJobSummaries", [])
+            unseen.difference_update(r.get("AutoMLJobName") for r in rows)
+            if not unseen:
+                return True
+            last = _utc(rows[-1].get("CreationTime")) if rows else None
+            return oldest is not None and last is not None and last < oldest
+
+        kwargs: dict[str, Any] = {
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": LIST_PAGE_SIZE,
+        }
+        self.stats.full_listings += 1
+        return await self._pages(client, kwargs, enough)
+
+    async def _pages(
+        self, client: Any, kwargs: dict[str, Any], enough: Callable[[Mapping[str, Any]], bool]
+    ) -> tuple[list[Mapping[str, Any]], datetime | None]:
+        rows: list[Mapping[str, Any]] = []
+        first_date: datetime | None = None
         while True:
             self.stats.list_calls += 1
             page = await client.list_auto_ml_jobs(**kwargs)
-            summaries.extend(page.get("AutoMLJobSummaries", []))
+            date = server_time(page)
+            self._saw_server_time(date)
+            if first_date is None:
+                first_date = date
+            rows.extend(page.get("AutoMLJobSummaries", []))
             token = page.get("NextToken")
-            if not token:
-                return summaries
+            if not token or enough(page):
+                return rows, first_date
             kwargs["NextToken"] = token
 
-    def _take_hints(self, summaries: list[dict[str, Any]]) -> None:
-        for summary in summaries:
-            watches = self._watches.get(summary.get("AutoMLJobName", ""))
-            if not watches:
-                continue
-            hint = AutopilotJob.from_describe(summary)
-            for watch in watches:
-                watch.put(_Listed(hint))
-                if watch.criteria.verdict(hint) != "waiting":
-                    self._due.add(watch.job_name)
+    def _after_listing(
+        self,
+        rows: list[Mapping[str, Any]],
+        date: datetime | None,
+        since: datetime | None,
+        full: bool,
+        targets: set[str],
+    ) -> None:
+        if date is None:
+            # A server without a Date header: the local clock is all there is (a generous overlap).
+            date = datetime.now(timezone.utc) - timedelta(seconds=60)
+        # A window shows every change since its start; a full listing may stop before a job that
+        # registers later, so it vouches for nothing beyond its own targets.
+        self._covered_from = None if full else since
+        self._since = date - self.overlap
+        if full or self._last_full is None:
+            # The first listing, a window from the hand-offs, anchors the safety net's period too.
+            self._last_full = date
+        self._recent = {str(r.get("AutoMLJobName")): r for r in rows}
+        for row in rows:
+            self._take(row)
+        if full:
+            for name in targets - self._recent.keys():
+                tracked = self._jobs.get(name)
+                if tracked is not None:
+                    # A full listing that should have shown it did not: gone, or not visible yet.
+                    # Only a describe can tell (ResourceNotFound ends the wait once it was seen).
+                    tracked.due = True
 
-    def _full_checks(self) -> None:
-        """Mark the jobs longest without a describe as due, within the per-cycle budget."""
-        budget = math.ceil(len(self._described_at) / self.round_robin_divisor)
-        stale_before = time.monotonic() - self.full_check_seconds
-        stale = [
-            name for name, at in self._described_at.items() if at <= stale_before and name not in self._due
-        ]
-        stale.sort(key=self._described_at.__getitem__)
-        self._due.update(stale[:budget])
+    def _take(self, row: Mapping[str, Any]) -> None:
+        """Hand a listed job's summary to its watchers when it changed; mark a describe due when it
+        may end one of their waits."""
+        tracked = self._jobs.get(str(row.get("AutoMLJobName")))
+        if tracked is None:
+            return
+        tracked.created = _utc(row.get("CreationTime")) or tracked.created
+        state = _state_of(row)
+        if state == tracked.state:
+            return  # unchanged (listed again by the overlap, or by a full listing)
+        tracked.state = state
+        hint = AutopilotJob.from_describe(row)
+        for watch in tracked.watches:
+            watch.put(_Listed(hint))
+            if watch.criteria.verdict(hint) != "waiting":
+                tracked.due = True
+
+    # --- describes --------------------------------------------------------------------------------
+    async def _describe_due(self, client: Any) -> None:
+        due = [name for name, tracked in self._jobs.items() if tracked.due]
+        limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
+        await asyncio.gather(*(self._describe(client, name, limit) for name in due))
 
     async def _describe(self, client: Any, name: str, limit: asyncio.Semaphore) -> None:
+        tracked = self._jobs.get(name)
+        if tracked is None:
+            return
+        tracked.due = False
         async with limit:
             self.stats.describe_calls += 1
-            if name in self._described_at:
-                self._described_at[name] = time.monotonic()
             result: AutopilotJob | BaseException
             try:
-                result = await describe_job(client, name)
-                if result.api_version == "v2":  # the V1 describe was refused first
-                    self.stats.describe_calls += 1
+                result = await describe_job(client, name, tracked.api_version)
             except Exception as err:
                 result = err
-                self._due.add(name)  # try again next cycle
-        for watch in self._watches.get(name, []):
+                tracked.due = True  # again next cycle
+            else:
+                if result.api_version == "v2" and tracked.api_version == "auto":
+                    self.stats.describe_calls += 1  # the V1 describe was refused first
+                tracked.api_version = result.api_version
+                tracked.state = _state_of(result.raw)
+                tracked.created = _utc(result.creation_time) or tracked.created
+                self._saw_server_time(result.observed_at)
+            tracked.described_at = self._clock()
+        for watch in tracked.watches:
             watch.put(result)
 
-    async def cycle(self, client: Any) -> None:
-        """One poll cycle: list what changed, describe what matters (public for tests)."""
-        self.stats.cycles += 1
+    # --- without ListAutoMLJobs -------------------------------------------------------------------
+    def _disable_list(self, err: BaseException) -> None:
+        """Fall back to describes after a non-transient ListAutoMLJobs error; warn once per poller."""
+        self._disabled_at = self.server_now() or self._clock()
         if self.list_disabled:
-            # ListAutoMLJobs is not allowed (or broken): describe every job, as uncoalesced triggers do.
-            self._due.update(self._watches)
-        elif self._list_since is None:
-            # New jobs get their first describe anyway; start the watermark on the local clock.
-            self._list_since = datetime.now(timezone.utc) - timedelta(seconds=INITIAL_LOOKBACK_SECONDS)
-        else:
-            try:
-                summaries = await self._list_changed(client, self._list_since - self.overlap)
-            except Exception as err:
-                self.stats.list_failures += 1
-                if not is_transient(err):
-                    # For example AccessDenied: a role allowed to describe but not to list jobs.
-                    # Waiting must not depend on it: fall back to one describe per job per cycle.
-                    log.warning(
-                        "ListAutoMLJobs failed (%s: %s); polling each job with DescribeAutoMLJob instead",
-                        type(err).__name__,
-                        err,
-                    )
-                    self.list_disabled = True
-                    self._due.update(self._watches)
-                # A transient error keeps the old window; the next cycle lists again from there.
-            else:
-                seen = [
-                    s["LastModifiedTime"]
-                    for s in summaries
-                    if isinstance(s.get("LastModifiedTime"), datetime)
-                ]
-                if seen:
-                    self._list_since = max(self._list_since, max(seen))
-                self._take_hints(summaries)
-        self._full_checks()
-        due, self._due = self._due, set()
+            return  # a retry failed again: the warning was given
+        self.list_disabled = True
+        rate = self._describe_rate()
+        log.warning(
+            "ListAutoMLJobs failed (%s: %s). Coalesced polling needs the IAM permission %s; until it "
+            "works, each of the %d watched Autopilot jobs is polled with DescribeAutoMLJob instead, "
+            "at most %g calls per second (each job about every %.0f s); ListAutoMLJobs is retried "
+            "every %.0f s.",
+            error_code(err) or type(err).__name__,
+            err,
+            LIST_PERMISSION,
+            len(self._jobs),
+            rate,
+            max(self._interval(), len(self._jobs) / rate),
+            self.full_listing.total_seconds(),
+        )
+        for tracked in self._jobs.values():
+            if tracked.state is None:
+                tracked.due = True
+
+    def _list_retry_due(self) -> bool:
+        at = self._disabled_at
+        if isinstance(at, datetime):
+            now = self.server_now()
+            return now is not None and now - at >= self.full_listing
+        return at is not None and self._clock() - at >= self.full_listing.total_seconds()
+
+    async def _fallback_describes(self, client: Any) -> None:
+        """
+        Describe the jobs due first, then those described longest ago: at most ``rate x interval``
+        a cycle, started ``1 / rate`` seconds apart, so the calls never exceed the rate ceiling.
+        """
+        rate = self._describe_rate()
+        budget = max(1, math.floor(rate * self._interval()))
+        order = sorted(self._jobs.items(), key=lambda item: (not item[1].due, item[1].described_at))
+        batch = [name for name, _ in order[:budget]]
         limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
-        await asyncio.gather(*(self._describe(client, name, limit) for name in due if name in self._watches))
+        # One slot every 1 / rate seconds, carried over from cycle to cycle.
+        first = max(self._clock(), self._next_describe_at)
+        self._next_describe_at = first + len(batch) / rate
+
+        async def paced(index: int, name: str) -> None:
+            delay = first + index / rate - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._describe(client, name, limit)
+
+        await asyncio.gather(*(paced(i, name) for i, name in enumerate(batch)))
 
 
 #: One poller per event loop and client key.

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 # --- AutoMLJobStatus -----------------------------------------------------------------------------
@@ -106,6 +107,24 @@ def _dig(payload: Mapping[str, Any], *path: str) -> Any:
     return node
 
 
+def server_time(response: Mapping[str, Any]) -> datetime | None:
+    """
+    When the server answered: the HTTP ``Date`` header of a boto3/aiobotocore response (UTC,
+    whole seconds), or ``None`` when the response carries none.
+
+    :param response: a response with its ``ResponseMetadata``.
+    """
+    headers = _dig(response, "ResponseMetadata", "HTTPHeaders") or {}
+    value = headers.get("date") if isinstance(headers, Mapping) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True)
 class AutopilotJob:
     """
@@ -113,18 +132,24 @@ class AutopilotJob:
 
     :param raw: the response exactly as boto3 returned it (ResponseMetadata removed).
     :param api_version: ``"v1"`` or ``"v2"``, the call that produced ``raw``.
+    :param observed_at: the server's time of the response (its ``Date`` header), when known: the
+        job was in this state at that time on the server's clock.
     """
 
     raw: Mapping[str, Any] = field(repr=False)
     api_version: Literal["v1", "v2"] = "v1"
+    observed_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def from_describe(
         cls, response: Mapping[str, Any], api_version: Literal["v1", "v2"] = "v1"
     ) -> AutopilotJob:
-        """Build the view from a describe response; ``ResponseMetadata`` is dropped."""
+        """Build the view from a describe response; ``ResponseMetadata`` is dropped (its ``Date``
+        header becomes :attr:`observed_at`)."""
         return cls(
-            raw={k: v for k, v in response.items() if k != "ResponseMetadata"}, api_version=api_version
+            raw={k: v for k, v in response.items() if k != "ResponseMetadata"},
+            api_version=api_version,
+            observed_at=server_time(response),
         )
 
     # identity and status

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from airflow_autopilot.core.errors import is_not_found, is_transient
 from airflow_autopilot.core.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
 from airflow_autopilot.core.promotion import ENDPOINT_FAILED_STATUSES, endpoint_verdict
-from airflow_autopilot.core.xcom import job_summary, to_json_safe
+from airflow_autopilot.core.xcom import JSONValue, job_summary, to_json_safe
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
 
 if TYPE_CHECKING:
@@ -27,6 +29,12 @@ DEFAULT_MAX_BACKOFF_SECONDS = 300.0
 DEFAULT_CANDIDATE_COUNT_INTERVAL = 300.0
 #: Upward jitter on the regular poll interval (never polls faster than ``poll_interval``).
 POLL_JITTER = 0.1
+#: The shortest poll interval any wait (sync or deferred, sensor or trigger) uses: Airflow allows
+#: ``poke_interval=0``, which would poll SageMaker as fast as the loop spins.
+MIN_POLL_INTERVAL_SECONDS = 1.0
+#: Environment variable that lowers (or raises) :data:`MIN_POLL_INTERVAL_SECONDS`, for local
+#: emulators whose jobs take seconds (the emulator's pytest fixtures set it to 0.01).
+MIN_POLL_INTERVAL_ENV = "AUTOPILOT_MIN_POLL_INTERVAL"
 
 EventStatus = Literal["success", "failure", "timeout", "error"]
 EVENT_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout", "error"})
@@ -50,6 +58,45 @@ def backoff_delay(
     cap = max(max_delay, poll_interval)
     base = min(cap, poll_interval * (2 ** min(max(failures - 1, 0), 20)))
     return base * random.uniform(1.0, 1.5)
+
+
+def min_poll_interval() -> float:
+    """The poll-interval floor: ``$AUTOPILOT_MIN_POLL_INTERVAL`` when set to a positive number,
+    else :data:`MIN_POLL_INTERVAL_SECONDS`."""
+    try:
+        value = float(os.environ.get(MIN_POLL_INTERVAL_ENV, ""))
+    except ValueError:
+        return MIN_POLL_INTERVAL_SECONDS
+    return value if math.isfinite(value) and value > 0 else MIN_POLL_INTERVAL_SECONDS
+
+
+def floor_poll_interval(
+    poll_interval: float, log: logging.Logger | Any | None = None, what: str = "the wait"
+) -> float:
+    """
+    ``poll_interval`` raised to :func:`min_poll_interval`, with a warning naming both when raised.
+
+    :param poll_interval: the requested seconds between polls (``poke_interval`` or ``poll_interval``).
+    :param log: where to warn; ``None`` warns nowhere.
+    :param what: the subject of the wait, for the message.
+    """
+    floor = min_poll_interval()
+    try:
+        requested = float(poll_interval)
+    except (TypeError, ValueError):
+        requested = math.nan
+    if requested >= floor:  # False for NaN too
+        return requested
+    if log is not None:
+        log.warning(
+            "Poll interval %ss for %s is below the floor of %gs (%s); polling every %gs instead",
+            poll_interval,
+            what,
+            floor,
+            MIN_POLL_INTERVAL_ENV,
+            floor,
+        )
+    return floor
 
 
 def poll_delay(poll_interval: float) -> float:
@@ -259,6 +306,11 @@ class ProgressReporter:
             return
         self.report_candidates(job, len(response.get("Candidates", [])), more=bool(response.get("NextToken")))
 
+    def mark_counted(self) -> None:
+        """Take the count as just made (by the task, before it deferred): the next is due one
+        ``candidate_interval`` from now."""
+        self._last_count_at = self._clock()
+
     def report_candidates(self, job: AutopilotJob, completed: int | None, *, more: bool = False) -> None:
         """
         Log how many candidates completed out of MaxCandidates.
@@ -383,7 +435,7 @@ class WaitMachine(Generic[T]):
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.what = what
-        self.poll_interval = poll_interval
+        self.poll_interval = floor_poll_interval(poll_interval, log, what)
         self.max_backoff = max_backoff
         self.log = log
         self._now = now
@@ -448,12 +500,19 @@ class WaitMachine(Generic[T]):
             return Finished("failure", self.failure_message(subject), subject)
         return self._sleep(poll_delay(self.poll_interval))
 
+    def error_message(self, error: BaseException) -> str:
+        """The message of a wait ended by ``error``."""
+        return f"Error polling {self.what}: {type(error).__name__}: {error}"
+
+    def note(self, subject: T) -> None:
+        """Record a newer state seen without a poll (a list summary): the last state a timeout or
+        an error reports, never a verdict."""
+        self.last = subject
+
     def on_error(self, error: BaseException) -> Step[T]:
         """The next step after a poll that raised ``error``."""
         if not self.tolerate(error):
-            return Finished(
-                "error", f"Error polling {self.what}: {type(error).__name__}: {error}", self.last, error
-            )
+            return Finished("error", self.error_message(error), self.last, error)
         self.failures += 1
         return self._sleep(backoff_delay(self.failures, self.poll_interval, self.max_backoff))
 
@@ -510,6 +569,8 @@ class JobWait(WaitMachine[AutopilotJob]):
             job_name, self.log, candidate_interval=candidate_interval, logged_state=logged_state, clock=clock
         )
         self.api_version: Literal["auto", "v1", "v2"] = "auto"
+        #: A describe of the job succeeded (this wait's, or the task's handed to its trigger).
+        self.described = False
 
     def verdict(self, subject: AutopilotJob) -> Verdict:
         return self.criteria.verdict(subject)
@@ -521,16 +582,29 @@ class JobWait(WaitMachine[AutopilotJob]):
         return subject.failure_message()
 
     def observe(self, subject: AutopilotJob) -> None:
+        self.described = True
         self.api_version = subject.api_version
         self.reporter.update(subject)
 
     def tolerate(self, error: BaseException) -> bool:
-        if is_not_found(error) and within_not_found_grace(
-            self.created_at, self.not_found_grace, now=self._now()
+        # ResourceNotFound is eventual consistency only until the job has been described: a job
+        # that was described and is gone now (deleted, an emulator restart) will not come back.
+        if (
+            is_not_found(error)
+            and not self.described
+            and within_not_found_grace(self.created_at, self.not_found_grace, now=self._now())
         ):
             self.log.info("Autopilot job %s is not visible yet (%s); will check again", self.job_name, error)
             return True
         return super().tolerate(error)
+
+    def error_message(self, error: BaseException) -> str:
+        if is_not_found(error):
+            seen = (
+                f"it was last seen {self.state(self.last)}" if self.last is not None else "it was never seen"
+            )
+            return f"Autopilot job {self.job_name!r} not found ({type(error).__name__}: {error}); {seen}"
+        return super().error_message(error)
 
     def event(self, step: Finished[AutopilotJob]) -> dict[str, Any]:
         """The trigger event for a finished wait."""
@@ -591,6 +665,67 @@ class EndpointWait(WaitMachine[dict[str, Any]]):
             "message": step.message,
             "endpoint": to_json_safe(dict(step.subject)) if step.subject is not None else None,
         }
+
+
+# --- the hand-off from a task to its trigger ------------------------------------------------------
+#: The describe fields a task hands to its trigger (``last_seen``): enough for the verdict, the
+#: progress lines and the coalesced poller's first window, small enough for trigger kwargs.
+HAND_OFF_FIELDS = (
+    "AutoMLJobName",
+    "AutoMLJobArn",
+    "AutoMLJobStatus",
+    "AutoMLJobSecondaryStatus",
+    "CreationTime",
+    "LastModifiedTime",
+    "EndTime",
+    "FailureReason",
+    "PartialFailureReasons",
+    "ModelDeployConfig",
+    "GenerateCandidateDefinitionsOnly",
+)
+_HAND_OFF_TIMES = ("CreationTime", "LastModifiedTime", "EndTime")
+
+
+def hand_off(job: AutopilotJob) -> dict[str, JSONValue]:
+    """
+    What a task saw in its last describe before deferring, JSON-safe for the trigger's
+    ``last_seen`` kwarg, so the trigger's first poll needs no describe of its own.
+
+    ``{"job": {<HAND_OFF_FIELDS>, "MaxCandidates"}, "api_version": "v1"|"v2", "observed_at": ISO
+    8601 server time of the describe (its Date header) or None}``.
+
+    :param job: the task's last describe.
+    """
+    fields = {key: job.raw[key] for key in HAND_OFF_FIELDS if job.raw.get(key) is not None}
+    if job.max_candidates is not None:
+        fields["AutoMLJobConfig"] = {"CompletionCriteria": {"MaxCandidates": job.max_candidates}}
+    return {
+        "job": to_json_safe(fields),
+        "api_version": job.api_version,
+        "observed_at": to_json_safe(job.observed_at),
+    }
+
+
+def from_hand_off(data: Mapping[str, Any]) -> AutopilotJob:
+    """
+    The :class:`AutopilotJob` a task handed to its trigger with :func:`hand_off`.
+
+    :param data: the ``last_seen`` trigger kwarg.
+    :raises ValueError: naming the field, when ``data`` is not what :func:`hand_off` returns.
+    """
+    raw = data.get("job") if isinstance(data, Mapping) else None
+    if not isinstance(raw, Mapping) or not raw.get("AutoMLJobName") or not raw.get("AutoMLJobStatus"):
+        raise ValueError("last_seen: expected the dict hand_off() returns, with job.AutoMLJobName and status")
+    fields = dict(raw)
+    for key in _HAND_OFF_TIMES:
+        if fields.get(key) is not None:
+            fields[key] = _as_utc(fields[key])
+    version = data.get("api_version")
+    return AutopilotJob(
+        raw=fields,
+        api_version="v2" if version == "v2" else "v1",
+        observed_at=_as_utc(data.get("observed_at")),
+    )
 
 
 # --- drivers -------------------------------------------------------------------------------------

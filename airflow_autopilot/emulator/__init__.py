@@ -19,6 +19,8 @@ _EXPORTS = {
     "advance_time": "airflow_autopilot.emulator.settings",
     "inject_faults": "airflow_autopilot.emulator.controls",
     "clear_faults": "airflow_autopilot.emulator.controls",
+    "deny": "airflow_autopilot.emulator.controls",
+    "change_logs": "airflow_autopilot.emulator.handle",
     "request_counts": "airflow_autopilot.emulator.controls",
     "reset_request_counts": "airflow_autopilot.emulator.controls",
     "OUTCOMES": "airflow_autopilot.emulator.controls",

@@ -146,9 +146,26 @@ class _State:
     counts: Counter[str] = field(default_factory=Counter)
     any_request: FaultBudget = field(default_factory=FaultBudget)
     per_job: dict[str, FaultBudget] = field(default_factory=dict)
+    denied: set[str] = field(default_factory=set)
 
 
 _state = _State()
+
+
+def deny(*operations: str) -> None:
+    """Answer every request of these operations with ``AccessDeniedException`` until cleared, as
+    for a role without the IAM permission (``sagemaker:ListAutoMLJobs`` for ``ListAutoMLJobs``).
+
+    :param operations: SageMaker operation names, e.g. ``ListAutoMLJobs``.
+    """
+    with _state.lock:
+        _state.denied.update(operations)
+
+
+def denied_operations() -> list[str]:
+    """Return the operations answered with ``AccessDeniedException``."""
+    with _state.lock:
+        return sorted(_state.denied)
 
 
 def inject_faults(
@@ -190,10 +207,11 @@ def inject_faults(
 
 
 def clear_faults() -> None:
-    """Drop every queued fault."""
+    """Drop every queued fault and every denied operation."""
     with _state.lock:
         _state.any_request = FaultBudget()
         _state.per_job.clear()
+        _state.denied.clear()
 
 
 def pending_faults() -> FaultBudget:
@@ -209,6 +227,8 @@ def take_fault(operation: str, job_name: str | None) -> str | None:
     :param job_name: the request's ``AutoMLJobName``, if any.
     """
     with _state.lock:
+        if operation in _state.denied:
+            return FAULT_ACCESS_DENIED
         fault = _state.any_request.take(operation)
         if fault is None and job_name and operation in JOB_FAULT_OPERATIONS:
             budget = _state.per_job.get(job_name)

@@ -17,6 +17,19 @@ def reset_backends() -> None:
     controls.clear_faults()
 
 
+def change_logs() -> dict[str, list[tuple[float, str, str]]]:
+    """Every V1 job's status changes so far, in every account and region (name to
+    ``(emulator time, status, secondary)``, oldest first)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    from airflow_autopilot.emulator.models import AutopilotBackend
+
+    logs: dict[str, list[tuple[float, str, str]]] = {}
+    for _account, _region, backend in sagemaker_backends.iter_backends():
+        logs.update(AutopilotBackend(backend).change_log())  # type: ignore[arg-type]
+    return logs
+
+
 class EmulatorHandle:
     """Controls of a running emulator (in-process or a server in this process).
 
@@ -69,8 +82,19 @@ class EmulatorHandle:
         )
 
     def clear_faults(self) -> None:
-        """Drop every queued fault."""
+        """Drop every queued fault and every denied operation."""
         controls.clear_faults()
+
+    def deny(self, *operations: str) -> None:
+        """Answer these operations with ``AccessDeniedException`` until :meth:`clear_faults`.
+
+        :param operations: SageMaker operation names, e.g. ``ListAutoMLJobs``.
+        """
+        controls.deny(*operations)
+
+    def change_log(self) -> dict[str, list[tuple[float, str, str]]]:
+        """Every V1 job's status changes so far: name to ``(emulator time, status, secondary)``."""
+        return change_logs()
 
     def request_counts(self) -> dict[str, int]:
         """Return SageMaker requests per operation since the last reset."""

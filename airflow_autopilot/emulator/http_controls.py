@@ -102,6 +102,40 @@ def configure_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict
     )
 
 
+def deny_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """``/deny``: the operations answered with AccessDeniedException (GET), or deny more of them
+    (POST ``{"operations": ["ListAutoMLJobs"]}``); DELETE clears faults and denials.
+
+    :param request: the werkzeug request.
+    :param full_url: the request URL.
+    :param headers: the request headers.
+    """
+    if request.method == "DELETE":
+        controls.clear_faults()
+    elif request.method == "POST":
+        try:
+            operations = _body(request).get("operations") or []
+            if not isinstance(operations, list) or not all(isinstance(o, str) for o in operations):
+                raise ValueError("operations: expected a list of operation names")
+        except (ValueError, TypeError) as error:
+            return 400, dict(_JSON), json.dumps({"error": str(error)})
+        controls.deny(*operations)
+    return 200, dict(_JSON), json.dumps({"denied": controls.denied_operations()})
+
+
+def change_log_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """``/change-log``: every V1 job's status changes so far (GET), as JSON
+    ``{"now": <emulator time>, "jobs": {name: [[time, status, secondary], ...]}}``.
+
+    :param request: the werkzeug request.
+    :param full_url: the request URL.
+    :param headers: the request headers.
+    """
+    from airflow_autopilot.emulator.handle import change_logs
+
+    return 200, dict(_JSON), json.dumps({"now": settings.now(), "jobs": change_logs()})
+
+
 def register_routes() -> None:
     """Add the routes under :data:`ROUTE_PREFIX` to moto's ``/moto-api`` route table (idempotent).
 
@@ -112,3 +146,5 @@ def register_routes() -> None:
     urls.url_paths["{0}" + ROUTE_PREFIX + "/request-counts"] = request_counts_view
     urls.url_paths["{0}" + ROUTE_PREFIX + "/faults"] = faults_view
     urls.url_paths["{0}" + ROUTE_PREFIX + "/configure"] = configure_view
+    urls.url_paths["{0}" + ROUTE_PREFIX + "/deny"] = deny_view
+    urls.url_paths["{0}" + ROUTE_PREFIX + "/change-log"] = change_log_view

@@ -431,6 +431,18 @@ class EmulatedAutoMLJob:
         offset, primary, secondary = self._state_at(elapsed)
         return JobState(offset, primary, secondary, elapsed)
 
+    def changes(self) -> list[tuple[float, str, str]]:
+        """The job's change log up to now: ``(emulator time, status, secondary status)`` of each
+        state it entered, oldest first (a job's ``LastModifiedTime`` is the time of the last one).
+        """
+        with self._lock:
+            elapsed = self.refresh()
+            log: list[tuple[float, str, str]] = []
+            for offset, primary, secondary in self._timeline:
+                if offset <= elapsed and (not log or log[-1][1:] != (primary, secondary)):
+                    log.append((self.created + offset, primary, secondary))
+            return log
+
     @property
     def auto_ml_job_status(self) -> str:
         """``AutoMLJobStatus`` now."""

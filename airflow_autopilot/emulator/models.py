@@ -65,6 +65,15 @@ class AutopilotBackend:
             if isinstance(job, EmulatedAutoMLJob):
                 job.refresh()
 
+    def change_log(self) -> dict[str, list[tuple[float, str, str]]]:
+        """Every V1 job's status changes so far: name to ``(emulator time, status, secondary)``,
+        oldest first (see :meth:`EmulatedAutoMLJob.changes`)."""
+        return {
+            name: job.changes()
+            for name, job in list(self._jobs.items())
+            if isinstance(job, EmulatedAutoMLJob)
+        }
+
     def create_auto_ml_job(self, params: dict[str, Any]) -> str:
         """Validate and store a V1 job, queue the faults its tags ask for; return its ARN.
 

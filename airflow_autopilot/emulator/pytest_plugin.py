@@ -15,11 +15,16 @@ from airflow_autopilot.emulator.inprocess import mock_autopilot
 from airflow_autopilot.emulator.server import EmulatorServer
 
 _AWS_ENV_TO_CLEAR = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL")
+#: The poll-interval floor against the emulator, whose jobs take seconds (1 s against AWS).
+EMULATOR_MIN_POLL_INTERVAL = "0.01"
 
 
 def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_autopilot.core.waiting import MIN_POLL_INTERVAL_ENV
+
     for name in _AWS_ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(MIN_POLL_INTERVAL_ENV, EMULATOR_MIN_POLL_INTERVAL)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", DEFAULT_REGION)
@@ -28,7 +33,8 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def autopilot_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorHandle]:
-    """In-process Autopilot emulator over moto's ``mock_aws``, with fake AWS credentials and region.
+    """In-process Autopilot emulator over moto's ``mock_aws``, with fake AWS credentials and region,
+    and the poll-interval floor lowered to 0.01 s.
 
     :param monkeypatch: pytest's monkeypatch fixture.
     """
@@ -52,7 +58,8 @@ def autopilot_emulator_server_session() -> Iterator[EmulatorServer]:
 def autopilot_emulator_server(
     autopilot_emulator_server_session: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[EmulatorServer]:
-    """The session's emulator server, reset for this test, with Airflow's AWS connection pointing at it.
+    """The session's emulator server, reset for this test, with Airflow's AWS connection pointing at
+    it and the poll-interval floor lowered to 0.01 s.
 
     Settings and clock changed by the test are restored afterwards.
 

@@ -5,6 +5,7 @@ CreateModelPackage, with fault injection.
 from __future__ import annotations
 
 import warnings
+from email.utils import formatdate
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -13,7 +14,7 @@ from moto.sagemaker.exceptions import ResourceNotFound
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
-from airflow_autopilot.emulator import controls
+from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -70,17 +71,26 @@ class AutopilotResponse(SageMakerResponse):
         return AutopilotBackend(self.sagemaker_backend)
 
     def call_action(self) -> Any:
-        """Count the request, serve an injected fault if one is due, else run the operation."""
+        """Count the request, serve an injected fault if one is due, else run the operation.
+
+        Every answer carries a ``Date`` header on the emulator clock, taken before the operation
+        runs (so a job state in the answer is never older than its Date), as clients that window
+        ListAutoMLJobs by the server's time rely on.
+        """
+        date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
         controls.count_request(action)
         job_name = self._get_param("AutoMLJobName")
         fault = controls.take_fault(action, job_name if isinstance(job_name, str) else None)
         if fault is not None:
-            return self._fault_response(fault, job_name)
-        if action in _REFRESH_ALL_OPERATIONS:
-            self.autopilot_backend.refresh_jobs()
-            self.autopilot_backend.refresh_endpoints()
-        return super().call_action()
+            status, headers, body = self._fault_response(fault, job_name)
+        else:
+            if action in _REFRESH_ALL_OPERATIONS:
+                self.autopilot_backend.refresh_jobs()
+                self.autopilot_backend.refresh_endpoints()
+            status, headers, body = super().call_action()
+        headers["date"] = date
+        return status, headers, body
 
     def _fault_response(self, fault: str, job_name: Any) -> Any:
         error: ServiceException

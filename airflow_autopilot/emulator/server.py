@@ -29,6 +29,30 @@ def airflow_conn_value(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
     )
 
 
+def _request_handler() -> type:
+    """moto's request handler with one ``Date`` header per response, on the emulator clock.
+
+    The standard library stamps the wall clock; a Date that ignores :meth:`EmulatorHandle.advance`
+    would put the server's own time out of step with its jobs' times. SageMaker answers carry the
+    Date taken before their operation ran (in-process clients get it too); other answers get one here.
+    """
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class EmulatorRequestHandler(MotoRequestHandler):
+        def send_response(self, code: int, message: str | None = None) -> None:
+            # As the standard library does, less its wall-clock Date (end_headers adds one if needed).
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Server", self.version_string())
+
+        def end_headers(self) -> None:
+            if not any(line.lower().startswith(b"date:") for line in getattr(self, "_headers_buffer", [])):
+                self.send_header("Date", self.date_time_string(settings.now()))
+            super().end_headers()
+
+    return EmulatorRequestHandler
+
+
 class EmulatorServer(EmulatorHandle):
     """A threaded moto server in this process with the Autopilot emulator installed.
 
@@ -87,6 +111,9 @@ class EmulatorServer(EmulatorHandle):
         settings.configure(stage_seconds=self.stage_seconds, max_candidates=self.max_candidates)
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
+        # Before any request arrives: answer with the emulator clock in every Date header.
+        assert server._server is not None
+        server._server.RequestHandlerClass = _request_handler()
         self.port = server.get_host_and_port()[1]
         self._server = server
         return self

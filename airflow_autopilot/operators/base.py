@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
 
-from airflow_autopilot.core.waiting import EVENT_STATUSES, EndpointWait, Finished, JobWait, Sleep
+from airflow_autopilot.core.waiting import EVENT_STATUSES, EndpointWait, Finished, JobWait, Sleep, hand_off
 from airflow_autopilot.exceptions import (
     AutopilotError,
     AutopilotJobFailed,
@@ -135,6 +135,8 @@ class AutopilotConnectionMixin:
                 created_at=created_at.isoformat() if isinstance(created_at, datetime) else created_at,
                 candidate_interval=wait.reporter.candidate_interval,
                 logged_state=list(wait.reporter.last_state) if wait.reporter.last_state else None,
+                # What the check just before deferring saw: the trigger starts from it.
+                last_seen=hand_off(wait.last) if wait.last is not None else None,
             ),
             method_name="execute_complete",
             kwargs=kwargs,

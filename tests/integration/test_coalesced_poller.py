@@ -1,16 +1,51 @@
-"""Coalesced polling against the emulator server: few calls, no lost or false outcome."""
+"""
+The coalesced poller against the emulator server, many waits in one event loop: calls at the floor,
+list windows on the server's clock, registration without describes, the full-listing safety net,
+jobs that disappear, the rate-limited fallback without ListAutoMLJobs, and the poll-interval floor.
+
+Job progress comes from the emulator's movable clock, not from sleeping.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import math
-from contextlib import asynccontextmanager
+import time
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_autopilot.aio.poller import CoalescedPoller
-from airflow_autopilot.core.job import WaitCriteria
-from tests.helpers import client_error
+from airflow_autopilot.aio import poller as poller_module
+from airflow_autopilot.aio.poller import LIST_PERMISSION, CoalescedPoller
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.waiting import MIN_POLL_INTERVAL_ENV, from_hand_off, hand_off
+from airflow_autopilot.emulator import settings
+from airflow_autopilot.emulator.responses import AutopilotResponse
+from airflow_autopilot.triggers import AutopilotJobTrigger
+from tests.conftest import job_request, upload_training_data
+from tests.helpers import fast_trigger
+
+#: Jobs that never change on their own (a stage lasts 28 emulated hours).
+IDLE = {"autopilot-emulator:stage-seconds": "100000"}
+#: Jobs that are Completed 80 emulated seconds after creation.
+QUICK = {"autopilot-emulator:stage-seconds": "10"}
+
+
+def create_jobs(server, names, tags) -> None:
+    """Create V1 jobs through boto3 (the training data is uploaded once)."""
+    upload_training_data(server.endpoint_url)
+    sagemaker = server.client()
+    for name in names:
+        sagemaker.create_auto_ml_job(**job_request(name, tags=tags))
+
+
+def handed_off(server, name: str) -> dict:
+    """What a sensor hands its trigger: its describe just before deferring, through JSON."""
+    job = AutopilotJob.from_describe(server.client().describe_auto_ml_job(AutoMLJobName=name))
+    return json.loads(json.dumps(hand_off(job)))
 
 
 @asynccontextmanager
@@ -18,8 +53,7 @@ async def emulator_client(server):
     from aiobotocore.config import AioConfig
     from aiobotocore.session import get_session
 
-    session = get_session()
-    async with session.create_client(
+    async with get_session().create_client(
         "sagemaker",
         region_name="us-east-1",
         endpoint_url=server.endpoint_url,
@@ -30,131 +64,345 @@ async def emulator_client(server):
         yield client
 
 
-async def _collect(watch, criteria, until):
-    """Read describes until the criteria give a verdict; return (verdict, job)."""
-    while True:
-        try:
-            job = await asyncio.wait_for(watch.next(), timeout=until)
-        except Exception as err:  # a transient describe error: keep waiting, as the trigger does
-            if isinstance(err, asyncio.TimeoutError):
-                raise
-            continue
-        verdict = criteria.verdict(job)
-        if verdict != "waiting":
-            return verdict, job
+async def run_triggers(triggers, *, until=lambda events: False, advance=None, limit=20.0) -> dict:
+    """Run triggers as a triggerer does (one event loop), moving the emulator clock with ``advance``
+    every 0.1 s; return the payload per job of those that fired before ``limit`` or ``until(events)``."""
+    events: dict = {}
+
+    async def consume(trigger):
+        async for event in trigger.run():
+            events[trigger.job_name] = event.payload
+
+    tasks = [asyncio.create_task(consume(t)) for t in triggers]
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and not until(events) and not all(t.done() for t in tasks):
+        await asyncio.sleep(0.1)
+        if advance is not None:
+            advance()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return events
 
 
-def _run_watchers(server, names, poller, criteria, cycles, advance):
-    async def main():
-        async with emulator_client(server) as client:
-            results = {}
-            hints = {name: [] for name in names}
+@pytest.fixture
+def list_requests(monkeypatch):
+    """Every ListAutoMLJobs request the emulator serves: (LastModifiedTimeAfter, emulator time)."""
+    seen: list[tuple[datetime | None, datetime]] = []
+    original = AutopilotResponse.list_auto_ml_jobs
 
-            async def watch_one(name):
-                async with poller.watch(name, criteria, 3600.0, hints[name].append, client=client) as watch:
-                    results[name] = await _collect(watch, criteria, until=30)
+    def recording(self):
+        after = self._get_param("LastModifiedTimeAfter")
+        if isinstance(after, (int, float)):
+            after = datetime.fromtimestamp(after, timezone.utc)
+        elif isinstance(after, datetime) and after.tzinfo is None:
+            after = after.replace(tzinfo=timezone.utc)
+        seen.append((after, datetime.fromtimestamp(settings.now(), timezone.utc)))
+        return original(self)
 
-            tasks = [asyncio.create_task(watch_one(n)) for n in names]
-            await asyncio.sleep(0)
-            for _ in range(cycles):
-                await poller.cycle(client)
-                await asyncio.sleep(0)
-                advance()
-                if all(t.done() for t in tasks):
-                    break
-            await asyncio.gather(*tasks)
-            return results, hints
-
-    return asyncio.run(main())
+    monkeypatch.setattr(AutopilotResponse, "list_auto_ml_jobs", recording)
+    return seen
 
 
-def test_every_outcome_arrives_with_few_calls(autopilot_emulator_server, make_job):
+@pytest.fixture
+def describe_times(monkeypatch):
+    """``time.monotonic()`` of every DescribeAutoMLJob the emulator serves."""
+    times: list[float] = []
+    original = AutopilotResponse.describe_auto_ml_job
+
+    def recording(self):
+        times.append(time.monotonic())
+        return original(self)
+
+    monkeypatch.setattr(AutopilotResponse, "describe_auto_ml_job", recording)
+    return times
+
+
+# --- the floor ------------------------------------------------------------------------------------
+async def _watch_until_verdicts(poller, client, names, criteria, advance, cycles):
+    """Watch ``names`` (no hand-off) and drive the poller's cycles by hand; return verdicts."""
+    results: dict = {}
+
+    async def watch_one(name):
+        async with poller.watch(name, criteria, 3600.0, client=client) as watch:
+            while True:
+                job = await watch.next()
+                if criteria.verdict(job) != "waiting":
+                    results[name] = (criteria.verdict(job), job)
+                    return
+
+    tasks = [asyncio.create_task(watch_one(n)) for n in names]
+    await asyncio.sleep(0)
+    for _ in range(cycles):
+        await poller.cycle(client)
+        await asyncio.sleep(0)
+        if all(t.done() for t in tasks):
+            break
+        advance()
+    await asyncio.gather(*tasks)
+    return results
+
+
+async def test_every_outcome_arrives_with_one_page_a_cycle_and_one_describe_per_ended_job(
+    autopilot_emulator_server,
+):
     server = autopilot_emulator_server
     names = [f"poll-ok-{i}" for i in range(40)] + ["emu-failed-poll", "emu-stopped-poll"]
-    for name in names:
-        make_job(name, tags={"autopilot-emulator:stage-seconds": "10"})
+    create_jobs(server, names, QUICK)
     server.reset_request_counts()
-    poller = CoalescedPoller()
-    results, hints = _run_watchers(server, names, poller, WaitCriteria(), 60, lambda: server.advance(5))
-
+    poller = CoalescedPoller(run_loop=False)
+    async with emulator_client(server) as client:
+        results = await _watch_until_verdicts(
+            poller, client, names, WaitCriteria(), lambda: server.advance(5), cycles=60
+        )
     assert {n: v for n, (v, _) in results.items() if v != "success"} == {
         "emu-failed-poll": "failure",
         "emu-stopped-poll": "failure",
     }
-    assert all(job.status == "Completed" for n, (v, job) in results.items() if v == "success")
     assert results["emu-failed-poll"][1].failure_reason
-    # Progress came from list summaries, not describes.
-    assert any(h.secondary_status == "ModelTuning" for h in hints["poll-ok-0"])
     counts = server.request_counts()
-    n = len(names)
-    # First cycle: one describe per new job. Then at most 2 + N/100 calls a cycle on average,
-    # plus one describe per job that ended (the describe that carries its verdict).
-    steady_calls = counts["DescribeAutoMLJob"] + counts.get("ListAutoMLJobs", 0) - n - n
-    assert steady_calls <= (poller.stats.cycles - 1) * (2 + math.ceil(n / 100))
-    assert counts["DescribeAutoMLJob"] < n * 3  # against about n per cycle for one describe per job
+    # Fewer than 100 jobs change in any cycle: one page a cycle (the first a full listing, for
+    # jobs registered without a hand-off), and a describe only for each verdict.
+    assert counts["ListAutoMLJobs"] == poller.stats.cycles
+    assert counts["DescribeAutoMLJob"] == len(names)
 
 
-def test_list_throttling_loses_nothing(autopilot_emulator_server, make_job, instant_aws_retries):
+async def test_an_idle_batch_is_not_listed_again(autopilot_emulator_server, list_requests):
+    """120 jobs launched together, then idle: one ListAutoMLJobs page a cycle, no describes."""
     server = autopilot_emulator_server
-    names = [f"poll-thr-{i}" for i in range(5)]
-    for name in names:
-        make_job(name, tags={"autopilot-emulator:stage-seconds": "10"})
-    poller = CoalescedPoller()
-    state = {"cycle": 0}
-
-    def advance():
-        state["cycle"] += 1
-        server.advance(10)
-        if state["cycle"] in (3, 4, 5):
-            server.inject_faults(None, throttle=3, server_errors=1)  # the list and some describes fail
-
-    results, _ = _run_watchers(server, names, poller, WaitCriteria(), 80, advance)
-    assert all(v == "success" for v, _ in results.values())
-    assert poller.stats.list_failures >= 1
-
-
-def test_round_robin_finds_what_the_list_missed(autopilot_emulator_server, make_job, monkeypatch):
-    """Correctness does not depend on the list: with it returning nothing, every job still ends."""
-    server = autopilot_emulator_server
-    names = [f"poll-rr-{i}" for i in range(4)]
-    for name in names:
-        make_job(name, tags={"autopilot-emulator:stage-seconds": "1"})
-    poller = CoalescedPoller(round_robin_divisor=2, full_check_seconds=0)
-
-    async def nothing(client, since):
-        return []
-
-    monkeypatch.setattr(poller, "_list_changed", nothing)
-    results, _ = _run_watchers(server, names, poller, WaitCriteria(), 40, lambda: server.advance(30))
-    assert all(v == "success" for v, _ in results.values())
+    names = [f"poll-idle-{i}" for i in range(120)]
+    create_jobs(server, names, IDLE)
+    seen = {name: from_hand_off(handed_off(server, name)) for name in names}
+    server.reset_request_counts()
+    poller = CoalescedPoller(run_loop=False)
+    pages = []
+    async with emulator_client(server) as client, AsyncExitStack() as stack:
+        for name in names:
+            await stack.enter_async_context(
+                poller.watch(name, WaitCriteria(), 60.0, client=client, seen=seen[name])
+            )
+        for _ in range(6):
+            before = poller.stats.list_calls
+            await poller.cycle(client)
+            pages.append(poller.stats.list_calls - before)
+            server.advance(60)
+    # The first window reaches back to the hand-offs, a few seconds after the launch: the batch
+    # once (ceil(120/100) pages); after that, windows start at the previous listing's server time.
+    assert pages[0] <= math.ceil(len(names) / 100)
+    assert pages[1:] == [1] * 5
+    assert server.request_counts().get("DescribeAutoMLJob", 0) == 0
 
 
-@pytest.mark.parametrize("secondary", ["ModelTuning"])
-def test_target_secondary_from_a_summary_triggers_a_describe(autopilot_emulator_server, make_job, secondary):
-    server = autopilot_emulator_server
-    make_job("poll-target", tags={"autopilot-emulator:stage-seconds": "10"})
-    criteria = WaitCriteria.build(target_secondary_statuses=[secondary])
-    poller = CoalescedPoller(round_robin_divisor=10_000)
-    results, _ = _run_watchers(server, ["poll-target"], poller, criteria, 30, lambda: server.advance(5))
-    verdict, job = results["poll-target"]
-    assert verdict == "success" and job.secondary_status == secondary and job.status == "InProgress"
-
-
-def test_a_role_that_cannot_list_jobs_still_gets_every_outcome(
-    autopilot_emulator_server, make_job, monkeypatch
+# --- the server's clock ---------------------------------------------------------------------------
+@pytest.mark.parametrize("local_ahead_minutes", [15, -15], ids=["triggerer-ahead", "server-ahead"])
+async def test_list_windows_follow_the_servers_clock_whatever_the_local_one(
+    autopilot_emulator_server, list_requests, monkeypatch, local_ahead_minutes
 ):
-    """ListAutoMLJobs denied (AccessDenied): the poller falls back to describing each job."""
+    """#12 5b: with the triggerer's clock 15 minutes off, jobs that complete are still seen at once,
+    and every list window starts a few seconds before the server's own time."""
     server = autopilot_emulator_server
-    names = ["poll-denied-ok", "emu-failed-poll-denied"]
-    for name in names:
-        make_job(name, tags={"autopilot-emulator:stage-seconds": "1"})
-    poller = CoalescedPoller()
+    if local_ahead_minutes < 0:
+        server.advance(-local_ahead_minutes * 60)  # the server ahead of this machine
+    else:
 
-    async def denied(client, since):
-        raise client_error("AccessDeniedException", 403, "ListAutoMLJobs")
+        class SkewedDatetime(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return datetime.now(tz) + timedelta(minutes=local_ahead_minutes)
 
-    monkeypatch.setattr(poller, "_list_changed", denied)
-    results, _ = _run_watchers(server, names, poller, WaitCriteria(), 40, lambda: server.advance(2))
-    assert poller.list_disabled
-    assert results["poll-denied-ok"][0] == "success"
-    assert results["emu-failed-poll-denied"][0] == "failure"
+        monkeypatch.setattr(poller_module, "datetime", SkewedDatetime)
+    names = [f"poll-skew-{i}" for i in range(20)]
+    create_jobs(server, names, QUICK)
+    hand_offs = {n: handed_off(server, n) for n in names}
+    handed_at = min(datetime.fromisoformat(h["observed_at"]) for h in hand_offs.values())
+    triggers = [
+        fast_trigger(AutopilotJobTrigger, n, last_seen=hand_offs[n], candidate_interval=0, timeout=30)
+        for n in names
+    ]
+    events = await run_triggers(triggers, advance=lambda: server.advance(10), limit=15)
+    assert {n: e["status"] for n, e in events.items()} == dict.fromkeys(names, "success")
+    assert list_requests
+    # Each window starts no earlier than the previous listing's server time less the 5 s overlap
+    # (and the Date header's whole second) or than the hand-offs (for triggers registered since),
+    # and never after the server's now.
+    previous = handed_at
+    for after, now in list_requests:
+        if after is not None:
+            assert min(previous - timedelta(seconds=6), handed_at - timedelta(seconds=1)) <= after <= now, (
+                after,
+                previous,
+                now,
+            )
+        previous = now
+
+
+# --- registration without describes ---------------------------------------------------------------
+async def test_triggers_start_from_the_hand_off_without_a_describe(autopilot_emulator_server):
+    """30 triggers start together: one list page, and a describe only for the jobs that ended
+    between the hand-off and the start (as after a triggerer restart)."""
+    server = autopilot_emulator_server
+    idle = [f"poll-start-{i}" for i in range(25)]
+    ended = [f"poll-ended-{i}" for i in range(5)]
+    create_jobs(server, idle, IDLE)
+    create_jobs(server, ended, QUICK)
+    hand_offs = {n: handed_off(server, n) for n in idle + ended}
+    server.advance(100)  # the QUICK jobs complete before their triggers start
+    server.reset_request_counts()
+    triggers = [
+        fast_trigger(AutopilotJobTrigger, n, last_seen=hand_offs[n], poll_interval=1.0, candidate_interval=0)
+        for n in idle + ended
+    ]
+    events = await run_triggers(triggers, until=lambda events: len(events) == len(ended), limit=10)
+    assert {n: e["status"] for n, e in events.items()} == dict.fromkeys(ended, "success")
+    counts = server.request_counts()
+    assert counts.get("DescribeAutoMLJob", 0) == len(ended)
+    assert counts["ListAutoMLJobs"] == math.ceil(len(idle + ended) / 100)
+
+
+async def test_the_sensor_hands_its_describe_to_the_trigger(server, make_job):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from tests.helpers import sensor
+
+    make_job("poll-sensor-hand", tags=IDLE)
+    task = sensor("poll-sensor-hand", aws_conn_id="aws_default", deferrable=True, timeout=60)
+    with pytest.raises(TaskDeferred) as info:
+        task.execute({})
+    trigger = info.value.trigger
+    path, kwargs = trigger.serialize()
+    kwargs = json.loads(json.dumps(kwargs))  # JSON-safe, as the triggerer stores it
+    assert kwargs["last_seen"]["job"]["AutoMLJobStatus"] == "InProgress"
+    assert kwargs["last_seen"]["observed_at"]  # the server's time of that describe
+    server.reset_request_counts()
+    rebuilt = AutopilotJobTrigger(**kwargs)
+    events = await run_triggers([rebuilt], limit=0.5)
+    assert events == {}  # still running
+    assert server.request_counts().get("DescribeAutoMLJob", 0) == 0
+
+
+# --- the safety net -------------------------------------------------------------------------------
+class WindowsMissEverything:
+    """A real client whose windowed ListAutoMLJobs pages come back empty (a change the windows
+    missed); full listings are untouched."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    async def list_auto_ml_jobs(self, **kwargs):
+        page = await self._client.list_auto_ml_jobs(**kwargs)
+        if "LastModifiedTimeAfter" in kwargs:
+            page = {**page, "AutoMLJobSummaries": []}
+        return page
+
+
+async def test_a_full_listing_catches_what_the_windows_missed(autopilot_emulator_server):
+    server = autopilot_emulator_server
+    names = [f"poll-missed-{i}" for i in range(3)]
+    create_jobs(server, names, QUICK)
+    seen = {n: from_hand_off(handed_off(server, n)) for n in names}
+    poller = CoalescedPoller(run_loop=False)  # full listings every 540 s of server time
+    step = 60
+    async with emulator_client(server) as real, AsyncExitStack() as stack:
+        client = WindowsMissEverything(real)
+        watches = [
+            await stack.enter_async_context(
+                poller.watch(n, WaitCriteria(), step, client=client, seen=seen[n])
+            )
+            for n in names
+        ]
+        noticed_after = None
+        for cycle in range(15):
+            await poller.cycle(client)
+            if all(w._items for w in watches):
+                noticed_after = cycle * step
+                break
+            server.advance(step)
+        results = [await w.next() for w in watches]
+    assert all(job.status == "Completed" for job in results)
+    # The jobs completed 80 s in; the full listing came within full_listing_seconds + one cycle.
+    assert noticed_after is not None and noticed_after <= poller.full_listing.total_seconds() + step
+    assert [r.kind for r in poller.stats.history].count("full") == 1
+
+
+async def test_a_job_that_disappears_ends_the_wait_as_not_found(autopilot_emulator_server):
+    """#12 5a: after an emulator restart the job is gone; the wait ends "not found", not timed out."""
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-gone"], IDLE)
+    trigger = fast_trigger(
+        AutopilotJobTrigger, "poll-gone", last_seen=handed_off(server, "poll-gone"), candidate_interval=0
+    )
+    state = {"ticks": 0}
+
+    def restart_then_advance():
+        state["ticks"] += 1
+        if state["ticks"] == 3:
+            server.reset()  # the emulator restarts: every job is gone
+        elif state["ticks"] > 3:
+            server.advance(120)
+
+    events = await run_triggers([trigger], advance=restart_then_advance, limit=15)
+    event = events["poll-gone"]
+    assert event["status"] == "error"
+    assert "not found" in event["message"] and "last seen InProgress/Starting" in event["message"]
+
+
+# --- without ListAutoMLJobs -----------------------------------------------------------------------
+async def test_a_role_without_list_permission_gets_every_outcome_within_the_rate_ceiling(
+    autopilot_emulator_server, describe_times, caplog
+):
+    server = autopilot_emulator_server
+    names = [f"poll-denied-{i}" for i in range(24)] + ["emu-failed-denied"]
+    create_jobs(server, names, QUICK)
+    hand_offs = {n: handed_off(server, n) for n in names}
+    server.deny("ListAutoMLJobs")
+    rate = 20.0
+    triggers = [
+        fast_trigger(
+            AutopilotJobTrigger,
+            n,
+            last_seen=hand_offs[n],
+            poll_interval=0.25,
+            candidate_interval=0,
+            fallback_describes_per_second=rate,
+        )
+        for n in names
+    ]
+    server.advance(100)  # every job ends; only describes can tell
+    describe_times.clear()
+    with caplog.at_level(logging.WARNING, logger=poller_module.__name__):
+        events = await run_triggers(triggers, limit=15)
+    assert {n: e["status"] for n, e in events.items()} == {
+        **dict.fromkeys(names[:-1], "success"),
+        "emu-failed-denied": "failure",
+    }
+    # Never more than the ceiling (the emulator's clock of arrival jitters a little): at most
+    # rate + 2 describes in any second.
+    assert len(describe_times) >= len(names)
+    busiest = max(sum(1 for t in describe_times if start <= t < start + 1.0) for start in describe_times)
+    assert busiest <= rate + 2, busiest
+    warnings = [r for r in caplog.records if LIST_PERMISSION in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+
+
+# --- the poll-interval floor ----------------------------------------------------------------------
+async def test_poll_interval_zero_does_not_spin_the_shared_poller(autopilot_emulator_server, monkeypatch):
+    """#12 10: ``poke_interval=0`` is raised to the floor; the poller lists once per floor interval."""
+    server = autopilot_emulator_server
+    monkeypatch.setenv(MIN_POLL_INTERVAL_ENV, "0.25")
+    names = [f"poll-zero-{i}" for i in range(10)]
+    create_jobs(server, names, IDLE)
+    triggers = [
+        fast_trigger(
+            AutopilotJobTrigger, n, last_seen=handed_off(server, n), poll_interval=0, candidate_interval=0
+        )
+        for n in names
+    ]
+    server.reset_request_counts()
+    started = time.monotonic()
+    await run_triggers(triggers, limit=1.5)
+    elapsed = time.monotonic() - started
+    # one cycle per 0.25 s (the first after min(interval, 1 s))
+    assert server.request_counts()["ListAutoMLJobs"] <= elapsed / 0.25 + 1
