@@ -51,6 +51,8 @@ class Leg:
     python: str
     airflow: str | None
     main: bool = False
+    #: Extra requirements of the resolution: what that Airflow release's own constraints cap.
+    pins: tuple[str, ...] = ()
 
     @property
     def constraints(self) -> Path:
@@ -67,8 +69,9 @@ LEGS = {
         Leg("airflow-3.3", "3.11", "apache-airflow==3.3.*", main=True),
         Leg("airflow-3.3-py3.10", "3.10", "apache-airflow==3.3.*"),
         Leg("airflow-3.3-py3.13", "3.13", "apache-airflow==3.3.*"),
-        Leg("airflow-3.2", "3.11", "apache-airflow==3.2.*"),
-        Leg("airflow-3.1", "3.11", "apache-airflow==3.1.*"),
+        # SQLAlchemy 2.1 deprecates the noload strategy these releases' models use.
+        Leg("airflow-3.2", "3.11", "apache-airflow==3.2.*", pins=("sqlalchemy<2.1",)),
+        Leg("airflow-3.1", "3.11", "apache-airflow==3.1.*", pins=("sqlalchemy<2.1",)),
         Leg("airflow-3.0", "3.11", "apache-airflow==3.0.*"),
         Leg("airflow-2.11", "3.11", "apache-airflow==2.11.*"),
         Leg("floors", "3.10", None),
@@ -122,7 +125,8 @@ def compile_leg(leg: Leg) -> None:
     """Resolve the leg's full pin set into constraints/<leg>.txt."""
     with tempfile.TemporaryDirectory() as tmp:
         extra = Path(tmp) / "leg.txt"
-        extra.write_text("\n".join([leg.airflow] if leg.airflow else declared_floors()) + "\n")
+        requirements = [leg.airflow] if leg.airflow else declared_floors()
+        extra.write_text("\n".join([*requirements, *leg.pins]) + "\n")
         out = Path(tmp) / "out.txt"
         command = [uv(), "pip", "compile", "-q", "pyproject.toml", str(extra), "--no-header"]
         command += ["--no-annotate", "--python", find_python(leg.python), "-o", str(out)]

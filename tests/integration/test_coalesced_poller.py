@@ -260,7 +260,7 @@ async def test_triggers_start_from_the_hand_off_without_a_describe(autopilot_emu
 
 
 async def test_the_sensor_hands_its_describe_to_the_trigger(server, make_job):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     from tests.helpers import sensor
 

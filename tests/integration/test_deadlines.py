@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.emulator.server import airflow_conn_value

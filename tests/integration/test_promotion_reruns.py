@@ -184,7 +184,7 @@ async def test_trigger_and_hook_agree_on_a_rolled_back_update(server):
 
 
 async def test_deferrable_deploy_of_a_rolled_back_update_fails_with_the_reason(server):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     best = candidate()
     first = await asyncio.to_thread(deployer(best, aws_conn_id="aws_default").execute, {})

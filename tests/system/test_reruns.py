@@ -27,7 +27,7 @@ class SlowFirstTry(AutopilotCreateJobOperator):
 
 @pytest.mark.slow  # a real 4 s execution_timeout; the fast case is in tests/integration/test_operators_create.py
 def test_retry_after_execution_timeout_starts_a_new_job(server, run_dag, capfd):
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     with DAG(f"rerun_kill_{uuid.uuid4().hex[:8]}", schedule=None) as dag:
         SlowFirstTry(
@@ -60,7 +60,7 @@ def test_a_deleted_run_triggered_again_with_the_same_run_id_gets_a_new_job(serve
     scheduler records the time the run starts. The patch restores the scheduler's start date.
     """
     from airflow.models import dagrun
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     original = dagrun.get_or_create_dagrun
 

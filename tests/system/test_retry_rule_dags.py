@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from tests.helpers import create_kwargs, sensor
 

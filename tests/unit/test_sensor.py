@@ -55,7 +55,7 @@ def test_execute_complete_rejects_missing_and_non_success_events():
 
 
 def test_soft_fail_skips_a_failed_job_but_not_an_error_after_a_deferral():
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
 
     from airflow_autopilot.core.waiting import make_event
     from airflow_autopilot.exceptions import AutopilotWaitError
