@@ -133,7 +133,7 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         """
         errors = job_name_errors(self.job_name, "job_name")
         errors += seconds_errors(self.timeout, "timeout", allow_zero=True)
-        errors += seconds_errors(self.poke_interval, "poke_interval")
+        errors += seconds_errors(self.poke_interval, "poke_interval", allow_zero=True)
         errors += seconds_errors(self.not_found_grace_seconds, "not_found_grace_seconds", allow_zero=True)
         errors += seconds_errors(self.candidate_interval, "candidate_interval", allow_zero=True)
         try:

@@ -341,6 +341,9 @@ class CoalescedPoller:
         if row is not None:  # in the latest listing: the next window covers it from there
             tracked.state = _state_of(row)
             tracked.created = _utc(row.get("CreationTime"))
+            listed = AutopilotJob.from_describe(row)
+            if any(watch.criteria.verdict(listed) != "waiting" for watch in tracked.watches):
+                tracked.due = True  # listed in a state that may end the wait: no later change will show
             return
         self._needs_full = True
         tracked.due = self.list_disabled  # without the list, only a describe tells
@@ -390,7 +393,13 @@ class CoalescedPoller:
         while self._jobs:
             started = self._clock()
             try:
-                await self.cycle(self._client)
+                # Bounded: a call left hanging (its client closed under it when the last watcher
+                # left, a server that never answers) must not stall every later watcher.
+                await asyncio.wait_for(self.cycle(self._client), timeout=max(4 * self._interval(), 10.0))
+            except asyncio.TimeoutError:
+                log.warning(
+                    "A coalesced poll cycle took over %.0f s; starting the next one", 4 * self._interval()
+                )
             except Exception as err:  # a bug, not an AWS error (those are handled in cycle)
                 log.exception("The coalesced poller's cycle failed")
                 self._fail_all(err)

@@ -374,7 +374,7 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
                 f"instance_type: {self.instance_type!r} must be a SageMaker instance type such as ml.m5.large "
                 "(ml.<family>.<size>)"
             )
-        wait_errors = seconds_errors(self.poll_interval, "poll_interval") + seconds_errors(
+        wait_errors = seconds_errors(self.poll_interval, "poll_interval", allow_zero=True) + seconds_errors(
             self.max_wait_seconds, "max_wait_seconds"
         )
         if wait_errors:

@@ -143,7 +143,7 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         errors = job_name_errors(self.job_name, "job_name")
         if self.wait_for_endpoint:
-            errors += seconds_errors(self.poll_interval, "poll_interval")
+            errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
             attempts = self.max_attempts
             if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
                 errors.append(f"max_attempts: {attempts!r} must be an integer of at least 1")

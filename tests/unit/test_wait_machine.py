@@ -279,7 +279,8 @@ def test_call_limits_keep_the_configured_settings_when_they_fit():
     assert limits.attempts == 4  # 4 x 3 s + 1 + 2 + 4 s of backoff = 19 s
 
 
-def test_call_budget_is_the_time_left_with_a_short_last_look():
+def test_call_budget_is_the_time_left_with_a_short_last_look(monkeypatch):
+    monkeypatch.setenv("AUTOPILOT_MIN_POLL_INTERVAL", "0.01")  # the 0.2 s poll below, not the 1 s floor
     clock = Clock()
     wait = job_wait(clock, poll_interval=10.0, timeout=30.0)
     assert wait.call_budget() == 30.0
