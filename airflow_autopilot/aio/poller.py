@@ -186,6 +186,8 @@ class _Tracked:
     watches: list[Watch] = field(default_factory=list)
     #: The last state the poller knows (from the task's hand-off, a list summary or a describe).
     state: _State | None = None
+    #: The job as last seen (for a watcher that joins later).
+    job: AutopilotJob | None = None
     created: datetime | None = None
     api_version: ApiVersion = "auto"
     #: ``time.monotonic()`` of the last describe (or of the hand-off's): fallback order.
@@ -291,7 +293,12 @@ class CoalescedPoller:
             tracked = self._jobs[job_name] = _Tracked([watch])
             self._learn(job_name, tracked, seen)
         else:
+            # Another wait on a job already watched: it starts from what the poller knows.
             tracked.watches.append(watch)
+            if tracked.job is not None and seen is None:
+                watch.put(_Listed(tracked.job))
+                if criteria.verdict(tracked.job) != "waiting":
+                    tracked.due = True
         if self._run_loop and (self._task is None or self._task.done()):
             # An empty context: the poller is nobody's task, so its own log lines (list failures)
             # go to the triggerer's log, not to the log of whichever trigger happened to start it.
@@ -312,6 +319,7 @@ class CoalescedPoller:
     def _learn(self, name: str, tracked: _Tracked, seen: AutopilotJob | None) -> None:
         """What a new registration tells the poller, and what its next listing must cover."""
         if seen is not None:
+            tracked.job = seen
             tracked.state = _state_of(seen.raw)
             tracked.created = _utc(seen.creation_time)
             tracked.api_version = seen.api_version
@@ -339,11 +347,7 @@ class CoalescedPoller:
             return
         row = self._recent.get(name)
         if row is not None:  # in the latest listing: the next window covers it from there
-            tracked.state = _state_of(row)
-            tracked.created = _utc(row.get("CreationTime"))
-            listed = AutopilotJob.from_describe(row)
-            if any(watch.criteria.verdict(listed) != "waiting" for watch in tracked.watches):
-                tracked.due = True  # listed in a state that may end the wait: no later change will show
+            self._take(row)  # its waiter gets the row (and a describe when it may end the wait)
             return
         self._needs_full = True
         tracked.due = self.list_disabled  # without the list, only a describe tells
@@ -588,7 +592,7 @@ class CoalescedPoller:
         if state == tracked.state:
             return  # unchanged (listed again by the overlap, or by a full listing)
         tracked.state = state
-        hint = AutopilotJob.from_describe(row)
+        hint = tracked.job = AutopilotJob.from_describe(row)
         for watch in tracked.watches:
             watch.put(_Listed(hint))
             if watch.criteria.verdict(hint) != "waiting":
@@ -617,6 +621,7 @@ class CoalescedPoller:
                 if result.api_version == "v2" and tracked.api_version == "auto":
                     self.stats.describe_calls += 1  # the V1 describe was refused first
                 tracked.api_version = result.api_version
+                tracked.job = result
                 tracked.state = _state_of(result.raw)
                 tracked.created = _utc(result.creation_time) or tracked.created
                 self._saw_server_time(result.observed_at)

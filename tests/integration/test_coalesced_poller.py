@@ -193,6 +193,30 @@ async def test_an_idle_batch_is_not_listed_again(autopilot_emulator_server, list
     assert server.request_counts().get("DescribeAutoMLJob", 0) == 0
 
 
+async def test_a_wait_that_joins_later_starts_from_what_the_poller_knows(autopilot_emulator_server):
+    """A second wait on a watched job, and a wait restarted in the same event loop (its job is in
+    the latest listing), get the job's state at once and a describe when it may end their wait."""
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-join"], QUICK)
+    server.advance(100)  # Completed
+    poller = CoalescedPoller(run_loop=False)
+    criteria = WaitCriteria()
+    async with emulator_client(server) as client:
+        async with poller.watch("poll-join", criteria, 60.0, client=client) as first:
+            await poller.cycle(client)  # full listing (no hand-off), then the describe
+            assert (await asyncio.wait_for(first.next(), 1)).status == "Completed"
+            async with poller.watch("poll-join", criteria, 60.0, client=client) as second:
+                await poller.cycle(client)
+                assert (await asyncio.wait_for(second.next(), 1)).status == "Completed"
+        # Restarted: the job is no longer watched, but the latest listing showed it.
+        server.reset_request_counts()
+        async with poller.watch("poll-join", criteria, 60.0, client=client) as again:
+            await poller.cycle(client)
+            assert (await asyncio.wait_for(again.next(), 1)).status == "Completed"
+    counts = server.request_counts()
+    assert counts["DescribeAutoMLJob"] == 1 and counts["ListAutoMLJobs"] == 1  # a window, no full listing
+
+
 # --- the server's clock ---------------------------------------------------------------------------
 @pytest.mark.parametrize("local_ahead_minutes", [15, -15], ids=["triggerer-ahead", "server-ahead"])
 async def test_list_windows_follow_the_servers_clock_whatever_the_local_one(
