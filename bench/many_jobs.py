@@ -10,7 +10,10 @@ server in another process (loopback); API calls are counted by the server.
 * Amazon provider: it has no trigger for AutoML jobs, so N ``SageMakerAutoMLSensor`` s, each with
   its own hook, session and client as N poke-mode tasks have. A cycle is one ``poke`` of every
   sensor, one after the other in one thread (in production each is a process of its own, holding
-  a worker slot); cycles start one poll interval apart, or at once when a cycle takes longer.
+  a worker slot); cycles start one poll interval apart, or at once when a cycle takes longer. The
+  sensors share nothing, so they run in shards of at most ``--shard`` (100) per process, one shard
+  after the other, and their figures are added up: each session and client holds about 20 MiB, and
+  500 of them in one process would need about 10 GiB at once.
 
 Reported apart, before the measured cycles: the set-up (ours: building the triggers and every
 trigger's first check; Amazon: building the N sensors' sessions and clients), its API calls, CPU
@@ -87,13 +90,14 @@ def worker(side: str, n: int, cycles: int, poll: float, endpoint: str) -> dict:
     os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     names = [f"many-{side[:3]}-{n}-{os.getpid()}-{i}" for i in range(n)]
-    # Each job changes stage about three times during ours' cycles and stays running through them.
-    create_jobs(_RemoteServer(endpoint), names, stage_seconds=cycles * poll / 3)
 
     if side == "ours":
         import asyncio
 
         from airflow_autopilot.triggers import AutopilotJobTrigger
+
+        # Each job changes stage about three times during the cycles and stays running through them.
+        create_jobs(_RemoteServer(endpoint), names, stage_seconds=cycles * poll / 3)
 
         async def run() -> dict:
             phase = _Phase(endpoint)
@@ -130,6 +134,9 @@ def worker(side: str, n: int, cycles: int, poll: float, endpoint: str) -> dict:
     for sensor in sensors:  # each sensor's own session and client, as each poke-mode task builds
         _ = sensor.hook.conn
     setup = phase.end()
+    # Created after the set-up, so that they are still running when the cycles start, however long
+    # the set-up took; each changes stage at most about three times during cycles of ``poll``.
+    create_jobs(_RemoteServer(endpoint), names, stage_seconds=cycles * poll / 3)
     phase = _Phase(endpoint)
     cycle_seconds = []
     for _ in range(cycles):
@@ -142,6 +149,37 @@ def worker(side: str, n: int, cycles: int, poll: float, endpoint: str) -> dict:
     return {"setup": setup, "measured": measured, "cycles": cycles, "cycle_seconds": max(cycle_seconds)}
 
 
+def run_side(side: str, n: int, args: argparse.Namespace, endpoint: str) -> dict:
+    """
+    One run of ``side`` with N jobs, in fresh processes: ours in one; Amazon's sensors in shards of
+    at most ``--shard`` per process, one shard after the other, their figures added up.
+
+    Amazon sensors share nothing (each has its own session and client, ~20 MiB), so the costs of N
+    of them are the sum of their shards'; sharding keeps N = 500 from needing ~10 GiB at once.
+    """
+    sizes = [n] if side == "ours" else [min(args.shard, n - i) for i in range(0, n, args.shard)]
+    shards = []
+    for size in sizes:
+        cmd = [sys.executable, str(HERE), "--poll", str(args.poll), "--worker", side]
+        cmd += [str(size), str(args.cycles), endpoint]
+        out, _ = run_child(cmd, timeout=900 + args.cycles * args.poll * 4)
+        shards.append(json.loads(out.strip().splitlines()[-1]))
+    total: dict = {"cycles": args.cycles, "shards": len(shards)}
+    for phase in ("setup", "measured"):
+        calls: dict[str, int] = {}
+        for shard in shards:
+            for op, count in shard[phase]["calls"].items():
+                calls[op] = calls.get(op, 0) + count
+        total[phase] = {
+            "calls": calls,
+            "cpu": sum(shard[phase]["cpu"] for shard in shards),
+            "rss_kib": sum(shard[phase]["rss_kib"] for shard in shards),
+        }
+    if side == "amazon":
+        total["cycle_seconds"] = max(shard["cycle_seconds"] for shard in shards)
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -150,6 +188,7 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=10, help="measured poll cycles per run")
     parser.add_argument("--poll", type=float, default=3.0, help="poll interval of both sides")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each (N, side)")
+    parser.add_argument("--shard", type=int, default=100, help="most Amazon sensors per process")
     parser.add_argument("--quick", action="store_true", help="N = 10 and 100, 5 cycles, 1 run each")
     parser.add_argument(
         "--worker", nargs=4, metavar=("SIDE", "N", "CYCLES", "ENDPOINT"), help=argparse.SUPPRESS
@@ -176,10 +215,12 @@ def main() -> int:
             for repeat in range(args.repeats):
                 # The order flips every repeat, so that neither side always runs later.
                 for side in ("ours", "amazon")[:: 1 if repeat % 2 == 0 else -1]:
-                    cmd = [sys.executable, str(HERE), "--poll", str(args.poll), "--worker", side]
-                    cmd += [str(n), str(args.cycles), endpoint]
-                    out, _ = run_child(cmd, timeout=600 + args.cycles * args.poll * 4)
-                    results.setdefault((n, side), []).append(json.loads(out.strip().splitlines()[-1]))
+                    started = time.monotonic()
+                    run = run_side(side, n, args, endpoint)
+                    print(
+                        f"  (N={n} {side}: {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True
+                    )
+                    results.setdefault((n, side), []).append(run)
     finally:
         server.terminate()  # by its process id
         try:
@@ -224,7 +265,10 @@ def report(args: argparse.Namespace, results: dict[tuple[int, str], list[dict]])
             print(f"    per cycle: {fmt_spread(cpu_cycle, '.4f')} CPU-s")
             if side == "amazon":
                 cycle_s = [r["cycle_seconds"] for r in runs]
-                print(f"    longest cycle {fmt_spread(cycle_s, '.2f')} s (poll interval {args.poll:g} s)")
+                print(
+                    f"    longest cycle of one shard {fmt_spread(cycle_s, '.2f')} s (poll interval"
+                    f" {args.poll:g} s; {runs[0]['shards']} shard(s) of at most {args.shard} sensors)"
+                )
         for ours, theirs in zip(results[(n, "ours")], results[(n, "amazon")], strict=True):
             ratios_calls.append(
                 sum(ours["measured"]["calls"].values())
