@@ -124,3 +124,9 @@ def run_child(cmd: list[str], timeout: float, env: dict[str, str] | None = None)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:4]}... exited {proc.returncode}:\n{stderr[-3000:]}")
     return stdout, usage
+
+
+def machine() -> str:
+    """CPUs and load averages now, to print with the figures (other load slows wall-clock times)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"

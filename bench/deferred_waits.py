@@ -29,6 +29,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="autopilot-bench-"
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from _common import create_jobs as _create_jobs
+from _common import machine
 from _common import rss_kib as rss_kb
 
 
@@ -192,6 +193,7 @@ def main() -> None:
         elapsed = time.monotonic() - started
         report(args.jobs, args.poll, result, rss_base, server.request_counts())
         print(f"(created {args.jobs} jobs in {created_in:.1f} s; waits took {elapsed:.1f} s)")
+        print(f"machine: {machine()}")
 
 
 if __name__ == "__main__":

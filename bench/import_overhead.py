@@ -26,7 +26,7 @@ import os
 import statistics
 import sys
 
-from _common import fmt_spread, run_child, verdict
+from _common import fmt_spread, machine, run_child, verdict
 
 OURS = [
     "airflow_autopilot",
@@ -84,6 +84,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="5 pairs")
     args = parser.parse_args()
     pairs = 5 if args.quick else args.pairs
+    before = machine()
 
     for modules in SIDES.values():  # bytecode for every module both sides import; warm caches
         measure(modules, write_bytecode=True)
@@ -101,6 +102,7 @@ def main() -> int:
     median = statistics.median(ratios)
     provider = column("provider", "cpu")
     print(f"DAG-parse import cost after `import airflow.sdk`: {pairs} alternating pairs of fresh processes")
+    print(f"  machine: at start {before}; at end {machine()}")
     print("  median (min-max) over runs; CPU = the child's user+sys during the imports")
     for side, label in (("ours", "airflow_autopilot"), ("theirs", "Amazon provider")):
         print(f"  {label:<18} {', '.join(SIDES[side])}")

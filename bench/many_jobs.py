@@ -1,7 +1,7 @@
 """
 Many concurrent jobs: N = 10, 100 and 500 running Autopilot jobs waited on, ours against the
-Amazon provider, per poll cycle. Each side and size runs in a fresh process against one emulator
-server in another process (loopback); API calls are counted by the server.
+Amazon provider, per poll cycle. Each run is a fresh process against a fresh emulator server in
+another process (loopback, holding only that run's jobs); API calls are counted by the server.
 
 * ours: N ``AutopilotJobTrigger`` coroutines on one event loop, as in a triggerer. Each trigger
   first checks its job once (one describe); then they wait through the shared coalesced poller.
@@ -37,9 +37,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from _common import cpu_seconds, create_jobs, fmt_spread, rss_kib, run_child, verdict
+from _common import cpu_seconds, create_jobs, fmt_spread, machine, rss_kib, run_child, verdict
 
 HERE = Path(__file__).resolve()
 
@@ -149,10 +151,32 @@ def worker(side: str, n: int, cycles: int, poll: float, endpoint: str) -> dict:
     return {"setup": setup, "measured": measured, "cycles": cycles, "cycle_seconds": max(cycle_seconds)}
 
 
-def run_side(side: str, n: int, args: argparse.Namespace, endpoint: str) -> dict:
+@contextmanager
+def emulator() -> Iterator[str]:
+    """A fresh emulator server in a process of its own on 127.0.0.1; yields its endpoint."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "airflow_autopilot.emulator", "--port", "0", "--stage-seconds", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().rsplit(" ", 1)[1].strip()
+    finally:
+        server.terminate()  # by its process id
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def run_side(side: str, n: int, args: argparse.Namespace) -> dict:
     """
-    One run of ``side`` with N jobs, in fresh processes: ours in one; Amazon's sensors in shards of
-    at most ``--shard`` per process, one shard after the other, their figures added up.
+    One run of ``side`` with N jobs, on a fresh emulator server (no other run's jobs in its lists),
+    in fresh processes: ours in one; Amazon's sensors in shards of at most ``--shard`` per process,
+    one shard after the other (each on a fresh server too), their figures added up.
 
     Amazon sensors share nothing (each has its own session and client, ~20 MiB), so the costs of N
     of them are the sum of their shards'; sharding keeps N = 500 from needing ~10 GiB at once.
@@ -160,9 +184,10 @@ def run_side(side: str, n: int, args: argparse.Namespace, endpoint: str) -> dict
     sizes = [n] if side == "ours" else [min(args.shard, n - i) for i in range(0, n, args.shard)]
     shards = []
     for size in sizes:
-        cmd = [sys.executable, str(HERE), "--poll", str(args.poll), "--worker", side]
-        cmd += [str(size), str(args.cycles), endpoint]
-        out, _ = run_child(cmd, timeout=900 + args.cycles * args.poll * 4)
+        with emulator() as endpoint:
+            cmd = [sys.executable, str(HERE), "--poll", str(args.poll), "--worker", side]
+            cmd += [str(size), str(args.cycles), endpoint]
+            out, _ = run_child(cmd, timeout=900 + args.cycles * args.poll * 4)
         shards.append(json.loads(out.strip().splitlines()[-1]))
     total: dict = {"cycles": args.cycles, "shards": len(shards)}
     for phase in ("setup", "measured"):
@@ -201,33 +226,15 @@ def main() -> int:
     if args.quick:
         args.sizes, args.cycles, args.repeats = [10, 100], 5, 1
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "airflow_autopilot.emulator", "--port", "0", "--stage-seconds", "10"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        endpoint = server.stdout.readline().rsplit(" ", 1)[1].strip()
-        results: dict[tuple[int, str], list[dict]] = {}
-        for n in args.sizes:
-            for repeat in range(args.repeats):
-                # The order flips every repeat, so that neither side always runs later.
-                for side in ("ours", "amazon")[:: 1 if repeat % 2 == 0 else -1]:
-                    started = time.monotonic()
-                    run = run_side(side, n, args, endpoint)
-                    print(
-                        f"  (N={n} {side}: {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True
-                    )
-                    results.setdefault((n, side), []).append(run)
-    finally:
-        server.terminate()  # by its process id
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    results: dict[tuple[int, str], list[dict]] = {}
+    args.machine = machine()
+    for n in args.sizes:
+        for repeat in range(args.repeats):
+            # The order flips every repeat, so that neither side always runs later.
+            for side in ("ours", "amazon")[:: 1 if repeat % 2 == 0 else -1]:
+                started = time.monotonic()
+                results.setdefault((n, side), []).append(run_side(side, n, args))
+                print(f"  (N={n} {side}: {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
     report(args, results)
     return 0
 
@@ -238,6 +245,7 @@ def report(args: argparse.Namespace, results: dict[tuple[int, str], list[dict]])
         f"Many jobs: {args.cycles} measured poll cycles per run, poll interval {args.poll:g} s,"
         f" {args.repeats} run(s) of each; median (min-max) over runs"
     )
+    print(f"  machine: at start {args.machine}; at end {machine()}")
     print("  set-up (apart): ours = triggers built + every first check; amazon = N sessions + clients")
     for n in args.sizes:
         ratios_calls, ratios_cpu = [], []

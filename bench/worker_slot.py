@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _common import STAGES, create_jobs, fmt_spread, point_airflow_at, run_child
+from _common import STAGES, create_jobs, fmt_spread, machine, point_airflow_at, run_child
 
 HERE = Path(__file__).resolve()
 #: Seconds the poke start gets before the others start (its process start-up and first check).
@@ -214,6 +214,7 @@ def main() -> int:
     stage = args.job_seconds / STAGES
     timeout = args.job_seconds * 3 + 120
     rounds = []
+    before = machine()
     with EmulatorServer(port=0, stage_seconds=stage) as server:
         point_airflow_at(server)
         for i in range(args.rounds):
@@ -230,6 +231,7 @@ def main() -> int:
         f"Worker-slot time, one emulated job of {args.job_seconds:g} s, poke interval"
         f" {args.poke_interval:g} s, {args.rounds} round(s); median (min-max) over rounds"
     )
+    print(f"  machine: at start {before}; at end {machine()}")
     print("  slot-s = time inside the task starts (import of the sensor module .. end of the call)")
     labels = {
         "amazon-poke": "Amazon SageMakerAutoMLSensor, poke",
