@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +73,60 @@ def cpu_seconds() -> float:
     """User plus system CPU seconds of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """``(min, median, max)`` of ``values``."""
+    return min(values), statistics.median(values), max(values)
+
+
+def fmt_spread(values: list[float], fmt: str = ".3f", scale: float = 1.0) -> str:
+    """``median (min-max, n runs)`` of ``values`` times ``scale``, each formatted with ``fmt``."""
+    low, mid, high = (v * scale for v in spread(values))
+    return f"{mid:{fmt}} ({low:{fmt}}-{high:{fmt}}, n={len(values)})"
+
+
+def verdict(ok: bool) -> str:
+    """``met`` or ``NOT met``."""
+    return "met" if ok else "NOT met"
+
+
+def run_child(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[str, Any]:
+    """
+    Run ``cmd`` to completion and return its stdout and its resource usage (``wait4``'s rusage).
+
+    The child's output goes to temporary files (no pipe to drain) and it is reaped with ``wait4``,
+    so that its own CPU time and peak RSS are read from the kernel rather than reported by itself.
+    It is killed by its process id if it outlives ``timeout`` seconds; a failure raises
+    ``RuntimeError`` with its stderr.
+
+    :param cmd: the command line.
+    :param timeout: seconds before the child is killed.
+    :param env: its environment (default: this one's).
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=ROOT / "bench")
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(proc.pid, signal.SIGKILL)
+                os.wait4(proc.pid, 0)
+                proc.returncode = -signal.SIGKILL
+                raise RuntimeError(f"{cmd[:4]}... took over {timeout:g} s; killed pid {proc.pid}")
+            time.sleep(0.005)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]}... exited {proc.returncode}:\n{stderr[-3000:]}")
+    return stdout, usage
+
+
+def machine() -> str:
+    """CPUs and load averages now, to print with the figures (other load slows wall-clock times)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"

@@ -1,28 +1,32 @@
 """
-DAG-parse overhead: fresh-process import time of our DAG-facing modules against the Amazon
-provider's SageMaker sensor and operator modules, both measured after ``import airflow.sdk``.
+DAG-parse overhead: the CPU time that importing our DAG-facing modules costs, against the Amazon
+provider's SageMaker sensor and operator modules, both after ``import airflow.sdk``.
 
-Each side is imported in a new Python process, several times; the median is reported, with the
-ratio ours / theirs. Target: ours at most one tenth of theirs. It also prints what importing the package and its
-provider info (what Airflow loads when it discovers providers) costs; target at most 5 ms.
+Paired runs, each side in a fresh Python process, alternating (ours, theirs, theirs, ours, ... the
+order flips every pair so that neither side always runs second). Each child times its imports with
+``time.process_time()`` (its own user + system CPU, so other load on the machine does not count, as
+it does for wall time), after a ``gc.collect()``; the parent reads the child's peak RSS from ``wait4``. Printed: each side's
+median (min-max), the ratio ours / theirs of each pair as median (min-max), and the peak memory.
+Targets: median ratio <= 0.10 and every pair <= 0.15. Also the cost of importing the package and
+its provider info (what Airflow loads when it discovers providers); target <= 5 ms CPU.
 
-Both sides are measured as installed: pip compiles a wheel's modules to bytecode at install time,
-so the bench first byte-compiles our package (an editable install, and PYTHONDONTWRITEBYTECODE,
-would otherwise make ours pay for compiling source on every import and theirs not).
+Both sides are measured as installed by pip, which compiles modules to bytecode: a first run of
+each side with bytecode writing on (it is also the file-system cache warm-up) makes sure neither
+side pays for compiling source (an editable install, an installer that does not compile, or
+PYTHONDONTWRITEBYTECODE would otherwise leave one side or both uncompiled).
 
-    python bench/import_overhead.py [--runs 7]
+    python bench/import_overhead.py [--pairs 11] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
+import json
+import os
 import statistics
-import subprocess
 import sys
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "airflow_autopilot"
+from _common import fmt_spread, machine, run_child, verdict
 
 OURS = [
     "airflow_autopilot",
@@ -37,52 +41,88 @@ THEIRS = [
     "airflow.providers.amazon.aws.sensors.sagemaker",
     "airflow.providers.amazon.aws.operators.sagemaker",
 ]
+SIDES = {"ours": OURS, "theirs": THEIRS, "provider": PROVIDER}
 
 PROBE = """
-import time, sys
+import gc, json, sys, time
 import airflow.sdk  # both sides pay this; it is not counted
 # Airflow's provider discovery may already have loaded a module we time: unload it, so that its
 # real cost is measured (its dependencies outside the timed set stay loaded, as in a DAG parse).
 for name in [m for m in sys.modules if m.split(".")[0] in {roots!r}]:
     del sys.modules[name]
-start = time.perf_counter()
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+gc.collect()  # a clean heap, so a collection in the window is due to the window's own allocations
+rss0, wall0, cpu0 = rss(), time.perf_counter(), time.process_time()
 {imports}
-print(time.perf_counter() - start)
+cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+print(json.dumps({{"cpu": cpu, "wall": wall, "rss_growth_kib": rss() - rss0}}))
 """
 
+TARGET_MEDIAN, TARGET_EACH, TARGET_PROVIDER = 0.10, 0.15, 0.005
 
-def measure(modules: list[str], runs: int) -> float:
-    """Median seconds to import ``modules`` in a fresh process after ``import airflow.sdk``."""
+
+def measure(modules: list[str], write_bytecode: bool = False) -> dict[str, float]:
+    """Import ``modules`` in a fresh process after ``import airflow.sdk``; CPU, wall and memory."""
     roots = sorted({m.split(".")[0] for m in modules if m.startswith("airflow_autopilot")})
     code = PROBE.format(imports="\n".join(f"import {m}" for m in modules), roots=roots)
-    samples = []
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
+    env = dict(os.environ)
+    if write_bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out, usage = run_child([sys.executable, "-c", code], timeout=120, env=env)
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_kib"] = usage.ru_maxrss  # the child's own peak, from the kernel
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--pairs", type=int, default=11, help="paired runs (default 11)")
+    parser.add_argument("--quick", action="store_true", help="5 pairs")
     args = parser.parse_args()
-    compileall.compile_dir(str(PACKAGE), quiet=1)
-    # Warm the file-system cache once for both sides.
-    measure(OURS, 1)
-    measure(THEIRS, 1)
-    ours = measure(OURS, args.runs)
-    theirs = measure(THEIRS, args.runs)
-    provider = measure(PROVIDER, args.runs)
-    ratio = ours / theirs if theirs else float("inf")
-    print("DAG-parse import overhead (median of fresh processes, after `import airflow.sdk`)")
-    print(f"  airflow_autopilot  ({', '.join(OURS)}): {ours * 1000:8.1f} ms")
-    print(f"  Amazon provider    ({', '.join(THEIRS)}): {theirs * 1000:8.1f} ms")
-    print(f"  ratio ours/theirs: {ratio:.3f}  (target <= 0.100: {'met' if ratio <= 0.1 else 'NOT met'})")
+    pairs = 5 if args.quick else args.pairs
+    before = machine()
+
+    for modules in SIDES.values():  # bytecode for every module both sides import; warm caches
+        measure(modules, write_bytecode=True)
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+    for i in range(pairs):
+        order = ("ours", "theirs") if i % 2 == 0 else ("theirs", "ours")
+        for side in (*order, "provider"):
+            runs[side].append(measure(SIDES[side]))
+
+    def column(side: str, key: str) -> list[float]:
+        return [run[key] for run in runs[side]]
+
+    ratios = [o / t for o, t in zip(column("ours", "cpu"), column("theirs", "cpu"), strict=True)]
+    wall_ratios = [o / t for o, t in zip(column("ours", "wall"), column("theirs", "wall"), strict=True)]
+    median = statistics.median(ratios)
+    provider = column("provider", "cpu")
+    print(f"DAG-parse import cost after `import airflow.sdk`: {pairs} alternating pairs of fresh processes")
+    print(f"  machine: at start {before}; at end {machine()}")
+    print("  median (min-max) over runs; CPU = the child's user+sys during the imports")
+    for side, label in (("ours", "airflow_autopilot"), ("theirs", "Amazon provider")):
+        print(f"  {label:<18} {', '.join(SIDES[side])}")
+        print(f"    CPU  {fmt_spread(column(side, 'cpu'), '.1f', 1000)} ms")
+        print(f"    wall {fmt_spread(column(side, 'wall'), '.1f', 1000)} ms")
+        print(
+            f"    RSS growth during the imports {fmt_spread(column(side, 'rss_growth_kib'), '.1f', 1 / 1024)} MiB"
+        )
+        print(f"    child peak RSS {fmt_spread(column(side, 'peak_rss_kib'), '.1f', 1 / 1024)} MiB")
+    ok = median <= TARGET_MEDIAN and max(ratios) <= TARGET_EACH
+    print(f"  CPU ratio ours/theirs per pair: {fmt_spread(ratios)}")
+    print(f"    target: median <= {TARGET_MEDIAN:.2f} and every pair <= {TARGET_EACH:.2f}: {verdict(ok)}")
+    # Other load only ever adds time, so the fastest run of each side is its least disturbed.
+    least = min(column("ours", "cpu")) / min(column("theirs", "cpu"))
+    print(f"  (for reference: ratio of the two sides' fastest runs {least:.3f};", end="")
+    print(f" wall-time ratio per pair {fmt_spread(wall_ratios)})")
+    provider_ok = statistics.median(provider) <= TARGET_PROVIDER
     print(
-        f"  package + provider info ({', '.join(PROVIDER)}): {provider * 1000:.2f} ms"
-        f"  (target <= 5 ms: {'met' if provider <= 0.005 else 'NOT met'})"
+        f"  package + provider info ({', '.join(PROVIDER)}): CPU {fmt_spread(provider, '.2f', 1000)} ms"
+        f"  (target: median <= {TARGET_PROVIDER * 1000:g} ms: {verdict(provider_ok)})"
     )
     return 0
 
