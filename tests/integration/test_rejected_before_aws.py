@@ -143,7 +143,7 @@ def test_a_dict_job_name_is_reported_as_the_wrong_type_not_as_missing(emu):
     ("overrides", "field"),
     [
         ({"poll_interval": -1}, "poll_interval"),
-        ({"poll_interval": 0}, "poll_interval"),
+        ({"poll_interval": math.nan}, "poll_interval"),  # 0 is allowed: raised to the documented floor
         ({"max_wait_seconds": -5}, "max_wait_seconds"),
         ({"max_wait_seconds": math.inf}, "max_wait_seconds"),
         ({"max_wait_seconds": math.nan, "deferrable": True}, "max_wait_seconds"),
