@@ -107,16 +107,19 @@ def run_child(cmd: list[str], timeout: float, env: dict[str, str] | None = None)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=ROOT / "bench")
         deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                os.kill(proc.pid, signal.SIGKILL)
-                os.wait4(proc.pid, 0)
-                proc.returncode = -signal.SIGKILL
-                raise RuntimeError(f"{cmd[:4]}... took over {timeout:g} s; killed pid {proc.pid}")
-            time.sleep(0.005)
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{cmd[:4]}... took over {timeout:g} s; killed pid {proc.pid}")
+                time.sleep(0.005)
+        except BaseException:  # the timeout, or this bench interrupted: stop the child by its pid
+            os.kill(proc.pid, signal.SIGKILL)
+            os.wait4(proc.pid, 0)
+            proc.returncode = -signal.SIGKILL
+            raise
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
