@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AsyncExitStack
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -118,6 +119,18 @@ class AutopilotBaseTrigger(BaseTrigger):
             self.log.exception("%s failed", type(self).__name__)
             payload = self.error_event(err)
         yield TriggerEvent(payload)
+
+
+def handed_off_recently(seen: AutopilotJob, seconds: float) -> bool:
+    """Whether the task's describe handed to a trigger is less than ``seconds`` old (by this
+    machine's clock against the server's Date; without a Date, taken as recent).
+
+    :param seen: the hand-off.
+    :param seconds: the age limit.
+    """
+    if seen.observed_at is None:
+        return True
+    return (datetime.now(timezone.utc) - seen.observed_at).total_seconds() < seconds
 
 
 class AutopilotJobTrigger(AutopilotBaseTrigger):
@@ -260,8 +273,10 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                         describe_rate=self.fallback_describes_per_second,
                     )
                 )
-            if pending is not None:
-                wait.reporter.mark_counted()  # the task counted candidates (when due) before deferring
+            if pending is not None and handed_off_recently(pending, self.candidate_interval):
+                # The task counted candidates (when due) just before deferring. A hand-off older than
+                # one candidate_interval (a triggerer restart) leaves the next count due at once.
+                wait.reporter.mark_counted()
 
             async def count_candidates(job: AutopilotJob) -> None:
                 request = wait.reporter.candidates_request(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -138,3 +139,17 @@ def test_not_found_after_a_describe_ends_the_wait_naming_the_last_state():
     assert isinstance(step, Finished) and step.status == "error"
     assert step.message.startswith("Autopilot job 'j1' not found (ClientError:")
     assert "last seen InProgress/ModelTuning" in step.message
+
+
+def test_a_stale_hand_off_leaves_the_candidate_count_due():
+    """After a triggerer restart the task's hand-off is old: the restarted trigger counts at once."""
+    from datetime import timedelta
+
+    from airflow_autopilot.triggers import handed_off_recently
+
+    now = datetime.now(timezone.utc)
+    fresh = AutopilotJob.from_describe({"AutoMLJobName": "j1"})
+    assert handed_off_recently(fresh, 60)  # no Date header: taken as recent
+    fresh = replace(fresh, observed_at=now - timedelta(seconds=5))
+    assert handed_off_recently(fresh, 60)
+    assert not handed_off_recently(replace(fresh, observed_at=now - timedelta(seconds=600)), 60)
