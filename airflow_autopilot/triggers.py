@@ -273,9 +273,14 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                         describe_rate=self.fallback_describes_per_second,
                     )
                 )
-            if pending is not None and handed_off_recently(pending, self.candidate_interval):
-                # The task counted candidates (when due) just before deferring. A hand-off older than
-                # one candidate_interval (a triggerer restart) leaves the next count due at once.
+            if (
+                pending is not None
+                and wait.reporter.candidate_count_due(pending)
+                and handed_off_recently(pending, self.candidate_interval)
+            ):
+                # The task counted candidates just before deferring (its job was training then). A
+                # job not yet training, or a hand-off older than one candidate_interval (a triggerer
+                # restart), leaves the next count due at once.
                 wait.reporter.mark_counted()
 
             async def count_candidates(job: AutopilotJob) -> None:
