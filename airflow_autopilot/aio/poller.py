@@ -11,7 +11,7 @@ import math
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -179,6 +179,12 @@ class PollerStats:
     history: deque[CycleRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
 
 
+def _may_end_a_wait(job: AutopilotJob, watches: Iterable[Watch]) -> bool:
+    """Whether a state the poller learnt may end one of these waits: then only a describe, due next
+    cycle, gives the verdict (list summaries lack what a verdict needs)."""
+    return any(watch.criteria.verdict(job) != "waiting" for watch in watches)
+
+
 @dataclass(eq=False)
 class _Tracked:
     """The poller's knowledge of one watched job."""
@@ -297,8 +303,7 @@ class CoalescedPoller:
             tracked.watches.append(watch)
             if tracked.job is not None and seen is None:
                 watch.put(_Listed(tracked.job))
-                if criteria.verdict(tracked.job) != "waiting":
-                    tracked.due = True
+                tracked.due |= _may_end_a_wait(tracked.job, [watch])
         if self._run_loop and (self._task is None or self._task.done()):
             # An empty context: the poller is nobody's task, so its own log lines (list failures)
             # go to the triggerer's log, not to the log of whichever trigger happened to start it.
@@ -324,10 +329,9 @@ class CoalescedPoller:
             tracked.created = _utc(seen.creation_time)
             tracked.api_version = seen.api_version
             tracked.described_at = self._clock()
-            if any(watch.criteria.verdict(seen) != "waiting" for watch in tracked.watches):
-                # The hand-off may already end the wait (a restart after the job ended): only a
-                # describe gives the verdict, and no later listing would show a change.
-                tracked.due = True
+            # The hand-off may already end the wait (a restart after the job ended): only a
+            # describe gives the verdict, and no later listing would show a change.
+            tracked.due |= _may_end_a_wait(seen, tracked.watches)
             # The state held at the describe's server time (less the Date header's resolution);
             # without one, at least since the job's own LastModifiedTime (server clock too).
             at = tracked.state[2]
@@ -396,14 +400,13 @@ class CoalescedPoller:
             pass
         while self._jobs:
             started = self._clock()
+            # Bounded: a call left hanging (its client closed under it when the last watcher left, a
+            # server that never answers) must not stall every later watcher.
+            limit = max(4 * self._interval(), 10.0)
             try:
-                # Bounded: a call left hanging (its client closed under it when the last watcher
-                # left, a server that never answers) must not stall every later watcher.
-                await asyncio.wait_for(self.cycle(self._client), timeout=max(4 * self._interval(), 10.0))
+                await asyncio.wait_for(self.cycle(self._client), timeout=limit)
             except asyncio.TimeoutError:
-                log.warning(
-                    "A coalesced poll cycle took over %.0f s; starting the next one", 4 * self._interval()
-                )
+                log.warning("A coalesced poll cycle took over %.0f s; starting the next one", limit)
             except Exception as err:  # a bug, not an AWS error (those are handled in cycle)
                 log.exception("The coalesced poller's cycle failed")
                 self._fail_all(err)
@@ -595,8 +598,7 @@ class CoalescedPoller:
         hint = tracked.job = AutopilotJob.from_describe(row)
         for watch in tracked.watches:
             watch.put(_Listed(hint))
-            if watch.criteria.verdict(hint) != "waiting":
-                tracked.due = True
+        tracked.due |= _may_end_a_wait(hint, tracked.watches)
 
     # --- describes --------------------------------------------------------------------------------
     async def _describe_due(self, client: Any) -> None:
