@@ -175,3 +175,21 @@ class FaultyProxy:
             for conn in self._conns:
                 with contextlib.suppress(OSError):
                     conn.close()
+
+
+def faulty_network(upstream_port: int, windows, monkeypatch) -> FaultyProxy:
+    """
+    A :class:`FaultyProxy` in front of the emulator with its fault windows scheduled, reachable as
+    the Airflow connection ``faulty_network`` (the caller starts its clock and closes it).
+
+    :param upstream_port: the emulator server's port.
+    :param windows: ``(kind, start, seconds)`` triples, kind ``"hang"`` or ``"refuse"``.
+    :param monkeypatch: pytest's monkeypatch, which sets the connection for this test only.
+    """
+    from airflow_autopilot.emulator.server import airflow_conn_value
+
+    proxy = FaultyProxy(upstream_port)
+    monkeypatch.setenv("AIRFLOW_CONN_FAULTY_NETWORK", airflow_conn_value(proxy.url))
+    for kind, start, seconds in windows:
+        getattr(proxy, kind)(start, seconds)
+    return proxy

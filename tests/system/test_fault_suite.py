@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_autopilot.core.job import WaitCriteria
-from airflow_autopilot.emulator.server import airflow_conn_value
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
@@ -363,15 +362,12 @@ def test_waits_through_a_network_that_hangs_or_refuses_end_with_the_true_outcome
     """Default botocore settings (60 s timeouts, 9 attempts): only the wait's deadline bounds a call."""
     import time
 
-    from tests.network_faults import FaultyProxy
+    from tests.network_faults import faulty_network
 
     server = autopilot_emulator_server
     name = f"fzn-{next(_names)}"
     create_case_job(make_job, name, case["outcome"], 0.1)
-    proxy = FaultyProxy(server.port)
-    monkeypatch.setenv("AIRFLOW_CONN_FAULTY_NETWORK", airflow_conn_value(proxy.url))
-    for kind, start, seconds in case["windows"]:
-        getattr(proxy, kind)(start, seconds)
+    proxy = faulty_network(server.port, case["windows"], monkeypatch)
     proxy.start_clock()
     started = time.monotonic()
     try:

@@ -162,16 +162,12 @@ def test_deferred_wait_through_a_network_that_hangs_or_refuses(
     import time
     from datetime import datetime, timedelta, timezone
 
-    from airflow_autopilot.emulator.server import airflow_conn_value
-    from tests.network_faults import FaultyProxy
+    from tests.network_faults import faulty_network
 
     server = autopilot_emulator_server
     name = f"fzdn-{next(_names)}"
     create_case_job(make_job, name, case["outcome"], 0.1)
-    proxy = FaultyProxy(server.port)
-    monkeypatch.setenv("AIRFLOW_CONN_FAULTY_NETWORK", airflow_conn_value(proxy.url))
-    for kind, start, seconds in case["windows"]:
-        getattr(proxy, kind)(start, seconds)
+    proxy = faulty_network(server.port, case["windows"], monkeypatch)
     trigger = AutopilotJobTrigger(
         name,
         aws_conn_id="faulty_network",
