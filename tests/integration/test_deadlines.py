@@ -97,6 +97,18 @@ def test_endpoint_wait_ends_on_time(bad_endpoint):
     assert_within(started, 1.0, 0.2)
 
 
+def assert_trigger_times_out(trigger, timeout: float, poll: float) -> None:
+    """Run a trigger to its one event: a timeout, within its deadline plus one poll interval."""
+
+    async def main():
+        return [event.payload async for event in trigger.run()]
+
+    started = time.monotonic()
+    events = asyncio.run(main())
+    assert_within(started, timeout, poll)
+    assert [e["status"] for e in events] == ["timeout"]
+
+
 def _deadline(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
 
@@ -106,28 +118,14 @@ def test_job_trigger_ends_on_time(bad_endpoint, coalesce):
     trigger = AutopilotJobTrigger(
         "deadline-job", aws_conn_id=CONN_ID, poll_interval=0.2, timeout_at=_deadline(1.0), coalesce=coalesce
     )
-
-    async def main():
-        return [event.payload async for event in trigger.run()]
-
-    started = time.monotonic()
-    events = asyncio.run(main())
-    assert_within(started, 1.0, 0.2)
-    assert [e["status"] for e in events] == ["timeout"]
+    assert_trigger_times_out(trigger, 1.0, 0.2)
 
 
 def test_endpoint_trigger_ends_on_time(bad_endpoint):
     trigger = AutopilotEndpointTrigger(
         "deadline-ep", aws_conn_id=CONN_ID, poll_interval=0.2, timeout_at=_deadline(1.0)
     )
-
-    async def main():
-        return [event.payload async for event in trigger.run()]
-
-    started = time.monotonic()
-    events = asyncio.run(main())
-    assert_within(started, 1.0, 0.2)
-    assert [e["status"] for e in events] == ["timeout"]
+    assert_trigger_times_out(trigger, 1.0, 0.2)
 
 
 # --- slow cases: the timeouts of the original report ---------------------------------------------
@@ -153,14 +151,7 @@ def test_job_trigger_with_a_10s_deadline_ends_on_time(bad_endpoint):
     trigger = AutopilotJobTrigger(
         "deadline-job", aws_conn_id=CONN_ID, poll_interval=2, timeout_at=_deadline(10)
     )
-
-    async def main():
-        return [event.payload async for event in trigger.run()]
-
-    started = time.monotonic()
-    events = asyncio.run(main())
-    assert_within(started, 10, 2)
-    assert [e["status"] for e in events] == ["timeout"]
+    assert_trigger_times_out(trigger, 10, 2)
 
 
 @pytest.mark.slow
