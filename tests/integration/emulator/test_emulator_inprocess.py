@@ -571,13 +571,17 @@ def test_deploy_error_outcome(emu: Any, sm: Any) -> None:
     assert sm.list_endpoints()["Endpoints"] == []
 
 
+def deployed_endpoint(emu: Any, sm: Any, job: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A finished job whose best candidate serves on ``<job>-endpoint``: its description and variant."""
+    create(sm, job, ModelDeployConfig={"EndpointName": f"{job}-endpoint"})
+    finish(emu, sm, job)
+    endpoint = sm.describe_endpoint(EndpointName=f"{job}-endpoint")
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    return endpoint, config["ProductionVariants"][0]
+
+
 def test_update_endpoint_is_updating_for_a_stage_then_switches_config(emu: Any, sm: Any) -> None:
-    create(sm, "upd", ModelDeployConfig={"EndpointName": "upd-endpoint"})
-    finish(emu, sm, "upd")
-    old = sm.describe_endpoint(EndpointName="upd-endpoint")
-    variant = sm.describe_endpoint_config(EndpointConfigName=old["EndpointConfigName"])["ProductionVariants"][
-        0
-    ]
+    old, variant = deployed_endpoint(emu, sm, "upd")
     sm.create_endpoint_config(
         EndpointConfigName="upd-config-2",
         ProductionVariants=[{**variant, "VariantName": "Blue", "InitialInstanceCount": 2}],
@@ -605,12 +609,7 @@ def test_update_endpoint_is_updating_for_a_stage_then_switches_config(emu: Any, 
 
 
 def test_update_endpoint_rollback_outcome_returns_to_the_previous_config(emu: Any, sm: Any) -> None:
-    create(sm, "rb", ModelDeployConfig={"EndpointName": "rb-endpoint"})
-    finish(emu, sm, "rb")
-    old = sm.describe_endpoint(EndpointName="rb-endpoint")
-    variant = sm.describe_endpoint_config(EndpointConfigName=old["EndpointConfigName"])["ProductionVariants"][
-        0
-    ]
+    old, variant = deployed_endpoint(emu, sm, "rb")
     sm.create_endpoint_config(
         EndpointConfigName="rb-config-2",
         ProductionVariants=[variant],
