@@ -122,7 +122,8 @@ def report(n: int, poll: float, result: dict | None, rss_base: int, server_count
     )
     print(
         f"DescribeAutoMLJob calls per job per poll interval: max {max_in_window} in any {poll:g} s window "
-        f"(target <= 1); smallest gap {min(gaps):.3f} s; mean {total / intervals:.3f} "
+        f"(target <= 1); smallest gap {f'{min(gaps):.3f} s' if gaps else 'n/a (one call per job)'}; "
+        f"mean {total / intervals:.3f} "
         f"({total} calls; server counted {server_counts.get('DescribeAutoMLJob', 0)})"
     )
     print(
