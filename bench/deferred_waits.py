@@ -123,7 +123,8 @@ def report(n: int, poll: float, result: dict | None, rss_base: int, server_count
     )
     print(
         f"DescribeAutoMLJob calls per job per poll interval: max {max_in_window} in any {poll:g} s window "
-        f"(target <= 1: {'met' if max_in_window <= 1 else 'NOT met'}); smallest gap {min(gaps):.3f} s; mean {total / intervals:.3f} "
+        f"(target <= 1: {'met' if max_in_window <= 1 else 'NOT met'}); smallest gap {f'{min(gaps):.3f} s' if gaps else 'n/a (one call per job)'}; "
+        f"mean {total / intervals:.3f} "
         f"({total} calls; server counted {server_counts.get('DescribeAutoMLJob', 0)})"
     )
     print(

@@ -58,6 +58,8 @@ IDLE_STAGE_SECONDS = 100_000
 #: Notice latency target beyond one poll interval (coalesced).
 LATENCY_SLACK_SECONDS = 2.0
 MAX_RATIO = 1.2
+#: The poller's list-window overlap (airflow_autopilot.aio.poller.DEFAULT_OVERLAP_SECONDS).
+OVERLAP_SECONDS = 5.0
 
 
 # --- talking to the emulator -----------------------------------------------------------------------
@@ -257,9 +259,17 @@ def analyse(
         name: next((t for t, status, _ in log.get(name, []) if status in TERMINAL), None) for name in names
     }
     # Cycles of the main phase, with the floor of each from the change log (server time).
-    # Steady state: the cycles after the first poll interval (that one is the start burst).
+    # Steady state: the cycles whose window starts after the triggers started. The ones before
+    # reach back to the hand-offs (and a job changed less than the overlap before the first
+    # listing is listed once more by the next): the start, whose first poll interval is the burst.
     cycles = sorted(main["history"], key=lambda c: c["started"])
-    steady = [c for c in cycles if c["started"] >= poll]
+    steady = [
+        c
+        for before, c in zip(cycles, cycles[1:], strict=False)
+        if before["date"] is not None and before["date"] - OVERLAP_SECONDS >= main["started_wall"]
+    ]
+    if mode == "denied":
+        steady = cycles  # no listing: every cycle is the same
     floor_total = 0
     previous = handed_at
     for cycle in cycles:
@@ -306,6 +316,8 @@ def analyse(
         "workload": workload,
         "n": n,
         "cycles": len(steady),
+        "start_cycles": len(cycles) - len(steady),
+        "start_calls": sum(c["calls"] for c in cycles) - calls,
         "calls": calls,
         "total_calls": sum(main["counts"].values()),
         "floor": floor_total,
@@ -331,6 +343,7 @@ def analyse(
         "bound": bound,
         "describes": main["counts"].get("DescribeAutoMLJob", 0),
         "lists": main["counts"].get("ListAutoMLJobs", 0),
+        "history": [(round(c["started"], 2), c["kind"], c["calls"], round(c["seconds"], 2)) for c in cycles],
     }
 
 
@@ -368,6 +381,7 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=10, help="poll intervals per run")
     parser.add_argument("--modes", nargs="+", default=["coalesced", "denied"])
     parser.add_argument("--workloads", nargs="+", default=["batch", "mixed"])
+    parser.add_argument("--verbose", action="store_true", help="print every cycle of every run")
     parser.add_argument(
         "--worker", nargs=4, metavar=("MODE", "WORKLOAD", "N", "ENDPOINT"), help=argparse.SUPPRESS
     )
@@ -402,7 +416,7 @@ def main() -> int:
             f"Coalesced poller at scale: poll {args.poll:g} s, {args.cycles} cycles a run, emulator {endpoint}"
         )
         header = (
-            f"{'mode':<9} {'work':<5} {'N':>5} {'cyc':>3} {'c/cyc':>6} {'f/cyc':>6} {'ratio':>5}"
+            f"{'mode':<9} {'work':<5} {'N':>5} {'cyc':>3} {'c/cyc':>6} {'f/cyc':>6} {'ratio':>5} {'start':>7}"
             f" {'burst':>9} {'restart':>9} {'cycle s':>11} {'CPU ms/c':>8} {'KiB/job':>7}"
             f" {'latency p50/p95/max s':>21} {'missed':>6}"
         )
@@ -447,13 +461,18 @@ def main() -> int:
                         bursts = f"{row['burst']:>4}/{'-':<4} {row['restart_burst']:>4}/{'-':<4}"
                     print(
                         f"{mode:<9} {workload:<5} {n:>5} {row['cycles']:>3} {per_cycle:>6.1f} {floor_cell:>6}"
-                        f" {_fmt(ratio, '.2f'):>5} {bursts}"
+                        f" {_fmt(ratio, '.2f'):>5} {row['start_calls']:>3}/{row['start_cycles']:<3} {bursts}"
                         f" {_fmt(row['cycle_seconds_mean'], '.2f'):>5}/{_fmt(row['cycle_seconds_max'], '.2f'):<5}"
                         f" {row['cpu_ms_per_cycle']:>8.1f} {row['rss_kib_per_job']:>7.1f}"
                         f" {_fmt(row['latency_p50']):>6}/{_fmt(row['latency_p95']):>6}/{_fmt(row['latency_max']):>6}"
                         f" {row['missed']:>6}" + ("  FAIL" if missed else ""),
                         flush=True,
                     )
+                    if args.verbose:
+                        for started, kind, calls, seconds in row["history"]:
+                            print(
+                                f"    cycle at {started:6.2f} s: {kind:<8} {calls:>4} calls, {seconds:.2f} s"
+                            )
     finally:
         server.terminate()
         try:
@@ -462,7 +481,7 @@ def main() -> int:
             os.kill(server.pid, signal.SIGKILL)
             server.wait()
     print(
-        "\nc/cyc, f/cyc: steady-state calls per cycle (after the first poll interval) and the floor: per"
+        "\nc/cyc, f/cyc: steady-state calls per cycle (windows that start after the triggers did) and the floor: per"
         " cycle max(1, ceil(jobs changed / 100)) ListAutoMLJobs pages + one describe per job that ended,"
         " from the emulator's change log. denied: calls per poll interval against the ceiling rate x poll."
     )
@@ -470,7 +489,10 @@ def main() -> int:
         "burst, restart: calls in the first poll interval / ceil(N/100) + jobs already ended (a restart"
         " starts the triggers still waiting; what changed since their hand-offs is listed again)."
     )
-    print("cycle s: mean/max wall time of a cycle's calls; CPU ms/c: client CPU per cycle, start included.")
+    print(
+        "start: calls/cycles before the steady state. cycle s: mean/max wall time of a cycle's calls;"
+        " CPU ms/c: client CPU per cycle, start included."
+    )
     if failures:
         print("\nTargets missed:\n  " + "\n  ".join(failures))
         return 1
