@@ -191,6 +191,7 @@ def venv(leg: Leg) -> Path:
     digest = hashlib.sha256(leg.constraints.read_bytes() + (ROOT / "pyproject.toml").read_bytes())
     stamp = home / f".installed-{digest.hexdigest()[:16]}"
     if not stamp.exists():
+        started = time.monotonic()
         if home.exists():
             shutil.rmtree(home)
         subprocess.run(
@@ -204,6 +205,7 @@ def venv(leg: Leg) -> Path:
         command += ["-e", f".[{extras}]"]
         subprocess.run(command, check=True, cwd=ROOT, env=env)
         stamp.touch()
+        print(f"== leg {leg.name}: installed in {time.monotonic() - started:.0f} s", flush=True)
     return home
 
 
