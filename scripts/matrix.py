@@ -230,10 +230,15 @@ def test_leg(leg: Leg, pytest_args: list[str]) -> int:
     return code
 
 
+#: What CI (.ci/run) runs on each leg, for the README's table.
+MAIN_LEG_RUNS = "lint, mypy, fast suite, system test, wheel test, docs"
+OTHER_LEG_RUNS = "fast suite minus `main_leg_only`"
+
+
 def table() -> None:
     """The README's support table: one row per leg, from its constraints file."""
-    print("| Leg | Python | Airflow | Amazon provider | common-compat | boto3 | aiobotocore |")
-    print("|---|---|---|---|---|---|---|")
+    print("| Leg | Python | Airflow | Amazon provider | common-compat | boto3 | aiobotocore | CI runs |")
+    print("|---|---|---|---|---|---|---|---|")
     for leg in LEGS.values():
         v = pins(leg)
         row = [leg.name + (" (main)" if leg.main else ""), leg.python, v.get("apache-airflow", "?")]
@@ -242,6 +247,7 @@ def table() -> None:
             for n in ("apache-airflow-providers-amazon", "apache-airflow-providers-common-compat")
         ]
         row += [v.get("boto3", "?"), v.get("aiobotocore", "?")]
+        row += [MAIN_LEG_RUNS if leg.main else OTHER_LEG_RUNS]
         print("| " + " | ".join(row) + " |")
 
 
