@@ -115,6 +115,32 @@ class AutopilotModelHook(AutopilotHook):
         arn = self.client.create_model_package(**request, ClientToken=client_token)["ModelPackageArn"]
         return self.describe_model_package(arn)
 
+    def read_json_or_none(self, uri: str) -> Any:
+        """
+        The parsed JSON object at an ``s3://`` URI (a candidate's report), or ``None`` when there is
+        no such object or it is not JSON.
+
+        :param uri: ``s3://bucket/key``.
+        """
+        import json
+
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        bucket, key = S3Hook.parse_s3_url(uri)
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        try:
+            body = s3.get_key(key, bucket).get()["Body"].read()
+        except ClientError as err:
+            if is_missing(err) or "NoSuchKey" in str(err) or "404" in str(err):
+                self.log.warning("Report %s not found", uri)
+                return None
+            raise
+        try:
+            return json.loads(body)
+        except ValueError:
+            self.log.warning("Report %s is not JSON", uri)
+            return None
+
     # --- models and endpoints ---------------------------------------------------------------------
     def ensure_model(
         self, model_name: str, role_arn: str, containers: list[dict[str, Any]], tags: list[dict[str, str]]
