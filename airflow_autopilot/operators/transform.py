@@ -9,10 +9,12 @@ from airflow.providers.common.compat.sdk import conf
 
 from airflow_autopilot.core.naming import (
     MAX_GENERATIONS,
+    RESERVED_TAG_PREFIX,
     STOPPED_BY_TAG_KEY,
     TryChain,
     deterministic_job_name,
     existing_job_action,
+    tag_value,
 )
 from airflow_autopilot.core.promotion import (
     META_CANDIDATE_NAME,
@@ -41,6 +43,9 @@ from airflow_autopilot.operators.base import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+#: Tag on the transform job naming the candidate that scores.
+CANDIDATE_TAG_KEY = RESERVED_TAG_PREFIX + "candidate"
 
 
 class AutopilotBatchTransformOperator(AutopilotBaseOperator):
@@ -346,7 +351,10 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
             candidate,
             len(containers),
         )
-        request = transform_request("", model_name, self._settings, [*self._tags, chain.owner_tag])
+        candidate_tag = {"Key": CANDIDATE_TAG_KEY, "Value": candidate}
+        request = transform_request(
+            "", model_name, self._settings, [*self._tags, chain.owner_tag, candidate_tag]
+        )
         described = self.create_or_reattach(request, chain)
         name = str(described.get("TransformJobName") or self.resolved_transform_job_name)
         result = transform_result(described, candidate)
@@ -386,7 +394,12 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
         self, context: Context, event: dict[str, Any] | None = None, candidate: str = ""
     ) -> dict[str, Any]:
         """Resume after :class:`~airflow_autopilot.triggers.AutopilotResourceTrigger`: the result, or raise."""
-        return self.finish(resolve_resource_event(event), candidate)
+        described = resolve_resource_event(event)
+        if not candidate and described.get("TransformJobArn"):
+            # dag.test() resumes without the defer kwargs: the job's own tag names the candidate.
+            tags = self.model_hook.client.list_tags(ResourceArn=described["TransformJobArn"]).get("Tags", [])
+            candidate = tag_value(tags, CANDIDATE_TAG_KEY) or ""
+        return self.finish(described, candidate)
 
     def on_kill(self) -> None:
         """Tag the transform job this try started as stopped by it, then stop it (a retry starts a new one)."""
