@@ -116,11 +116,11 @@ def test_nightly_scoring_writes_a_prediction_per_row(emulator, run_dag):
     rows = list(csv.reader(io.StringIO(body.decode())))
     inputs = list(csv.reader(io.StringIO(scoring_csv())))
     assert len(rows) == len(inputs) == 20
-    for row, given in zip(rows, inputs):
+    for row, given in zip(rows, inputs, strict=True):
         assert row[:5] == given  # joined with its input row
         label, probability = row[5:]
         assert label in ("yes", "no") and 0.5 <= float(probability) <= 1.0
-    registered = xcoms and emulator.client("sagemaker").list_model_packages(
+    registered = emulator.client("sagemaker").list_model_packages(
         ModelPackageGroupName="autopilot-churn"
     )
     assert result["CandidateName"] in {
