@@ -120,9 +120,7 @@ def test_nightly_scoring_writes_a_prediction_per_row(emulator, run_dag):
         assert row[:5] == given  # joined with its input row
         label, probability = row[5:]
         assert label in ("yes", "no") and 0.5 <= float(probability) <= 1.0
-    registered = emulator.client("sagemaker").list_model_packages(
-        ModelPackageGroupName="autopilot-churn"
-    )
+    registered = emulator.client("sagemaker").list_model_packages(ModelPackageGroupName="autopilot-churn")
     assert result["CandidateName"] in {
         emulator.client("sagemaker").describe_model_package(ModelPackageName=p["ModelPackageArn"])[
             "CustomerMetadataProperties"
