@@ -38,7 +38,7 @@ HITL = {"example_autopilot_hitl_approval": {"find_pending", "ask", "write_decisi
 
 
 PARSE_SCRIPT = r"""
-import importlib.abc, importlib.util, json, sys
+import importlib.abc, json, sys
 
 BANNED = ("boto3", "botocore", "aiobotocore", "moto", "airflow.providers.amazon")
 
@@ -51,6 +51,15 @@ class Block(importlib.abc.MetaPathFinder):
 
 
 from airflow.providers_manager import ProvidersManager
+
+
+def has_hitl():
+    try:
+        import airflow.providers.standard.operators.hitl  # noqa: F401
+    except Exception:  # Airflow 2: no standard provider; 3.0: the module refuses to import
+        return False
+    return True
+
 
 from airflow_autopilot._compat import dag_bag_class
 
@@ -65,7 +74,7 @@ bag = DagBag(dag_folder=sys.argv[1])
 print(json.dumps({
     "errors": {path: str(err) for path, err in bag.import_errors.items()},
     "new_aws_modules": sorted({m for m in sys.modules if m.startswith(BANNED)} - before),
-    "hitl": importlib.util.find_spec("airflow.providers.standard.operators.hitl") is not None,
+    "hitl": has_hitl(),
     "files": sorted({d.fileloc for d in bag.dags.values()}),
     "dags": {
         d.dag_id: {t.task_id: sorted(t.downstream_task_ids) for t in d.tasks} for d in bag.dags.values()
