@@ -19,7 +19,8 @@ from airflow_autopilot.emulator.candidates import seeded_unit
 
 #: Statuses after which a transform job no longer changes.
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
-#: Where the emulator keeps its transform jobs on moto's backend: moto's own dict, so ListTags works.
+# Jobs live in moto's own ``transform_jobs`` dict (so ListTags finds them); one lock serialises
+# creating and refreshing them (a threaded server answers requests concurrently).
 _LOCK = threading.RLock()
 _OUTPUT_ENV = "SAGEMAKER_INFERENCE_OUTPUT"
 
