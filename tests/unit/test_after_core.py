@@ -126,3 +126,34 @@ def test_resource_trigger_serialize_round_trips_through_airflows_encoding():
     rebuilt = import_string(classpath)(**row.kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert (rebuilt.kind, rebuilt.name) == ("transform-job", "score-1")
+
+
+@pytest.mark.parametrize(
+    ("problem", "section", "key", "metric"),
+    [
+        ("BinaryClassification", "binary_classification_metrics", "log_loss", "LogLoss"),
+        ("MulticlassClassification", "multiclass_classification_metrics", "f1_macro", "F1macro"),
+        ("Regression", "regression_metrics", "rmse", "RMSE"),
+    ],
+)
+def test_emulator_reports_repeat_the_validation_metrics_for_every_problem_type(problem, section, key, metric):
+    from airflow_autopilot.emulator.candidates import CandidateContext, candidate_metrics, plan_candidates
+    from airflow_autopilot.emulator.reports import model_insights
+
+    ctx = CandidateContext("j", "123456789012", "us-east-1", "aws", "s3://b/o", problem, metric, "ENSEMBLING")
+    (plan,) = plan_candidates("j", 1, ["xgboost"], metric, 0, 1)
+    metrics = candidate_metrics(ctx, plan)
+    value = next(m["Value"] for m in metrics if m["MetricName"] == metric and m["Set"] == "Validation")
+    assert model_insights(problem, metrics)[section][key]["value"] == value
+
+
+def test_emulator_predictions_are_deterministic_per_candidate():
+    from airflow_autopilot.emulator.transform import ModelFacts, predict
+
+    regression = ModelFacts("c1", "Regression", ["a"], "y", low=10, high=20)
+    one = predict(regression, "5")
+    assert one == predict(regression, "5") and 10 <= one["predicted_label"] <= 20
+    assert predict(ModelFacts("c2", "Regression", ["a"], "y", low=10, high=20), "5") != one
+    multi = predict(ModelFacts("c1", "MulticlassClassification", ["a"], "y", labels=["a", "b", "c"]), "5")
+    assert multi["labels"] == ["a", "b", "c"] and multi["predicted_label"] in "abc"
+    assert abs(sum(multi["probabilities"]) - 1) < 1e-5
