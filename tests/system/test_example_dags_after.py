@@ -94,6 +94,7 @@ def test_a_rejected_version_is_not_deployed(emulator, run_dag):
     assert emulator.client("sagemaker").list_endpoints()["Endpoints"] == []
 
 
+@pytest.mark.slow  # the gate's rejections are covered in tests/integration/test_gates.py
 def test_a_metric_condition_rejects_the_candidate(emulator, run_dag):
     dag_run, xcoms = run_dag(load("example_autopilot_promotion"), run_conf={"min_recall": 0.99})
     states = task_states(dag_run)
