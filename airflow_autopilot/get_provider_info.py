@@ -32,6 +32,7 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_autopilot.operators.create",
             "airflow_autopilot.operators.results",
             "airflow_autopilot.operators.promotion",
+            "airflow_autopilot.operators.transform",
         ),
         "triggers": modules("airflow_autopilot.triggers"),
         "extra-links": ["airflow_autopilot.links.AutopilotJobLink"],

@@ -9,7 +9,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from airflow_autopilot.core.job import known_metric_direction, metric_direction
@@ -390,6 +390,8 @@ class PromotionDecision:
     champion_arn: str | None = None
     champion_value: float | None = None
     min_improvement: float = 0.0
+    #: Every condition checked, with its value and verdict (see :mod:`airflow_autopilot.core.gates`).
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

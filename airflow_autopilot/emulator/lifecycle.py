@@ -14,6 +14,7 @@ from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE, default_m
 from airflow_autopilot.emulator import candidates as cand
 from airflow_autopilot.emulator import controls, data, settings
 from airflow_autopilot.emulator.deployment import deploy_best_candidate
+from airflow_autopilot.emulator.reports import training_features
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
@@ -120,6 +121,7 @@ class EmulatedAutoMLJob:
         self._deployed = False
         self.endpoint_name: str | None = None
         self.artifacts: dict[str, str] | None = None
+        self._features: list[str] | None = None
 
     # ----------------------------------------------------------------- clock
 
@@ -364,7 +366,10 @@ class EmulatedAutoMLJob:
             if plan.index in self._written:
                 continue
             self._written.add(plan.index)
-            data.put_objects(cand.candidate_objects(ctx, plan), self.account_id, self.region_name)
+            if self._features is None:
+                self._features = training_features(self.training_channel, self.account_id, self.region_name)
+            objects = cand.candidate_objects(ctx, plan, self._features)
+            data.put_objects(objects, self.account_id, self.region_name)
         if self._deploy_at is not None and not self._deployed and elapsed >= self._deploy_at:
             self._deploy()
 

@@ -275,6 +275,46 @@ class AutopilotBackend:
                         return str(package.arn)
             return create()
 
+    def update_model_package(
+        self,
+        arn: str,
+        *,
+        approval_status: str | None,
+        approval_description: str | None,
+        metadata: dict[str, str] | None,
+        remove: list[str],
+    ) -> str:
+        """UpdateModelPackage: approve or reject a version, merge or remove metadata keys.
+
+        :param arn: the version's ARN (or name).
+        :param approval_status: the new ModelApprovalStatus, if any.
+        :param approval_description: ApprovalDescription, if any.
+        :param metadata: CustomerMetadataProperties to add or overwrite.
+        :param remove: CustomerMetadataProperties keys to remove.
+        :raises ValidationError: for an unknown version or approval status.
+        """
+        with _MODEL_PACKAGE_LOCK:
+            name = self.sagemaker.model_package_name_mapping.get(arn, arn)
+            package: Any = self.sagemaker.model_packages.get(name)
+            if package is None:
+                raise ValidationError(message=f"Model package {arn} not found")
+            if approval_status is not None:
+                if approval_status not in ("Approved", "Rejected", "PendingManualApproval"):
+                    raise ValidationError(
+                        message=f"Value '{approval_status}' at 'modelApprovalStatus' failed to satisfy "
+                        "constraint: Member must satisfy enum value set: [Approved, Rejected, PendingManualApproval]"
+                    )
+                package.set_model_approval_status(approval_status)
+            if approval_description is not None:
+                package.approval_description = approval_description
+            merged = dict(package.customer_metadata_properties or {})
+            merged.update(metadata or {})
+            for key in remove:
+                merged.pop(key, None)
+            package.customer_metadata_properties = merged
+            package.modifications_done()
+            return str(package.arn)
+
     def _arn(self, kind: str, name: str) -> str:
         return arn_formatter(kind, name, self.sagemaker.account_id, self.sagemaker.region_name)
 

@@ -14,7 +14,7 @@ from moto.sagemaker.exceptions import ResourceNotFound
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
-from airflow_autopilot.emulator import controls, settings
+from airflow_autopilot.emulator import controls, settings, transform
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -166,4 +166,47 @@ class AutopilotResponse(SageMakerResponse):
             return str(result["ModelPackageArn"])
 
         arn = self.autopilot_backend.create_model_package(create_arn, self._get_param("ClientToken"))
+        return ActionResult({"ModelPackageArn": arn})
+
+    def create_transform_job(self) -> ActionResult:
+        """CreateTransformJob: an emulated job that scores its input when its stage ends."""
+        keys = (
+            "TransformJobName",
+            "ModelName",
+            "MaxConcurrentTransforms",
+            "MaxPayloadInMB",
+            "BatchStrategy",
+            "Environment",
+            "TransformInput",
+            "TransformOutput",
+            "TransformResources",
+            "DataProcessing",
+            "Tags",
+        )
+        params = {key: self._get_param(key) for key in keys if self._get_param(key) is not None}
+        return ActionResult(
+            {"TransformJobArn": transform.create_transform_job(self.sagemaker_backend, params)}
+        )
+
+    def describe_transform_job(self) -> ActionResult:
+        """DescribeTransformJob of an emulated transform job."""
+        job = transform.transform_job(self.sagemaker_backend, self._get_param("TransformJobName"))
+        return ActionResult(job.describe())
+
+    def stop_transform_job(self) -> ActionResult:
+        """StopTransformJob."""
+        transform.transform_job(self.sagemaker_backend, self._get_param("TransformJobName")).stop()
+        return EmptyResult()
+
+    def update_model_package(self) -> ActionResult:
+        """UpdateModelPackage; CustomerMetadataProperties are merged as on AWS (moto replaces them)."""
+        arn = self._get_param("ModelPackageArn")
+        status = self._get_param("ModelApprovalStatus")
+        arn = self.autopilot_backend.update_model_package(
+            arn,
+            approval_status=status,
+            approval_description=self._get_param("ApprovalDescription"),
+            metadata=self._get_param("CustomerMetadataProperties"),
+            remove=self._get_param("CustomerMetadataPropertiesToRemove") or [],
+        )
         return ActionResult({"ModelPackageArn": arn})

@@ -16,10 +16,12 @@ from airflow_autopilot.operators.results import (
     AutopilotModelDeployResultOperator,
     format_leaderboard,
 )
+from airflow_autopilot.operators.transform import AutopilotBatchTransformOperator
 
 __all__ = [
     "DECISION_XCOM_KEY",
     "AutopilotBaseOperator",
+    "AutopilotBatchTransformOperator",
     "AutopilotBestCandidateOperator",
     "AutopilotCandidatesOperator",
     "AutopilotCreateJobOperator",

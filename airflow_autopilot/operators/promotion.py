@@ -9,6 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
+from airflow_autopilot.core.gates import (
+    check_metric,
+    check_report,
+    combine,
+    parse_metric_conditions,
+    parse_report_conditions,
+    report_uri,
+)
 from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
     META_CANDIDATE_NAME,
@@ -82,6 +90,13 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
     ``promotion_decision`` and logged; Airflow records the branch it followed under ``skipmixin_key``
     (``{"followed": [...]}``).
 
+    Gates on more than the objective: ``metric_conditions`` are checked against the candidate's
+    ``CandidateProperties.CandidateMetrics`` and ``report_conditions`` against numbers in the
+    model-insights and explainability reports under ``CandidateArtifactLocations`` (read from S3).
+    Every condition must pass; the decision's ``conditions`` lists each one (threshold and champion
+    included) with its value and verdict, in the log and in XCom. Conditions are validated before
+    any AWS call; a metric or report value that is missing fails its condition.
+
     :param best_candidate: the BestCandidate (templated): a dict, its JSON, or its Jinja-rendered
         repr, e.g. ``"{{ ti.xcom_pull(task_ids='best_candidate') }}"`` or ``best_task.output``.
     :param promote_task_ids: task id(s) to follow on promotion.
@@ -89,6 +104,14 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
     :param threshold: the bar in metric units (templated); ``None`` for no bar.
     :param model_package_group_name: compare with this group's champion (templated); ``None`` skips.
     :param min_improvement: least improvement over the champion, in metric units (templated, >= 0).
+    :param metric_conditions: ``{"F1": ">= 0.80", "LogLoss": "<= 0.4"}``: metric name to
+        ``<operator> <number>`` (operators ``>= <= > < == !=``), over ``CandidateMetrics`` (templated).
+    :param metric_set: the ``Set`` of ``CandidateMetrics`` the conditions read: ``Validation``
+        (default), ``Train`` or ``Test``.
+    :param report_conditions: ``[{"report": "ModelInsights", "path":
+        "binary_classification_metrics.recall.value", "condition": ">= 0.7"}]``: ``report`` is
+        ``ModelInsights`` or ``Explainability``, ``path`` a dotted JSON path into the report file
+        (``file``, default ``report.json`` / ``analysis.json`` under the report's prefix) (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -97,6 +120,9 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         "threshold",
         "model_package_group_name",
         "min_improvement",
+        "metric_conditions",
+        "metric_set",
+        "report_conditions",
     )
     ui_color = "#fff2cc"
 
@@ -109,6 +135,9 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         threshold: float | str | None = None,
         model_package_group_name: str | None = None,
         min_improvement: float | str = 0.0,
+        metric_conditions: dict[str, str] | str | None = None,
+        metric_set: str = "Validation",
+        report_conditions: list[dict[str, str]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -118,6 +147,9 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         self.threshold = threshold
         self.model_package_group_name = model_package_group_name
         self.min_improvement = min_improvement
+        self.metric_conditions = metric_conditions
+        self.metric_set = metric_set
+        self.report_conditions = report_conditions
 
     def decide(self) -> PromotionDecision:
         """Validate the inputs, look up the champion and return the decision."""
@@ -125,11 +157,14 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         reject_ids = _task_ids(self.reject_task_ids, "reject_task_ids")
         if set(promote_ids) & set(reject_ids):
             raise PromotionInputError("promote_task_ids and reject_task_ids must not share task ids")
-        score = CandidateScore.from_best_candidate(parse_mapping(self.best_candidate, "best_candidate"))
+        best = parse_mapping(self.best_candidate, "best_candidate")
+        score = CandidateScore.from_best_candidate(best)
         threshold = parse_number(self.threshold, "threshold")
         min_improvement = parse_number(self.min_improvement, "min_improvement") or 0.0
         if min_improvement < 0:
             raise PromotionInputError(f"min_improvement: {min_improvement} must be >= 0")
+        metric_conditions = parse_metric_conditions(self.metric_conditions, metric_set=self.metric_set)
+        report_conditions = parse_report_conditions(self.report_conditions)
         group = self.model_package_group_name
         champion = None
         if group is not None:  # None skips the champion; a rendered "None" is a missing XCom
@@ -142,9 +177,15 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
                 )
             else:
                 champion = Champion.from_package(package)
-        return decide_promotion(
+        decision = decide_promotion(
             score, threshold=threshold, champion=champion, min_improvement=min_improvement
         )
+        results = [check_metric(best, condition) for condition in metric_conditions]
+        for condition in report_conditions:
+            uri = report_uri(best, condition)
+            document = self.model_hook.read_json_or_none(uri) if uri else None
+            results.append(check_report(document, condition, uri))
+        return combine(decision, results)
 
     def choose_branch(self, context: Context) -> list[str]:
         decision = self.decide()
@@ -154,6 +195,15 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
             decision.candidate_name,
             decision.reason,
         )
+        for row in decision.conditions:
+            self.log.info(
+                "  %-4s %s %s: %s%s",
+                "PASS" if row["passed"] else "FAIL",
+                row["condition"],
+                row["rule"],
+                "missing" if row["value"] is None else f"{row['value']:.6g}",
+                f" ({row['detail']})" if row["detail"] else "",
+            )
         context["ti"].xcom_push(key=DECISION_XCOM_KEY, value=to_json_safe(decision.to_dict()))
         field = "promote_task_ids" if decision.promote else "reject_task_ids"
         return _task_ids(getattr(self, field), field)

@@ -21,9 +21,14 @@ PUBLIC = {
         "AutopilotPromotionBranchOperator",
         "AutopilotRegisterCandidateOperator",
         "AutopilotDeployCandidateOperator",
+        "AutopilotBatchTransformOperator",
     ],
-    "airflow_autopilot.sensors": ["AutopilotJobSensor"],
-    "airflow_autopilot.triggers": ["AutopilotJobTrigger", "AutopilotEndpointTrigger"],
+    "airflow_autopilot.sensors": ["AutopilotJobSensor", "AutopilotModelApprovalSensor"],
+    "airflow_autopilot.triggers": [
+        "AutopilotJobTrigger",
+        "AutopilotEndpointTrigger",
+        "AutopilotResourceTrigger",
+    ],
     "airflow_autopilot.links": ["AutopilotJobLink"],
 }
 
