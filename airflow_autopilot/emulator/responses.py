@@ -14,6 +14,7 @@ from moto.sagemaker.exceptions import ResourceNotFound
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
+from airflow_autopilot.core.validation_v2 import KNOWN_V2_REQUEST_KEYS
 from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.models import AutopilotBackend
 
@@ -30,6 +31,21 @@ _REFRESH_ALL_OPERATIONS = frozenset(
         "UpdateEndpoint",
         "DeleteEndpoint",
     }
+)
+
+
+#: The request members of ListAutoMLJobs.
+LIST_JOBS_PARAMETERS = (
+    "CreationTimeAfter",
+    "CreationTimeBefore",
+    "LastModifiedTimeAfter",
+    "LastModifiedTimeBefore",
+    "NameContains",
+    "StatusEquals",
+    "SortOrder",
+    "SortBy",
+    "MaxResults",
+    "NextToken",
 )
 
 
@@ -121,6 +137,19 @@ class AutopilotResponse(SageMakerResponse):
         params = {key: self._get_param(key) for key in sorted(KNOWN_REQUEST_KEYS)}
         given = {key: value for key, value in params.items() if value is not None}
         return ActionResult({"AutoMLJobArn": self.autopilot_backend.create_auto_ml_job(given)})
+
+    def create_auto_ml_job_v2(self) -> ActionResult:
+        """CreateAutoMLJobV2, every problem type (moto's own V2 code is never reached)."""
+        params = {key: self._get_param(key) for key in sorted(KNOWN_V2_REQUEST_KEYS)}
+        given = {key: value for key, value in params.items() if value is not None}
+        return ActionResult({"AutoMLJobArn": self.autopilot_backend.create_auto_ml_job_v2(given)})
+
+    def list_auto_ml_jobs(self) -> ActionResult:
+        """ListAutoMLJobs with SageMaker's validation, default order (Name, Descending) and tokens."""
+        jobs, next_token = self.autopilot_backend.list_auto_ml_jobs(
+            {key: self._get_param(key) for key in LIST_JOBS_PARAMETERS}
+        )
+        return ActionResult({"AutoMLJobSummaries": jobs, "NextToken": next_token})
 
     def describe_auto_ml_job(self) -> ActionResult:
         """DescribeAutoMLJob."""
