@@ -14,6 +14,7 @@ from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE, default_m
 from airflow_autopilot.emulator import candidates as cand
 from airflow_autopilot.emulator import controls, data, settings
 from airflow_autopilot.emulator.deployment import deploy_best_candidate
+from airflow_autopilot.emulator.step_jobs import create_step_jobs
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
@@ -377,6 +378,13 @@ class EmulatedAutoMLJob:
                 continue
             self._written.add(plan.index)
             data.put_objects(cand.candidate_objects(ctx, plan), self.account_id, self.region_name)
+            create_step_jobs(
+                self._backend,
+                ctx,
+                plan,
+                self.params["RoleArn"],
+                self.training_channel["DataSource"]["S3DataSource"]["S3Uri"],
+            )
         if self._deploy_at is not None and not self._deployed and elapsed >= self._deploy_at:
             self._deploy()
 

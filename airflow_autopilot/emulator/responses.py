@@ -10,12 +10,12 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
-from moto.sagemaker.exceptions import ResourceNotFound
+from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
 from airflow_autopilot.core.validation_v2 import KNOWN_V2_REQUEST_KEYS
-from airflow_autopilot.emulator import controls, settings
+from airflow_autopilot.emulator import controls, settings, wire_validation
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -96,6 +96,11 @@ class AutopilotResponse(SageMakerResponse):
         date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
         controls.count_request(action)
+        problem = wire_validation.request_problem(action, self.body)
+        if problem is not None:
+            _, headers, body = self.serialized(ActionResult(ValidationError(message=problem)))
+            headers["date"] = date
+            return 400, headers, body
         job_name = self._get_param("AutoMLJobName")
         fault = controls.take_fault(action, job_name if isinstance(job_name, str) else None)
         if fault is not None:
