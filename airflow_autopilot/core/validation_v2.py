@@ -421,8 +421,7 @@ def create_v2_request_errors(request: Mapping[str, Any]) -> list[str]:
             f"{unknown}: unknown CreateAutoMLJobV2 field(s); known: {sorted(KNOWN_V2_REQUEST_KEYS)}"
         )
     errors += job_name_errors(request.get("AutoMLJobName"))
-    problem_errors = _problem_config_errors(request.get("AutoMLProblemTypeConfig"))
-    errors += problem_errors
+    errors += _problem_config_errors(request.get("AutoMLProblemTypeConfig"))
     key = problem_config_key(request)
     errors += _channel_errors(request.get("AutoMLJobInputDataConfig"), key)
     output = request.get("OutputDataConfig")
@@ -437,7 +436,7 @@ def create_v2_request_errors(request: Mapping[str, Any]) -> list[str]:
         errors.append(
             f"RoleArn: {role!r} must be an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole"
         )
-    if not problem_errors:
+    if key is not None and isinstance(request["AutoMLProblemTypeConfig"][key], Mapping):
         errors += _objective_errors(request, key)
     split = request.get("DataSplitConfig")
     if split is not None:
