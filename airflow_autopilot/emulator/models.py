@@ -394,11 +394,12 @@ def _as_datetime(value: Any, where: str) -> datetime | None:
         return None
     try:
         if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, tz=timezone.utc)
+            return datetime.fromtimestamp(value, tz=timezone.utc).replace(tzinfo=None)
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
         raise ValidationError(message=f"Value '{value}' at '{where}' is not a valid timestamp.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    # Job times are naive UTC (as moto keeps them): compare in naive UTC.
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def _encode_token(offset: int) -> str:

@@ -110,3 +110,23 @@ def upload_v2_samples(bucket: str, aws_conn_id: str | None = "aws_default") -> s
     for key, body in sample_objects().items():
         hook.load_bytes(body, key=key, bucket_name=bucket, replace=True)
     return f"s3://{bucket}/"
+
+
+def upload_weekly_demand(
+    bucket: str, prefix: str = "demand/train", aws_conn_id: str | None = "aws_default"
+) -> str:
+    """Write :func:`weekly_demand_csv` to ``s3://<bucket>/<prefix>/weekly_demand.csv`` (bucket created
+    when missing); return the S3 prefix URI to give Autopilot.
+
+    :param bucket: the bucket.
+    :param prefix: key prefix.
+    :param aws_conn_id: the Airflow AWS connection.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    hook = S3Hook(aws_conn_id=aws_conn_id)
+    if not hook.check_for_bucket(bucket):
+        hook.create_bucket(bucket_name=bucket)
+    prefix = prefix.strip("/")
+    hook.load_string(weekly_demand_csv(), key=f"{prefix}/weekly_demand.csv", bucket_name=bucket, replace=True)
+    return f"s3://{bucket}/{prefix}/"

@@ -30,6 +30,14 @@ EXPECTED = {
         "smoke_check",
     },
     "example_autopilot_watch_existing_job": {"wait_for_job", "best_candidate", "leaderboard"},
+    "example_autopilot_forecast": {
+        "upload_demand_data",
+        "create_forecast_job",
+        "best_candidate",
+        "gate",
+        "register",
+        "reject",
+    },
 }
 
 

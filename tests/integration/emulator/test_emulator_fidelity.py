@@ -134,3 +134,19 @@ def test_candidate_step_jobs_exist_and_are_completed(autopilot_emulator, sm):
     assert processing["ProcessingJobStatus"] == "Completed"
     transform = sm.describe_transform_job(TransformJobName=steps["AWS::SageMaker::TransformJob"])
     assert transform["TransformJobStatus"] == "Completed"
+
+
+def test_list_auto_ml_jobs_time_filters_take_aware_datetimes(autopilot_emulator, sm):
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_autopilot.emulator import settings
+
+    create(sm, "early")
+    autopilot_emulator.advance(10)
+    middle = datetime.fromtimestamp(settings.now(), tz=timezone.utc)
+    autopilot_emulator.advance(10)
+    create(sm, "late")
+    after = sm.list_auto_ml_jobs(CreationTimeAfter=middle)["AutoMLJobSummaries"]
+    assert [s["AutoMLJobName"] for s in after] == ["late"]
+    before = sm.list_auto_ml_jobs(CreationTimeBefore=middle - timedelta(seconds=1))["AutoMLJobSummaries"]
+    assert [s["AutoMLJobName"] for s in before] == ["early"]
