@@ -24,6 +24,8 @@ from tests.conftest import ROLE_ARN
 from tests.helpers import make_context, sensor
 
 BUCKET = "v2-data"
+#: Stages of 30 s on the emulator clock: the job is still running when the test stops it.
+SLOW = {"autopilot-emulator:stage-seconds": "30"}
 TS = {
     "TimeSeriesForecastingJobConfig": {
         "ForecastFrequency": "W",
@@ -95,6 +97,7 @@ def test_every_problem_type_runs_create_wait_best_candidate_register(emu, case):
     assert [t["Key"] for t in tags].count(OWNER_TAG_KEY) == 1
     poked = sensor(f"e2e-{case}").poke({})
     assert poked.is_done and poked.xcom_value["AutoMLJobStatus"] == "Completed"
+    assert poked.xcom_value["AutoMLProblemTypeConfigName"] == described["AutoMLProblemTypeConfigName"]
     best = AutopilotBestCandidateOperator(task_id="best", job_name=f"e2e-{case}", **conn()).execute({})
     assert json.loads(json.dumps(best)) == best  # JSON-safe, V2 fields included
     leaderboard = AutopilotCandidatesOperator(task_id="cands", job_name=f"e2e-{case}", **conn()).execute({})
@@ -192,9 +195,9 @@ def test_templated_fields_are_kept_verbatim_until_execute():
 
 
 def test_retry_reattaches_and_on_kill_stops_the_v2_job(emu):
-    op = create_op("text", wait_for_completion=False)
+    op = create_op("text", wait_for_completion=False, tags=SLOW)
     first = op.execute(make_context(op))
-    again = create_op("text", wait_for_completion=False)
+    again = create_op("text", wait_for_completion=False, tags=SLOW)
     assert again.execute(make_context(again, try_number=2)) == first
     sm = boto3.client("sagemaker", region_name="us-east-1")
     assert len(sm.list_auto_ml_jobs()["AutoMLJobSummaries"]) == 1
@@ -203,7 +206,7 @@ def test_retry_reattaches_and_on_kill_stops_the_v2_job(emu):
         "Stopping",
         "Stopped",
     )
-    third = create_op("text", wait_for_completion=False)
+    third = create_op("text", wait_for_completion=False, tags=SLOW)
     assert third.execute(make_context(third, try_number=3))["AutoMLJobName"] != first["AutoMLJobName"]
 
 
@@ -220,3 +223,45 @@ def test_failed_v2_job_fails_the_wait_with_its_reason(emu):
     )
     with pytest.raises(AutopilotJobFailed, match="does not match the data"):
         op.execute(make_context(op))
+
+
+@pytest.mark.emulated_time
+@pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "own-describes"])
+async def test_trigger_waits_for_a_v2_forecasting_job(server, coalesce):
+    from airflow_autopilot.triggers import AutopilotJobTrigger
+    from tests.helpers import fast_trigger
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="demand/weekly.csv", Body=sample_objects()["demand/weekly_demand.csv"])
+    boto3.client("sagemaker", region_name="us-east-1").create_auto_ml_job_v2(
+        AutoMLJobName="trig-v2",
+        AutoMLJobInputDataConfig=[
+            {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/demand/"}}}
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out"},
+        AutoMLProblemTypeConfig=TS,
+        RoleArn=ROLE_ARN,
+        Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": "0.2"}],
+    )
+    events = [e async for e in fast_trigger(AutopilotJobTrigger, "trig-v2", coalesce=coalesce).run()]
+    assert len(events) == 1
+    payload = events[0].payload
+    assert payload["status"] == "success"
+    summary = payload["summary"]
+    assert summary["AutoMLProblemTypeConfigName"] == "TimeSeriesForecasting"
+    assert summary["BestCandidateObjectiveMetric"]["MetricName"] == "AverageWeightedQuantileLoss"
+
+
+def test_deploy_result_operator_reads_a_v2_job_deployment(emu):
+    from airflow_autopilot.operators import AutopilotModelDeployResultOperator
+
+    op = create_op("image", job_name="img-deploy", model_deploy_config={"AutoGenerateEndpointName": True})
+    op.execute(make_context(op))
+    result = AutopilotModelDeployResultOperator(
+        task_id="deploy_result", job_name="img-deploy", **conn(deferrable=False, poll_interval=0.05)
+    ).execute({})
+    endpoint = boto3.client("sagemaker", region_name="us-east-1").describe_endpoint(
+        EndpointName=result["EndpointName"]
+    )
+    assert endpoint["EndpointStatus"] == "InService"
