@@ -44,10 +44,10 @@ _MODEL_PACKAGE_LOCK = threading.Lock()
 
 
 class AutopilotBackend:
-    """The AutoML V1 operations of one account and region.
+    """The AutoML operations (V1 and V2) of one account and region.
 
-    It keeps no state of its own: V1 jobs live in moto's ``auto_ml_jobs`` dict next to moto's V2 jobs,
-    so moto's ListAutoMLJobs, tagging and reset see them.
+    It keeps no state of its own: jobs live in moto's ``auto_ml_jobs`` dict under their lowercase
+    name, so moto's tagging and reset see them.
 
     :param sagemaker: moto's SageMaker backend of the account and region.
     """
@@ -175,8 +175,6 @@ class AutopilotBackend:
         next_token: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Return one page of a job's candidates and the token of the next page (``None`` at the end).
-
-        moto's own V2 jobs have no candidates.
 
         :param name: the job name.
         :param status_equals: keep candidates in this ``CandidateStatus``.

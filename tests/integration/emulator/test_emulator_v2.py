@@ -283,3 +283,15 @@ def test_invalid_v2_request_is_a_validation_exception_and_creates_nothing(sm, ki
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert part in err.value.response["Error"]["Message"]
     assert sm.list_auto_ml_jobs()["AutoMLJobSummaries"] == []
+
+
+def test_v2_jobs_take_the_fault_and_slowness_tags(autopilot_emulator, sm):
+    create_v2(sm, "faulty", "TextGenerationJobConfig", Tags=tags(throttle="1", outcome="slow"))
+    with pytest.raises(ClientError) as raised:
+        sm.describe_auto_ml_job_v2(AutoMLJobName="faulty")
+    assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+    create_v2(sm, "brisk", "TextGenerationJobConfig")
+    autopilot_emulator.advance(6.0)
+    brisk = sm.describe_auto_ml_job_v2(AutoMLJobName="brisk")["AutoMLJobStatus"]
+    slow = sm.describe_auto_ml_job_v2(AutoMLJobName="faulty")["AutoMLJobStatus"]
+    assert (brisk, slow) == ("Completed", "InProgress")
