@@ -18,6 +18,14 @@ _METRIC_RANGES: dict[str, tuple[float, float]] = {
     "MAE": (0.6, 5.0),
     "R2": (0.35, 0.93),
     "LogLoss": (0.15, 0.65),
+    # V2: forecasting and text generation.
+    "MAPE": (0.05, 0.6),
+    "MASE": (0.4, 1.6),
+    "WAPE": (0.05, 0.5),
+    "AverageWeightedQuantileLoss": (0.03, 0.4),
+    "ValidationLoss": (0.8, 2.5),
+    "TrainingLoss": (0.7, 2.2),
+    "Perplexity": (2.2, 12.0),
 }
 _DEFAULT_RANGE = (0.62, 0.97)
 

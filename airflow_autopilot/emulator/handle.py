@@ -129,7 +129,7 @@ class EmulatorHandle:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.sagemaker.models import sagemaker_backends
 
-        return sagemaker_backends[account_id or DEFAULT_ACCOUNT_ID][self.region].auto_ml_jobs[name]
+        return sagemaker_backends[account_id or DEFAULT_ACCOUNT_ID][self.region].auto_ml_jobs[name.lower()]
 
     def client(self, service: str = "sagemaker", **kwargs: Any) -> Any:
         """Return a boto3 client for ``service`` in the emulator's region.

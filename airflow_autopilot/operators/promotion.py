@@ -31,6 +31,7 @@ from airflow_autopilot.core.promotion import (
     parse_mapping,
     parse_number,
     parse_string_list,
+    processing_unit_for,
     registration_token,
     safe_resource_name,
     validate_resource_name,
@@ -234,6 +235,8 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
     :param supported_response_mime_types: InferenceSpecification.SupportedResponseMIMETypes.
     :param customer_metadata: extra CustomerMetadataProperties (the ``autopilot:`` keys win).
     :param tags: tags of the new version (dict or list of Key/Value).
+    :param processing_unit: ``CPU`` (default) or ``GPU``: which of a V2 text or image candidate's
+        ``InferenceContainerDefinitions`` to register (other candidates have one container list).
     """
 
     template_fields: Sequence[str] = (
@@ -246,6 +249,7 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
         "model_package_description",
         "customer_metadata",
         "tags",
+        "processing_unit",
     )
     ui_color = "#c9daf8"
 
@@ -262,10 +266,12 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
         supported_response_mime_types: Sequence[str] = ("text/csv",),
         customer_metadata: dict[str, str] | None = None,
         tags: dict[str, str] | list[dict[str, str]] | None = None,
+        processing_unit: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.best_candidate = best_candidate
+        self.processing_unit = processing_unit
         self.job_name = job_name
         self.model_package_group_name = model_package_group_name
         self.approval_status = approval_status
@@ -280,7 +286,7 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
         """The CreateModelPackage request, validated (no AWS call)."""
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
-        containers = inference_containers(best)
+        containers = inference_containers(best, processing_unit=self.processing_unit)
         validate_job_name(self.job_name, "job_name")
         group = validate_resource_name(self.model_package_group_name, "model_package_group_name")
         if self.approval_status not in APPROVAL_STATUSES:
@@ -358,6 +364,8 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         ``SAGEMAKER_INFERENCE_OUTPUT`` on the containers, checked against ``SAGEMAKER_INFERENCE_SUPPORTED``.
     :param model_name: model name override (default derived from the candidate).
     :param tags: tags of the model, config and new endpoint (dict or list of Key/Value).
+    :param processing_unit: ``CPU`` or ``GPU``: which of a V2 text or image candidate's
+        ``InferenceContainerDefinitions`` to deploy; default: the instance type's (GPU for ml.g*/ml.p*).
     :param wait_for_completion: wait until InService (default True).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between endpoint checks.
@@ -374,6 +382,7 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         "inference_response_keys",
         "model_name",
         "tags",
+        "processing_unit",
     )
     ui_color = "#c9daf8"
 
@@ -388,6 +397,7 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         inference_response_keys: Sequence[str] | str | None = None,
         model_name: str | None = None,
         tags: dict[str, str] | list[dict[str, str]] | None = None,
+        processing_unit: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
@@ -403,6 +413,7 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         self.inference_response_keys = inference_response_keys
         self.model_name = model_name
         self.tags = tags
+        self.processing_unit = processing_unit
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -413,7 +424,8 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
-        containers = with_response_keys(inference_containers(best), keys)
+        unit = self.processing_unit or processing_unit_for(self.instance_type)
+        containers = with_response_keys(inference_containers(best, processing_unit=unit), keys)
         endpoint = validate_resource_name(self.endpoint_name, "endpoint_name")
         if not isinstance(self.role_arn, str) or not ROLE_ARN_PATTERN.fullmatch(self.role_arn):
             raise PromotionInputError(

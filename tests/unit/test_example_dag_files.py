@@ -32,6 +32,14 @@ EXPECTED = {
         "smoke_check",
     },
     "example_autopilot_watch_existing_job": {"wait_for_job", "best_candidate", "leaderboard"},
+    "example_autopilot_forecast": {
+        "upload_demand_data",
+        "create_forecast_job",
+        "best_candidate",
+        "gate",
+        "register",
+        "reject",
+    },
 }
 #: Defined only where Airflow has Human-in-the-loop operators (3.1 and later).
 HITL = {"example_autopilot_hitl_approval": {"find_pending", "ask", "write_decision", "approval"}}

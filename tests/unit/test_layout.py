@@ -15,6 +15,7 @@ PUBLIC = {
     "airflow_autopilot.hooks": ["AutopilotHook", "AutopilotModelHook"],
     "airflow_autopilot.operators": [
         "AutopilotCreateJobOperator",
+        "AutopilotCreateJobV2Operator",
         "AutopilotBestCandidateOperator",
         "AutopilotModelDeployResultOperator",
         "AutopilotCandidatesOperator",
