@@ -191,12 +191,16 @@ def artifact_locations(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, 
 
 
 def candidate_objects(
-    ctx: CandidateContext, plan: CandidatePlan, features: list[str] | None = None
+    ctx: CandidateContext,
+    plan: CandidatePlan,
+    metrics: list[dict[str, Any]],
+    features: list[str] | None = None,
 ) -> dict[str, bytes]:
     """Return the S3 objects a completed candidate leaves, by URI: its two models and its two reports.
 
     :param ctx: job context.
     :param plan: the candidate.
+    :param metrics: the candidate's ``CandidateMetrics`` (V1 or V2), for the model-insights report.
     :param features: the training data's feature columns (for the explainability report).
     """
     from airflow_autopilot.emulator.reports import report_objects
@@ -206,9 +210,7 @@ def candidate_objects(
     return {
         processing_url: tiny_model_archive(plan.processing_job),
         algorithm_url: tiny_model_archive(plan.name),
-        **report_objects(
-            locations, plan.name, ctx.problem_type, candidate_metrics(ctx, plan), features or []
-        ),
+        **report_objects(locations, plan.name, ctx.problem_type, metrics, features or []),
     }
 
 

@@ -381,7 +381,10 @@ class EmulatedAutoMLJob:
             self._written.add(plan.index)
             if self._features is None:
                 self._features = training_features(self.training_channel, self.account_id, self.region_name)
-            objects = cand.candidate_objects(ctx, plan, self._features)
+            metrics = (
+                self._result_fields(ctx, plan).get("CandidateProperties", {}).get("CandidateMetrics", [])
+            )
+            objects = cand.candidate_objects(ctx, plan, metrics, self._features)
             data.put_objects(objects, self.account_id, self.region_name)
             create_step_jobs(
                 self._backend,

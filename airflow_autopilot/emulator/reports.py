@@ -54,8 +54,12 @@ def training_features(channel: dict[str, Any], account_id: str, region: str) -> 
 
 def model_insights(problem_type: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
     """The model-insights report (``report.json``) from the candidate's Validation metrics."""
-    section, names = INSIGHT_SECTIONS[problem_type]
     values = {m["MetricName"]: m["Value"] for m in metrics if m.get("Set") == "Validation"}
+    # V2 problem types (forecasting, text, images, LLMs): one section of every reported metric.
+    section, names = INSIGHT_SECTIONS.get(problem_type) or (
+        "metrics",
+        {name.lower(): name for name in values},
+    )
     body = {
         key: {"value": values[name], "standard_deviation": round(values[name] * 0.01, 6)}
         for key, name in names.items()

@@ -223,9 +223,11 @@ class AutopilotResponse(SageMakerResponse):
         )
 
     def describe_transform_job(self) -> ActionResult:
-        """DescribeTransformJob of an emulated transform job."""
-        job = transform.transform_job(self.sagemaker_backend, self._get_param("TransformJobName"))
-        return ActionResult(job.describe())
+        """DescribeTransformJob of an emulated transform job (moto's own for the candidate step jobs)."""
+        name = self._get_param("TransformJobName")
+        if transform.is_step_job(self.sagemaker_backend, name):
+            return super().describe_transform_job()
+        return ActionResult(transform.transform_job(self.sagemaker_backend, name).describe())
 
     def stop_transform_job(self) -> ActionResult:
         """StopTransformJob."""

@@ -298,6 +298,12 @@ def create_transform_job(backend: Any, params: dict[str, Any]) -> str:
         return job.arn
 
 
+def is_step_job(backend: Any, name: Any) -> bool:
+    """Whether ``name`` is one of moto's own transform jobs (a candidate's step job), not one we score."""
+    job = backend.transform_jobs.get(name) if isinstance(name, str) else None
+    return job is not None and not isinstance(job, EmulatedTransformJob)
+
+
 def transform_job(backend: Any, name: Any) -> EmulatedTransformJob:
     """The stored emulated job of that name.
 
