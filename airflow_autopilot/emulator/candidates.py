@@ -336,12 +336,14 @@ def candidate_metrics(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[s
     extra = () if ctx.problem_type == "Regression" else ("LogLoss",)
     for metric in (*METRICS_BY_PROBLEM_TYPE[ctx.problem_type], *extra):
         for dataset in ("Train", "Validation"):
-            metrics.append(
-                {
-                    "MetricName": metric,
-                    "StandardMetricName": metric,
-                    "Value": metric_value(ctx.job_name, plan.index, metric, dataset),
-                    "Set": dataset,
-                }
-            )
+            datum = {
+                "MetricName": metric,
+                "StandardMetricName": metric,
+                "Value": metric_value(ctx.job_name, plan.index, metric, dataset),
+                "Set": dataset,
+            }
+            if metric in extra:
+                # MetricName's enum (AutoMLMetricEnum) has no LogLoss; only the extended one does.
+                del datum["MetricName"]
+            metrics.append(datum)
     return metrics
