@@ -54,7 +54,7 @@ def training_features(channel: dict[str, Any], account_id: str, region: str) -> 
 
 def model_insights(problem_type: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
     """The model-insights report (``report.json``) from the candidate's Validation metrics."""
-    values = {m["MetricName"]: m["Value"] for m in metrics if m.get("Set") == "Validation"}
+    values = {m["StandardMetricName"]: m["Value"] for m in metrics if m.get("Set") == "Validation"}
     # V2 problem types (forecasting, text, images, LLMs): one section of every reported metric.
     section, names = INSIGHT_SECTIONS.get(problem_type) or (
         "metrics",
