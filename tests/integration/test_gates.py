@@ -29,7 +29,7 @@ def metric(best, name, metric_set="Validation"):
     return next(
         m["Value"]
         for m in best["CandidateProperties"]["CandidateMetrics"]
-        if m["MetricName"] == name and m["Set"] == metric_set
+        if m["StandardMetricName"] == name and m["Set"] == metric_set
     )
 
 
@@ -48,7 +48,7 @@ def gate(best, **kwargs):
 
 
 def test_emulator_fills_metrics_and_writes_reports_in_sagemaker_layout(emu, best):
-    sets = {(m["MetricName"], m["Set"]) for m in best["CandidateProperties"]["CandidateMetrics"]}
+    sets = {(m["StandardMetricName"], m["Set"]) for m in best["CandidateProperties"]["CandidateMetrics"]}
     for name in ("F1", "AUC", "Precision", "Recall", "Accuracy", "BalancedAccuracy", "LogLoss"):
         assert {(name, "Train"), (name, "Validation")} <= sets
     s3 = emu.client("s3")

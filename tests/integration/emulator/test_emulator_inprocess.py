@@ -409,7 +409,7 @@ def test_candidates_are_complete_deterministic_and_artifacts_exist(emu: Any, sm:
                 assert archive.getnames() == ["model.txt"]
         props = candidate["CandidateProperties"]
         assert set(props["CandidateArtifactLocations"]) == {"Explainability", "ModelInsights"}
-        sets = {(m["MetricName"], m["Set"]) for m in props["CandidateMetrics"]}
+        sets = {(m["StandardMetricName"], m["Set"]) for m in props["CandidateMetrics"]}
         assert {("F1", "Train"), ("F1", "Validation"), ("AUC", "Validation")} <= sets
     best = max(candidates, key=lambda c: c["FinalAutoMLJobObjectiveMetric"]["Value"])
     assert described["BestCandidate"]["CandidateName"] == best["CandidateName"]

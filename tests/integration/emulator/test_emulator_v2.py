@@ -158,7 +158,7 @@ def test_forecasting_job_reports_forecast_metrics_and_resolved_objective(autopil
     best = described["BestCandidate"]
     assert best["FinalAutoMLJobObjectiveMetric"]["MetricName"] == "AverageWeightedQuantileLoss"
     assert best["FinalAutoMLJobObjectiveMetric"]["Type"] == "Minimize"
-    metrics = {m["MetricName"] for m in best["CandidateProperties"]["CandidateMetrics"]}
+    metrics = {m["StandardMetricName"] for m in best["CandidateProperties"]["CandidateMetrics"]}
     assert metrics == {"AverageWeightedQuantileLoss", "MAPE", "MASE", "RMSE", "WAPE"}
     assert (
         described["ResolvedAttributes"]["AutoMLJobObjective"]["MetricName"] == "AverageWeightedQuantileLoss"
