@@ -13,7 +13,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
-.PHONY: install test test-all test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test clean
+.PHONY: install test test-all test-full-faults test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test clean
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ test: lint typecheck
 # Everything, the slow cases included.
 test-all: install
 	$(PY) -m pytest -q -m '' -p no:cacheprovider --hypothesis-profile=full
+
+# The generated fault suites at full size (1,000 generated cases of every wait through faults, 40
+# deferred ones, more network cases): `make test` runs a derandomized sample of them. CI's main leg.
+FAULT_SUITES := tests/system/test_fault_suite.py tests/system/test_fault_suite_deferred.py
+test-full-faults: install
+	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-profile=full $(FAULT_SUITES)
 
 # The other legs of the matrix (Airflow 2.11, 3.0, 3.1, 3.2; 3.3 on Python 3.10 and 3.13; every
 # direct dependency at its declared floor), each in its own venv under .matrix/ with the fast suite

@@ -13,15 +13,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.transform import ApprovalWait
-from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
-from airflow_autopilot.core.waiting import (
-    DEFAULT_CANDIDATE_COUNT_INTERVAL,
-    DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    JobWait,
-)
-from airflow_autopilot.core.xcom import job_summary
+from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitError
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import (
@@ -31,8 +23,14 @@ from airflow_autopilot.operators.base import (
     resolve_resource_event,
 )
 
+# The domain core (validation, job facts, the wait state machine) is imported where the sensor
+# runs: DAG files import this module, and parsing them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+    from airflow_autopilot.core.transform import ApprovalWait
+    from airflow_autopilot.core.waiting import JobWait
 
 
 class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
@@ -93,15 +91,14 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
     ) -> None:
         # Airflow's own constructor turns these into timedeltas and fails with an OverflowError on
         # infinity: say which argument and why first. Everything else is checked in execute.
-        raise_if(
-            [
-                error
-                for name in ("timeout", "poke_interval")
-                if isinstance(kwargs.get(name), float)
-                for error in seconds_errors(kwargs[name], name, allow_zero=True)
-            ],
-            "AutopilotJobSensor arguments",
-        )
+        floats = [name for name in ("timeout", "poke_interval") if isinstance(kwargs.get(name), float)]
+        if floats:
+            from airflow_autopilot.core.validation import raise_if, seconds_errors
+
+            raise_if(
+                [error for name in floats for error in seconds_errors(kwargs[name], name, allow_zero=True)],
+                "AutopilotJobSensor arguments",
+            )
         super().__init__(**kwargs)
         self.job_name = job_name
         self.success_statuses = success_statuses
@@ -124,6 +121,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
     def criteria(self) -> WaitCriteria:
         """The validated wait criteria (built on first use, in execute)."""
         if self._criteria is None:
+            from airflow_autopilot.core.job import WaitCriteria
+
             self._criteria = WaitCriteria.build(
                 success_statuses=self.success_statuses,
                 failure_statuses=self.failure_statuses,
@@ -137,6 +136,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         Check every argument before any AWS call; raise one :class:`AutopilotValidationError` listing
         each problem, naming the argument and the rule.
         """
+        from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
+
         errors = job_name_errors(self.job_name, "job_name")
         errors += seconds_errors(self.timeout, "timeout", allow_zero=True)
         errors += seconds_errors(self.poke_interval, "poke_interval", allow_zero=True)
@@ -150,6 +151,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
 
     def _prepare(self, context: Context) -> None:
         """Validate input (before any AWS call) and start the wait's state machine."""
+        from airflow_autopilot.core.waiting import JobWait
+
         self.validate()
         botocore_config_dict(self.botocore_config)
         started: datetime | None = None
@@ -208,6 +211,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         job = self._check(context)
         if job is None:
             return False
+        from airflow_autopilot.core.xcom import job_summary
+
         self.log.info("Autopilot job %s reached %s", self.job_name, job.describe_state())
         return PokeReturnValue(is_done=True, xcom_value=job_summary(job))
 
@@ -220,6 +225,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
                 raise AirflowSkipException(f"Skipped (soft_fail): {error}") from error
             raise
         if job is not None:
+            from airflow_autopilot.core.xcom import job_summary
+
             self.log.info("Autopilot job %s already reached %s", self.job_name, job.describe_state())
             return job_summary(job)
         assert self._wait is not None
@@ -300,6 +307,9 @@ class AutopilotModelApprovalSensor(AutopilotConnectionMixin, BaseSensorOperator)
 
     def _prepare(self) -> ApprovalWait:
         """Validate the inputs (before any AWS call) and start the wait's state machine."""
+        from airflow_autopilot.core.transform import ApprovalWait
+        from airflow_autopilot.core.validation import raise_if, seconds_errors
+
         errors = []
         arn = self.model_package_arn
         if not isinstance(arn, str) or ":model-package/" not in arn:

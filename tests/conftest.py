@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import types
+import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,10 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+import botocore.client  # noqa: E402
+import botocore.hooks  # noqa: E402
 import botocore.loaders  # noqa: E402
+import botocore.regions  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 from airflow.providers.amazon.aws.hooks import base_aws  # noqa: E402
@@ -69,6 +73,98 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 
 botocore.session.create_loader = _shared_loader
+
+# What a new client builds from its (shared, unchanging) service data, built once per kind of client:
+# its API methods (one per operation, each with a lazy docstring object) and its endpoint-ruleset
+# provider (the ruleset parsed into objects). A client class still gets its own dict of them, and
+# every session and client its own event handlers, credentials and config.
+_METHODS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_create_methods = botocore.client.ClientCreator._create_methods
+
+
+def _shared_methods(self: botocore.client.ClientCreator, service_model: Any) -> dict[str, Any]:
+    # Keyed by creator class (botocore's or aiobotocore's async methods) and loader (AWS_DATA_PATH).
+    key = (type(self), id(self._loader), service_model.service_name, service_model.api_version)
+    if key not in _METHODS:
+        _METHODS[key] = _create_methods(self, service_model)
+    return dict(_METHODS[key])
+
+
+botocore.client.ClientCreator._create_methods = _shared_methods  # type: ignore[method-assign]
+
+_PROVIDERS: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+_EndpointProvider = botocore.regions.EndpointProvider
+
+
+def _shared_endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_params: Any = None) -> Any:
+    key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
+    hit = _PROVIDERS.get(key)
+    if hit is None or hit[0] is not ruleset_data or hit[1] is not partition_data:
+        provider = _EndpointProvider(
+            ruleset_data=ruleset_data, partition_data=partition_data, excluded_params=excluded_params
+        )
+        hit = _PROVIDERS[key] = (ruleset_data, partition_data, provider)
+    return hit[2]
+
+
+botocore.regions.EndpointProvider = _shared_endpoint_provider  # type: ignore[misc,assignment]
+
+# Every new session registers a few hundred built-in event handlers, and for each one botocore
+# inspects the handler's signature and expands the event name's aliases: both depend only on the
+# handler's function and the name, so they are remembered across sessions.
+_ACCEPTS_KWARGS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_accepts_kwargs = botocore.hooks.accepts_kwargs
+
+
+def _remembered_accepts_kwargs(func: Any) -> bool:
+    target = getattr(func, "__func__", func)
+    if not isinstance(target, types.FunctionType):
+        return _accepts_kwargs(func)
+    if target not in _ACCEPTS_KWARGS:
+        _ACCEPTS_KWARGS[target] = bool(_accepts_kwargs(func))
+    return _ACCEPTS_KWARGS[target]
+
+
+botocore.hooks.accepts_kwargs = _remembered_accepts_kwargs
+_DEFAULT_ALIAS_NAMES: dict[str, str] = {}
+_aliaser_init = botocore.hooks.EventAliaser.__init__
+
+
+def _aliaser_with_shared_names(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+    _aliaser_init(self, event_emitter, event_aliases)
+    if event_aliases is None:  # botocore's own aliases: the same expansion in every session
+        self._alias_name_cache = _DEFAULT_ALIAS_NAMES
+
+
+botocore.hooks.EventAliaser.__init__ = _aliaser_with_shared_names  # type: ignore[method-assign]
+
+
+def _share_aiobotocore_ssl_contexts() -> None:
+    """
+    aiobotocore builds an SSL context (loading the whole CA bundle) for every new async client; one
+    per verify setting is enough here (only for sessions without a client certificate or proxy, the
+    cases where the context is not changed after it is built).
+    """
+    try:
+        from aiobotocore.httpsession import AIOHTTPSession
+    except ImportError:
+        return
+    build = getattr(AIOHTTPSession, "_build_ssl_contexts", None)
+    if build is None:  # another aiobotocore version: left as it is
+        return
+    contexts: dict[Any, tuple[Any, Any]] = {}
+
+    def shared(self: Any, proxy_url: Any) -> tuple[Any, Any]:
+        if proxy_url or getattr(self, "_cert_file", None) or not isinstance(self._verify, (bool, str)):
+            return build(self, proxy_url)
+        if self._verify not in contexts:
+            contexts[self._verify] = build(self, proxy_url)
+        return contexts[self._verify]
+
+    AIOHTTPSession._build_ssl_contexts = shared
+
+
+_share_aiobotocore_ssl_contexts()
 
 
 def _frames_only_stack(context: int = 1) -> list[inspect.FrameInfo]:
@@ -123,7 +219,23 @@ def run_dag(airflow_db):
     """
     from airflow_autopilot.demo.runner import run_dag
 
-    return run_dag
+    def run_dag_with_short_idle_sleeps(dag, **test_kwargs):
+        # dag.test() sleeps a whole second whenever no task is ready (a sensor rescheduled, a task
+        # up for retry): re-check every 0.05 s instead; the run's steps and outcome are the same.
+        module = sys.modules[type(dag).test.__module__]
+        real = getattr(module, "time", None)
+        if real is not time:
+            return run_dag(dag, **test_kwargs)
+        module.time = types.SimpleNamespace(  # type: ignore[attr-defined]
+            **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+        )
+        module.time.sleep = lambda seconds: time.sleep(min(seconds, 0.05))
+        try:
+            return run_dag(dag, **test_kwargs)
+        finally:
+            module.time = time  # type: ignore[attr-defined]
+
+    return run_dag_with_short_idle_sleeps
 
 
 # One interpreter that has imported ``airflow`` (seconds of CPU) forks a fresh child for each check:

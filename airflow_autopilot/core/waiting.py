@@ -12,6 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+# Defined apart so that DAG-facing modules need not load this one; re-exported (explicitly) here.
+from airflow_autopilot.core.defaults import (
+    DEFAULT_CANDIDATE_COUNT_INTERVAL as DEFAULT_CANDIDATE_COUNT_INTERVAL,
+)
+from airflow_autopilot.core.defaults import (
+    DEFAULT_NOT_FOUND_GRACE_SECONDS as DEFAULT_NOT_FOUND_GRACE_SECONDS,
+)
 from airflow_autopilot.core.errors import is_not_found, is_transient
 from airflow_autopilot.core.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
 from airflow_autopilot.core.promotion import ENDPOINT_FAILED_STATUSES, endpoint_verdict
@@ -21,12 +28,8 @@ from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, Aut
 if TYPE_CHECKING:
     import logging
 
-#: Seconds after a job's creation during which ResourceNotFound is taken as eventual consistency.
-DEFAULT_NOT_FOUND_GRACE_SECONDS = 60.0
 #: Longest sleep after repeated transient errors.
 DEFAULT_MAX_BACKOFF_SECONDS = 300.0
-#: At most one ListCandidatesForAutoMLJob call this often while candidates train.
-DEFAULT_CANDIDATE_COUNT_INTERVAL = 300.0
 #: Upward jitter on the regular poll interval (never polls faster than ``poll_interval``).
 POLL_JITTER = 0.1
 #: The shortest poll interval any wait (sync or deferred, sensor or trigger) uses: Airflow allows

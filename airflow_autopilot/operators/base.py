@@ -11,15 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
 
-from airflow_autopilot.core.waiting import (
-    EVENT_STATUSES,
-    EndpointWait,
-    Finished,
-    JobWait,
-    Sleep,
-    WaitMachine,
-    hand_off,
-)
 from airflow_autopilot.exceptions import (
     AutopilotError,
     AutopilotJobFailed,
@@ -46,8 +37,11 @@ def trigger_deadline(timeout: float | None, poll_interval: float) -> tuple[str |
     return timeout_at, timedelta(seconds=timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, poll_interval))
 
 
+# The wait state machine (airflow_autopilot.core.waiting) is imported where a task runs, not here:
+# DAG files import this module, and parsing them needs none of it.
 if TYPE_CHECKING:
     from airflow_autopilot.core.job import AutopilotJob
+    from airflow_autopilot.core.waiting import JobWait, WaitMachine
     from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
 
 #: Template fields of the connection parameters, shared by every operator.
@@ -105,6 +99,8 @@ class AutopilotConnectionMixin:
 
         :param wait: the wait's state machine (keeps the API version and progress between checks).
         """
+        from airflow_autopilot.core.waiting import Finished, Sleep
+
         try:
             with self.hook.time_limit(wait.call_budget()):
                 job = self.hook.get_job(wait.job_name, api_version=wait.api_version)
@@ -128,6 +124,7 @@ class AutopilotConnectionMixin:
         :param timeout: seconds until the trigger gives up; ``None`` waits without limit.
         :param kwargs: extra keyword arguments for ``execute_complete``.
         """
+        from airflow_autopilot.core.waiting import hand_off
         from airflow_autopilot.triggers import AutopilotJobTrigger
 
         timeout_at, defer_timeout = trigger_deadline(timeout, wait.poll_interval)
@@ -162,6 +159,8 @@ class AutopilotConnectionMixin:
         :param kind: ``transform-job`` or ``model-package``.
         :param name: the TransformJobName or ModelPackageArn.
         """
+        from airflow_autopilot.core.waiting import Finished
+
         try:
             with self.model_hook.time_limit(wait.call_budget()):
                 found = self.model_hook.describe_resource(kind, name)  # type: ignore[arg-type]
@@ -270,6 +269,8 @@ class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
         :param result: the task's return value, handed to ``execute_complete`` after a deferral.
         :raises AutopilotJobFailed: when the endpoint is Failed, with SageMaker's FailureReason.
         """
+        from airflow_autopilot.core.waiting import EndpointWait
+
         check = EndpointWait(endpoint_name, config_name, poll_interval=poll_interval, log=self.log)
         verdict = check.verdict(status) if status else "waiting"
         if verdict == "success":
@@ -349,6 +350,8 @@ def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -
     :raises AutopilotWaitError: for an error event (permissions, credentials, a job never found):
         retries stay available, as in poke mode, and ``soft_fail`` does not skip it.
     """
+    from airflow_autopilot.core.waiting import EVENT_STATUSES
+
     error: AutopilotJobFailed
     if isinstance(event, Mapping) and event.get("status") == "error":
         raise AutopilotWaitError(event.get("message") or f"Trigger event {dict(event)!r} is an error")

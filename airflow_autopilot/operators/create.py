@@ -8,28 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.naming import (
-    MAX_GENERATIONS,
-    MAX_NAME_PREFIX_LENGTH,
-    OWNER_TAG_KEY,
-    STOPPED_BY_TAG_KEY,
-    TryChain,
-    deterministic_job_name,
-    existing_job_action,
-    fixed_job_name,
-    owner_token_of,
-)
-from airflow_autopilot.core.requests import build_create_request, validate_operator_request
-from airflow_autopilot.core.validation import empty_rendering_error, seconds_errors
-from airflow_autopilot.core.waiting import JobWait
-from airflow_autopilot.core.xcom import to_json_safe
 from airflow_autopilot.exceptions import AutopilotJobNameConflict
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, resolve_event
 
+# The domain core is imported where a task runs: DAG files import this module, and parsing
+# them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+    from airflow_autopilot.core.naming import TryChain
 
 #: Parameters that go into the request (and are template fields).
 REQUEST_PARAMETERS: tuple[str, ...] = (
@@ -195,14 +184,23 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_wait_seconds = max_wait_seconds
-        self.criteria = WaitCriteria()
         # Set in execute: the job this try is about, and the value of the tag on_kill leaves on it.
         self.resolved_job_name: str | None = None
         self.stop_marker = "on_kill"
 
+    @property
+    def criteria(self) -> WaitCriteria:
+        """What ends the wait: SageMaker's own success and failure statuses (the defaults)."""
+        from airflow_autopilot.core.job import WaitCriteria
+
+        return WaitCriteria()
+
     # --- request ----------------------------------------------------------------------------------
     def resolve_job_name(self, chain: TryChain, errors: list[str]) -> str | None:
         """The given ``job_name``, or the deterministic name of this try chain."""
+        from airflow_autopilot.core.naming import MAX_NAME_PREFIX_LENGTH, deterministic_job_name
+        from airflow_autopilot.core.validation import empty_rendering_error
+
         if self.job_name is not None:
             if self.job_name_prefix is not None:
                 errors.append("job_name_prefix: give job_name or job_name_prefix, not both")
@@ -228,6 +226,9 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         :return: the request and the top-level ``extras`` fields passed through unchecked.
         :raises AutopilotValidationError: listing every problem; nothing is sent to AWS.
         """
+        from airflow_autopilot.core.requests import build_create_request, validate_operator_request
+        from airflow_autopilot.core.validation import seconds_errors
+
         errors: list[str] = []
         # The wait's settings too: a bad one must not surface only after the job was created.
         errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
@@ -262,6 +263,8 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
 
     def conflict(self, job: AutopilotJob, tags: list[dict[str, Any]]) -> AutopilotJobNameConflict:
         """The error for a job under our name that this try chain did not create."""
+        from airflow_autopilot.core.naming import OWNER_TAG_KEY, owner_token_of
+
         found = owner_token_of(tags)
         return AutopilotJobNameConflict(
             f"Autopilot job name {job.name!r} is taken by a job this task try did not create "
@@ -274,6 +277,8 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
 
     def job_name_for(self, first_name: str, chain: TryChain, generation: int) -> str:
         """The name of the chain's job ``generation`` (``first_name`` for generation 0)."""
+        from airflow_autopilot.core.naming import deterministic_job_name, fixed_job_name
+
         if not generation:
             return first_name
         if self.job_name is not None:
@@ -293,6 +298,8 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         :param passthrough: top-level fields not known to the validation module (from ``extras``).
         :param chain: this task's try chain.
         """
+        from airflow_autopilot.core.naming import MAX_GENERATIONS, STOPPED_BY_TAG_KEY, existing_job_action
+
         first_name = request["AutoMLJobName"]
         for generation in range(MAX_GENERATIONS):
             name = self.job_name_for(first_name, chain, generation)
@@ -374,6 +381,9 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
 
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.naming import TryChain
+        from airflow_autopilot.core.xcom import to_json_safe
+
         chain = TryChain.from_context(context)
         request, passthrough = self.build_request(chain)
         self.stop_marker = f"on_kill of try {getattr(context['ti'], 'try_number', '?')}"
@@ -404,6 +414,8 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
+        from airflow_autopilot.core.waiting import JobWait
+
         wait = JobWait(
             job_name,
             self.criteria,
@@ -434,6 +446,8 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         :param job_name: the job name (from ``defer`` kwargs).
         :param job_arn: the job ARN (from ``defer`` kwargs).
         """
+        from airflow_autopilot.core.xcom import to_json_safe
+
         summary = resolve_event(event)
         return to_json_safe(
             {
@@ -448,6 +462,8 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         first tagged ``airflow-autopilot:stopped-by``, so the next try starts a new job rather than
         re-attaching to the one stopped here (a job stopped by anyone else still fails the wait).
         """
+        from airflow_autopilot.core.naming import STOPPED_BY_TAG_KEY
+
         name = self.resolved_job_name
         if not name:
             return

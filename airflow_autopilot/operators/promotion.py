@@ -9,49 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
-from airflow_autopilot.core.gates import (
-    check_metric,
-    check_report,
-    combine,
-    parse_metric_conditions,
-    parse_report_conditions,
-    report_uri,
-)
-from airflow_autopilot.core.promotion import (
-    APPROVAL_STATUSES,
-    META_CANDIDATE_NAME,
-    CandidateScore,
-    Champion,
-    DeployPlan,
-    PromotionDecision,
-    PromotionInputError,
-    candidate_metadata,
-    decide_promotion,
-    inference_containers,
-    parse_mapping,
-    parse_number,
-    parse_string_list,
-    processing_unit_for,
-    registration_token,
-    safe_resource_name,
-    validate_resource_name,
-    with_response_keys,
-)
-from airflow_autopilot.core.requests import tags_as_list
-from airflow_autopilot.core.validation import (
-    INSTANCE_TYPE_PATTERN,
-    ROLE_ARN_PATTERN,
-    seconds_errors,
-    validate_job_name,
-)
-from airflow_autopilot.core.xcom import to_json_safe
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
     AutopilotBaseOperator,
 )
 
+# The domain core is imported where a task runs: DAG files import this module, and parsing
+# them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_autopilot.core.promotion import DeployPlan, PromotionDecision
 
 
 #: XCom key of the gate's decision (``PromotionDecision.to_dict()``).
@@ -61,6 +29,8 @@ DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
 
 def _task_ids(value: Any, field: str) -> list[str]:
+    from airflow_autopilot.core.promotion import PromotionInputError
+
     if isinstance(value, str):
         value = [value]
     if (
@@ -154,6 +124,16 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
 
     def decide(self) -> PromotionDecision:
         """Validate the inputs, look up the champion and return the decision."""
+        from airflow_autopilot.core.promotion import (
+            CandidateScore,
+            Champion,
+            PromotionInputError,
+            decide_promotion,
+            parse_mapping,
+            parse_number,
+            validate_resource_name,
+        )
+
         promote_ids = _task_ids(self.promote_task_ids, "promote_task_ids")
         reject_ids = _task_ids(self.reject_task_ids, "reject_task_ids")
         if set(promote_ids) & set(reject_ids):
@@ -164,6 +144,15 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         min_improvement = parse_number(self.min_improvement, "min_improvement") or 0.0
         if min_improvement < 0:
             raise PromotionInputError(f"min_improvement: {min_improvement} must be >= 0")
+        from airflow_autopilot.core.gates import (
+            check_metric,
+            check_report,
+            combine,
+            parse_metric_conditions,
+            parse_report_conditions,
+            report_uri,
+        )
+
         metric_conditions = parse_metric_conditions(self.metric_conditions, metric_set=self.metric_set)
         report_conditions = parse_report_conditions(self.report_conditions)
         group = self.model_package_group_name
@@ -189,6 +178,8 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         return combine(decision, results)
 
     def choose_branch(self, context: Context) -> list[str]:
+        from airflow_autopilot.core.xcom import to_json_safe
+
         decision = self.decide()
         self.log.info(
             "Promotion gate: %s %s. %s",
@@ -284,6 +275,18 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
 
     def build_request(self) -> dict[str, Any]:
         """The CreateModelPackage request, validated (no AWS call)."""
+        from airflow_autopilot.core.promotion import (
+            APPROVAL_STATUSES,
+            CandidateScore,
+            PromotionInputError,
+            candidate_metadata,
+            inference_containers,
+            parse_mapping,
+            validate_resource_name,
+        )
+        from airflow_autopilot.core.requests import tags_as_list
+        from airflow_autopilot.core.validation import validate_job_name
+
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         containers = inference_containers(best, processing_unit=self.processing_unit)
@@ -319,6 +322,9 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
         return request
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.promotion import META_CANDIDATE_NAME, registration_token
+        from airflow_autopilot.core.xcom import to_json_safe
+
         request = self.build_request()
         group = request["ModelPackageGroupName"]
         candidate = request["CustomerMetadataProperties"][META_CANDIDATE_NAME]
@@ -421,6 +427,22 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
 
     def plan(self) -> DeployPlan:
         """Validate the inputs and derive the names (no AWS call)."""
+        from airflow_autopilot.core.promotion import (
+            CandidateScore,
+            DeployPlan,
+            PromotionInputError,
+            inference_containers,
+            parse_mapping,
+            parse_number,
+            parse_string_list,
+            processing_unit_for,
+            safe_resource_name,
+            validate_resource_name,
+            with_response_keys,
+        )
+        from airflow_autopilot.core.requests import tags_as_list
+        from airflow_autopilot.core.validation import INSTANCE_TYPE_PATTERN, ROLE_ARN_PATTERN, seconds_errors
+
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
@@ -465,6 +487,8 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.xcom import to_json_safe
+
         plan = self.plan()
         status = self.model_hook.deploy(
             plan.endpoint_name,

@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, conf
 
-from airflow_autopilot.core.job import CANDIDATE_STATUSES, AutopilotJob
-from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors, validate_job_name
-from airflow_autopilot.core.xcom import to_json_safe
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, require_terminal
 
+# The domain core is imported where a task runs: DAG files import this module, and parsing
+# them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_autopilot.core.job import AutopilotJob
 
 
 def _fail_or_skip(message: str, skip: bool) -> NoReturn:
@@ -52,6 +53,9 @@ class AutopilotBestCandidateOperator(AutopilotBaseOperator):
         self.skip_if_missing = skip_if_missing
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.validation import validate_job_name
+        from airflow_autopilot.core.xcom import to_json_safe
+
         validate_job_name(self.job_name, "job_name")
         job = self.hook.get_job(self.job_name)
         require_terminal(job, "BestCandidate")
@@ -122,6 +126,8 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
 
     def deploy_result(self, job: AutopilotJob) -> dict[str, Any]:
         """The ModelDeployResult of an ended job, or fail/skip with the reason."""
+        from airflow_autopilot.core.xcom import to_json_safe
+
         require_terminal(job, "ModelDeployResult")
         if not job.deploy_requested:
             _fail_or_skip(
@@ -141,6 +147,8 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         return to_json_safe(result)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
+
         errors = job_name_errors(self.job_name, "job_name")
         if self.wait_for_endpoint:
             errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
@@ -257,6 +265,10 @@ class AutopilotCandidatesOperator(AutopilotBaseOperator):
         self.status = status
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_autopilot.core.job import CANDIDATE_STATUSES
+        from airflow_autopilot.core.validation import job_name_errors, raise_if
+        from airflow_autopilot.core.xcom import to_json_safe
+
         errors = job_name_errors(self.job_name, "job_name")
         top_k = self.top_k
         if isinstance(top_k, str) and top_k.strip().isdigit():

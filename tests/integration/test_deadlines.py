@@ -27,6 +27,8 @@ from tests.network_faults import HangingServer, refused_url
 CONN_ID = "deadline_test"
 #: Scheduling noise allowed on a loaded test machine, on top of timeout + one poll interval.
 SLACK = 2.5
+#: The fast cases' timeout: any deadline far below botocore's 60 s timeouts shows an overrun.
+TIMEOUT = 0.3
 
 
 @pytest.fixture(params=["hanging", "refused"])
@@ -51,12 +53,12 @@ def assert_within(started: float, timeout: float, poll: float) -> None:
     assert elapsed <= timeout + poll + SLACK, f"the wait took {elapsed:.1f}s for a {timeout}s timeout"
 
 
-# --- fast cases: 1 s timeouts -------------------------------------------------------------------
+# --- fast cases: 0.3 s timeouts -----------------------------------------------------------------
 def test_blocking_job_wait_ends_on_time(bad_endpoint):
     started = time.monotonic()
     with pytest.raises(AutopilotWaitTimeout, match="never described"):
-        hook().wait_for_job("deadline-job", WaitCriteria(), poll_interval=0.2, timeout=1.0)
-    assert_within(started, 1.0, 0.2)
+        hook().wait_for_job("deadline-job", WaitCriteria(), poll_interval=0.2, timeout=TIMEOUT)
+    assert_within(started, TIMEOUT, 0.2)
 
 
 def test_poke_sensor_ends_on_time(bad_endpoint):
@@ -65,14 +67,14 @@ def test_poke_sensor_ends_on_time(bad_endpoint):
         job_name="deadline-job",
         aws_conn_id=CONN_ID,
         poke_interval=0.2,
-        timeout=1.0,
+        timeout=TIMEOUT,
         mode="poke",
         deferrable=False,
     )
     started = time.monotonic()
     with pytest.raises(AutopilotWaitTimeout):
         sensor.execute(make_context(sensor))
-    assert_within(started, 1.0, 0.2)
+    assert_within(started, TIMEOUT, 0.2)
 
 
 def test_create_operator_deferrable_first_check_is_bounded_by_max_wait(bad_endpoint):
@@ -80,21 +82,21 @@ def test_create_operator_deferrable_first_check_is_bounded_by_max_wait(bad_endpo
         task_id="create",
         aws_conn_id=CONN_ID,
         deferrable=True,
-        **create_kwargs(poll_interval=0.2, max_wait_seconds=1.0),
+        **create_kwargs(poll_interval=0.2, max_wait_seconds=TIMEOUT),
     )
     started = time.monotonic()
     # The first check gives up in time; then the trigger waits on, or (on a loaded machine) the
     # deadline has already passed and the wait ends with its timeout.
     with pytest.raises((TaskDeferred, AutopilotWaitTimeout)):
         op.defer_until_done("deadline-job", "arn", datetime.now(timezone.utc))
-    assert_within(started, 1.0, 0.2)
+    assert_within(started, TIMEOUT, 0.2)
 
 
 def test_endpoint_wait_ends_on_time(bad_endpoint):
     started = time.monotonic()
     with pytest.raises(AutopilotError, match="Timed out"):
-        hook().wait_for_endpoint("deadline-ep", poll_interval=0.2, timeout=1.0)
-    assert_within(started, 1.0, 0.2)
+        hook().wait_for_endpoint("deadline-ep", poll_interval=0.2, timeout=TIMEOUT)
+    assert_within(started, TIMEOUT, 0.2)
 
 
 def assert_trigger_times_out(trigger, timeout: float, poll: float) -> None:
@@ -116,16 +118,20 @@ def _deadline(seconds: float) -> str:
 @pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "own-describes"])
 def test_job_trigger_ends_on_time(bad_endpoint, coalesce):
     trigger = AutopilotJobTrigger(
-        "deadline-job", aws_conn_id=CONN_ID, poll_interval=0.2, timeout_at=_deadline(1.0), coalesce=coalesce
+        "deadline-job",
+        aws_conn_id=CONN_ID,
+        poll_interval=0.2,
+        timeout_at=_deadline(TIMEOUT),
+        coalesce=coalesce,
     )
-    assert_trigger_times_out(trigger, 1.0, 0.2)
+    assert_trigger_times_out(trigger, TIMEOUT, 0.2)
 
 
 def test_endpoint_trigger_ends_on_time(bad_endpoint):
     trigger = AutopilotEndpointTrigger(
-        "deadline-ep", aws_conn_id=CONN_ID, poll_interval=0.2, timeout_at=_deadline(1.0)
+        "deadline-ep", aws_conn_id=CONN_ID, poll_interval=0.2, timeout_at=_deadline(TIMEOUT)
     )
-    assert_trigger_times_out(trigger, 1.0, 0.2)
+    assert_trigger_times_out(trigger, TIMEOUT, 0.2)
 
 
 # --- slow cases: the timeouts of the original report ---------------------------------------------

@@ -191,7 +191,7 @@ def _wait_blocking(case, name, hook, transport, emulator) -> str:
 FULL_SUITE = settings.get_current_profile_name() == "full"
 
 
-@settings(max_examples=1000 if FULL_SUITE else 60, **SUITE_SETTINGS)
+@settings(max_examples=1000 if FULL_SUITE else 25, **SUITE_SETTINGS)
 @given(case=cases)
 @example(
     case={
@@ -299,7 +299,7 @@ bad_data_cases = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=8, **SUITE_SETTINGS)
+@settings(max_examples=40 if FULL_SUITE else 8, **SUITE_SETTINGS)
 @given(case=bad_data_cases)
 def test_bad_data_ends_every_wait_as_a_failure(case, fault_hook, autopilot_emulator, make_job):
     hook, transport = fault_hook
@@ -350,7 +350,8 @@ network_cases = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=2, **SUITE_SETTINGS)
+# The generated network cases run in real time (seconds each): one in ``make test``, more in ``make test-all``.
+@settings(max_examples=4 if FULL_SUITE else 1, **SUITE_SETTINGS)
 @given(case=network_cases)
 @example(case={"outcome": "success", "mode": "poke", "windows": [("hang", 0.0, 1.0), ("refuse", 1.2, 0.6)]})
 @example(

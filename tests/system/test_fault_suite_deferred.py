@@ -150,7 +150,8 @@ network_cases = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=3, **SUITE_SETTINGS)
+# Real time (seconds each): one generated case in ``make test``, more in ``make test-all``.
+@settings(max_examples=4 if FULL_SUITE else 1, **SUITE_SETTINGS)
 @given(case=network_cases)
 # Coalesced: the windows end before the trigger hands over to the shared poller.
 @example(case={"outcome": "success", "coalesce": True, "windows": [("hang", 0.0, 1.0), ("refuse", 1.3, 0.5)]})

@@ -143,7 +143,9 @@ def test_emulator_reports_repeat_the_validation_metrics_for_every_problem_type(p
     ctx = CandidateContext("j", "123456789012", "us-east-1", "aws", "s3://b/o", problem, metric, "ENSEMBLING")
     (plan,) = plan_candidates("j", 1, ["xgboost"], metric, 0, 1)
     metrics = candidate_metrics(ctx, plan)
-    value = next(m["Value"] for m in metrics if m["StandardMetricName"] == metric and m["Set"] == "Validation")
+    value = next(
+        m["Value"] for m in metrics if m["StandardMetricName"] == metric and m["Set"] == "Validation"
+    )
     assert model_insights(problem, metrics)[section][key]["value"] == value
 
 
