@@ -8,11 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_autopilot.core.naming import RESERVED_TAG_PREFIX
 from airflow_autopilot.core.promotion import APPROVAL_STATUSES, PromotionInputError, parse_number
 from airflow_autopilot.core.validation import INSTANCE_TYPE_PATTERN, S3_URI_MAX_LENGTH, S3_URI_PATTERN
 from airflow_autopilot.core.waiting import Verdict, WaitMachine
 from airflow_autopilot.core.xcom import to_json_safe
 from airflow_autopilot.exceptions import AutopilotError
+
+#: Tag on a transform job naming the candidate that scores (read back when the task resumes).
+CANDIDATE_TAG_KEY = RESERVED_TAG_PREFIX + "candidate"
 
 #: CreateTransformJob choices.
 SPLIT_TYPES = ("None", "Line", "RecordIO", "TFRecord")

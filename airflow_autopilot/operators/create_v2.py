@@ -4,13 +4,15 @@ text generation) with the V1 operator's re-attachment, on_kill stop, return valu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_autopilot.core.naming import TryChain
-from airflow_autopilot.core.requests_v2 import build_create_v2_request, validate_operator_v2_request
-from airflow_autopilot.core.validation import seconds_errors
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS
 from airflow_autopilot.operators.create import AutopilotCreateJobOperator
+
+# The domain core (V2 request rules, naming) is imported where the task runs: DAG files import
+# this module, and parsing them needs none of it.
+if TYPE_CHECKING:
+    from airflow_autopilot.core.naming import TryChain
 
 #: Parameters that go into the V2 request (and are template fields).
 V2_REQUEST_PARAMETERS: tuple[str, ...] = (
@@ -146,6 +148,9 @@ class AutopilotCreateJobV2Operator(AutopilotCreateJobOperator):
         :return: the request and the top-level ``extras`` fields passed through unchecked.
         :raises AutopilotValidationError: listing every problem; nothing is sent to AWS.
         """
+        from airflow_autopilot.core.requests_v2 import build_create_v2_request, validate_operator_v2_request
+        from airflow_autopilot.core.validation import seconds_errors
+
         errors: list[str] = []
         errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
         errors += seconds_errors(self.max_wait_seconds, "max_wait_seconds", allow_none=True)

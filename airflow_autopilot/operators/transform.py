@@ -7,33 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_autopilot.core.naming import (
-    MAX_GENERATIONS,
-    RESERVED_TAG_PREFIX,
-    STOPPED_BY_TAG_KEY,
-    TryChain,
-    deterministic_job_name,
-    existing_job_action,
-    tag_value,
-)
-from airflow_autopilot.core.promotion import (
-    META_CANDIDATE_NAME,
-    PromotionInputError,
-    inference_containers,
-    parse_mapping,
-    parse_string_list,
-    safe_resource_name,
-    validate_resource_name,
-    with_response_keys,
-)
-from airflow_autopilot.core.requests import tags_as_list
-from airflow_autopilot.core.transform import (
-    TransformJobWait,
-    transform_request,
-    transform_result,
-    transform_settings,
-)
-from airflow_autopilot.core.validation import ROLE_ARN_PATTERN, seconds_errors, validate_job_name
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
@@ -41,11 +14,12 @@ from airflow_autopilot.operators.base import (
     resolve_resource_event,
 )
 
+# The domain core (naming, promotion rules, the transform request and wait) is imported where the
+# task runs: DAG files import this module, and parsing them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-#: Tag on the transform job naming the candidate that scores.
-CANDIDATE_TAG_KEY = RESERVED_TAG_PREFIX + "candidate"
+    from airflow_autopilot.core.naming import TryChain
 
 
 class AutopilotBatchTransformOperator(AutopilotBaseOperator):
@@ -183,6 +157,18 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
     # --- inputs -----------------------------------------------------------------------------------
     def validate(self) -> None:
         """Check every input that needs no AWS call."""
+        from airflow_autopilot.core.promotion import (
+            PromotionInputError,
+            inference_containers,
+            parse_mapping,
+            parse_string_list,
+            validate_resource_name,
+            with_response_keys,
+        )
+        from airflow_autopilot.core.requests import tags_as_list
+        from airflow_autopilot.core.transform import transform_settings
+        from airflow_autopilot.core.validation import ROLE_ARN_PATTERN, seconds_errors, validate_job_name
+
         sources = [
             name
             for name in ("job_name", "best_candidate", "model_package_group_name")
@@ -234,6 +220,14 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
 
     def resolve_candidate(self) -> tuple[str, list[dict[str, Any]]]:
         """The candidate's name and containers (with the response keys), from the chosen source."""
+        from airflow_autopilot.core.promotion import (
+            META_CANDIDATE_NAME,
+            PromotionInputError,
+            inference_containers,
+            parse_mapping,
+            with_response_keys,
+        )
+
         if self.best_candidate is not None:
             best = parse_mapping(self.best_candidate, "best_candidate")
             name = str(best.get("CandidateName") or "candidate")
@@ -283,6 +277,8 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
         """Refuse an input prefix with no object (before any SageMaker call)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from airflow_autopilot.core.promotion import PromotionInputError
+
         bucket, prefix = S3Hook.parse_s3_url(self._settings.input_uri)
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         if not s3.check_for_bucket(bucket) or not s3.list_keys(bucket, prefix=prefix, max_items=1):
@@ -293,6 +289,13 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
     # --- create or re-attach ----------------------------------------------------------------------
     def create_or_reattach(self, request: dict[str, Any], chain: TryChain) -> dict[str, Any]:
         """Create the transform job, or find the one an earlier try of this chain created."""
+        from airflow_autopilot.core.naming import (
+            MAX_GENERATIONS,
+            STOPPED_BY_TAG_KEY,
+            deterministic_job_name,
+            existing_job_action,
+        )
+
         hook = self.model_hook
         for generation in range(MAX_GENERATIONS):
             name = deterministic_job_name(chain, self.transform_job_name_prefix, generation)
@@ -335,6 +338,15 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
 
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.naming import TryChain
+        from airflow_autopilot.core.promotion import safe_resource_name
+        from airflow_autopilot.core.transform import (
+            CANDIDATE_TAG_KEY,
+            TransformJobWait,
+            transform_request,
+            transform_result,
+        )
+
         self.validate()
         chain = TryChain.from_context(context)
         self.stop_marker = f"on_kill of try {getattr(context['ti'], 'try_number', '?')}"
@@ -382,6 +394,8 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
 
     def finish(self, described: Mapping[str, Any], candidate: str) -> dict[str, Any]:
         """The XCom value of a completed job, logged with its output location."""
+        from airflow_autopilot.core.transform import transform_result
+
         result = transform_result(described, candidate)
         self.log.info(
             "Transform job %s is Completed; predictions under %s",
@@ -394,6 +408,9 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
         self, context: Context, event: dict[str, Any] | None = None, candidate: str = ""
     ) -> dict[str, Any]:
         """Resume after :class:`~airflow_autopilot.triggers.AutopilotResourceTrigger`: the result, or raise."""
+        from airflow_autopilot.core.naming import tag_value
+        from airflow_autopilot.core.transform import CANDIDATE_TAG_KEY
+
         described = resolve_resource_event(event)
         if not candidate and described.get("TransformJobArn"):
             # dag.test() resumes without the defer kwargs: the job's own tag names the candidate.
@@ -403,6 +420,8 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
 
     def on_kill(self) -> None:
         """Tag the transform job this try started as stopped by it, then stop it (a retry starts a new one)."""
+        from airflow_autopilot.core.naming import STOPPED_BY_TAG_KEY
+
         name = self.resolved_transform_job_name
         if not name:
             return
