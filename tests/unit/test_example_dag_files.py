@@ -30,13 +30,17 @@ EXPECTED = {
         "smoke_check",
     },
     "example_autopilot_watch_existing_job": {"wait_for_job", "best_candidate", "leaderboard"},
+    "example_autopilot_on_new_model": {"read_new_model"},
 }
 
 
 PARSE_SCRIPT = r"""
 import importlib.abc, json, sys
 
-BANNED = ("boto3", "botocore", "aiobotocore", "moto", "airflow.providers.amazon")
+BANNED = (
+    "boto3", "botocore", "aiobotocore", "moto", "airflow.providers.amazon",
+    "openlineage", "airflow.providers.openlineage", "airflow.providers.common.compat.openlineage",
+)
 
 
 class Block(importlib.abc.MetaPathFinder):
