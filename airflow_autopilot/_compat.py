@@ -26,10 +26,12 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "allow_sqlite_in_unit_test_mode",
+    "alias_events",
     "asset_events",
     "bind_trigger_log_context",
     "capture_structured_logs",
     "extra_link_url",
+    "outlet_event_accessors",
     "trigger_log_context",
     "triggering_asset_events",
     "dag_bag_class",
@@ -145,6 +147,27 @@ def asset_events(session: Session, dag_id: str, run_id: str | None = None) -> li
     ]
 
 
+def outlet_event_accessors() -> Any:
+    """An empty ``outlet_events`` mapping, as a task's context holds (for tests of what tasks emit)."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.execution_time.context import OutletEventAccessors
+    else:
+        from airflow.utils.context import OutletEventAccessors  # type: ignore[no-redef,attr-defined]
+    return OutletEventAccessors()
+
+
+def alias_events(accessors: Any, alias: Any) -> list[tuple[str, dict[str, Any]]]:
+    """
+    ``(asset URI, extra)`` of each event added through ``alias`` to a task's ``outlet_events``.
+
+    :param accessors: the context's ``outlet_events``.
+    :param alias: the AssetAlias (DatasetAlias).
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return [(e.dest_asset_key.uri, dict(e.extra)) for e in accessors[alias].asset_alias_events]
+    return [(e["dest_dataset_uri"], dict(e["extra"])) for e in accessors[alias].dataset_alias_events]
+
+
 def triggering_asset_events(context: Any, asset: Any) -> list[Any]:
     """
     The events of ``asset`` that triggered the running DAG run (``triggering_asset_events`` on
@@ -154,7 +177,7 @@ def triggering_asset_events(context: Any, asset: Any) -> list[Any]:
     :param asset: the Asset (Dataset).
     """
     if AIRFLOW_V_3_0_PLUS:
-        return list(context["triggering_asset_events"][asset])
+        return list(context["triggering_asset_events"].get(asset, []))
     return list(context["triggering_dataset_events"].get(asset.uri, []))
 
 
