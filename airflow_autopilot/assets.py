@@ -8,14 +8,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
-from airflow_autopilot.core.lineage import (
+from airflow_autopilot.core.lineage_names import (
     BATCH_TRANSFORM_OUTPUT_ALIAS,
     ENDPOINT_ALIAS,
     JOB_OUTPUT_ALIAS,
     MODEL_PACKAGE_GROUP_ALIAS,
-    endpoint_uri,
-    model_package_group_uri,
-    s3_uri,
 )
 
 __all__ = [
@@ -40,6 +37,8 @@ def model_package_group_asset(group_name: str, *, account_id: str, region: str) 
     :param account_id: the 12-digit AWS account that holds it.
     :param region: its AWS region.
     """
+    from airflow_autopilot.core.lineage import model_package_group_uri
+
     return Asset(uri=model_package_group_uri(group_name, account_id=account_id, region=region))
 
 
@@ -52,6 +51,8 @@ def endpoint_asset(endpoint_name: str, *, account_id: str, region: str) -> Any:
     :param account_id: the 12-digit AWS account that holds it.
     :param region: its AWS region.
     """
+    from airflow_autopilot.core.lineage import endpoint_uri
+
     return Asset(uri=endpoint_uri(endpoint_name, account_id=account_id, region=region))
 
 
@@ -62,6 +63,8 @@ def s3_asset(uri: str) -> Any:
 
     :param uri: the ``s3://`` URI.
     """
+    from airflow_autopilot.core.lineage import s3_uri
+
     return Asset(uri=s3_uri(uri))
 
 

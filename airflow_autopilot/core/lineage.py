@@ -4,22 +4,19 @@ SageMaker resources), their OpenLineage namespace and name, and the metadata of 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Scheme of the asset URIs of SageMaker resources: ``sagemaker://<account-id>.<region>/<type>/<name>``.
-SAGEMAKER_SCHEME = "sagemaker"
-
-#: Asset aliases the operators emit through (``emit_asset_events=True``); each event names the
-#: concrete asset, whose URI a downstream DAG schedules on.
-JOB_OUTPUT_ALIAS = "autopilot-job-output"
-MODEL_PACKAGE_GROUP_ALIAS = "autopilot-model-package-group"
-ENDPOINT_ALIAS = "autopilot-endpoint"
-BATCH_TRANSFORM_OUTPUT_ALIAS = "autopilot-batch-transform-output"
+# Re-exported: the alias names and the scheme belong to the lineage facts.
+from airflow_autopilot.core.lineage_names import (
+    BATCH_TRANSFORM_OUTPUT_ALIAS as BATCH_TRANSFORM_OUTPUT_ALIAS,
+)
+from airflow_autopilot.core.lineage_names import ENDPOINT_ALIAS as ENDPOINT_ALIAS
+from airflow_autopilot.core.lineage_names import JOB_OUTPUT_ALIAS as JOB_OUTPUT_ALIAS
+from airflow_autopilot.core.lineage_names import MODEL_PACKAGE_GROUP_ALIAS as MODEL_PACKAGE_GROUP_ALIAS
+from airflow_autopilot.core.lineage_names import SAGEMAKER_SCHEME
 
 #: SageMaker resource types (as in their ARNs) that have asset URIs.
 MODEL_PACKAGE_GROUP = "model-package-group"
@@ -250,6 +247,9 @@ def csv_header(first_bytes: bytes) -> list[str] | None:
 
     :param first_bytes: the start of the file (at least its first line).
     """
+    import csv
+    import io
+
     text = first_bytes.decode("utf-8", errors="replace").lstrip("\ufeff")
     line = text.splitlines()[0] if text.strip() else ""
     if not line:

@@ -9,17 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.lineage import (
-    JOB_OUTPUT_ALIAS,
-    Channel,
-    LineageDataset,
-    TaskLineage,
-    csv_header,
-    request_channels,
-    s3_uri,
-    split_s3_uri,
-    without_none,
-)
+from airflow_autopilot.core.lineage_names import JOB_OUTPUT_ALIAS
 from airflow_autopilot.core.naming import (
     MAX_GENERATIONS,
     MAX_NAME_PREFIX_LENGTH,
@@ -42,6 +32,8 @@ from airflow_autopilot.operators.lineage import AutopilotLineageMixin
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_autopilot.core.lineage import Channel, TaskLineage
 
 #: Parameters that go into the request (and are template fields).
 REQUEST_PARAMETERS: tuple[str, ...] = (
@@ -457,6 +449,8 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
         :param result: ``{"AutoMLJobName", "AutoMLJobArn"}``.
         :param request: the CreateAutoMLJob request; ``None`` after a deferral (the rendered fields tell).
         """
+        from airflow_autopilot.core.lineage import without_none
+
         lineage = self.job_lineage(request)
         if lineage is not None:
             output = lineage.outputs[0].uri if lineage.outputs else None
@@ -481,6 +475,8 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
 
         :param request: the CreateAutoMLJob request, when built.
         """
+        from airflow_autopilot.core.lineage import LineageDataset, TaskLineage, request_channels, s3_uri
+
         try:
             if request is not None:
                 channels = request_channels(request)
@@ -498,6 +494,8 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
 
     def rendered_channels(self) -> list[Channel]:
         """The channels the rendered fields describe (``input_data_config``, or the two URIs)."""
+        from airflow_autopilot.core.lineage import Channel, request_channels, s3_uri
+
         if self.input_data_config is not None:
             return request_channels({"InputDataConfig": self.input_data_config})
         entries = [
@@ -522,6 +520,8 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
 
     def completed_lineage(self) -> TaskLineage | None:
         """The job's lineage, with each CSV channel's columns read from its first file's header."""
+        from airflow_autopilot.core.lineage import LineageDataset, TaskLineage
+
         lineage = self.recorded_lineage or self.job_lineage()
         if lineage is None:
             return None
@@ -543,6 +543,8 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
         :param channel: the channel.
         """
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from airflow_autopilot.core.lineage import csv_header, split_s3_uri
 
         try:
             bucket, key = split_s3_uri(channel.uri)

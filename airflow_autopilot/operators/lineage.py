@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_autopilot.core.lineage import LineageDataset, TaskLineage
-
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    # Loaded on use only: DAG files import the operators, and lineage is needed once they run.
+    from airflow_autopilot.core.lineage import LineageDataset, TaskLineage
 
 
 class AutopilotLineageMixin:

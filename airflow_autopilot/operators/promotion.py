@@ -9,16 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
-from airflow_autopilot.core.lineage import (
-    ENDPOINT_ALIAS,
-    MODEL_PACKAGE_GROUP_ALIAS,
-    LineageError,
-    TaskLineage,
-    candidate_inputs,
-    deployment_lineage,
-    registration_lineage,
-    score_extra,
-)
+from airflow_autopilot.core.lineage_names import ENDPOINT_ALIAS, MODEL_PACKAGE_GROUP_ALIAS
 from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
     META_CANDIDATE_NAME,
@@ -54,6 +45,8 @@ from airflow_autopilot.operators.lineage import AutopilotLineageMixin
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_autopilot.core.lineage import TaskLineage
 
 
 #: XCom key of the gate's decision (``PromotionDecision.to_dict()``).
@@ -296,6 +289,8 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
             candidate,
             package.get("ModelApprovalStatus"),
         )
+        from airflow_autopilot.core.lineage import registration_lineage, score_extra
+
         score = CandidateScore.from_best_candidate(parse_mapping(self.best_candidate, "best_candidate"))
         self.record_lineage(
             context,
@@ -318,6 +313,8 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
 
     def planned_lineage(self) -> TaskLineage | None:
         """The candidate's job output and artifacts (the version is known once registered)."""
+        from airflow_autopilot.core.lineage import LineageError, TaskLineage, candidate_inputs
+
         try:
             best = parse_mapping(self.best_candidate, "best_candidate")
             return TaskLineage(inputs=candidate_inputs(inference_containers(best), self.job_name))
@@ -516,6 +513,8 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
 
     def deployment(self, result: Mapping[str, Any]) -> TaskLineage | None:
         """The lineage of the deployment ``result`` describes; ``None`` without its EndpointArn."""
+        from airflow_autopilot.core.lineage import LineageError, deployment_lineage, score_extra
+
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         package = self.model_package_arn or None
@@ -534,6 +533,8 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
 
     def planned_lineage(self) -> TaskLineage | None:
         """The candidate's artifacts (the endpoint's ARN is known once it is requested)."""
+        from airflow_autopilot.core.lineage import LineageError, TaskLineage, candidate_inputs
+
         try:
             best = parse_mapping(self.best_candidate, "best_candidate")
             return TaskLineage(inputs=candidate_inputs(inference_containers(best), None))
