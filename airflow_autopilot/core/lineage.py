@@ -243,7 +243,8 @@ def request_channels(request: Mapping[str, Any]) -> list[Channel]:
 def csv_header(first_bytes: bytes) -> list[str] | None:
     """
     The column names of a CSV file from its first bytes: the first line, when it reads as a header
-    (no empty names and not all numbers); ``None`` otherwise.
+    (no empty names and not all numbers; Autopilot requires CSV training data to have one); ``None``
+    otherwise.
 
     :param first_bytes: the start of the file (at least its first line).
     """

@@ -64,7 +64,10 @@ class AutopilotLineageMixin:
 
         from airflow_autopilot.assets import asset_alias
 
-        events = context["outlet_events"]  # type: ignore[typeddict-item]
+        events = context.get("outlet_events")
+        if events is None:  # a context without Airflow's outlet accessors (a direct execute() call)
+            self.log.warning("No outlet_events in the context: no asset event for %s", lineage.asset_uri)
+            return
         events[asset_alias(self.asset_alias_name)].add(Asset(uri=lineage.asset_uri), extra=lineage.extra)
         self.log.info("Asset event for %s: %s", lineage.asset_uri, lineage.extra)
 

@@ -120,20 +120,26 @@ def test_request_channels_and_which_have_a_readable_header():
     request = {
         "InputDataConfig": [
             {
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://d/train/"}},
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://lineage-data/train/"}
+                },
                 "TargetAttributeName": "churn",
             },
             {
                 "ChannelType": "validation",
                 "CompressionType": "Gzip",
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://d/val"}},
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://lineage-data/val"}},
             },
         ]
     }
     training, validation = request_channels(request)
-    assert (training.uri, training.channel_type, training.is_csv_prefix) == ("s3://d/train", "training", True)
+    assert (training.uri, training.channel_type, training.is_csv_prefix) == (
+        "s3://lineage-data/train",
+        "training",
+        True,
+    )
     assert (validation.uri, validation.channel_type, validation.is_csv_prefix) == (
-        "s3://d/val",
+        "s3://lineage-data/val",
         "validation",
         False,
     )
@@ -289,12 +295,12 @@ def test_openlineage_facets_name_datasets_and_their_schema():
 
     facets = openlineage_facets(
         TaskLineage(
-            inputs=[LineageDataset("s3://d/train", ("age", "churn"))],
+            inputs=[LineageDataset("s3://lineage-data/train", ("age", "churn"))],
             outputs=[LineageDataset("sagemaker://111122223333.eu-west-1/endpoint/e")],
         )
     )
     (train,) = facets.inputs
-    assert (train.namespace, train.name) == ("s3://d", "train")
+    assert (train.namespace, train.name) == ("s3://lineage-data", "train")
     assert [f.name for f in train.facets["schema"].fields] == ["age", "churn"]
     (endpoint,) = facets.outputs
     assert (endpoint.namespace, endpoint.name, endpoint.facets) == (
@@ -304,3 +310,46 @@ def test_openlineage_facets_name_datasets_and_their_schema():
     )
     empty = openlineage_facets(None)
     assert (empty.inputs, empty.outputs) == ([], [])
+
+
+def test_create_reads_each_csv_channels_header_for_the_schema(autopilot_emulator):
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="lineage-data")
+    s3.put_object(Bucket="lineage-data", Key="train/part-1.csv", Body=b"age,plan,churn\n34,basic,0\n")
+    s3.put_object(Bucket="lineage-data", Key="val/part-1.csv", Body=b"34,12.5,0\n")
+    create = AutopilotCreateJobOperator(
+        task_id="create",
+        s3_input_uri="s3://lineage-data/train/",
+        validation_s3_input_uri="s3://lineage-data/val",
+        target_attribute_name="churn",
+        s3_output_path="s3://lineage-data/out/",
+        aws_conn_id=None,
+        region_name="us-east-1",
+    )
+    assert create.get_openlineage_facets_on_start is not None
+    planned = create.planned_lineage()
+    assert [(d.uri, d.fields) for d in planned.inputs] == [
+        ("s3://lineage-data/train", None),
+        ("s3://lineage-data/val", None),
+    ]
+    done = create.completed_lineage()
+    assert [(d.uri, d.fields) for d in done.inputs] == [
+        ("s3://lineage-data/train", ("age", "plan", "churn")),
+        ("s3://lineage-data/val", None),  # no header row
+    ]
+    assert [d.uri for d in done.outputs] == ["s3://lineage-data/out"]
+
+    create.compression_type = "Gzip"  # compressed: not read
+    assert [d.fields for d in create.completed_lineage().inputs] == [None, None]
+    create.compression_type = None
+    create.s3_input_uri = "s3://missing-bucket/train"  # unreadable: no schema, no error
+    assert [d.fields for d in create.completed_lineage().inputs] == [None, None]
+
+
+def test_record_lineage_without_outlet_events_in_the_context_goes_on():
+    lineage = TaskLineage(asset_uri="s3://d/out", extra={})
+    operator = AutopilotCreateJobOperator(task_id="create", emit_asset_events=True)
+    operator.record_lineage({}, lineage)  # a direct execute() call's context: no error
+    assert operator.recorded_lineage is lineage
