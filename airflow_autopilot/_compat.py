@@ -30,6 +30,9 @@ __all__ = [
     "asset_events",
     "bind_trigger_log_context",
     "capture_structured_logs",
+    "dag_test_kwargs",
+    "dag_test_run_creator",
+    "execute_in_thread",
     "extra_link_url",
     "outlet_event_accessors",
     "trigger_log_context",
@@ -252,3 +255,51 @@ def capture_structured_logs() -> Iterator[list[Any]]:
 
     with capture_logs(processors=[merge_contextvars]) as entries:
         yield entries
+
+
+def execute_in_thread(operator: Any, context: Any) -> Any:
+    """
+    ``operator.execute(context)`` from a thread other than the one that imported Airflow (a test
+    running two tasks at once). Airflow 2's ``ExecutorSafeguard`` keeps its callers in a thread-local
+    attribute that only the importing thread has; it is created in this thread first.
+
+    :param operator: the operator.
+    :param context: the task context.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        from airflow.models.baseoperator import ExecutorSafeguard
+
+        if not hasattr(ExecutorSafeguard._sentinel, "callers"):
+            ExecutorSafeguard._sentinel.callers = {}
+    return operator.execute(context)
+
+
+def dag_test_run_creator() -> tuple[Any, str]:
+    """
+    Where the function ``dag.test()`` creates its DAG run with lives, as ``(module, name)`` (for a
+    test that patches it): ``airflow.models.dagrun.get_or_create_dagrun`` from Airflow 3.1,
+    ``airflow.models.dag._get_or_create_dagrun`` before. Each takes keyword arguments, ``start_date``
+    among them.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        from airflow.models import dagrun
+
+        return dagrun, "get_or_create_dagrun"
+    from airflow.models import dag
+
+    return dag, "_get_or_create_dagrun"
+
+
+def dag_test_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """
+    ``dag.test()`` arguments given by their Airflow 3 names, for the running Airflow: Airflow 2 calls
+    the logical date ``execution_date`` and has no ``run_after`` (its run is due at its logical date).
+
+    :param kwargs: the arguments.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return kwargs
+    renamed = {key: value for key, value in kwargs.items() if key not in ("logical_date", "run_after")}
+    if "logical_date" in kwargs:
+        renamed["execution_date"] = kwargs["logical_date"]
+    return renamed

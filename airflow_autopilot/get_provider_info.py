@@ -30,8 +30,10 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": modules("airflow_autopilot.sensors"),
         "operators": modules(
             "airflow_autopilot.operators.create",
+            "airflow_autopilot.operators.create_v2",
             "airflow_autopilot.operators.results",
             "airflow_autopilot.operators.promotion",
+            "airflow_autopilot.operators.transform",
         ),
         "triggers": modules("airflow_autopilot.triggers"),
         "extra-links": ["airflow_autopilot.links.AutopilotJobLink"],

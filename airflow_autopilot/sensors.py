@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.transform import ApprovalWait
 from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
 from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
@@ -23,7 +24,12 @@ from airflow_autopilot.core.waiting import (
 from airflow_autopilot.core.xcom import job_summary
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitError
 from airflow_autopilot.links import AutopilotJobLink
-from airflow_autopilot.operators.base import AutopilotConnectionMixin, botocore_config_dict, resolve_event
+from airflow_autopilot.operators.base import (
+    AutopilotConnectionMixin,
+    botocore_config_dict,
+    resolve_event,
+    resolve_resource_event,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -244,3 +250,111 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
             summary.get("AutoMLJobSecondaryStatus"),
         )
         return summary
+
+
+class AutopilotModelApprovalSensor(AutopilotConnectionMixin, BaseSensorOperator):
+    """
+    Wait until a person approves or rejects a model package version (its ``ModelApprovalStatus``,
+    set in SageMaker Studio, with UpdateModelPackage, or by an Airflow Human-in-the-loop task).
+
+    Approved succeeds and returns the JSON-safe DescribeModelPackage. Rejected fails the task
+    (:class:`~airflow_autopilot.exceptions.AutopilotJobFailed`, no retries) with the
+    ``ApprovalDescription``, or skips it and so its downstream tasks when ``on_rejection="skip"``.
+    PendingManualApproval keeps waiting until ``timeout``. Works in poke, reschedule and deferrable
+    mode (:class:`~airflow_autopilot.triggers.AutopilotResourceTrigger`); transient AWS errors never
+    fail it before its timeout.
+
+    :param model_package_arn: the version, e.g. ``"{{ ti.xcom_pull(task_ids='register')['ModelPackageArn'] }}"`` (templated).
+    :param on_rejection: ``fail`` (default) or ``skip``.
+    :param aws_conn_id: the Airflow AWS connection (default ``aws_default``).
+    :param region_name: AWS region; overrides the connection's.
+    :param verify: SSL certificate verification, as in the Amazon provider.
+    :param botocore_config: botocore ``Config`` arguments (a dict).
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = ("model_package_arn", "on_rejection")
+    ui_color = "#ffd966"
+
+    def __init__(
+        self,
+        *,
+        model_package_arn: str,
+        on_rejection: str = "fail",
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_package_arn = model_package_arn
+        self.on_rejection = on_rejection
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.deferrable = deferrable
+        self._wait: ApprovalWait | None = None
+
+    def _prepare(self) -> ApprovalWait:
+        """Validate the inputs (before any AWS call) and start the wait's state machine."""
+        errors = []
+        arn = self.model_package_arn
+        if not isinstance(arn, str) or ":model-package/" not in arn:
+            errors.append(
+                f"model_package_arn: {arn!r} must be a model package version ARN "
+                "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
+            )
+        if self.on_rejection not in ("fail", "skip"):
+            errors.append(f"on_rejection: {self.on_rejection!r} must be fail or skip")
+        errors += seconds_errors(self.poke_interval, "poke_interval", allow_zero=True)
+        raise_if(errors, "AutopilotModelApprovalSensor arguments")
+        botocore_config_dict(self.botocore_config)
+        if self._wait is None:
+            self._wait = ApprovalWait(
+                arn, poll_interval=self.poke_interval, timeout=self.timeout or None, log=self.log
+            )
+            self.poke_interval = self._wait.poll_interval
+        return self._wait
+
+    def _check(self) -> dict[str, Any] | None:
+        wait = self._prepare()
+        try:
+            return self.check_resource_once(wait, "model-package", self.model_package_arn)
+        except AutopilotJobFailed as rejected:
+            if self.on_rejection == "skip":
+                raise AirflowSkipException(f"Skipped (on_rejection=skip): {rejected}") from rejected
+            raise
+
+    def execute(self, context: Context) -> Any:
+        self._prepare()
+        if not self.deferrable:
+            return super().execute(context)
+        package = self._check()
+        if package is not None:
+            return self._approved(package)
+        self.defer_resource_wait(
+            "model-package",
+            self.model_package_arn,
+            poll_interval=self.poke_interval,
+            timeout=self.timeout or None,
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """One check: the version on approval, ``False`` while pending, raise (or skip) on rejection."""
+        package = self._check()
+        if package is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._approved(package))
+
+    def _approved(self, package: dict[str, Any]) -> dict[str, Any]:
+        from airflow_autopilot.core.xcom import to_json_safe
+
+        self.log.info("Model package %s is Approved", self.model_package_arn)
+        return dict(to_json_safe(package))  # type: ignore[arg-type]
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: the version on approval, else fail or skip."""
+        return self._approved(resolve_resource_event(event, soft_fail=self.on_rejection == "skip"))

@@ -14,6 +14,7 @@ from airflow_autopilot.aio.clients import client_key, describe_job, shared_clien
 from airflow_autopilot.aio.poller import DEFAULT_FALLBACK_DESCRIBES_PER_SECOND, Watch, shared_poller
 from airflow_autopilot.core.errors import is_missing
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.transform import resource_wait, wait_event
 from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
     DEFAULT_MAX_BACKOFF_SECONDS,
@@ -426,3 +427,89 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
             "message": f"Error waiting for endpoint {self.endpoint_name!r}: {type(err).__name__}: {err}",
             "endpoint": None,
         }
+
+
+class AutopilotResourceTrigger(AutopilotBaseTrigger):
+    """
+    Wait in the triggerer until a transform job ends (``kind="transform-job"``) or a model package
+    version is Approved or Rejected (``kind="model-package"``), with the same state machines as
+    :meth:`AutopilotModelHook.wait_for_resource <airflow_autopilot.hooks.AutopilotModelHook.wait_for_resource>`.
+
+    Yields one event: ``{"status": "success"|"failure"|"timeout"|"error", "kind", "name",
+    "message", "description"}`` (``description`` is the last describe, JSON-safe).
+
+    :param kind: ``transform-job`` or ``model-package``.
+    :param name: the TransformJobName or the ModelPackageArn.
+    :param aws_conn_id: the Airflow AWS connection id (credentials stay in the connection).
+    :param region_name: AWS region override.
+    :param verify: SSL verification override.
+    :param botocore_config: botocore ``Config`` arguments as a JSON-safe dict.
+    :param poll_interval: seconds between describes.
+    :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
+    :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        poll_interval: float = 30.0,
+        timeout_at: str | None = None,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+    ) -> None:
+        super().__init__(
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+            poll_interval=poll_interval,
+            timeout_at=timeout_at,
+            max_backoff=max_backoff,
+        )
+        self.kind = kind
+        self.name = name
+
+    def own_kwargs(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name}
+
+    async def wait(self) -> dict[str, Any]:
+        wait = resource_wait(
+            self.kind,
+            self.name,
+            poll_interval=self.poll_interval,
+            deadline=self.timeout_at,
+            max_backoff=self.max_backoff,
+            log=self.log,
+        )
+        async with shared_client(**self.connection()) as client:
+
+            async def poll() -> dict[str, Any]:
+                if self.kind == "transform-job":
+                    call = client.describe_transform_job(TransformJobName=self.name)
+                else:
+                    call = client.describe_model_package(ModelPackageName=self.name)
+                try:
+                    response = dict(await within(call, wait.call_budget()))
+                except Exception as err:
+                    if is_missing(err):
+                        raise wait.missing() from err
+                    raise
+                response.pop("ResponseMetadata", None)
+                return response
+
+            step = await drive_async(wait, poll)
+            return wait_event(self.kind, self.name, step.status, step.message, step.subject)
+
+    def error_event(self, err: Exception) -> dict[str, Any]:
+        return wait_event(
+            self.kind,
+            self.name,
+            "error",
+            f"Error waiting for {self.kind} {self.name!r}: {type(err).__name__}: {err}",
+            None,
+        )

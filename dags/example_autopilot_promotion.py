@@ -2,8 +2,13 @@
 Train with SageMaker Autopilot and promote the winner through XCom.
 
 upload_sample_data -> create_job -> wait_for_job (deferrable) -> best_candidate + leaderboard
--> gate -> register -> deploy        (promoted)
-        -> reject                    (below the threshold, or not better than the champion)
+-> gate -> register -> approval -> deploy   (promoted, then approved)
+        -> reject                           (a gate condition failed, or not better than the champion)
+
+The gate checks the objective threshold, the champion, three CandidateMetrics conditions and one
+condition on the model-insights report. With ``approval_status=PendingManualApproval`` the version
+waits (deferred) until a person approves it in SageMaker Studio (or with UpdateModelPackage);
+a rejection fails ``approval``, or skips ``deploy`` with ``on_rejection=skip``.
 
 Runs unchanged on AWS or on the local emulator (``make demo``). Parameters (Airflow Params, set per
 run in the trigger form or ``dag.test(run_conf=...)``): the bucket, role, threshold, Model Package
@@ -29,7 +34,7 @@ from airflow_autopilot.operators.promotion import (
     AutopilotPromotionBranchOperator,
     AutopilotRegisterCandidateOperator,
 )
-from airflow_autopilot.sensors import AutopilotJobSensor
+from airflow_autopilot.sensors import AutopilotJobSensor, AutopilotModelApprovalSensor
 
 POLL_SECONDS = float(os.environ.get("AUTOPILOT_EXAMPLE_POLL_SECONDS", "60"))
 JOB_NAME = "{{ ti.xcom_pull(task_ids='create_job')['AutoMLJobName'] }}"
@@ -65,6 +70,8 @@ with DAG(
             "Approved", enum=["Approved", "PendingManualApproval"], description="status of the new version"
         ),
         "endpoint_name": Param("autopilot-churn", type="string"),
+        "on_rejection": Param("fail", enum=["fail", "skip"], description="what a rejected version does"),
+        "min_recall": Param(0.6, type="number", description="least Recall (CandidateMetrics, Validation)"),
     },
 ) as dag:
 
@@ -103,6 +110,18 @@ with DAG(
         threshold="{{ params.threshold }}",
         model_package_group_name="{{ params.model_package_group }}",
         min_improvement="{{ params.min_improvement }}",
+        metric_conditions={
+            "Precision": ">= 0.5",
+            "Recall": ">= {{ params.min_recall }}",
+            "LogLoss": "<= 0.7",
+        },
+        report_conditions=[
+            {
+                "report": "ModelInsights",
+                "path": "binary_classification_metrics.auc.value",
+                "condition": ">= 0.6",
+            }
+        ],
         promote_task_ids="register",
         reject_task_ids="reject",
     )
@@ -114,6 +133,14 @@ with DAG(
         model_package_group_description="Autopilot churn models",
         approval_status="{{ params.approval_status }}",
         emit_asset_events=True,  # dags/example_autopilot_on_new_model.py runs on the group's event
+    )
+    approval = AutopilotModelApprovalSensor(
+        task_id="approval",
+        model_package_arn="{{ ti.xcom_pull(task_ids='register')['ModelPackageArn'] }}",
+        on_rejection="{{ params.on_rejection }}",
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=7 * 24 * 3600,
     )
     deploy = AutopilotDeployCandidateOperator(
         task_id="deploy",
@@ -139,4 +166,4 @@ with DAG(
     create_job >> wait_for_job >> [best_candidate, leaderboard]
     leaderboard >> gate
     gate >> [register, reject()]
-    register >> deploy
+    register >> approval >> deploy

@@ -192,6 +192,7 @@ def venv(leg: Leg) -> Path:
     digest = hashlib.sha256(leg.constraints.read_bytes() + (ROOT / "pyproject.toml").read_bytes())
     stamp = home / f".installed-{digest.hexdigest()[:16]}"
     if not stamp.exists():
+        started = time.monotonic()
         if home.exists():
             shutil.rmtree(home)
         subprocess.run(
@@ -205,6 +206,7 @@ def venv(leg: Leg) -> Path:
         command += ["-e", f".[{extras}]"]
         subprocess.run(command, check=True, cwd=ROOT, env=env)
         stamp.touch()
+        print(f"== leg {leg.name}: installed in {time.monotonic() - started:.0f} s", flush=True)
     return home
 
 
@@ -229,10 +231,15 @@ def test_leg(leg: Leg, pytest_args: list[str]) -> int:
     return code
 
 
+#: What CI (.ci/run) runs on each leg, for the README's table.
+MAIN_LEG_RUNS = "lint, mypy, fast suite, system test, wheel test, docs"
+OTHER_LEG_RUNS = "fast suite minus `main_leg_only`"
+
+
 def table() -> None:
     """The README's support table: one row per leg, from its constraints file."""
-    print("| Leg | Python | Airflow | Amazon provider | common-compat | boto3 | aiobotocore |")
-    print("|---|---|---|---|---|---|---|")
+    print("| Leg | Python | Airflow | Amazon provider | common-compat | boto3 | aiobotocore | CI runs |")
+    print("|---|---|---|---|---|---|---|---|")
     for leg in LEGS.values():
         v = pins(leg)
         row = [leg.name + (" (main)" if leg.main else ""), leg.python, v.get("apache-airflow", "?")]
@@ -241,6 +248,7 @@ def table() -> None:
             for n in ("apache-airflow-providers-amazon", "apache-airflow-providers-common-compat")
         ]
         row += [v.get("boto3", "?"), v.get("aiobotocore", "?")]
+        row += [MAIN_LEG_RUNS if leg.main else OTHER_LEG_RUNS]
         print("| " + " | ".join(row) + " |")
 
 

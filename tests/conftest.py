@@ -298,7 +298,7 @@ def emulated_clock(monkeypatch):
     """
     from airflow_autopilot.core import waiting
     from airflow_autopilot.emulator import settings
-    from airflow_autopilot.hooks import AutopilotHook
+    from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
 
     class EmulatorDatetime(datetime):
         @classmethod
@@ -307,7 +307,11 @@ def emulated_clock(monkeypatch):
 
     monkeypatch.setattr(waiting, "datetime", EmulatorDatetime)
     monkeypatch.setitem(waiting.JobWait.__init__.__kwdefaults__, "clock", settings.now)
-    for wait in (AutopilotHook.wait_for_job, AutopilotHook.wait_for_endpoint):
+    for wait in (
+        AutopilotHook.wait_for_job,
+        AutopilotHook.wait_for_endpoint,
+        AutopilotModelHook.wait_for_resource,
+    ):
         monkeypatch.setitem(wait.__kwdefaults__, "sleep", settings.advance_time)
 
 

@@ -58,7 +58,23 @@ CANDIDATE_STATUSES = ("Completed", "InProgress", "Failed", "Stopped", "Stopping"
 
 # --- Objective metrics ---------------------------------------------------------------------------
 #: Metrics where smaller is better; every other objective is maximized.
-MINIMIZED_METRICS = frozenset({"MSE", "RMSE", "MAE", "LogLoss", "InferenceLatency"})
+MINIMIZED_METRICS = frozenset(
+    {
+        "MSE",
+        "RMSE",
+        "MAE",
+        "LogLoss",
+        "InferenceLatency",
+        # V2: time-series forecasting and text generation (LLM fine-tuning).
+        "MAPE",
+        "MASE",
+        "WAPE",
+        "AverageWeightedQuantileLoss",
+        "ValidationLoss",
+        "TrainingLoss",
+        "Perplexity",
+    }
+)
 #: Autopilot's objective metrics where larger is better.
 MAXIMIZED_METRICS = frozenset(
     {
@@ -72,6 +88,10 @@ MAXIMIZED_METRICS = frozenset(
         "Recall",
         "RecallMacro",
         "R2",
+        "Rouge1",
+        "Rouge2",
+        "RougeL",
+        "RougeLSum",
     }
 )
 
@@ -229,7 +249,15 @@ class AutopilotJob:
                 "ProblemType",
             )
             or _dig(self.raw, "AutoMLProblemTypeConfig", "TabularJobConfig", "ProblemType")
+            or self.v2_problem_type
         )
+
+    @property
+    def v2_problem_type(self) -> str | None:
+        """``AutoMLProblemTypeConfigName`` of a non-tabular V2 job (``TimeSeriesForecasting``,
+        ``TextClassification``, ``ImageClassification``, ``TextGeneration``), else ``None``."""
+        name = self.raw.get("AutoMLProblemTypeConfigName")
+        return name if name and name != "Tabular" else None
 
     @property
     def objective_metric(self) -> str | None:
@@ -253,8 +281,13 @@ class AutopilotJob:
         value = (
             _dig(self.raw, "AutoMLJobConfig", "CompletionCriteria", "MaxCandidates")
             or _dig(self.raw, "ResolvedAttributes", "CompletionCriteria", "MaxCandidates")
-            or _dig(
-                self.raw, "AutoMLProblemTypeConfig", "TabularJobConfig", "CompletionCriteria", "MaxCandidates"
+            or next(
+                (
+                    config["CompletionCriteria"]["MaxCandidates"]
+                    for config in (self.raw.get("AutoMLProblemTypeConfig") or {}).values()
+                    if isinstance(config, Mapping) and _dig(config, "CompletionCriteria", "MaxCandidates")
+                ),
+                None,
             )
         )
         return int(value) if value is not None else None

@@ -9,7 +9,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from airflow_autopilot.core.job import known_metric_direction, metric_direction
@@ -257,19 +257,52 @@ class CandidateScore:
         return cls(candidate_name=name, metric_name=metric_name, value=number, direction=direction)
 
 
-def inference_containers(best: Mapping[str, Any], field: str = "best_candidate") -> list[dict[str, Any]]:
+#: ``InferenceContainerDefinitions`` keys (AutoMLProcessingUnit).
+PROCESSING_UNITS = ("CPU", "GPU")
+#: Instance families with GPUs (ml.g4dn, ml.g5, ml.p3, ml.p4d ...).
+_GPU_INSTANCE = re.compile(r"ml\.(g|p)\d")
+
+
+def processing_unit_for(instance_type: Any) -> str:
+    """``GPU`` for a GPU instance type (ml.g*, ml.p*), else ``CPU``.
+
+    :param instance_type: a SageMaker instance type such as ``ml.g5.xlarge``.
     """
-    The BestCandidate's ``InferenceContainers`` as ``{"Image", "ModelDataUrl", "Environment"}`` dicts.
+    return "GPU" if isinstance(instance_type, str) and _GPU_INSTANCE.match(instance_type) else "CPU"
+
+
+def inference_containers(
+    best: Mapping[str, Any], field: str = "best_candidate", processing_unit: str | None = None
+) -> list[dict[str, Any]]:
+    """
+    The BestCandidate's containers as ``{"Image", "ModelDataUrl", "Environment"}`` dicts.
+
+    V1 and tabular, time-series (its forecasting containers) and text-generation V2 candidates carry
+    ``InferenceContainers``; V2 text and image classification candidates carry
+    ``InferenceContainerDefinitions``, a list per processing unit: ``processing_unit`` picks one
+    (default CPU when there is one, as the default instance types are CPU ones).
 
     :param best: the BestCandidate dict.
     :param field: the operator parameter, for messages.
-    :raises PromotionInputError: when there are none (V2 image/text jobs: pick a list from
-        ``InferenceContainerDefinitions`` and pass it as the candidate's InferenceContainers).
+    :param processing_unit: ``CPU`` or ``GPU`` for candidates with ``InferenceContainerDefinitions``.
+    :raises PromotionInputError: when there are none, or none for ``processing_unit``.
     """
+    if processing_unit is not None and processing_unit not in PROCESSING_UNITS:
+        raise PromotionInputError(
+            f"processing_unit: {processing_unit!r} must be one of {', '.join(PROCESSING_UNITS)}"
+        )
     containers = best.get("InferenceContainers")
-    if not containers and isinstance(best.get("InferenceContainerDefinitions"), Mapping):
-        definitions = best["InferenceContainerDefinitions"]
-        containers = definitions.get("CPU") or next(iter(definitions.values()), None)
+    definitions = best.get("InferenceContainerDefinitions")
+    if not containers and isinstance(definitions, Mapping) and definitions:
+        if processing_unit is not None:
+            containers = definitions.get(processing_unit)
+            if not containers:
+                raise PromotionInputError(
+                    f"{field}.InferenceContainerDefinitions: no {processing_unit} containers; the candidate has "
+                    f"{', '.join(sorted(definitions))} (choose processing_unit / an instance type to match)"
+                )
+        else:
+            containers = definitions.get("CPU") or next(iter(definitions.values()), None)
     if not isinstance(containers, Sequence) or isinstance(containers, str) or not containers:
         raise PromotionInputError(f"{field}.InferenceContainers: missing or empty; nothing to deploy")
     out = []
@@ -390,6 +423,8 @@ class PromotionDecision:
     champion_arn: str | None = None
     champion_value: float | None = None
     min_improvement: float = 0.0
+    #: Every condition checked, with its value and verdict (see :mod:`airflow_autopilot.core.gates`).
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -682,6 +682,7 @@ HAND_OFF_FIELDS = (
     "PartialFailureReasons",
     "ModelDeployConfig",
     "GenerateCandidateDefinitionsOnly",
+    "AutoMLProblemTypeConfigName",
 )
 _HAND_OFF_TIMES = ("CreationTime", "LastModifiedTime", "EndTime")
 

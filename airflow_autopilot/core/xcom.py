@@ -142,7 +142,9 @@ def job_summary(job: AutopilotJob) -> dict[str, JSONValue]:
     Keys: ``AutoMLJobName``, ``AutoMLJobArn``, ``AutoMLJobStatus``, ``AutoMLJobSecondaryStatus``,
     ``EndTime``, ``FailureReason``, ``PartialFailureReasons`` (list of messages), ``BestCandidateName``
     and ``BestCandidateObjectiveMetric`` (``FinalAutoMLJobObjectiveMetric``: ``MetricName``, ``Value``, ``Type``), the last two ``None``
-    when the job has no best candidate.
+    when the job has no best candidate; ``AutoMLProblemTypeConfigName`` (``Tabular``,
+    ``TimeSeriesForecasting``, ``TextClassification``, ``ImageClassification``, ``TextGeneration``)
+    when the job was described with DescribeAutoMLJobV2, else ``None``.
     """
     best = job.best_candidate or {}
     return to_json_safe(
@@ -156,5 +158,6 @@ def job_summary(job: AutopilotJob) -> dict[str, JSONValue]:
             "PartialFailureReasons": job.partial_failure_reasons,
             "BestCandidateName": best.get("CandidateName"),
             "BestCandidateObjectiveMetric": best.get("FinalAutoMLJobObjectiveMetric"),
+            "AutoMLProblemTypeConfigName": job.raw.get("AutoMLProblemTypeConfigName"),
         }
     )

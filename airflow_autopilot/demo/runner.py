@@ -50,14 +50,15 @@ def run_dag(dag: Any, **test_kwargs: Any) -> tuple[Any, dict[str, Any]]:
     ``return_value``) to the deserialised value.
 
     :param dag: the DAG object.
-    :param test_kwargs: ``dag.test()`` arguments (``run_conf`` ...).
+    :param test_kwargs: ``dag.test()`` arguments (``run_conf`` ...), by their Airflow 3 names
+        (``logical_date``, ``run_after``; translated for Airflow 2).
     """
     from airflow.utils.session import create_session
 
-    from airflow_autopilot._compat import write_dag_to_db, xcom_values
+    from airflow_autopilot._compat import dag_test_kwargs, write_dag_to_db, xcom_values
 
     write_dag_to_db(dag)
-    dag_run = dag.test(**test_kwargs)
+    dag_run = dag.test(**dag_test_kwargs(test_kwargs))
     with create_session() as session:
         values = xcom_values(session, dag.dag_id, dag_run.run_id)
     return dag_run, values

@@ -17,6 +17,15 @@ _METRIC_RANGES: dict[str, tuple[float, float]] = {
     "RMSE": (0.9, 6.3),
     "MAE": (0.6, 5.0),
     "R2": (0.35, 0.93),
+    "LogLoss": (0.15, 0.65),
+    # V2: forecasting and text generation.
+    "MAPE": (0.05, 0.6),
+    "MASE": (0.4, 1.6),
+    "WAPE": (0.05, 0.5),
+    "AverageWeightedQuantileLoss": (0.03, 0.4),
+    "ValidationLoss": (0.8, 2.5),
+    "TrainingLoss": (0.7, 2.2),
+    "Perplexity": (2.2, 12.0),
 }
 _DEFAULT_RANGE = (0.62, 0.97)
 
@@ -181,19 +190,27 @@ def artifact_locations(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, 
     }
 
 
-def candidate_objects(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, bytes]:
+def candidate_objects(
+    ctx: CandidateContext,
+    plan: CandidatePlan,
+    metrics: list[dict[str, Any]],
+    features: list[str] | None = None,
+) -> dict[str, bytes]:
     """Return the S3 objects a completed candidate leaves, by URI: its two models and its two reports.
 
     :param ctx: job context.
     :param plan: the candidate.
+    :param metrics: the candidate's ``CandidateMetrics`` (V1 or V2), for the model-insights report.
+    :param features: the training data's feature columns (for the explainability report).
     """
+    from airflow_autopilot.emulator.reports import report_objects
+
     processing_url, algorithm_url = model_data_urls(ctx, plan)
     locations = artifact_locations(ctx, plan)
     return {
         processing_url: tiny_model_archive(plan.processing_job),
         algorithm_url: tiny_model_archive(plan.name),
-        f"{locations['Explainability']}/analysis.json": b'{"explanations": {}}',
-        f"{locations['ModelInsights']}/report.json": b'{"insights": {}}',
+        **report_objects(locations, plan.name, ctx.problem_type, metrics, features or []),
     }
 
 
@@ -315,7 +332,9 @@ def candidate_metrics(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[s
     :param plan: the candidate.
     """
     metrics = []
-    for metric in METRICS_BY_PROBLEM_TYPE[ctx.problem_type]:
+    # Classification candidates also report LogLoss, which is no objective metric of Autopilot V1.
+    extra = () if ctx.problem_type == "Regression" else ("LogLoss",)
+    for metric in (*METRICS_BY_PROBLEM_TYPE[ctx.problem_type], *extra):
         for dataset in ("Train", "Validation"):
             metrics.append(
                 {

@@ -104,6 +104,17 @@ class EmulatorHandle:
         """Zero the request counters."""
         controls.reset_request_counts()
 
+    def set_approval(
+        self, model_package_arn: str, status: str, description: str | None = None
+    ) -> dict[str, str]:
+        """Approve or reject a model package version, as a person would in SageMaker Studio.
+
+        :param model_package_arn: the version.
+        :param status: ``Approved``, ``Rejected`` or ``PendingManualApproval``.
+        :param description: the ApprovalDescription.
+        """
+        return set_approval(model_package_arn, status, description)
+
     def reset(self) -> None:
         """Reset moto's state, queued faults and request counts (settings and clock stay)."""
         reset_backends()
@@ -118,7 +129,7 @@ class EmulatorHandle:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.sagemaker.models import sagemaker_backends
 
-        return sagemaker_backends[account_id or DEFAULT_ACCOUNT_ID][self.region].auto_ml_jobs[name]
+        return sagemaker_backends[account_id or DEFAULT_ACCOUNT_ID][self.region].auto_ml_jobs[name.lower()]
 
     def client(self, service: str = "sagemaker", **kwargs: Any) -> Any:
         """Return a boto3 client for ``service`` in the emulator's region.
@@ -130,3 +141,24 @@ class EmulatorHandle:
 
         kwargs.setdefault("region_name", self.region)
         return boto3.client(service, **kwargs)
+
+
+def set_approval(model_package_arn: str, status: str, description: str | None = None) -> dict[str, str]:
+    """Set a model package version's ModelApprovalStatus (the account and region come from its ARN).
+
+    :param model_package_arn: the version's ARN.
+    :param status: ``Approved``, ``Rejected`` or ``PendingManualApproval``.
+    :param description: the ApprovalDescription.
+    """
+    from moto.sagemaker.models import sagemaker_backends
+
+    from airflow_autopilot.emulator.models import AutopilotBackend
+
+    parts = model_package_arn.split(":")
+    if len(parts) < 6 or not parts[5].startswith("model-package/"):
+        raise ValueError(f"model_package_arn: {model_package_arn!r} is not a model package ARN")
+    backend = AutopilotBackend(sagemaker_backends[parts[4]][parts[3]])
+    arn = backend.update_model_package(
+        model_package_arn, approval_status=status, approval_description=description, metadata=None, remove=[]
+    )
+    return {"ModelPackageArn": arn, "ModelApprovalStatus": status}

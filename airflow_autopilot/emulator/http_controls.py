@@ -136,6 +136,28 @@ def change_log_view(request: Any, full_url: str, headers: Any) -> tuple[int, dic
     return 200, dict(_JSON), json.dumps({"now": settings.now(), "jobs": change_logs()})
 
 
+def approval_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """``/approval``: decide a model package version as a person would in SageMaker Studio (POST
+    ``{"model_package_arn": ..., "status": "Approved"|"Rejected"|"PendingManualApproval",
+    "description": "..."}``); the answer is ``{"ModelPackageArn": ..., "ModelApprovalStatus": ...}``.
+
+    :param request: the werkzeug request.
+    :param full_url: the request URL.
+    :param headers: the request headers.
+    """
+    from airflow_autopilot.emulator.handle import set_approval
+
+    try:
+        body = _body(request)
+        arn, status = body.get("model_package_arn"), body.get("status")
+        if not isinstance(arn, str) or not isinstance(status, str):
+            raise ValueError("model_package_arn and status: required strings")
+        answer = set_approval(arn, status, body.get("description"))
+    except Exception as error:  # noqa: BLE001 - any refusal is the caller's bad request
+        return 400, dict(_JSON), json.dumps({"error": getattr(error, "message", None) or str(error)})
+    return 200, dict(_JSON), json.dumps(answer)
+
+
 def register_routes() -> None:
     """Add the routes under :data:`ROUTE_PREFIX` to moto's ``/moto-api`` route table (idempotent).
 
@@ -148,3 +170,4 @@ def register_routes() -> None:
     urls.url_paths["{0}" + ROUTE_PREFIX + "/configure"] = configure_view
     urls.url_paths["{0}" + ROUTE_PREFIX + "/deny"] = deny_view
     urls.url_paths["{0}" + ROUTE_PREFIX + "/change-log"] = change_log_view
+    urls.url_paths["{0}" + ROUTE_PREFIX + "/approval"] = approval_view

@@ -28,6 +28,7 @@ from airflow_autopilot.core.validation import (
     S3_URI_MAX_LENGTH,
     S3_URI_PATTERN,
 )
+from airflow_autopilot.core.validation_v2 import create_v2_request_errors
 from airflow_autopilot.emulator import controls, settings
 
 ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -241,4 +242,20 @@ def validate_create_request(params: dict[str, Any]) -> None:
     _validate_objective(params.get("ProblemType"), params.get("AutoMLJobObjective"))
     _validate_job_config(params.get("AutoMLJobConfig"))
     _validate_deploy_config(params.get("ModelDeployConfig"))
+    _validate_tags(params.get("Tags"))
+
+
+def validate_create_v2_request(params: dict[str, Any]) -> None:
+    """Validate a CreateAutoMLJobV2 request (every problem type); raise ``ValidationException``.
+
+    The V2 rules are :mod:`airflow_autopilot.core.validation_v2`'s; the emulator's own tags
+    (outcome, stage seconds, faults) are checked as for V1.
+
+    :param params: the parsed request parameters.
+    """
+    _validate_job_name(params.get("AutoMLJobName"))
+    errors = create_v2_request_errors(params)
+    if errors:
+        count = len(errors)
+        _fail(f"{count} validation error{'s' if count > 1 else ''} detected: {'; '.join(errors)}")
     _validate_tags(params.get("Tags"))

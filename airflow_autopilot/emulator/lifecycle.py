@@ -14,6 +14,8 @@ from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE, default_m
 from airflow_autopilot.emulator import candidates as cand
 from airflow_autopilot.emulator import controls, data, settings
 from airflow_autopilot.emulator.deployment import deploy_best_candidate
+from airflow_autopilot.emulator.reports import training_features
+from airflow_autopilot.emulator.step_jobs import create_step_jobs
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
@@ -71,9 +73,11 @@ class EmulatedAutoMLJob:
         self.partition = get_partition(self.region_name)
         self._backend = backend
         self.auto_ml_job_name: str = params["AutoMLJobName"]
-        # AWS lowercases names in ARNs, but moto finds a resource's tags by the name in its ARN:
-        # keep the name as given so ListTags (and the create operator's ownership check) work.
-        self.arn = arn_formatter("automl-job", self.auto_ml_job_name, self.account_id, self.region_name)
+        # AWS lowercases names in ARNs; the backend stores jobs under the lowercase name, so moto's
+        # tagging (which finds a resource by the name in its ARN) still finds the job.
+        self.arn = arn_formatter(
+            "automl-job", self.auto_ml_job_name.lower(), self.account_id, self.region_name
+        )
         self.tags: list[dict[str, str]] = list(params.get("Tags") or [])
         tag_values = controls.tags_to_dict(self.tags)
         self.outcome = (
@@ -120,6 +124,7 @@ class EmulatedAutoMLJob:
         self._deployed = False
         self.endpoint_name: str | None = None
         self.artifacts: dict[str, str] | None = None
+        self._features: list[str] | None = None
 
     # ----------------------------------------------------------------- clock
 
@@ -325,12 +330,22 @@ class EmulatedAutoMLJob:
                 "Value": plan.objective_value,
                 "StandardMetricName": ctx.metric,
             }
-            candidate["InferenceContainers"] = cand.inference_containers(ctx, plan)
-            candidate["CandidateProperties"] = {
+            candidate.update(self._result_fields(ctx, plan))
+        return candidate
+
+    def _result_fields(self, ctx: cand.CandidateContext, plan: cand.CandidatePlan) -> dict[str, Any]:
+        """A completed candidate's containers and properties (V2 problem types override it)."""
+        return {
+            "InferenceContainers": cand.inference_containers(ctx, plan),
+            "CandidateProperties": {
                 "CandidateArtifactLocations": cand.artifact_locations(ctx, plan),
                 "CandidateMetrics": cand.candidate_metrics(ctx, plan),
-            }
-        return candidate
+            },
+        }
+
+    def _deploy_containers(self, plan: cand.CandidatePlan) -> list[dict[str, Any]]:
+        """The containers a ModelDeployConfig deploys for the best candidate ``plan``."""
+        return cand.inference_containers(self._context(), plan)
 
     def candidates(self) -> list[dict[str, Any]]:
         """Return every candidate visible now (refreshes the job), in creation order."""
@@ -364,7 +379,20 @@ class EmulatedAutoMLJob:
             if plan.index in self._written:
                 continue
             self._written.add(plan.index)
-            data.put_objects(cand.candidate_objects(ctx, plan), self.account_id, self.region_name)
+            if self._features is None:
+                self._features = training_features(self.training_channel, self.account_id, self.region_name)
+            metrics = (
+                self._result_fields(ctx, plan).get("CandidateProperties", {}).get("CandidateMetrics", [])
+            )
+            objects = cand.candidate_objects(ctx, plan, metrics, self._features)
+            data.put_objects(objects, self.account_id, self.region_name)
+            create_step_jobs(
+                self._backend,
+                ctx,
+                plan,
+                self.params["RoleArn"],
+                self.training_channel["DataSource"]["S3DataSource"]["S3Uri"],
+            )
         if self._deploy_at is not None and not self._deployed and elapsed >= self._deploy_at:
             self._deploy()
 
@@ -384,7 +412,7 @@ class EmulatedAutoMLJob:
                 self._backend,
                 job_name=self.auto_ml_job_name,
                 role_arn=self.params["RoleArn"],
-                containers=cand.inference_containers(self._context(), best),
+                containers=self._deploy_containers(best),
                 deploy_config=self.deploy_config,
             )
         except Exception as error:  # noqa: BLE001 - any moto refusal is a deployment error

@@ -5,8 +5,10 @@ moto's SageMaker backend.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
@@ -14,13 +16,24 @@ from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.utils import arn_formatter
 
 from airflow_autopilot.emulator import controls, settings
-from airflow_autopilot.emulator.job_validation import validate_create_request
+from airflow_autopilot.emulator.job_validation import validate_create_request, validate_create_v2_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
+from airflow_autopilot.emulator.lifecycle_v2 import EmulatedAutoMLJobV2
 
 #: Page size of ListCandidatesForAutoMLJob when the request gives no ``MaxResults``.
 DEFAULT_CANDIDATE_PAGE = 10
 #: Largest ``MaxResults`` ListCandidatesForAutoMLJob accepts.
 MAX_CANDIDATE_PAGE = 300
+#: ``MaxResults`` range and default page size of ListAutoMLJobs.
+JOB_PAGE_RANGE = (1, 100)
+DEFAULT_JOB_PAGE = 100
+#: Enums of the list operations' filters and sort keys (botocore's model).
+LIST_JOB_STATUSES = ("Completed", "InProgress", "Failed", "Stopped", "Stopping")
+LIST_JOB_SORT_BY = ("Name", "CreationTime", "Status")
+CANDIDATE_STATUSES = ("Completed", "InProgress", "Failed", "Stopped", "Stopping")
+CANDIDATE_SORT_BY = ("CreationTime", "Status", "FinalObjectiveMetricValue")
+SORT_ORDERS = ("Ascending", "Descending")
+NAME_CONTAINS_PATTERN = re.compile(r"[a-zA-Z0-9\-]+")
 #: Endpoint statuses during which SageMaker refuses UpdateEndpoint.
 ENDPOINT_IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 #: Attribute of moto's backend holding the updates in flight (moto's reset drops it with the backend).
@@ -31,10 +44,10 @@ _MODEL_PACKAGE_LOCK = threading.Lock()
 
 
 class AutopilotBackend:
-    """The AutoML V1 operations of one account and region.
+    """The AutoML operations (V1 and V2) of one account and region.
 
-    It keeps no state of its own: V1 jobs live in moto's ``auto_ml_jobs`` dict next to moto's V2 jobs,
-    so moto's ListAutoMLJobs, tagging and reset see them.
+    It keeps no state of its own: jobs live in moto's ``auto_ml_jobs`` dict under their lowercase
+    name, so moto's tagging and reset see them.
 
     :param sagemaker: moto's SageMaker backend of the account and region.
     """
@@ -49,12 +62,15 @@ class AutopilotBackend:
         return jobs
 
     def job(self, name: Any) -> Any:
-        """Return the stored job, an :class:`EmulatedAutoMLJob` (V1) or moto's ``AutoMLJob`` (V2).
+        """Return the stored job: an :class:`EmulatedAutoMLJob` (V1), :class:`EmulatedAutoMLJobV2`.
+
+        Names are case-insensitive, as on SageMaker: jobs are stored under the lowercase name (the
+        name in their lowercase ARN, which is how moto's tagging finds them).
 
         :param name: the ``AutoMLJobName`` of the request.
         :raises ResourceNotFound: when no job has that name.
         """
-        job = self._jobs.get(name) if isinstance(name, str) else None
+        job = self._jobs.get(name.lower()) if isinstance(name, str) else None
         if job is None:
             raise ResourceNotFound(f"Could not find AutoML job with name {name}.")
         return job
@@ -69,8 +85,8 @@ class AutopilotBackend:
         """Every V1 job's status changes so far: name to ``(emulator time, status, secondary)``,
         oldest first (see :meth:`EmulatedAutoMLJob.changes`)."""
         return {
-            name: job.changes()
-            for name, job in list(self._jobs.items())
+            job.auto_ml_job_name: job.changes()
+            for job in list(self._jobs.values())
             if isinstance(job, EmulatedAutoMLJob)
         }
 
@@ -82,13 +98,26 @@ class AutopilotBackend:
         :raises ResourceInUseException: when a job of that name exists.
         """
         validate_create_request(params)
+        return self._store(EmulatedAutoMLJob, params)
+
+    def create_auto_ml_job_v2(self, params: dict[str, Any]) -> str:
+        """Validate and store a V2 job of any problem type, queue the faults its tags ask for; return its ARN.
+
+        :param params: the CreateAutoMLJobV2 request parameters that were given.
+        :raises ValidationError: when SageMaker would reject the request.
+        :raises ResourceInUseException: when a job of that name (in any letter case) exists.
+        """
+        validate_create_v2_request(params)
+        return self._store(EmulatedAutoMLJobV2, params)
+
+    def _store(self, kind: type[EmulatedAutoMLJob], params: dict[str, Any]) -> str:
         name = params["AutoMLJobName"]
-        if name in self._jobs:
+        if name.lower() in self._jobs:
             raise ResourceInUseException(
                 message=f"Resource Already Exists: Auto ML Job with name {name} already exists. Choose a different name."
             )
-        job = EmulatedAutoMLJob(params, self.sagemaker)
-        self._jobs[name] = job
+        job = kind(params, self.sagemaker)
+        self._jobs[name.lower()] = job
         tags = controls.tags_to_dict(params.get("Tags"))
         controls.inject_faults(
             job_name=name,
@@ -105,7 +134,7 @@ class AutopilotBackend:
         :raises ValidationError: for a V2 job, as AWS does.
         """
         job = self.job(name)
-        if not isinstance(job, EmulatedAutoMLJob):
+        if not isinstance(job, EmulatedAutoMLJob) or isinstance(job, EmulatedAutoMLJobV2):
             raise ValidationError(
                 message=(
                     f"The AutoML job {name} was created with CreateAutoMLJobV2. "
@@ -115,14 +144,14 @@ class AutopilotBackend:
         return job.describe()
 
     def describe_auto_ml_job_v2(self, name: Any) -> dict[str, Any]:
-        """Return the DescribeAutoMLJobV2 answer: a V2-shaped view of a V1 job, moto's for a V2 job.
+        """Return the DescribeAutoMLJobV2 answer (of a V2 job, or the V2-shaped view of a V1 job).
 
         :param name: the job name.
         """
         job = self.job(name)
         if isinstance(job, EmulatedAutoMLJob):
             return job.describe_v2()
-        return self.sagemaker.describe_auto_ml_job_v2(name)
+        return self.sagemaker.describe_auto_ml_job_v2(job.auto_ml_job_name)
 
     def stop_auto_ml_job(self, name: Any) -> None:
         """Stop a job: a V1 job is ``Stopping`` for one stage, then ``Stopped``; moto stops V2 jobs.
@@ -133,7 +162,7 @@ class AutopilotBackend:
         if isinstance(job, EmulatedAutoMLJob):
             job.stop()
         else:
-            self.sagemaker.stop_auto_ml_job(name)
+            self.sagemaker.stop_auto_ml_job(job.auto_ml_job_name)
 
     def list_candidates_for_auto_ml_job(
         self,
@@ -147,8 +176,6 @@ class AutopilotBackend:
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Return one page of a job's candidates and the token of the next page (``None`` at the end).
 
-        moto's own V2 jobs have no candidates.
-
         :param name: the job name.
         :param status_equals: keep candidates in this ``CandidateStatus``.
         :param candidate_name_equals: keep the candidate of this name.
@@ -158,6 +185,9 @@ class AutopilotBackend:
         :param next_token: the token of the previous page.
         :raises ValidationError: for a page size out of range or a token this backend did not issue.
         """
+        _check_enum(status_equals, "statusEquals", CANDIDATE_STATUSES)
+        _check_enum(sort_by, "sortBy", CANDIDATE_SORT_BY)
+        _check_enum(sort_order, "sortOrder", SORT_ORDERS)
         job = self.job(name)
         candidates: list[dict[str, Any]] = job.candidates() if isinstance(job, EmulatedAutoMLJob) else []
         if status_equals:
@@ -165,14 +195,60 @@ class AutopilotBackend:
         if candidate_name_equals:
             candidates = [c for c in candidates if c["CandidateName"] == candidate_name_equals]
         candidates = _sort_candidates(candidates, sort_by or "CreationTime", sort_order or "Ascending")
-        page = DEFAULT_CANDIDATE_PAGE if max_results is None else int(max_results)
-        if not 1 <= page <= MAX_CANDIDATE_PAGE:
-            raise ValidationError(
-                message=f"1 validation error detected: Value '{page}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and {MAX_CANDIDATE_PAGE}"
-            )
+        page = _page_size(max_results, (1, MAX_CANDIDATE_PAGE), DEFAULT_CANDIDATE_PAGE)
         start = _decode_token(next_token)
         end = start + page
         return candidates[start:end], (_encode_token(end) if end < len(candidates) else None)
+
+    def list_auto_ml_jobs(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        """Return one page of ListAutoMLJobs and the next token, validating like SageMaker.
+
+        Defaults: ``SortBy`` Name, ``SortOrder`` Descending (the API reference's), 100 per page.
+        ``NameContains`` matches case-insensitively, as names are case-insensitive.
+
+        :param params: the request members (``None`` when not given).
+        :raises ValidationError: for a value outside its enum, range or pattern, or a bad token.
+        """
+        _check_enum(params.get("StatusEquals"), "statusEquals", LIST_JOB_STATUSES)
+        _check_enum(params.get("SortBy"), "sortBy", LIST_JOB_SORT_BY)
+        _check_enum(params.get("SortOrder"), "sortOrder", SORT_ORDERS)
+        contains = params.get("NameContains")
+        if contains is not None and (
+            not isinstance(contains, str)
+            or len(contains) > 63
+            or not NAME_CONTAINS_PATTERN.fullmatch(contains)
+        ):
+            raise ValidationError(
+                message=f"1 validation error detected: Value '{contains}' at 'nameContains' failed to satisfy "
+                f"constraint: Member must satisfy regular expression pattern: {NAME_CONTAINS_PATTERN.pattern}"
+            )
+        page = _page_size(params.get("MaxResults"), JOB_PAGE_RANGE, DEFAULT_JOB_PAGE)
+        start = _decode_token(params.get("NextToken"))
+        self.refresh_jobs()
+        summaries = [job.summary() for job in list(self._jobs.values())]
+        if contains:
+            summaries = [j for j in summaries if contains.lower() in j["AutoMLJobName"].lower()]
+        if params.get("StatusEquals"):
+            summaries = [j for j in summaries if j["AutoMLJobStatus"] == params["StatusEquals"]]
+        for key, field, after in (
+            ("CreationTimeAfter", "CreationTime", True),
+            ("CreationTimeBefore", "CreationTime", False),
+            ("LastModifiedTimeAfter", "LastModifiedTime", True),
+            ("LastModifiedTimeBefore", "LastModifiedTime", False),
+        ):
+            bound = _as_datetime(params.get(key), key)
+            if bound is not None:
+                summaries = [j for j in summaries if (j[field] > bound if after else j[field] < bound)]
+        sort_by = params.get("SortBy") or "Name"
+        reverse = (params.get("SortOrder") or "Descending") == "Descending"
+        sort_key: Callable[[dict[str, Any]], Any] = {
+            "Name": lambda j: j["AutoMLJobName"].lower(),
+            "CreationTime": lambda j: j["CreationTime"],
+            "Status": lambda j: (j["AutoMLJobStatus"], j["AutoMLJobName"].lower()),
+        }[sort_by]
+        summaries.sort(key=sort_key, reverse=reverse)
+        end = start + page
+        return summaries[start:end], (_encode_token(end) if end < len(summaries) else None)
 
     def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> str:
         """Start switching an endpoint to another endpoint config; return the endpoint ARN.
@@ -275,6 +351,46 @@ class AutopilotBackend:
                         return str(package.arn)
             return create()
 
+    def update_model_package(
+        self,
+        arn: str,
+        *,
+        approval_status: str | None,
+        approval_description: str | None,
+        metadata: dict[str, str] | None,
+        remove: list[str],
+    ) -> str:
+        """UpdateModelPackage: approve or reject a version, merge or remove metadata keys.
+
+        :param arn: the version's ARN (or name).
+        :param approval_status: the new ModelApprovalStatus, if any.
+        :param approval_description: ApprovalDescription, if any.
+        :param metadata: CustomerMetadataProperties to add or overwrite.
+        :param remove: CustomerMetadataProperties keys to remove.
+        :raises ValidationError: for an unknown version or approval status.
+        """
+        with _MODEL_PACKAGE_LOCK:
+            name = self.sagemaker.model_package_name_mapping.get(arn, arn)
+            package: Any = self.sagemaker.model_packages.get(name)
+            if package is None:
+                raise ValidationError(message=f"Model package {arn} not found")
+            if approval_status is not None:
+                if approval_status not in ("Approved", "Rejected", "PendingManualApproval"):
+                    raise ValidationError(
+                        message=f"Value '{approval_status}' at 'modelApprovalStatus' failed to satisfy "
+                        "constraint: Member must satisfy enum value set: [Approved, Rejected, PendingManualApproval]"
+                    )
+                package.set_model_approval_status(approval_status)
+            if approval_description is not None:
+                package.approval_description = approval_description
+            merged = dict(package.customer_metadata_properties or {})
+            merged.update(metadata or {})
+            for key in remove:
+                merged.pop(key, None)
+            package.customer_metadata_properties = merged
+            package.modifications_done()
+            return str(package.arn)
+
     def _arn(self, kind: str, name: str) -> str:
         return arn_formatter(kind, name, self.sagemaker.account_id, self.sagemaker.region_name)
 
@@ -290,6 +406,38 @@ def _sort_candidates(candidates: list[dict[str, Any]], sort_by: str, order: str)
         scored.sort(key=lambda c: c["FinalAutoMLJobObjectiveMetric"]["Value"], reverse=reverse)
         return scored + unscored
     return sorted(candidates, key=lambda c: c["CreationTime"], reverse=reverse)
+
+
+def _check_enum(value: Any, where: str, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ValidationError(
+            message=f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(allowed)}]"
+        )
+
+
+def _page_size(value: Any, bounds: tuple[int, int], default: int) -> int:
+    page = default if value is None else int(value)
+    if not bounds[0] <= page <= bounds[1]:
+        raise ValidationError(
+            message=f"1 validation error detected: Value '{page}' at 'maxResults' failed to satisfy "
+            f"constraint: Member must have value between {bounds[0]} and {bounds[1]}"
+        )
+    return page
+
+
+def _as_datetime(value: Any, where: str) -> datetime | None:
+    """A timestamp member as botocore sends it (epoch seconds, or ISO 8601 text)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, tz=timezone.utc).replace(tzinfo=None)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise ValidationError(message=f"Value '{value}' at '{where}' is not a valid timestamp.") from None
+    # Job times are naive UTC (as moto keeps them): compare in naive UTC.
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def _encode_token(offset: int) -> str:

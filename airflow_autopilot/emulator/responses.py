@@ -10,11 +10,12 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
-from moto.sagemaker.exceptions import ResourceNotFound
+from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
-from airflow_autopilot.emulator import controls, settings
+from airflow_autopilot.core.validation_v2 import KNOWN_V2_REQUEST_KEYS
+from airflow_autopilot.emulator import controls, settings, transform, wire_validation
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -30,6 +31,21 @@ _REFRESH_ALL_OPERATIONS = frozenset(
         "UpdateEndpoint",
         "DeleteEndpoint",
     }
+)
+
+
+#: The request members of ListAutoMLJobs.
+LIST_JOBS_PARAMETERS = (
+    "CreationTimeAfter",
+    "CreationTimeBefore",
+    "LastModifiedTimeAfter",
+    "LastModifiedTimeBefore",
+    "NameContains",
+    "StatusEquals",
+    "SortOrder",
+    "SortBy",
+    "MaxResults",
+    "NextToken",
 )
 
 
@@ -80,6 +96,11 @@ class AutopilotResponse(SageMakerResponse):
         date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
         controls.count_request(action)
+        problem = wire_validation.request_problem(action, self.body)
+        if problem is not None:
+            _, headers, body = self.serialized(ActionResult(ValidationError(message=problem)))
+            headers["date"] = date
+            return 400, headers, body
         job_name = self._get_param("AutoMLJobName")
         fault = controls.take_fault(action, job_name if isinstance(job_name, str) else None)
         if fault is not None:
@@ -121,6 +142,19 @@ class AutopilotResponse(SageMakerResponse):
         params = {key: self._get_param(key) for key in sorted(KNOWN_REQUEST_KEYS)}
         given = {key: value for key, value in params.items() if value is not None}
         return ActionResult({"AutoMLJobArn": self.autopilot_backend.create_auto_ml_job(given)})
+
+    def create_auto_ml_job_v2(self) -> ActionResult:
+        """CreateAutoMLJobV2, every problem type (moto's own V2 code is never reached)."""
+        params = {key: self._get_param(key) for key in sorted(KNOWN_V2_REQUEST_KEYS)}
+        given = {key: value for key, value in params.items() if value is not None}
+        return ActionResult({"AutoMLJobArn": self.autopilot_backend.create_auto_ml_job_v2(given)})
+
+    def list_auto_ml_jobs(self) -> ActionResult:
+        """ListAutoMLJobs with SageMaker's validation, default order (Name, Descending) and tokens."""
+        jobs, next_token = self.autopilot_backend.list_auto_ml_jobs(
+            {key: self._get_param(key) for key in LIST_JOBS_PARAMETERS}
+        )
+        return ActionResult({"AutoMLJobSummaries": jobs, "NextToken": next_token})
 
     def describe_auto_ml_job(self) -> ActionResult:
         """DescribeAutoMLJob."""
@@ -166,4 +200,49 @@ class AutopilotResponse(SageMakerResponse):
             return str(result["ModelPackageArn"])
 
         arn = self.autopilot_backend.create_model_package(create_arn, self._get_param("ClientToken"))
+        return ActionResult({"ModelPackageArn": arn})
+
+    def create_transform_job(self) -> ActionResult:
+        """CreateTransformJob: an emulated job that scores its input when its stage ends."""
+        keys = (
+            "TransformJobName",
+            "ModelName",
+            "MaxConcurrentTransforms",
+            "MaxPayloadInMB",
+            "BatchStrategy",
+            "Environment",
+            "TransformInput",
+            "TransformOutput",
+            "TransformResources",
+            "DataProcessing",
+            "Tags",
+        )
+        params = {key: self._get_param(key) for key in keys if self._get_param(key) is not None}
+        return ActionResult(
+            {"TransformJobArn": transform.create_transform_job(self.sagemaker_backend, params)}
+        )
+
+    def describe_transform_job(self) -> ActionResult:
+        """DescribeTransformJob of an emulated transform job (moto's own for the candidate step jobs)."""
+        name = self._get_param("TransformJobName")
+        if transform.is_step_job(self.sagemaker_backend, name):
+            return super().describe_transform_job()
+        return ActionResult(transform.transform_job(self.sagemaker_backend, name).describe())
+
+    def stop_transform_job(self) -> ActionResult:
+        """StopTransformJob."""
+        transform.transform_job(self.sagemaker_backend, self._get_param("TransformJobName")).stop()
+        return EmptyResult()
+
+    def update_model_package(self) -> ActionResult:
+        """UpdateModelPackage; CustomerMetadataProperties are merged as on AWS (moto replaces them)."""
+        arn = self._get_param("ModelPackageArn")
+        status = self._get_param("ModelApprovalStatus")
+        arn = self.autopilot_backend.update_model_package(
+            arn,
+            approval_status=status,
+            approval_description=self._get_param("ApprovalDescription"),
+            metadata=self._get_param("CustomerMetadataProperties"),
+            remove=self._get_param("CustomerMetadataPropertiesToRemove") or [],
+        )
         return ActionResult({"ModelPackageArn": arn})

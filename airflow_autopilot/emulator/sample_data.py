@@ -80,3 +80,30 @@ def upload_sample_data(
     prefix = prefix.strip("/")
     hook.load_string(churn_csv(rows), key=f"{prefix}/churn.csv", bucket_name=bucket, replace=True)
     return f"s3://{bucket}/{prefix}/"
+
+
+def scoring_csv(rows: int = 20, seed: int = 11) -> str:
+    """New customers to score: headerless CSV of the feature columns (no target), as batch transform takes.
+
+    :param rows: number of rows.
+    :param seed: random seed (another seed than the training data's gives other customers).
+    """
+    return "".join(",".join(str(r[c]) for c in COLUMNS if c != TARGET) + "\n" for r in churn_rows(rows, seed))
+
+
+def upload_scoring_data(
+    bucket: str, prefix: str, aws_conn_id: str | None = "aws_default", rows: int = 20, seed: int = 11
+) -> str:
+    """
+    Write :func:`scoring_csv` to ``s3://<bucket>/<prefix>/customers.csv``, creating the bucket when missing.
+
+    :return: the S3 prefix to score (``s3://<bucket>/<prefix>/``).
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    hook = S3Hook(aws_conn_id=aws_conn_id)
+    if not hook.check_for_bucket(bucket):
+        hook.create_bucket(bucket_name=bucket)
+    prefix = prefix.strip("/")
+    hook.load_string(scoring_csv(rows, seed), key=f"{prefix}/customers.csv", bucket_name=bucket, replace=True)
+    return f"s3://{bucket}/{prefix}/"

@@ -120,7 +120,7 @@ def now() -> float:
 def to_datetime(timestamp: float) -> datetime:
     """Convert an emulator timestamp to a naive UTC datetime, like moto's own ``utcnow()``.
 
-    Naive UTC keeps emulated jobs comparable with moto's V2 jobs in moto's ListAutoMLJobs code.
+    Naive UTC, as moto keeps its resources' times (the emulator's ListAutoMLJobs compares in it).
 
     :param timestamp: POSIX seconds.
     """

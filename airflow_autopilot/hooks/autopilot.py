@@ -329,6 +329,19 @@ class AutopilotHook(AwsBaseHook):
         response = self.client.create_auto_ml_job(**request)
         return response["AutoMLJobArn"]
 
+    def create_auto_ml_job_v2(self, request: Mapping[str, Any]) -> str:
+        """
+        CreateAutoMLJobV2 (any problem type) after local validation; returns the job ARN.
+
+        :param request: the CreateAutoMLJobV2 arguments.
+        :raises AutopilotValidationError: before any AWS call when the request breaks a rule.
+        """
+        from airflow_autopilot.core.validation_v2 import validate_create_v2_request
+
+        validate_create_v2_request(request)
+        response = self.client.create_auto_ml_job_v2(**request)
+        return response["AutoMLJobArn"]
+
     def stop_auto_ml_job(self, job_name: str, *, tags: list[TagTypeDef] | None = None) -> bool:
         """
         StopAutoMLJob, with no error when the job already ended.

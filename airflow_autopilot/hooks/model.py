@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.errors import already_exists, is_missing
 from airflow_autopilot.core.promotion import endpoint_action, registered_for
+from airflow_autopilot.core.transform import resource_wait
+from airflow_autopilot.core.waiting import drive
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks.autopilot import AutopilotHook
 
@@ -114,6 +117,32 @@ class AutopilotModelHook(AutopilotHook):
         """
         arn = self.client.create_model_package(**request, ClientToken=client_token)["ModelPackageArn"]
         return self.describe_model_package(arn)
+
+    def read_json_or_none(self, uri: str) -> Any:
+        """
+        The parsed JSON object at an ``s3://`` URI (a candidate's report), or ``None`` when there is
+        no such object or it is not JSON.
+
+        :param uri: ``s3://bucket/key``.
+        """
+        import json
+
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        bucket, key = S3Hook.parse_s3_url(uri)
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        try:
+            body = s3.get_key(key, bucket).get()["Body"].read()
+        except ClientError as err:
+            if is_missing(err) or "NoSuchKey" in str(err) or "404" in str(err):
+                self.log.warning("Report %s not found", uri)
+                return None
+            raise
+        try:
+            return json.loads(body)
+        except ValueError:
+            self.log.warning("Report %s is not JSON", uri)
+            return None
 
     # --- models and endpoints ---------------------------------------------------------------------
     def ensure_model(
@@ -290,3 +319,56 @@ class AutopilotModelHook(AutopilotHook):
         self.log.info(
             "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name
         )
+
+    # --- batch transform and approval -------------------------------------------------------------
+    def describe_transform_job_or_none(self, job_name: str) -> dict[str, Any] | None:
+        """DescribeTransformJob without ResponseMetadata, or ``None`` when there is no such job."""
+        try:
+            response = dict(self.client.describe_transform_job(TransformJobName=job_name))
+        except ClientError as err:
+            if is_missing(err):
+                return None
+            raise
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def describe_resource(
+        self, kind: Literal["transform-job", "model-package"], name: str
+    ) -> dict[str, Any] | None:
+        """The describe of a transform job or a model package version, ``None`` when missing."""
+        if kind == "transform-job":
+            return self.describe_transform_job_or_none(name)
+        try:
+            return self.describe_model_package(name)
+        except ClientError as err:
+            if is_missing(err):
+                return None
+            raise
+
+    def wait_for_resource(
+        self,
+        kind: Literal["transform-job", "model-package"],
+        name: str,
+        *,
+        poll_interval: float = 30.0,
+        timeout: float | None = 3600.0,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> dict[str, Any]:
+        """
+        Poll until a transform job ends (``transform-job``) or a model package version is Approved or
+        Rejected (``model-package``), with the one wait state machine.
+
+        :return: the last describe.
+        :raises AutopilotJobFailed: for a Failed or Stopped transform job, or a Rejected version.
+        :raises AutopilotError: on timeout or when the resource does not exist.
+        """
+        wait = resource_wait(kind, name, poll_interval=poll_interval, timeout=timeout, log=self.log)
+
+        def describe() -> dict[str, Any]:
+            with self.time_limit(wait.call_budget()):
+                found = self.describe_resource(kind, name)
+            if found is None:
+                raise wait.missing()
+            return found
+
+        return drive(wait, describe, sleep=sleep)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow_autopilot.operators.base import AutopilotBaseOperator
 from airflow_autopilot.operators.create import AutopilotCreateJobOperator
+from airflow_autopilot.operators.create_v2 import AutopilotCreateJobV2Operator
 from airflow_autopilot.operators.promotion import (
     DECISION_XCOM_KEY,
     AutopilotDeployCandidateOperator,
@@ -16,13 +17,16 @@ from airflow_autopilot.operators.results import (
     AutopilotModelDeployResultOperator,
     format_leaderboard,
 )
+from airflow_autopilot.operators.transform import AutopilotBatchTransformOperator
 
 __all__ = [
     "DECISION_XCOM_KEY",
     "AutopilotBaseOperator",
+    "AutopilotBatchTransformOperator",
     "AutopilotBestCandidateOperator",
     "AutopilotCandidatesOperator",
     "AutopilotCreateJobOperator",
+    "AutopilotCreateJobV2Operator",
     "AutopilotDeployCandidateOperator",
     "AutopilotModelDeployResultOperator",
     "AutopilotPromotionBranchOperator",

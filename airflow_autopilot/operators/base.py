@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
 
-from airflow_autopilot.core.waiting import EVENT_STATUSES, EndpointWait, Finished, JobWait, Sleep, hand_off
+from airflow_autopilot.core.waiting import (
+    EVENT_STATUSES,
+    EndpointWait,
+    Finished,
+    JobWait,
+    Sleep,
+    WaitMachine,
+    hand_off,
+)
 from airflow_autopilot.exceptions import (
     AutopilotError,
     AutopilotJobFailed,
@@ -137,6 +145,53 @@ class AutopilotConnectionMixin:
                 logged_state=list(wait.reporter.last_state) if wait.reporter.last_state else None,
                 # What the check just before deferring saw: the trigger starts from it.
                 last_seen=hand_off(wait.last) if wait.last is not None else None,
+            ),
+            method_name="execute_complete",
+            kwargs=kwargs,
+            timeout=defer_timeout,
+        )
+
+    def check_resource_once(
+        self, wait: WaitMachine[dict[str, Any]], kind: str, name: str
+    ) -> dict[str, Any] | None:
+        """
+        Describe a transform job or model package version once and let ``wait`` decide: the
+        describe on success, ``None`` while waiting (or after a tolerated error); raise on failure.
+
+        :param wait: the resource's wait machine (:func:`~airflow_autopilot.core.transform.resource_wait`).
+        :param kind: ``transform-job`` or ``model-package``.
+        :param name: the TransformJobName or ModelPackageArn.
+        """
+        try:
+            with self.model_hook.time_limit(wait.call_budget()):
+                found = self.model_hook.describe_resource(kind, name)  # type: ignore[arg-type]
+            if found is None:
+                raise wait.missing()  # type: ignore[attr-defined]
+        except Exception as err:
+            step = wait.on_error(err)
+        else:
+            step = wait.on_result(found)
+        return step.outcome() if isinstance(step, Finished) else None
+
+    def defer_resource_wait(
+        self,
+        kind: str,
+        name: str,
+        *,
+        poll_interval: float,
+        timeout: float | None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """
+        Defer to :class:`~airflow_autopilot.triggers.AutopilotResourceTrigger`; ``execute_complete``
+        resumes with the event (and ``kwargs``).
+        """
+        from airflow_autopilot.triggers import AutopilotResourceTrigger
+
+        timeout_at, defer_timeout = trigger_deadline(timeout, poll_interval)
+        self.defer(  # type: ignore[attr-defined]
+            trigger=AutopilotResourceTrigger(
+                kind, name, **self.connection_kwargs(), poll_interval=poll_interval, timeout_at=timeout_at
             ),
             method_name="execute_complete",
             kwargs=kwargs,
@@ -318,3 +373,23 @@ def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -
     if soft_fail:
         raise AirflowSkipException(f"Skipped (soft_fail): {error}") from error
     raise error
+
+
+def resolve_resource_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -> dict[str, Any]:
+    """
+    The ``execute_complete`` side of a deferred transform-job or approval wait: the last describe on
+    success; a failure (Failed job, Rejected version) raises AutopilotJobFailed (no retries), or
+    skips with ``soft_fail``; a timeout or error raises AutopilotError (retries stay available).
+
+    :param event: the :class:`~airflow_autopilot.triggers.AutopilotResourceTrigger` event.
+    :param soft_fail: skip instead of failing on a failure verdict.
+    """
+    if isinstance(event, Mapping) and event.get("status") == "success":
+        return dict(event.get("description") or {})
+    message = event.get("message") if isinstance(event, Mapping) else None
+    text = str(message or f"Trigger returned no usable event ({event!r})")
+    if isinstance(event, Mapping) and event.get("status") == "failure":
+        if soft_fail:
+            raise AirflowSkipException(f"Skipped (soft_fail): {text}")
+        raise AutopilotJobFailed(text)
+    raise AutopilotError(text)

@@ -357,17 +357,31 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
         name = request["AutoMLJobName"]
         try:
             if passthrough:
-                self.log.info("Passing extras field(s) %s to CreateAutoMLJob unchecked", passthrough)
-                arn = self.hook.client.create_auto_ml_job(**request)["AutoMLJobArn"]
-            else:
-                arn = self.hook.create_auto_ml_job(request)
+                self.log.info(
+                    "Passing extras field(s) %s to %s unchecked", passthrough, self.create_operation
+                )
+            arn = self.submit(request, checked=not passthrough)
         except ClientError as err:
             if error_code(err) != "ResourceInUse":
                 raise
-            self.log.info("CreateAutoMLJob answered ResourceInUse for %s; checking its owner", name)
+            self.log.info("%s answered ResourceInUse for %s; checking its owner", self.create_operation, name)
             return None
         self.log.info("Created Autopilot job %s (%s)", name, arn)
         return str(arn)
+
+    #: The create call, for messages.
+    create_operation = "CreateAutoMLJob"
+
+    def submit(self, request: dict[str, Any], *, checked: bool) -> str:
+        """
+        Send the create request; return the ARN.
+
+        :param request: the validated request.
+        :param checked: every field is known to the validation rules (else send it as it is).
+        """
+        if checked:
+            return self.hook.create_auto_ml_job(request)
+        return str(self.hook.client.create_auto_ml_job(**request)["AutoMLJobArn"])
 
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:

@@ -9,6 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
+from airflow_autopilot.core.gates import (
+    check_metric,
+    check_report,
+    combine,
+    parse_metric_conditions,
+    parse_report_conditions,
+    report_uri,
+)
 from airflow_autopilot.core.lineage_names import ENDPOINT_ALIAS, MODEL_PACKAGE_GROUP_ALIAS
 from airflow_autopilot.core.promotion import (
     APPROVAL_STATUSES,
@@ -24,6 +32,7 @@ from airflow_autopilot.core.promotion import (
     parse_mapping,
     parse_number,
     parse_string_list,
+    processing_unit_for,
     registration_token,
     safe_resource_name,
     validate_resource_name,
@@ -86,6 +95,13 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
     ``promotion_decision`` and logged; Airflow records the branch it followed under ``skipmixin_key``
     (``{"followed": [...]}``).
 
+    Gates on more than the objective: ``metric_conditions`` are checked against the candidate's
+    ``CandidateProperties.CandidateMetrics`` and ``report_conditions`` against numbers in the
+    model-insights and explainability reports under ``CandidateArtifactLocations`` (read from S3).
+    Every condition must pass; the decision's ``conditions`` lists each one (threshold and champion
+    included) with its value and verdict, in the log and in XCom. Conditions are validated before
+    any AWS call; a metric or report value that is missing fails its condition.
+
     :param best_candidate: the BestCandidate (templated): a dict, its JSON, or its Jinja-rendered
         repr, e.g. ``"{{ ti.xcom_pull(task_ids='best_candidate') }}"`` or ``best_task.output``.
     :param promote_task_ids: task id(s) to follow on promotion.
@@ -93,6 +109,14 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
     :param threshold: the bar in metric units (templated); ``None`` for no bar.
     :param model_package_group_name: compare with this group's champion (templated); ``None`` skips.
     :param min_improvement: least improvement over the champion, in metric units (templated, >= 0).
+    :param metric_conditions: ``{"F1": ">= 0.80", "LogLoss": "<= 0.4"}``: metric name to
+        ``<operator> <number>`` (operators ``>= <= > < == !=``), over ``CandidateMetrics`` (templated).
+    :param metric_set: the ``Set`` of ``CandidateMetrics`` the conditions read: ``Validation``
+        (default), ``Train`` or ``Test``.
+    :param report_conditions: ``[{"report": "ModelInsights", "path":
+        "binary_classification_metrics.recall.value", "condition": ">= 0.7"}]``: ``report`` is
+        ``ModelInsights`` or ``Explainability``, ``path`` a dotted JSON path into the report file
+        (``file``, default ``report.json`` / ``analysis.json`` under the report's prefix) (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -101,6 +125,9 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         "threshold",
         "model_package_group_name",
         "min_improvement",
+        "metric_conditions",
+        "metric_set",
+        "report_conditions",
     )
     ui_color = "#fff2cc"
 
@@ -113,6 +140,9 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         threshold: float | str | None = None,
         model_package_group_name: str | None = None,
         min_improvement: float | str = 0.0,
+        metric_conditions: dict[str, str] | str | None = None,
+        metric_set: str = "Validation",
+        report_conditions: list[dict[str, str]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -122,6 +152,9 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         self.threshold = threshold
         self.model_package_group_name = model_package_group_name
         self.min_improvement = min_improvement
+        self.metric_conditions = metric_conditions
+        self.metric_set = metric_set
+        self.report_conditions = report_conditions
 
     def decide(self) -> PromotionDecision:
         """Validate the inputs, look up the champion and return the decision."""
@@ -129,11 +162,14 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
         reject_ids = _task_ids(self.reject_task_ids, "reject_task_ids")
         if set(promote_ids) & set(reject_ids):
             raise PromotionInputError("promote_task_ids and reject_task_ids must not share task ids")
-        score = CandidateScore.from_best_candidate(parse_mapping(self.best_candidate, "best_candidate"))
+        best = parse_mapping(self.best_candidate, "best_candidate")
+        score = CandidateScore.from_best_candidate(best)
         threshold = parse_number(self.threshold, "threshold")
         min_improvement = parse_number(self.min_improvement, "min_improvement") or 0.0
         if min_improvement < 0:
             raise PromotionInputError(f"min_improvement: {min_improvement} must be >= 0")
+        metric_conditions = parse_metric_conditions(self.metric_conditions, metric_set=self.metric_set)
+        report_conditions = parse_report_conditions(self.report_conditions)
         group = self.model_package_group_name
         champion = None
         if group is not None:  # None skips the champion; a rendered "None" is a missing XCom
@@ -146,9 +182,15 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
                 )
             else:
                 champion = Champion.from_package(package)
-        return decide_promotion(
+        decision = decide_promotion(
             score, threshold=threshold, champion=champion, min_improvement=min_improvement
         )
+        results = [check_metric(best, condition) for condition in metric_conditions]
+        for condition in report_conditions:
+            uri = report_uri(best, condition)
+            document = self.model_hook.read_json_or_none(uri) if uri else None
+            results.append(check_report(document, condition, uri))
+        return combine(decision, results)
 
     def choose_branch(self, context: Context) -> list[str]:
         decision = self.decide()
@@ -158,6 +200,15 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
             decision.candidate_name,
             decision.reason,
         )
+        for row in decision.conditions:
+            self.log.info(
+                "  %-4s %s %s: %s%s",
+                "PASS" if row["passed"] else "FAIL",
+                row["condition"],
+                row["rule"],
+                "missing" if row["value"] is None else f"{row['value']:.6g}",
+                f" ({row['detail']})" if row["detail"] else "",
+            )
         context["ti"].xcom_push(key=DECISION_XCOM_KEY, value=to_json_safe(decision.to_dict()))
         field = "promote_task_ids" if decision.promote else "reject_task_ids"
         return _task_ids(getattr(self, field), field)
@@ -188,6 +239,8 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
     :param supported_response_mime_types: InferenceSpecification.SupportedResponseMIMETypes.
     :param customer_metadata: extra CustomerMetadataProperties (the ``autopilot:`` keys win).
     :param tags: tags of the new version (dict or list of Key/Value).
+    :param processing_unit: ``CPU`` (default) or ``GPU``: which of a V2 text or image candidate's
+        ``InferenceContainerDefinitions`` to register (other candidates have one container list).
     :param emit_asset_events: add the AssetAlias ``autopilot-model-package-group`` to ``outlets``
         and an event for the group's asset (:func:`~airflow_autopilot.assets.model_package_group_asset`)
         with ``job_name``, ``candidate_name``, ``objective_metric``, ``objective_value``,
@@ -205,6 +258,7 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
         "model_package_description",
         "customer_metadata",
         "tags",
+        "processing_unit",
     )
     ui_color = "#c9daf8"
     asset_alias_name = MODEL_PACKAGE_GROUP_ALIAS
@@ -222,12 +276,14 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
         supported_response_mime_types: Sequence[str] = ("text/csv",),
         customer_metadata: dict[str, str] | None = None,
         tags: dict[str, str] | list[dict[str, str]] | None = None,
+        processing_unit: str | None = None,
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
         self.best_candidate = best_candidate
+        self.processing_unit = processing_unit
         self.job_name = job_name
         self.model_package_group_name = model_package_group_name
         self.approval_status = approval_status
@@ -242,7 +298,7 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
         """The CreateModelPackage request, validated (no AWS call)."""
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
-        containers = inference_containers(best)
+        containers = inference_containers(best, processing_unit=self.processing_unit)
         validate_job_name(self.job_name, "job_name")
         group = validate_resource_name(self.model_package_group_name, "model_package_group_name")
         if self.approval_status not in APPROVAL_STATUSES:
@@ -317,7 +373,8 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
 
         try:
             best = parse_mapping(self.best_candidate, "best_candidate")
-            return TaskLineage(inputs=candidate_inputs(inference_containers(best), self.job_name))
+            containers = inference_containers(best, processing_unit=self.processing_unit)
+            return TaskLineage(inputs=candidate_inputs(containers, self.job_name))
         except (PromotionInputError, LineageError):
             return None
 
@@ -345,6 +402,8 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         ``SAGEMAKER_INFERENCE_OUTPUT`` on the containers, checked against ``SAGEMAKER_INFERENCE_SUPPORTED``.
     :param model_name: model name override (default derived from the candidate).
     :param tags: tags of the model, config and new endpoint (dict or list of Key/Value).
+    :param processing_unit: ``CPU`` or ``GPU``: which of a V2 text or image candidate's
+        ``InferenceContainerDefinitions`` to deploy; default: the instance type's (GPU for ml.g*/ml.p*).
     :param wait_for_completion: wait until InService (default True).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between endpoint checks.
@@ -368,6 +427,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         "inference_response_keys",
         "model_name",
         "tags",
+        "processing_unit",
         "model_package_arn",
     )
     ui_color = "#c9daf8"
@@ -384,6 +444,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         inference_response_keys: Sequence[str] | str | None = None,
         model_name: str | None = None,
         tags: dict[str, str] | list[dict[str, str]] | None = None,
+        processing_unit: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
@@ -403,6 +464,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         self.inference_response_keys = inference_response_keys
         self.model_name = model_name
         self.tags = tags
+        self.processing_unit = processing_unit
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -413,7 +475,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
-        containers = with_response_keys(inference_containers(best), keys)
+        containers = with_response_keys(inference_containers(best, processing_unit=self.deploy_unit()), keys)
         endpoint = validate_resource_name(self.endpoint_name, "endpoint_name")
         if not isinstance(self.role_arn, str) or not ROLE_ARN_PATTERN.fullmatch(self.role_arn):
             raise PromotionInputError(
@@ -498,6 +560,10 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         self.record_deployment(context, done)
         return done
 
+    def deploy_unit(self) -> str | None:
+        """The processing unit whose containers are deployed: the given one, else the instance type's."""
+        return self.processing_unit or processing_unit_for(self.instance_type)
+
     def record_deployment(self, context: Context, result: Mapping[str, Any]) -> None:
         """
         Record the deployment's lineage and asset event (when SageMaker gave the endpoint's ARN).
@@ -524,7 +590,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
                 endpoint_arn=result.get("EndpointArn") or "",
                 config_name=result["EndpointConfigName"],
                 model_name=result["ModelName"],
-                containers=inference_containers(best),
+                containers=inference_containers(best, processing_unit=self.deploy_unit()),
                 score=score_extra(score.candidate_name, score.metric_name, score.value),
                 model_package_arn=package if isinstance(package, str) else None,
             )
@@ -537,6 +603,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
 
         try:
             best = parse_mapping(self.best_candidate, "best_candidate")
-            return TaskLineage(inputs=candidate_inputs(inference_containers(best), None))
+            containers = inference_containers(best, processing_unit=self.deploy_unit())
+            return TaskLineage(inputs=candidate_inputs(containers, None))
         except (PromotionInputError, LineageError):
             return None

@@ -92,7 +92,7 @@ SUMMARY_KEYS = {
     "BestCandidateName",
     "BestCandidateObjectiveMetric",
 }
-PROMOTION_DOWNSTREAM = ("best_candidate", "leaderboard", "gate", "register", "deploy", "reject")
+PROMOTION_DOWNSTREAM = ("best_candidate", "leaderboard", "gate", "register", "approval", "deploy", "reject")
 
 STATE_LINE = re.compile(r"^Autopilot job (?P<job>\S+) is (?P<state>[A-Za-z]+/[A-Za-z]+)\b")
 COUNT_LINE = re.compile(r"^Autopilot job (?P<job>\S+): (at least )?\d+ of \S+ candidates completed")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_autopilot.aio import clients
+from airflow_autopilot.aio.clients import shared_client
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotEndpointTrigger
@@ -68,8 +69,12 @@ async def test_in_service_on_the_expected_config_is_one_success_event(server):
 
 async def test_in_service_on_another_config_waits_until_the_deadline(server):
     make_endpoint(server, "ep-old")
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=0.5)).isoformat()
-    [event] = await events(trigger("ep-old", config_name="cfg-new", timeout_at=soon))
+    # The deadline starts once the trigger's shared client exists: creating it (SageMaker's service
+    # model) can take longer than this short wait on a loaded machine, and the endpoint would then
+    # never be described before the deadline.
+    async with shared_client(**trigger("ep-old").connection()):
+        soon = (datetime.now(timezone.utc) + timedelta(seconds=0.5)).isoformat()
+        [event] = await events(trigger("ep-old", config_name="cfg-new", timeout_at=soon))
     assert event["status"] == "timeout" and "last seen InService" in event["message"]
 
 

@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from airflow_autopilot._compat import execute_in_thread
 from airflow_autopilot.emulator import controls
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
@@ -117,7 +118,7 @@ def test_concurrent_registers_of_one_candidate_create_one_version(server):
     results: list = [None, None]
 
     def run(n):
-        results[n] = operators[n].execute({})
+        results[n] = execute_in_thread(operators[n], {})
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
     for thread in threads:
@@ -187,7 +188,7 @@ async def test_deferrable_deploy_of_a_rolled_back_update_fails_with_the_reason(s
     from airflow.providers.common.compat.sdk import TaskDeferred
 
     best = candidate()
-    first = await asyncio.to_thread(deployer(best, aws_conn_id="aws_default").execute, {})
+    first = await asyncio.to_thread(execute_in_thread, deployer(best, aws_conn_id="aws_default"), {})
     op = deployer(
         best,
         aws_conn_id="aws_default",
@@ -196,7 +197,7 @@ async def test_deferrable_deploy_of_a_rolled_back_update_fails_with_the_reason(s
         deferrable=True,
     )
     with pytest.raises(TaskDeferred) as deferred:
-        await asyncio.to_thread(op.execute, {})
+        await asyncio.to_thread(execute_in_thread, op, {})
     trigger = deferred.value.trigger
     trigger.poll_interval = 0.05
     [event] = [e.payload async for e in trigger.run()]

@@ -134,3 +134,31 @@ def test_watch_existing_job_dag(emulator, run_dag, make_job):
     assert xcoms["wait_for_job"]["AutoMLJobStatus"] == "Completed"
     assert xcoms["best_candidate"]["CandidateName"] == job["BestCandidate"]["CandidateName"]
     assert len(xcoms["leaderboard"]) == 5
+
+
+def test_forecast_dag_runs_a_v2_time_series_job_and_registers_the_forecaster(emulator, run_dag):
+    dag_run, xcoms = run_dag(load("example_autopilot_forecast"))
+    states = task_states(dag_run)
+    assert dag_run.state == "success", states
+    assert (states["register"], states["reject"]) == ("success", "skipped")
+    sm = emulator.client("sagemaker")
+    job = sm.describe_auto_ml_job_v2(AutoMLJobName=xcoms["create_forecast_job"]["AutoMLJobName"])
+    assert job["AutoMLProblemTypeConfigName"] == "TimeSeriesForecasting"
+    config = job["AutoMLProblemTypeConfig"]["TimeSeriesForecastingJobConfig"]
+    assert (config["ForecastHorizon"], config["ForecastQuantiles"]) == (4, ["p10", "p50", "p90"])
+    best = job["BestCandidate"]
+    assert xcoms["best_candidate"]["CandidateName"] == best["CandidateName"]
+    decision = xcoms["gate:promotion_decision"]
+    assert (decision["metric_name"], decision["direction"]) == ("AverageWeightedQuantileLoss", "Minimize")
+    package = sm.describe_model_package(ModelPackageName=xcoms["register"]["ModelPackageArn"])
+    assert [c["Image"] for c in package["InferenceSpecification"]["Containers"]] == [
+        c["Image"] for c in best["InferenceContainers"]
+    ]
+
+
+def test_forecast_dag_rejects_a_forecaster_above_the_loss_threshold(emulator, run_dag):
+    dag_run, xcoms = run_dag(load("example_autopilot_forecast"), run_conf={"threshold": 0.001})
+    states = task_states(dag_run)
+    assert dag_run.state == "success", states
+    assert (states["register"], states["reject"]) == ("skipped", "success")
+    assert "misses the threshold" in xcoms["reject"]["reason"]

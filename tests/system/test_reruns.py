@@ -59,15 +59,17 @@ def test_a_deleted_run_triggered_again_with_the_same_run_id_gets_a_new_job(serve
     id, which is the situation; but it dates the run's start at its logical date, where the
     scheduler records the time the run starts. The patch restores the scheduler's start date.
     """
-    from airflow.models import dagrun
     from airflow.providers.common.compat.sdk import DAG
 
-    original = dagrun.get_or_create_dagrun
+    from airflow_autopilot._compat import dag_test_run_creator
+
+    module, name = dag_test_run_creator()
+    original = getattr(module, name)
 
     def started_now(**kwargs):
         return original(**{**kwargs, "start_date": datetime.now(timezone.utc)})
 
-    monkeypatch.setattr(dagrun, "get_or_create_dagrun", started_now)
+    monkeypatch.setattr(module, name, started_now)
     with DAG(f"rerun_same_id_{uuid.uuid4().hex[:8]}", schedule=None) as dag:
         AutopilotCreateJobOperator(task_id="create", deferrable=False, **create_kwargs())
     when = datetime(2024, 6, 1, tzinfo=timezone.utc)

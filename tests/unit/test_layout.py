@@ -15,15 +15,21 @@ PUBLIC = {
     "airflow_autopilot.hooks": ["AutopilotHook", "AutopilotModelHook"],
     "airflow_autopilot.operators": [
         "AutopilotCreateJobOperator",
+        "AutopilotCreateJobV2Operator",
         "AutopilotBestCandidateOperator",
         "AutopilotModelDeployResultOperator",
         "AutopilotCandidatesOperator",
         "AutopilotPromotionBranchOperator",
         "AutopilotRegisterCandidateOperator",
         "AutopilotDeployCandidateOperator",
+        "AutopilotBatchTransformOperator",
     ],
-    "airflow_autopilot.sensors": ["AutopilotJobSensor"],
-    "airflow_autopilot.triggers": ["AutopilotJobTrigger", "AutopilotEndpointTrigger"],
+    "airflow_autopilot.sensors": ["AutopilotJobSensor", "AutopilotModelApprovalSensor"],
+    "airflow_autopilot.triggers": [
+        "AutopilotJobTrigger",
+        "AutopilotEndpointTrigger",
+        "AutopilotResourceTrigger",
+    ],
     "airflow_autopilot.links": ["AutopilotJobLink"],
 }
 

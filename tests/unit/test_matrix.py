@@ -73,3 +73,18 @@ def test_declared_floors_turn_into_exact_pins():
     pins = matrix.declared_floors()
     assert len(pins) == len(PYPROJECT["project"]["dependencies"])
     assert all("==" in pin and ">=" not in pin for pin in pins)
+
+
+def test_ci_runs_every_leg_of_the_readme_table():
+    """.ci/run runs the main leg (`make test`) and `make test-matrix`, which runs every other leg."""
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "make test" in ci and "make test-matrix" in ci
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest-matrix:", 1)[1].split("\n\n", 1)[0]
+    assert "scripts/matrix.py test others" in recipe
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "| fast suite" in line]
+    assert len(rows) == len(matrix.LEGS) - 1
+    assert {row.split(" | ")[0].removeprefix("| ") for row in rows} == {
+        leg.name for leg in matrix.LEGS.values() if not leg.main
+    }

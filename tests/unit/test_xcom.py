@@ -71,6 +71,7 @@ def test_job_summary_is_json_safe_and_keyed_like_sagemaker():
         "PartialFailureReasons": ["one candidate failed"],
         "BestCandidateName": "c-1",
         "BestCandidateObjectiveMetric": {"MetricName": "F1", "Value": 0.9, "Type": "Maximize"},
+        "AutoMLProblemTypeConfigName": None,
     }
     assert json.loads(json.dumps(summary)) == summary
 

@@ -771,8 +771,9 @@ def test_v1_and_v2_jobs_share_moto_listing_and_describe_rules(emu: Any, sm: Any)
     assert v2_view["AutoMLJobStatus"] == "Completed"
     arn = sm.describe_auto_ml_job(AutoMLJobName="v1-job")["AutoMLJobArn"]
     assert {"Key": "team", "Value": "ml"} in sm.list_tags(ResourceArn=arn)["Tags"]
+    # V2 jobs run on the emulator's clock too (moto's stayed InProgress forever).
     completed = sm.list_auto_ml_jobs(StatusEquals="Completed")["AutoMLJobSummaries"]
-    assert [s["AutoMLJobName"] for s in completed] == ["v1-job"]
+    assert [s["AutoMLJobName"] for s in completed] == ["v2-job", "v1-job"]
 
 
 def test_request_counts_per_operation(emu: Any, sm: Any) -> None:
@@ -810,10 +811,16 @@ def test_pytest_plugin_module_is_import_light() -> None:
     assert json.loads(result.stdout) == []
 
 
-def test_mixed_case_job_name_keeps_its_tags(autopilot_emulator, make_job) -> None:
-    """moto finds tags by the name in the ARN, so the ARN keeps the name's case."""
+def test_job_names_are_case_insensitive_with_lowercase_arns(autopilot_emulator, make_job) -> None:
+    """SageMaker job names are unique regardless of case, and ARNs carry them in lowercase."""
     make_job("MixedCase-Job", tags={"team": "ml"})
     client = autopilot_emulator.client()
-    arn = client.describe_auto_ml_job(AutoMLJobName="MixedCase-Job")["AutoMLJobArn"]
-    assert arn.endswith(":automl-job/MixedCase-Job")
-    assert {"Key": "team", "Value": "ml"} in client.list_tags(ResourceArn=arn)["Tags"]
+    described = client.describe_auto_ml_job(AutoMLJobName="MixedCase-Job")
+    assert described["AutoMLJobName"] == "MixedCase-Job"
+    assert described["AutoMLJobArn"].endswith(":automl-job/mixedcase-job")
+    assert {"Key": "team", "Value": "ml"} in client.list_tags(ResourceArn=described["AutoMLJobArn"])["Tags"]
+    assert client.describe_auto_ml_job(AutoMLJobName="mixedcase-JOB")["AutoMLJobName"] == "MixedCase-Job"
+    with pytest.raises(ClientError) as raised:
+        make_job("mixedcase-job")
+    assert raised.value.response["Error"]["Code"] == "ResourceInUse"
+    assert [s["AutoMLJobName"] for s in client.list_auto_ml_jobs()["AutoMLJobSummaries"]] == ["MixedCase-Job"]

@@ -1,0 +1,421 @@
+"""AutopilotBatchTransformOperator: score S3 data with an Autopilot candidate in a SageMaker batch transform job."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import conf
+
+from airflow_autopilot.core.naming import (
+    MAX_GENERATIONS,
+    RESERVED_TAG_PREFIX,
+    STOPPED_BY_TAG_KEY,
+    TryChain,
+    deterministic_job_name,
+    existing_job_action,
+    tag_value,
+)
+from airflow_autopilot.core.promotion import (
+    META_CANDIDATE_NAME,
+    PromotionInputError,
+    inference_containers,
+    parse_mapping,
+    parse_string_list,
+    safe_resource_name,
+    validate_resource_name,
+    with_response_keys,
+)
+from airflow_autopilot.core.requests import tags_as_list
+from airflow_autopilot.core.transform import (
+    TransformJobWait,
+    transform_request,
+    transform_result,
+    transform_settings,
+)
+from airflow_autopilot.core.validation import ROLE_ARN_PATTERN, seconds_errors, validate_job_name
+from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
+from airflow_autopilot.operators.base import (
+    AWS_TEMPLATE_FIELDS,
+    AutopilotBaseOperator,
+    resolve_resource_event,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+#: Tag on the transform job naming the candidate that scores.
+CANDIDATE_TAG_KEY = RESERVED_TAG_PREFIX + "candidate"
+
+
+class AutopilotBatchTransformOperator(AutopilotBaseOperator):
+    """
+    Score the data under an S3 prefix with an Autopilot candidate, as SageMaker does for Autopilot
+    models: a model holding every inference container of the candidate (a serial inference
+    pipeline), ``SAGEMAKER_INFERENCE_OUTPUT`` set to the requested response keys (checked against the
+    containers' ``SAGEMAKER_INFERENCE_SUPPORTED``), then CreateTransformJob, and a wait until it ends.
+
+    The candidate comes from one of: ``job_name`` (its BestCandidate, or ``candidate_name`` from its
+    leaderboard), ``best_candidate`` (a candidate dict, e.g. the BestCandidate XCom), or
+    ``model_package_group_name`` (the newest Approved version of the group: "the current approved model").
+
+    Retry-safe: the transform job is named per try chain like the create operator's jobs
+    (``<prefix>-<12 hex>``, tagged with the chain's owner token), so a retry re-attaches to the job
+    an earlier try started; after this task's ``on_kill`` stopped it, the retry starts the chain's
+    next job. The model name is derived from the candidate and its containers (reused when it exists).
+
+    Returns (XCom, JSON-safe) ``{"TransformJobName", "TransformJobArn", "TransformJobStatus",
+    "ModelName", "CandidateName", "InputS3Uri", "OutputS3Uri", "TransformJob": <DescribeTransformJob>}``.
+    After ``execute``, :attr:`resolved_model_name` and :attr:`resolved_transform_job_name` hold the names.
+
+    :param s3_input_uri: the S3 prefix of headerless CSV (or JSON Lines) to score (templated).
+    :param s3_output_path: where SageMaker writes ``<input file>.out`` objects (templated).
+    :param role_arn: the model's execution role (templated).
+    :param job_name: the AutoMLJobName whose candidate scores (templated).
+    :param candidate_name: a candidate of ``job_name`` other than the best (templated).
+    :param best_candidate: a candidate dict instead of ``job_name`` (templated).
+    :param model_package_group_name: score with this group's newest Approved version (templated).
+    :param inference_response_keys: e.g. ``["predicted_label", "probability"]`` (templated).
+    :param instance_type: transform instance type (default ``ml.m5.large``).
+    :param instance_count: instances (default 1).
+    :param content_type: ``TransformInput.ContentType`` (default ``text/csv``).
+    :param accept: ``text/csv`` (default) or ``application/jsonlines``.
+    :param split_type: ``Line`` (default), ``None``, ``RecordIO`` or ``TFRecord``.
+    :param assemble_with: ``Line`` (default) or ``None``.
+    :param join_source: ``None`` (default) or ``Input``: each output row is joined with its input row.
+    :param batch_strategy: ``MultiRecord`` (default) or ``SingleRecord``.
+    :param compression_type: ``None`` (default) or ``Gzip``.
+    :param max_payload_mb: ``MaxPayloadInMB``.
+    :param max_concurrent_transforms: ``MaxConcurrentTransforms``.
+    :param transform_job_name_prefix: readable start of the job name (default the task id).
+    :param model_name: model name override (default derived from the candidate).
+    :param tags: tags of the model and the transform job.
+    :param check_input: list the input prefix first and refuse an empty one (default True).
+    :param wait_for_completion: wait until the job ends (default True).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between checks.
+    :param max_wait_seconds: give up waiting after this long.
+    """
+
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "s3_input_uri",
+        "s3_output_path",
+        "role_arn",
+        "job_name",
+        "candidate_name",
+        "best_candidate",
+        "model_package_group_name",
+        "inference_response_keys",
+        "instance_type",
+        "instance_count",
+        "transform_job_name_prefix",
+        "model_name",
+        "tags",
+    )
+    ui_color = "#d9ead3"
+
+    def __init__(
+        self,
+        *,
+        s3_input_uri: str,
+        s3_output_path: str,
+        role_arn: str,
+        job_name: str | None = None,
+        candidate_name: str | None = None,
+        best_candidate: Any = None,
+        model_package_group_name: str | None = None,
+        inference_response_keys: Sequence[str] | str | None = None,
+        instance_type: str = "ml.m5.large",
+        instance_count: int | str = 1,
+        content_type: str = "text/csv",
+        accept: str = "text/csv",
+        split_type: str = "Line",
+        assemble_with: str = "Line",
+        join_source: str = "None",
+        batch_strategy: str = "MultiRecord",
+        compression_type: str = "None",
+        max_payload_mb: int | None = None,
+        max_concurrent_transforms: int | None = None,
+        transform_job_name_prefix: str | None = None,
+        model_name: str | None = None,
+        tags: dict[str, str] | list[dict[str, str]] | None = None,
+        check_input: bool = True,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        max_wait_seconds: float = 6 * 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.s3_input_uri = s3_input_uri
+        self.s3_output_path = s3_output_path
+        self.role_arn = role_arn
+        self.job_name = job_name
+        self.candidate_name = candidate_name
+        self.best_candidate = best_candidate
+        self.model_package_group_name = model_package_group_name
+        self.inference_response_keys = inference_response_keys
+        self.instance_type = instance_type
+        self.instance_count = instance_count
+        self.content_type = content_type
+        self.accept = accept
+        self.split_type = split_type
+        self.assemble_with = assemble_with
+        self.join_source = join_source
+        self.batch_strategy = batch_strategy
+        self.compression_type = compression_type
+        self.max_payload_mb = max_payload_mb
+        self.max_concurrent_transforms = max_concurrent_transforms
+        self.transform_job_name_prefix = transform_job_name_prefix
+        self.model_name = model_name
+        self.tags = tags
+        self.check_input = check_input
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_wait_seconds = max_wait_seconds
+        #: Set in ``execute``: the model and the transform job this try uses.
+        self.resolved_model_name: str | None = None
+        self.resolved_transform_job_name: str | None = None
+        self.stop_marker = "on_kill"
+
+    # --- inputs -----------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every input that needs no AWS call."""
+        sources = [
+            name
+            for name in ("job_name", "best_candidate", "model_package_group_name")
+            if getattr(self, name) not in (None, "")
+        ]
+        if len(sources) != 1:
+            raise PromotionInputError(
+                "job_name, best_candidate, model_package_group_name: give exactly one source of the "
+                f"candidate (got {sources or 'none'})"
+            )
+        if self.candidate_name and self.job_name is None:
+            raise PromotionInputError("candidate_name: only with job_name (a candidate of that job)")
+        if self.job_name is not None:
+            validate_job_name(self.job_name, "job_name")
+        if self.model_package_group_name is not None:
+            validate_resource_name(self.model_package_group_name, "model_package_group_name")
+        if not isinstance(self.role_arn, str) or not ROLE_ARN_PATTERN.fullmatch(self.role_arn):
+            raise PromotionInputError(
+                f"role_arn: {self.role_arn!r} must be an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole"
+            )
+        if self.model_name:
+            validate_resource_name(self.model_name, "model_name")
+        errors = seconds_errors(self.poll_interval, "poll_interval", allow_zero=True) + seconds_errors(
+            self.max_wait_seconds, "max_wait_seconds"
+        )
+        tags, tag_errors = tags_as_list(self.tags)
+        if errors or tag_errors:
+            raise PromotionInputError("; ".join(errors + tag_errors))
+        self._tags = tags or []
+        self._settings = transform_settings(
+            s3_input_uri=self.s3_input_uri,
+            s3_output_path=self.s3_output_path,
+            instance_type=self.instance_type,
+            instance_count=self.instance_count,
+            content_type=self.content_type,
+            accept=self.accept,
+            split_type=self.split_type,
+            assemble_with=self.assemble_with,
+            join_source=self.join_source,
+            batch_strategy=self.batch_strategy,
+            compression_type=self.compression_type,
+            max_payload_mb=self.max_payload_mb,
+            max_concurrent_transforms=self.max_concurrent_transforms,
+        )
+        self._keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
+        if self.best_candidate is not None:
+            best = parse_mapping(self.best_candidate, "best_candidate")
+            with_response_keys(inference_containers(best), self._keys)
+
+    def resolve_candidate(self) -> tuple[str, list[dict[str, Any]]]:
+        """The candidate's name and containers (with the response keys), from the chosen source."""
+        if self.best_candidate is not None:
+            best = parse_mapping(self.best_candidate, "best_candidate")
+            name = str(best.get("CandidateName") or "candidate")
+            return name, with_response_keys(inference_containers(best), self._keys)
+        if self.model_package_group_name is not None:
+            package = self.model_hook.latest_approved_version(self.model_package_group_name)
+            if package is None:
+                raise AutopilotError(
+                    f"model_package_group_name: {self.model_package_group_name!r} has no Approved version to score with"
+                )
+            spec = package.get("InferenceSpecification") or {}
+            meta = package.get("CustomerMetadataProperties") or {}
+            name = str(meta.get(META_CANDIDATE_NAME) or package["ModelPackageArn"].rsplit("/", 1)[-1])
+            self.log.info(
+                "Scoring with version %s of %s (%s)",
+                package.get("ModelPackageVersion"),
+                self.model_package_group_name,
+                name,
+            )
+            containers = inference_containers(
+                {"InferenceContainers": spec.get("Containers")}, "model package"
+            )
+            return name, with_response_keys(containers, self._keys)
+        assert self.job_name is not None
+        if self.candidate_name:
+            found = [
+                c
+                for c in self.hook.list_candidates(self.job_name)
+                if c.get("CandidateName") == self.candidate_name
+            ]
+            if not found:
+                raise PromotionInputError(
+                    f"candidate_name: {self.candidate_name!r} is not a candidate of Autopilot job {self.job_name!r}"
+                )
+            candidate = found[0]
+        else:
+            job = self.hook.get_job(self.job_name)
+            candidate = job.raw.get("BestCandidate") or {}
+            if not candidate:
+                raise AutopilotError(
+                    f"Autopilot job {self.job_name!r} ({job.describe_state()}) has no BestCandidate"
+                )
+        name = str(candidate.get("CandidateName"))
+        return name, with_response_keys(inference_containers(candidate, "candidate"), self._keys)
+
+    def require_input(self) -> None:
+        """Refuse an input prefix with no object (before any SageMaker call)."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        bucket, prefix = S3Hook.parse_s3_url(self._settings.input_uri)
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        if not s3.check_for_bucket(bucket) or not s3.list_keys(bucket, prefix=prefix, max_items=1):
+            raise PromotionInputError(
+                f"s3_input_uri: no object under {self._settings.input_uri}; nothing to score"
+            )
+
+    # --- create or re-attach ----------------------------------------------------------------------
+    def create_or_reattach(self, request: dict[str, Any], chain: TryChain) -> dict[str, Any]:
+        """Create the transform job, or find the one an earlier try of this chain created."""
+        hook = self.model_hook
+        for generation in range(MAX_GENERATIONS):
+            name = deterministic_job_name(chain, self.transform_job_name_prefix, generation)
+            self.resolved_transform_job_name = name
+            existing = hook.describe_transform_job_or_none(name)
+            if existing is None:
+                try:
+                    hook.client.create_transform_job(**dict(request, TransformJobName=name))
+                    self.log.info("Created transform job %s with model %s", name, request["ModelName"])
+                    return hook.describe_transform_job_or_none(name) or {"TransformJobName": name}
+                except Exception as err:
+                    from airflow_autopilot.core.errors import already_exists
+
+                    if not already_exists(err):
+                        raise
+                    existing = hook.describe_transform_job_or_none(name)
+                    if existing is None:
+                        raise
+            tags = hook.client.list_tags(ResourceArn=existing["TransformJobArn"]).get("Tags", [])
+            action = existing_job_action(existing.get("TransformJobStatus"), tags, chain)
+            if action == "conflict":
+                raise AutopilotJobNameConflict(
+                    f"Transform job {name!r} exists and was not created by this task's try chain; "
+                    "set transform_job_name_prefix to another value"
+                )
+            if action == "next":
+                self.log.info(
+                    "Transform job %s was stopped by an earlier try (on_kill); starting a new one", name
+                )
+                continue
+            if action == "reattach-unmark":
+                hook.client.delete_tags(ResourceArn=existing["TransformJobArn"], TagKeys=[STOPPED_BY_TAG_KEY])
+            self.log.info(
+                "Re-attaching to transform job %s (%s), started by an earlier try",
+                name,
+                existing.get("TransformJobStatus"),
+            )
+            return existing
+        raise AutopilotJobNameConflict(f"This task stopped {MAX_GENERATIONS} transform jobs in one try chain")
+
+    # --- execute ----------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        self.validate()
+        chain = TryChain.from_context(context)
+        self.stop_marker = f"on_kill of try {getattr(context['ti'], 'try_number', '?')}"
+        if self.check_input:
+            self.require_input()
+        candidate, containers = self.resolve_candidate()
+        model_name = self.model_name or safe_resource_name(candidate, containers)
+        self.resolved_model_name = model_name
+        created = self.model_hook.ensure_model(model_name, self.role_arn, containers, self._tags)
+        self.log.info(
+            "%s model %s: candidate %s, %d containers (a serial inference pipeline)",
+            "Created" if created else "Reusing",
+            model_name,
+            candidate,
+            len(containers),
+        )
+        candidate_tag = {"Key": CANDIDATE_TAG_KEY, "Value": candidate}
+        request = transform_request(
+            "", model_name, self._settings, [*self._tags, chain.owner_tag, candidate_tag]
+        )
+        described = self.create_or_reattach(request, chain)
+        name = str(described.get("TransformJobName") or self.resolved_transform_job_name)
+        result = transform_result(described, candidate)
+        if not self.wait_for_completion:
+            return result
+        wait = TransformJobWait(
+            name, poll_interval=self.poll_interval, timeout=self.max_wait_seconds, log=self.log
+        )
+        if self.deferrable:
+            done = self.check_resource_once(wait, "transform-job", name)
+            if done is None:
+                self.defer_resource_wait(
+                    "transform-job",
+                    name,
+                    poll_interval=wait.poll_interval,
+                    timeout=self.max_wait_seconds,
+                    kwargs={"candidate": candidate},
+                )
+        else:
+            done = self.model_hook.wait_for_resource(
+                "transform-job", name, poll_interval=self.poll_interval, timeout=self.max_wait_seconds
+            )
+        assert done is not None
+        return self.finish(done, candidate)
+
+    def finish(self, described: Mapping[str, Any], candidate: str) -> dict[str, Any]:
+        """The XCom value of a completed job, logged with its output location."""
+        result = transform_result(described, candidate)
+        self.log.info(
+            "Transform job %s is Completed; predictions under %s",
+            result["TransformJobName"],
+            result["OutputS3Uri"],
+        )
+        return result
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, candidate: str = ""
+    ) -> dict[str, Any]:
+        """Resume after :class:`~airflow_autopilot.triggers.AutopilotResourceTrigger`: the result, or raise."""
+        described = resolve_resource_event(event)
+        if not candidate and described.get("TransformJobArn"):
+            # dag.test() resumes without the defer kwargs: the job's own tag names the candidate.
+            tags = self.model_hook.client.list_tags(ResourceArn=described["TransformJobArn"]).get("Tags", [])
+            candidate = tag_value(tags, CANDIDATE_TAG_KEY) or ""
+        return self.finish(described, candidate)
+
+    def on_kill(self) -> None:
+        """Tag the transform job this try started as stopped by it, then stop it (a retry starts a new one)."""
+        name = self.resolved_transform_job_name
+        if not name:
+            return
+        try:
+            hook = self.model_hook
+            job = hook.describe_transform_job_or_none(name)
+            if job is None or job.get("TransformJobStatus") != "InProgress":
+                return
+            hook.client.add_tags(
+                ResourceArn=job["TransformJobArn"],
+                Tags=[{"Key": STOPPED_BY_TAG_KEY, "Value": self.stop_marker}],
+            )
+            hook.client.stop_transform_job(TransformJobName=name)
+            self.log.info("Task killed: requested stop of transform job %s", name)
+        except Exception:
+            self.log.exception("Task killed, but stopping transform job %s failed", name)
