@@ -413,3 +413,42 @@ def deployment_lineage(
             }
         ),
     )
+
+
+def transform_lineage(
+    result: Mapping[str, Any], *, job_name: str | None = None, completed: bool = True
+) -> TaskLineage:
+    """
+    A batch transform's lineage: the scored S3 prefix in, the predictions' prefix out; the asset
+    event (only once the job completed) is about the output prefix.
+
+    :param result: the batch transform operator's XCom value (``InputS3Uri``, ``OutputS3Uri`` ...).
+    :param job_name: the AutoMLJobName the candidate comes from, when given.
+    :param completed: the job has ended successfully (else no asset event: the output is not there yet).
+    """
+    inputs = _s3_datasets(result.get("InputS3Uri"))
+    outputs = _s3_datasets(result.get("OutputS3Uri"))
+    return TaskLineage(
+        inputs=inputs,
+        outputs=outputs,
+        asset_uri=outputs[0].uri if outputs and completed else None,
+        extra=without_none(
+            {
+                "transform_job_name": result.get("TransformJobName"),
+                "transform_job_arn": result.get("TransformJobArn"),
+                "model_name": result.get("ModelName"),
+                "candidate_name": result.get("CandidateName") or None,
+                "job_name": job_name,
+                "input_s3_uri": inputs[0].uri if inputs else None,
+                "output_s3_path": outputs[0].uri if outputs else None,
+            }
+        ),
+    )
+
+
+def _s3_datasets(uri: Any) -> list[LineageDataset]:
+    """``[LineageDataset(uri)]`` for an S3 URI with a bucket, else ``[]`` (lineage never fails a task)."""
+    try:
+        return [LineageDataset(s3_uri(uri))]
+    except LineageError:
+        return []
