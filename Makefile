@@ -21,7 +21,7 @@ install: $(STAMP)
 # otherwise compile Airflow from source again.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q --compile-bytecode -c $(CONSTRAINTS) -e '.[test,emulator,dist]'
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q --compile-bytecode -c $(CONSTRAINTS) -e '.[test,emulator,dist,openlineage]'
 	touch $(STAMP)
 
 lint: install

@@ -26,13 +26,17 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "allow_sqlite_in_unit_test_mode",
+    "alias_events",
+    "asset_events",
     "bind_trigger_log_context",
     "capture_structured_logs",
     "dag_test_kwargs",
     "dag_test_run_creator",
     "execute_in_thread",
     "extra_link_url",
+    "outlet_event_accessors",
     "trigger_log_context",
+    "triggering_asset_events",
     "dag_bag_class",
     "write_dag_to_db",
     "xcom_values",
@@ -110,6 +114,74 @@ def xcom_values(session: Session, dag_id: str, run_id: str) -> dict[str, Any]:
         key = row.task_id if row.key == "return_value" else f"{row.task_id}:{row.key}"
         values[key] = model.deserialize_value(row)
     return values
+
+
+def asset_events(session: Session, dag_id: str, run_id: str | None = None) -> list[dict[str, Any]]:
+    """
+    The asset events (dataset events on Airflow 2) that tasks of ``dag_id`` emitted, oldest first:
+    ``{"uri", "extra", "task_id", "run_id"}`` each.
+
+    :param session: a metadata database session.
+    :param dag_id: the emitting DAG.
+    :param run_id: only this run's events; ``None`` for every run's.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models import asset as models
+
+        event: Any = models.AssetEvent
+        target: Any = models.AssetModel
+        target_id = event.asset_id
+    else:
+        from airflow.models import dataset as models  # type: ignore[no-redef]
+
+        event = models.DatasetEvent  # type: ignore[attr-defined]
+        target = models.DatasetModel  # type: ignore[attr-defined]
+        target_id = event.dataset_id
+    query = (
+        session.query(target.uri, event.extra, event.source_task_id, event.source_run_id)
+        .join(target, target.id == target_id)
+        .filter(event.source_dag_id == dag_id)
+    )
+    if run_id is not None:
+        query = query.filter(event.source_run_id == run_id)
+    return [
+        {"uri": row[0], "extra": dict(row[1] or {}), "task_id": row[2], "run_id": row[3]}
+        for row in query.order_by(event.timestamp, event.id)
+    ]
+
+
+def outlet_event_accessors() -> Any:
+    """An empty ``outlet_events`` mapping, as a task's context holds (for tests of what tasks emit)."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.execution_time.context import OutletEventAccessors
+    else:
+        from airflow.utils.context import OutletEventAccessors  # type: ignore[no-redef,attr-defined]
+    return OutletEventAccessors()
+
+
+def alias_events(accessors: Any, alias: Any) -> list[tuple[str, dict[str, Any]]]:
+    """
+    ``(asset URI, extra)`` of each event added through ``alias`` to a task's ``outlet_events``.
+
+    :param accessors: the context's ``outlet_events``.
+    :param alias: the AssetAlias (DatasetAlias).
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return [(e.dest_asset_key.uri, dict(e.extra)) for e in accessors[alias].asset_alias_events]
+    return [(e["dest_dataset_uri"], dict(e["extra"])) for e in accessors[alias].dataset_alias_events]
+
+
+def triggering_asset_events(context: Any, asset: Any) -> list[Any]:
+    """
+    The events of ``asset`` that triggered the running DAG run (``triggering_asset_events`` on
+    Airflow 3, keyed by the asset; ``triggering_dataset_events`` on Airflow 2, keyed by its URI).
+
+    :param context: the task context.
+    :param asset: the Asset (Dataset).
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return list(context["triggering_asset_events"].get(asset, []))
+    return list(context["triggering_dataset_events"].get(asset.uri, []))
 
 
 def extra_link_url(dag: Any, dag_run: Any, task_id: str, link: Any) -> str | None:

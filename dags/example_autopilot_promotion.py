@@ -93,6 +93,7 @@ with DAG(
         objective_metric="F1",
         max_candidates="{{ params.max_candidates }}",
         wait_for_completion=False,
+        emit_asset_events=True,
     )
     wait_for_job = AutopilotJobSensor(
         task_id="wait_for_job",
@@ -131,6 +132,7 @@ with DAG(
         model_package_group_name="{{ params.model_package_group }}",
         model_package_group_description="Autopilot churn models",
         approval_status="{{ params.approval_status }}",
+        emit_asset_events=True,  # dags/example_autopilot_on_new_model.py runs on the group's event
     )
     approval = AutopilotModelApprovalSensor(
         task_id="approval",
@@ -148,6 +150,8 @@ with DAG(
         inference_response_keys=["predicted_label", "probability"],
         deferrable=True,
         poll_interval=POLL_SECONDS,
+        model_package_arn="{{ ti.xcom_pull(task_ids='register')['ModelPackageArn'] }}",
+        emit_asset_events=True,
     )
 
     # One XCom, the whole decision: a dict return would also push each key (multiple_outputs), and

@@ -28,9 +28,10 @@ MATRIX = ROOT / ".matrix"
 #: uv itself, installed into .tools/ from the package index (pinned for reproducible resolutions).
 UV_VERSION = "0.13.9"
 TOOLS = ROOT / ".tools"
-#: The extras every leg installs; the main leg adds the release and docs tooling.
+#: The extras every leg installs; the main leg adds the release and docs tooling and the OpenLineage
+#: provider (its tests skip on the other legs).
 LEG_EXTRAS = ("test", "emulator")
-MAIN_EXTRAS = ("test", "emulator", "dist", "docs")
+MAIN_EXTRAS = ("test", "emulator", "dist", "docs", "openlineage")
 #: Tests that only the main leg runs (the large generated fault suites, and what needs the release
 #: tooling): selected out on the other legs by marker.
 OTHER_LEG_MARKERS = "not slow and not main_leg_only"

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
+from airflow_autopilot.core.lineage_names import JOB_OUTPUT_ALIAS
 from airflow_autopilot.exceptions import AutopilotJobNameConflict
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, resolve_event
+from airflow_autopilot.operators.lineage import AutopilotLineageMixin
 
 # The domain core is imported where a task runs: DAG files import this module, and parsing
 # them needs none of it.
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+    from airflow_autopilot.core.lineage import Channel, TaskLineage
     from airflow_autopilot.core.naming import TryChain
 
 #: Parameters that go into the request (and are template fields).
@@ -50,7 +53,7 @@ REQUEST_PARAMETERS: tuple[str, ...] = (
 )
 
 
-class AutopilotCreateJobOperator(AutopilotBaseOperator):
+class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Create a SageMaker Autopilot (CreateAutoMLJob, V1) job, re-attaching on retries; optionally wait.
 
@@ -102,6 +105,10 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between status checks while waiting.
     :param max_wait_seconds: give up waiting after this long (the job keeps running); None = no limit.
+    :param emit_asset_events: add the AssetAlias ``autopilot-job-output`` to ``outlets`` and, once
+        the job is created (or has ended, when waiting), an event for the asset ``s3_output_path``
+        with ``job_name``, ``job_arn``, ``s3_output_path``, ``problem_type`` and ``objective_metric``
+        in its extra (docs/lineage.md).
 
     The connection parameters (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``)
     are :class:`~airflow_autopilot.operators.AutopilotBaseOperator`'s.
@@ -117,6 +124,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     }
     operator_extra_links = (AutopilotJobLink(),)
     ui_color = "#c6e0b4"
+    asset_alias_name = JOB_OUTPUT_ALIAS
 
     def __init__(
         self,
@@ -151,9 +159,11 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 60.0,
         max_wait_seconds: float | None = None,
+        emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.init_lineage(emit_asset_events)
         self.job_name = job_name
         self.job_name_prefix = job_name_prefix
         self.s3_input_uri = s3_input_uri
@@ -382,7 +392,6 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_autopilot.core.naming import TryChain
-        from airflow_autopilot.core.xcom import to_json_safe
 
         chain = TryChain.from_context(context)
         request, passthrough = self.build_request(chain)
@@ -398,7 +407,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         )
         result = {"AutoMLJobName": job_name, "AutoMLJobArn": arn}
         if not self.wait_for_completion:
-            return to_json_safe(result)
+            return self.finish(context, result, request)
         if self.deferrable:
             self.defer_until_done(job_name, arn, started_at)
         else:
@@ -410,7 +419,7 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
                 log=self.log,
                 created_at=started_at,
             )
-        return to_json_safe(result)
+        return self.finish(context, result, request)
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
@@ -446,15 +455,135 @@ class AutopilotCreateJobOperator(AutopilotBaseOperator):
         :param job_name: the job name (from ``defer`` kwargs).
         :param job_arn: the job ARN (from ``defer`` kwargs).
         """
-        from airflow_autopilot.core.xcom import to_json_safe
 
         summary = resolve_event(event)
-        return to_json_safe(
-            {
-                "AutoMLJobName": job_name or summary.get("AutoMLJobName"),
-                "AutoMLJobArn": job_arn or summary.get("AutoMLJobArn"),
-            }
+        result = {
+            "AutoMLJobName": job_name or summary.get("AutoMLJobName"),
+            "AutoMLJobArn": job_arn or summary.get("AutoMLJobArn"),
+        }
+        return self.finish(context, result, None)
+
+    # --- lineage ----------------------------------------------------------------------------------
+    def finish(
+        self, context: Context, result: dict[str, Any], request: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """
+        Record the job's lineage (and its asset event) and return the XCom value.
+
+        :param context: the task context.
+        :param result: ``{"AutoMLJobName", "AutoMLJobArn"}``.
+        :param request: the CreateAutoMLJob request; ``None`` after a deferral (the rendered fields tell).
+        """
+        from airflow_autopilot.core.lineage import without_none
+        from airflow_autopilot.core.xcom import to_json_safe
+
+        lineage = self.job_lineage(request)
+        if lineage is not None:
+            output = lineage.outputs[0].uri if lineage.outputs else None
+            objective = (request or {}).get("AutoMLJobObjective") or {}
+            lineage.asset_uri = output
+            lineage.extra = without_none(
+                {
+                    "job_name": result.get("AutoMLJobName"),
+                    "job_arn": result.get("AutoMLJobArn") or None,
+                    "s3_output_path": output,
+                    "problem_type": (request or {}).get("ProblemType", self.problem_type),
+                    "objective_metric": objective.get("MetricName", self.objective_metric),
+                }
+            )
+            self.record_lineage(context, lineage)
+        return to_json_safe(result)
+
+    def job_lineage(self, request: dict[str, Any] | None = None) -> TaskLineage | None:
+        """
+        The job's channels (inputs) and ``S3OutputPath`` (output), from ``request`` or else the
+        rendered fields; ``None`` when they name no S3 location.
+
+        :param request: the CreateAutoMLJob request, when built.
+        """
+        from airflow_autopilot.core.lineage import LineageDataset, TaskLineage, request_channels, s3_uri
+
+        try:
+            if request is not None:
+                channels = request_channels(request)
+                output = (request.get("OutputDataConfig") or {}).get("S3OutputPath")
+            else:
+                channels = self.rendered_channels()
+                output = self.s3_output_path
+            outputs = [LineageDataset(s3_uri(output))] if isinstance(output, str) else []
+            inputs = [LineageDataset(channel.uri) for channel in channels]
+        except ValueError:  # a field that does not name an S3 location: validation reports it
+            return None
+        if not inputs and not outputs:
+            return None
+        return TaskLineage(inputs=inputs, outputs=outputs)
+
+    def rendered_channels(self) -> list[Channel]:
+        """The channels the rendered fields describe (``input_data_config``, or the two URIs)."""
+        from airflow_autopilot.core.lineage import Channel, request_channels, s3_uri
+
+        if self.input_data_config is not None:
+            return request_channels({"InputDataConfig": self.input_data_config})
+        entries = [
+            ("training", self.s3_input_uri),
+            ("validation", self.validation_s3_input_uri),
+        ]
+        return [
+            Channel(
+                uri=s3_uri(uri),
+                channel_type=kind,
+                s3_data_type=self.s3_data_type or "S3Prefix",
+                content_type=self.content_type,
+                target=self.target_attribute_name,
+                compression=self.compression_type,
+            )
+            for kind, uri in entries
+            if isinstance(uri, str) and uri.startswith("s3://")
+        ]
+
+    def planned_lineage(self) -> TaskLineage | None:
+        return self.job_lineage()
+
+    def completed_lineage(self) -> TaskLineage | None:
+        """The job's lineage, with each CSV channel's columns read from its first file's header."""
+        from airflow_autopilot.core.lineage import LineageDataset, TaskLineage
+
+        lineage = self.recorded_lineage or self.job_lineage()
+        if lineage is None:
+            return None
+        kinds = {channel.uri: channel for channel in self.rendered_channels()}
+        inputs = []
+        for item in lineage.inputs:
+            channel = kinds.get(item.uri)
+            fields = self.channel_columns(channel) if channel is not None and channel.is_csv_prefix else None
+            inputs.append(LineageDataset(item.uri, tuple(fields) if fields else None))
+        return TaskLineage(
+            inputs=inputs, outputs=lineage.outputs, asset_uri=lineage.asset_uri, extra=lineage.extra
         )
+
+    def channel_columns(self, channel: Channel) -> list[str] | None:
+        """
+        The columns of a CSV channel: the header of its first object (one listing and one ranged
+        read); ``None`` when it cannot be read or has no header.
+
+        :param channel: the channel.
+        """
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from airflow_autopilot.core.lineage import csv_header, split_s3_uri
+
+        try:
+            bucket, key = split_s3_uri(channel.uri)
+            s3 = S3Hook(**self.hook_kwargs()).conn
+            listing = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=50)
+            objects = [item["Key"] for item in listing.get("Contents", []) if not item["Key"].endswith("/")]
+            if not objects:
+                return None
+            body = s3.get_object(Bucket=bucket, Key=objects[0], Range="bytes=0-65535")["Body"].read()
+        except Exception as err:  # lineage must never fail the task
+            self.log.info("No schema for %s: %s", channel.uri, err)
+            return None
+        return csv_header(body)
 
     def on_kill(self) -> None:
         """

@@ -9,16 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
+from airflow_autopilot.core.lineage_names import ENDPOINT_ALIAS, MODEL_PACKAGE_GROUP_ALIAS
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
     AutopilotBaseOperator,
 )
+from airflow_autopilot.operators.lineage import AutopilotLineageMixin
 
 # The domain core is imported where a task runs: DAG files import this module, and parsing
 # them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_autopilot.core.lineage import TaskLineage
     from airflow_autopilot.core.promotion import DeployPlan, PromotionDecision
 
 
@@ -202,7 +205,7 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
 
 
 # --- Model Registry ------------------------------------------------------------------------------
-class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
+class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Register a BestCandidate as a new version of a Model Package Group (created when missing).
 
@@ -228,6 +231,11 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
     :param tags: tags of the new version (dict or list of Key/Value).
     :param processing_unit: ``CPU`` (default) or ``GPU``: which of a V2 text or image candidate's
         ``InferenceContainerDefinitions`` to register (other candidates have one container list).
+    :param emit_asset_events: add the AssetAlias ``autopilot-model-package-group`` to ``outlets``
+        and an event for the group's asset (:func:`~airflow_autopilot.assets.model_package_group_asset`)
+        with ``job_name``, ``candidate_name``, ``objective_metric``, ``objective_value``,
+        ``model_package_group``, ``model_package_arn``, ``model_package_version`` and
+        ``approval_status`` in its extra (docs/lineage.md).
     """
 
     template_fields: Sequence[str] = (
@@ -243,6 +251,7 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
         "processing_unit",
     )
     ui_color = "#c9daf8"
+    asset_alias_name = MODEL_PACKAGE_GROUP_ALIAS
 
     def __init__(
         self,
@@ -258,9 +267,11 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
         customer_metadata: dict[str, str] | None = None,
         tags: dict[str, str] | list[dict[str, str]] | None = None,
         processing_unit: str | None = None,
+        emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.init_lineage(emit_asset_events)
         self.best_candidate = best_candidate
         self.processing_unit = processing_unit
         self.job_name = job_name
@@ -322,7 +333,12 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
         return request
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_autopilot.core.promotion import META_CANDIDATE_NAME, registration_token
+        from airflow_autopilot.core.promotion import (
+            META_CANDIDATE_NAME,
+            CandidateScore,
+            parse_mapping,
+            registration_token,
+        )
         from airflow_autopilot.core.xcom import to_json_safe
 
         request = self.build_request()
@@ -339,6 +355,21 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
             candidate,
             package.get("ModelApprovalStatus"),
         )
+        from airflow_autopilot.core.lineage import registration_lineage, score_extra
+
+        score = CandidateScore.from_best_candidate(parse_mapping(self.best_candidate, "best_candidate"))
+        self.record_lineage(
+            context,
+            registration_lineage(
+                job_name=self.job_name,
+                group_name=group,
+                containers=request["InferenceSpecification"]["Containers"],
+                score=score_extra(score.candidate_name, score.metric_name, score.value),
+                package_arn=package["ModelPackageArn"],
+                version=package.get("ModelPackageVersion"),
+                approval_status=package.get("ModelApprovalStatus"),
+            ),
+        )
         return to_json_safe(
             {
                 "ModelPackageArn": package["ModelPackageArn"],
@@ -346,9 +377,21 @@ class AutopilotRegisterCandidateOperator(AutopilotBaseOperator):
             }
         )
 
+    def planned_lineage(self) -> TaskLineage | None:
+        """The candidate's job output and artifacts (the version is known once registered)."""
+        from airflow_autopilot.core.lineage import LineageError, TaskLineage, candidate_inputs
+        from airflow_autopilot.core.promotion import PromotionInputError, inference_containers, parse_mapping
+
+        try:
+            best = parse_mapping(self.best_candidate, "best_candidate")
+            containers = inference_containers(best, processing_unit=self.processing_unit)
+            return TaskLineage(inputs=candidate_inputs(containers, self.job_name))
+        except (PromotionInputError, LineageError):
+            return None
+
 
 # --- endpoint ------------------------------------------------------------------------------------
-class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
+class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Deploy a BestCandidate to a real-time endpoint: CreateModel (every inference container),
     CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint when the endpoint exists with
@@ -376,6 +419,13 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between endpoint checks.
     :param max_wait_seconds: give up waiting after this long.
+    :param model_package_arn: the Model Registry version this candidate was registered as
+        (templated; lineage and asset metadata only: the endpoint is built from ``best_candidate``).
+    :param emit_asset_events: add the AssetAlias ``autopilot-endpoint`` to ``outlets`` and, once
+        the endpoint is InService (or without waiting, once requested), an event for the endpoint's
+        asset (:func:`~airflow_autopilot.assets.endpoint_asset`) with ``endpoint_name``,
+        ``endpoint_arn``, ``endpoint_config_name``, ``model_name``, ``candidate_name``,
+        ``objective_metric``, ``objective_value`` and ``model_package_arn`` in its extra.
     """
 
     template_fields: Sequence[str] = (
@@ -389,8 +439,10 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         "model_name",
         "tags",
         "processing_unit",
+        "model_package_arn",
     )
     ui_color = "#c9daf8"
+    asset_alias_name = ENDPOINT_ALIAS
 
     def __init__(
         self,
@@ -408,11 +460,15 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
         max_wait_seconds: float = 3600.0,
+        model_package_arn: str | None = None,
+        emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.init_lineage(emit_asset_events)
         self.best_candidate = best_candidate
         self.endpoint_name = endpoint_name
+        self.model_package_arn = model_package_arn
         self.role_arn = role_arn
         self.instance_type = instance_type
         self.initial_instance_count = initial_instance_count
@@ -435,7 +491,6 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
             parse_mapping,
             parse_number,
             parse_string_list,
-            processing_unit_for,
             safe_resource_name,
             validate_resource_name,
             with_response_keys,
@@ -446,8 +501,7 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
-        unit = self.processing_unit or processing_unit_for(self.instance_type)
-        containers = with_response_keys(inference_containers(best, processing_unit=unit), keys)
+        containers = with_response_keys(inference_containers(best, processing_unit=self.deploy_unit()), keys)
         endpoint = validate_resource_name(self.endpoint_name, "endpoint_name")
         if not isinstance(self.role_arn, str) or not ROLE_ARN_PATTERN.fullmatch(self.role_arn):
             raise PromotionInputError(
@@ -520,6 +574,7 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
                 timeout=self.max_wait_seconds,
                 result=result,
             )
+        self.record_deployment(context, result)
         return result
 
     def execute_complete(
@@ -529,4 +584,58 @@ class AutopilotDeployCandidateOperator(AutopilotBaseOperator):
         Resume after :class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger`: the result on
         success, else fail with the trigger's message (the FailureReason for a Failed endpoint).
         """
-        return self.resolve_endpoint_event(event, result)
+        done = self.resolve_endpoint_event(event, result)
+        self.record_deployment(context, done)
+        return done
+
+    def deploy_unit(self) -> str | None:
+        """The processing unit whose containers are deployed: the given one, else the instance type's."""
+        from airflow_autopilot.core.promotion import processing_unit_for
+
+        return self.processing_unit or processing_unit_for(self.instance_type)
+
+    def record_deployment(self, context: Context, result: Mapping[str, Any]) -> None:
+        """
+        Record the deployment's lineage and asset event (when SageMaker gave the endpoint's ARN).
+
+        :param context: the task context.
+        :param result: the task's return value.
+        """
+        lineage = self.deployment(result)
+        if lineage is None:
+            self.log.warning("No EndpointArn for %s: no lineage or asset event", result.get("EndpointName"))
+            return
+        self.record_lineage(context, lineage)
+
+    def deployment(self, result: Mapping[str, Any]) -> TaskLineage | None:
+        """The lineage of the deployment ``result`` describes; ``None`` without its EndpointArn."""
+        from airflow_autopilot.core.lineage import LineageError, deployment_lineage, score_extra
+        from airflow_autopilot.core.promotion import CandidateScore, inference_containers, parse_mapping
+
+        best = parse_mapping(self.best_candidate, "best_candidate")
+        score = CandidateScore.from_best_candidate(best)
+        package = self.model_package_arn or None
+        try:
+            return deployment_lineage(
+                endpoint_name=result["EndpointName"],
+                endpoint_arn=result.get("EndpointArn") or "",
+                config_name=result["EndpointConfigName"],
+                model_name=result["ModelName"],
+                containers=inference_containers(best, processing_unit=self.deploy_unit()),
+                score=score_extra(score.candidate_name, score.metric_name, score.value),
+                model_package_arn=package if isinstance(package, str) else None,
+            )
+        except LineageError:
+            return None
+
+    def planned_lineage(self) -> TaskLineage | None:
+        """The candidate's artifacts (the endpoint's ARN is known once it is requested)."""
+        from airflow_autopilot.core.lineage import LineageError, TaskLineage, candidate_inputs
+        from airflow_autopilot.core.promotion import PromotionInputError, inference_containers, parse_mapping
+
+        try:
+            best = parse_mapping(self.best_candidate, "best_candidate")
+            containers = inference_containers(best, processing_unit=self.deploy_unit())
+            return TaskLineage(inputs=candidate_inputs(containers, None))
+        except (PromotionInputError, LineageError):
+            return None

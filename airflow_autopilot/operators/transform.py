@@ -7,22 +7,25 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
+from airflow_autopilot.core.lineage_names import BATCH_TRANSFORM_OUTPUT_ALIAS
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
     AutopilotBaseOperator,
     resolve_resource_event,
 )
+from airflow_autopilot.operators.lineage import AutopilotLineageMixin
 
 # The domain core (naming, promotion rules, the transform request and wait) is imported where the
 # task runs: DAG files import this module, and parsing them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_autopilot.core.lineage import TaskLineage
     from airflow_autopilot.core.naming import TryChain
 
 
-class AutopilotBatchTransformOperator(AutopilotBaseOperator):
+class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Score the data under an S3 prefix with an Autopilot candidate, as SageMaker does for Autopilot
     models: a model holding every inference container of the candidate (a serial inference
@@ -69,6 +72,10 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between checks.
     :param max_wait_seconds: give up waiting after this long.
+    :param emit_asset_events: add the AssetAlias ``autopilot-batch-transform-output`` to ``outlets``
+        and, once the job completed, an event for the asset ``s3_output_path`` with
+        ``transform_job_name``, ``transform_job_arn``, ``model_name``, ``candidate_name``,
+        ``job_name``, ``input_s3_uri`` and ``output_s3_path`` in its extra (docs/lineage.md).
     """
 
     template_fields: Sequence[str] = (
@@ -88,6 +95,7 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
         "tags",
     )
     ui_color = "#d9ead3"
+    asset_alias_name = BATCH_TRANSFORM_OUTPUT_ALIAS
 
     def __init__(
         self,
@@ -119,9 +127,11 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
         max_wait_seconds: float = 6 * 3600.0,
+        emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.init_lineage(emit_asset_events)
         self.s3_input_uri = s3_input_uri
         self.s3_output_path = s3_output_path
         self.role_arn = role_arn
@@ -371,6 +381,7 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
         name = str(described.get("TransformJobName") or self.resolved_transform_job_name)
         result = transform_result(described, candidate)
         if not self.wait_for_completion:
+            self.record_transform(context, result, completed=False)
             return result
         wait = TransformJobWait(
             name, poll_interval=self.poll_interval, timeout=self.max_wait_seconds, log=self.log
@@ -390,7 +401,7 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
                 "transform-job", name, poll_interval=self.poll_interval, timeout=self.max_wait_seconds
             )
         assert done is not None
-        return self.finish(done, candidate)
+        return self.record_transform(context, self.finish(done, candidate))
 
     def finish(self, described: Mapping[str, Any], candidate: str) -> dict[str, Any]:
         """The XCom value of a completed job, logged with its output location."""
@@ -416,7 +427,31 @@ class AutopilotBatchTransformOperator(AutopilotBaseOperator):
             # dag.test() resumes without the defer kwargs: the job's own tag names the candidate.
             tags = self.model_hook.client.list_tags(ResourceArn=described["TransformJobArn"]).get("Tags", [])
             candidate = tag_value(tags, CANDIDATE_TAG_KEY) or ""
-        return self.finish(described, candidate)
+        return self.record_transform(context, self.finish(described, candidate))
+
+    def record_transform(
+        self, context: Context, result: dict[str, Any], *, completed: bool = True
+    ) -> dict[str, Any]:
+        """
+        Record the job's lineage (and, once it completed, its asset event); return ``result``.
+
+        :param context: the task context.
+        :param result: the task's XCom value.
+        :param completed: the job has completed (False when not waiting for it).
+        """
+        from airflow_autopilot.core.lineage import transform_lineage
+
+        job = self.job_name if isinstance(self.job_name, str) else None
+        self.record_lineage(context, transform_lineage(result, job_name=job, completed=completed))
+        return result
+
+    def planned_lineage(self) -> TaskLineage | None:
+        """The input prefix and the output path, from the rendered fields."""
+        from airflow_autopilot.core.lineage import transform_lineage
+
+        return transform_lineage(
+            {"InputS3Uri": self.s3_input_uri, "OutputS3Uri": self.s3_output_path}, completed=False
+        )
 
     def on_kill(self) -> None:
         """Tag the transform job this try started as stopped by it, then stop it (a retry starts a new one)."""

@@ -57,6 +57,13 @@ class AirflowAPI:
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         return dict(self.request("POST", f"/dags/{dag_id}/dagRuns", json=body))
 
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return list(self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"])
+
+    def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The asset events that created (triggered) a DAG run."""
+        return list(self.get(f"/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents")["asset_events"])
+
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.get(f"/dags/{dag_id}/dagRuns/{run_id}"))
 

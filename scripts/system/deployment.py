@@ -567,6 +567,8 @@ class Airflow:
     database_url: str
     aws_connection: str
     poll_seconds: float
+    #: Further example-DAG settings (``AUTOPILOT_EXAMPLE_*``) for the dag-processor and the workers.
+    example_env: dict[str, str] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
     components: dict[str, Started] = field(default_factory=dict)
     fernet_key: str = field(default_factory=lambda: _fernet_key())
@@ -627,6 +629,7 @@ class Airflow:
             "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
             "AIRFLOW_CONN_AWS_DEFAULT": self.aws_connection,
             "AUTOPILOT_EXAMPLE_POLL_SECONDS": f"{self.poll_seconds:g}",
+            **self.example_env,
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }

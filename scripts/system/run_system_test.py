@@ -9,6 +9,7 @@ components as separate processes (``api-server``, ``scheduler`` with the LocalEx
 * two ``example_autopilot_promotion`` runs and three ``example_autopilot_watch_existing_job`` runs
   (jobs created here with boto3), with their sensors deferred together in one triggerer;
 * one promotion run whose job fails (``emu-failed-`` name prefix);
+* ``example_autopilot_on_new_model``, run by the scheduler on promotion run A's asset event;
 * the triggerer killed (SIGKILL) while the waits are deferred, then started again;
 
 and checks per-task log routing, the failure path, the restart, the XCom values and extra links,
@@ -71,6 +72,11 @@ TRIGGERER_DOWN_SECONDS = 3.0
 PROMOTION = "example_autopilot_promotion"
 WATCH = "example_autopilot_watch_existing_job"
 ONE_CLICK = "example_autopilot_one_click_deploy"  # parsed and checked for import errors only
+#: Scheduled on the Model Package Group asset that promotion run A's register task updates.
+ON_NEW_MODEL = "example_autopilot_on_new_model"
+NEW_MODEL_GROUP = "systest-promotion-a"
+#: The emulator's account (moto's default): the group asset's URI holds it.
+ACCOUNT_ID = "123456789012"
 SENSOR = "wait_for_job"
 CONSOLE_URL = "https://console.aws.amazon.com/sagemaker/home?region={region}#/automl-jobs/{job}"
 
@@ -207,6 +213,11 @@ class SystemTest:
             database_url=self.postgres.sqlalchemy_url,
             aws_connection=dep.aws_connection(self.emulator.endpoint_url, ACCESS_KEY, SECRET_KEY),
             poll_seconds=POLL_SECONDS,
+            example_env={
+                "AUTOPILOT_EXAMPLE_MODEL_PACKAGE_GROUP": NEW_MODEL_GROUP,
+                "AUTOPILOT_EXAMPLE_ACCOUNT_ID": ACCOUNT_ID,
+                "AUTOPILOT_EXAMPLE_REGION": REGION,
+            },
         )
         self.airflow.migrate()
         log("airflow db migrate: done")
@@ -222,8 +233,8 @@ class SystemTest:
         wait_until("every Airflow component to report healthy", healthy, 180, 1, alive=self.alive)
         api.login()
         wait_until(
-            "the dag-processor to parse the three example DAGs",
-            lambda: all(api.dag(dag_id) for dag_id in (PROMOTION, WATCH, ONE_CLICK)),
+            "the dag-processor to parse the four example DAGs",
+            lambda: all(api.dag(dag_id) for dag_id in (PROMOTION, WATCH, ONE_CLICK, ON_NEW_MODEL)),
             180,
             1,
             alive=self.alive,
@@ -284,7 +295,7 @@ class SystemTest:
     def start_runs(self) -> None:
         assert self.api is not None
         api = self.api
-        for dag_id in (PROMOTION, WATCH):
+        for dag_id in (PROMOTION, WATCH, ON_NEW_MODEL):
             api.unpause(dag_id)
         watch_jobs = self.create_watch_jobs()
         log(f"created the watch runs' jobs: {', '.join(watch_jobs)}")
@@ -715,6 +726,64 @@ class SystemTest:
                 "; ".join(problems[:5]),
             )
 
+    def check_asset_triggered_run(self) -> None:
+        """
+        The downstream example ran because promotion run A's register task updated its Model
+        Package Group asset (no XCom across DAGs): one asset-triggered run, created by that event,
+        whose task read the new version from the event's extra.
+        """
+        scenario = "asset-triggered downstream DAG"
+        assert self.api is not None
+        api = self.api
+        upstream = next(run for run in self.runs if run.conf.get("model_package_group") == NEW_MODEL_GROUP)
+        registered = api.xcom(upstream.dag_id, upstream.run_id, "register")
+        uri = f"sagemaker://{ACCOUNT_ID}.{REGION}/model-package-group/{NEW_MODEL_GROUP}"
+
+        def downstream_done() -> list[dict[str, Any]]:
+            runs = api.dag_runs(ON_NEW_MODEL)
+            return runs if runs and all(r["state"] in ("success", "failed") for r in runs) else []
+
+        runs = wait_until("the asset-triggered run to finish", downstream_done, 120, 2, alive=self.alive)
+        self.report.check(
+            scenario,
+            f"exactly one {ON_NEW_MODEL} run, asset-triggered, succeeded",
+            len(runs) == 1 and runs[0]["run_type"] == "asset_triggered" and runs[0]["state"] == "success",
+            json.dumps([{k: r.get(k) for k in ("dag_run_id", "run_type", "state")} for r in runs]),
+        )
+        if not runs:
+            return
+        run_id = runs[0]["dag_run_id"]
+        events = api.upstream_asset_events(ON_NEW_MODEL, run_id)
+        sources = [
+            (e.get("uri"), e.get("source_dag_id"), e.get("source_run_id"), e.get("source_task_id"))
+            for e in events
+        ]
+        self.report.check(
+            scenario,
+            "created by the upstream run's asset event (register of promotion A, on the group's URI)",
+            sources == [(uri, PROMOTION, upstream.run_id, "register")],
+            json.dumps(sources),
+        )
+        extra: dict[str, Any] = dict(events[0].get("extra") or {}) if events else {}
+        self.report.check(
+            scenario,
+            "the event's extra names the new version, candidate and objective",
+            bool(extra)
+            and extra.get("model_package_arn") == registered["ModelPackageArn"]
+            and extra.get("model_package_version") == registered["ModelPackageVersion"]
+            and extra.get("approval_status") == "Approved"
+            and extra.get("objective_metric") == "F1"
+            and isinstance(extra.get("objective_value"), (int, float)),
+            json.dumps(extra),
+        )
+        read = api.xcom(ON_NEW_MODEL, run_id, "read_new_model")
+        self.report.check(
+            scenario,
+            "the downstream task read the version from the event (its XCom is the event's extra)",
+            read == extra,
+            json.dumps(read),
+        )
+
     def check_credentials(self) -> None:
         scenario = "no credential leak"
         assert self.api is not None and self.postgres is not None
@@ -868,6 +937,7 @@ class SystemTest:
             self.check_failure,
             self.check_restart,
             self.check_xcoms_and_links,
+            self.check_asset_triggered_run,
             self.check_credentials,
             self.check_latency,
         ]

@@ -24,6 +24,7 @@ EXAMPLE_DAGS = [
     "example_autopilot_forecast.py",
     "example_autopilot_hitl_approval.py",
     "example_autopilot_nightly_scoring.py",
+    "example_autopilot_on_new_model.py",
     "example_autopilot_one_click_deploy.py",
     "example_autopilot_promotion.py",
     "example_autopilot_watch_existing_job.py",

@@ -208,3 +208,38 @@ def test_approval_sensor_waits_for_a_person_and_fails_or_skips_on_rejection(emu,
         ).poke({})
     with pytest.raises(Exception, match="model_package_arn"):
         AutopilotModelApprovalSensor(task_id="a4", model_package_arn="None", aws_conn_id=None).poke({})
+
+
+def test_batch_transform_publishes_its_output_and_lineage(emu, job):
+    from airflow_autopilot._compat import alias_events, outlet_event_accessors
+    from airflow_autopilot.assets import BATCH_TRANSFORM_OUTPUT_ALIAS, asset_alias
+
+    operator = transform(emit_asset_events=True)
+    assert operator.outlets == [asset_alias(BATCH_TRANSFORM_OUTPUT_ALIAS)]
+    planned = operator.planned_lineage()
+    assert [d.uri for d in planned.inputs] == [f"s3://{DATA_BUCKET}/score/day1"]
+    assert [d.uri for d in planned.outputs] == [f"s3://{DATA_BUCKET}/predictions/day1"]
+    events = outlet_event_accessors()
+    result = operator.execute({**context(), "outlet_events": events})
+    (event,) = alias_events(events, asset_alias(BATCH_TRANSFORM_OUTPUT_ALIAS))
+    assert event == (
+        f"s3://{DATA_BUCKET}/predictions/day1",
+        {
+            "transform_job_name": result["TransformJobName"],
+            "transform_job_arn": result["TransformJobArn"],
+            "model_name": result["ModelName"],
+            "candidate_name": job["BestCandidate"]["CandidateName"],
+            "job_name": "score-job",
+            "input_s3_uri": f"s3://{DATA_BUCKET}/score/day1",
+            "output_s3_path": f"s3://{DATA_BUCKET}/predictions/day1",
+        },
+    )
+    assert operator.recorded_lineage.asset_uri == event[0]
+
+    pending = transform(
+        emit_asset_events=True, wait_for_completion=False, s3_output_path=f"s3://{DATA_BUCKET}/p2"
+    )
+    quiet = outlet_event_accessors()
+    pending.execute({**context(max_tries=1), "outlet_events": quiet})
+    assert alias_events(quiet, asset_alias(BATCH_TRANSFORM_OUTPUT_ALIAS)) == []  # not written yet
+    assert [d.uri for d in pending.recorded_lineage.outputs] == [f"s3://{DATA_BUCKET}/p2"]

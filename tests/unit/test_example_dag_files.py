@@ -40,6 +40,7 @@ EXPECTED = {
         "register",
         "reject",
     },
+    "example_autopilot_on_new_model": {"read_new_model"},
 }
 #: Defined only where Airflow has Human-in-the-loop operators (3.1 and later).
 HITL = {"example_autopilot_hitl_approval": {"find_pending", "ask", "write_decision", "approval"}}
@@ -48,7 +49,10 @@ HITL = {"example_autopilot_hitl_approval": {"find_pending", "ask", "write_decisi
 PARSE_SCRIPT = r"""
 import importlib.abc, json, sys
 
-BANNED = ("boto3", "botocore", "aiobotocore", "moto", "airflow.providers.amazon")
+BANNED = (
+    "boto3", "botocore", "aiobotocore", "moto", "airflow.providers.amazon",
+    "openlineage", "airflow.providers.openlineage", "airflow.providers.common.compat.openlineage",
+)
 
 
 class Block(importlib.abc.MetaPathFinder):
