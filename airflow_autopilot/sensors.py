@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
+from airflow_autopilot.core.lineage_names import MODEL_PACKAGE_GROUP_ALIAS
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitError
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import (
@@ -22,6 +23,7 @@ from airflow_autopilot.operators.base import (
     resolve_event,
     resolve_resource_event,
 )
+from airflow_autopilot.operators.lineage import AutopilotLineageMixin
 
 # The domain core (validation, job facts, the wait state machine) is imported where the sensor
 # runs: DAG files import this module, and parsing them needs none of it.
@@ -259,7 +261,7 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         return summary
 
 
-class AutopilotModelApprovalSensor(AutopilotConnectionMixin, BaseSensorOperator):
+class AutopilotModelApprovalSensor(AutopilotLineageMixin, AutopilotConnectionMixin, BaseSensorOperator):
     """
     Wait until a person approves or rejects a model package version (its ``ModelApprovalStatus``,
     set in SageMaker Studio, with UpdateModelPackage, or by an Airflow Human-in-the-loop task).
@@ -278,9 +280,13 @@ class AutopilotModelApprovalSensor(AutopilotConnectionMixin, BaseSensorOperator)
     :param verify: SSL certificate verification, as in the Amazon provider.
     :param botocore_config: botocore ``Config`` arguments (a dict).
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param emit_asset_events: on approval, publish an asset event for the version's Model Package
+        Group (the "new approved model" a downstream DAG can be scheduled on), with the version,
+        candidate and objective in the extra; see ``docs/lineage.md``.
     """
 
     template_fields: Sequence[str] = ("model_package_arn", "on_rejection")
+    asset_alias_name = MODEL_PACKAGE_GROUP_ALIAS
     ui_color = "#ffd966"
 
     def __init__(
@@ -293,9 +299,11 @@ class AutopilotModelApprovalSensor(AutopilotConnectionMixin, BaseSensorOperator)
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.init_lineage(emit_asset_events)
         self.model_package_arn = model_package_arn
         self.on_rejection = on_rejection
         self.aws_conn_id = aws_conn_id
@@ -344,7 +352,7 @@ class AutopilotModelApprovalSensor(AutopilotConnectionMixin, BaseSensorOperator)
             return super().execute(context)
         package = self._check()
         if package is not None:
-            return self._approved(package)
+            return self._approved(context, package)
         self.defer_resource_wait(
             "model-package",
             self.model_package_arn,
@@ -357,14 +365,19 @@ class AutopilotModelApprovalSensor(AutopilotConnectionMixin, BaseSensorOperator)
         package = self._check()
         if package is None:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._approved(package))
+        return PokeReturnValue(is_done=True, xcom_value=self._approved(context, package))
 
-    def _approved(self, package: dict[str, Any]) -> dict[str, Any]:
+    def _approved(self, context: Context, package: dict[str, Any]) -> dict[str, Any]:
+        from airflow_autopilot.core.lineage import LineageError, approval_lineage
         from airflow_autopilot.core.xcom import to_json_safe
 
         self.log.info("Model package %s is Approved", self.model_package_arn)
+        try:
+            self.record_lineage(context, approval_lineage(package))
+        except LineageError as err:  # lineage never fails an approval
+            self.log.warning("No lineage for %s: %s", self.model_package_arn, err)
         return dict(to_json_safe(package))  # type: ignore[arg-type]
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the version on approval, else fail or skip."""
-        return self._approved(resolve_resource_event(event, soft_fail=self.on_rejection == "skip"))
+        return self._approved(context, resolve_resource_event(event, soft_fail=self.on_rejection == "skip"))

@@ -1,5 +1,5 @@
 """
-Runs when example_autopilot_promotion registers a new version in its Model Package Group: reads the
+Runs when example_autopilot_promotion approves a new version in its Model Package Group: reads the
 version from the asset event's extra (no XCom across DAGs) and acts only on an Approved one.
 
 Scheduled on ``sagemaker://<account>.<region>/model-package-group/<group>``; the group, account and

@@ -132,12 +132,14 @@ with DAG(
         model_package_group_name="{{ params.model_package_group }}",
         model_package_group_description="Autopilot churn models",
         approval_status="{{ params.approval_status }}",
-        emit_asset_events=True,  # dags/example_autopilot_on_new_model.py runs on the group's event
     )
     approval = AutopilotModelApprovalSensor(
         task_id="approval",
         model_package_arn="{{ ti.xcom_pull(task_ids='register')['ModelPackageArn'] }}",
         on_rejection="{{ params.on_rejection }}",
+        # Once approved (at registration or later, by a person), the group's asset event:
+        # dags/example_autopilot_on_new_model.py runs on it.
+        emit_asset_events=True,
         deferrable=True,
         poke_interval=POLL_SECONDS,
         timeout=7 * 24 * 3600,

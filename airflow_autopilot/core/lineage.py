@@ -17,6 +17,12 @@ from airflow_autopilot.core.lineage_names import ENDPOINT_ALIAS as ENDPOINT_ALIA
 from airflow_autopilot.core.lineage_names import JOB_OUTPUT_ALIAS as JOB_OUTPUT_ALIAS
 from airflow_autopilot.core.lineage_names import MODEL_PACKAGE_GROUP_ALIAS as MODEL_PACKAGE_GROUP_ALIAS
 from airflow_autopilot.core.lineage_names import SAGEMAKER_SCHEME
+from airflow_autopilot.core.promotion import (
+    META_CANDIDATE_NAME,
+    META_JOB_NAME,
+    META_OBJECTIVE_METRIC,
+    META_OBJECTIVE_VALUE,
+)
 
 #: SageMaker resource types (as in their ARNs) that have asset URIs.
 MODEL_PACKAGE_GROUP = "model-package-group"
@@ -354,7 +360,9 @@ def registration_lineage(
     return TaskLineage(
         inputs=candidate_inputs(containers, job_name),
         outputs=[LineageDataset(arn.uri)],
-        asset_uri=group_uri,
+        # The group's asset means "a new approved model": a version that waits for a person gets its
+        # event from the approval sensor once approved (approval_lineage).
+        asset_uri=group_uri if approval_status == "Approved" else None,
         extra=without_none(
             {
                 "job_name": job_name,
@@ -363,6 +371,46 @@ def registration_lineage(
                 "model_package_arn": package_arn,
                 "model_package_version": version,
                 "approval_status": approval_status,
+            }
+        ),
+    )
+
+
+def approval_lineage(package: Mapping[str, Any]) -> TaskLineage:
+    """
+    An approved version's lineage, from its DescribeModelPackage: the version in, and the asset event
+    about its group with the same extra as :func:`registration_lineage` (read back from the
+    version's CustomerMetadataProperties).
+
+    :param package: DescribeModelPackage of the version.
+    """
+    package_arn = package.get("ModelPackageArn")
+    arn = ResourceArn.parse(package_arn, "ModelPackageArn")
+    group_name = package.get("ModelPackageGroupName") or arn.name.split("/", 1)[0]
+    meta = package.get("CustomerMetadataProperties") or {}
+    value = meta.get(META_OBJECTIVE_VALUE)
+    try:
+        value = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        value = None
+    status = package.get("ModelApprovalStatus")
+    return TaskLineage(
+        inputs=[LineageDataset(arn.uri)],
+        asset_uri=(
+            model_package_group_uri(group_name, account_id=arn.account_id, region=arn.region)
+            if status == "Approved"
+            else None
+        ),
+        extra=without_none(
+            {
+                "job_name": meta.get(META_JOB_NAME),
+                "candidate_name": meta.get(META_CANDIDATE_NAME),
+                "objective_metric": meta.get(META_OBJECTIVE_METRIC),
+                "objective_value": value,
+                "model_package_group": group_name,
+                "model_package_arn": package_arn,
+                "model_package_version": package.get("ModelPackageVersion"),
+                "approval_status": status,
             }
         ),
     )

@@ -72,7 +72,7 @@ TRIGGERER_DOWN_SECONDS = 3.0
 PROMOTION = "example_autopilot_promotion"
 WATCH = "example_autopilot_watch_existing_job"
 ONE_CLICK = "example_autopilot_one_click_deploy"  # parsed and checked for import errors only
-#: Scheduled on the Model Package Group asset that promotion run A's register task updates.
+#: Scheduled on the Model Package Group asset that promotion run A's approval step updates.
 ON_NEW_MODEL = "example_autopilot_on_new_model"
 NEW_MODEL_GROUP = "systest-promotion-a"
 #: The emulator's account (moto's default): the group asset's URI holds it.
@@ -728,7 +728,7 @@ class SystemTest:
 
     def check_asset_triggered_run(self) -> None:
         """
-        The downstream example ran because promotion run A's register task updated its Model
+        The downstream example ran because promotion run A's approval step updated its Model
         Package Group asset (no XCom across DAGs): one asset-triggered run, created by that event,
         whose task read the new version from the event's extra.
         """
@@ -760,8 +760,8 @@ class SystemTest:
         ]
         self.report.check(
             scenario,
-            "created by the upstream run's asset event (register of promotion A, on the group's URI)",
-            sources == [(uri, PROMOTION, upstream.run_id, "register")],
+            "created by the upstream run's asset event (approval of promotion A, on the group's URI)",
+            sources == [(uri, PROMOTION, upstream.run_id, "approval")],
             json.dumps(sources),
         )
         extra: dict[str, Any] = dict(events[0].get("extra") or {}) if events else {}

@@ -110,7 +110,8 @@ def db_asset_events(dag_run) -> list[dict]:
 def test_promotion_dag_emits_asset_events_with_metadata(promotion_run):
     xcoms = promotion_run["xcoms"]
     events = {event["task_id"]: event for event in db_asset_events(promotion_run["dag_run"])}
-    assert set(events) == {"create_job", "register", "deploy"}
+    # The group's event comes from the approval step (the version is Approved), not from register.
+    assert set(events) == {"create_job", "approval", "deploy"}
     job_name = xcoms["create_job"]["AutoMLJobName"]
     best = xcoms["best_candidate"]
     value = best["FinalAutoMLJobObjectiveMetric"]["Value"]
@@ -123,8 +124,8 @@ def test_promotion_dag_emits_asset_events_with_metadata(promotion_run):
         "problem_type": "BinaryClassification",
         "objective_metric": "F1",
     }
-    assert events["register"]["uri"] == f"{SAGEMAKER}/model-package-group/autopilot-churn"
-    assert events["register"]["extra"] == {
+    assert events["approval"]["uri"] == f"{SAGEMAKER}/model-package-group/autopilot-churn"
+    assert events["approval"]["extra"] == {
         "job_name": job_name,
         "candidate_name": best["CandidateName"],
         "objective_metric": "F1",

@@ -23,6 +23,7 @@ from airflow_autopilot.core.lineage import (
     LineageError,
     ResourceArn,
     TaskLineage,
+    approval_lineage,
     candidate_inputs,
     csv_header,
     deployment_lineage,
@@ -195,6 +196,63 @@ def test_registration_and_deployment_lineage_carry_the_metadata():
     )
     assert "model_package_arn" not in without_package.extra
     assert [d.uri for d in without_package.inputs] == [c["ModelDataUrl"] for c in CONTAINERS[:2]]
+
+
+def test_the_group_event_means_an_approved_version():
+    pending = registration_lineage(
+        job_name=JOB,
+        group_name="churn",
+        containers=CONTAINERS,
+        score=score_extra("c1", "F1", 0.91),
+        package_arn=PACKAGE_ARN,
+        version=7,
+        approval_status="PendingManualApproval",
+    )
+    # Registered, waiting for a person: lineage (the version) but no "new approved model" event.
+    assert pending.asset_uri is None and pending.outputs
+    package = {
+        "ModelPackageArn": PACKAGE_ARN,
+        "ModelPackageGroupName": "churn",
+        "ModelPackageVersion": 7,
+        "ModelApprovalStatus": "Approved",
+        "CustomerMetadataProperties": {
+            "autopilot:job-name": JOB,
+            "autopilot:candidate-name": "c1",
+            "autopilot:objective-metric": "F1",
+            "autopilot:objective-value": "0.91",
+        },
+    }
+    approved = approval_lineage(package)
+    assert approved.asset_uri == "sagemaker://111122223333.eu-west-1/model-package-group/churn"
+    assert approved.extra == {**pending.extra, "approval_status": "Approved"}
+    assert approval_lineage({**package, "ModelApprovalStatus": "Rejected"}).asset_uri is None
+    with pytest.raises(LineageError, match="ModelPackageArn"):
+        approval_lineage({**package, "ModelPackageArn": "not-an-arn"})
+
+
+def test_approval_sensor_emits_the_group_event_once_approved():
+    from airflow_autopilot.sensors import AutopilotModelApprovalSensor
+
+    def sensor(**kwargs):
+        return AutopilotModelApprovalSensor(task_id="approval", model_package_arn=PACKAGE_ARN, **kwargs)
+
+    assert sensor().outlets == []
+    assert sensor(emit_asset_events=True).outlets == [asset_alias(MODEL_PACKAGE_GROUP_ALIAS)]
+    events = outlet_event_accessors()
+    package = {"ModelPackageArn": PACKAGE_ARN, "ModelPackageVersion": 7, "ModelApprovalStatus": "Approved"}
+    result = sensor(emit_asset_events=True)._approved({"outlet_events": events}, package)
+    assert result == package
+    assert alias_events(events, asset_alias(MODEL_PACKAGE_GROUP_ALIAS)) == [
+        (
+            "sagemaker://111122223333.eu-west-1/model-package-group/churn",
+            {
+                "model_package_group": "churn",
+                "model_package_arn": PACKAGE_ARN,
+                "model_package_version": 7,
+                "approval_status": "Approved",
+            },
+        )
+    ]
 
 
 def register_operator(**kwargs):
