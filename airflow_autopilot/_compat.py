@@ -1,6 +1,7 @@
 """What differs between the Airflow versions this package runs on (2.11 to 3.x) that
-``apache-airflow-providers-common-compat`` does not cover, for the demo runner and the tests: DAG
-parsing, writing a DAG to the metadata database, reading XComs, extra links, trigger log context.
+``apache-airflow-providers-common-compat`` does not cover: Airflow 3.0's stale deferral on retry (for
+the operators); for the demo runner and the tests, DAG parsing, writing a DAG to the metadata
+database, reading XComs, extra links, trigger log context.
 Task-facing Airflow names come from ``airflow.providers.common.compat.sdk``, not from here.
 """
 
@@ -31,6 +32,8 @@ __all__ = [
     "bind_trigger_log_context",
     "capture_structured_logs",
     "dag_test_kwargs",
+    "record_deferral",
+    "restart_if_stale_resume",
     "dag_test_run_creator",
     "execute_in_thread",
     "extra_link_url",
@@ -303,3 +306,52 @@ def dag_test_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     if "logical_date" in kwargs:
         renamed["execution_date"] = kwargs["logical_date"]
     return renamed
+
+
+#: The XCom key of the try that deferred (Airflow 3.0 only, see :func:`record_deferral`).
+DEFERRED_TRY_KEY = "autopilot_deferred_try"
+_STALE_RESUME_BUG = AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS
+
+
+def record_deferral() -> None:
+    """
+    Before a task defers, on Airflow 3.0: record the deferring try in XCom. Airflow 3.0 keeps a failed
+    try's ``next_method`` and trigger event for the retry (3.1 clears them when a try ends), so a
+    retry would resume with the earlier try's event instead of starting over;
+    :func:`restart_if_stale_resume` tells the two apart by this record. Nothing elsewhere.
+    """
+    if not _STALE_RESUME_BUG:
+        return
+    from airflow.sdk import get_current_context
+
+    try:
+        ti = get_current_context()["ti"]
+    except Exception:  # execute() called outside a task run (a unit test): no retry to protect
+        return
+    ti.xcom_push(key=DEFERRED_TRY_KEY, value=ti.try_number)
+
+
+def restart_if_stale_resume(operator: Any, context: Any) -> tuple[bool, Any]:
+    """
+    On Airflow 3.0, when this try resumes from an earlier try's deferral (see
+    :func:`record_deferral`): run ``operator.execute`` from the start instead and return
+    ``(True, its result)``. Otherwise, and on every other Airflow, ``(False, None)``.
+
+    :param operator: the resuming operator.
+    :param context: the task context.
+    """
+    if not _STALE_RESUME_BUG or "ti" not in context:
+        return False, None
+    ti = context["ti"]
+    deferred_on = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRED_TRY_KEY, map_indexes=ti.map_index)
+    if deferred_on == ti.try_number:
+        return False, None
+    from airflow.sdk.bases.operator import ExecutorSafeguard
+
+    operator.log.warning(
+        "Try %s resumes from the deferral of try %s (Airflow 3.0 keeps it across retries): starting over",
+        ti.try_number,
+        deferred_on,
+    )
+    sentinel = {f"{type(operator).__name__}__sentinel": ExecutorSafeguard.sentinel_value}
+    return True, operator.execute(context, **sentinel)

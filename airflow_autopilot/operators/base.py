@@ -40,6 +40,8 @@ def trigger_deadline(timeout: float | None, poll_interval: float) -> tuple[str |
 # The wait state machine (airflow_autopilot.core.waiting) is imported where a task runs, not here:
 # DAG files import this module, and parsing them needs none of it.
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
     from airflow_autopilot.core.job import AutopilotJob
     from airflow_autopilot.core.waiting import JobWait, WaitMachine
     from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
@@ -77,6 +79,23 @@ class AutopilotConnectionMixin:
     region_name: str | None
     verify: bool | str | None
     botocore_config: Any
+
+    def defer(self, **kwargs: Any) -> Any:
+        """Airflow's ``defer``, with the deferring try recorded where Airflow needs it (3.0)."""
+        from airflow_autopilot._compat import record_deferral
+
+        record_deferral()
+        return super().defer(**kwargs)  # type: ignore[misc]
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Airflow's resume, except for a retry that Airflow 3.0 resumes with an earlier try's event:
+        that try starts over (``_compat.restart_if_stale_resume``)."""
+        from airflow_autopilot._compat import restart_if_stale_resume
+
+        restarted, result = restart_if_stale_resume(self, context)
+        if restarted:
+            return result
+        return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
 
     @cached_property
     def hook(self) -> AutopilotHook:

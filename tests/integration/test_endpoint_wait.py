@@ -69,11 +69,11 @@ async def test_in_service_on_the_expected_config_is_one_success_event(server):
 
 async def test_in_service_on_another_config_waits_until_the_deadline(server):
     make_endpoint(server, "ep-old")
-    # The deadline starts once the trigger's shared client exists: creating it (SageMaker's service
-    # model) can take longer than this short wait on a loaded machine, and the endpoint would then
-    # never be described before the deadline.
+    # The deadline starts once the trigger's shared client exists (creating it, SageMaker's service
+    # model, can take a second on a loaded machine), and leaves the first describe time enough on a
+    # machine shared with other test runs (0.5 s did not, on the matrix legs).
     async with shared_client(**trigger("ep-old").connection()):
-        soon = (datetime.now(timezone.utc) + timedelta(seconds=0.5)).isoformat()
+        soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()
         [event] = await events(trigger("ep-old", config_name="cfg-new", timeout_at=soon))
     assert event["status"] == "timeout" and "last seen InService" in event["message"]
 

@@ -31,11 +31,16 @@ def wait(hook, name: str, **kwargs):
     return hook.wait_for_job(name, WaitCriteria(), **kwargs)
 
 
-def test_wait_for_job_follows_the_job_to_success_and_logs_each_change(fast_hook, make_job, caplog):
+def test_wait_for_job_follows_the_job_to_success_and_logs_each_change(
+    fast_hook, autopilot_emulator, make_job, caplog
+):
+    # Stages of 5 s on the emulator's clock, polled every second: a poll that takes long on a loaded
+    # machine (real time moves that clock too) cannot skip a stage, as it could with 0.1 s stages.
+    autopilot_emulator.configure(stage_seconds=5.0)
     make_job("wait-ok", AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 3}})
     log = logging.getLogger("test.wait")
     with caplog.at_level(logging.INFO, logger="test.wait"):
-        job = wait(fast_hook, "wait-ok", poll_interval=0.02, timeout=30, log=log, candidate_interval=0.01)
+        job = wait(fast_hook, "wait-ok", poll_interval=1.0, timeout=600, log=log, candidate_interval=1.0)
     assert (job.status, job.secondary_status) == ("Completed", "Completed")
     assert job.best_candidate
     lines = [r.getMessage() for r in caplog.records]
