@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -43,6 +43,28 @@ async def within(call: Awaitable[T], budget: float | None) -> T:
     if limit is None:
         return await call
     return await asyncio.wait_for(call, timeout=limit)
+
+
+def describe_poll(wait: Any, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """
+    One describe per poll for a wait machine: ``call()`` within the wait's call budget, a missing
+    resource turned into the wait's own error, the response without its metadata.
+
+    :param wait: the wait's state machine (``call_budget()`` and ``missing()``).
+    :param call: starts the describe (a coroutine of the aiobotocore client).
+    """
+
+    async def poll() -> dict[str, Any]:
+        try:
+            response = dict(await within(call(), wait.call_budget()))
+        except Exception as err:
+            if is_missing(err):
+                raise wait.missing() from err
+            raise
+        response.pop("ResponseMetadata", None)
+        return response
+
+    return poll
 
 
 class AutopilotBaseTrigger(BaseTrigger):
@@ -403,21 +425,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
             log=self.log,
         )
         async with shared_client(**self.connection()) as client:
-
-            async def poll() -> dict[str, Any]:
-                try:
-                    response = dict(
-                        await within(
-                            client.describe_endpoint(EndpointName=self.endpoint_name), wait.call_budget()
-                        )
-                    )
-                except Exception as err:
-                    if is_missing(err):
-                        raise wait.missing() from err
-                    raise
-                response.pop("ResponseMetadata", None)
-                return response
-
+            poll = describe_poll(wait, lambda: client.describe_endpoint(EndpointName=self.endpoint_name))
             return wait.event(await drive_async(wait, poll))
 
     def error_event(self, err: Exception) -> dict[str, Any]:
@@ -488,21 +496,12 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
         )
         async with shared_client(**self.connection()) as client:
 
-            async def poll() -> dict[str, Any]:
+            def call() -> Awaitable[Any]:
                 if self.kind == "transform-job":
-                    call = client.describe_transform_job(TransformJobName=self.name)
-                else:
-                    call = client.describe_model_package(ModelPackageName=self.name)
-                try:
-                    response = dict(await within(call, wait.call_budget()))
-                except Exception as err:
-                    if is_missing(err):
-                        raise wait.missing() from err
-                    raise
-                response.pop("ResponseMetadata", None)
-                return response
+                    return client.describe_transform_job(TransformJobName=self.name)
+                return client.describe_model_package(ModelPackageName=self.name)
 
-            step = await drive_async(wait, poll)
+            step = await drive_async(wait, describe_poll(wait, call))
             return wait_event(self.kind, self.name, step.status, step.message, step.subject)
 
     def error_event(self, err: Exception) -> dict[str, Any]:
