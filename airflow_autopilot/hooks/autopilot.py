@@ -382,17 +382,26 @@ class AutopilotHook(AwsBaseHook):
             jobs.extend(page.get("AutoMLJobSummaries", []))
         return jobs
 
-    # --- endpoints --------------------------------------------------------------------------------
-    def describe_endpoint_or_none(self, endpoint_name: str) -> dict[str, Any] | None:
-        """DescribeEndpoint without ResponseMetadata, or ``None`` when there is no such endpoint."""
+    def describe_or_none(self, operation: str, **kwargs: Any) -> dict[str, Any] | None:
+        """
+        A SageMaker describe without ResponseMetadata, or ``None`` when the resource does not exist.
+
+        :param operation: the client method, e.g. ``describe_endpoint``.
+        :param kwargs: its arguments.
+        """
         try:
-            response = dict(self.client.describe_endpoint(EndpointName=endpoint_name))
+            response = dict(getattr(self.client, operation)(**kwargs))
         except ClientError as err:
             if is_missing(err):
                 return None
             raise
         response.pop("ResponseMetadata", None)
         return response
+
+    # --- endpoints --------------------------------------------------------------------------------
+    def describe_endpoint_or_none(self, endpoint_name: str) -> dict[str, Any] | None:
+        """DescribeEndpoint without ResponseMetadata, or ``None`` when there is no such endpoint."""
+        return self.describe_or_none("describe_endpoint", EndpointName=endpoint_name)
 
     def wait_for_endpoint(
         self,

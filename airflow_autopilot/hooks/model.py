@@ -323,14 +323,7 @@ class AutopilotModelHook(AutopilotHook):
     # --- batch transform and approval -------------------------------------------------------------
     def describe_transform_job_or_none(self, job_name: str) -> dict[str, Any] | None:
         """DescribeTransformJob without ResponseMetadata, or ``None`` when there is no such job."""
-        try:
-            response = dict(self.client.describe_transform_job(TransformJobName=job_name))
-        except ClientError as err:
-            if is_missing(err):
-                return None
-            raise
-        response.pop("ResponseMetadata", None)
-        return response
+        return self.describe_or_none("describe_transform_job", TransformJobName=job_name)
 
     def describe_resource(
         self, kind: Literal["transform-job", "model-package"], name: str
@@ -338,12 +331,7 @@ class AutopilotModelHook(AutopilotHook):
         """The describe of a transform job or a model package version, ``None`` when missing."""
         if kind == "transform-job":
             return self.describe_transform_job_or_none(name)
-        try:
-            return self.describe_model_package(name)
-        except ClientError as err:
-            if is_missing(err):
-                return None
-            raise
+        return self.describe_or_none("describe_model_package", ModelPackageName=name)
 
     def wait_for_resource(
         self,
