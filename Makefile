@@ -13,7 +13,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
-.PHONY: install test test-all test-full-faults test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test clean
+.PHONY: install test test-sdk sdk-constraints test-all test-full-faults test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test clean
 
 install: $(STAMP)
 
@@ -35,6 +35,27 @@ typecheck: install
 # The fast suite: lint, types and every test not marked slow.
 test: lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The SageMaker Python SDK v2 (AutoML and AutoMLV2 attach, best_candidate, list_candidates) reading
+# the emulator's V1 and V2 jobs over HTTP (tests/sdk, docs/v2.md). Its own venv, .sdk-venv, pinned by
+# constraints/sagemaker-sdk.txt: the SDK's pins stay out of the Airflow legs, and our package goes in
+# without its dependencies (the emulator needs no Airflow). `make sdk-constraints` re-resolves the pins.
+SDK_VENV := .sdk-venv
+SDK_STAMP := $(SDK_VENV)/.installed
+SDK_CONSTRAINTS := constraints/sagemaker-sdk.txt
+
+$(SDK_STAMP): pyproject.toml $(SDK_CONSTRAINTS)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(SDK_VENV)
+	VIRTUAL_ENV=$(CURDIR)/$(SDK_VENV) $(UV) pip install -q --compile-bytecode -r $(SDK_CONSTRAINTS)
+	VIRTUAL_ENV=$(CURDIR)/$(SDK_VENV) $(UV) pip install -q --no-deps -e .
+	touch $(SDK_STAMP)
+
+test-sdk: $(SDK_STAMP)
+	$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider --confcutdir=tests/sdk -m '' tests/sdk
+
+sdk-constraints:
+	$(UV) pip compile -q --python-version 3.11 --custom-compile-command 'make sdk-constraints' \
+		constraints/sagemaker-sdk.in -o $(SDK_CONSTRAINTS)
 
 # Everything, the slow cases included.
 test-all: install
@@ -103,4 +124,4 @@ docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .matrix .tools .airflow .mypy_cache .ruff_cache site dist build
+	rm -rf $(VENV) $(SDK_VENV) .matrix .tools .airflow .mypy_cache .ruff_cache site dist build
