@@ -30,6 +30,9 @@ def test_a_credential_error_keeps_retries_in_every_mode(run_dag, server, make_jo
     server.inject_faults("retry-poke", **denied)
     server.inject_faults("retry-resched", **expired)
     # deferrable: the task's own first check sees the job "not yet visible", the trigger the error.
+    # (With candidate counting on, the trigger's ListCandidatesForAutoMLJob could meet the per-job
+    # fault before its describe, depending on timing; a failed count is only a missing progress
+    # line, so counting is off here: candidate_interval=0.)
     server.inject_faults("retry-defer", not_found=1, **expired)
     # the create operator: its look-up before creating finds nothing, the wait meets the error.
     # (Its deferred wait is the deferrable case's trigger; a per-job fault there could be met by the
@@ -39,7 +42,15 @@ def test_a_credential_error_keeps_retries_in_every_mode(run_dag, server, make_jo
     with DAG("retry_rule", schedule=None, start_date=START) as dag:
         sensor("retry-poke", task_id="poke", **conn, **RETRY)
         sensor("retry-resched", task_id="reschedule", mode="reschedule", poke_interval=0.2, **conn, **RETRY)
-        sensor("retry-defer", task_id="deferrable", deferrable=True, poke_interval=0.2, **conn, **RETRY)
+        sensor(
+            "retry-defer",
+            task_id="deferrable",
+            deferrable=True,
+            poke_interval=0.2,
+            candidate_interval=0,
+            **conn,
+            **RETRY,
+        )
         AutopilotCreateJobOperator(
             task_id="create_wait",
             **create_kwargs(job_name="retry-create", deferrable=False, max_candidates=1),
