@@ -73,11 +73,14 @@ def write_dag_to_db(dag: Any) -> None:
     """
     Write ``dag`` to the metadata database as Airflow's DAG processor would (serialized, in the
     dags-folder bundle): Airflow 3's ``dag.test()`` runs the serialized DAG. Airflow 2's
-    ``dag.test()`` runs the DAG object and writes what it needs itself.
+    ``dag.test()`` runs the DAG object; the DAG's row (with its outlets' dataset aliases) is written.
 
     :param dag: the DAG object.
     """
     if not AIRFLOW_V_3_0_PLUS:
+        # Airflow 2's dag.test() runs the DAG object, but a task's event through a dataset alias
+        # needs the alias in the database, which writing the DAG creates.
+        dag.sync_to_db()
         return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 

@@ -100,9 +100,9 @@ def _shared_endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_p
     key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
     hit = _PROVIDERS.get(key)
     if hit is None or hit[0] is not ruleset_data or hit[1] is not partition_data:
-        provider = _EndpointProvider(
-            ruleset_data=ruleset_data, partition_data=partition_data, excluded_params=excluded_params
-        )
+        # Older botocore (the floors leg's 1.37) has no excluded_params: pass it only when given.
+        extra = {"excluded_params": excluded_params} if excluded_params is not None else {}
+        provider = _EndpointProvider(ruleset_data=ruleset_data, partition_data=partition_data, **extra)
         hit = _PROVIDERS[key] = (ruleset_data, partition_data, provider)
     return hit[2]
 
