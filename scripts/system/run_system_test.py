@@ -91,6 +91,7 @@ SUMMARY_KEYS = {
     "PartialFailureReasons",
     "BestCandidateName",
     "BestCandidateObjectiveMetric",
+    "AutoMLProblemTypeConfigName",
 }
 PROMOTION_DOWNSTREAM = ("best_candidate", "leaderboard", "gate", "register", "approval", "deploy", "reject")
 
