@@ -165,6 +165,34 @@ def merge_tags(*groups: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [*merged.values(), *unusable]
 
 
+def request_tags(p: Mapping[str, Any], errors: list[str]) -> tuple[list[dict[str, str]], Any]:
+    """
+    A create request's Tags: the ``tags`` parameter's, then ``extras["Tags"]``, then the owner tag
+    (ours must survive, as a retry finds its job by it), counted together against SageMaker's limit.
+
+    :param p: the operator's parameters (``tags``, ``extras``, ``owner_tag``).
+    :param errors: where a problem is appended.
+    :return: the tags, and ``extras`` without its ``Tags``.
+    """
+    given_tags, tag_errors = tags_as_list(p.get("tags"))
+    errors.extend(tag_errors)
+    extras = p.get("extras")
+    extra_tags = None
+    if isinstance(extras, Mapping) and "Tags" in extras:
+        extra_tags, tag_errors = tags_as_list(extras["Tags"], "extras['Tags']")
+        errors.extend(tag_errors)
+        extras = {k: v for k, v in extras.items() if k != "Tags"}
+    ours = [p["owner_tag"]] if p.get("owner_tag") is not None else []
+    users = merge_tags(given_tags, extra_tags)
+    if ours and len(users) >= MAX_TAGS:
+        errors.append(
+            f"tags: {len(users)} tags given (tags and extras['Tags'] together); at most {MAX_TAGS - 1} "
+            f"allowed: SageMaker takes at most {MAX_TAGS} and the operator adds its own {OWNER_TAG_KEY!r} tag"
+        )
+        users = users[: MAX_TAGS - 1]  # the count is reported above, once; nothing is sent anyway
+    return merge_tags(users, ours), extras
+
+
 def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """
     Assemble a CreateAutoMLJob request from the operator's (rendered) parameters.
@@ -247,25 +275,8 @@ def build_create_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], lis
         }
     )
 
-    # --- tags: the parameter's, then extras["Tags"], then ours (they must survive, as a retry finds
-    # its job by them); counted together against the limit -----------------------------------------
-    given_tags, tag_errors = tags_as_list(p.get("tags"))
-    errors.extend(tag_errors)
-    extras = p.get("extras")
-    extra_tags = None
-    if isinstance(extras, Mapping) and "Tags" in extras:
-        extra_tags, tag_errors = tags_as_list(extras["Tags"], "extras['Tags']")
-        errors.extend(tag_errors)
-        extras = {k: v for k, v in extras.items() if k != "Tags"}
-    ours = [p["owner_tag"]] if p.get("owner_tag") is not None else []
-    users = merge_tags(given_tags, extra_tags)
-    if ours and len(users) >= MAX_TAGS:
-        errors.append(
-            f"tags: {len(users)} tags given (tags and extras['Tags'] together); at most {MAX_TAGS - 1} "
-            f"allowed: SageMaker takes at most {MAX_TAGS} and the operator adds its own {OWNER_TAG_KEY!r} tag"
-        )
-        users = users[: MAX_TAGS - 1]  # the count is reported above, once; nothing is sent anyway
-    tags = merge_tags(users, ours)
+    # --- tags: the parameter's, then extras["Tags"], then ours -------------------------------------
+    tags, extras = request_tags(p, errors)
 
     request = _drop_none(
         {

@@ -12,10 +12,8 @@ from airflow_autopilot.core.requests import (
     _maybe_int,
     _maybe_number,
     deep_merge,
-    merge_tags,
-    tags_as_list,
+    request_tags,
 )
-from airflow_autopilot.core.validation import MAX_TAGS
 from airflow_autopilot.core.validation_v2 import KNOWN_V2_REQUEST_KEYS, create_v2_request_errors
 from airflow_autopilot.exceptions import AutopilotValidationError
 
@@ -122,23 +120,7 @@ def build_create_v2_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], 
                 "max_candidates / max_*_in_seconds: need a problem_type_config with exactly one problem type"
             )
 
-    given_tags, tag_errors = tags_as_list(p.get("tags"))
-    errors.extend(tag_errors)
-    extras = p.get("extras")
-    extra_tags = None
-    if isinstance(extras, Mapping) and "Tags" in extras:
-        extra_tags, tag_errors = tags_as_list(extras["Tags"], "extras['Tags']")
-        errors.extend(tag_errors)
-        extras = {k: v for k, v in extras.items() if k != "Tags"}
-    ours = [p["owner_tag"]] if p.get("owner_tag") is not None else []
-    users = merge_tags(given_tags, extra_tags)
-    if ours and len(users) >= MAX_TAGS:
-        errors.append(
-            f"tags: {len(users)} tags given; at most {MAX_TAGS - 1} allowed: SageMaker takes at most {MAX_TAGS} "
-            f"and the operator adds its own {OWNER_TAG_KEY!r} tag"
-        )
-        users = users[: MAX_TAGS - 1]
-    tags = merge_tags(users, ours)
+    tags, extras = request_tags(p, errors)
     fraction = p.get("validation_fraction")
     metric = p.get("objective_metric")
     request = _drop_none(
