@@ -32,9 +32,15 @@ typecheck: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy scripts/system/*.py scripts/matrix.py
 
+# Tests are spread over PYTEST_WORKERS processes (pytest-xdist), a whole file to one worker so that
+# its fixtures are set up once, and the files that run dag.test() to one worker (tests/conftest.py).
+# `make test PYTEST_WORKERS=0` runs them in this process.
+PYTEST_WORKERS ?= 2
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+
 # The fast suite: lint, types and every test not marked slow.
 test: lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL)
 
 # The SageMaker Python SDK v2 (AutoML and AutoMLV2 attach, best_candidate, list_candidates) reading
 # the emulator's V1 and V2 jobs over HTTP (tests/sdk, docs/v2.md). Its own venv, .sdk-venv, pinned by
@@ -59,13 +65,13 @@ sdk-constraints:
 
 # Everything, the slow cases included.
 test-all: install
-	$(PY) -m pytest -q -m '' -p no:cacheprovider --hypothesis-profile=full
+	$(PY) -m pytest -q -m '' -p no:cacheprovider $(PARALLEL) --hypothesis-profile=full
 
 # The generated fault suites at full size (1,000 generated cases of every wait through faults, 40
 # deferred ones, more network cases): `make test` runs a derandomized sample of them. CI's main leg.
 FAULT_SUITES := tests/system/test_fault_suite.py tests/system/test_fault_suite_deferred.py
 test-full-faults: install
-	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-profile=full $(FAULT_SUITES)
+	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) --hypothesis-profile=full $(FAULT_SUITES)
 
 # The other legs of the matrix (Airflow 2.11, 3.0, 3.1, 3.2; 3.3 on Python 3.10 and 3.13; every
 # direct dependency at its declared floor), each in its own venv under .matrix/ with the fast suite

@@ -222,7 +222,9 @@ def test_leg(leg: Leg, pytest_args: list[str]) -> int:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
     }
     env.pop("VIRTUAL_ENV", None)
-    args = pytest_args or ["-m", "not slow" if leg.main else OTHER_LEG_MARKERS]
+    # Two workers (pytest-xdist), with the work units `make test` uses (tests/conftest.py).
+    parallel = ["-n", "2", "--dist", "loadgroup"]
+    args = pytest_args or [*parallel, "-m", "not slow" if leg.main else OTHER_LEG_MARKERS]
     command = [str(home / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     print(f"== leg {leg.name} (Python {leg.python}; {describe(leg)})", flush=True)
     started = time.monotonic()

@@ -25,7 +25,12 @@ from pathlib import Path
 from typing import Any
 
 _HOME = tempfile.mkdtemp(prefix="autopilot-airflow-home-")
-os.environ.setdefault("AIRFLOW_HOME", _HOME)
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # A parallel worker inherits the controller's environment: each gets its own home (task logs,
+    # airflow.cfg) as it gets its own database below.
+    os.environ["AIRFLOW_HOME"] = _HOME
+else:
+    os.environ.setdefault("AIRFLOW_HOME", _HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
@@ -200,6 +205,20 @@ def pytest_asyncio_loop_factories(config, item):
 
         return {"emulated_time": EmulatedTimeLoop}
     return {"asyncio": asyncio.new_event_loop}
+
+
+def pytest_collection_modifyitems(config, items):
+    """
+    Work units for pytest-xdist's ``--dist loadgroup`` (``make test``): a test file each, except
+    that every file with a ``dag.test()`` run goes to one worker, which warms Airflow's in-process
+    execution API once (several CPU-seconds) rather than on each worker.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    runs_dags = {item.path for item in items if "airflow_db" in item.fixturenames}
+    for item in items:
+        group = "dag.test" if item.path in runs_dags else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -189,6 +189,13 @@ def _wait_blocking(case, name, hook, transport, emulator) -> str:
 #: sample of it. The explicit examples run in both: every outcome, every wait mode, and every fault
 #: kind in every mode, ResourceNotFound after creation included.
 FULL_SUITE = settings.get_current_profile_name() == "full"
+# The real-time network cases take seconds each: ``make test`` runs their explicit examples (every
+# fault kind, both orders, each wait mode), the full profile generated ones as well.
+NETWORK_SETTINGS = {
+    **SUITE_SETTINGS,
+    "max_examples": 4,
+    "phases": SUITE_SETTINGS["phases"] if FULL_SUITE else [Phase.explicit],
+}
 
 
 @settings(max_examples=1000 if FULL_SUITE else 25, **SUITE_SETTINGS)
@@ -350,8 +357,7 @@ network_cases = st.fixed_dictionaries(
 )
 
 
-# The generated network cases run in real time (seconds each): one in ``make test``, more in ``make test-all``.
-@settings(max_examples=4 if FULL_SUITE else 1, **SUITE_SETTINGS)
+@settings(**NETWORK_SETTINGS)
 @given(case=network_cases)
 @example(case={"outcome": "success", "mode": "poke", "windows": [("hang", 0.0, 1.0), ("refuse", 1.2, 0.6)]})
 @example(

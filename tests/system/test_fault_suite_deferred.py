@@ -22,7 +22,13 @@ from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
 from tests import emulated_time
-from tests.system.test_fault_suite import FULL_SUITE, OUTCOMES, SUITE_SETTINGS, create_case_job
+from tests.system.test_fault_suite import (
+    FULL_SUITE,
+    NETWORK_SETTINGS,
+    OUTCOMES,
+    SUITE_SETTINGS,
+    create_case_job,
+)
 
 #: Large and generated: the Airflow-version legs other than the main one may deselect it (-m).
 pytestmark = pytest.mark.main_leg_only
@@ -150,8 +156,7 @@ network_cases = st.fixed_dictionaries(
 )
 
 
-# Real time (seconds each): one generated case in ``make test``, more in ``make test-all``.
-@settings(max_examples=4 if FULL_SUITE else 1, **SUITE_SETTINGS)
+@settings(**NETWORK_SETTINGS)  # real time: the explicit examples in ``make test``
 @given(case=network_cases)
 # Coalesced: the windows end before the trigger hands over to the shared poller.
 @example(case={"outcome": "success", "coalesce": True, "windows": [("hang", 0.0, 1.0), ("refuse", 1.3, 0.5)]})
