@@ -33,10 +33,10 @@ typecheck: install
 	$(VENV)/bin/mypy scripts/system/*.py scripts/matrix.py
 
 # Tests are spread over PYTEST_WORKERS processes (pytest-xdist), a whole file to one worker so that
-# its fixtures are set up once, and the files that run dag.test() to one worker (tests/conftest.py).
-# `make test PYTEST_WORKERS=0` runs them in this process.
+# its fixtures are set up once, and the files that run dag.test() together to one worker, first
+# (tests/conftest.py). `make test PYTEST_WORKERS=0` runs them in this process.
 PYTEST_WORKERS ?= 2
-PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The fast suite: lint, types and every test not marked slow.
 test: lint typecheck

@@ -223,7 +223,7 @@ def test_leg(leg: Leg, pytest_args: list[str]) -> int:
     }
     env.pop("VIRTUAL_ENV", None)
     # Two workers (pytest-xdist), with the work units `make test` uses (tests/conftest.py).
-    parallel = ["-n", "2", "--dist", "loadgroup"]
+    parallel = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
     args = pytest_args or [*parallel, "-m", "not slow" if leg.main else OTHER_LEG_MARKERS]
     command = [str(home / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     print(f"== leg {leg.name} (Python {leg.python}; {describe(leg)})", flush=True)

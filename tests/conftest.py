@@ -8,9 +8,11 @@ docs/development.md). Builders that are not fixtures live in ``tests/helpers.py`
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -207,18 +209,47 @@ def pytest_asyncio_loop_factories(config, item):
     return {"asyncio": asyncio.new_event_loop}
 
 
+# pytest-xdist work units (``make test`` runs two workers): whole test files, as ``--dist loadfile``,
+# except that the files using a fixture whose set-up costs seconds once per process share one unit.
+_SHARED_SETUP = {
+    "run_dag": "dag.test",  # the first dag.test() warms Airflow's in-process execution API
+    "airflow_db": "dag.test",
+    "airflow_checks": "airflow-checks",  # an interpreter past ``import airflow``
+}
+
+
+@functools.cache
+def _work_unit(path: Path) -> str:
+    """The work unit of a test file: its shared set-up's group when its source names the fixture."""
+    try:
+        source = path.read_text()
+    except OSError:
+        return str(path)
+    for fixture, group in _SHARED_SETUP.items():
+        if re.search(rf"\b{fixture}\b", source):
+            return group
+    return str(path)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the work units of :func:`_work_unit` (xdist's own ``loadgroup`` does
+    not group on pytest 9.2, whose node ids it can no longer rename)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _work_unit(config.rootpath / nodeid.split("::", 1)[0])
+
+    return WorkUnits(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """
-    Work units for pytest-xdist's ``--dist loadgroup`` (``make test``): a test file each, except
-    that every file with a ``dag.test()`` run goes to one worker, which warms Airflow's in-process
-    execution API once (several CPU-seconds) rather than on each worker.
-    """
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    runs_dags = {item.path for item in items if "airflow_db" in item.fixturenames}
-    for item in items:
-        group = "dag.test" if item.path in runs_dags else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
+    """On an xdist worker, the ``dag.test()`` files first: with ``--no-loadscope-reorder`` their
+    unit, the longest, is handed out first, and the other worker takes the files in order."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        items.sort(key=lambda item: _work_unit(item.path) != "dag.test")  # stable
 
 
 @pytest.fixture(scope="session")
