@@ -359,9 +359,9 @@ network_cases = st.fixed_dictionaries(
 
 @settings(**NETWORK_SETTINGS)
 @given(case=network_cases)
-@example(case={"outcome": "success", "mode": "poke", "windows": [("hang", 0.0, 1.0), ("refuse", 1.2, 0.6)]})
+@example(case={"outcome": "success", "mode": "poke", "windows": [("hang", 0.0, 0.5), ("refuse", 0.6, 0.4)]})
 @example(
-    case={"outcome": "failed", "mode": "blocking", "windows": [("refuse", 0.0, 0.8), ("hang", 1.0, 1.0)]}
+    case={"outcome": "failed", "mode": "blocking", "windows": [("refuse", 0.0, 0.4), ("hang", 0.5, 0.5)]}
 )
 def test_waits_through_a_network_that_hangs_or_refuses_end_with_the_true_outcome(
     case, autopilot_emulator_server, make_job, monkeypatch

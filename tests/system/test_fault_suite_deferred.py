@@ -159,8 +159,8 @@ network_cases = st.fixed_dictionaries(
 @settings(**NETWORK_SETTINGS)  # real time: the explicit examples in ``make test``
 @given(case=network_cases)
 # Coalesced: the windows end before the trigger hands over to the shared poller.
-@example(case={"outcome": "success", "coalesce": True, "windows": [("hang", 0.0, 1.0), ("refuse", 1.3, 0.5)]})
-@example(case={"outcome": "failed", "coalesce": False, "windows": [("refuse", 0.0, 0.7), ("hang", 0.9, 1.0)]})
+@example(case={"outcome": "success", "coalesce": True, "windows": [("hang", 0.0, 0.5), ("refuse", 0.6, 0.4)]})
+@example(case={"outcome": "failed", "coalesce": False, "windows": [("refuse", 0.0, 0.4), ("hang", 0.5, 0.5)]})
 def test_deferred_wait_through_a_network_that_hangs_or_refuses(
     case, autopilot_emulator_server, make_job, monkeypatch
 ):
