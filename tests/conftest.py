@@ -231,6 +231,7 @@ def _work_unit(path: Path) -> str:
     return str(path)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which a venv may lack
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` with the work units of :func:`_work_unit` (xdist's own ``loadgroup`` does
     not group on pytest 9.2, whose node ids it can no longer rename)."""
