@@ -11,6 +11,7 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import os
 import re
 import select
@@ -253,12 +254,35 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=lambda item: _work_unit(item.path) != "dag.test")  # stable
 
 
+@pytest.fixture(autouse=True)
+def _task_logger() -> Iterator[None]:
+    """
+    Each test starts with the ``airflow.task`` logger as it was: Airflow 2's ``dag.test()`` stops
+    its propagation (so the operators' lines no longer reach the console handler) and adds a
+    handler writing to the ``sys.stdout`` of its moment, a test's capture, for the rest of the
+    process.
+    """
+    logger = logging.getLogger("airflow.task")
+    handlers, propagate = list(logger.handlers), logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """An initialised Airflow metadata database (SQLite), for ``dag.test()`` runs."""
     from airflow.utils.db import initdb
 
+    # Alembic's logging set-up (a fileConfig) replaces the root logger's handlers and level: on
+    # Airflow 2 the operators' lines would then miss the console for the rest of the process.
+    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+    saved = [(log, list(log.handlers), log.level, log.propagate, log.disabled) for log in loggers]
     initdb()
+    for log, handlers, level, propagate, disabled in saved:
+        log.handlers[:] = handlers
+        log.setLevel(level)
+        log.propagate, log.disabled = propagate, disabled
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
 
