@@ -50,6 +50,15 @@ class EmulatedTimeLoop(asyncio.SelectorEventLoop):
     def _executor_job_done(self, _: asyncio.Future[Any]) -> None:
         self._executor_jobs -= 1
 
+    async def shutdown_default_executor(self, *args: Any) -> None:
+        # The executor's threads are joined by a thread of its own, which the loop cannot see: on
+        # Python 3.12+ the join's timeout (300 s) would otherwise pass at once and warn.
+        self._executor_jobs += 1
+        try:
+            await super().shutdown_default_executor(*args)
+        finally:
+            self._executor_jobs -= 1
+
     @property
     def busy(self) -> bool:
         """Something the loop cannot see on its own clock is running: a request or a thread job."""
