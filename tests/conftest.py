@@ -283,7 +283,23 @@ def airflow_db() -> str:
         log.handlers[:] = handlers
         log.setLevel(level)
         log.propagate, log.disabled = propagate, disabled
+    _share_in_process_execution_api()
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+def _share_in_process_execution_api() -> None:
+    """
+    One in-process execution API for every ``dag.test()`` task of the process, as Airflow 3.3 keeps
+    (``functools.lru_cache`` on ``in_process_api_server``): Airflow 3.0 to 3.2 build a new one for
+    each task, and its versioned routes take seconds of CPU to build each time.
+    """
+    try:
+        from airflow.sdk.execution_time import supervisor
+    except ImportError:  # Airflow 2: no in-process execution API
+        return
+    server = getattr(supervisor, "in_process_api_server", None)
+    if server is not None and not hasattr(server, "cache_info"):
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(server)
 
 
 @pytest.fixture(scope="session")
