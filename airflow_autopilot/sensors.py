@@ -153,14 +153,15 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
 
     def _prepare(self, context: Context) -> None:
         """Validate input (before any AWS call) and start the wait's state machine."""
-        from airflow_autopilot.core.waiting import JobWait
+        from airflow_autopilot.core.waiting import JobWait, as_utc
 
         self.validate()
         botocore_config_dict(self.botocore_config)
         started: datetime | None = None
         if self.reschedule and not self.deferrable:
             try:
-                started = context["ti"].get_first_reschedule_date(context)
+                # Airflow 3.0's in-process task runner hands over the API's ISO string unparsed.
+                started = as_utc(context["ti"].get_first_reschedule_date(context))
             except Exception:  # outside a real task runner
                 started = None
         started = started or datetime.now(timezone.utc)

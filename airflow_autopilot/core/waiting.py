@@ -107,7 +107,13 @@ def poll_delay(poll_interval: float) -> float:
     return poll_interval * (1.0 + random.uniform(0.0, POLL_JITTER))
 
 
-def _as_utc(value: datetime | str | None) -> datetime | None:
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """
+    A timestamp as an aware ``datetime``: ISO 8601 strings (``Z`` included) are parsed, and naive
+    values are taken as UTC; ``None`` stays ``None``.
+
+    :param value: the timestamp, as AWS, XCom or Airflow hand it over.
+    """
     if value is None:
         return None
     if isinstance(value, str):
@@ -125,7 +131,7 @@ def within_not_found_grace(
     :param grace_seconds: the grace period in seconds; 0 disables it.
     :param now: the current time (tests).
     """
-    start = _as_utc(created_at)
+    start = as_utc(created_at)
     if start is None or grace_seconds <= 0:
         return False
     now = now or datetime.now(timezone.utc)
@@ -257,7 +263,7 @@ class ProgressReporter:
     def elapsed(self, job: AutopilotJob | None = None) -> float:
         """Seconds since the job's CreationTime, or since this wait began if that is longer (clock skew)."""
         waited = self._clock() - self._started
-        created = _as_utc(job.creation_time) if job is not None else None
+        created = as_utc(job.creation_time) if job is not None else None
         if created is not None:
             return max(waited, (datetime.now(timezone.utc) - created).total_seconds())
         return waited
@@ -443,7 +449,7 @@ class WaitMachine(Generic[T]):
         self.log = log
         self._now = now
         self._timeout = timeout
-        self.deadline = now() + timedelta(seconds=timeout) if timeout is not None else _as_utc(deadline)
+        self.deadline = now() + timedelta(seconds=timeout) if timeout is not None else as_utc(deadline)
         self.failures = 0
         self.last: T | None = None
 
@@ -723,12 +729,12 @@ def from_hand_off(data: Mapping[str, Any]) -> AutopilotJob:
     fields = dict(raw)
     for key in _HAND_OFF_TIMES:
         if fields.get(key) is not None:
-            fields[key] = _as_utc(fields[key])
+            fields[key] = as_utc(fields[key])
     version = data.get("api_version")
     return AutopilotJob(
         raw=fields,
         api_version="v2" if version == "v2" else "v1",
-        observed_at=_as_utc(data.get("observed_at")),
+        observed_at=as_utc(data.get("observed_at")),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import aiohttp
 import pytest
@@ -195,3 +196,28 @@ def test_progress_reporter_one_line_per_change_and_rate_limited_counts():
     assert "3 of 10 candidates completed" in log.lines[2]
     assert "at least 100 of 10 candidates" in log.lines[3]
     assert len(log.lines) == 4
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-30T10:00:00Z",
+        "2026-11-30T10:00:00+00:00",
+        "2026-11-30T11:00:00+01:00",
+        "2026-11-30T10:00:00",
+        datetime(2026, 11, 30, 10, 0),
+        datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc),
+    ],
+)
+def test_as_utc_reads_every_form_airflow_and_aws_hand_over(value):
+    from airflow_autopilot.core.waiting import as_utc
+
+    result = as_utc(value)
+    assert result == datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+    assert result.tzinfo is not None
+
+
+def test_as_utc_keeps_none():
+    from airflow_autopilot.core.waiting import as_utc
+
+    assert as_utc(None) is None
