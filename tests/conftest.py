@@ -23,6 +23,7 @@ import time
 import types
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,19 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=lambda item: _work_unit(item.path) != "dag.test")  # stable
 
 
+@contextmanager
+def _loggers_kept(loggers: list[logging.Logger]) -> Iterator[None]:
+    """Give ``loggers`` back their handlers, level, propagation and disabled flag afterwards."""
+    saved = [(log, list(log.handlers), log.level, log.propagate, log.disabled) for log in loggers]
+    try:
+        yield
+    finally:
+        for log, handlers, level, propagate, disabled in saved:
+            log.handlers[:] = handlers
+            log.setLevel(level)
+            log.propagate, log.disabled = propagate, disabled
+
+
 @pytest.fixture(autouse=True)
 def _task_logger() -> Iterator[None]:
     """
@@ -262,11 +276,8 @@ def _task_logger() -> Iterator[None]:
     handler writing to the ``sys.stdout`` of its moment, a test's capture, for the rest of the
     process.
     """
-    logger = logging.getLogger("airflow.task")
-    handlers, propagate = list(logger.handlers), logger.propagate
-    yield
-    logger.handlers[:] = handlers
-    logger.propagate = propagate
+    with _loggers_kept([logging.getLogger("airflow.task")]):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -276,13 +287,8 @@ def airflow_db() -> str:
 
     # Alembic's logging set-up (a fileConfig) replaces the root logger's handlers and level: on
     # Airflow 2 the operators' lines would then miss the console for the rest of the process.
-    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
-    saved = [(log, list(log.handlers), log.level, log.propagate, log.disabled) for log in loggers]
-    initdb()
-    for log, handlers, level, propagate, disabled in saved:
-        log.handlers[:] = handlers
-        log.setLevel(level)
-        log.propagate, log.disabled = propagate, disabled
+    with _loggers_kept([logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]):
+        initdb()
     _share_in_process_execution_api()
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
