@@ -159,11 +159,32 @@ def job_request(name: str, *, target: str = "churn", tags: dict[str, str] | None
     return request
 
 
-def upload_training_data(endpoint_url: str | None = None, s3: Any = None) -> None:
-    """Upload the training CSV to ``s3://DATA_BUCKET/train/`` (in-process, or on ``endpoint_url``)."""
+def emulator_client(service: str, endpoint_url: str | None = None) -> Any:
+    """
+    A plain boto3 client for the tests' own calls to the emulator: in-process (moto intercepts every
+    botocore client while a mock is active), or the server at ``endpoint_url`` (or
+    ``AWS_ENDPOINT_URL``). One per service and endpoint for the test process, as building a client
+    costs tens of milliseconds and the tests create thousands of jobs.
+    """
+    return _emulator_client(service, endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@functools.cache
+def _emulator_client(service: str, endpoint_url: str | None) -> Any:
     import boto3
 
-    s3 = s3 or boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint_url)
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def upload_training_data(endpoint_url: str | None = None, s3: Any = None) -> None:
+    """Upload the training CSV to ``s3://DATA_BUCKET/train/`` (in-process, or on ``endpoint_url``)."""
+    s3 = s3 or emulator_client("s3", endpoint_url)
     s3.create_bucket(Bucket=DATA_BUCKET)
     s3.put_object(Bucket=DATA_BUCKET, Key="train/data.csv", Body=TRAINING_CSV.encode())
 
@@ -212,25 +233,17 @@ def make_job(request):
     Uploads a small binary-classification CSV first. ``make_job(name, outcome=..., **request_overrides)``
     returns the request used.
     """
-    import boto3
-
     endpoint = None
     if "autopilot_emulator_server" in request.fixturenames:
         endpoint = request.getfixturevalue("autopilot_emulator_server").endpoint_url
-    clients: dict[str, Any] = {}
-
-    def client(service: str) -> Any:  # one per service for the test: tests create dozens of jobs
-        if service not in clients:
-            clients[service] = boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
-        return clients[service]
 
     def _make(name: str, *, outcome: str | None = None, tags: dict[str, str] | None = None, **overrides):
-        upload_training_data(endpoint, s3=client("s3"))
+        upload_training_data(endpoint)
         tags = dict(tags or {})
         if outcome:
             tags["autopilot-emulator:outcome"] = outcome
         request = job_request(name, tags=tags, **overrides)
-        client("sagemaker").create_auto_ml_job(**request)
+        emulator_client("sagemaker", endpoint).create_auto_ml_job(**request)
         return request
 
     return _make
