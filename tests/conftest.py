@@ -164,7 +164,7 @@ def emulator_client(service: str, endpoint_url: str | None = None) -> Any:
     A plain boto3 client for the tests' own calls to the emulator: in-process (moto intercepts every
     botocore client while a mock is active), or the server at ``endpoint_url`` (or
     ``AWS_ENDPOINT_URL``). One per service and endpoint for the test process, as building a client
-    costs tens of milliseconds and the tests create thousands of jobs.
+    costs tens of milliseconds and the tests create hundreds of jobs.
     """
     return _emulator_client(service, endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
 
