@@ -36,7 +36,12 @@ def _validate_tags(tags: list[dict[str, str]] | None) -> None:
             _fail(f"{key} must be a non-negative integer, got '{raw}'.")
 
 
-def _validate(spec: RequestSpec, params: dict[str, Any]) -> None:
+def validate(spec: RequestSpec, params: dict[str, Any]) -> None:
+    """Validate a create request against its table like SageMaker does; raise ``ValidationException``.
+
+    :param spec: the request table.
+    :param params: the parsed request parameters.
+    """
     message = spec.server_message(params)
     if message:
         _fail(message)
@@ -49,7 +54,7 @@ def validate_create_request(params: dict[str, Any]) -> None:
 
     :param params: the parsed request parameters.
     """
-    _validate(CREATE_AUTOML_JOB, params)
+    validate(CREATE_AUTOML_JOB, params)
 
 
 def validate_create_v2_request(params: dict[str, Any]) -> None:
@@ -57,4 +62,4 @@ def validate_create_v2_request(params: dict[str, Any]) -> None:
 
     :param params: the parsed request parameters.
     """
-    _validate(CREATE_AUTOML_JOB_V2, params)
+    validate(CREATE_AUTOML_JOB_V2, params)
