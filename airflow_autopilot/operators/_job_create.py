@@ -349,28 +349,26 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
         if self.deferrable:
             self.defer_until_done(job_name, arn, started_at)
         else:
-            self.hook.wait_for_job(
-                job_name,
-                self.criteria,
-                poll_interval=self.poll_interval,
-                timeout=self.max_wait_seconds,
-                log=self.log,
-                created_at=started_at,
-            )
+            self.hook.wait_for_job(job_name, self.criteria, **self.wait_settings(started_at))
         return self.finish(context, result, request)
+
+    def wait_settings(self, started_at: datetime) -> dict[str, Any]:
+        """How this task waits for its job, in the terms of the hook's wait and of ``JobWait``.
+
+        :param started_at: when this try started creating the job.
+        """
+        return {
+            "poll_interval": self.poll_interval,
+            "timeout": self.max_wait_seconds,
+            "log": self.log,
+            "created_at": started_at,
+        }
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
         from airflow_autopilot.core.waiting import JobWait
 
-        wait = JobWait(
-            job_name,
-            self.criteria,
-            poll_interval=self.poll_interval,
-            timeout=self.max_wait_seconds,
-            log=self.log,
-            created_at=started_at,
-        )
+        wait = JobWait(job_name, self.criteria, **self.wait_settings(started_at))
         job = self.check_job_once(wait)
         if job is not None:
             self.log.info("Autopilot job %s is already %s", job_name, job.describe_state())
