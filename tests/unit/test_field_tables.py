@@ -151,3 +151,10 @@ def test_required_members_of_the_model_are_required_in_the_table(spec, model):
 def test_every_top_level_member_of_the_table_is_in_the_model(spec, model):
     members = set(model.operation_model(spec.operation).input_shape.members)
     assert spec.known_keys <= members
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.operation)
+def test_tag_messages_name_the_owner_tag_the_operator_adds(spec):
+    from airflow_autopilot.core.naming import OWNER_TAG_KEY
+
+    assert repr(OWNER_TAG_KEY) in spec.parameter_for("Tags[3].Key")
