@@ -10,21 +10,10 @@ import pytest
 
 from airflow_autopilot.core.fields import RequestSpec
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB, CREATE_AUTOML_JOB_V2
+from airflow_autopilot.core.fields.spec import BOTOCORE_KINDS as KINDS
 
 SPECS: list[RequestSpec] = [CREATE_AUTOML_JOB, CREATE_AUTOML_JOB_V2]
 
-#: botocore type -> the table's kind.
-KINDS = {
-    "string": "str",
-    "integer": "int",
-    "long": "int",
-    "float": "float",
-    "double": "float",
-    "boolean": "bool",
-    "list": "list",
-    "map": "map",
-    "structure": "structure",
-}
 #: Rules of the model the tables leave out on purpose, (operation, path, rule) -> why.
 NOT_CHECKED = {
     # Python's re has no \p{L} classes; SageMaker checks the tag characters itself.
