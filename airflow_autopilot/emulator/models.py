@@ -18,7 +18,6 @@ from moto.sagemaker.utils import arn_formatter
 from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.job_validation import validate_create_request, validate_create_v2_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
-from airflow_autopilot.emulator.lifecycle_v2 import EmulatedAutoMLJobV2
 
 #: Page size of ListCandidatesForAutoMLJob when the request gives no ``MaxResults``.
 DEFAULT_CANDIDATE_PAGE = 10
@@ -62,7 +61,7 @@ class AutopilotBackend:
         return jobs
 
     def job(self, name: Any) -> Any:
-        """Return the stored job: an :class:`EmulatedAutoMLJob` (V1), :class:`EmulatedAutoMLJobV2`.
+        """Return the stored job: an :class:`EmulatedAutoMLJob`.
 
         Names are case-insensitive, as on SageMaker: jobs are stored under the lowercase name (the
         name in their lowercase ARN, which is how moto's tagging finds them).
@@ -76,13 +75,13 @@ class AutopilotBackend:
         return job
 
     def refresh_jobs(self) -> None:
-        """Bring every V1 job up to the emulator clock, so their endpoints and artifacts exist."""
+        """Bring every job up to the emulator clock, so their endpoints and artifacts exist."""
         for job in list(self._jobs.values()):
             if isinstance(job, EmulatedAutoMLJob):
                 job.refresh()
 
     def change_log(self) -> dict[str, list[tuple[float, str, str]]]:
-        """Every V1 job's status changes so far: name to ``(emulator time, status, secondary)``,
+        """Every job's status changes so far: name to ``(emulator time, status, secondary)``,
         oldest first (see :meth:`EmulatedAutoMLJob.changes`)."""
         return {
             job.auto_ml_job_name: job.changes()
@@ -98,7 +97,7 @@ class AutopilotBackend:
         :raises ResourceInUseException: when a job of that name exists.
         """
         validate_create_request(params)
-        return self._store(EmulatedAutoMLJob, params)
+        return self._store(params, v2=False)
 
     def create_auto_ml_job_v2(self, params: dict[str, Any]) -> str:
         """Validate and store a V2 job of any problem type, queue the faults its tags ask for; return its ARN.
@@ -108,15 +107,15 @@ class AutopilotBackend:
         :raises ResourceInUseException: when a job of that name (in any letter case) exists.
         """
         validate_create_v2_request(params)
-        return self._store(EmulatedAutoMLJobV2, params)
+        return self._store(params, v2=True)
 
-    def _store(self, kind: type[EmulatedAutoMLJob], params: dict[str, Any]) -> str:
+    def _store(self, params: dict[str, Any], v2: bool) -> str:
         name = params["AutoMLJobName"]
         if name.lower() in self._jobs:
             raise ResourceInUseException(
                 message=f"Resource Already Exists: Auto ML Job with name {name} already exists. Choose a different name."
             )
-        job = kind(params, self.sagemaker)
+        job = EmulatedAutoMLJob(params, self.sagemaker, v2=v2)
         self._jobs[name.lower()] = job
         tags = controls.tags_to_dict(params.get("Tags"))
         controls.inject_faults(
@@ -134,7 +133,7 @@ class AutopilotBackend:
         :raises ValidationError: for a V2 job, as AWS does.
         """
         job = self.job(name)
-        if not isinstance(job, EmulatedAutoMLJob) or isinstance(job, EmulatedAutoMLJobV2):
+        if not isinstance(job, EmulatedAutoMLJob) or job.created_with_v2:
             raise ValidationError(
                 message=(
                     f"The AutoML job {name} was created with CreateAutoMLJobV2. "

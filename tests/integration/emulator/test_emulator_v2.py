@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from test_emulator_inprocess import BUCKET, END_STATUSES, ROLE, client, seed_bucket, tags
 
-from airflow_autopilot.emulator.sample_data_v2 import sample_objects
+from airflow_autopilot.emulator.sample_data import sample_objects
 
 TS_CONFIG = {
     "ForecastFrequency": "W",
