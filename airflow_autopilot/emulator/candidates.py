@@ -285,37 +285,41 @@ def inference_containers(ctx: CandidateContext, plan: CandidatePlan) -> list[dic
     processing_url, algorithm_url = model_data_urls(ctx, plan)
     classification = ctx.problem_type != "Regression"
     if ctx.mode == "ENSEMBLING":
-        algorithm_image = _ENSEMBLE_IMAGE.format(region=ctx.region)
+        algorithm_image = _ENSEMBLE_IMAGE
     else:
-        algorithm_image = _ALGORITHM_IMAGES.get(plan.algorithm, _ALGORITHM_IMAGES["xgboost"]).format(
-            region=ctx.region
-        )
-    processing = {
-        "Image": _DATA_PROCESSING_IMAGE.format(region=ctx.region),
-        "ModelDataUrl": processing_url,
-        "Environment": {
+        algorithm_image = _ALGORITHM_IMAGES.get(plan.algorithm, _ALGORITHM_IMAGES["xgboost"])
+    processing = _container(
+        ctx,
+        _DATA_PROCESSING_IMAGE,
+        processing_url,
+        {
             "AUTOML_SPARSE_ENCODE_RECORDIO_PROTOBUF": "1",
             "AUTOML_TRANSFORM_MODE": "feature-transform",
             "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/x-recordio-protobuf",
             "SAGEMAKER_PROGRAM": "sagemaker_serve",
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         },
-    }
-    algorithm_env = {
-        "MAX_CONTENT_LENGTH": "20971520",
-        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
-        "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
-        "SAGEMAKER_INFERENCE_SUPPORTED": (
-            "predicted_label,probability,probabilities" if classification else "predicted_label"
-        ),
-    }
-    algorithm = {"Image": algorithm_image, "ModelDataUrl": algorithm_url, "Environment": algorithm_env}
+    )
+    algorithm = _container(
+        ctx,
+        algorithm_image,
+        algorithm_url,
+        {
+            "MAX_CONTENT_LENGTH": "20971520",
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+            "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+            "SAGEMAKER_INFERENCE_SUPPORTED": (
+                "predicted_label,probability,probabilities" if classification else "predicted_label"
+            ),
+        },
+    )
     if not classification:
         return [processing, algorithm]
-    inverse = {
-        "Image": _DATA_PROCESSING_IMAGE.format(region=ctx.region),
-        "ModelDataUrl": processing_url,
-        "Environment": {
+    inverse = _container(
+        ctx,
+        _DATA_PROCESSING_IMAGE,
+        processing_url,
+        {
             "AUTOML_TRANSFORM_MODE": "inverse-label-transform",
             "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
             "SAGEMAKER_INFERENCE_INPUT": "predicted_label",
@@ -324,8 +328,15 @@ def inference_containers(ctx: CandidateContext, plan: CandidatePlan) -> list[dic
             "SAGEMAKER_PROGRAM": "sagemaker_serve",
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         },
-    }
+    )
     return [processing, algorithm, inverse]
+
+
+def _container(
+    ctx: CandidateContext, image: str, model_url: str, environment: dict[str, str]
+) -> dict[str, Any]:
+    """One inference container: ``image`` (a template of the region), its model and environment."""
+    return {"Image": image.format(region=ctx.region), "ModelDataUrl": model_url, "Environment": environment}
 
 
 def _arn(ctx: CandidateContext, kind: str, name: str) -> str:
@@ -432,25 +443,25 @@ def _forecast_containers(
     ctx: CandidateContext, plan: CandidatePlan, config: dict[str, Any]
 ) -> list[dict[str, Any]]:
     processing_url, algorithm_url = model_data_urls(ctx, plan)
+    quantiles = ",".join(config.get("ForecastQuantiles") or DEFAULT_QUANTILES)
     return [
-        {
-            "Image": _DATA_PROCESSING_IMAGE.format(region=ctx.region),
-            "ModelDataUrl": processing_url,
-            "Environment": {
-                "AUTOML_TRANSFORM_MODE": "feature-transform",
-                "SAGEMAKER_PROGRAM": "sagemaker_serve",
-            },
-        },
-        {
-            "Image": _FORECAST_IMAGE.format(region=ctx.region),
-            "ModelDataUrl": algorithm_url,
-            "Environment": {
+        _container(
+            ctx,
+            _DATA_PROCESSING_IMAGE,
+            processing_url,
+            {"AUTOML_TRANSFORM_MODE": "feature-transform", "SAGEMAKER_PROGRAM": "sagemaker_serve"},
+        ),
+        _container(
+            ctx,
+            _FORECAST_IMAGE,
+            algorithm_url,
+            {
                 "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
                 "AUTOML_FORECAST_FREQUENCY": str(config.get("ForecastFrequency")),
                 "AUTOML_FORECAST_HORIZON": str(config.get("ForecastHorizon")),
-                "AUTOML_FORECAST_QUANTILES": ",".join(config.get("ForecastQuantiles") or DEFAULT_QUANTILES),
+                "AUTOML_FORECAST_QUANTILES": quantiles,
             },
-        },
+        ),
     ]
 
 
@@ -458,33 +469,23 @@ def _text_generation_containers(
     ctx: CandidateContext, plan: CandidatePlan, config: dict[str, Any]
 ) -> list[dict[str, Any]]:
     _, algorithm_url = model_data_urls(ctx, plan)
-    return [
-        {
-            "Image": _TEXT_GENERATION_IMAGE.format(region=ctx.region),
-            "ModelDataUrl": algorithm_url,
-            "Environment": {
-                "HF_MODEL_ID": "/opt/ml/model",
-                "SM_NUM_GPUS": "1",
-                "AUTOML_BASE_MODEL": str(config.get("BaseModelName") or DEFAULT_BASE_MODEL),
-            },
-        }
-    ]
+    environment = {
+        "HF_MODEL_ID": "/opt/ml/model",
+        "SM_NUM_GPUS": "1",
+        "AUTOML_BASE_MODEL": str(config.get("BaseModelName") or DEFAULT_BASE_MODEL),
+    }
+    return [_container(ctx, _TEXT_GENERATION_IMAGE, algorithm_url, environment)]
 
 
 def _classification_containers(
     ctx: CandidateContext, plan: CandidatePlan, config_key: str
 ) -> dict[str, list[dict[str, Any]]]:
     _, algorithm_url = model_data_urls(ctx, plan)
+    environment = {
+        "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+        "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,probabilities,labels",
+    }
     return {
-        unit: [
-            {
-                "Image": image.format(region=ctx.region),
-                "ModelDataUrl": algorithm_url,
-                "Environment": {
-                    "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
-                    "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,probabilities,labels",
-                },
-            }
-        ]
+        unit: [_container(ctx, image, algorithm_url, dict(environment))]
         for unit, image in _CLASSIFICATION_IMAGES[config_key].items()
     }

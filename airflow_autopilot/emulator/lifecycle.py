@@ -57,6 +57,26 @@ _RENAMES: dict[str, dict[str, str]] = {
     "ImageClassificationJobConfig": _DEEP_LEARNING_RENAMES,
     "TextGenerationJobConfig": _DEEP_LEARNING_RENAMES,
 }
+#: The request members DescribeAutoMLJob and DescribeAutoMLJobV2 repeat.
+_V1_ECHOED = (
+    "InputDataConfig",
+    "OutputDataConfig",
+    "RoleArn",
+    "AutoMLJobObjective",
+    "ProblemType",
+    "AutoMLJobConfig",
+    "ModelDeployConfig",
+)
+_V2_ECHOED = (
+    "AutoMLJobInputDataConfig",
+    "OutputDataConfig",
+    "RoleArn",
+    "AutoMLJobObjective",
+    "DataSplitConfig",
+    "SecurityConfig",
+    "AutoMLComputeConfig",
+    "ModelDeployConfig",
+)
 #: The members of a V1 channel that an ``AutoMLJobInputDataConfig`` channel has too.
 _V2_CHANNEL_KEYS = ("ChannelType", "ContentType", "CompressionType", "DataSource")
 
@@ -100,6 +120,11 @@ def as_v2_request(params: dict[str, Any]) -> dict[str, Any]:
         if job_config.get(key):
             request[key] = job_config[key]
     return request
+
+
+def _members(request: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The members of ``request`` a describe answer repeats (those it has)."""
+    return {key: request[key] for key in keys if request.get(key) is not None}
 
 
 def _training_channel(channels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -651,13 +676,7 @@ class EmulatedAutoMLJob:
         """Return the DescribeAutoMLJob response (of a job created with CreateAutoMLJob)."""
         with self._lock:
             result = self._outcome(self.state())
-            params = self.params
-            result["InputDataConfig"] = params["InputDataConfig"]
-            result["OutputDataConfig"] = params["OutputDataConfig"]
-            result["RoleArn"] = params["RoleArn"]
-            for key in ("AutoMLJobObjective", "ProblemType", "AutoMLJobConfig", "ModelDeployConfig"):
-                if params.get(key) is not None:
-                    result[key] = params[key]
+            result.update(_members(self.params, _V1_ECHOED))
             result["GenerateCandidateDefinitionsOnly"] = self.candidates_only
             if self.analysed and self.problem_type is not None and self.metric is not None:
                 result["ResolvedAttributes"] = {
@@ -671,19 +690,7 @@ class EmulatedAutoMLJob:
         """Return the DescribeAutoMLJobV2 response (AWS describes V1 jobs with it too)."""
         with self._lock:
             result = self._outcome(self.state())
-            request = self.request
-            result["AutoMLJobInputDataConfig"] = request["AutoMLJobInputDataConfig"]
-            result["OutputDataConfig"] = request["OutputDataConfig"]
-            result["RoleArn"] = request["RoleArn"]
-            for key in (
-                "AutoMLJobObjective",
-                "DataSplitConfig",
-                "SecurityConfig",
-                "AutoMLComputeConfig",
-                "ModelDeployConfig",
-            ):
-                if request.get(key) is not None:
-                    result[key] = request[key]
+            result.update(_members(self.request, _V2_ECHOED))
             config = dict(self.config)
             if self.config_key == cand.TABULAR:
                 config["GenerateCandidateDefinitionsOnly"] = self.candidates_only

@@ -1,6 +1,5 @@
-"""Synthetic data sets, generated in code, that the example DAGs, ``make demo`` and the tests give
-emulated jobs: churn (tabular), weekly demand (forecasting), reviews (text classification), labelled
-images and a fine-tuning set (text generation)."""
+"""Synthetic training data, generated in code, for jobs of every problem type: what the example
+DAGs, ``make demo`` and the tests upload to S3 so a job has data to run on without any download."""
 
 from __future__ import annotations
 
