@@ -207,7 +207,7 @@ class EmulatedAutoMLJob:
         self.mode, self.algorithms = cand.resolve_algorithms(key, self.config)
         self.output_path = params["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         self.training_channel: dict[str, Any] = _training_channel(self.request["AutoMLJobInputDataConfig"])
-        #: The column the explainability report leaves out of the features.
+        #: The target column: batch transform and the explainability report leave it out of the features.
         self.target: str = self.config.get("TargetAttributeName") or "target"
         # Tabular jobs resolve what the request leaves open at the end of AnalyzingData.
         self.analysed = False
