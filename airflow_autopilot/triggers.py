@@ -12,20 +12,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_autopilot.aio.clients import client_key, describe_job, shared_client
 from airflow_autopilot.aio.poller import DEFAULT_FALLBACK_DESCRIBES_PER_SECOND, Watch, shared_poller
+from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
 from airflow_autopilot.core.errors import is_missing
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.transform import resource_wait, wait_event
-from airflow_autopilot.core.waiting import (
-    DEFAULT_CANDIDATE_COUNT_INTERVAL,
-    DEFAULT_MAX_BACKOFF_SECONDS,
-    DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    EndpointWait,
-    JobWait,
-    attempt_seconds,
-    drive_async,
-    from_hand_off,
-    make_event,
-)
+from airflow_autopilot.core.waits.endpoint import EndpointWait
+from airflow_autopilot.core.waits.job import JobWait, from_hand_off, make_event
+from airflow_autopilot.core.waits.loop import drive_async
+from airflow_autopilot.core.waits.pace import DEFAULT_MAX_BACKOFF_SECONDS, attempt_seconds
+from airflow_autopilot.core.waits.resource import resource_event, resource_wait
 
 T = TypeVar("T")
 
@@ -502,10 +496,10 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
                 return client.describe_model_package(ModelPackageName=self.name)
 
             step = await drive_async(wait, describe_poll(wait, call))
-            return wait_event(self.kind, self.name, step.status, step.message, step.subject)
+            return resource_event(self.kind, self.name, step.status, step.message, step.subject)
 
     def error_event(self, err: Exception) -> dict[str, Any]:
-        return wait_event(
+        return resource_event(
             self.kind,
             self.name,
             "error",

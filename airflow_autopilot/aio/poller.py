@@ -20,7 +20,7 @@ from typing import Any, Literal
 from airflow_autopilot.aio.clients import describe_job
 from airflow_autopilot.core.errors import error_code, is_transient
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
-from airflow_autopilot.core.waiting import min_poll_interval
+from airflow_autopilot.core.waits.pace import min_poll_interval
 
 log = logging.getLogger(__name__)
 

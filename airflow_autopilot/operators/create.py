@@ -423,7 +423,7 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
-        from airflow_autopilot.core.waiting import JobWait
+        from airflow_autopilot.core.waits.job import JobWait
 
         wait = JobWait(
             job_name,

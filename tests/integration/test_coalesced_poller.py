@@ -22,7 +22,8 @@ import pytest
 from airflow_autopilot.aio import poller as poller_module
 from airflow_autopilot.aio.poller import LIST_PERMISSION, CoalescedPoller
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
-from airflow_autopilot.core.waiting import MIN_POLL_INTERVAL_ENV, from_hand_off, hand_off
+from airflow_autopilot.core.waits.job import from_hand_off, hand_off
+from airflow_autopilot.core.waits.pace import MIN_POLL_INTERVAL_ENV
 from airflow_autopilot.emulator import settings
 from airflow_autopilot.emulator.responses import AutopilotResponse
 from airflow_autopilot.triggers import AutopilotJobTrigger

@@ -12,16 +12,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
-from airflow_autopilot.core.waiting import (
+from airflow_autopilot.core.waits.endpoint import EndpointWait
+from airflow_autopilot.core.waits.job import JobWait, from_hand_off, hand_off
+from airflow_autopilot.core.waits.machine import Finished, Sleep
+from airflow_autopilot.core.waits.pace import (
     MIN_POLL_INTERVAL_ENV,
     MIN_POLL_INTERVAL_SECONDS,
-    EndpointWait,
-    Finished,
-    JobWait,
-    Sleep,
     floor_poll_interval,
-    from_hand_off,
-    hand_off,
 )
 from airflow_autopilot.triggers import AutopilotJobTrigger
 

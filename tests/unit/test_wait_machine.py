@@ -10,14 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.waiting import (
-    EndpointWait,
-    Finished,
-    JobWait,
-    Sleep,
-    drive,
-    drive_async,
-)
+from airflow_autopilot.core.waits.endpoint import EndpointWait
+from airflow_autopilot.core.waits.job import JobWait
+from airflow_autopilot.core.waits.loop import drive, drive_async
+from airflow_autopilot.core.waits.machine import Finished, Sleep
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
 
 LOG = logging.getLogger("test-wait-machine")
@@ -257,7 +253,7 @@ def test_many_machines_in_one_event_loop_keep_their_own_state():
 # --- call budgets: every call of a wait ends by the deadline --------------------------------------
 @pytest.mark.parametrize("budget", [0.0, 0.3, 1.0, 4.9, 15.0, 59.0, 300.0])
 def test_call_limits_fit_the_budget(budget):
-    from airflow_autopilot.core.waiting import call_limits, call_worst_case
+    from airflow_autopilot.core.waits.pace import call_limits, call_worst_case
 
     limits = call_limits(budget, connect_timeout=60, read_timeout=60, attempts=9)
     assert limits is not None
@@ -268,7 +264,7 @@ def test_call_limits_fit_the_budget(budget):
 
 
 def test_call_limits_keep_the_configured_settings_when_they_fit():
-    from airflow_autopilot.core.waiting import call_limits
+    from airflow_autopilot.core.waits.pace import call_limits
 
     assert call_limits(None, connect_timeout=60, read_timeout=60, attempts=9) is None
     assert call_limits(3600, connect_timeout=60, read_timeout=60, attempts=9) is None

@@ -17,12 +17,9 @@ from botocore.exceptions import (
 )
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.waiting import (
-    ProgressReporter,
-    backoff_delay,
-    make_event,
-    poll_delay,
-)
+from airflow_autopilot.core.waits.job import make_event
+from airflow_autopilot.core.waits.pace import backoff_delay, poll_delay
+from airflow_autopilot.core.waits.progress import ProgressReporter
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
 from airflow_autopilot.operators.base import resolve_event
 from tests.helpers import client_error
@@ -210,14 +207,14 @@ def test_progress_reporter_one_line_per_change_and_rate_limited_counts():
     ],
 )
 def test_as_utc_reads_every_form_airflow_and_aws_hand_over(value):
-    from airflow_autopilot.core.waiting import as_utc
+    from airflow_autopilot.core.clock import parse_timestamp
 
-    result = as_utc(value)
+    result = parse_timestamp(value)
     assert result == datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
     assert result.tzinfo is not None
 
 
 def test_as_utc_keeps_none():
-    from airflow_autopilot.core.waiting import as_utc
+    from airflow_autopilot.core.clock import parse_timestamp
 
-    assert as_utc(None) is None
+    assert parse_timestamp(None) is None
