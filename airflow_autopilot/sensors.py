@@ -66,7 +66,7 @@ class AutopilotJobSensor(DeferAndResumeMixin, BaseSensorOperator):
         log training progress (default 300; 0 disables).
 
     ``poke_interval`` (Airflow's, default 60) is the time between polls in every mode, the trigger's
-    included; a value below :data:`~airflow_autopilot.core.waiting.MIN_POLL_INTERVAL_SECONDS`
+    included; a value below :data:`~airflow_autopilot.core.waits.pace.MIN_POLL_INTERVAL_SECONDS`
     (1 s; Airflow allows 0) is raised to it, with a warning.
     """
 

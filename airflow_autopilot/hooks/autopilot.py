@@ -89,7 +89,7 @@ class AutopilotHook(AwsBaseHook):
         """
         Within the block, every call through :attr:`client` (retries included) ends within
         ``seconds``: its connect/read timeouts and attempts come from
-        :func:`~airflow_autopilot.core.waiting.call_limits`. ``None``, or a limit the connection's
+        :func:`~airflow_autopilot.core.waits.pace.call_limits`. ``None``, or a limit the connection's
         own botocore settings already meet, changes nothing.
 
         :param seconds: the time the calls may take.

@@ -14,7 +14,7 @@ class ApprovalWait(WaitMachine[dict[str, Any]]):
     success, Rejected a failure; PendingManualApproval keeps waiting.
 
     :param model_package_arn: the version.
-    :param kwargs: :class:`~airflow_autopilot.core.waiting.WaitMachine` arguments.
+    :param kwargs: :class:`~airflow_autopilot.core.waits.machine.WaitMachine` arguments.
     """
 
     timeout_error = AutopilotError

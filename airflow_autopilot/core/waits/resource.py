@@ -18,7 +18,7 @@ def resource_wait(kind: str, name: str, **kwargs: Any) -> TransformJobWait | App
 
     :param kind: ``transform-job`` or ``model-package``.
     :param name: the TransformJobName or the ModelPackageArn.
-    :param kwargs: :class:`~airflow_autopilot.core.waiting.WaitMachine` arguments.
+    :param kwargs: :class:`~airflow_autopilot.core.waits.machine.WaitMachine` arguments.
     """
     if kind == "transform-job":
         return TransformJobWait(name, **kwargs)

@@ -18,7 +18,7 @@ class TransformJobWait(WaitMachine[dict[str, Any]]):
     failure carrying SageMaker's FailureReason.
 
     :param job_name: the TransformJobName.
-    :param kwargs: :class:`~airflow_autopilot.core.waiting.WaitMachine` arguments.
+    :param kwargs: :class:`~airflow_autopilot.core.waits.machine.WaitMachine` arguments.
     """
 
     timeout_error = AutopilotError
