@@ -146,7 +146,7 @@ def test_a_stale_hand_off_leaves_the_candidate_count_due():
 
     now = datetime.now(timezone.utc)
     fresh = AutopilotJob.from_describe({"AutoMLJobName": "j1"})
-    assert handed_off_recently(fresh, 60)  # no Date header: taken as recent
+    assert handed_off_recently(fresh, 60, now=now)  # no Date header: taken as recent
     fresh = replace(fresh, observed_at=now - timedelta(seconds=5))
-    assert handed_off_recently(fresh, 60)
-    assert not handed_off_recently(replace(fresh, observed_at=now - timedelta(seconds=600)), 60)
+    assert handed_off_recently(fresh, 60, now=now)
+    assert not handed_off_recently(replace(fresh, observed_at=now - timedelta(seconds=600)), 60, now=now)
