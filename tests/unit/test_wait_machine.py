@@ -298,3 +298,30 @@ async def test_async_driver_gives_up_a_hanging_poll_at_the_deadline():
     step = await drive_async(wait, hang)
     assert step.status == "timeout"
     assert loop.time() - started < 2.0
+
+
+def test_the_drivers_sleep_on_the_machines_clock_unless_told_otherwise():
+    answers = iter(
+        [job("InProgress", "ModelTuning"), job("InProgress", "ModelTuning"), job("Completed", "Completed")]
+    )
+    clock = ManualClock(START)
+    assert drive(job_wait(clock), lambda: next(answers)).status == "Completed"
+    assert len(clock.slept) == 2 and all(10 <= s <= 11 for s in clock.slept)
+
+    async def poll():
+        return job("InProgress", "ModelTuning")
+
+    timed = ManualClock(START)
+    step = asyncio.run(drive_async(job_wait(timed, timeout=35), poll))
+    # The wait's own clock moved by each sleep, so the deadline passed without real time passing.
+    assert step.status == "timeout" and sum(timed.slept) == pytest.approx(35, abs=1e-3)
+    assert (timed.now() - START).total_seconds() == pytest.approx(35, abs=1e-3)
+
+
+def test_a_wait_built_without_a_clock_takes_the_default_one():
+    from airflow_autopilot.core.clock import clock_in_use
+
+    clock = ManualClock(START)
+    with clock_in_use(clock):
+        wait = EndpointWait("ep", None, poll_interval=5, timeout=10, log=LOG)
+    assert wait.clock is clock and wait.deadline == START + timedelta(seconds=10)
