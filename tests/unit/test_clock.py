@@ -80,3 +80,19 @@ def test_a_manual_clock_moves_by_what_is_slept_on_it():
     asyncio.run(clock.sleep_async(2.5))
     assert clock.slept == [5, 2.5] and clock.monotonic() == 7.5
     assert clock.now() == datetime(2026, 1, 1, 0, 0, 7, 500_000, tzinfo=timezone.utc)
+
+
+def test_no_module_but_core_clock_parses_timestamps():
+    """One parser: everything else calls parse_timestamp (the emulator's data reader parses the
+    time-series column of a training CSV, user data rather than a SageMaker timestamp)."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "airflow_autopilot"
+    parsers = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path != package / "core" / "clock.py"
+        and not (path.parent.name == "emulator" and path.name.startswith("data"))
+        and "fromisoformat(" in path.read_text()
+    ]
+    assert parsers == []
