@@ -284,7 +284,8 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
     :param fallback_describes_per_second: while ListAutoMLJobs is denied, the shared poller makes
         at most this many DescribeAutoMLJob calls per second (the smallest among its triggers).
     :param clock: the clock the wait reads and sleeps on (default:
-        :func:`~airflow_autopilot.core.clock.default_clock`); not serialized.
+        :func:`~airflow_autopilot.core.clock.default_clock`, which the shared poller, one for
+        many triggers, always uses); not serialized.
     """
 
     def __init__(
