@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from moto.core.exceptions import InvalidToken
@@ -16,6 +16,7 @@ from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.utils import arn_formatter
 from moto.utilities.paginator import paginate
 
+from airflow_autopilot.core.clock import parse_timestamp
 from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.job_validation import validate_create_request, validate_create_v2_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
@@ -470,17 +471,17 @@ def _page_size(value: Any, bounds: tuple[int, int], default: int) -> int:
 
 
 def _as_datetime(value: Any, where: str) -> datetime | None:
-    """A timestamp member as botocore sends it (epoch seconds, or ISO 8601 text)."""
-    if value is None:
-        return None
+    """A timestamp member as botocore sends it (epoch seconds, or ISO 8601 text), as naive UTC (as
+    moto keeps job times, so the filters compare like with like).
+
+    :param value: the request member.
+    :param where: its name, for SageMaker's ValidationException.
+    """
     try:
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, tz=timezone.utc).replace(tzinfo=None)
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
+        parsed = parse_timestamp(value)
+    except ValueError:
         raise ValidationError(message=f"Value '{value}' at '{where}' is not a valid timestamp.") from None
-    # Job times are naive UTC (as moto keeps them): compare in naive UTC.
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return parsed.replace(tzinfo=None) if parsed is not None else None
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,20 +13,15 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
 from airflow_autopilot.core.errors import falls_back_to_v2, is_missing, is_not_found
 from airflow_autopilot.core.job import TERMINAL_STATUSES, AutopilotJob, WaitCriteria
 from airflow_autopilot.core.validation import validate_create_request, validate_job_name
-from airflow_autopilot.core.waiting import (
-    DEFAULT_CANDIDATE_COUNT_INTERVAL,
-    DEFAULT_MAX_BACKOFF_SECONDS,
-    DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    CallLimits,
-    EndpointWait,
-    JobWait,
-    ProgressReporter,
-    call_limits,
-    drive,
-)
+from airflow_autopilot.core.waits.endpoint import EndpointWait
+from airflow_autopilot.core.waits.job import JobWait
+from airflow_autopilot.core.waits.loop import drive
+from airflow_autopilot.core.waits.pace import DEFAULT_MAX_BACKOFF_SECONDS, CallLimits, call_limits
+from airflow_autopilot.core.waits.progress import ProgressReporter
 from airflow_autopilot.exceptions import AutopilotJobNotFound
 
 if TYPE_CHECKING:
@@ -95,7 +89,7 @@ class AutopilotHook(AwsBaseHook):
         """
         Within the block, every call through :attr:`client` (retries included) ends within
         ``seconds``: its connect/read timeouts and attempts come from
-        :func:`~airflow_autopilot.core.waiting.call_limits`. ``None``, or a limit the connection's
+        :func:`~airflow_autopilot.core.waits.pace.call_limits`. ``None``, or a limit the connection's
         own botocore settings already meet, changes nothing.
 
         :param seconds: the time the calls may take.
@@ -209,7 +203,7 @@ class AutopilotHook(AwsBaseHook):
         created_at: datetime | str | None = None,
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
-        sleep: Callable[[float], object] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> AutopilotJob:
         """
         Poll a job until ``criteria`` give a verdict, blocking the caller (the :class:`JobWait`
@@ -225,7 +219,7 @@ class AutopilotHook(AwsBaseHook):
         :param created_at: when the job was created; defaults to the start of this wait.
         :param candidate_interval: minimum seconds between candidate counts while training.
         :param max_backoff: cap on the sleep after repeated transient errors.
-        :param sleep: sleep function (tests).
+        :param sleep: sleeps between polls (default: the wait's clock, :func:`~airflow_autopilot.core.clock.default_clock`).
         :return: the job, when the verdict is success.
         :raises AutopilotJobFailed: on a failure verdict, with :meth:`AutopilotJob.failure_message`.
         :raises AutopilotWaitTimeout: when ``timeout`` passes first.
@@ -410,7 +404,7 @@ class AutopilotHook(AwsBaseHook):
         config_name: str | None = None,
         poll_interval: float = 30.0,
         timeout: float | None = 3600.0,
-        sleep: Callable[[float], object] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> dict[str, Any]:
         """
         Poll DescribeEndpoint until the endpoint is InService (on ``config_name`` when given).
@@ -419,7 +413,7 @@ class AutopilotHook(AwsBaseHook):
         :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
         :param poll_interval: seconds between checks; transient errors back off.
         :param timeout: give up after this many seconds.
-        :param sleep: sleep function (tests).
+        :param sleep: sleeps between polls (default: the wait's clock, :func:`~airflow_autopilot.core.clock.default_clock`).
         :return: the DescribeEndpoint response (without ResponseMetadata).
         :raises AutopilotJobFailed: when the endpoint is Failed, OutOfService or Deleting, with its FailureReason.
         :raises AutopilotError: on timeout or when the endpoint does not exist.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
@@ -391,12 +391,13 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
 
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.clock import default_clock
         from airflow_autopilot.core.naming import TryChain
 
         chain = TryChain.from_context(context)
         request, passthrough = self.build_request(chain)
         self.stop_marker = f"on_kill of try {getattr(context['ti'], 'try_number', '?')}"
-        started_at = datetime.now(timezone.utc)
+        started_at = default_clock().now()  # the clock the wait's grace period is read on
         job_name, arn = self.create_or_reattach(request, passthrough, chain)
         AutopilotJobLink.persist(
             context=context,
@@ -423,7 +424,7 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
-        from airflow_autopilot.core.waiting import JobWait
+        from airflow_autopilot.core.waits.job import JobWait
 
         wait = JobWait(
             job_name,

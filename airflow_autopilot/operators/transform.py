@@ -350,12 +350,8 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_autopilot.core.naming import TryChain
         from airflow_autopilot.core.promotion import safe_resource_name
-        from airflow_autopilot.core.transform import (
-            CANDIDATE_TAG_KEY,
-            TransformJobWait,
-            transform_request,
-            transform_result,
-        )
+        from airflow_autopilot.core.transform import CANDIDATE_TAG_KEY, transform_request, transform_result
+        from airflow_autopilot.core.waits.transform import TransformJobWait
 
         self.validate()
         chain = TryChain.from_context(context)
