@@ -14,6 +14,7 @@ from airflow_autopilot.aio.clients import client_key, describe_job, shared_clien
 from airflow_autopilot.aio.poller import DEFAULT_FALLBACK_DESCRIBES_PER_SECOND, Watch, shared_poller
 from airflow_autopilot.core.errors import is_missing
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.redaction import describe_error, scrub
 from airflow_autopilot.core.transform import resource_wait, wait_event
 from airflow_autopilot.core.waiting import (
     DEFAULT_CANDIDATE_COUNT_INTERVAL,
@@ -139,6 +140,7 @@ class AutopilotBaseTrigger(BaseTrigger):
         try:
             payload = await self.wait()
         except Exception as err:
+            scrub(err)  # before its traceback is logged
             self.log.exception("%s failed", type(self).__name__)
             payload = self.error_event(err)
         yield TriggerEvent(payload)
@@ -363,7 +365,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         return make_event(
             "error",
             self.job_name,
-            f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+            f"Error waiting for Autopilot job {self.job_name!r}: {describe_error(err)}",
         )
 
 
@@ -432,7 +434,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
         return {
             "status": "error",
             "endpoint_name": self.endpoint_name,
-            "message": f"Error waiting for endpoint {self.endpoint_name!r}: {type(err).__name__}: {err}",
+            "message": f"Error waiting for endpoint {self.endpoint_name!r}: {describe_error(err)}",
             "endpoint": None,
         }
 
@@ -509,6 +511,6 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
             self.kind,
             self.name,
             "error",
-            f"Error waiting for {self.kind} {self.name!r}: {type(err).__name__}: {err}",
+            f"Error waiting for {self.kind} {self.name!r}: {describe_error(err)}",
             None,
         )

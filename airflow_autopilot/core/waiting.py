@@ -22,6 +22,7 @@ from airflow_autopilot.core.defaults import (
 from airflow_autopilot.core.errors import is_not_found, is_transient
 from airflow_autopilot.core.job import TRAINING_SECONDARY_STATUSES, AutopilotJob, WaitCriteria
 from airflow_autopilot.core.promotion import ENDPOINT_FAILED_STATUSES, endpoint_verdict
+from airflow_autopilot.core.redaction import describe_error, scrub
 from airflow_autopilot.core.xcom import JSONValue, job_summary, to_json_safe
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed, AutopilotWaitTimeout
 
@@ -310,7 +311,9 @@ class ProgressReporter:
         :param response: the ListCandidatesForAutoMLJob response, or the exception it raised.
         """
         if isinstance(response, BaseException):
-            self.log.info("Could not count candidates of %s (%s); carrying on", self.job_name, response)
+            self.log.info(
+                "Could not count candidates of %s (%s); carrying on", self.job_name, describe_error(response)
+            )
             self.report_candidates(job, None)
             return
         self.report_candidates(job, len(response.get("Candidates", [])), more=bool(response.get("NextToken")))
@@ -407,7 +410,7 @@ class Finished(Generic[T]):
         if self.status == "timeout":
             raise self.timeout_error(self.message)
         assert self.error is not None
-        raise self.error
+        raise scrub(self.error)
 
 
 Step = Sleep | Finished[T]
@@ -471,10 +474,9 @@ class WaitMachine(Generic[T]):
         """Whether a failed poll leaves the wait going (default: transient errors only)."""
         if is_transient(error):
             self.log.warning(
-                "Transient error checking %s (%s: %s); will check again",
+                "Transient error checking %s (%s); will check again",
                 self.what,
-                type(error).__name__,
-                error,
+                describe_error(error),
             )
             return True
         return False
@@ -511,7 +513,7 @@ class WaitMachine(Generic[T]):
 
     def error_message(self, error: BaseException) -> str:
         """The message of a wait ended by ``error``."""
-        return f"Error polling {self.what}: {type(error).__name__}: {error}"
+        return f"Error polling {self.what}: {describe_error(error)}"
 
     def note(self, subject: T) -> None:
         """Record a newer state seen without a poll (a list summary): the last state a timeout or
@@ -603,7 +605,11 @@ class JobWait(WaitMachine[AutopilotJob]):
             and not self.described
             and within_not_found_grace(self.created_at, self.not_found_grace, now=self._now())
         ):
-            self.log.info("Autopilot job %s is not visible yet (%s); will check again", self.job_name, error)
+            self.log.info(
+                "Autopilot job %s is not visible yet (%s); will check again",
+                self.job_name,
+                describe_error(error),
+            )
             return True
         return super().tolerate(error)
 
@@ -612,7 +618,7 @@ class JobWait(WaitMachine[AutopilotJob]):
             seen = (
                 f"it was last seen {self.state(self.last)}" if self.last is not None else "it was never seen"
             )
-            return f"Autopilot job {self.job_name!r} not found ({type(error).__name__}: {error}); {seen}"
+            return f"Autopilot job {self.job_name!r} not found ({describe_error(error)}); {seen}"
         return super().error_message(error)
 
     def event(self, step: Finished[AutopilotJob]) -> dict[str, Any]:
