@@ -8,6 +8,7 @@ import json
 import socket
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,21 +32,42 @@ def refused_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def refused_url(monkeypatch) -> str:
-    """``aws_default`` pointing at ``http://user:password@127.0.0.1:<refused port>``."""
-    url = f"http://{USER}:{PASSWORD}@127.0.0.1:{refused_port()}"
-    _connect(monkeypatch, url)
-    return url
+#: The URL forms a credential takes (the password, then what the redacted URL shows instead):
+#: userinfo (a proxy, a gateway) and a query parameter (a gateway's token), which botocore and
+#: aiobotocore both keep in their connection errors.
+URL_FORMS = {
+    "userinfo": ("{scheme}://{user}:{secret}@127.0.0.1:{port}", f"{USER}:{MASK}@127.0.0.1"),
+    "query-token": (
+        "{scheme}://127.0.0.1:{port}/?X-Amz-Security-Token={secret}",
+        f"X-Amz-Security-Token={MASK}",
+    ),
+}
 
 
-@pytest.fixture
-def not_tls_url(autopilot_emulator_server, monkeypatch) -> str:
-    """``aws_default`` speaking HTTPS, with a password, to the emulator's plain HTTP port: botocore
-    raises an SSLError, which no retry fixes, so the wait ends on it (and raises it again)."""
-    url = f"https://{USER}:{PASSWORD}@127.0.0.1:{autopilot_emulator_server.port}"
+@dataclass(frozen=True)
+class LeakyUrl:
+    url: str
+    masked: str  # what the redacted text shows in the secret's place
+
+
+def _leaky_url(monkeypatch: pytest.MonkeyPatch, form: str, scheme: str, port: int) -> LeakyUrl:
+    template, masked = URL_FORMS[form]
+    url = template.format(scheme=scheme, user=USER, secret=PASSWORD, port=port)
     _connect(monkeypatch, url)
-    return url
+    return LeakyUrl(url, masked)
+
+
+@pytest.fixture(params=sorted(URL_FORMS))
+def refused_url(request, monkeypatch) -> LeakyUrl:
+    """``aws_default`` pointing at a refused loopback port, with a password in its URL."""
+    return _leaky_url(monkeypatch, request.param, "http", refused_port())
+
+
+@pytest.fixture(params=sorted(URL_FORMS))
+def not_tls_url(request, autopilot_emulator_server, monkeypatch) -> LeakyUrl:
+    """``aws_default`` speaking HTTPS, with a password in its URL, to the emulator's plain HTTP
+    port: botocore raises an SSLError, which no retry fixes, so the wait ends on it."""
+    return _leaky_url(monkeypatch, request.param, "https", autopilot_emulator_server.port)
 
 
 def _connect(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
@@ -95,7 +117,7 @@ def test_a_sensors_transient_error_warning_shows_no_password(refused_url, seen, 
     assert s.poke({}) is False
     text = seen()
     assert_redacted(text, expect="Transient error checking Autopilot job 'leaky-job'")
-    assert f"{USER}:{MASK}@127.0.0.1" in text  # the URL still says where it went
+    assert refused_url.masked in text  # the URL still says where it went
 
 
 def test_a_sensors_error_ends_the_wait_without_the_password(not_tls_url, seen):
@@ -103,7 +125,7 @@ def test_a_sensors_error_ends_the_wait_without_the_password(not_tls_url, seen):
     with pytest.raises(Exception) as raised:
         s.poke({})
     assert "SSL" in type(raised.value).__name__
-    assert_redacted(error_text(raised.value), expect=f"{USER}:{MASK}@")
+    assert_redacted(error_text(raised.value), expect=not_tls_url.masked)
     assert_redacted(seen())
 
 
@@ -112,10 +134,10 @@ def test_the_hooks_connection_errors_carry_no_password(refused_url):
     hook = AutopilotHook(aws_conn_id="aws_default", config=ONE_ATTEMPT)
     with pytest.raises(Exception) as raised:
         hook.get_job("leaky-job")
-    assert_redacted(error_text(raised.value), expect=f"{USER}:{MASK}@127.0.0.1")
+    assert_redacted(error_text(raised.value), expect=refused_url.masked)
     with hook.time_limit(5.0), pytest.raises(Exception) as raised:  # the bounded clients too
         hook.get_job("leaky-job")
-    assert_redacted(error_text(raised.value), expect=f"{USER}:{MASK}@127.0.0.1")
+    assert_redacted(error_text(raised.value), expect=refused_url.masked)
 
 
 def test_the_hooks_blocking_wait_logs_no_password(refused_url, seen):
@@ -133,7 +155,7 @@ def test_the_hooks_blocking_wait_raises_its_error_without_the_password(not_tls_u
     hook = AutopilotHook(aws_conn_id="aws_default", config=ONE_ATTEMPT)
     with pytest.raises(Exception) as raised:
         hook.wait_for_job("leaky-job", WaitCriteria.build(), poll_interval=0.05, timeout=5)
-    assert_redacted(error_text(raised.value), expect=f"{USER}:{MASK}@")
+    assert_redacted(error_text(raised.value), expect=not_tls_url.masked)
     assert_redacted(seen())
 
 
@@ -142,7 +164,7 @@ def test_the_create_operator_fails_without_the_password(refused_url, seen):
     context = make_context(op)
     with pytest.raises(Exception) as raised:
         op.execute(context)
-    assert_redacted(error_text(raised.value), expect=f"{USER}:{MASK}@127.0.0.1")
+    assert_redacted(error_text(raised.value), expect=refused_url.masked)
     assert_redacted(json.dumps(context["pushed"], default=str))  # XCom
     assert_redacted(seen())
 
@@ -157,8 +179,23 @@ async def test_a_trigger_shows_no_password_in_events_kwargs_or_logs(refused_url,
     events = [event async for event in trigger.run()]
     assert len(events) == 1 and events[0].payload["status"] in ("timeout", "error")
     assert_redacted(json.dumps(events[0].payload, default=str))
-    # aiohttp refuses a URL with credentials before connecting, in words without the URL.
+    # aiohttp refuses userinfo in a URL before connecting, in words without the URL; a token in
+    # the query string reaches the connection error.
     assert_redacted(seen(), expect="Transient error checking Autopilot job 'leaky-job'")
+
+
+@pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "own-describes"])
+async def test_a_trigger_error_event_shows_no_password(not_tls_url, seen, coalesce):
+    trigger = fast_trigger(
+        AutopilotJobTrigger, "leaky-job", aws_conn_id="aws_default", timeout=1.0, coalesce=coalesce
+    )
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1
+    payload = events[0].payload
+    if "X-Amz-Security-Token" in not_tls_url.url:  # aiohttp refuses userinfo before any TLS
+        assert payload["status"] == "error" and not_tls_url.masked in payload["message"]
+    assert_redacted(json.dumps(payload, default=str))
+    assert_redacted(seen())
 
 
 def test_the_sensor_defers_with_kwargs_that_hold_no_password(refused_url):
