@@ -6,13 +6,14 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from email.utils import formatdate
 from typing import Any
 
 from moto.sagemaker import urls as sagemaker_urls
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN
-from airflow_autopilot.emulator import wire_validation
+from airflow_autopilot.emulator import settings, wire_validation
 from airflow_autopilot.emulator.http_controls import register_routes
 from airflow_autopilot.emulator.responses import AutopilotResponse
 
@@ -53,6 +54,8 @@ def error_answer(code: str, message: str, status: int = 400) -> Answer:
         "Content-Type": _JSON_1_1,
         REQUEST_ID_HEADER: str(uuid.uuid4()),
         "X-Amzn-Errortype": code,
+        # On the emulator clock, as every SageMaker answer's (in-process clients read it too).
+        "date": formatdate(settings.now(), usegmt=True),
     }
     return status, headers, json.dumps({"__type": code, "message": message})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import botocore.session
@@ -14,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.validation import JOB_NAME_PATTERN
+from airflow_autopilot.emulator import settings
 
 # The emulator checks the SigV4 header's shape, not its signature.
 AUTH = (
@@ -171,6 +173,7 @@ def test_control_routes_carry_a_request_id_too(autopilot_emulator_server):
 
 def test_botocore_reads_the_request_id_of_a_shape_rejection_in_process(autopilot_emulator):
     """In-process (mock_aws) answers go through the same front door: botocore sees the request id."""
+    autopilot_emulator.advance(86_400)  # a day ahead of the wall clock
     raw = autopilot_emulator.client(
         "sagemaker", config=Config(parameter_validation=False, retries={"max_attempts": 0})
     )
@@ -178,6 +181,9 @@ def test_botocore_reads_the_request_id_of_a_shape_rejection_in_process(autopilot
         raw.describe_auto_ml_job()
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert raised.value.response["ResponseMetadata"]["RequestId"]
+    # Dated on the emulator clock, as every answer is.
+    date = raised.value.response["ResponseMetadata"]["HTTPHeaders"]["date"]
+    assert abs(parsedate_to_datetime(date).timestamp() - settings.now()) < 5
     with pytest.raises(ClientError) as raised:  # moto's parser raised a ValueError into the client
         raw.list_auto_ml_jobs(MaxResults="x")
     assert raised.value.response["Error"]["Code"] == "ValidationException"
