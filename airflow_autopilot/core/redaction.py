@@ -1,17 +1,15 @@
-"""Credentials out of every text we log, raise or hand over: URL userinfo and signed-URL parameters.
-
-A connection's ``endpoint_url`` may carry ``user:password@host`` (proxies and gateways are set up so)
-and botocore puts that URL in its connection errors; presigned URLs carry signatures and session
-tokens in their query string. :func:`describe_error` is how this package turns an AWS or network
-error into text, and :func:`scrub` removes the same credentials from an exception (and the ones it
-chains) before it is raised again, so a traceback shows none either.
-"""
+"""Credentials out of every text we log, raise or hand over: URL userinfo and credential query
+parameters, masked in one place (:func:`describe_error`, :func:`scrub`)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from typing import Any
+
+# A connection's endpoint_url may carry user:password@host (proxies and gateways are set up so) and
+# botocore words its connection errors with that URL; presigned URLs carry signatures and session
+# tokens in their query string.
 
 #: What a credential is replaced with.
 MASK = "***"
@@ -20,7 +18,6 @@ SECRET_PARAMETERS = (
     "X-Amz-Security-Token",
     "X-Amz-Signature",
     "X-Amz-Credential",
-    "X-Amz-SignedHeaders",
     "AWSAccessKeyId",
     "Signature",
     "SecurityToken",

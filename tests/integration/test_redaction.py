@@ -1,6 +1,5 @@
-"""No credential from a connection's endpoint URL reaches a log, an exception, an event or trigger
-kwargs: a real connection whose ``endpoint_url`` is ``http://user:password@host`` (as proxies and
-gateways are configured), refused or not speaking TLS, through every path that logs an error."""
+"""No credential from a connection's endpoint URL (userinfo, a query token) reaches a log, an
+exception, an event or trigger kwargs, through every path that logs an error."""
 
 from __future__ import annotations
 
