@@ -16,6 +16,7 @@ from airflow_autopilot.core.clock import Clock
 from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
 from airflow_autopilot.core.errors import is_missing
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.redaction import describe_error, scrub
 from airflow_autopilot.core.waits.endpoint import EndpointWait
 from airflow_autopilot.core.waits.job import JobWait, from_hand_off, make_event
 from airflow_autopilot.core.waits.loop import drive_async
@@ -139,6 +140,7 @@ class AutopilotBaseTrigger(BaseTrigger):
         try:
             payload = await self.wait()
         except Exception as err:
+            scrub(err)  # before its traceback is logged
             self.log.exception("%s failed", type(self).__name__)
             payload = self.error_event(err)
         yield TriggerEvent(payload)
@@ -392,7 +394,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         return make_event(
             "error",
             self.job_name,
-            f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+            f"Error waiting for Autopilot job {self.job_name!r}: {describe_error(err)}",
         )
 
 
@@ -465,7 +467,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
         return {
             "status": "error",
             "endpoint_name": self.endpoint_name,
-            "message": f"Error waiting for endpoint {self.endpoint_name!r}: {type(err).__name__}: {err}",
+            "message": f"Error waiting for endpoint {self.endpoint_name!r}: {describe_error(err)}",
             "endpoint": None,
         }
 
@@ -546,6 +548,6 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
             self.kind,
             self.name,
             "error",
-            f"Error waiting for {self.kind} {self.name!r}: {type(err).__name__}: {err}",
+            f"Error waiting for {self.kind} {self.name!r}: {describe_error(err)}",
             None,
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import math
 import weakref
 from collections import deque
@@ -20,9 +19,10 @@ from airflow_autopilot.aio.clients import describe_job
 from airflow_autopilot.core.clock import Clock, default_clock, parse_timestamp
 from airflow_autopilot.core.errors import error_code, is_transient
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
+from airflow_autopilot.core.redaction import redact, redacting_logger
 from airflow_autopilot.core.waits.pace import min_poll_interval
 
-log = logging.getLogger(__name__)
+log = redacting_logger(__name__)
 
 #: Summaries per ListAutoMLJobs page (the API's maximum).
 LIST_PAGE_SIZE = 100
@@ -635,7 +635,7 @@ class CoalescedPoller:
             "at most %g calls per second (each job about every %.0f s); ListAutoMLJobs is retried "
             "every %.0f s.",
             error_code(err) or type(err).__name__,
-            err,
+            redact(str(err)),
             LIST_PERMISSION,
             len(self._jobs),
             rate,

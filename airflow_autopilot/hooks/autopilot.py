@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
 from airflow_autopilot.core.errors import falls_back_to_v2, is_missing, is_not_found
 from airflow_autopilot.core.job import TERMINAL_STATUSES, AutopilotJob, WaitCriteria
+from airflow_autopilot.core.redaction import describe_error, scrub_client_errors
 from airflow_autopilot.core.validation import validate_create_request, validate_job_name
 from airflow_autopilot.core.waits.endpoint import EndpointWait
 from airflow_autopilot.core.waits.job import JobWait
@@ -67,6 +68,12 @@ class AutopilotHook(AwsBaseHook):
         # Set by time_limit(): the botocore settings every call through `client` uses meanwhile.
         self._limits: CallLimits | None = None
         self._bounded_clients: dict[CallLimits, Any] = {}
+
+    def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
+        """AwsBaseHook's client, raising connection errors without a credential from the endpoint
+        URL (:func:`scrub_client_errors`); a deferrable one (an async context) is left to its user."""
+        client = super().get_client_type(*args, **kwargs)
+        return scrub_client_errors(client) if hasattr(client, "meta") else client
 
     @property
     def config(self) -> Config:
@@ -137,7 +144,7 @@ class AutopilotHook(AwsBaseHook):
                 config=self._get_config(config),
                 verify=self.verify,
             )
-            self._bounded_clients[limits] = client
+            self._bounded_clients[limits] = scrub_client_errors(client)
         return client
 
     def _not_found(self, job_name: str) -> AutopilotJobNotFound:
@@ -187,7 +194,9 @@ class AutopilotHook(AwsBaseHook):
         except ClientError as err:
             if not falls_back_to_v2(err, api_version):
                 raise
-            self.log.info("DescribeAutoMLJob cannot describe %s (%s); using V2", job_name, err)
+            self.log.info(
+                "DescribeAutoMLJob cannot describe %s (%s); using V2", job_name, describe_error(err)
+            )
             return AutopilotJob.from_describe(self.describe_auto_ml_job_v2(job_name), "v2")
 
     # --- waiting ----------------------------------------------------------------------------------

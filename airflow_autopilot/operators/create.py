@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_autopilot.core.lineage_names import JOB_OUTPUT_ALIAS
+from airflow_autopilot.core.redaction import describe_error, scrub
 from airflow_autopilot.exceptions import AutopilotJobNameConflict
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, resolve_event
@@ -582,7 +583,7 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
                 return None
             body = s3.get_object(Bucket=bucket, Key=objects[0], Range="bytes=0-65535")["Body"].read()
         except Exception as err:  # lineage must never fail the task
-            self.log.info("No schema for %s: %s", channel.uri, err)
+            self.log.info("No schema for %s: %s", channel.uri, describe_error(err))
             return None
         return csv_header(body)
 
@@ -602,5 +603,6 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
                 name, tags=[{"Key": STOPPED_BY_TAG_KEY, "Value": self.stop_marker}]
             ):
                 self.log.info("Task killed: requested stop of Autopilot job %s", name)
-        except Exception:
+        except Exception as err:
+            scrub(err)  # before its traceback is logged
             self.log.exception("Task killed, but stopping Autopilot job %s failed", name)

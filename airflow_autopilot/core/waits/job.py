@@ -15,6 +15,7 @@ from airflow_autopilot.core.defaults import (
 )
 from airflow_autopilot.core.errors import is_not_found
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.redaction import describe_error
 from airflow_autopilot.core.waits.machine import EVENT_STATUSES, EventStatus, Finished, Verdict, WaitMachine
 from airflow_autopilot.core.waits.progress import ProgressReporter
 from airflow_autopilot.core.xcom import JSONValue, job_summary, to_json_safe
@@ -122,7 +123,11 @@ class JobWait(WaitMachine[AutopilotJob]):
             and not self.described
             and within_not_found_grace(self.created_at, self.not_found_grace, now=self.clock.now())
         ):
-            self.log.info("Autopilot job %s is not visible yet (%s); will check again", self.job_name, error)
+            self.log.info(
+                "Autopilot job %s is not visible yet (%s); will check again",
+                self.job_name,
+                describe_error(error),
+            )
             return True
         return super().tolerate(error)
 
@@ -131,7 +136,7 @@ class JobWait(WaitMachine[AutopilotJob]):
             seen = (
                 f"it was last seen {self.state(self.last)}" if self.last is not None else "it was never seen"
             )
-            return f"Autopilot job {self.job_name!r} not found ({type(error).__name__}: {error}); {seen}"
+            return f"Autopilot job {self.job_name!r} not found ({describe_error(error)}); {seen}"
         return super().error_message(error)
 
     def event(self, step: Finished[AutopilotJob]) -> dict[str, Any]:

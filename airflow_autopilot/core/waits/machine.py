@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from airflow_autopilot.core.clock import Clock, default_clock, parse_timestamp
 from airflow_autopilot.core.errors import is_transient
+from airflow_autopilot.core.redaction import describe_error, scrub
 from airflow_autopilot.core.waits.pace import (
     CALL_TIMEOUT_STEPS,
     DEFAULT_MAX_BACKOFF_SECONDS,
@@ -62,7 +63,7 @@ class Finished(Generic[T]):
         if self.status == "timeout":
             raise self.timeout_error(self.message)
         assert self.error is not None
-        raise self.error
+        raise scrub(self.error)
 
 
 Step = Sleep | Finished[T]
@@ -130,10 +131,9 @@ class WaitMachine(Generic[T]):
         """Whether a failed poll leaves the wait going (default: transient errors only)."""
         if is_transient(error):
             self.log.warning(
-                "Transient error checking %s (%s: %s); will check again",
+                "Transient error checking %s (%s); will check again",
                 self.what,
-                type(error).__name__,
-                error,
+                describe_error(error),
             )
             return True
         return False
@@ -170,7 +170,7 @@ class WaitMachine(Generic[T]):
 
     def error_message(self, error: BaseException) -> str:
         """The message of a wait ended by ``error``."""
-        return f"Error polling {self.what}: {type(error).__name__}: {error}"
+        return f"Error polling {self.what}: {describe_error(error)}"
 
     def note(self, subject: T) -> None:
         """Record a newer state seen without a poll (a list summary): the last state a timeout or

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_autopilot.core.clock import Clock, default_clock, format_duration, parse_timestamp
 from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL
 from airflow_autopilot.core.job import TRAINING_SECONDARY_STATUSES, AutopilotJob
+from airflow_autopilot.core.redaction import describe_error
 
 if TYPE_CHECKING:
     import logging
@@ -98,7 +99,9 @@ class ProgressReporter:
         :param response: the ListCandidatesForAutoMLJob response, or the exception it raised.
         """
         if isinstance(response, BaseException):
-            self.log.info("Could not count candidates of %s (%s); carrying on", self.job_name, response)
+            self.log.info(
+                "Could not count candidates of %s (%s); carrying on", self.job_name, describe_error(response)
+            )
             self.report_candidates(job, None)
             return
         self.report_candidates(job, len(response.get("Candidates", [])), more=bool(response.get("NextToken")))
