@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_autopilot.core.lineage_names import BATCH_TRANSFORM_OUTPUT_ALIAS
+from airflow_autopilot.core.redaction import scrub
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
@@ -350,12 +351,8 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_autopilot.core.naming import TryChain
         from airflow_autopilot.core.promotion import safe_resource_name
-        from airflow_autopilot.core.transform import (
-            CANDIDATE_TAG_KEY,
-            TransformJobWait,
-            transform_request,
-            transform_result,
-        )
+        from airflow_autopilot.core.transform import CANDIDATE_TAG_KEY, transform_request, transform_result
+        from airflow_autopilot.core.waits.transform import TransformJobWait
 
         self.validate()
         chain = TryChain.from_context(context)
@@ -471,5 +468,6 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
             )
             hook.client.stop_transform_job(TransformJobName=name)
             self.log.info("Task killed: requested stop of transform job %s", name)
-        except Exception:
+        except Exception as err:
+            scrub(err)  # before its traceback is logged
             self.log.exception("Task killed, but stopping transform job %s failed", name)
