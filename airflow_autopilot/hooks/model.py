@@ -9,6 +9,13 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.errors import already_exists, is_missing
+from airflow_autopilot.core.fields.endpoint import (
+    ENDPOINT,
+    UPDATE_ENDPOINT,
+    endpoint_config_request,
+    endpoint_request,
+)
+from airflow_autopilot.core.fields.model import model_request
 from airflow_autopilot.core.promotion import endpoint_action, registered_for
 from airflow_autopilot.core.transform import resource_wait
 from airflow_autopilot.core.waiting import drive
@@ -159,13 +166,9 @@ class AutopilotModelHook(AutopilotHook):
         except ClientError as err:
             if not is_missing(err):
                 raise
-        kwargs: dict[str, Any] = {
-            "ModelName": model_name,
-            "ExecutionRoleArn": role_arn,
-            "Containers": containers,
-        }
-        if tags:
-            kwargs["Tags"] = tags
+        kwargs, _ = model_request(
+            {"role_arn": role_arn, "tags": tags}, model_name=model_name, containers=containers
+        )
         try:
             self.client.create_model(**kwargs)
         except ClientError as err:
@@ -194,20 +197,11 @@ class AutopilotModelHook(AutopilotHook):
         except ClientError as err:
             if not is_missing(err):
                 raise
-        kwargs: dict[str, Any] = {
-            "EndpointConfigName": config_name,
-            "ProductionVariants": [
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": model_name,
-                    "InitialInstanceCount": instance_count,
-                    "InstanceType": instance_type,
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-        }
-        if tags:
-            kwargs["Tags"] = tags
+        kwargs, _ = endpoint_config_request(
+            {"instance_type": instance_type, "initial_instance_count": instance_count, "tags": tags},
+            config_name=config_name,
+            model_name=model_name,
+        )
         try:
             self.client.create_endpoint_config(**kwargs)
         except ClientError as err:
@@ -267,9 +261,9 @@ class AutopilotModelHook(AutopilotHook):
         current = self.describe_endpoint_or_none(endpoint_name)
         action = endpoint_action(current, config_name)
         if action == "create":
-            kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": config_name}
-            if tags:
-                kwargs["Tags"] = tags
+            kwargs, _ = endpoint_request(
+                ENDPOINT, {"endpoint_name": endpoint_name, "tags": tags}, config_name=config_name
+            )
             try:
                 self.client.create_endpoint(**kwargs)
                 self.log.info("Creating endpoint %s on %s", endpoint_name, config_name)
@@ -315,7 +309,8 @@ class AutopilotModelHook(AutopilotHook):
                 f"({current.get('FailureReason') or 'no FailureReason'}); SageMaker cannot update it. "
                 "Delete it or choose another endpoint_name."
             )
-        self.client.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+        kwargs, _ = endpoint_request(UPDATE_ENDPOINT, {"endpoint_name": endpoint}, config_name=config_name)
+        self.client.update_endpoint(**kwargs)
         self.log.info(
             "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name
         )
