@@ -596,7 +596,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
             plan.endpoint_name,
             model_name=plan.model_name,
             config_name=plan.config_name,
-            role_arn=self.role_arn,
+            role_arn=self.request_parameters()["role_arn"],
             containers=plan.containers,
             instance_type=plan.instance_type,
             instance_count=plan.instance_count,
@@ -640,7 +640,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         """The processing unit whose containers are deployed: the given one, else the instance type's."""
         from airflow_autopilot.core.promotion import processing_unit_for
 
-        return self.processing_unit or processing_unit_for(self.instance_type)
+        return self.processing_unit or processing_unit_for(self.request_parameters()["instance_type"])
 
     def record_deployment(self, context: Context, result: Mapping[str, Any]) -> None:
         """

@@ -417,8 +417,9 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         """The input prefix and the output path, from the rendered fields."""
         from airflow_autopilot.core.lineage import transform_lineage
 
+        params = self.request_parameters()
         return transform_lineage(
-            {"InputS3Uri": self.s3_input_uri, "OutputS3Uri": self.s3_output_path},
+            {"InputS3Uri": params["s3_input_uri"], "OutputS3Uri": params["s3_output_path"]},
             completed=False,
         )
 
