@@ -86,11 +86,13 @@ class Field:
     :param build: turns the parameter's value into the field's (``["xgboost"]`` -> ``[{...}]``).
     :param check: more rules of this one field: ``(value, path) -> [rule text]``, run once the
         type is right and before the generic rules (which run only when it finds nothing).
-    :param wire: SageMaker's member path in server messages, when not the camelCase of ``path``.
+    :param wire: SageMaker's member path in server messages, when not the camelCase of the path.
     :param stricter: why this entry is deliberately stricter than botocore's model (checked by tests).
     :param annotation: the parameter's type hint, when not the one ``kind`` implies.
     :param named_as: how messages name the parameter, when more than its name helps
         (``"tags / extras['Tags']"``).
+    :param item_parameters: for a member of list entries, the parameter behind each entry by index
+        (``("s3_input_uri", "validation_s3_input_uri")``), when they differ.
     """
 
     path: str
@@ -115,6 +117,7 @@ class Field:
     stricter: str = ""
     annotation: str | None = None
     named_as: str | None = None
+    item_parameters: tuple[str, ...] = ()
 
     def at(self, path: str, **changes: Any) -> Field:
         """This field's rules under another path (a shared description reused by another request).
@@ -135,22 +138,16 @@ class Field:
         return self.path
 
     @property
+    def required_text(self) -> str:
+        """What a missing value's message says: ``required, <hint>`` (``required when ...``)."""
+        if not self.hint:
+            return "required"
+        return f"required {self.hint}" if self.hint.startswith("when ") else f"required, {self.hint}"
+
+    @property
     def type_hint(self) -> str:
         """The operator parameter's type hint."""
         return self.annotation or _ANNOTATIONS[self.kind]
-
-    @property
-    def wire_path(self) -> str:
-        """SageMaker's name of the member in messages: ``autoMLJobConfig.completionCriteria.maxCandidates``."""
-        if self.wire:
-            return self.wire
-        parts = []
-        for segment in self.segments:
-            name = segment.removesuffix("[]")
-            parts.append("member" if name == "*" else name[:1].lower() + name[1:])
-            if segment.endswith("[]"):
-                parts.append("member")
-        return ".".join(parts)
 
     # --- rules ------------------------------------------------------------------------------------
     def errors(self, value: Any, path: str | None = None) -> list[str]:
@@ -161,7 +158,7 @@ class Field:
         """
         label = path or self.path
         if value is None:
-            return [f"{label}: required, {self.hint or 'a non-empty string'}"] if self.required else []
+            return [f"{label}: {self.required_text}"] if self.required else []
         return [p.message for p in self.problems(value, label)]
 
     def problems(self, value: Any, path: str) -> list[Problem]:
@@ -257,7 +254,12 @@ class Field:
                 if hi is not None and size > hi:
                     yield f"{size} {self.items} given; at most {hi} allowed", self._server_length()
                 elif lo is not None and size < lo:
-                    yield f"{size} {self.items} given; at least {lo} required", self._server_length()
+                    what = (
+                        self.required_text
+                        if not size and self.required
+                        else f"{size} {self.items} given; at least {lo} required"
+                    )
+                    yield what, self._server_length()
         if (
             isinstance(value, str)
             and self.pattern is not None
@@ -347,9 +349,8 @@ class Problem:
         """The text of SageMaker's ValidationException for this problem alone."""
         if self.constraint is not None and self.field is not None:
             shown = "null" if self.value is None else f"'{self.value}'"
-            return (
-                f"Value {shown} at '{self.field.wire_path}' failed to satisfy constraint: {self.constraint}"
-            )
+            where = self.field.wire or wire_path(self.path)
+            return f"Value {shown} at '{where}' failed to satisfy constraint: {self.constraint}"
         return self.server or self.message
 
 
@@ -367,6 +368,16 @@ def problem(path: str, text: str, *, server: str | None = None, about: Sequence[
 # --- paths ----------------------------------------------------------------------------------------
 _MISSING = object()
 _INDEX = re.compile(r"\[\d+\]")
+
+
+def wire_path(path: str) -> str:
+    """SageMaker's name of a member in its messages: ``InputDataConfig[0].ChannelType`` ->
+    ``inputDataConfig.member.channelType``.
+
+    :param path: a concrete request path.
+    """
+    camel = ".".join(part[:1].lower() + part[1:] for part in path.split("."))
+    return _INDEX.sub(".member", camel)
 
 
 def generic(path: str) -> str:
@@ -400,9 +411,7 @@ def _walk(node: Any, segments: Sequence[str], prefix: str, table: str = "") -> I
         value = _MISSING
     if head.endswith("[]"):
         if not isinstance(value, list):
-            if not rest:
-                yield path, value, "" if isinstance(node, Mapping) else table
-            return
+            return  # the list's own entry reports it missing or mistyped
         for i, item in enumerate(value):
             if rest:
                 yield from _walk(item, rest, f"{path}[{i}]", here)
@@ -487,8 +496,9 @@ def drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 #: A rule across fields: the request -> its problems.
 Rule = Callable[[Mapping[str, Any]], list[Problem]]
-#: The hand-written part of building: (parameters, request so far, errors) -> None, editing the request.
-Assemble = Callable[[Mapping[str, Any], dict[str, Any], list[str]], None]
+#: The hand-written part of building: (parameters, request so far, errors) -> the ``extras`` left to
+#: merge (``extras`` without what it consumed, such as ``extras["Tags"]``), editing the request.
+Assemble = Callable[[Mapping[str, Any], dict[str, Any], list[str]], Any]
 
 
 @dataclass(frozen=True)
@@ -525,6 +535,7 @@ class RequestSpec:
         (``{"InputDataConfig": "input_data_config"}``): messages under it name that parameter.
     :param subject: what an invalid request is called in errors (``Invalid <subject>``).
     :param extras: the parameter merged into the request last (``None``: no such parameter).
+    :param assembled: parameters :attr:`assemble` places itself (the generic step skips them).
     """
 
     operation: str
@@ -535,6 +546,7 @@ class RequestSpec:
     assembled_by: Mapping[str, str] = field(default_factory=dict)
     subject: str = "request"
     extras: str | None = "extras"
+    assembled: frozenset[str] = frozenset()
 
     # --- derived: parameters ----------------------------------------------------------------------
     @functools.cached_property
@@ -546,11 +558,13 @@ class RequestSpec:
             if name is None:
                 continue
             renderer = "json" if entry.kind in ("list", "map", "structure") else None
-            if name in seen:
-                if not seen[name].doc and entry.doc:
-                    seen[name] = replace(seen[name], doc=entry.doc)
-                continue
-            seen[name] = Parameter(name, entry.type_hint, entry.doc, renderer)
+            for other in (name, *entry.item_parameters):
+                doc = entry.doc if other == name else ""
+                if other in seen:
+                    if not seen[other].doc and doc:
+                        seen[other] = replace(seen[other], doc=doc)
+                    continue
+                seen[other] = Parameter(other, entry.type_hint, doc, renderer)
         for name, hint, doc in self.extra_parameters:
             seen.setdefault(
                 name, Parameter(name, hint, doc, "json" if "dict" in hint or "list" in hint else None)
@@ -617,7 +631,7 @@ class RequestSpec:
         :param path: a concrete or table path.
         :param given: the operator parameters that were given (``assembled_by`` applies to them).
         """
-        path = generic(path)
+        concrete, path = path, generic(path)
         for prefix, parameter in self.assembled_by.items():
             if parameter in given and (path == prefix or path.startswith((prefix + ".", prefix + "["))):
                 return parameter
@@ -628,7 +642,18 @@ class RequestSpec:
             if _matches(entry.path, path) and (best is None or len(entry.path) > len(best.path)):
                 best = entry
         if best is None:
-            return None
+            # A structure whose members have parameters (``AutoMLJobObjective`` -> ``objective_metric``).
+            below = [
+                e.named_as or e.parameter
+                for e in self.fields
+                if e.parameter and _matches(path, generic(e.path)) and e.path != path
+            ]
+            return ", ".join(dict.fromkeys(n for n in below if n)) or None
+        index = _INDEX.search(concrete)
+        if best.item_parameters and index is not None:
+            i = int(index.group(0)[1:-1])
+            if i < len(best.item_parameters):
+                return best.item_parameters[i]
         return best.named_as or best.parameter
 
     # --- building ---------------------------------------------------------------------------------
@@ -644,22 +669,29 @@ class RequestSpec:
         errors: list[str] = []
         # Wildcard paths go into what the others built (``Map.*.Count`` into the given ``Map``).
         for entry in sorted(self.fields, key=lambda f: "*" in f.segments):
-            if entry.parameter is None or "[]" in entry.path:
+            if entry.parameter is None or "[]" in entry.path or entry.parameter in self.assembled:
                 continue
             value = params.get(entry.parameter)
             if value is None:
                 continue
             value = entry.coerce(value)
             if entry.build is not None:
-                value = entry.build(value)
+                try:
+                    value = entry.build(value)
+                except (TypeError, ValueError) as err:
+                    errors.append(f"{entry.parameter}: {err}")
+                    continue
             if value is None:
                 continue
+            before = dict(request)  # set_path copies what it changes below the top level
             why = set_path(request, entry.path, value)
             if why:
+                request.clear()
+                request.update(before)
                 errors.append(f"{entry.parameter}: {why}")
-        if self.assemble is not None:
-            self.assemble(params, request, errors)
         extras = params.get(self.extras) if self.extras else None
+        if self.assemble is not None:
+            extras = self.assemble(params, request, errors)
         if extras is not None:
             if isinstance(extras, Mapping):
                 request = deep_merge(request, extras)
@@ -678,7 +710,7 @@ class RequestSpec:
             for path, value, gap in _walk(request, entry.path.split("."), ""):
                 if value is _MISSING:
                     if entry.required and not self._declared_between(gap, entry):
-                        text = "required" + (f", {entry.hint}" if entry.hint else "")
+                        text = entry.required_text
                         found.append(Problem(path, text, entry, None, "Member must not be null"))
                     continue
                 found += entry.problems(value, path)
