@@ -4,6 +4,7 @@ CreateModelPackage, with fault injection.
 
 from __future__ import annotations
 
+import json
 import warnings
 from email.utils import formatdate
 from typing import Any
@@ -15,7 +16,7 @@ from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
 from airflow_autopilot.core.validation_v2 import KNOWN_V2_REQUEST_KEYS
-from airflow_autopilot.emulator import controls, settings, transform, wire_validation
+from airflow_autopilot.emulator import controls, deployment, settings, transform, wire_validation
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -32,6 +33,23 @@ _REFRESH_ALL_OPERATIONS = frozenset(
         "DeleteEndpoint",
     }
 )
+
+#: Requests refused with SageMaker's ValidationException when they break a rule of their table
+#: (the rules the operators check before sending them).
+_TABLES = {**deployment.REQUEST_TABLES, **transform.REQUEST_TABLES}
+
+
+def table_problem(operation: str, body: str | bytes | None) -> str | None:
+    """The ValidationException message for a request that breaks a rule of its table, else ``None``.
+
+    :param operation: the operation name (``CreateModel``).
+    :param body: the raw JSON request body (already known to parse: see :mod:`wire_validation`).
+    """
+    spec = _TABLES.get(operation)
+    if spec is None:
+        return None
+    params = json.loads(body or "{}")
+    return spec.server_message(params) if isinstance(params, dict) else None
 
 
 #: The request members of ListAutoMLJobs.
@@ -96,7 +114,7 @@ class AutopilotResponse(SageMakerResponse):
         date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
         controls.count_request(action)
-        problem = wire_validation.request_problem(action, self.body)
+        problem = wire_validation.request_problem(action, self.body) or table_problem(action, self.body)
         if problem is not None:
             _, headers, body = self.serialized(ActionResult(ValidationError(message=problem)))
             headers["date"] = date

@@ -592,17 +592,19 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         from airflow_autopilot.core.xcom import to_json_safe
 
         plan = self.plan()
+        params = self.request_parameters()
         status = self.model_hook.deploy(
             plan.endpoint_name,
             model_name=plan.model_name,
             config_name=plan.config_name,
-            role_arn=self.request_parameters()["role_arn"],
+            role_arn=params["role_arn"],
             containers=plan.containers,
             instance_type=plan.instance_type,
             instance_count=plan.instance_count,
             tags=plan.tags,
             poll_interval=self.poll_interval,
             timeout=self.max_wait_seconds,
+            params=params,
         )
         result = to_json_safe(
             {

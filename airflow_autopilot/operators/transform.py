@@ -332,7 +332,7 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         self.resolved_model_name = model_name
         model, _ = model_request(params, model_name=model_name, containers=containers)
         created = self.model_hook.ensure_model(
-            model_name, model["ExecutionRoleArn"], containers, model.get("Tags", [])
+            model_name, model["ExecutionRoleArn"], containers, model.get("Tags", []), params=params
         )
         self.log.info(
             "%s model %s: candidate %s, %d containers (a serial inference pipeline)",

@@ -84,6 +84,7 @@ ENDPOINT_CONFIG = RequestSpec(
     ),
     assemble=_variant_assembly,
     subject="CreateEndpointConfig request",
+    assembled=frozenset({"tags"}),
     extras=None,
 )
 
@@ -103,6 +104,7 @@ ENDPOINT = RequestSpec(
     ),
     assemble=tag_assembly,
     subject="CreateEndpoint request",
+    assembled=frozenset({"tags"}),
     extras=None,
 )
 

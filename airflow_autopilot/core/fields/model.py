@@ -75,42 +75,43 @@ def _environment_keys(value: Any, path: str) -> list[str]:
     return [f"variable names {bad} must match {ENVIRONMENT_KEY_PATTERN}"] if bad else []
 
 
-def container_fields(prefix: str, *, required: bool = False) -> tuple[Field, ...]:
-    """An inference container list (``Image``, ``ModelDataUrl``, ``Environment``), as CreateModel
-    and CreateModelPackage take them.
+def container_fields(prefix: str, *, many: bool = True, required: bool = False) -> tuple[Field, ...]:
+    """Inference containers (``Image``, ``ModelDataUrl``, ``Environment``), as CreateModel and
+    CreateModelPackage take them.
 
-    :param prefix: where the list sits (``"Containers"``).
+    :param prefix: where they sit (``"Containers"``, or ``"PrimaryContainer"`` for one).
+    :param many: a list of containers (else one container).
     :param required: the list must be given.
     """
+    item = f"{prefix}[]" if many else prefix
+    listed = (
+        (
+            Field(
+                prefix,
+                kind="list",
+                required=required,
+                hint=f"a list of 1 to {MAX_CONTAINERS} containers",
+                min_length=1 if required else None,
+                max_length=MAX_CONTAINERS,
+                items="containers",
+            ),
+        )
+        if many
+        else ()
+    )
     return (
+        *listed,
+        Field(item, kind="structure"),
         Field(
-            prefix,
-            kind="list",
-            required=required,
-            hint=f"a list of 1 to {MAX_CONTAINERS} containers",
-            min_length=1 if required else None,
-            max_length=MAX_CONTAINERS,
-            items="containers",
-        ),
-        Field(f"{prefix}[]", kind="structure"),
-        Field(
-            f"{prefix}[].Image",
+            f"{item}.Image",
             kind="str",
-            required=True,
-            hint="the container image URI",
             pattern=r"[\S]+",
             pattern_hint="an image URI without blanks",
             max_length=255,
         ),
-        s3_uri_field(f"{prefix}[].ModelDataUrl", None),
-        Field(
-            f"{prefix}[].Environment",
-            kind="map",
-            max_length=100,
-            items="variables",
-            check=_environment_keys,
-        ),
-        Field(f"{prefix}[].Environment.*", kind="str", max_length=1024),
+        s3_uri_field(f"{item}.ModelDataUrl", None),
+        Field(f"{item}.Environment", kind="map", max_length=100, items="variables", check=_environment_keys),
+        Field(f"{item}.Environment.*", kind="str", max_length=1024),
     )
 
 
@@ -166,11 +167,15 @@ MODEL = RequestSpec(
             "ModelName", "model_name", "model name override (default derived from the candidate)."
         ),
         ROLE_ARN.at("ExecutionRoleArn", doc="the model's execution role (templated)."),
-        *container_fields("Containers", required=True),
+        # SageMaker takes Containers (a serial inference pipeline, what the operators send) or one
+        # PrimaryContainer.
+        *container_fields("Containers"),
+        *container_fields("PrimaryContainer", many=False),
         *tag_fields(doc="tags of what the operator creates (a dict, or a list of Key/Value)."),
     ),
     assemble=_model_assembly,
     subject="CreateModel request",
+    assembled=frozenset({"tags"}),
     extras=None,
 )
 

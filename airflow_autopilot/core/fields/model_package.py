@@ -23,16 +23,21 @@ def _string_list(value: Any) -> Any:
     return value
 
 
+def _metadata_keys(value: Any, path: str) -> list[str]:
+    bad = sorted(str(key) for key in value if not isinstance(key, str) or not 1 <= len(key) <= 128)
+    return [f"keys {bad} must be 1 to 128 characters"] if bad else []
+
+
 def _metadata_assembly(params: Mapping[str, Any], request: dict[str, Any], errors: list[str]) -> None:
     """The user's metadata (as strings) under the package's own keys (``own_metadata`` wins), the
     containers (from the candidate, not a parameter of their own) and the tags."""
     given = params.get("customer_metadata")
     own = params.get("own_metadata") or {}
-    if isinstance(given, Mapping) or (given is None and own):
-        request["CustomerMetadataProperties"] = {
-            **{str(k): str(v) for k, v in (given or {}).items()},
-            **own,
-        }
+    if given is not None and not isinstance(given, Mapping):
+        errors.append(f"customer_metadata: {given!r} must be a dict of strings")
+        given = None
+    if given or own:
+        request["CustomerMetadataProperties"] = {**{str(k): str(v) for k, v in (given or {}).items()}, **own}
     if params.get("containers") is not None:
         request.setdefault(INFERENCE, {})["Containers"] = params["containers"]
     tag_assembly(params, request, errors)
@@ -99,6 +104,7 @@ MODEL_PACKAGE = RequestSpec(
             min_length=1,
             max_length=50,
             items="keys",
+            check=_metadata_keys,
             annotation="dict[str, str] | None",
         ),
         Field("CustomerMetadataProperties.*", kind="str", min_length=1, max_length=256),
@@ -108,6 +114,7 @@ MODEL_PACKAGE = RequestSpec(
     ),
     assemble=_metadata_assembly,
     subject="CreateModelPackage request",
+    assembled=frozenset({"tags", "customer_metadata"}),
     extras=None,
 )
 

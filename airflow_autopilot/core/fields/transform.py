@@ -186,6 +186,7 @@ TRANSFORM_JOB = RequestSpec(
     ),
     assemble=_transform_assembly,
     subject="CreateTransformJob request",
+    assembled=frozenset({"tags"}),
     extras=None,
 )
 
