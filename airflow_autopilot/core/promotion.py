@@ -112,6 +112,9 @@ def pending_config(endpoint: Mapping[str, Any]) -> str | None:
 class PromotionInputError(AutopilotError, ValueError):
     """An operator input (BestCandidate, threshold ...) is missing or malformed; names the field."""
 
+    #: Every problem, when a request's validation found them at once (see :func:`refuse`).
+    errors: tuple[str, ...] = ()
+
 
 # --- reading the BestCandidate --------------------------------------------------------------------
 def parse_mapping(value: Any, field: str) -> dict[str, Any]:
@@ -617,5 +620,10 @@ def refuse(errors: Sequence[str]) -> None:
 
     :param errors: messages naming the field and the rule.
     """
-    if errors:
-        raise PromotionInputError("; ".join(dict.fromkeys(errors)))
+    unique = tuple(dict.fromkeys(errors))
+    if not unique:
+        return
+    lines = "".join(f"\n  - {e}" for e in unique)
+    error = PromotionInputError(unique[0] if len(unique) == 1 else f"{len(unique)} problems:{lines}")
+    error.errors = unique
+    raise error

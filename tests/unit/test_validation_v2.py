@@ -77,7 +77,10 @@ def ts(**changes: Any) -> dict[str, Any]:
         (request(ts(ForecastHorizon=0)), "ForecastHorizon: 0 must be an integer from 1 to 500"),
         (request(ts(ForecastHorizon="4")), "ForecastHorizon: '4'"),
         (request(ts(ForecastQuantiles=["p10", "p100"])), "'p100' must be a quantile p1 to p99"),
-        (request(ts(ForecastQuantiles=["p1", "p2", "p3", "p4", "p5", "p6"])), "6 quantiles given; at most 5 allowed"),
+        (
+            request(ts(ForecastQuantiles=["p1", "p2", "p3", "p4", "p5", "p6"])),
+            "6 quantiles given; at most 5 allowed",
+        ),
         (request(ts(ForecastQuantiles=["p50", "p50"])), "lists a quantile twice"),
         (
             request(

@@ -63,7 +63,8 @@ ENDPOINT_CONFIG = RequestSpec(
         ),
         Field(f"{VARIANTS}[]", kind="structure"),
         name_field(f"{VARIANTS}[].VariantName", None, RESOURCE_NAME_MAX),
-        model_name_field(f"{VARIANTS}[].ModelName", None, required=False),
+        # The model the operator created (or reused): ``model_name``, or derived from the candidate.
+        model_name_field(f"{VARIANTS}[].ModelName", "model_name", required=False),
         instance_type_field(
             f"{VARIANTS}[].InstanceType",
             "instance_type",

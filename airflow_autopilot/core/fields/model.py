@@ -166,7 +166,12 @@ MODEL = RequestSpec(
         model_name_field(
             "ModelName", "model_name", "model name override (default derived from the candidate)."
         ),
-        ROLE_ARN.at("ExecutionRoleArn", doc="the model's execution role (templated)."),
+        ROLE_ARN.at(
+            "ExecutionRoleArn",
+            doc="the model's execution role (templated).",
+            stricter="the operators' models run an Autopilot candidate's images and artifacts, which "
+            "SageMaker reads with this role",
+        ),
         # SageMaker takes Containers (a serial inference pipeline, what the operators send) or one
         # PrimaryContainer.
         *container_fields("Containers"),

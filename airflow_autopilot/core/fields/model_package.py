@@ -51,8 +51,9 @@ MODEL_PACKAGE = RequestSpec(
             "model_package_group_name",
             RESOURCE_NAME_MAX,
             "the Model Package Group (templated).",
-            stricter="the operator creates the group by this name when it is missing: a group ARN "
-            "(which CreateModelPackage also takes) cannot name a group to create",
+            stricter="the operator registers versions (never unversioned packages) in a group it "
+            "creates by this name when missing: a group ARN, which CreateModelPackage also takes, "
+            "cannot name a group to create",
         ),
         Field(
             "ModelPackageDescription",
@@ -61,7 +62,7 @@ MODEL_PACKAGE = RequestSpec(
             "ModelPackageDescription (default: job and candidate).",
             max_length=1024,
         ),
-        Field(INFERENCE, kind="structure", required=True),
+        Field(INFERENCE, kind="structure"),
         *container_fields(f"{INFERENCE}.Containers", required=True),
         Field(
             f"{INFERENCE}.SupportedContentTypes",
