@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from airflow_autopilot.core.fields import common
@@ -139,39 +138,11 @@ def validate_job_name(name: Any, field: str = "AutoMLJobName", subject: str = "A
     raise_if(job_name_errors(name, field), subject)
 
 
-def create_request_errors(request: Mapping[str, Any]) -> list[str]:
-    """
-    Every rule a CreateAutoMLJob request breaks, as messages naming the field and the rule.
-
-    :param request: the keyword arguments for ``create_auto_ml_job``.
-    """
-    found = CREATE_AUTOML_JOB.unknown_problem(request) + CREATE_AUTOML_JOB.problems(request)
-    return [p.message for p in found]
-
-
-def validate_create_request(request: Mapping[str, Any]) -> None:
-    """
-    Raise :class:`AutopilotValidationError` listing every broken rule; return quietly when valid.
-
-    :param request: the keyword arguments for ``create_auto_ml_job``.
-    """
-    raise_if(create_request_errors(request), CREATE_AUTOML_JOB.subject)
-
-
-def create_v2_request_errors(request: Mapping[str, Any]) -> list[str]:
-    """
-    Every rule a CreateAutoMLJobV2 request breaks, as messages naming the field and the rule.
-
-    :param request: the keyword arguments for ``create_auto_ml_job_v2``.
-    """
-    found = CREATE_AUTOML_JOB_V2.unknown_problem(request) + CREATE_AUTOML_JOB_V2.problems(request)
-    return [p.message for p in found]
-
-
-def validate_create_v2_request(request: Mapping[str, Any]) -> None:
-    """
-    Raise :class:`AutopilotValidationError` listing every broken rule; return quietly when valid.
-
-    :param request: the keyword arguments for ``create_auto_ml_job_v2``.
-    """
-    raise_if(create_v2_request_errors(request), CREATE_AUTOML_JOB_V2.subject)
+#: Every rule a CreateAutoMLJob request breaks (unknown fields included), as messages.
+create_request_errors = CREATE_AUTOML_JOB.request_errors
+#: Raise :class:`AutopilotValidationError` listing every rule a CreateAutoMLJob request breaks.
+validate_create_request = CREATE_AUTOML_JOB.validate
+#: Every rule a CreateAutoMLJobV2 request breaks (unknown fields included), as messages.
+create_v2_request_errors = CREATE_AUTOML_JOB_V2.request_errors
+#: Raise :class:`AutopilotValidationError` listing every rule a CreateAutoMLJobV2 request breaks.
+validate_create_v2_request = CREATE_AUTOML_JOB_V2.validate

@@ -63,8 +63,9 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
     """
     What the create operators share: naming and re-attaching on retries, ``on_kill`` stop, the
     return value ``{"AutoMLJobName", "AutoMLJobArn"}`` and waiting. A subclass names its request
-    table (:attr:`request_spec`), whose parameters it takes as keyword arguments (assigned verbatim:
-    they are template fields) and declares in its ``__init__`` signature.
+    table (:attr:`request_spec`) and gets from it its request parameters (keyword arguments with an
+    explicit ``__init__`` signature, assigned verbatim: they are template fields), their renderers
+    and their ``:param:`` docs.
     """
 
     #: The request table: the operator's parameters, request, validation and messages.
@@ -83,6 +84,28 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
     s3_data_type: Any
     s3_output_path: Any
     objective_metric: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive a subclass's template fields, renderers, docstring and ``__init__`` signature from
+        the :attr:`request_spec` it names (Airflow wraps that ``__init__`` after this runs)."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("request_spec")
+        if spec is None:
+            return
+        cls.template_fields = table_template_fields(spec)
+        cls.template_fields_renderers = spec.renderers
+        cls.__doc__ = table_docstring(cls.__doc__, spec)
+        if "__init__" in cls.__dict__:
+            return
+
+        def __init__(self: AutopilotCreateJobBase, **kwargs: Any) -> None:
+            super(cls, self).__init__(**kwargs)  # type: ignore[misc]
+
+        # Airflow's default_args, partial() and expand() read the parameters from the signature.
+        __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
+        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        __init__.__doc__ = f"The parameters are the {spec.operation} table's; see the class docstring."
+        cls.__init__ = __init__  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -326,28 +349,26 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
         if self.deferrable:
             self.defer_until_done(job_name, arn, started_at)
         else:
-            self.hook.wait_for_job(
-                job_name,
-                self.criteria,
-                poll_interval=self.poll_interval,
-                timeout=self.max_wait_seconds,
-                log=self.log,
-                created_at=started_at,
-            )
+            self.hook.wait_for_job(job_name, self.criteria, **self.wait_settings(started_at))
         return self.finish(context, result, request)
+
+    def wait_settings(self, started_at: datetime) -> dict[str, Any]:
+        """How this task waits for its job, in the terms of the hook's wait and of ``JobWait``.
+
+        :param started_at: when this try started creating the job.
+        """
+        return {
+            "poll_interval": self.poll_interval,
+            "timeout": self.max_wait_seconds,
+            "log": self.log,
+            "created_at": started_at,
+        }
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
         from airflow_autopilot.core.waiting import JobWait
 
-        wait = JobWait(
-            job_name,
-            self.criteria,
-            poll_interval=self.poll_interval,
-            timeout=self.max_wait_seconds,
-            log=self.log,
-            created_at=started_at,
-        )
+        wait = JobWait(job_name, self.criteria, **self.wait_settings(started_at))
         job = self.check_job_once(wait)
         if job is not None:
             self.log.info("Autopilot job %s is already %s", job_name, job.describe_state())

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB
 from airflow_autopilot.operators._job_create import (
     AutopilotCreateJobBase,
-    table_docstring,
-    table_template_fields,
 )
 
 #: Parameters that go into the request (and are template fields), from the CreateAutoMLJob table.
@@ -30,13 +25,4 @@ class AutopilotCreateJobOperator(AutopilotCreateJobBase):
     descriptions come from the CreateAutoMLJob table (:mod:`airflow_autopilot.core.fields.automl`).
     """
 
-    __doc__ = table_docstring(__doc__, CREATE_AUTOML_JOB)
     request_spec = CREATE_AUTOML_JOB
-    template_fields: Sequence[str] = table_template_fields(CREATE_AUTOML_JOB)
-    template_fields_renderers = CREATE_AUTOML_JOB.renderers
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-
-    # Airflow's default_args, partial() and expand() read the parameters from the signature.
-    __init__.__signature__ = CREATE_AUTOML_JOB.signature()  # type: ignore[attr-defined]

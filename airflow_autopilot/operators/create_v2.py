@@ -3,14 +3,9 @@ text generation), re-attaching on retries, and optionally waiting."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB_V2
 from airflow_autopilot.operators._job_create import (
     AutopilotCreateJobBase,
-    table_docstring,
-    table_template_fields,
 )
 
 #: Parameters that go into the V2 request (and are template fields), from the CreateAutoMLJobV2 table.
@@ -34,13 +29,4 @@ class AutopilotCreateJobV2Operator(AutopilotCreateJobBase):
     the CreateAutoMLJobV2 table (:mod:`airflow_autopilot.core.fields.automl`).
     """
 
-    __doc__ = table_docstring(__doc__, CREATE_AUTOML_JOB_V2)
     request_spec = CREATE_AUTOML_JOB_V2
-    template_fields: Sequence[str] = table_template_fields(CREATE_AUTOML_JOB_V2)
-    template_fields_renderers = CREATE_AUTOML_JOB_V2.renderers
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-
-    # Airflow's default_args, partial() and expand() read the parameters from the signature.
-    __init__.__signature__ = CREATE_AUTOML_JOB_V2.signature()  # type: ignore[attr-defined]

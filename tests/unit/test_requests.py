@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_autopilot.core.naming import OWNER_TAG_KEY, TryChain
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB
+from airflow_autopilot.core.naming import OWNER_TAG_KEY, TryChain
 from airflow_autopilot.core.requests import merge_tags
 
 OWNER = TryChain("d", "t", "r").owner_tag

@@ -424,7 +424,12 @@ def _v1_objective(request: Mapping[str, Any]) -> list[Problem]:
             )
         )
     known = {m for metrics in METRICS_BY_PROBLEM_TYPE.values() for m in metrics}
-    if given in METRICS_BY_PROBLEM_TYPE and metric and metric not in METRICS_BY_PROBLEM_TYPE[given]:
+    if (
+        isinstance(given, str)
+        and given in METRICS_BY_PROBLEM_TYPE
+        and metric
+        and metric not in METRICS_BY_PROBLEM_TYPE[given]
+    ):
         allowed = METRICS_BY_PROBLEM_TYPE[given]
         found.append(
             problem(
@@ -467,6 +472,7 @@ CREATE_AUTOML_JOB = RequestSpec(
             "content_type",
             doc="``text/csv;header=present`` or ``x-application/vnd.amazon+parquet``.",
             enum=TABULAR_CONTENT_TYPES,
+            max_length=256,
             stricter=_CONTENT_TYPE_STRICTER,
         ),
         *_channel_options(
@@ -628,8 +634,8 @@ def _v2_columns(request: Mapping[str, Any]) -> list[Problem]:
         ]
         grouping = ts.get("GroupingAttributeNames")
         names += grouping if isinstance(grouping, list) else []
-        names = [n for n in names if isinstance(n, str) and n]
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        columns: list[str] = [n for n in names if isinstance(n, str) and n]
+        repeated = sorted({n for n in columns if columns.count(n) > 1})
         if repeated:
             found.append(
                 problem(

@@ -777,6 +777,20 @@ class RequestSpec:
         raise_if(errors, self.subject)
         return passthrough
 
+    def request_errors(self, request: Mapping[str, Any]) -> list[str]:
+        """Every rule a request for any caller breaks, unknown top-level fields included, as messages.
+
+        :param request: the request (the keyword arguments of the boto3 call).
+        """
+        return [p.message for p in self.unknown_problem(request) + self.problems(request)]
+
+    def validate(self, request: Mapping[str, Any]) -> None:
+        """Raise :class:`AutopilotValidationError` listing every broken rule; return quietly when valid.
+
+        :param request: the request (the keyword arguments of the boto3 call).
+        """
+        raise_if(self.request_errors(request), self.subject)
+
     def unknown_problem(self, request: Mapping[str, Any]) -> list[Problem]:
         """A problem for top-level members the table does not know (for callers without ``extras``).
 
