@@ -27,15 +27,11 @@ MAX_CONTAINERS = 15
 #: The operators' default instance type (moto's endpoint-config allow-list accepts it; newer families not).
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 INSTANCE_TYPE_RULE = "must be a SageMaker instance type such as ml.m5.large (ml.<family>.<size>)"
-#: Why the instance type is a pattern where botocore enumerates instance types.
-INSTANCE_TYPE_LOOSER = (
-    "botocore enumerates each request's instance types and every release adds some: the pattern "
-    "accepts each of them (a test checks) and new ones without waiting for a botocore upgrade"
-)
 
 
 def instance_type_field(path: str, parameter: str | None, doc: str = "", **more: Any) -> Field:
-    """A SageMaker instance type, ``ml.<family>.<size>``.
+    """A SageMaker instance type, ``ml.<family>.<size>``: a pattern where botocore enumerates each
+    request's instance types, as every release adds some (a test checks it accepts each of them).
 
     :param path: the request path.
     :param parameter: the operator parameter.
