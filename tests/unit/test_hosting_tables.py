@@ -273,3 +273,26 @@ def test_a_field_added_to_a_table_is_one_entry():
         "1 validation error detected: Value 'yes' at 'enableNetworkIsolation' failed to satisfy constraint: "
         "Member must be a boolean"
     )
+
+
+def test_default_args_and_expand_reach_the_table_parameters():
+    import datetime
+
+    from airflow.providers.common.compat.sdk import DAG
+
+    with DAG(
+        "hosting-defaults",
+        schedule=None,
+        start_date=datetime.datetime(2024, 1, 1),
+        default_args={"role_arn": ROLE, "instance_type": "ml.c5.xlarge"},
+    ):
+        transform = AutopilotBatchTransformOperator(
+            task_id="t", s3_input_uri="s3://b/i/", s3_output_path="s3://b/o", job_name="j"
+        )
+        deploy = AutopilotDeployCandidateOperator(task_id="d", best_candidate={}, endpoint_name="ep")
+        mapped = AutopilotBatchTransformOperator.partial(
+            task_id="m", s3_output_path="s3://b/o", job_name="j"
+        ).expand(s3_input_uri=["s3://b/1/", "s3://b/2/"])
+    assert (transform.role_arn, transform.instance_type) == (ROLE, "ml.c5.xlarge")
+    assert (deploy.role_arn, deploy.instance_type) == (ROLE, "ml.c5.xlarge")
+    assert mapped.partial_kwargs["s3_output_path"] == "s3://b/o"
