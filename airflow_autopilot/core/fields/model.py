@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_autopilot.core.fields.common import (
+    ENDPOINT_NAME_MAX_LENGTH,
     INSTANCE_TYPE_PATTERN,
     ROLE_ARN,
     name_field,
@@ -14,9 +15,10 @@ from airflow_autopilot.core.fields.common import (
     tag_fields,
 )
 from airflow_autopilot.core.fields.spec import Field, RequestSpec, compiled
+from airflow_autopilot.core.requests import merge_tags, tags_as_list
 
 #: SageMaker model, endpoint config, endpoint and transform job names: at most 63 characters.
-RESOURCE_NAME_MAX = 63
+RESOURCE_NAME_MAX = ENDPOINT_NAME_MAX_LENGTH
 #: botocore's ModelName pattern (the same names as the other resources', written differently).
 MODEL_NAME_PATTERN = r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?"
 #: Container environment variable names (botocore's EnvironmentKey).
@@ -138,8 +140,6 @@ def tag_assembly(params: Mapping[str, Any], request: dict[str, Any], errors: lis
     :param request: the request being built (its ``Tags`` replaced).
     :param errors: where a problem is appended.
     """
-    from airflow_autopilot.core.requests import merge_tags, tags_as_list
-
     given, problems = tags_as_list(params.get("tags"))
     errors.extend(problems)
     tags = merge_tags(given, params.get("own_tags"))
