@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
@@ -109,6 +109,56 @@ class RequestParameters:
         if missing:
             raise TypeError(f"missing keyword argument(s) {', '.join(map(repr, missing))}")
         return {name: kwargs.pop(name, self.defaults.get(name)) for name in self.names}
+
+
+class RequestTableMixin:
+    """
+    An operator whose request parameters come from :attr:`request_table`: a class naming one gets
+    its template fields (the connection's, the table's, then :attr:`other_template_fields`),
+    renderers, the ``:param:`` lines of its docstring and its ``__init__`` signature derived when it
+    is created; ``__init__`` takes the parameters with :meth:`take_request_parameters`. A subclass
+    naming a table extended by a field gets that field as a parameter, as editing the table gives it
+    to the operator itself.
+    """
+
+    #: The request parameters, from the tables of the requests the operator sends.
+    request_table: ClassVar[RequestParameters]
+    #: The template fields that are not request parameters.
+    other_template_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("request_table")
+        if table is None:
+            return
+        operator: Any = cls  # a BaseOperator subclass: it has these attributes
+        operator.template_fields = (*AWS_TEMPLATE_FIELDS, *table.names, *cls.other_template_fields)
+        operator.template_fields_renderers = table.renderers
+        cls.__doc__ = (cls.__doc__ or "").rstrip(" ") + table.docs()
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            parent = super(cls, cls).__init__  # type: ignore[misc]
+
+            def init(self: Any, **kwargs: Any) -> None:
+                parent(self, **kwargs)
+
+            init.__qualname__ = f"{cls.__qualname__}.__init__"
+            init.__signature__ = table.signature(parent)  # type: ignore[attr-defined]
+            operator.__init__ = init
+        else:
+            # Airflow's default_args, partial() and expand() read the parameters from the signature.
+            init.__signature__ = table.signature(init)
+
+    def take_request_parameters(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The request parameters' values, removed from the operator's keyword arguments.
+
+        :param kwargs: the keyword arguments (before ``BaseOperator`` sees them).
+        """
+        return self.request_table.take(kwargs)
+
+    def request_parameters(self) -> dict[str, Any]:
+        """The request parameters, as rendered."""
+        return {name: getattr(self, name) for name in self.request_table.names}
 
 
 #: The register operator's parameters that set CreateModelPackage fields.
@@ -298,7 +348,7 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
 
 
 # --- Model Registry ------------------------------------------------------------------------------
-class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Register a BestCandidate as a new version of a Model Package Group (created when missing).
 
@@ -327,15 +377,13 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
 
     """
 
-    template_fields: Sequence[str] = (
-        *AWS_TEMPLATE_FIELDS,
-        *REGISTER_PARAMETERS.names,
+    request_table = REGISTER_PARAMETERS
+    other_template_fields = (
         "best_candidate",
         "job_name",
         "model_package_group_description",
         "processing_unit",
     )
-    template_fields_renderers = REGISTER_PARAMETERS.renderers
     ui_color = "#c9daf8"
     asset_alias_name = MODEL_PACKAGE_GROUP_ALIAS
 
@@ -349,7 +397,7 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
-        request = REGISTER_PARAMETERS.take(kwargs)
+        request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
         for name, value in request.items():
@@ -358,12 +406,6 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
         self.processing_unit = processing_unit
         self.job_name = job_name
         self.model_package_group_description = model_package_group_description
-
-    __init__.__signature__ = REGISTER_PARAMETERS.signature(__init__)  # type: ignore[attr-defined]
-
-    def request_parameters(self) -> dict[str, Any]:
-        """The CreateModelPackage parameters, as rendered."""
-        return {name: getattr(self, name) for name in REGISTER_PARAMETERS.names}
 
     def build_request(self) -> dict[str, Any]:
         """The CreateModelPackage request, validated (no AWS call)."""
@@ -454,7 +496,7 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
 
 
 # --- endpoint ------------------------------------------------------------------------------------
-class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotDeployCandidateOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Deploy a BestCandidate to a real-time endpoint: CreateModel (every inference container),
     CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint when the endpoint exists with
@@ -489,15 +531,13 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
 
     """
 
-    template_fields: Sequence[str] = (
-        *AWS_TEMPLATE_FIELDS,
-        *DEPLOY_PARAMETERS.names,
+    request_table = DEPLOY_PARAMETERS
+    other_template_fields = (
         "best_candidate",
         "inference_response_keys",
         "processing_unit",
         "model_package_arn",
     )
-    template_fields_renderers = DEPLOY_PARAMETERS.renderers
     ui_color = "#c9daf8"
     asset_alias_name = ENDPOINT_ALIAS
 
@@ -515,7 +555,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
-        request = DEPLOY_PARAMETERS.take(kwargs)
+        request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
         for name, value in request.items():
@@ -528,12 +568,6 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_wait_seconds = max_wait_seconds
-
-    __init__.__signature__ = DEPLOY_PARAMETERS.signature(__init__)  # type: ignore[attr-defined]
-
-    def request_parameters(self) -> dict[str, Any]:
-        """The CreateEndpoint, CreateModel, CreateEndpointConfig and UpdateEndpoint parameters, as rendered."""
-        return {name: getattr(self, name) for name in DEPLOY_PARAMETERS.names}
 
     def plan(self) -> DeployPlan:
         """Validate the inputs and derive the names (no AWS call): every problem of the four
@@ -689,10 +723,3 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
             return TaskLineage(inputs=candidate_inputs(containers, None))
         except (PromotionInputError, LineageError):
             return None
-
-
-for _operator, _parameters in (
-    (AutopilotRegisterCandidateOperator, REGISTER_PARAMETERS),
-    (AutopilotDeployCandidateOperator, DEPLOY_PARAMETERS),
-):
-    _operator.__doc__ = (_operator.__doc__ or "").rstrip(" ") + _parameters.docs()

@@ -12,12 +12,11 @@ from airflow_autopilot.core.fields.transform import TRANSFORM_DEFAULTS, TRANSFOR
 from airflow_autopilot.core.lineage_names import BATCH_TRANSFORM_OUTPUT_ALIAS
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
 from airflow_autopilot.operators.base import (
-    AWS_TEMPLATE_FIELDS,
     AutopilotBaseOperator,
     resolve_resource_event,
 )
 from airflow_autopilot.operators.lineage import AutopilotLineageMixin
-from airflow_autopilot.operators.promotion import RequestParameters
+from airflow_autopilot.operators.promotion import RequestParameters, RequestTableMixin
 
 # The domain core (naming, promotion rules, the transform request and wait) is imported where the
 # task runs: DAG files import this module, and parsing them needs none of it. The request tables
@@ -34,7 +33,7 @@ TRANSFORM_PARAMETERS = RequestParameters(
 )
 
 
-class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Score the data under an S3 prefix with an Autopilot candidate, as SageMaker does for Autopilot
     models: a model holding every inference container of the candidate (a serial inference
@@ -75,9 +74,8 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
 
     """
 
-    template_fields: Sequence[str] = (
-        *AWS_TEMPLATE_FIELDS,
-        *TRANSFORM_PARAMETERS.names,
+    request_table = TRANSFORM_PARAMETERS
+    other_template_fields = (
         "job_name",
         "candidate_name",
         "best_candidate",
@@ -85,7 +83,6 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         "inference_response_keys",
         "transform_job_name_prefix",
     )
-    template_fields_renderers = TRANSFORM_PARAMETERS.renderers
     ui_color = "#d9ead3"
     asset_alias_name = BATCH_TRANSFORM_OUTPUT_ALIAS
 
@@ -106,7 +103,7 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
-        request = TRANSFORM_PARAMETERS.take(kwargs)
+        request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
         for name, value in request.items():
@@ -126,12 +123,6 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         self.resolved_model_name: str | None = None
         self.resolved_transform_job_name: str | None = None
         self.stop_marker = "on_kill"
-
-    __init__.__signature__ = TRANSFORM_PARAMETERS.signature(__init__)  # type: ignore[attr-defined]
-
-    def request_parameters(self) -> dict[str, Any]:
-        """The CreateTransformJob and CreateModel parameters, as rendered."""
-        return {name: getattr(self, name) for name in TRANSFORM_PARAMETERS.names}
 
     # --- inputs -----------------------------------------------------------------------------------
     def validate(self, chain: TryChain | None = None) -> None:
@@ -443,8 +434,3 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
             self.log.info("Task killed: requested stop of transform job %s", name)
         except Exception:
             self.log.exception("Task killed, but stopping transform job %s failed", name)
-
-
-AutopilotBatchTransformOperator.__doc__ = (AutopilotBatchTransformOperator.__doc__ or "").rstrip(
-    " "
-) + TRANSFORM_PARAMETERS.docs()

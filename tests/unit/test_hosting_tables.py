@@ -245,31 +245,50 @@ def test_required_request_parameters_are_required_and_defaults_come_from_the_tab
     assert (op.instance_type, op.instance_count, op.accept) == ("ml.m5.large", 1, "text/csv")
 
 
-def test_a_field_added_to_a_table_is_one_entry():
-    # Network isolation for the deploy operator's model: one entry in a copy of CreateModel's table.
-    isolation = Field(
-        "EnableNetworkIsolation",
-        "enable_network_isolation",
-        "bool",
-        "run the containers without network access.",
+#: The one entry: network isolation for the deploy operator's model (as security settings will add).
+ISOLATION = Field(
+    "EnableNetworkIsolation", "enable_network_isolation", "bool", "run the containers without network access."
+)
+ISOLATED_MODEL = dataclasses.replace(MODEL, fields=(*MODEL.fields, ISOLATION))
+
+
+class IsolatedDeployOperator(AutopilotDeployCandidateOperator):
+    """The deploy operator over CreateModel's table extended by one entry (what editing the table gives)."""
+
+    request_table = RequestParameters(
+        ENDPOINT, ISOLATED_MODEL, ENDPOINT_CONFIG, UPDATE_ENDPOINT, defaults=DEPLOY_PARAMETERS.defaults
     )
-    model = dataclasses.replace(MODEL, fields=(*MODEL.fields, isolation))
-    parameters = RequestParameters(ENDPOINT, model, ENDPOINT_CONFIG, UPDATE_ENDPOINT)
-    assert "enable_network_isolation" in parameters.names
-    assert ":param enable_network_isolation: run the containers without network access." in parameters.docs()
 
-    def init(self, **kwargs):
-        pass
 
-    assert parameters.signature(init).parameters["enable_network_isolation"].default is None
+def test_a_field_added_to_a_table_is_an_operator_parameter_template_field_and_documented():
+    assert "enable_network_isolation" in IsolatedDeployOperator.template_fields
+    assert "enable_network_isolation" not in AutopilotDeployCandidateOperator.template_fields
+    assert ":param enable_network_isolation: run the containers without network access." in (
+        IsolatedDeployOperator.__doc__
+    )
+    signature = inspect.signature(IsolatedDeployOperator.__init__)
+    assert signature.parameters["enable_network_isolation"].default is None
+    assert signature.parameters["best_candidate"].default is inspect.Parameter.empty
+    op = IsolatedDeployOperator(
+        task_id="d",
+        best_candidate=candidate(),
+        endpoint_name="ep",
+        role_arn=ROLE,
+        enable_network_isolation="{{ x }}",
+    )
+    assert op.enable_network_isolation == "{{ x }}"  # verbatim until rendered
+    assert op.request_parameters()["enable_network_isolation"] == "{{ x }}"
+
+
+def test_a_field_added_to_a_table_is_built_validated_and_answered_by_the_emulator():
     params = {"role_arn": ROLE, "enable_network_isolation": "true"}
-    request, errors = model.build({**params, "model_name": "m", "containers": [{"Image": "i"}]})
+    request, errors = ISOLATED_MODEL.build({**params, "model_name": "m", "containers": [{"Image": "i"}]})
     assert request["EnableNetworkIsolation"] is True and errors == []
-    bad = model.build({**params, "enable_network_isolation": "yes", "model_name": "m"})
-    assert request_errors(model, bad) == [
+    bad = ISOLATED_MODEL.build({**params, "enable_network_isolation": "yes", "model_name": "m"})
+    assert request_errors(ISOLATED_MODEL, bad) == [
         "EnableNetworkIsolation: 'yes' must be true or false (operator parameter: enable_network_isolation)"
     ]
-    assert model.server_message(bad[0]) == (
+    assert ISOLATED_MODEL.server_message(bad[0]) == (
         "1 validation error detected: Value 'yes' at 'enableNetworkIsolation' failed to satisfy constraint: "
         "Member must be a boolean"
     )
