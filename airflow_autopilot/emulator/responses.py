@@ -222,19 +222,8 @@ class AutopilotResponse(SageMakerResponse):
 
     def create_transform_job(self) -> ActionResult:
         """CreateTransformJob: an emulated job that scores its input when its stage ends."""
-        keys = (
-            "TransformJobName",
-            "ModelName",
-            "MaxConcurrentTransforms",
-            "MaxPayloadInMB",
-            "BatchStrategy",
-            "Environment",
-            "TransformInput",
-            "TransformOutput",
-            "TransformResources",
-            "DataProcessing",
-            "Tags",
-        )
+        # The members its table describes (the ones the emulated job reads or describes).
+        keys = sorted(transform.TRANSFORM_JOB.known_keys)
         params = {key: self._get_param(key) for key in keys if self._get_param(key) is not None}
         return ActionResult(
             {"TransformJobArn": transform.create_transform_job(self.sagemaker_backend, params)}
