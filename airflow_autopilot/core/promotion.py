@@ -587,9 +587,7 @@ def validate_resource_name(name: Any, field: str) -> str:
 
     :raises PromotionInputError: naming ``field`` and the rule.
     """
-    errors = name_field(field, None, RESOURCE_NAME_MAX).errors(name)
-    if errors:
-        raise PromotionInputError("; ".join(errors))
+    refuse(name_field(field, None, RESOURCE_NAME_MAX).errors(name))
     return str(name)
 
 
