@@ -4,8 +4,6 @@ and Airflow's default_args, partial and expand work for table-derived parameters
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from airflow.providers.common.compat.sdk import DAG
 from moto.sagemaker.exceptions import ValidationError
@@ -26,7 +24,7 @@ NEW_FIELD = Field(
     minimum=1,
     maximum=90,
 )
-EXTENDED = dataclasses.replace(CREATE_AUTOML_JOB_V2, fields=(*CREATE_AUTOML_JOB_V2.fields, NEW_FIELD))
+EXTENDED = CREATE_AUTOML_JOB_V2.extended(NEW_FIELD)
 
 
 class ExtendedV2Operator(AutopilotCreateJobV2Operator):

@@ -206,3 +206,10 @@ def test_an_instance_type_pattern_accepts_every_type_the_model_lists(spec, path,
 def test_every_member_the_model_requires_is_in_the_table(spec, model):
     required = set(model.operation_model(spec.operation).input_shape.required_members)
     assert required <= spec.known_keys, spec.operation
+
+
+@pytest.mark.parametrize("spec", SPECS[:2], ids=lambda s: s.operation)  # the AutoML tables
+def test_tag_messages_name_the_owner_tag_the_operator_adds(spec):
+    from airflow_autopilot.core.naming import OWNER_TAG_KEY
+
+    assert repr(OWNER_TAG_KEY) in spec.parameter_for("Tags[3].Key")

@@ -4,7 +4,6 @@ and a field added to a table as one entry."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 
 import pytest
@@ -249,7 +248,7 @@ def test_required_request_parameters_are_required_and_defaults_come_from_the_tab
 ISOLATION = Field(
     "EnableNetworkIsolation", "enable_network_isolation", "bool", "run the containers without network access."
 )
-ISOLATED_MODEL = dataclasses.replace(MODEL, fields=(*MODEL.fields, ISOLATION))
+ISOLATED_MODEL = MODEL.extended(ISOLATION)
 
 
 class IsolatedDeployOperator(AutopilotDeployCandidateOperator):

@@ -21,7 +21,6 @@ from airflow_autopilot.core.fields.common import (
     validation_fraction_field,
 )
 from airflow_autopilot.core.fields.spec import Field, Problem, RequestSpec, drop_none, problem, values_at
-from airflow_autopilot.core.naming import OWNER_TAG_KEY
 
 # --- SageMaker's values (tuples: the first entry is SageMaker's default where there is one) ---------
 CHANNEL_TYPES = ("training", "validation")
@@ -97,7 +96,9 @@ CONTENT_TYPES_BY_CONFIG: Mapping[str, tuple[str, ...]] = {
 _CONTENT_TYPE_STRICTER = (
     "SageMaker accepts only these content types for Autopilot (the model allows any text)"
 )
-_TAGS_NAMED = f"tags / extras['Tags']; the operator adds {OWNER_TAG_KEY!r}"
+# The owner tag is core.naming.OWNER_TAG_KEY (a test checks); not imported here, as DAG files load
+# this module through the operators and need none of naming.
+_TAGS_NAMED = "tags / extras['Tags']; the operator adds 'airflow-autopilot:owner'"
 _TAGS_DOC = (
     '``{key: value}`` or ``[{"Key": ..., "Value": ...}]``. The operator adds one tag, '
     "``airflow-autopilot:owner``, which marks the job as this task's (it counts towards the limit of 50; "

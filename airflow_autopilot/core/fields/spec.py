@@ -8,8 +8,7 @@ import inspect
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 #: A field's type, as botocore's model names it (``string`` is ``str`` here, ``double``/``float`` ``float``).
 Kind = Literal["str", "int", "float", "bool", "list", "map", "structure", "any"]
@@ -61,8 +60,9 @@ def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-@dataclass(frozen=True)
-class Field:
+# Entries are NamedTuples, not dataclasses: DAG files import the tables (through the operators),
+# and a tuple class costs a fraction of a dataclass's generated methods at import.
+class Field(NamedTuple):
     """
     One request field: where it goes, the operator parameter behind it, its type and SageMaker's rules.
 
@@ -125,7 +125,7 @@ class Field:
         :param path: the new request path.
         :param changes: other attributes to change (``parameter``, ``doc`` ...).
         """
-        return replace(self, path=path, **changes)
+        return self._replace(path=path, **changes)
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -315,8 +315,7 @@ def compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """
     One broken rule: where, what (our wording) and SageMaker's constraint text (its wording).
 
@@ -501,8 +500,7 @@ Rule = Callable[[Mapping[str, Any]], list[Problem]]
 Assemble = Callable[[Mapping[str, Any], dict[str, Any], list[str]], Any]
 
 
-@dataclass(frozen=True)
-class Parameter:
+class Parameter(NamedTuple):
     """
     An operator parameter the table derives: its name, type hint, docstring line and renderer.
 
@@ -518,7 +516,6 @@ class Parameter:
     renderer: str | None
 
 
-@dataclass(frozen=True)
 class RequestSpec:
     """
     One SageMaker request described as data: its fields, the rules across them, and how operator
@@ -538,15 +535,48 @@ class RequestSpec:
     :param assembled: parameters :attr:`assemble` places itself (the generic step skips them).
     """
 
-    operation: str
-    fields: tuple[Field, ...]
-    rules: tuple[Rule, ...] = ()
-    assemble: Assemble | None = None
-    extra_parameters: tuple[tuple[str, str, str], ...] = ()
-    assembled_by: Mapping[str, str] = field(default_factory=dict)
-    subject: str = "request"
-    extras: str | None = "extras"
-    assembled: frozenset[str] = frozenset()
+    def __init__(
+        self,
+        operation: str,
+        fields: tuple[Field, ...],
+        rules: tuple[Rule, ...] = (),
+        assemble: Assemble | None = None,
+        extra_parameters: tuple[tuple[str, str, str], ...] = (),
+        assembled_by: Mapping[str, str] | None = None,
+        subject: str = "request",
+        extras: str | None = "extras",
+        assembled: frozenset[str] = frozenset(),
+    ) -> None:
+        self.operation = operation
+        self.fields = tuple(fields)
+        self.rules = tuple(rules)
+        self.assemble = assemble
+        self.extra_parameters = tuple(extra_parameters)
+        self.assembled_by: Mapping[str, str] = dict(assembled_by or {})
+        self.subject = subject
+        self.extras = extras
+        self.assembled = frozenset(assembled)
+
+    def extended(self, *fields: Field, rules: tuple[Rule, ...] = ()) -> RequestSpec:
+        """This table with more entries (and rules): a new request version, or a test's copy.
+
+        :param fields: the entries to add.
+        :param rules: the cross-field rules to add.
+        """
+        return RequestSpec(
+            self.operation,
+            (*self.fields, *fields),
+            (*self.rules, *rules),
+            self.assemble,
+            self.extra_parameters,
+            self.assembled_by,
+            self.subject,
+            self.extras,
+            self.assembled,
+        )
+
+    def __repr__(self) -> str:
+        return f"RequestSpec({self.operation!r}, {len(self.fields)} fields, {len(self.rules)} rules)"
 
     # --- derived: parameters ----------------------------------------------------------------------
     @functools.cached_property
@@ -562,7 +592,7 @@ class RequestSpec:
                 doc = entry.doc if other == name else ""
                 if other in seen:
                     if not seen[other].doc and doc:
-                        seen[other] = replace(seen[other], doc=doc)
+                        seen[other] = seen[other]._replace(doc=doc)
                     continue
                 seen[other] = Parameter(other, entry.type_hint, doc, renderer)
         for name, hint, doc in self.extra_parameters:
