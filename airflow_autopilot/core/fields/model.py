@@ -15,7 +15,6 @@ from airflow_autopilot.core.fields.common import (
     tag_fields,
 )
 from airflow_autopilot.core.fields.spec import Field, RequestSpec, compiled
-from airflow_autopilot.core.requests import merge_tags, tags_as_list
 
 #: SageMaker model, endpoint config, endpoint and transform job names: at most 63 characters.
 RESOURCE_NAME_MAX = ENDPOINT_NAME_MAX_LENGTH
@@ -140,6 +139,9 @@ def tag_assembly(params: Mapping[str, Any], request: dict[str, Any], errors: lis
     :param request: the request being built (its ``Tags`` replaced).
     :param errors: where a problem is appended.
     """
+    # Imported here: core.requests loads core.naming, which DAG parsing (these tables) does not need.
+    from airflow_autopilot.core.requests import merge_tags, tags_as_list
+
     given, problems = tags_as_list(params.get("tags"))
     errors.extend(problems)
     tags = merge_tags(given, params.get("own_tags"))
