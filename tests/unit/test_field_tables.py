@@ -14,6 +14,7 @@ from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB, CREATE_AUTOM
 from airflow_autopilot.core.fields.endpoint import ENDPOINT, ENDPOINT_CONFIG, UPDATE_ENDPOINT
 from airflow_autopilot.core.fields.model import MODEL
 from airflow_autopilot.core.fields.model_package import MODEL_PACKAGE
+from airflow_autopilot.core.fields.spec import BOTOCORE_KINDS as KINDS
 from airflow_autopilot.core.fields.transform import TRANSFORM_JOB
 
 SPECS: list[RequestSpec] = [
@@ -27,18 +28,6 @@ SPECS: list[RequestSpec] = [
     MODEL_PACKAGE,
 ]
 
-#: botocore type -> the table's kind.
-KINDS = {
-    "string": "str",
-    "integer": "int",
-    "long": "int",
-    "float": "float",
-    "double": "float",
-    "boolean": "bool",
-    "list": "list",
-    "map": "map",
-    "structure": "structure",
-}
 #: Rules of the model the tables leave out on purpose, (operation, path, rule) -> why.
 NOT_CHECKED = {
     # Python's re has no \p{L} classes; SageMaker checks the tag characters itself.

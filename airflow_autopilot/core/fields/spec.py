@@ -46,6 +46,51 @@ _ANNOTATIONS = {
 }
 
 
+#: botocore's type names -> a field's kind (the emulator's shape check and the model test use it).
+BOTOCORE_KINDS: dict[str, Kind] = {
+    "string": "str",
+    "blob": "str",
+    "integer": "int",
+    "long": "int",
+    "float": "float",
+    "double": "float",
+    "boolean": "bool",
+    "list": "list",
+    "map": "map",
+    "structure": "structure",
+}
+
+
+def is_kind(kind: Kind, value: Any) -> bool:
+    """``value`` has the type ``kind`` names (a bool is not a number; any mapping is a structure).
+
+    :param kind: a field's kind.
+    :param value: the value.
+    """
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind in ("map", "structure"):
+        return isinstance(value, Mapping)
+    return True
+
+
+def kind_constraint(kind: Kind, value: Any) -> str | None:
+    """SageMaker's constraint for a value of the wrong type (``Member must be a string``), or ``None``.
+
+    :param kind: the member's kind.
+    :param value: the value.
+    """
+    return None if is_kind(kind, value) else f"Member must be {_SERVER_KIND[kind]}"
+
+
 def short(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters for messages.
 
@@ -169,7 +214,7 @@ class Field(NamedTuple):
         """
         kind_problem = self._kind_problem(value)
         if kind_problem:
-            return [Problem(path, kind_problem, self, value, f"Member must be {_SERVER_KIND[self.kind]}")]
+            return [Problem(path, kind_problem, self, value, kind_constraint(self.kind, value))]
         if self.check is not None:
             texts = self.check(value, path)
             if texts:
@@ -180,16 +225,7 @@ class Field(NamedTuple):
 
     def _kind_problem(self, value: Any) -> str | None:
         kind = self.kind
-        ok = {
-            "str": lambda v: isinstance(v, str),
-            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-            "bool": lambda v: isinstance(v, bool),
-            "list": lambda v: isinstance(v, list),
-            "map": lambda v: isinstance(v, Mapping),
-            "structure": lambda v: isinstance(v, Mapping),
-            "any": lambda v: True,
-        }[kind](value)
+        ok = is_kind(kind, value)
         if ok:
             return None
         if kind in ("int", "float") and (self.minimum is not None or self.maximum is not None):
