@@ -1,6 +1,5 @@
-"""moto's SageMaker responses plus the AutoML V1 operations, UpdateEndpoint and idempotent
-CreateModelPackage, with fault injection.
-"""
+"""The emulator's SageMaker front end: moto's request handling, with the emulator's operations
+routed to its backend and every request counted and open to an injected fault."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def model_facts(backend: Any, model_name: str) -> ModelFacts:
             f"model {model_name} has no such container."
         )
     channel = job.training_channel
-    target = channel["TargetAttributeName"]
+    target = job.target
     header: list[str] = []
     values: list[str] = []
     for key in data.input_objects(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -17,8 +16,8 @@ from airflow_autopilot.core.fields.endpoint import (
 )
 from airflow_autopilot.core.fields.model import model_request
 from airflow_autopilot.core.promotion import endpoint_action, registered_for
-from airflow_autopilot.core.transform import resource_wait
-from airflow_autopilot.core.waiting import drive
+from airflow_autopilot.core.waits.loop import drive
+from airflow_autopilot.core.waits.resource import resource_wait
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks.autopilot import AutopilotHook
 
@@ -364,7 +363,7 @@ class AutopilotModelHook(AutopilotHook):
         *,
         poll_interval: float = 30.0,
         timeout: float | None = 3600.0,
-        sleep: Callable[[float], object] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> dict[str, Any]:
         """
         Poll until a transform job ends (``transform-job``) or a model package version is Approved or

@@ -4,12 +4,13 @@ by a request table, stop it on kill, optionally wait, and return its name and AR
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_autopilot.core.lineage_names import JOB_OUTPUT_ALIAS
+from airflow_autopilot.core.redaction import describe_error, scrub
 from airflow_autopilot.exceptions import AutopilotJobNameConflict
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, resolve_event
@@ -329,12 +330,13 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
 
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.clock import default_clock
         from airflow_autopilot.core.naming import TryChain
 
         chain = TryChain.from_context(context)
         request, passthrough = self.build_request(chain)
         self.stop_marker = f"on_kill of try {getattr(context['ti'], 'try_number', '?')}"
-        started_at = datetime.now(timezone.utc)
+        started_at = default_clock().now()  # the clock the wait's grace period is read on
         job_name, arn = self.create_or_reattach(request, passthrough, chain)
         AutopilotJobLink.persist(
             context=context,
@@ -366,7 +368,7 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
 
     def defer_until_done(self, job_name: str, arn: str, started_at: datetime) -> None:
         """Check the job once; return when it already succeeded, else defer to the trigger."""
-        from airflow_autopilot.core.waiting import JobWait
+        from airflow_autopilot.core.waits.job import JobWait
 
         wait = JobWait(job_name, self.criteria, **self.wait_settings(started_at))
         job = self.check_job_once(wait)
@@ -517,7 +519,7 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
                 return None
             body = s3.get_object(Bucket=bucket, Key=objects[0], Range="bytes=0-65535")["Body"].read()
         except Exception as err:  # lineage must never fail the task
-            self.log.info("No schema for %s: %s", channel.uri, err)
+            self.log.info("No schema for %s: %s", channel.uri, describe_error(err))
             return None
         return csv_header(body)
 
@@ -537,5 +539,6 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
                 name, tags=[{"Key": STOPPED_BY_TAG_KEY, "Value": self.stop_marker}]
             ):
                 self.log.info("Task killed: requested stop of Autopilot job %s", name)
-        except Exception:
+        except Exception as err:
+            scrub(err)  # before its traceback is logged
             self.log.exception("Task killed, but stopping Autopilot job %s failed", name)

@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import conf
 from airflow_autopilot.core.fields.model import MODEL, MODEL_DEFAULTS
 from airflow_autopilot.core.fields.transform import TRANSFORM_DEFAULTS, TRANSFORM_JOB
 from airflow_autopilot.core.lineage_names import BATCH_TRANSFORM_OUTPUT_ALIAS
+from airflow_autopilot.core.redaction import scrub
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
 from airflow_autopilot.operators.base import (
     AutopilotBaseOperator,
@@ -305,12 +306,8 @@ class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, 
         from airflow_autopilot.core.fields.model import model_request
         from airflow_autopilot.core.naming import TryChain
         from airflow_autopilot.core.promotion import safe_resource_name
-        from airflow_autopilot.core.transform import (
-            CANDIDATE_TAG_KEY,
-            TransformJobWait,
-            transform_request,
-            transform_result,
-        )
+        from airflow_autopilot.core.transform import CANDIDATE_TAG_KEY, transform_request, transform_result
+        from airflow_autopilot.core.waits.transform import TransformJobWait
 
         chain = TryChain.from_context(context)
         self.validate(chain)
@@ -432,5 +429,6 @@ class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, 
             )
             hook.client.stop_transform_job(TransformJobName=name)
             self.log.info("Task killed: requested stop of transform job %s", name)
-        except Exception:
+        except Exception as err:
+            scrub(err)  # before its traceback is logged
             self.log.exception("Task killed, but stopping transform job %s failed", name)

@@ -11,7 +11,7 @@ import pytest
 
 from airflow_autopilot.core.naming import OWNER_TAG_KEY
 from airflow_autopilot.core.promotion import PromotionInputError
-from airflow_autopilot.emulator.sample_data_v2 import sample_objects
+from airflow_autopilot.emulator.sample_data import sample_objects
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotValidationError
 from airflow_autopilot.operators import (
     AutopilotBestCandidateOperator,
