@@ -314,3 +314,16 @@ def test_default_args_and_expand_reach_the_table_parameters():
     assert (transform.role_arn, transform.instance_type) == (ROLE, "ml.c5.xlarge")
     assert (deploy.role_arn, deploy.instance_type) == (ROLE, "ml.c5.xlarge")
     assert mapped.partial_kwargs["s3_output_path"] == "s3://b/o"
+
+
+def test_a_model_s_vpc_config_follows_the_description_the_automl_jobs_share():
+    request = {
+        "ModelName": "m",
+        "ExecutionRoleArn": ROLE,
+        "VpcConfig": {"SecurityGroupIds": ["sg-1"], "Subnets": []},
+    }
+    assert MODEL.errors(request) == ["VpcConfig.Subnets: required, a list of 1 to 16 subnet ids"]
+    assert MODEL.server_message({**request, "VpcConfig": {"Subnets": ["s-1"]}}) == (
+        "1 validation error detected: Value null at 'vpcConfig.securityGroupIds' failed to satisfy "
+        "constraint: Member must not be null"
+    )

@@ -13,6 +13,7 @@ from airflow_autopilot.core.fields.common import (
     name_field,
     s3_uri_field,
     tag_fields,
+    vpc_fields,
 )
 from airflow_autopilot.core.fields.spec import Field, RequestSpec, compiled
 
@@ -174,6 +175,8 @@ MODEL = RequestSpec(
         # PrimaryContainer.
         *container_fields("Containers"),
         *container_fields("PrimaryContainer", many=False),
+        # Security settings, described for the emulator; an operator parameter makes them settable.
+        *vpc_fields("VpcConfig", None),
         *tag_fields(doc="tags of what the operator creates (a dict, or a list of Key/Value)."),
     ),
     assemble=_model_assembly,
