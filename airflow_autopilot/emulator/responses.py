@@ -13,8 +13,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.responses import SageMakerResponse
 
-from airflow_autopilot.core.validation import KNOWN_REQUEST_KEYS
-from airflow_autopilot.core.validation_v2 import KNOWN_V2_REQUEST_KEYS
+from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB, CREATE_AUTOML_JOB_V2
 from airflow_autopilot.emulator import controls, deployment, settings, transform, wire_validation
 from airflow_autopilot.emulator.models import AutopilotBackend
 
@@ -156,13 +155,13 @@ class AutopilotResponse(SageMakerResponse):
 
     def create_auto_ml_job(self) -> ActionResult:
         """CreateAutoMLJob."""
-        params = {key: self._get_param(key) for key in sorted(KNOWN_REQUEST_KEYS)}
+        params = {key: self._get_param(key) for key in sorted(CREATE_AUTOML_JOB.known_keys)}
         given = {key: value for key, value in params.items() if value is not None}
         return ActionResult({"AutoMLJobArn": self.autopilot_backend.create_auto_ml_job(given)})
 
     def create_auto_ml_job_v2(self) -> ActionResult:
         """CreateAutoMLJobV2, every problem type (moto's own V2 code is never reached)."""
-        params = {key: self._get_param(key) for key in sorted(KNOWN_V2_REQUEST_KEYS)}
+        params = {key: self._get_param(key) for key in sorted(CREATE_AUTOML_JOB_V2.known_keys)}
         given = {key: value for key, value in params.items() if value is not None}
         return ActionResult({"AutoMLJobArn": self.autopilot_backend.create_auto_ml_job_v2(given)})
 

@@ -152,3 +152,13 @@ def test_the_server_wording_is_sagemaker_s_from_the_same_rules():
 def test_a_name_that_is_an_empty_rendering_is_named_as_such():
     (message,) = SPEC.errors({"ThingName": "None", "Channels": [{"S3Uri": "s3://b/k"}], "RoleArn": ROLE})
     assert message.startswith("ThingName: 'None' is what a template renders for an empty value")
+
+
+def test_an_assembly_returning_nothing_leaves_extras_to_be_merged():
+    def add_flag(params, request, errors):
+        request["Flagged"] = True
+
+    spec = SPEC.extended()
+    spec.assemble = add_flag
+    request, errors = spec.build({"thing_name": "t", "extras": {"New": 1}})
+    assert (request, errors) == ({"ThingName": "t", "Flagged": True, "New": 1}, [])

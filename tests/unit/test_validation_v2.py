@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from airflow_autopilot.core.fields.automl import allowed_metrics, problem_config_key
 from airflow_autopilot.core.job import metric_direction
-from airflow_autopilot.core.validation_v2 import allowed_metrics, create_v2_request_errors, problem_config_key
+from airflow_autopilot.core.validation import create_v2_request_errors
 
 ROLE = "arn:aws:iam::123456789012:role/Autopilot"
 TS = {

@@ -531,8 +531,8 @@ def drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 #: A rule across fields: the request -> its problems.
 Rule = Callable[[Mapping[str, Any]], list[Problem]]
-#: The hand-written part of building: (parameters, request so far, errors) -> the ``extras`` left to
-#: merge (``extras`` without what it consumed, such as ``extras["Tags"]``), editing the request.
+#: The hand-written part of building: (parameters, request so far, errors), editing the request;
+#: it returns ``None``, or the ``extras`` left to merge when it consumed part of them (``extras["Tags"]``).
 Assemble = Callable[[Mapping[str, Any], dict[str, Any], list[str]], Any]
 
 
@@ -757,7 +757,9 @@ class RequestSpec:
                 errors.append(f"{entry.parameter}: {why}")
         extras = params.get(self.extras) if self.extras else None
         if self.assemble is not None:
-            extras = self.assemble(params, request, errors)
+            left = self.assemble(params, request, errors)
+            if left is not None:  # it consumed part of extras (such as extras["Tags"])
+                extras = left
         if extras is not None:
             if isinstance(extras, Mapping):
                 request = deep_merge(request, extras)
