@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink
 
+from airflow_autopilot.core.redaction import scrub
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context, TaskInstanceKey
 
@@ -100,5 +102,5 @@ class AutopilotJobLink(BaseOperatorLink):
                     "aws_domain": aws_domain(partition),
                 },
             )
-        except Exception:  # a link must never fail the task
-            operator.log.warning("Could not store the Autopilot console link", exc_info=True)
+        except Exception as err:  # a link must never fail the task
+            operator.log.warning("Could not store the Autopilot console link", exc_info=scrub(err))

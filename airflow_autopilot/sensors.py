@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -18,7 +18,7 @@ from airflow_autopilot.core.lineage_names import MODEL_PACKAGE_GROUP_ALIAS
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotWaitError
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.operators.base import (
-    AutopilotConnectionMixin,
+    DeferAndResumeMixin,
     botocore_config_dict,
     resolve_event,
     resolve_resource_event,
@@ -31,11 +31,11 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-    from airflow_autopilot.core.transform import ApprovalWait
-    from airflow_autopilot.core.waiting import JobWait
+    from airflow_autopilot.core.waits.approval import ApprovalWait
+    from airflow_autopilot.core.waits.job import JobWait
 
 
-class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
+class AutopilotJobSensor(DeferAndResumeMixin, BaseSensorOperator):
     """
     Wait until an Autopilot job succeeds; fail with SageMaker's own reason when it cannot.
 
@@ -66,7 +66,7 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         log training progress (default 300; 0 disables).
 
     ``poke_interval`` (Airflow's, default 60) is the time between polls in every mode, the trigger's
-    included; a value below :data:`~airflow_autopilot.core.waiting.MIN_POLL_INTERVAL_SECONDS`
+    included; a value below :data:`~airflow_autopilot.core.waits.pace.MIN_POLL_INTERVAL_SECONDS`
     (1 s; Airflow allows 0) is raised to it, with a warning.
     """
 
@@ -153,7 +153,8 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
 
     def _prepare(self, context: Context) -> None:
         """Validate input (before any AWS call) and start the wait's state machine."""
-        from airflow_autopilot.core.waiting import JobWait, as_utc
+        from airflow_autopilot.core.clock import default_clock, parse_timestamp
+        from airflow_autopilot.core.waits.job import JobWait
 
         self.validate()
         botocore_config_dict(self.botocore_config)
@@ -161,10 +162,10 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         if self.reschedule and not self.deferrable:
             try:
                 # Airflow 3.0's in-process task runner hands over the API's ISO string unparsed.
-                started = as_utc(context["ti"].get_first_reschedule_date(context))
+                started = parse_timestamp(context["ti"].get_first_reschedule_date(context))
             except Exception:  # outside a real task runner
                 started = None
-        started = started or datetime.now(timezone.utc)
+        started = started or default_clock().now()
         self._wait = JobWait(
             self.job_name,
             self.criteria,
@@ -262,7 +263,7 @@ class AutopilotJobSensor(AutopilotConnectionMixin, BaseSensorOperator):
         return summary
 
 
-class AutopilotModelApprovalSensor(AutopilotLineageMixin, AutopilotConnectionMixin, BaseSensorOperator):
+class AutopilotModelApprovalSensor(AutopilotLineageMixin, DeferAndResumeMixin, BaseSensorOperator):
     """
     Wait until a person approves or rejects a model package version (its ``ModelApprovalStatus``,
     set in SageMaker Studio, with UpdateModelPackage, or by an Airflow Human-in-the-loop task).
@@ -316,8 +317,8 @@ class AutopilotModelApprovalSensor(AutopilotLineageMixin, AutopilotConnectionMix
 
     def _prepare(self) -> ApprovalWait:
         """Validate the inputs (before any AWS call) and start the wait's state machine."""
-        from airflow_autopilot.core.transform import ApprovalWait
         from airflow_autopilot.core.validation import raise_if, seconds_errors
+        from airflow_autopilot.core.waits.approval import ApprovalWait
 
         errors = []
         arn = self.model_package_arn

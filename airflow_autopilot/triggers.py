@@ -5,39 +5,35 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_autopilot.aio.clients import client_key, describe_job, shared_client
 from airflow_autopilot.aio.poller import DEFAULT_FALLBACK_DESCRIBES_PER_SECOND, Watch, shared_poller
+from airflow_autopilot.core.clock import Clock
+from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
 from airflow_autopilot.core.errors import is_missing
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.transform import resource_wait, wait_event
-from airflow_autopilot.core.waiting import (
-    DEFAULT_CANDIDATE_COUNT_INTERVAL,
-    DEFAULT_MAX_BACKOFF_SECONDS,
-    DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    EndpointWait,
-    JobWait,
-    attempt_seconds,
-    drive_async,
-    from_hand_off,
-    make_event,
-)
+from airflow_autopilot.core.redaction import describe_error, scrub
+from airflow_autopilot.core.waits.endpoint import EndpointWait
+from airflow_autopilot.core.waits.job import JobWait, from_hand_off, make_event
+from airflow_autopilot.core.waits.loop import drive_async
+from airflow_autopilot.core.waits.pace import DEFAULT_MAX_BACKOFF_SECONDS, attempt_seconds
+from airflow_autopilot.core.waits.resource import resource_event, resource_wait
 
 T = TypeVar("T")
 
 
 async def within(call: Awaitable[T], budget: float | None) -> T:
     """
-    Await one AWS call for at most :func:`~airflow_autopilot.core.waiting.attempt_seconds` of the
+    Await one AWS call for at most :func:`~airflow_autopilot.core.waits.pace.attempt_seconds` of the
     wait's budget: a request lost on a dead connection gives up in time for a retry, instead of
     waiting out aiobotocore's 60 s read timeout (or the whole deadline).
 
     :param call: the call's awaitable.
-    :param budget: the wait's :meth:`~airflow_autopilot.core.waiting.WaitMachine.call_budget`.
+    :param budget: the wait's :meth:`~airflow_autopilot.core.waits.machine.WaitMachine.call_budget`.
     """
     limit = attempt_seconds(budget)
     if limit is None:
@@ -79,6 +75,8 @@ class AutopilotBaseTrigger(BaseTrigger):
     :param poll_interval: seconds between polls (plus up to 10 % jitter).
     :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
     :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    :param clock: the clock the wait reads and sleeps on (default:
+        :func:`~airflow_autopilot.core.clock.default_clock`); not serialized.
     """
 
     def __init__(
@@ -91,6 +89,7 @@ class AutopilotBaseTrigger(BaseTrigger):
         poll_interval: float = 60.0,
         timeout_at: str | None = None,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.aws_conn_id = aws_conn_id
@@ -100,6 +99,8 @@ class AutopilotBaseTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.timeout_at = timeout_at
         self.max_backoff = float(max_backoff)
+        #: Not serialized: a triggerer always runs on the default clock.
+        self.clock = clock
 
     def connection(self) -> dict[str, Any]:
         """The shared-client key arguments: connection id, region, verify and botocore config."""
@@ -139,21 +140,114 @@ class AutopilotBaseTrigger(BaseTrigger):
         try:
             payload = await self.wait()
         except Exception as err:
+            scrub(err)  # before its traceback is logged
             self.log.exception("%s failed", type(self).__name__)
             payload = self.error_event(err)
         yield TriggerEvent(payload)
 
 
-def handed_off_recently(seen: AutopilotJob, seconds: float) -> bool:
+def handed_off_recently(seen: AutopilotJob, seconds: float, *, now: datetime) -> bool:
     """Whether the task's describe handed to a trigger is less than ``seconds`` old (by this
     machine's clock against the server's Date; without a Date, taken as recent).
 
     :param seen: the hand-off.
     :param seconds: the age limit.
+    :param now: the current time (the wait's clock).
     """
     if seen.observed_at is None:
         return True
-    return (datetime.now(timezone.utc) - seen.observed_at).total_seconds() < seconds
+    return (now - seen.observed_at).total_seconds() < seconds
+
+
+class JobPolls:
+    """
+    The polls of one job wait in a trigger, for :func:`~airflow_autopilot.core.waits.loop.drive_async`:
+    the task's hand-off first (no call), then either a describe of its own per poll or the next
+    describe of the shared :class:`~airflow_autopilot.aio.poller.CoalescedPoller` (``watch``), with
+    candidate counts between polls and, while the poller paces, whenever one is due.
+
+    :param wait: the job's wait machine.
+    :param client: the aiobotocore SageMaker client.
+    :param pending: the task's hand-off, returned by the first poll.
+    """
+
+    def __init__(self, wait: JobWait, client: Any, pending: AutopilotJob | None) -> None:
+        self.wait = wait
+        self.client = client
+        self.pending = pending
+        #: The shared poller's registration; ``None``: one describe of our own per poll.
+        self.watch: Watch | None = None
+        #: The newest ListAutoMLJobs summary since the last describe (the poller's progress hints).
+        self.listed: AutopilotJob | None = None
+
+    def on_listed(self, job: AutopilotJob) -> None:
+        """The poller's progress hint; runs in this trigger's task (Watch.next), so the line lands
+        in this task's log."""
+        self.listed = job
+        self.wait.reporter.update(job)
+        current = self.latest()
+        if current is not None:
+            self.wait.note(current)  # a timeout reports the newest state seen
+
+    def latest(self) -> AutopilotJob | None:
+        """The last describe, brought up to date with a newer list summary (which lacks MaxCandidates)."""
+        last, listed = self.wait.last, self.listed
+        if listed is None or last is None:
+            return last or listed
+        return AutopilotJob.from_describe({**last.raw, **listed.raw}, last.api_version)
+
+    async def count_candidates(self, job: AutopilotJob) -> None:
+        """Count completed candidates with one call when the reporter says a count is due."""
+        request = self.wait.reporter.candidates_request(job)
+        if request is None:
+            return
+        response: Mapping[str, Any] | BaseException
+        try:
+            response = await within(
+                self.client.list_candidates_for_auto_ml_job(**request), self.wait.call_budget()
+            )
+        except Exception as err:
+            response = err
+        self.wait.reporter.report_listing(job, response)
+
+    async def poll(self) -> AutopilotJob:
+        """The job's next state: the hand-off, a describe of our own, or the poller's next one."""
+        if self.pending is not None:  # the task's own describe: no call needed
+            handed, self.pending = self.pending, None
+            return handed
+        if self.watch is None:
+            return await within(
+                describe_job(self.client, self.wait.job_name, self.wait.api_version), self.wait.call_budget()
+            )
+        # The shared poller paces the describes: wait for the next one, waking up for the deadline
+        # and, while candidates train, for a count every candidate_interval.
+        while True:
+            remaining = self.wait.remaining()
+            count_in = self.wait.reporter.seconds_until_count(self.latest())
+            limits = [t for t in (remaining, count_in) if t is not None]
+            try:
+                result = await asyncio.wait_for(
+                    self.watch.next_or_progress(), timeout=min(limits) if limits else None
+                )
+            except asyncio.TimeoutError:
+                if remaining is not None and (self.wait.remaining() or 0) <= 0:
+                    raise
+            else:
+                if result is not None:
+                    return result
+            current = self.latest()
+            if current is not None:
+                await self.count_candidates(current)
+
+    async def between(self, job: AutopilotJob) -> None:
+        """After a describe that keeps the wait going: its summary supersedes the list's; count."""
+        self.listed = None
+        await self.count_candidates(job)
+
+    async def sleep(self, seconds: float) -> None:
+        """The pause between polls; with a watch, the poller's pace is the pause."""
+        if self.watch is None:
+            await self.wait.clock.sleep_async(seconds)
 
 
 class AutopilotJobTrigger(AutopilotBaseTrigger):
@@ -162,7 +256,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
 
     Yields exactly one :class:`TriggerEvent` and returns. Its payload is
     ``{"status": "success"|"failure"|"timeout"|"error", "job_name", "message", "summary"}``
-    (see :func:`airflow_autopilot.core.waiting.make_event`); the task side reads it with
+    (see :func:`airflow_autopilot.core.waits.job.make_event`); the task side reads it with
     :func:`airflow_autopilot.operators.base.resolve_event`.
 
     Transient errors (throttling, 5xx, connection errors) are retried with jittered exponential
@@ -187,10 +281,13 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
     :param logged_state: ``[status, secondary status]`` the task logged before deferring (not
         logged again).
     :param last_seen: what the task's describe just before deferring showed
-        (:func:`~airflow_autopilot.core.waiting.hand_off`): a coalesced trigger starts from it
+        (:func:`~airflow_autopilot.core.waits.job.hand_off`): a coalesced trigger starts from it
         instead of describing the job again.
     :param fallback_describes_per_second: while ListAutoMLJobs is denied, the shared poller makes
         at most this many DescribeAutoMLJob calls per second (the smallest among its triggers).
+    :param clock: the clock the wait reads and sleeps on (default:
+        :func:`~airflow_autopilot.core.clock.default_clock`, which the shared poller, one for
+        many triggers, always uses); not serialized.
     """
 
     def __init__(
@@ -212,6 +309,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         logged_state: list[str | None] | None = None,
         last_seen: dict[str, Any] | None = None,
         fallback_describes_per_second: float = DEFAULT_FALLBACK_DESCRIBES_PER_SECOND,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             aws_conn_id=aws_conn_id,
@@ -221,6 +319,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_backoff=max_backoff,
+            clock=clock,
         )
         self.job_name = job_name
         self.criteria = {k: list(v) for k, v in (criteria or WaitCriteria().to_dict()).items()}
@@ -257,113 +356,45 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
             created_at=self.created_at,
             candidate_interval=self.candidate_interval,
             logged_state=(str(self.logged_state[0]), self.logged_state[1]) if self.logged_state else None,
-            clock=asyncio.get_running_loop().time,  # the clock its sleeps and timeouts run on
+            clock=self.clock,
         )
-        watch: Watch | None = None
-        # The newest ListAutoMLJobs summary since the last describe (the poller's progress hints).
-        listed: AutopilotJob | None = None
         remaining = wait.remaining()
         # Past the deadline already (a trigger resumed late): one describe of its own tells the
         # final state; otherwise the task's last describe is where the wait starts.
         coalesce = self.coalesce and (remaining is None or remaining > 0)
-        pending = from_hand_off(self.last_seen) if coalesce and self.last_seen else None
-
-        def on_listed(job: AutopilotJob) -> None:
-            # Runs in this trigger's task (Watch.next), so the line lands in this task's log.
-            nonlocal listed
-            listed = job
-            wait.reporter.update(job)
-            current = latest()
-            if current is not None:
-                wait.note(current)  # a timeout reports the newest state seen
-
-        def latest() -> AutopilotJob | None:
-            """The last describe, brought up to date with a newer list summary (which lacks MaxCandidates)."""
-            if listed is None or wait.last is None:
-                return wait.last or listed
-            return AutopilotJob.from_describe({**wait.last.raw, **listed.raw}, wait.last.api_version)
-
+        seen = from_hand_off(self.last_seen) if coalesce and self.last_seen else None
         async with shared_client(**self.connection()) as client, AsyncExitStack() as stack:
+            polls = JobPolls(wait, client, seen)
             if coalesce:
-                watch = await stack.enter_async_context(
-                    shared_poller(client_key(**self.connection())).watch(
+                poller = shared_poller(client_key(**self.connection()))
+                polls.watch = await stack.enter_async_context(
+                    poller.watch(
                         self.job_name,
                         wait.criteria,
                         wait.poll_interval,
-                        on_listed,
+                        polls.on_listed,
                         client=client,
-                        seen=pending,
+                        seen=seen,
                         describe_rate=self.fallback_describes_per_second,
                     )
                 )
             if (
-                pending is not None
-                and wait.reporter.candidate_count_due(pending)
-                and handed_off_recently(pending, self.candidate_interval)
+                seen is not None
+                and wait.reporter.candidate_count_due(seen)
+                and handed_off_recently(seen, self.candidate_interval, now=wait.clock.now())
             ):
                 # The task counted candidates just before deferring (its job was training then). A
                 # job not yet training, or a hand-off older than one candidate_interval (a triggerer
                 # restart), leaves the next count due at once.
                 wait.reporter.mark_counted()
-
-            async def count_candidates(job: AutopilotJob) -> None:
-                request = wait.reporter.candidates_request(job)
-                if request is None:
-                    return
-                response: Mapping[str, Any] | BaseException
-                try:
-                    response = await within(
-                        client.list_candidates_for_auto_ml_job(**request), wait.call_budget()
-                    )
-                except Exception as err:
-                    response = err
-                wait.reporter.report_listing(job, response)
-
-            async def poll() -> AutopilotJob:
-                nonlocal pending
-                if pending is not None:  # the task's own describe: no call needed
-                    handed, pending = pending, None
-                    return handed
-                if watch is None:
-                    return await within(
-                        describe_job(client, self.job_name, wait.api_version), wait.call_budget()
-                    )
-                # The shared poller paces the describes: wait for the next one, waking up for the
-                # deadline and, while candidates train, for a count every candidate_interval.
-                while True:
-                    remaining = wait.remaining()
-                    count_in = wait.reporter.seconds_until_count(latest())
-                    limits = [t for t in (remaining, count_in) if t is not None]
-                    try:
-                        result = await asyncio.wait_for(
-                            watch.next_or_progress(), timeout=min(limits) if limits else None
-                        )
-                    except asyncio.TimeoutError:
-                        if remaining is not None and (wait.remaining() or 0) <= 0:
-                            raise
-                    else:
-                        if result is not None:
-                            return result
-                    current = latest()
-                    if current is not None:
-                        await count_candidates(current)
-
-            async def between(job: AutopilotJob) -> None:
-                nonlocal listed
-                listed = None
-                await count_candidates(job)
-
-            async def sleep(seconds: float) -> None:
-                if watch is None:  # with a watch, the poller's pace is the sleep
-                    await asyncio.sleep(seconds)
-
-            return wait.event(await drive_async(wait, poll, between=between, sleep=sleep))
+            step = await drive_async(wait, polls.poll, between=polls.between, sleep=polls.sleep)
+            return wait.event(step)
 
     def error_event(self, err: Exception) -> dict[str, Any]:
         return make_event(
             "error",
             self.job_name,
-            f"Error waiting for Autopilot job {self.job_name!r}: {type(err).__name__}: {err}",
+            f"Error waiting for Autopilot job {self.job_name!r}: {describe_error(err)}",
         )
 
 
@@ -385,6 +416,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
     :param poll_interval: seconds between DescribeEndpoint calls.
     :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
     :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    :param clock: the clock the wait reads and sleeps on; not serialized.
     """
 
     def __init__(
@@ -399,6 +431,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
         poll_interval: float = 30.0,
         timeout_at: str | None = None,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             aws_conn_id=aws_conn_id,
@@ -408,6 +441,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_backoff=max_backoff,
+            clock=clock,
         )
         self.endpoint_name = endpoint_name
         self.config_name = config_name
@@ -423,6 +457,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
             deadline=self.timeout_at,
             max_backoff=self.max_backoff,
             log=self.log,
+            clock=self.clock,
         )
         async with shared_client(**self.connection()) as client:
             poll = describe_poll(wait, lambda: client.describe_endpoint(EndpointName=self.endpoint_name))
@@ -432,7 +467,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
         return {
             "status": "error",
             "endpoint_name": self.endpoint_name,
-            "message": f"Error waiting for endpoint {self.endpoint_name!r}: {type(err).__name__}: {err}",
+            "message": f"Error waiting for endpoint {self.endpoint_name!r}: {describe_error(err)}",
             "endpoint": None,
         }
 
@@ -455,6 +490,7 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
     :param poll_interval: seconds between describes.
     :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
     :param max_backoff: cap in seconds on the sleep after repeated transient errors.
+    :param clock: the clock the wait reads and sleeps on; not serialized.
     """
 
     def __init__(
@@ -469,6 +505,7 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
         poll_interval: float = 30.0,
         timeout_at: str | None = None,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             aws_conn_id=aws_conn_id,
@@ -478,6 +515,7 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_backoff=max_backoff,
+            clock=clock,
         )
         self.kind = kind
         self.name = name
@@ -493,6 +531,7 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
             deadline=self.timeout_at,
             max_backoff=self.max_backoff,
             log=self.log,
+            clock=self.clock,
         )
         async with shared_client(**self.connection()) as client:
 
@@ -502,13 +541,13 @@ class AutopilotResourceTrigger(AutopilotBaseTrigger):
                 return client.describe_model_package(ModelPackageName=self.name)
 
             step = await drive_async(wait, describe_poll(wait, call))
-            return wait_event(self.kind, self.name, step.status, step.message, step.subject)
+            return resource_event(self.kind, self.name, step.status, step.message, step.subject)
 
     def error_event(self, err: Exception) -> dict[str, Any]:
-        return wait_event(
+        return resource_event(
             self.kind,
             self.name,
             "error",
-            f"Error waiting for {self.kind} {self.name!r}: {type(err).__name__}: {err}",
+            f"Error waiting for {self.kind} {self.name!r}: {describe_error(err)}",
             None,
         )

@@ -132,7 +132,7 @@ def worker(mode: str, workload: str, n: int, endpoint: str, poll: float, cycles:
 
     from airflow_autopilot.aio import poller as poller_module
     from airflow_autopilot.core.job import AutopilotJob
-    from airflow_autopilot.core.waiting import hand_off
+    from airflow_autopilot.core.waits.job import hand_off
     from airflow_autopilot.emulator import airflow_conn_value
     from airflow_autopilot.triggers import AutopilotJobTrigger
 

@@ -55,7 +55,7 @@ with DAG(
     @task
     def upload_demand_data(**context) -> str:
         """Write the weekly demand CSV (generated in code) to S3; return its prefix."""
-        from airflow_autopilot.emulator.sample_data_v2 import upload_weekly_demand
+        from airflow_autopilot.emulator.sample_data import upload_weekly_demand
 
         return upload_weekly_demand(context["params"]["bucket"], prefix="demand/train")
 

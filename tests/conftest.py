@@ -13,7 +13,6 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,29 +198,18 @@ def instant_aws_retries(monkeypatch):
 
 
 @pytest.fixture
-def emulated_clock(monkeypatch):
+def emulated_clock():
     """
-    The blocking waits (``AutopilotHook.wait_for_job`` and ``wait_for_endpoint``, so the operators'
-    too) on the emulator's clock: each sleep between polls moves that clock instead of waiting, and
-    the waits' deadlines, grace periods and candidate-count pacing read it.
+    The emulator's clock as the package's default clock for the test
+    (:data:`airflow_autopilot.emulator.settings.CLOCK`): every wait built during it (the hooks'
+    blocking waits, so the operators' and sensors' too) sleeps by moving that clock instead of
+    waiting, and reads its deadlines, grace periods and candidate-count pacing from it.
     """
-    from airflow_autopilot.core import waiting
+    from airflow_autopilot.core.clock import clock_in_use
     from airflow_autopilot.emulator import settings
-    from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
 
-    class EmulatorDatetime(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return datetime.fromtimestamp(settings.now(), tz)
-
-    monkeypatch.setattr(waiting, "datetime", EmulatorDatetime)
-    monkeypatch.setitem(waiting.JobWait.__init__.__kwdefaults__, "clock", settings.now)
-    for wait in (
-        AutopilotHook.wait_for_job,
-        AutopilotHook.wait_for_endpoint,
-        AutopilotModelHook.wait_for_resource,
-    ):
-        monkeypatch.setitem(wait.__kwdefaults__, "sleep", settings.advance_time)
+    with clock_in_use(settings.CLOCK):
+        yield settings.CLOCK
 
 
 @pytest.fixture

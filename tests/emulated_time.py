@@ -3,19 +3,24 @@ An asyncio event loop on the emulator's clock, so trigger tests follow jobs thro
 without sleeping through them.
 
 Tests opt in with ``@pytest.mark.emulated_time`` (pytest-asyncio runs them on this loop, see
-``tests/conftest.py``) or run a coroutine with :func:`run`. Only for waits that have no wall-clock
-deadline: a trigger's ``timeout_at`` is compared with the real time.
+``tests/conftest.py``) or run a coroutine with :func:`run`. While the loop runs, its
+:class:`LoopClock` is the package's default clock (:func:`airflow_autopilot.core.clock.clock_in_use`),
+so every wait, trigger and poller started on it paces itself by the loop's jumping time. Only for
+waits that have no wall-clock deadline: a trigger's ``timeout_at`` is compared with the real time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import selectors
+import time
 from collections.abc import Coroutine
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from aiobotocore.httpsession import AIOHTTPSession
 
+from airflow_autopilot.core.clock import clock_in_use
 from airflow_autopilot.emulator import settings
 
 T = TypeVar("T")
@@ -36,10 +41,15 @@ class EmulatedTimeLoop(asyncio.SelectorEventLoop):
         self.skipped = 0.0
         self._requests = 0
         self._executor_jobs = 0
+        self.clock = LoopClock(self)
         super().__init__(_JumpingSelector(self))
 
     def time(self) -> float:
         return super().time() + self.skipped
+
+    def run_forever(self) -> None:
+        with clock_in_use(self.clock):
+            super().run_forever()
 
     def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
         future = super().run_in_executor(executor, func, *args)
@@ -67,6 +77,31 @@ class EmulatedTimeLoop(asyncio.SelectorEventLoop):
     def jump(self, seconds: float) -> None:
         self.skipped += seconds
         settings.advance_time(seconds)
+
+
+class LoopClock:
+    """
+    The :class:`~airflow_autopilot.core.clock.Clock` of an :class:`EmulatedTimeLoop`: the loop's
+    own (jumping) time for pacing and ``asyncio.sleep`` for sleeps, which jump with it; the wall
+    clock for ``now()``, so deadlines and grace periods stay in real time.
+
+    :param loop: the loop.
+    """
+
+    def __init__(self, loop: EmulatedTimeLoop) -> None:
+        self._loop = loop
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return self._loop.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+    async def sleep_async(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
 
 
 class _JumpingSelector(selectors.DefaultSelector):

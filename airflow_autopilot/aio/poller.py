@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import math
-import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from airflow_autopilot.aio.clients import describe_job
+from airflow_autopilot.core.clock import Clock, default_clock, parse_timestamp
 from airflow_autopilot.core.errors import error_code, is_transient
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
-from airflow_autopilot.core.waiting import min_poll_interval
+from airflow_autopilot.core.redaction import redact, redacting_logger
+from airflow_autopilot.core.waits.pace import min_poll_interval
 
-log = logging.getLogger(__name__)
+log = redacting_logger(__name__)
 
 #: Summaries per ListAutoMLJobs page (the API's maximum).
 LIST_PAGE_SIZE = 100
@@ -54,22 +54,11 @@ ApiVersion = Literal["auto", "v1", "v2"]
 _State = tuple[str, "str | None", "datetime | None"]
 
 
-def _utc(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _state_of(row: Mapping[str, Any]) -> _State:
     return (
         str(row.get("AutoMLJobStatus", "")),
         row.get("AutoMLJobSecondaryStatus"),
-        _utc(row.get("LastModifiedTime")),
+        parse_timestamp(row.get("LastModifiedTime")),
     )
 
 
@@ -149,7 +138,7 @@ class Watch:
 class CycleRecord:
     """What one poll cycle did, for the bench and tests."""
 
-    #: ``time.monotonic()`` when the cycle started.
+    #: The poller's ``clock.monotonic()`` when the cycle started.
     started: float
     #: Wall seconds the cycle took (its calls included).
     seconds: float
@@ -196,7 +185,7 @@ class _Tracked:
     job: AutopilotJob | None = None
     created: datetime | None = None
     api_version: ApiVersion = "auto"
-    #: ``time.monotonic()`` of the last describe (or of the hand-off's): fallback order.
+    #: The poller's ``clock.monotonic()`` at the last describe (or the hand-off's): fallback order.
     described_at: float = -math.inf
     #: A describe is due next cycle.
     due: bool = False
@@ -216,7 +205,8 @@ class CoalescedPoller:
         server time.
     :param full_listing_seconds: at most this long (server time) between two full listings, the
         bound on how late a change the windows missed is noticed (plus one poll interval).
-    :param clock: monotonic clock (tests).
+    :param clock: the clock pacing the cycles and dating a listing without a Date header
+        (default: :func:`~airflow_autopilot.core.clock.default_clock`).
     :param run_loop: cycle in a task of its own while anyone watches; ``False`` leaves calling
         :meth:`cycle` to the caller (tests).
     """
@@ -226,7 +216,7 @@ class CoalescedPoller:
         *,
         overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
         full_listing_seconds: float = DEFAULT_FULL_LISTING_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         run_loop: bool = True,
     ) -> None:
         self.overlap = timedelta(seconds=max(0.0, overlap_seconds))
@@ -234,7 +224,7 @@ class CoalescedPoller:
         self.stats = PollerStats()
         #: Set when ListAutoMLJobs fails for good; the poller then describes jobs at a bounded rate.
         self.list_disabled = False
-        self._clock = clock
+        self._clock = clock or default_clock()
         self._run_loop = run_loop
         self._jobs: dict[str, _Tracked] = {}
         # Start of the next list window (server time), once a listing succeeded.
@@ -326,9 +316,9 @@ class CoalescedPoller:
         if seen is not None:
             tracked.job = seen
             tracked.state = _state_of(seen.raw)
-            tracked.created = _utc(seen.creation_time)
+            tracked.created = parse_timestamp(seen.creation_time)
             tracked.api_version = seen.api_version
-            tracked.described_at = self._clock()
+            tracked.described_at = self._clock.monotonic()
             # The hand-off may already end the wait (a restart after the job ended): only a
             # describe gives the verdict, and no later listing would show a change.
             tracked.due |= _may_end_a_wait(seen, tracked.watches)
@@ -359,14 +349,14 @@ class CoalescedPoller:
     # --- server clock -----------------------------------------------------------------------------
     def _saw_server_time(self, date: datetime | None) -> None:
         if date is not None and (self._server is None or date >= self._server[0]):
-            self._server = (date, self._clock())
+            self._server = (date, self._clock.monotonic())
 
     def server_now(self) -> datetime | None:
         """The server's time now, from the newest Date header and the time elapsed since."""
         if self._server is None:
             return None
         date, at = self._server
-        return date + timedelta(seconds=self._clock() - at)
+        return date + timedelta(seconds=self._clock.monotonic() - at)
 
     def _full_listing_due(self) -> bool:
         if self._needs_full or (self._since is None and self._reach_back is None):
@@ -399,7 +389,7 @@ class CoalescedPoller:
         except asyncio.TimeoutError:
             pass
         while self._jobs:
-            started = self._clock()
+            started = self._clock.monotonic()
             # Bounded: a call left hanging (its client closed under it when the last watcher left, a
             # server that never answers) must not stall every later watcher.
             limit = max(4 * self._interval(), 10.0)
@@ -414,7 +404,7 @@ class CoalescedPoller:
             if not self._jobs:
                 break
             # One cycle per poll interval, start to start (a cycle's own calls count).
-            delay = max(0.0, self._interval() - (self._clock() - started))
+            delay = max(0.0, self._interval() - (self._clock.monotonic() - started))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
@@ -423,7 +413,7 @@ class CoalescedPoller:
     async def cycle(self, client: Any) -> None:
         """One poll cycle: list what changed (or everything), describe what matters (public for tests)."""
         self.stats.cycles += 1
-        started, lists, describes = self._clock(), self.stats.list_calls, self.stats.describe_calls
+        started, lists, describes = self._clock.monotonic(), self.stats.list_calls, self.stats.describe_calls
         kind, date = await self._list_and_learn(client)
         if kind == "fallback":
             await self._fallback_describes(client)
@@ -432,7 +422,7 @@ class CoalescedPoller:
         self.stats.history.append(
             CycleRecord(
                 started=started,
-                seconds=self._clock() - started,
+                seconds=self._clock.monotonic() - started,
                 kind=kind,
                 list_calls=self.stats.list_calls - lists,
                 describe_calls=self.stats.describe_calls - describes,
@@ -526,7 +516,7 @@ class CoalescedPoller:
             unseen.difference_update(r.get("AutoMLJobName") for r in rows)
             if not unseen:
                 return True
-            last = _utc(rows[-1].get("CreationTime")) if rows else None
+            last = parse_timestamp(rows[-1].get("CreationTime")) if rows else None
             return oldest is not None and last is not None and last < oldest
 
         kwargs: dict[str, Any] = {
@@ -565,7 +555,7 @@ class CoalescedPoller:
     ) -> None:
         if date is None:
             # A server without a Date header: the local clock is all there is (a generous overlap).
-            date = datetime.now(timezone.utc) - timedelta(seconds=60)
+            date = self._clock.now() - timedelta(seconds=60)
         # A window shows every change since its start; a full listing may stop before a job that
         # registers later, so it vouches for nothing beyond its own targets.
         self._covered_from = None if full else since
@@ -590,7 +580,7 @@ class CoalescedPoller:
         tracked = self._jobs.get(str(row.get("AutoMLJobName")))
         if tracked is None:
             return
-        tracked.created = _utc(row.get("CreationTime")) or tracked.created
+        tracked.created = parse_timestamp(row.get("CreationTime")) or tracked.created
         state = _state_of(row)
         if state == tracked.state:
             return  # unchanged (listed again by the overlap, or by a full listing)
@@ -625,16 +615,16 @@ class CoalescedPoller:
                 tracked.api_version = result.api_version
                 tracked.job = result
                 tracked.state = _state_of(result.raw)
-                tracked.created = _utc(result.creation_time) or tracked.created
+                tracked.created = parse_timestamp(result.creation_time) or tracked.created
                 self._saw_server_time(result.observed_at)
-            tracked.described_at = self._clock()
+            tracked.described_at = self._clock.monotonic()
         for watch in tracked.watches:
             watch.put(result)
 
     # --- without ListAutoMLJobs -------------------------------------------------------------------
     def _disable_list(self, err: BaseException) -> None:
         """Fall back to describes after a non-transient ListAutoMLJobs error; warn once per poller."""
-        self._disabled_at = self.server_now() or self._clock()
+        self._disabled_at = self.server_now() or self._clock.monotonic()
         if self.list_disabled:
             return  # a retry failed again: the warning was given
         self.list_disabled = True
@@ -645,7 +635,7 @@ class CoalescedPoller:
             "at most %g calls per second (each job about every %.0f s); ListAutoMLJobs is retried "
             "every %.0f s.",
             error_code(err) or type(err).__name__,
-            err,
+            redact(str(err)),
             LIST_PERMISSION,
             len(self._jobs),
             rate,
@@ -661,7 +651,7 @@ class CoalescedPoller:
         if isinstance(at, datetime):
             now = self.server_now()
             return now is not None and now - at >= self.full_listing
-        return at is not None and self._clock() - at >= self.full_listing.total_seconds()
+        return at is not None and self._clock.monotonic() - at >= self.full_listing.total_seconds()
 
     async def _fallback_describes(self, client: Any) -> None:
         """
@@ -674,13 +664,13 @@ class CoalescedPoller:
         batch = [name for name, _ in order[:budget]]
         limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
         # One slot every 1 / rate seconds, carried over from cycle to cycle.
-        first = max(self._clock(), self._next_describe_at)
+        first = max(self._clock.monotonic(), self._next_describe_at)
         self._next_describe_at = first + len(batch) / rate
 
         async def paced(index: int, name: str) -> None:
-            delay = first + index / rate - self._clock()
+            delay = first + index / rate - self._clock.monotonic()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._clock.sleep_async(delay)
             await self._describe(client, name, limit)
 
         await asyncio.gather(*(paced(i, name) for i, name in enumerate(batch)))

@@ -1,5 +1,5 @@
 """Default wait settings that DAG-facing signatures need at import (the sensor's), kept apart from
-the wait state machine in ``core.waiting`` so that parsing a DAG file does not load it.
+the wait machines in ``core.waits`` so that parsing a DAG file does not load it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Deterministic Autopilot candidates: names, metrics, steps, containers and artifact locations."""
+"""The emulator's deterministic Autopilot candidates, for every problem type: what a candidate is
+called, scores, runs as and leaves in S3, derived from the job name so reruns agree."""
 
 from __future__ import annotations
 
@@ -8,8 +9,19 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_autopilot.core.fields.automl import (
+    ALGORITHMS_BY_MODE,
+    FORECAST_ALGORITHMS,
+    METRICS_BY_PROBLEM_TYPE,
+)
 from airflow_autopilot.core.job import MINIMIZED_METRICS
-from airflow_autopilot.core.validation import ALGORITHMS_BY_MODE, METRICS_BY_PROBLEM_TYPE
+
+#: The ``AutoMLProblemTypeConfig`` member of tabular jobs (every V1 job is one).
+TABULAR = "TabularJobConfig"
+#: Base model of a TextGenerationJobConfig without ``BaseModelName`` (AWS's default).
+DEFAULT_BASE_MODEL = "Falcon7BInstruct"
+#: Quantiles a forecasting job predicts when the request gives none (AWS's default).
+DEFAULT_QUANTILES = ("p10", "p50", "p90")
 
 # (low, high) of generated validation metric values.
 _METRIC_RANGES: dict[str, tuple[float, float]] = {
@@ -36,6 +48,30 @@ _ALGORITHM_IMAGES: dict[str, str] = {
 }
 _ENSEMBLE_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/autogluon-inference:0.8.2-cpu-py39"
 _DATA_PROCESSING_IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-sklearn-automl:2.5-1-cpu-py3"
+_FORECAST_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/autogluon-inference:1.1-cpu-py310"
+_CLASSIFICATION_IMAGES = {
+    "TextClassificationJobConfig": {
+        "CPU": "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-inference:2.1-transformers4.37-cpu-py310-ubuntu22.04",
+        "GPU": "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-inference:2.1-transformers4.37-gpu-py310-cu118-ubuntu20.04",
+    },
+    "ImageClassificationJobConfig": {
+        "CPU": "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.1-cpu-py310",
+        "GPU": "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.1-gpu-py310",
+    },
+}
+_MODEL_FAMILIES = {
+    "TextClassificationJobConfig": "text-classification",
+    "ImageClassificationJobConfig": "image-classification",
+}
+_TEXT_GENERATION_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-tgi-inference:2.1-tgi1.4-gpu-py310-cu121-ubuntu22.04"
+
+#: ``CandidateMetrics`` of the problem types beyond tabular, by problem type name.
+_REPORTED_METRICS: dict[str, tuple[str, ...]] = {
+    "TimeSeriesForecasting": ("AverageWeightedQuantileLoss", "MAPE", "MASE", "RMSE", "WAPE"),
+    "TextClassification": ("Accuracy", "F1macro", "PrecisionMacro", "RecallMacro"),
+    "ImageClassification": ("Accuracy", "F1macro", "PrecisionMacro", "RecallMacro"),
+    "TextGeneration": ("ValidationLoss", "TrainingLoss", "Perplexity"),
+}
 
 
 def seeded_unit(*parts: object) -> float:
@@ -86,16 +122,26 @@ def is_better(metric: str, a: float, b: float) -> bool:
     return a < b if metric in MINIMIZED_METRICS else a > b
 
 
-def resolve_algorithms(job_config: dict[str, Any] | None) -> tuple[str, list[str]]:
-    """Return the effective mode (AUTO resolves to ENSEMBLING, as for data under 100 MB) and algorithms.
+def resolve_algorithms(config_key: str, config: dict[str, Any]) -> tuple[str, list[str]]:
+    """Return a job's effective mode and the algorithms (or model families) its candidates use in turn.
 
-    :param job_config: the request's ``AutoMLJobConfig``.
+    Tabular ``AUTO`` resolves to ENSEMBLING, as for data under 100 MB; the other problem types train
+    ensembles of their own models.
+
+    :param config_key: the job's ``AutoMLProblemTypeConfig`` member.
+    :param config: its value (for V1 jobs, the ``AutoMLJobConfig``, which has the same members).
     """
-    job_config = job_config or {}
-    mode = job_config.get("Mode") or "AUTO"
+    configured = (config.get("CandidateGenerationConfig") or {}).get("AlgorithmsConfig") or []
+    if config_key == "TimeSeriesForecastingJobConfig":
+        chosen = (configured or [{}])[0]
+        return "ENSEMBLING", list(chosen.get("AutoMLAlgorithms") or sorted(FORECAST_ALGORITHMS))
+    if config_key == "TextGenerationJobConfig":
+        return "ENSEMBLING", [str(config.get("BaseModelName") or DEFAULT_BASE_MODEL)]
+    if config_key in _MODEL_FAMILIES:
+        return "ENSEMBLING", [_MODEL_FAMILIES[config_key]]
+    mode = config.get("Mode") or "AUTO"
     if mode == "AUTO":
         mode = "ENSEMBLING"
-    configured = (job_config.get("CandidateGenerationConfig") or {}).get("AlgorithmsConfig") or []
     if configured:
         return mode, list(configured[0]["AutoMLAlgorithms"])
     return mode, list(ALGORITHMS_BY_MODE[mode])
@@ -190,27 +236,16 @@ def artifact_locations(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, 
     }
 
 
-def candidate_objects(
-    ctx: CandidateContext,
-    plan: CandidatePlan,
-    metrics: list[dict[str, Any]],
-    features: list[str] | None = None,
-) -> dict[str, bytes]:
-    """Return the S3 objects a completed candidate leaves, by URI: its two models and its two reports.
+def model_objects(ctx: CandidateContext, plan: CandidatePlan) -> dict[str, bytes]:
+    """Return the two model archives a completed candidate leaves in S3, by URI.
 
     :param ctx: job context.
     :param plan: the candidate.
-    :param metrics: the candidate's ``CandidateMetrics`` (V1 or V2), for the model-insights report.
-    :param features: the training data's feature columns (for the explainability report).
     """
-    from airflow_autopilot.emulator.reports import report_objects
-
     processing_url, algorithm_url = model_data_urls(ctx, plan)
-    locations = artifact_locations(ctx, plan)
     return {
         processing_url: tiny_model_archive(plan.processing_job),
         algorithm_url: tiny_model_archive(plan.name),
-        **report_objects(locations, plan.name, ctx.problem_type, metrics, features or []),
     }
 
 
@@ -253,37 +288,41 @@ def inference_containers(ctx: CandidateContext, plan: CandidatePlan) -> list[dic
     processing_url, algorithm_url = model_data_urls(ctx, plan)
     classification = ctx.problem_type != "Regression"
     if ctx.mode == "ENSEMBLING":
-        algorithm_image = _ENSEMBLE_IMAGE.format(region=ctx.region)
+        algorithm_image = _ENSEMBLE_IMAGE
     else:
-        algorithm_image = _ALGORITHM_IMAGES.get(plan.algorithm, _ALGORITHM_IMAGES["xgboost"]).format(
-            region=ctx.region
-        )
-    processing = {
-        "Image": _DATA_PROCESSING_IMAGE.format(region=ctx.region),
-        "ModelDataUrl": processing_url,
-        "Environment": {
+        algorithm_image = _ALGORITHM_IMAGES.get(plan.algorithm, _ALGORITHM_IMAGES["xgboost"])
+    processing = _container(
+        ctx,
+        _DATA_PROCESSING_IMAGE,
+        processing_url,
+        {
             "AUTOML_SPARSE_ENCODE_RECORDIO_PROTOBUF": "1",
             "AUTOML_TRANSFORM_MODE": "feature-transform",
             "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/x-recordio-protobuf",
             "SAGEMAKER_PROGRAM": "sagemaker_serve",
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         },
-    }
-    algorithm_env = {
-        "MAX_CONTENT_LENGTH": "20971520",
-        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
-        "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
-        "SAGEMAKER_INFERENCE_SUPPORTED": (
-            "predicted_label,probability,probabilities" if classification else "predicted_label"
-        ),
-    }
-    algorithm = {"Image": algorithm_image, "ModelDataUrl": algorithm_url, "Environment": algorithm_env}
+    )
+    algorithm = _container(
+        ctx,
+        algorithm_image,
+        algorithm_url,
+        {
+            "MAX_CONTENT_LENGTH": "20971520",
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+            "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+            "SAGEMAKER_INFERENCE_SUPPORTED": (
+                "predicted_label,probability,probabilities" if classification else "predicted_label"
+            ),
+        },
+    )
     if not classification:
         return [processing, algorithm]
-    inverse = {
-        "Image": _DATA_PROCESSING_IMAGE.format(region=ctx.region),
-        "ModelDataUrl": processing_url,
-        "Environment": {
+    inverse = _container(
+        ctx,
+        _DATA_PROCESSING_IMAGE,
+        processing_url,
+        {
             "AUTOML_TRANSFORM_MODE": "inverse-label-transform",
             "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
             "SAGEMAKER_INFERENCE_INPUT": "predicted_label",
@@ -292,8 +331,15 @@ def inference_containers(ctx: CandidateContext, plan: CandidatePlan) -> list[dic
             "SAGEMAKER_PROGRAM": "sagemaker_serve",
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         },
-    }
+    )
     return [processing, algorithm, inverse]
+
+
+def _container(
+    ctx: CandidateContext, image: str, model_url: str, environment: dict[str, str]
+) -> dict[str, Any]:
+    """One inference container: ``image`` (a template of the region), its model and environment."""
+    return {"Image": image.format(region=ctx.region), "ModelDataUrl": model_url, "Environment": environment}
 
 
 def _arn(ctx: CandidateContext, kind: str, name: str) -> str:
@@ -326,15 +372,21 @@ def candidate_steps(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[str
 
 
 def candidate_metrics(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[str, Any]]:
-    """Return ``CandidateMetrics``: every metric of the problem type on the Train and Validation sets.
+    """Return ``CandidateMetrics``: every metric the problem type reports, on the Train and Validation sets.
 
     :param ctx: job context.
     :param plan: the candidate.
     """
+    if ctx.problem_type in METRICS_BY_PROBLEM_TYPE:
+        # Classification candidates also report LogLoss, which is no objective metric of Autopilot V1.
+        unnamed: tuple[str, ...] = () if ctx.problem_type == "Regression" else ("LogLoss",)
+        reported = (*METRICS_BY_PROBLEM_TYPE[ctx.problem_type], *unnamed)
+    else:
+        reported = _REPORTED_METRICS[ctx.problem_type]
+        # MetricName's enum lacks the text-generation metrics.
+        unnamed = reported if ctx.problem_type == "TextGeneration" else ()
     metrics = []
-    # Classification candidates also report LogLoss, which is no objective metric of Autopilot V1.
-    extra = () if ctx.problem_type == "Regression" else ("LogLoss",)
-    for metric in (*METRICS_BY_PROBLEM_TYPE[ctx.problem_type], *extra):
+    for metric in reported:
         for dataset in ("Train", "Validation"):
             datum = {
                 "MetricName": metric,
@@ -342,8 +394,101 @@ def candidate_metrics(ctx: CandidateContext, plan: CandidatePlan) -> list[dict[s
                 "Value": metric_value(ctx.job_name, plan.index, metric, dataset),
                 "Set": dataset,
             }
-            if metric in extra:
-                # MetricName's enum (AutoMLMetricEnum) has no LogLoss; only the extended one does.
+            if metric in unnamed:
+                # MetricName's enum (AutoMLMetricEnum) lacks it; only the extended one has it.
                 del datum["MetricName"]
             metrics.append(datum)
     return metrics
+
+
+def result_fields(
+    ctx: CandidateContext, plan: CandidatePlan, config_key: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a completed candidate's containers and ``CandidateProperties``.
+
+    Tabular: ``InferenceContainers`` (see :func:`inference_containers`). Time series:
+    ``InferenceContainers`` (data processing, then the forecasting ensemble). Text and image
+    classification: ``InferenceContainerDefinitions`` with a CPU and a GPU list. Text generation:
+    one GPU serving container in ``InferenceContainers``.
+
+    :param ctx: job context.
+    :param plan: the candidate.
+    :param config_key: the job's ``AutoMLProblemTypeConfig`` member.
+    :param config: its value.
+    """
+    fields: dict[str, Any] = {}
+    if config_key in _CLASSIFICATION_IMAGES:
+        fields["InferenceContainerDefinitions"] = _classification_containers(ctx, plan, config_key)
+    elif config_key == "TimeSeriesForecastingJobConfig":
+        fields["InferenceContainers"] = _forecast_containers(ctx, plan, config)
+    elif config_key == "TextGenerationJobConfig":
+        fields["InferenceContainers"] = _text_generation_containers(ctx, plan, config)
+    else:
+        fields["InferenceContainers"] = inference_containers(ctx, plan)
+    fields["CandidateProperties"] = {
+        "CandidateArtifactLocations": artifact_locations(ctx, plan),
+        "CandidateMetrics": candidate_metrics(ctx, plan),
+    }
+    return fields
+
+
+def deploy_containers(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """The containers a ModelDeployConfig deploys of a candidate with these :func:`result_fields`.
+
+    :param fields: the candidate's result fields.
+    """
+    if "InferenceContainers" in fields:
+        return list(fields["InferenceContainers"])
+    return list(fields["InferenceContainerDefinitions"]["CPU"])  # the emulator deploys on CPU
+
+
+def _forecast_containers(
+    ctx: CandidateContext, plan: CandidatePlan, config: dict[str, Any]
+) -> list[dict[str, Any]]:
+    processing_url, algorithm_url = model_data_urls(ctx, plan)
+    quantiles = ",".join(config.get("ForecastQuantiles") or DEFAULT_QUANTILES)
+    return [
+        _container(
+            ctx,
+            _DATA_PROCESSING_IMAGE,
+            processing_url,
+            {"AUTOML_TRANSFORM_MODE": "feature-transform", "SAGEMAKER_PROGRAM": "sagemaker_serve"},
+        ),
+        _container(
+            ctx,
+            _FORECAST_IMAGE,
+            algorithm_url,
+            {
+                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+                "AUTOML_FORECAST_FREQUENCY": str(config.get("ForecastFrequency")),
+                "AUTOML_FORECAST_HORIZON": str(config.get("ForecastHorizon")),
+                "AUTOML_FORECAST_QUANTILES": quantiles,
+            },
+        ),
+    ]
+
+
+def _text_generation_containers(
+    ctx: CandidateContext, plan: CandidatePlan, config: dict[str, Any]
+) -> list[dict[str, Any]]:
+    _, algorithm_url = model_data_urls(ctx, plan)
+    environment = {
+        "HF_MODEL_ID": "/opt/ml/model",
+        "SM_NUM_GPUS": "1",
+        "AUTOML_BASE_MODEL": str(config.get("BaseModelName") or DEFAULT_BASE_MODEL),
+    }
+    return [_container(ctx, _TEXT_GENERATION_IMAGE, algorithm_url, environment)]
+
+
+def _classification_containers(
+    ctx: CandidateContext, plan: CandidatePlan, config_key: str
+) -> dict[str, list[dict[str, Any]]]:
+    _, algorithm_url = model_data_urls(ctx, plan)
+    environment = {
+        "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+        "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,probabilities,labels",
+    }
+    return {
+        unit: [_container(ctx, image, algorithm_url, dict(environment))]
+        for unit, image in _CLASSIFICATION_IMAGES[config_key].items()
+    }

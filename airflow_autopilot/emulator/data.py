@@ -1,12 +1,15 @@
-"""Reading training data from and writing artifacts to moto's in-memory S3."""
+"""How emulated jobs read their input from moto's S3 and judge it against their problem type (the
+job's FailureReason, or its inferred problem type), and write their artifacts back."""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import statistics
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from moto.s3.models import s3_backends
@@ -20,8 +23,25 @@ MAX_LINE_CHARS = 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 #: Distinct numeric values above which a numeric target is treated as regression.
 REGRESSION_MIN_DISTINCT = 10
+#: Data rows per object the checks of the problem types beyond tabular read at most (the emulator is
+#: about shapes, not statistics, and a time series keeps every timestamp in memory).
+MAX_ROWS = 100_000
+#: Columns a text-generation (fine-tuning) dataset must have.
+TEXT_GENERATION_COLUMNS = ("input", "output")
 GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
+#: Seconds one step of each ForecastFrequency unit lasts, with the tolerance of a calendar unit.
+_FREQUENCY_SECONDS = {
+    "min": 60,
+    "H": 3600,
+    "D": 86400,
+    "W": 7 * 86400,
+    "M": 30.44 * 86400,
+    "Y": 365.25 * 86400,
+}
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: S3 data types whose objects list the data rather than hold it; the emulator does not follow them.
+_MANIFESTS = ("ManifestFile", "AugmentedManifestFile")
 
 
 class InputDataError(Exception):
@@ -182,25 +202,12 @@ def put_objects(objects: dict[str, bytes], account_id: str, region: str) -> None
 class DataAnalysis:
     """What the emulator learned from the input data: why the job fails, or the inferred problem type.
 
-    Both are ``None`` for input it does not inspect (manifest files, Parquet).
+    Both are ``None`` for input it does not inspect (manifest files, Parquet) and for problem types
+    with nothing to infer.
     """
 
     failure_reason: str | None = None
     problem_type: str | None = None
-
-
-def infer_problem_type(values: list[str]) -> str:
-    """Infer the problem type from target column values.
-
-    Two distinct values are binary classification; numeric values with many distinct values are
-    regression; anything else is multiclass classification.
-
-    :param values: the non-empty target values.
-    """
-    seen = TargetValues()
-    for value in values:
-        seen.add(value)
-    return seen.problem_type()
 
 
 @dataclass
@@ -229,7 +236,11 @@ class TargetValues:
                 self.decimals = self.decimals or "." in value
 
     def problem_type(self) -> str:
-        """The inferred problem type, as :func:`infer_problem_type` decides it."""
+        """The inferred problem type.
+
+        Two distinct values are binary classification; numeric values with many distinct values
+        (or decimals) are regression; anything else is multiclass classification.
+        """
         if len(self.distinct) <= 2:
             return "BinaryClassification"
         if not self.numeric:
@@ -237,47 +248,6 @@ class TargetValues:
         if len(self.distinct) > REGRESSION_MIN_DISTINCT or self.decimals:
             return "Regression"
         return "MulticlassClassification"
-
-
-def read_target(lines: Iterable[str], target: str, values: TargetValues, where: str = "") -> None:
-    """Read one CSV (header row first) and add its target column's values to ``values``.
-
-    :param lines: the CSV's lines.
-    :param target: ``TargetAttributeName``.
-    :param values: the values seen so far.
-    :param where: the object, for messages.
-    :raises InputDataError: when the CSV cannot be parsed or has no target column.
-    """
-    reader = csv.reader(lines, strict=True)
-    try:
-        header = next(reader, None)
-        if not header:
-            raise InputDataError(f"ClientError: The input data file{where} is empty.")
-        header = [h.strip() for h in header]
-        if target not in header:
-            raise InputDataError(
-                f"ClientError: Could not find the target column '{target}' in the header of the "
-                f"input data{where}. Columns found: {', '.join(header)}."
-            )
-        index = header.index(target)
-        for row in reader:
-            if len(row) > index and row[index].strip():
-                values.add(row[index].strip())
-    except csv.Error as err:
-        raise InputDataError(
-            f"ClientError: Could not parse the input data{where} as CSV (line {reader.line_num}): {err}."
-        ) from err
-
-
-def target_verdict(values: TargetValues, target: str) -> DataAnalysis:
-    """The analysis of a target column once every row was read."""
-    if not values.count:
-        return DataAnalysis(failure_reason=f"ClientError: The target column '{target}' has no values.")
-    if len(values.distinct) < 2:
-        return DataAnalysis(
-            failure_reason=f"ClientError: The target column '{target}' has only one distinct value."
-        )
-    return DataAnalysis(problem_type=values.problem_type())
 
 
 def csv_chunks(chunks: Iterable[bytes], compression: str | None) -> Iterator[bytes]:
@@ -299,39 +269,239 @@ def csv_chunks(chunks: Iterable[bytes], compression: str | None) -> Iterator[byt
         yield chunk
 
 
-def analyze_input(channel: dict[str, Any], account_id: str, region: str) -> DataAnalysis:
-    """Analyse the training channel of a job.
+@dataclass
+class CsvObject:
+    """One CSV object of a channel: its header and an iterator over its data rows."""
 
-    ``S3Prefix`` CSV input is read in full, every object under the prefix in key order, streamed in
-    bounded memory (at most :data:`MAX_INPUT_BYTES` uncompressed); manifest files and Parquet are not
-    inspected and yield an analysis without a problem type. Bad data gives a ``failure_reason``.
+    #: `` (key)`` when the channel has several objects, else empty: for messages.
+    where: str
+    header: list[str]
+    rows: Iterator[list[str]]
 
-    :param channel: the training ``AutoMLChannel``.
+
+def csv_objects(
+    channel: dict[str, Any], objects: list[Any], max_rows: int | None = None
+) -> Iterator[CsvObject]:
+    """Read a channel's objects as CSV with a header row, streamed in bounded memory.
+
+    Every object counts against one :data:`MAX_INPUT_BYTES` budget.
+
+    :param channel: the channel (its ``CompressionType``).
+    :param objects: its moto keys, from :func:`input_objects`.
+    :param max_rows: data rows read per object at most (``None``: all).
+    :raises InputDataError: for an empty object or data that is not CSV (also while iterating rows).
+    """
+    budget = [MAX_INPUT_BYTES]
+    for key in objects:
+        where = f" ({key.name})" if len(objects) > 1 else ""
+        lines = text_lines(csv_chunks(object_chunks(key), channel.get("CompressionType")), budget)
+        rows = _csv_rows(csv.reader(lines, strict=True), where, max_rows)
+        header = next(rows, None)
+        if not header:
+            raise InputDataError(f"ClientError: The input data file{where} is empty.")
+        yield CsvObject(where, [h.strip() for h in header], rows)
+
+
+def _csv_rows(reader: Any, where: str, max_rows: int | None) -> Iterator[list[str]]:
+    """The header row, then up to ``max_rows`` data rows; a parse error becomes the job's reason."""
+    try:
+        for number, row in enumerate(reader):
+            if max_rows is not None and number > max_rows:
+                return
+            yield row
+    except csv.Error as err:
+        raise InputDataError(
+            f"ClientError: Could not parse the input data{where} as CSV (line {reader.line_num}): {err}."
+        ) from err
+
+
+def _require_columns(table: CsvObject, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.header]
+    if missing:
+        raise InputDataError(
+            f"ClientError: Could not find the {what} column(s) {missing} in the header of the input "
+            f"data{table.where}. Columns found: {', '.join(table.header)}."
+        )
+
+
+def _tabular(config: dict[str, Any], channel: dict[str, Any], objects: list[Any]) -> DataAnalysis:
+    target = config["TargetAttributeName"]
+    values = TargetValues()
+    for table in csv_objects(channel, objects):
+        if target not in table.header:
+            raise InputDataError(
+                f"ClientError: Could not find the target column '{target}' in the header of the "
+                f"input data{table.where}. Columns found: {', '.join(table.header)}."
+            )
+        index = table.header.index(target)
+        for row in table.rows:
+            if len(row) > index and row[index].strip():
+                values.add(row[index].strip())
+    if not values.count:
+        return DataAnalysis(failure_reason=f"ClientError: The target column '{target}' has no values.")
+    if len(values.distinct) < 2:
+        return DataAnalysis(
+            failure_reason=f"ClientError: The target column '{target}' has only one distinct value."
+        )
+    return DataAnalysis(problem_type=values.problem_type())
+
+
+def frequency_seconds(frequency: str) -> float:
+    """The length of one step of a ``ForecastFrequency`` such as ``W``, ``2D`` or ``15min``, in seconds.
+
+    :param frequency: a valid ForecastFrequency.
+    """
+    unit = "min" if frequency.endswith("min") else frequency[-1]
+    count = frequency[: -len(unit)] or "1"
+    return int(count) * _FREQUENCY_SECONDS[unit]
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("/", "-"))
+
+
+def _time_series(config: dict[str, Any], channel: dict[str, Any], objects: list[Any]) -> DataAnalysis:
+    ts = config["TimeSeriesConfig"]
+    target, stamp, item = (
+        ts["TargetAttributeName"],
+        ts["TimestampAttributeName"],
+        ts["ItemIdentifierAttributeName"],
+    )
+    series: dict[str, list[datetime]] = {}
+    for table in csv_objects(channel, objects, MAX_ROWS):
+        _require_columns(
+            table, [target, stamp, item, *(ts.get("GroupingAttributeNames") or [])], "time-series"
+        )
+        for row in table.rows:
+            values = dict(zip(table.header, row, strict=False))
+            if not values.get(item, "").strip():
+                continue
+            raw_target = values.get(target, "").strip()
+            if raw_target:
+                try:
+                    float(raw_target)
+                except ValueError:
+                    raise InputDataError(
+                        f"ClientError: The target column '{target}' must be numeric; found "
+                        f"{raw_target!r}{table.where}."
+                    ) from None
+            try:
+                when = _parse_time(values.get(stamp, ""))
+            except ValueError:
+                raise InputDataError(
+                    f"ClientError: The timestamp column '{stamp}' holds {values.get(stamp)!r}{table.where}, "
+                    "which is not a timestamp (use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss)."
+                ) from None
+            series.setdefault(values[item], []).append(when)
+    if not series:
+        raise InputDataError(f"ClientError: The item identifier column '{item}' has no values.")
+    frequency = config["ForecastFrequency"]
+    expected = frequency_seconds(frequency)
+    gaps = []
+    for stamps in series.values():
+        ordered = sorted(set(stamps))
+        gaps += [(b - a).total_seconds() for a, b in zip(ordered, ordered[1:], strict=False)]
+    if gaps:
+        typical = statistics.median(gaps)
+        if not 0.9 * expected <= typical <= 1.1 * expected:
+            raise InputDataError(
+                f"ClientError: ForecastFrequency {frequency} does not match the data: its timestamps are "
+                f"typically {typical / 86400:g} days apart, where {frequency} means {expected / 86400:g} days."
+            )
+    longest = max(len(set(s)) for s in series.values())
+    horizon = int(config["ForecastHorizon"])
+    if longest < 2 * horizon:
+        raise InputDataError(
+            f"ClientError: ForecastHorizon {horizon} is too long for the data: the longest series has "
+            f"{longest} time steps; it needs at least twice the horizon."
+        )
+    return DataAnalysis()
+
+
+def _labelled_text(config: dict[str, Any], channel: dict[str, Any], objects: list[Any]) -> DataAnalysis:
+    content, label = config["ContentColumn"], config["TargetLabelColumn"]
+    labels: set[str] = set()
+    for table in csv_objects(channel, objects, MAX_ROWS):
+        _require_columns(table, [content, label], "text classification")
+        for row in table.rows:
+            value = dict(zip(table.header, row, strict=False)).get(label, "").strip()
+            if value:
+                labels.add(value)
+    if len(labels) < 2:
+        raise InputDataError(f"ClientError: The label column '{label}' needs at least two distinct labels.")
+    return DataAnalysis()
+
+
+def _images(config: dict[str, Any], channel: dict[str, Any], objects: list[Any]) -> DataAnalysis:
+    uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+    _, prefix = split_s3_uri(uri)
+    labels = set()
+    for key in objects:
+        relative = key.name[len(prefix) :].lstrip("/")
+        if "/" in relative and relative.lower().endswith(_IMAGE_SUFFIXES):
+            labels.add(relative.split("/", 1)[0])
+    if len(labels) < 2:
+        raise InputDataError(
+            f"ClientError: Image classification with S3Prefix input needs images in one folder per label "
+            f"({uri}<label>/<image>.jpg|png), at least two labels; found {sorted(labels) or 'none'}."
+        )
+    return DataAnalysis()
+
+
+def _text_generation(config: dict[str, Any], channel: dict[str, Any], objects: list[Any]) -> DataAnalysis:
+    rows = 0
+    for table in csv_objects(channel, objects, MAX_ROWS):
+        _require_columns(table, list(TEXT_GENERATION_COLUMNS), "fine-tuning")
+        rows += sum(1 for _ in table.rows)
+    if not rows:
+        raise InputDataError("ClientError: The fine-tuning dataset has no rows.")
+    return DataAnalysis()
+
+
+#: The input check of each ``AutoMLProblemTypeConfig`` member.
+_CHECKS = {
+    "TabularJobConfig": _tabular,
+    "TimeSeriesForecastingJobConfig": _time_series,
+    "TextClassificationJobConfig": _labelled_text,
+    "ImageClassificationJobConfig": _images,
+    "TextGenerationJobConfig": _text_generation,
+}
+
+
+def analyze_input(
+    config_key: str,
+    config: dict[str, Any],
+    channel: dict[str, Any],
+    account_id: str,
+    region: str,
+    channels_member: str = "AutoMLJobInputDataConfig",
+) -> DataAnalysis:
+    """Analyse a job's training channel against its problem type.
+
+    Every object under an ``S3Prefix`` is read in key order, streamed in bounded memory (at most
+    :data:`MAX_INPUT_BYTES` uncompressed). Manifest files and Parquet are not inspected. Tabular
+    input yields the inferred problem type; bad data of any problem type a ``failure_reason``.
+
+    :param config_key: the job's ``AutoMLProblemTypeConfig`` member (``TabularJobConfig`` for V1).
+    :param config: its value (its ``TargetAttributeName`` for tabular jobs).
+    :param channel: the training channel, in ``AutoMLJobInputDataConfig`` shape.
     :param account_id: the caller's account.
     :param region: the caller's region.
+    :param channels_member: the request member that holds the channel, for messages.
     """
     source = channel["DataSource"]["S3DataSource"]
     uri = source["S3Uri"]
     if not bucket_exists(uri, account_id, region):
         bucket, _ = split_s3_uri(uri)
         return DataAnalysis(failure_reason=f"ClientError: The input S3 bucket '{bucket}' does not exist.")
-    if source.get("S3DataType") == "ManifestFile":
-        return DataAnalysis()
     objects = input_objects(uri, account_id, region)
     if not objects:
         return DataAnalysis(
-            failure_reason=f"ClientError: No input data found under S3 prefix {uri}. Check the S3Uri of InputDataConfig."
+            failure_reason=f"ClientError: No input data found under S3 prefix {uri}. Check the S3Uri of {channels_member}."
         )
-    content_type = channel.get("ContentType") or "text/csv;header=present"
-    if "parquet" in content_type:
+    if source.get("S3DataType") in _MANIFESTS or "parquet" in (channel.get("ContentType") or ""):
         return DataAnalysis()
-    target, compression = channel["TargetAttributeName"], channel.get("CompressionType")
-    values, budget = TargetValues(), [MAX_INPUT_BYTES]
     try:
-        for key in objects:
-            where = f" ({key.name})" if len(objects) > 1 else ""
-            lines = text_lines(csv_chunks(object_chunks(key), compression), budget)
-            read_target(lines, target, values, where)
+        return _CHECKS[config_key](config, channel, objects)
     except InputDataError as err:
         return DataAnalysis(failure_reason=str(err))
-    return target_verdict(values, target)

@@ -1,4 +1,5 @@
-"""An emulated V1 AutoML job whose state is computed from the emulator clock when it is asked for."""
+"""An emulated AutoML job of any problem type, created with CreateAutoMLJob or CreateAutoMLJobV2,
+whose state is computed from the emulator clock whenever it is asked for."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from typing import Any, NamedTuple
 from moto.sagemaker.utils import arn_formatter
 from moto.utilities.utils import get_partition
 
+from airflow_autopilot.core.fields.automl import (
+    CONFIG_NAMES,
+    METRICS_BY_CONFIG,
+    METRICS_BY_PROBLEM_TYPE,
+    TEXT_GENERATION_METRIC,
+    default_metric,
+    problem_config_key,
+)
 from airflow_autopilot.core.job import metric_direction
-from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE, default_metric
 from airflow_autopilot.emulator import candidates as cand
-from airflow_autopilot.emulator import controls, data, settings
+from airflow_autopilot.emulator import controls, data, reports, settings
 from airflow_autopilot.emulator.deployment import deploy_best_candidate
-from airflow_autopilot.emulator.reports import training_features
 from airflow_autopilot.emulator.step_jobs import create_step_jobs
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
@@ -28,12 +35,101 @@ TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 # tuning and Stopped a unit later; "runtime-limit" is Completed/MaxAutoMLJobRuntimeReached one unit
 # into tuning (at least one candidate done), "runtime-limit-no-candidate" the same before the first
 # candidate finishes. GenerateCandidateDefinitionsOnly ends Completed/CandidateDefinitionsGenerated
-# after AnalyzingData.
+# after AnalyzingData. The problem types beyond tabular rename some steps (_RENAMES).
 TUNING_UNITS = 2.0
 _ANALYSIS_AT = 1.0
 _FEATURES_AT = 2.0
 _TUNING_AT = 3.0
 _EMPTY_NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+# Secondary statuses of the timeline renamed per problem type (AWS reports TrainingModels rather
+# than ModelTuning for forecasting, and text/image jobs have no feature engineering).
+_FORECAST_RENAMES = {"ModelTuning": "TrainingModels", "MaxCandidatesReached": "TrainingModels"}
+_DEEP_LEARNING_RENAMES = {
+    "FeatureEngineering": "PreTraining",
+    "ModelTuning": "TrainingModels",
+    "MaxCandidatesReached": "TrainingModels",
+    "GeneratingExplainabilityReport": "TrainingModels",
+    "GeneratingModelInsightsReport": "TrainingModels",
+}
+_RENAMES: dict[str, dict[str, str]] = {
+    cand.TABULAR: {},
+    "TimeSeriesForecastingJobConfig": _FORECAST_RENAMES,
+    "TextClassificationJobConfig": _DEEP_LEARNING_RENAMES,
+    "ImageClassificationJobConfig": _DEEP_LEARNING_RENAMES,
+    "TextGenerationJobConfig": _DEEP_LEARNING_RENAMES,
+}
+#: The request members DescribeAutoMLJob and DescribeAutoMLJobV2 repeat.
+_V1_ECHOED = (
+    "InputDataConfig",
+    "OutputDataConfig",
+    "RoleArn",
+    "AutoMLJobObjective",
+    "ProblemType",
+    "AutoMLJobConfig",
+    "ModelDeployConfig",
+)
+_V2_ECHOED = (
+    "AutoMLJobInputDataConfig",
+    "OutputDataConfig",
+    "RoleArn",
+    "AutoMLJobObjective",
+    "DataSplitConfig",
+    "SecurityConfig",
+    "AutoMLComputeConfig",
+    "ModelDeployConfig",
+)
+#: The members of a V1 channel that an ``AutoMLJobInputDataConfig`` channel has too.
+_V2_CHANNEL_KEYS = ("ChannelType", "ContentType", "CompressionType", "DataSource")
+
+
+def as_v2_request(params: dict[str, Any]) -> dict[str, Any]:
+    """The CreateAutoMLJobV2 request that asks for the same job as a CreateAutoMLJob request.
+
+    The lifecycle reads every job in this shape; DescribeAutoMLJobV2 of a V1 job answers it.
+
+    :param params: the validated CreateAutoMLJob parameters.
+    """
+    job_config = params.get("AutoMLJobConfig") or {}
+    channels = [
+        {k: v for k, v in channel.items() if k in _V2_CHANNEL_KEYS} for channel in params["InputDataConfig"]
+    ]
+    tabular: dict[str, Any] = {
+        "TargetAttributeName": _training_channel(params["InputDataConfig"])["TargetAttributeName"]
+    }
+    for key in ("CompletionCriteria", "Mode"):
+        if job_config.get(key):
+            tabular[key] = job_config[key]
+    if job_config.get("CandidateGenerationConfig"):
+        tabular["CandidateGenerationConfig"] = {
+            "AlgorithmsConfig": job_config["CandidateGenerationConfig"].get("AlgorithmsConfig", [])
+        }
+    if params.get("ProblemType"):
+        tabular["ProblemType"] = params["ProblemType"]
+    if params.get("GenerateCandidateDefinitionsOnly"):
+        tabular["GenerateCandidateDefinitionsOnly"] = True
+    request: dict[str, Any] = {
+        "AutoMLJobName": params["AutoMLJobName"],
+        "AutoMLJobInputDataConfig": channels,
+        "OutputDataConfig": params["OutputDataConfig"],
+        "RoleArn": params["RoleArn"],
+        "AutoMLProblemTypeConfig": {cand.TABULAR: tabular},
+    }
+    for key in ("AutoMLJobObjective", "ModelDeployConfig", "Tags"):
+        if params.get(key) is not None:
+            request[key] = params[key]
+    for key in ("DataSplitConfig", "SecurityConfig"):
+        if job_config.get(key):
+            request[key] = job_config[key]
+    return request
+
+
+def _members(request: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The members of ``request`` a describe answer repeats (those it has)."""
+    return {key: request[key] for key in keys if request.get(key) is not None}
+
+
+def _training_channel(channels: list[dict[str, Any]]) -> dict[str, Any]:
+    return [c for c in channels if (c.get("ChannelType") or "training") == "training"][0]
 
 
 class JobState(NamedTuple):
@@ -50,24 +146,34 @@ class JobState(NamedTuple):
 
 
 class EmulatedAutoMLJob:
-    """A V1 AutoML job stored in moto's ``auto_ml_jobs`` dict.
+    """An AutoML job (V1 or V2, any problem type) stored in moto's ``auto_ml_jobs`` dict.
 
     Nothing runs in the background: each request about the job recomputes its state from the time
     elapsed since creation, and the side effects AWS would produce (artifacts in S3, the deployed
-    endpoint) happen the first time a refresh reaches the step they belong to.
+    endpoint) happen the first time a refresh reaches the step they belong to. A V1 job is read as
+    the V2 request that asks for the same job (:func:`as_v2_request`); the problem type decides the
+    input check, the step names and the candidates.
 
     It carries the attributes moto's ListAutoMLJobs, StopAutoMLJob, tagging and pagination code read
     from moto's own ``AutoMLJob`` (``auto_ml_job_name``, ``arn``, ``auto_ml_job_status``,
     ``auto_ml_job_secondary_status``, ``creation_time``, ``last_modified_time``, ``tags``,
     ``summary()``), computed from the clock.
 
-    :param params: the validated CreateAutoMLJob parameters.
+    :param params: the validated CreateAutoMLJob or CreateAutoMLJobV2 parameters.
     :param backend: moto's SageMaker backend of the job's account and region (it deploys endpoints).
+    :param v2: whether ``params`` is a CreateAutoMLJobV2 request.
     """
 
-    def __init__(self, params: dict[str, Any], backend: Any) -> None:
+    def __init__(self, params: dict[str, Any], backend: Any, v2: bool = False) -> None:
         self._lock = threading.RLock()
+        #: The request as given: DescribeAutoMLJob answers a V1 job from it.
         self.params = copy.deepcopy(params)
+        self.created_with_v2 = v2
+        self.request = self.params if v2 else as_v2_request(self.params)
+        key = problem_config_key(self.request)
+        assert key is not None
+        self.config_key = key
+        self.config: dict[str, Any] = self.request["AutoMLProblemTypeConfig"][key]
         self.account_id: str = backend.account_id
         self.region_name: str = backend.region_name
         self.partition = get_partition(self.region_name)
@@ -91,24 +197,29 @@ class EmulatedAutoMLJob:
         self.stage_seconds = stage
         self.created = settings.now()
         self.creation_time = settings.to_datetime(self.created)
-        self.candidates_only = bool(params.get("GenerateCandidateDefinitionsOnly"))
+        self.candidates_only = bool(self.config.get("GenerateCandidateDefinitionsOnly"))
         self.deploy_config: dict[str, Any] | None = params.get("ModelDeployConfig")
         self.deploy_requested = self.deploy_config is not None and not self.candidates_only
-        job_config = params.get("AutoMLJobConfig") or {}
-        criteria = job_config.get("CompletionCriteria") or {}
-        requested = criteria.get("MaxCandidates")
+        requested = (self.config.get("CompletionCriteria") or {}).get("MaxCandidates")
         wanted = int(requested) if requested else settings.DEFAULT_MAX_CANDIDATES
         self.candidate_count = max(1, min(wanted, settings.candidate_cap()))
-        self.mode, self.algorithms = cand.resolve_algorithms(job_config)
+        if key == "TextGenerationJobConfig":
+            self.candidate_count = 1  # one fine-tuned model of the base model
+        self.mode, self.algorithms = cand.resolve_algorithms(key, self.config)
         self.output_path = params["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-        training = [
-            c for c in params["InputDataConfig"] if (c.get("ChannelType") or "training") == "training"
-        ]
-        self.training_channel: dict[str, Any] = training[0]
-        # Filled by the analysis at the end of AnalyzingData.
+        self.training_channel: dict[str, Any] = _training_channel(self.request["AutoMLJobInputDataConfig"])
+        #: The target column: batch transform and the explainability report leave it out of the features.
+        self.target: str = self.config.get("TargetAttributeName") or "target"
+        # Tabular jobs resolve what the request leaves open at the end of AnalyzingData.
         self.analysed = False
-        self.problem_type: str | None = params.get("ProblemType")
-        self.metric: str | None = (params.get("AutoMLJobObjective") or {}).get("MetricName")
+        self.problem_type: str | None = (
+            self.config.get("ProblemType") if key == cand.TABULAR else CONFIG_NAMES[key]
+        )
+        self.metric: str | None = (self.request.get("AutoMLJobObjective") or {}).get("MetricName")
+        if key == "TextGenerationJobConfig":
+            self.metric = TEXT_GENERATION_METRIC
+        elif key != cand.TABULAR:
+            self.metric = self.metric or METRICS_BY_CONFIG[key][0]
         self.failure_reason: str | None = None
         self.partial_failure_reasons: list[dict[str, str]] = []
         self._timeline: list[tuple[float, str, str]] = [
@@ -173,8 +284,7 @@ class EmulatedAutoMLJob:
             )
 
     def _analyse_input(self) -> None:
-        unit = self.stage_seconds
-        end_of_analysis = _FEATURES_AT * unit
+        end_of_analysis = _FEATURES_AT * self.stage_seconds
         if not data.bucket_exists(self.output_path, self.account_id, self.region_name):
             bucket, _ = data.split_s3_uri(self.output_path)
             self._fail_at(
@@ -182,10 +292,28 @@ class EmulatedAutoMLJob:
                 f"ClientError: The S3OutputPath bucket '{bucket}' does not exist or is not accessible.",
             )
             return
-        analysis = data.analyze_input(self.training_channel, self.account_id, self.region_name)
+        analysis = data.analyze_input(
+            self.config_key,
+            self.config,
+            self.training_channel,
+            self.account_id,
+            self.region_name,
+            "AutoMLJobInputDataConfig" if self.created_with_v2 else "InputDataConfig",
+        )
         if analysis.failure_reason:
             self._fail_at(end_of_analysis, analysis.failure_reason)
             return
+        if self.config_key == cand.TABULAR:
+            if not self._resolve_tabular(analysis, end_of_analysis):
+                return
+            self._write_notebooks()
+            if self.candidates_only:
+                self._timeline.append((end_of_analysis, "Completed", "CandidateDefinitionsGenerated"))
+                return
+        self._plan_run()
+
+    def _resolve_tabular(self, analysis: data.DataAnalysis, end_of_analysis: float) -> bool:
+        """Settle the problem type and metric the request left open; ``False`` if the job failed."""
         if self.problem_type is None:
             self.problem_type = analysis.problem_type or "BinaryClassification"
         if self.metric is None:
@@ -197,12 +325,8 @@ class EmulatedAutoMLJob:
                 f"problem type {self.problem_type}. Valid metrics: "
                 f"{', '.join(METRICS_BY_PROBLEM_TYPE[self.problem_type])}.",
             )
-            return
-        self._write_notebooks()
-        if self.candidates_only:
-            self._timeline.append((end_of_analysis, "Completed", "CandidateDefinitionsGenerated"))
-            return
-        self._plan_run()
+            return False
+        return True
 
     def _write_notebooks(self) -> None:
         self.artifacts = cand.notebook_locations(self.auto_ml_job_name, self.output_path)
@@ -265,6 +389,17 @@ class EmulatedAutoMLJob:
                 self._deploy_at = offset
             else:
                 self._timeline.append((offset, "Completed", "Completed"))
+        self._rename_steps()
+
+    def _rename_steps(self) -> None:
+        renames = _RENAMES[self.config_key]
+        timeline: list[tuple[float, str, str]] = []
+        for offset, primary, secondary in self._timeline:
+            entry = (offset, primary, renames.get(secondary, secondary))
+            if timeline and timeline[-1][1:] == entry[1:]:
+                continue  # a renamed step that repeats the previous one is the same state
+            timeline.append(entry)
+        self._timeline = timeline
 
     # ------------------------------------------------------------ candidates
 
@@ -334,18 +469,8 @@ class EmulatedAutoMLJob:
         return candidate
 
     def _result_fields(self, ctx: cand.CandidateContext, plan: cand.CandidatePlan) -> dict[str, Any]:
-        """A completed candidate's containers and properties (V2 problem types override it)."""
-        return {
-            "InferenceContainers": cand.inference_containers(ctx, plan),
-            "CandidateProperties": {
-                "CandidateArtifactLocations": cand.artifact_locations(ctx, plan),
-                "CandidateMetrics": cand.candidate_metrics(ctx, plan),
-            },
-        }
-
-    def _deploy_containers(self, plan: cand.CandidatePlan) -> list[dict[str, Any]]:
-        """The containers a ModelDeployConfig deploys for the best candidate ``plan``."""
-        return cand.inference_containers(self._context(), plan)
+        """A completed candidate's containers and properties."""
+        return cand.result_fields(ctx, plan, self.config_key, self.config)
 
     def candidates(self) -> list[dict[str, Any]]:
         """Return every candidate visible now (refreshes the job), in creation order."""
@@ -380,11 +505,15 @@ class EmulatedAutoMLJob:
                 continue
             self._written.add(plan.index)
             if self._features is None:
-                self._features = training_features(self.training_channel, self.account_id, self.region_name)
-            metrics = (
-                self._result_fields(ctx, plan).get("CandidateProperties", {}).get("CandidateMetrics", [])
-            )
-            objects = cand.candidate_objects(ctx, plan, metrics, self._features)
+                self._features = reports.training_features(
+                    self.training_channel, self.target, self.account_id, self.region_name
+                )
+            metrics = self._result_fields(ctx, plan)["CandidateProperties"]["CandidateMetrics"]
+            locations = cand.artifact_locations(ctx, plan)
+            objects = {
+                **cand.model_objects(ctx, plan),
+                **reports.report_objects(locations, plan.name, ctx.problem_type, metrics, self._features),
+            }
             data.put_objects(objects, self.account_id, self.region_name)
             create_step_jobs(
                 self._backend,
@@ -412,7 +541,7 @@ class EmulatedAutoMLJob:
                 self._backend,
                 job_name=self.auto_ml_job_name,
                 role_arn=self.params["RoleArn"],
-                containers=self._deploy_containers(best),
+                containers=cand.deploy_containers(self._result_fields(self._context(), best)),
                 deploy_config=self.deploy_config,
             )
         except Exception as error:  # noqa: BLE001 - any moto refusal is a deployment error
@@ -525,88 +654,67 @@ class EmulatedAutoMLJob:
         best = self._best_plan(elapsed)
         return self._render_candidate(best, "Completed") if best is not None else None
 
-    def _resolved(self) -> dict[str, Any] | None:
-        if not self.analysed or self.problem_type is None or self.metric is None:
-            return None
-        return {
-            "AutoMLJobObjective": {"MetricName": self.metric},
-            "ProblemType": self.problem_type,
-            "CompletionCriteria": self._completion_criteria(),
-        }
-
     def _completion_criteria(self) -> dict[str, Any]:
-        criteria = dict((self.params.get("AutoMLJobConfig") or {}).get("CompletionCriteria") or {})
+        criteria = dict(self.config.get("CompletionCriteria") or {})
         criteria["MaxCandidates"] = self.candidate_count
         criteria.setdefault("MaxRuntimePerTrainingJobInSeconds", 86400)
         criteria.setdefault("MaxAutoMLJobRuntimeInSeconds", 2592000)
         return criteria
 
+    def _outcome(self, state: JobState) -> dict[str, Any]:
+        """What DescribeAutoMLJob and DescribeAutoMLJobV2 share: status, best candidate, results."""
+        result = self._summary(state)
+        best = self._best_candidate(state.elapsed, state.primary)
+        if best is not None:
+            result["BestCandidate"] = best
+        if self.artifacts:
+            result["AutoMLJobArtifacts"] = dict(self.artifacts)
+        if self._deployed:
+            result["ModelDeployResult"] = {"EndpointName": self.endpoint_name} if self.endpoint_name else {}
+        return result
+
     def describe(self) -> dict[str, Any]:
-        """Return the DescribeAutoMLJob response."""
+        """Return the DescribeAutoMLJob response (of a job created with CreateAutoMLJob)."""
         with self._lock:
-            state = self.state()
-            result = self._summary(state)
-            params = self.params
-            result["InputDataConfig"] = params["InputDataConfig"]
-            result["OutputDataConfig"] = params["OutputDataConfig"]
-            result["RoleArn"] = params["RoleArn"]
-            for key in ("AutoMLJobObjective", "ProblemType", "AutoMLJobConfig", "ModelDeployConfig"):
-                if params.get(key) is not None:
-                    result[key] = params[key]
+            result = self._outcome(self.state())
+            result.update(_members(self.params, _V1_ECHOED))
             result["GenerateCandidateDefinitionsOnly"] = self.candidates_only
-            best = self._best_candidate(state.elapsed, state.primary)
-            if best is not None:
-                result["BestCandidate"] = best
-            if self.artifacts:
-                result["AutoMLJobArtifacts"] = dict(self.artifacts)
-            resolved = self._resolved()
-            if resolved:
-                result["ResolvedAttributes"] = resolved
-            if self._deployed:
-                result["ModelDeployResult"] = (
-                    {"EndpointName": self.endpoint_name} if self.endpoint_name else {}
-                )
+            if self.analysed and self.problem_type is not None and self.metric is not None:
+                result["ResolvedAttributes"] = {
+                    "AutoMLJobObjective": {"MetricName": self.metric},
+                    "ProblemType": self.problem_type,
+                    "CompletionCriteria": self._completion_criteria(),
+                }
             return result
 
     def describe_v2(self) -> dict[str, Any]:
-        """Return the DescribeAutoMLJobV2 view of this V1 job (AWS describes V1 jobs with V2 too)."""
-        v1 = self.describe()
-        channels = []
-        for channel in v1.pop("InputDataConfig"):
-            channels.append(
-                {
-                    k: v
-                    for k, v in channel.items()
-                    if k in ("ChannelType", "ContentType", "CompressionType", "DataSource")
-                }
-            )
-        job_config = v1.pop("AutoMLJobConfig", None) or {}
-        tabular: dict[str, Any] = {"TargetAttributeName": self.training_channel["TargetAttributeName"]}
-        if job_config.get("CompletionCriteria"):
-            tabular["CompletionCriteria"] = job_config["CompletionCriteria"]
-        if job_config.get("Mode"):
-            tabular["Mode"] = job_config["Mode"]
-        if job_config.get("CandidateGenerationConfig"):
-            tabular["CandidateGenerationConfig"] = {
-                "AlgorithmsConfig": job_config["CandidateGenerationConfig"].get("AlgorithmsConfig", [])
+        """Return the DescribeAutoMLJobV2 response (AWS describes V1 jobs with it too)."""
+        with self._lock:
+            result = self._outcome(self.state())
+            result.update(_members(self.request, _V2_ECHOED))
+            config = dict(self.config)
+            if self.config_key == cand.TABULAR:
+                config["GenerateCandidateDefinitionsOnly"] = self.candidates_only
+            result["AutoMLProblemTypeConfig"] = {self.config_key: config}
+            result["AutoMLProblemTypeConfigName"] = CONFIG_NAMES[self.config_key]
+            resolved = self._resolved_v2()
+            if resolved:
+                result["ResolvedAttributes"] = resolved
+            return result
+
+    def _resolved_v2(self) -> dict[str, Any] | None:
+        if not self.analysed or self.problem_type is None or self.metric is None:
+            return None
+        resolved: dict[str, Any] = {"CompletionCriteria": self._completion_criteria()}
+        if self.config_key == "TextGenerationJobConfig":
+            base_model = self.config.get("BaseModelName") or cand.DEFAULT_BASE_MODEL
+            resolved["AutoMLProblemTypeResolvedAttributes"] = {
+                "TextGenerationResolvedAttributes": {"BaseModelName": base_model}
             }
-        if v1.get("ProblemType"):
-            tabular["ProblemType"] = v1.pop("ProblemType")
-        tabular["GenerateCandidateDefinitionsOnly"] = v1.pop("GenerateCandidateDefinitionsOnly")
-        v1["AutoMLJobInputDataConfig"] = channels
-        v1["AutoMLProblemTypeConfig"] = {"TabularJobConfig": tabular}
-        v1["AutoMLProblemTypeConfigName"] = "Tabular"
-        if job_config.get("DataSplitConfig"):
-            v1["DataSplitConfig"] = job_config["DataSplitConfig"]
-        if job_config.get("SecurityConfig"):
-            v1["SecurityConfig"] = job_config["SecurityConfig"]
-        resolved = v1.pop("ResolvedAttributes", None)
-        if resolved:
-            v1["ResolvedAttributes"] = {
-                "AutoMLJobObjective": resolved["AutoMLJobObjective"],
-                "CompletionCriteria": resolved["CompletionCriteria"],
-                "AutoMLProblemTypeResolvedAttributes": {
-                    "TabularResolvedAttributes": {"ProblemType": resolved["ProblemType"]}
-                },
+            return resolved
+        resolved["AutoMLJobObjective"] = {"MetricName": self.metric}
+        if self.config_key == cand.TABULAR:
+            resolved["AutoMLProblemTypeResolvedAttributes"] = {
+                "TabularResolvedAttributes": {"ProblemType": self.problem_type}
             }
-        return v1
+        return resolved

@@ -1,24 +1,25 @@
-"""The emulator's backend: AutoML V1 jobs, UpdateEndpoint and idempotent CreateModelPackage over
-moto's SageMaker backend.
-"""
+"""The emulator's backend: the state and rules of the SageMaker operations it adds to moto's
+SageMaker backend or answers more faithfully than moto does."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
+from moto.core.exceptions import InvalidToken
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.utils import arn_formatter
+from moto.utilities.paginator import paginate
 
+from airflow_autopilot.core.clock import parse_timestamp
 from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.job_validation import validate_create_request, validate_create_v2_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
-from airflow_autopilot.emulator.lifecycle_v2 import EmulatedAutoMLJobV2
 
 #: Page size of ListCandidatesForAutoMLJob when the request gives no ``MaxResults``.
 DEFAULT_CANDIDATE_PAGE = 10
@@ -33,6 +34,22 @@ LIST_JOB_SORT_BY = ("Name", "CreationTime", "Status")
 CANDIDATE_STATUSES = ("Completed", "InProgress", "Failed", "Stopped", "Stopping")
 CANDIDATE_SORT_BY = ("CreationTime", "Status", "FinalObjectiveMetricValue")
 SORT_ORDERS = ("Ascending", "Descending")
+#: moto's paginator settings of the list operations, keyed by the backend method that lists all
+#: items (as moto's own SageMaker backend declares its own): a token names the next page's first item.
+PAGINATION_MODEL = {
+    "_all_candidates": {
+        "input_token": "next_token",
+        "limit_key": "max_results",
+        "limit_default": DEFAULT_CANDIDATE_PAGE,
+        "unique_attribute": "CandidateName",
+    },
+    "_all_job_summaries": {
+        "input_token": "next_token",
+        "limit_key": "max_results",
+        "limit_default": DEFAULT_JOB_PAGE,
+        "unique_attribute": "AutoMLJobName",
+    },
+}
 NAME_CONTAINS_PATTERN = re.compile(r"[a-zA-Z0-9\-]+")
 #: Endpoint statuses during which SageMaker refuses UpdateEndpoint.
 ENDPOINT_IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
@@ -62,7 +79,7 @@ class AutopilotBackend:
         return jobs
 
     def job(self, name: Any) -> Any:
-        """Return the stored job: an :class:`EmulatedAutoMLJob` (V1), :class:`EmulatedAutoMLJobV2`.
+        """Return the stored job: an :class:`EmulatedAutoMLJob`.
 
         Names are case-insensitive, as on SageMaker: jobs are stored under the lowercase name (the
         name in their lowercase ARN, which is how moto's tagging finds them).
@@ -76,13 +93,13 @@ class AutopilotBackend:
         return job
 
     def refresh_jobs(self) -> None:
-        """Bring every V1 job up to the emulator clock, so their endpoints and artifacts exist."""
+        """Bring every job up to the emulator clock, so their endpoints and artifacts exist."""
         for job in list(self._jobs.values()):
             if isinstance(job, EmulatedAutoMLJob):
                 job.refresh()
 
     def change_log(self) -> dict[str, list[tuple[float, str, str]]]:
-        """Every V1 job's status changes so far: name to ``(emulator time, status, secondary)``,
+        """Every job's status changes so far: name to ``(emulator time, status, secondary)``,
         oldest first (see :meth:`EmulatedAutoMLJob.changes`)."""
         return {
             job.auto_ml_job_name: job.changes()
@@ -98,7 +115,7 @@ class AutopilotBackend:
         :raises ResourceInUseException: when a job of that name exists.
         """
         validate_create_request(params)
-        return self._store(EmulatedAutoMLJob, params)
+        return self._store(params, v2=False)
 
     def create_auto_ml_job_v2(self, params: dict[str, Any]) -> str:
         """Validate and store a V2 job of any problem type, queue the faults its tags ask for; return its ARN.
@@ -108,15 +125,15 @@ class AutopilotBackend:
         :raises ResourceInUseException: when a job of that name (in any letter case) exists.
         """
         validate_create_v2_request(params)
-        return self._store(EmulatedAutoMLJobV2, params)
+        return self._store(params, v2=True)
 
-    def _store(self, kind: type[EmulatedAutoMLJob], params: dict[str, Any]) -> str:
+    def _store(self, params: dict[str, Any], v2: bool) -> str:
         name = params["AutoMLJobName"]
         if name.lower() in self._jobs:
             raise ResourceInUseException(
                 message=f"Resource Already Exists: Auto ML Job with name {name} already exists. Choose a different name."
             )
-        job = kind(params, self.sagemaker)
+        job = EmulatedAutoMLJob(params, self.sagemaker, v2=v2)
         self._jobs[name.lower()] = job
         tags = controls.tags_to_dict(params.get("Tags"))
         controls.inject_faults(
@@ -134,7 +151,7 @@ class AutopilotBackend:
         :raises ValidationError: for a V2 job, as AWS does.
         """
         job = self.job(name)
-        if not isinstance(job, EmulatedAutoMLJob) or isinstance(job, EmulatedAutoMLJobV2):
+        if not isinstance(job, EmulatedAutoMLJob) or job.created_with_v2:
             raise ValidationError(
                 message=(
                     f"The AutoML job {name} was created with CreateAutoMLJobV2. "
@@ -188,17 +205,36 @@ class AutopilotBackend:
         _check_enum(status_equals, "statusEquals", CANDIDATE_STATUSES)
         _check_enum(sort_by, "sortBy", CANDIDATE_SORT_BY)
         _check_enum(sort_order, "sortOrder", SORT_ORDERS)
+        self.job(name)
+        page = _page_size(max_results, (1, MAX_CANDIDATE_PAGE), DEFAULT_CANDIDATE_PAGE)
+        with _token_errors():
+            result: tuple[list[dict[str, Any]], str | None] = self._all_candidates(
+                name=name,
+                status_equals=status_equals,
+                candidate_name_equals=candidate_name_equals,
+                sort_by=sort_by or "CreationTime",
+                sort_order=sort_order or "Ascending",
+                max_results=page,
+                next_token=next_token or None,
+            )
+        return result
+
+    @paginate(PAGINATION_MODEL)
+    def _all_candidates(
+        self,
+        name: str,
+        status_equals: str | None,
+        candidate_name_equals: str | None,
+        sort_by: str,
+        sort_order: str,
+    ) -> list[dict[str, Any]]:
         job = self.job(name)
         candidates: list[dict[str, Any]] = job.candidates() if isinstance(job, EmulatedAutoMLJob) else []
         if status_equals:
             candidates = [c for c in candidates if c["CandidateStatus"] == status_equals]
         if candidate_name_equals:
             candidates = [c for c in candidates if c["CandidateName"] == candidate_name_equals]
-        candidates = _sort_candidates(candidates, sort_by or "CreationTime", sort_order or "Ascending")
-        page = _page_size(max_results, (1, MAX_CANDIDATE_PAGE), DEFAULT_CANDIDATE_PAGE)
-        start = _decode_token(next_token)
-        end = start + page
-        return candidates[start:end], (_encode_token(end) if end < len(candidates) else None)
+        return _sort_candidates(candidates, sort_by, sort_order)
 
     def list_auto_ml_jobs(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """Return one page of ListAutoMLJobs and the next token, validating like SageMaker.
@@ -223,32 +259,40 @@ class AutopilotBackend:
                 f"constraint: Member must satisfy regular expression pattern: {NAME_CONTAINS_PATTERN.pattern}"
             )
         page = _page_size(params.get("MaxResults"), JOB_PAGE_RANGE, DEFAULT_JOB_PAGE)
-        start = _decode_token(params.get("NextToken"))
+        filters = {key: value for key, value in params.items() if key not in ("MaxResults", "NextToken")}
+        with _token_errors():
+            result: tuple[list[dict[str, Any]], str | None] = self._all_job_summaries(
+                filters=filters, max_results=page, next_token=params.get("NextToken") or None
+            )
+        return result
+
+    @paginate(PAGINATION_MODEL)
+    def _all_job_summaries(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
         self.refresh_jobs()
         summaries = [job.summary() for job in list(self._jobs.values())]
+        contains = filters.get("NameContains")
         if contains:
             summaries = [j for j in summaries if contains.lower() in j["AutoMLJobName"].lower()]
-        if params.get("StatusEquals"):
-            summaries = [j for j in summaries if j["AutoMLJobStatus"] == params["StatusEquals"]]
+        if filters.get("StatusEquals"):
+            summaries = [j for j in summaries if j["AutoMLJobStatus"] == filters["StatusEquals"]]
         for key, field, after in (
             ("CreationTimeAfter", "CreationTime", True),
             ("CreationTimeBefore", "CreationTime", False),
             ("LastModifiedTimeAfter", "LastModifiedTime", True),
             ("LastModifiedTimeBefore", "LastModifiedTime", False),
         ):
-            bound = _as_datetime(params.get(key), key)
+            bound = _as_datetime(filters.get(key), key)
             if bound is not None:
                 summaries = [j for j in summaries if (j[field] > bound if after else j[field] < bound)]
-        sort_by = params.get("SortBy") or "Name"
-        reverse = (params.get("SortOrder") or "Descending") == "Descending"
+        sort_by = filters.get("SortBy") or "Name"
+        reverse = (filters.get("SortOrder") or "Descending") == "Descending"
         sort_key: Callable[[dict[str, Any]], Any] = {
             "Name": lambda j: j["AutoMLJobName"].lower(),
             "CreationTime": lambda j: j["CreationTime"],
             "Status": lambda j: (j["AutoMLJobStatus"], j["AutoMLJobName"].lower()),
         }[sort_by]
         summaries.sort(key=sort_key, reverse=reverse)
-        end = start + page
-        return summaries[start:end], (_encode_token(end) if end < len(summaries) else None)
+        return summaries
 
     def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> str:
         """Start switching an endpoint to another endpoint config; return the endpoint ARN.
@@ -427,30 +471,23 @@ def _page_size(value: Any, bounds: tuple[int, int], default: int) -> int:
 
 
 def _as_datetime(value: Any, where: str) -> datetime | None:
-    """A timestamp member as botocore sends it (epoch seconds, or ISO 8601 text)."""
-    if value is None:
-        return None
+    """A timestamp member as botocore sends it (epoch seconds, or ISO 8601 text), as naive UTC (as
+    moto keeps job times, so the filters compare like with like).
+
+    :param value: the request member.
+    :param where: its name, for SageMaker's ValidationException.
+    """
     try:
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, tz=timezone.utc).replace(tzinfo=None)
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
+        parsed = parse_timestamp(value)
+    except ValueError:
         raise ValidationError(message=f"Value '{value}' at '{where}' is not a valid timestamp.") from None
-    # Job times are naive UTC (as moto keeps them): compare in naive UTC.
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return parsed.replace(tzinfo=None) if parsed is not None else None
 
 
-def _encode_token(offset: int) -> str:
-    return json.dumps({"offset": offset})
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
+@contextmanager
+def _token_errors() -> Iterator[None]:
+    """Answer a NextToken that moto's paginator refuses as SageMaker does: a ValidationException."""
     try:
-        offset = int(json.loads(token)["offset"])
-    except (ValueError, KeyError, TypeError):
-        offset = -1
-    if offset < 0:
-        raise ValidationError(message="Invalid pagination token: NextToken is not valid.")
-    return offset
+        yield
+    except InvalidToken as err:
+        raise ValidationError(message="Invalid pagination token: NextToken is not valid.") from err

@@ -20,7 +20,7 @@ EMULATOR_MIN_POLL_INTERVAL = "0.01"
 
 
 def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_autopilot.core.waiting import MIN_POLL_INTERVAL_ENV
+    from airflow_autopilot.core.waits.pace import MIN_POLL_INTERVAL_ENV
 
     for name in _AWS_ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)

@@ -1,8 +1,8 @@
-"""A candidate's model-insights and explainability reports, as JSON under its CandidateArtifactLocations."""
+"""The model-insights and explainability reports an emulated candidate leaves in S3, so promotion
+gates over report values have something real to read."""
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any
 
@@ -39,14 +39,18 @@ INSIGHT_SECTIONS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def training_features(channel: dict[str, Any], account_id: str, region: str) -> list[str]:
-    """The feature columns (header without the target) of a job's training CSV; ``[]`` if unreadable."""
-    source = channel["DataSource"]["S3DataSource"]
+def training_features(channel: dict[str, Any], target: str, account_id: str, region: str) -> list[str]:
+    """The feature columns (header without ``target``) of a job's training CSV; ``[]`` if unreadable.
+
+    :param channel: the training channel.
+    :param target: the target column.
+    :param account_id: the caller's account.
+    :param region: the caller's region.
+    """
+    uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
     try:
-        for key in data.input_objects(source["S3Uri"], account_id, region):
-            chunks = data.csv_chunks(data.object_chunks(key), channel.get("CompressionType"))
-            header = next(csv.reader(data.text_lines(chunks, [data.MAX_INPUT_BYTES])), [])
-            return [h.strip() for h in header if h.strip() != channel["TargetAttributeName"]]
+        for table in data.csv_objects(channel, data.input_objects(uri, account_id, region)):
+            return [h for h in table.header if h != target]
     except Exception:  # noqa: BLE001 - a report without features is still a report
         return []
     return []

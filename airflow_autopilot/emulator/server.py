@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from airflow_autopilot.emulator import settings
@@ -30,13 +31,19 @@ def airflow_conn_value(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
 
 
 def _request_handler() -> type:
-    """moto's request handler with one ``Date`` header per response, on the emulator clock.
+    """moto's request handler with one ``Date`` header per response, on the emulator clock, and an
+    ``x-amzn-RequestId`` on every response.
 
     The standard library stamps the wall clock; a Date that ignores :meth:`EmulatorHandle.advance`
     would put the server's own time out of step with its jobs' times. SageMaker answers carry the
     Date taken before their operation ran (in-process clients get it too); other answers get one here.
+    Every AWS answer names its request; SageMaker answers get their id from the front door
+    (:func:`airflow_autopilot.emulator.urls.front_door`), any other answer (control routes, an error
+    page) gets one here.
     """
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    from airflow_autopilot.emulator.urls import REQUEST_ID_HEADER
 
     class EmulatorRequestHandler(MotoRequestHandler):
         def send_response(self, code: int, message: str | None = None) -> None:
@@ -46,8 +53,11 @@ def _request_handler() -> type:
             self.send_header("Server", self.version_string())
 
         def end_headers(self) -> None:
-            if not any(line.lower().startswith(b"date:") for line in getattr(self, "_headers_buffer", [])):
+            sent = [line.lower() for line in getattr(self, "_headers_buffer", [])]
+            if not any(line.startswith(b"date:") for line in sent):
                 self.send_header("Date", self.date_time_string(settings.now()))
+            if not any(line.startswith(REQUEST_ID_HEADER.lower().encode() + b":") for line in sent):
+                self.send_header(REQUEST_ID_HEADER, str(uuid.uuid4()))
             super().end_headers()
 
     return EmulatorRequestHandler

@@ -1,7 +1,9 @@
-"""Process-wide emulator settings: stage duration, candidate cap and the emulator clock."""
+"""Process-wide emulator settings: stage duration, candidate cap and the emulator clock (also as a
+:class:`~airflow_autopilot.core.clock.Clock` that waits can run on: :data:`CLOCK`)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import threading
@@ -125,3 +127,29 @@ def to_datetime(timestamp: float) -> datetime:
     :param timestamp: POSIX seconds.
     """
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
+
+
+class EmulatorClock:
+    """
+    The emulator's clock as a :class:`~airflow_autopilot.core.clock.Clock`: ``now()`` and
+    ``monotonic()`` read it, and a sleep moves it forward at once instead of waiting, so a wait run
+    on it (``clock=CLOCK``, or ``with clock_in_use(CLOCK)``) follows emulated jobs through their
+    stages without sleeping through them.
+    """
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(now(), tz=timezone.utc)
+
+    def monotonic(self) -> float:
+        return now()
+
+    def sleep(self, seconds: float) -> None:
+        advance_time(max(0.0, seconds))
+
+    async def sleep_async(self, seconds: float) -> None:
+        advance_time(max(0.0, seconds))
+        await asyncio.sleep(0)  # a turn for the rest of the loop, as a real sleep gives
+
+
+#: The emulator's clock.
+CLOCK = EmulatorClock()

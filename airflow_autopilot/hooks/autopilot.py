@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,20 +13,16 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
 from airflow_autopilot.core.errors import falls_back_to_v2, is_missing, is_not_found
 from airflow_autopilot.core.job import TERMINAL_STATUSES, AutopilotJob, WaitCriteria
+from airflow_autopilot.core.redaction import describe_error, scrub_client_errors
 from airflow_autopilot.core.validation import validate_create_request, validate_job_name
-from airflow_autopilot.core.waiting import (
-    DEFAULT_CANDIDATE_COUNT_INTERVAL,
-    DEFAULT_MAX_BACKOFF_SECONDS,
-    DEFAULT_NOT_FOUND_GRACE_SECONDS,
-    CallLimits,
-    EndpointWait,
-    JobWait,
-    ProgressReporter,
-    call_limits,
-    drive,
-)
+from airflow_autopilot.core.waits.endpoint import EndpointWait
+from airflow_autopilot.core.waits.job import JobWait
+from airflow_autopilot.core.waits.loop import drive
+from airflow_autopilot.core.waits.pace import DEFAULT_MAX_BACKOFF_SECONDS, CallLimits, call_limits
+from airflow_autopilot.core.waits.progress import ProgressReporter
 from airflow_autopilot.exceptions import AutopilotJobNotFound
 
 if TYPE_CHECKING:
@@ -74,6 +69,12 @@ class AutopilotHook(AwsBaseHook):
         self._limits: CallLimits | None = None
         self._bounded_clients: dict[CallLimits, Any] = {}
 
+    def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
+        """AwsBaseHook's client, raising connection errors without a credential from the endpoint
+        URL (:func:`scrub_client_errors`); a deferrable one (an async context) is left to its user."""
+        client = super().get_client_type(*args, **kwargs)
+        return scrub_client_errors(client) if hasattr(client, "meta") else client
+
     @property
     def config(self) -> Config:
         """The botocore config, with :data:`DEFAULT_RETRIES` when none are set."""
@@ -95,7 +96,7 @@ class AutopilotHook(AwsBaseHook):
         """
         Within the block, every call through :attr:`client` (retries included) ends within
         ``seconds``: its connect/read timeouts and attempts come from
-        :func:`~airflow_autopilot.core.waiting.call_limits`. ``None``, or a limit the connection's
+        :func:`~airflow_autopilot.core.waits.pace.call_limits`. ``None``, or a limit the connection's
         own botocore settings already meet, changes nothing.
 
         :param seconds: the time the calls may take.
@@ -143,7 +144,7 @@ class AutopilotHook(AwsBaseHook):
                 config=self._get_config(config),
                 verify=self.verify,
             )
-            self._bounded_clients[limits] = client
+            self._bounded_clients[limits] = scrub_client_errors(client)
         return client
 
     def _not_found(self, job_name: str) -> AutopilotJobNotFound:
@@ -193,7 +194,9 @@ class AutopilotHook(AwsBaseHook):
         except ClientError as err:
             if not falls_back_to_v2(err, api_version):
                 raise
-            self.log.info("DescribeAutoMLJob cannot describe %s (%s); using V2", job_name, err)
+            self.log.info(
+                "DescribeAutoMLJob cannot describe %s (%s); using V2", job_name, describe_error(err)
+            )
             return AutopilotJob.from_describe(self.describe_auto_ml_job_v2(job_name), "v2")
 
     # --- waiting ----------------------------------------------------------------------------------
@@ -209,7 +212,7 @@ class AutopilotHook(AwsBaseHook):
         created_at: datetime | str | None = None,
         candidate_interval: float = DEFAULT_CANDIDATE_COUNT_INTERVAL,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
-        sleep: Callable[[float], object] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> AutopilotJob:
         """
         Poll a job until ``criteria`` give a verdict, blocking the caller (the :class:`JobWait`
@@ -225,7 +228,7 @@ class AutopilotHook(AwsBaseHook):
         :param created_at: when the job was created; defaults to the start of this wait.
         :param candidate_interval: minimum seconds between candidate counts while training.
         :param max_backoff: cap on the sleep after repeated transient errors.
-        :param sleep: sleep function (tests).
+        :param sleep: sleeps between polls (default: the wait's clock, :func:`~airflow_autopilot.core.clock.default_clock`).
         :return: the job, when the verdict is success.
         :raises AutopilotJobFailed: on a failure verdict, with :meth:`AutopilotJob.failure_message`.
         :raises AutopilotWaitTimeout: when ``timeout`` passes first.
@@ -336,7 +339,7 @@ class AutopilotHook(AwsBaseHook):
         :param request: the CreateAutoMLJobV2 arguments.
         :raises AutopilotValidationError: before any AWS call when the request breaks a rule.
         """
-        from airflow_autopilot.core.validation_v2 import validate_create_v2_request
+        from airflow_autopilot.core.validation import validate_create_v2_request
 
         validate_create_v2_request(request)
         response = self.client.create_auto_ml_job_v2(**request)
@@ -410,7 +413,7 @@ class AutopilotHook(AwsBaseHook):
         config_name: str | None = None,
         poll_interval: float = 30.0,
         timeout: float | None = 3600.0,
-        sleep: Callable[[float], object] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> dict[str, Any]:
         """
         Poll DescribeEndpoint until the endpoint is InService (on ``config_name`` when given).
@@ -419,7 +422,7 @@ class AutopilotHook(AwsBaseHook):
         :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
         :param poll_interval: seconds between checks; transient errors back off.
         :param timeout: give up after this many seconds.
-        :param sleep: sleep function (tests).
+        :param sleep: sleeps between polls (default: the wait's clock, :func:`~airflow_autopilot.core.clock.default_clock`).
         :return: the DescribeEndpoint response (without ResponseMetadata).
         :raises AutopilotJobFailed: when the endpoint is Failed, OutOfService or Deleting, with its FailureReason.
         :raises AutopilotError: on timeout or when the endpoint does not exist.

@@ -1,11 +1,12 @@
-"""What every Autopilot operator and the sensor share: connection parameters, hooks, the glue
-between the wait state machine and Airflow (check once, defer, resume), and the ended-job check.
+"""What every Autopilot operator and the sensor share: connection parameters and hooks
+(:class:`AutopilotConnectionMixin`), the glue between the wait machines and Airflow
+(:class:`DeferAndResumeMixin`: check once, defer, resume), and the ended-job check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -33,17 +34,20 @@ def trigger_deadline(timeout: float | None, poll_interval: float) -> tuple[str |
     """
     if not timeout:
         return None, None
-    timeout_at = (datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat()
+    from airflow_autopilot.core.clock import default_clock
+
+    timeout_at = (default_clock().now() + timedelta(seconds=timeout)).isoformat()
     return timeout_at, timedelta(seconds=timeout + max(DEFER_TIMEOUT_MARGIN_SECONDS, poll_interval))
 
 
-# The wait state machine (airflow_autopilot.core.waiting) is imported where a task runs, not here:
+# The wait machines (airflow_autopilot.core.waits) are imported where a task runs, not here:
 # DAG files import this module, and parsing them needs none of it.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_autopilot.core.job import AutopilotJob
-    from airflow_autopilot.core.waiting import JobWait, WaitMachine
+    from airflow_autopilot.core.waits.job import JobWait
+    from airflow_autopilot.core.waits.machine import WaitMachine
     from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
 
 #: Template fields of the connection parameters, shared by every operator.
@@ -80,6 +84,45 @@ class AutopilotConnectionMixin:
     verify: bool | str | None
     botocore_config: Any
 
+    @cached_property
+    def hook(self) -> AutopilotHook:
+        """The Autopilot hook for this task's connection (built on first use, never in ``__init__``)."""
+        from airflow_autopilot.hooks import AutopilotHook
+
+        return AutopilotHook(**self.hook_kwargs())
+
+    @cached_property
+    def model_hook(self) -> AutopilotModelHook:
+        """The promotion hook (Model Registry, models, endpoints) for this task's connection."""
+        from airflow_autopilot.hooks import AutopilotModelHook
+
+        return AutopilotModelHook(**self.hook_kwargs())
+
+    def hook_kwargs(self) -> dict[str, Any]:
+        """Arguments for any ``AwsBaseHook`` subclass with this task's connection parameters."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "config": botocore_config_dict(self.botocore_config),
+        }
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """The connection parameters as trigger kwargs (names only: no credentials)."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": botocore_config_dict(self.botocore_config),
+        }
+
+
+class DeferAndResumeMixin(AutopilotConnectionMixin):
+    """
+    Waits of a task, sync or deferred: check once with a wait machine, defer to the matching
+    trigger with the machine's settings, and resume (Airflow 3.0's stale resumes restart the try).
+    """
+
     def defer(self, **kwargs: Any) -> Any:
         """Airflow's ``defer``, with the deferring try recorded where Airflow needs it (3.0)."""
         from airflow_autopilot._compat import record_deferral
@@ -97,20 +140,6 @@ class AutopilotConnectionMixin:
             return result
         return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
 
-    @cached_property
-    def hook(self) -> AutopilotHook:
-        """The Autopilot hook for this task's connection (built on first use, never in ``__init__``)."""
-        from airflow_autopilot.hooks import AutopilotHook
-
-        return AutopilotHook(**self.hook_kwargs())
-
-    @cached_property
-    def model_hook(self) -> AutopilotModelHook:
-        """The promotion hook (Model Registry, models, endpoints) for this task's connection."""
-        from airflow_autopilot.hooks import AutopilotModelHook
-
-        return AutopilotModelHook(**self.hook_kwargs())
-
     def check_job_once(self, wait: JobWait) -> AutopilotJob | None:
         """
         Describe the job once and let ``wait`` decide: the job when it already succeeded, ``None``
@@ -118,7 +147,7 @@ class AutopilotConnectionMixin:
 
         :param wait: the wait's state machine (keeps the API version and progress between checks).
         """
-        from airflow_autopilot.core.waiting import Finished, Sleep
+        from airflow_autopilot.core.waits.machine import Finished, Sleep
 
         try:
             with self.hook.time_limit(wait.call_budget()):
@@ -143,7 +172,7 @@ class AutopilotConnectionMixin:
         :param timeout: seconds until the trigger gives up; ``None`` waits without limit.
         :param kwargs: extra keyword arguments for ``execute_complete``.
         """
-        from airflow_autopilot.core.waiting import hand_off
+        from airflow_autopilot.core.waits.job import hand_off
         from airflow_autopilot.triggers import AutopilotJobTrigger
 
         timeout_at, defer_timeout = trigger_deadline(timeout, wait.poll_interval)
@@ -178,7 +207,7 @@ class AutopilotConnectionMixin:
         :param kind: ``transform-job`` or ``model-package``.
         :param name: the TransformJobName or ModelPackageArn.
         """
-        from airflow_autopilot.core.waiting import Finished
+        from airflow_autopilot.core.waits.machine import Finished
 
         try:
             with self.model_hook.time_limit(wait.call_budget()):
@@ -216,26 +245,8 @@ class AutopilotConnectionMixin:
             timeout=defer_timeout,
         )
 
-    def hook_kwargs(self) -> dict[str, Any]:
-        """Arguments for any ``AwsBaseHook`` subclass with this task's connection parameters."""
-        return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "config": botocore_config_dict(self.botocore_config),
-        }
 
-    def connection_kwargs(self) -> dict[str, Any]:
-        """The connection parameters as trigger kwargs (names only: no credentials)."""
-        return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": botocore_config_dict(self.botocore_config),
-        }
-
-
-class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
+class AutopilotBaseOperator(DeferAndResumeMixin, BaseOperator):
     """
     Base of the Autopilot operators: AWS connection parameters and a lazily built hook.
 
@@ -288,7 +299,7 @@ class AutopilotBaseOperator(AutopilotConnectionMixin, BaseOperator):
         :param result: the task's return value, handed to ``execute_complete`` after a deferral.
         :raises AutopilotJobFailed: when the endpoint is Failed, with SageMaker's FailureReason.
         """
-        from airflow_autopilot.core.waiting import EndpointWait
+        from airflow_autopilot.core.waits.endpoint import EndpointWait
 
         check = EndpointWait(endpoint_name, config_name, poll_interval=poll_interval, log=self.log)
         verdict = check.verdict(status) if status else "waiting"
@@ -369,7 +380,7 @@ def resolve_event(event: Mapping[str, Any] | None, *, soft_fail: bool = False) -
     :raises AutopilotWaitError: for an error event (permissions, credentials, a job never found):
         retries stay available, as in poke mode, and ``soft_fail`` does not skip it.
     """
-    from airflow_autopilot.core.waiting import EVENT_STATUSES
+    from airflow_autopilot.core.waits.machine import EVENT_STATUSES
 
     error: AutopilotJobFailed
     if isinstance(event, Mapping) and event.get("status") == "error":

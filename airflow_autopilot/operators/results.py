@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, conf
@@ -184,29 +183,23 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         return self.resolve_endpoint_event(event, result)
 
 
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return value if isinstance(value, datetime) else None
-
-
 def _training_seconds(candidate: Mapping[str, Any]) -> float | None:
-    start, end = _as_datetime(candidate.get("CreationTime")), _as_datetime(candidate.get("EndTime"))
+    """EndTime - CreationTime of a candidate; ``None`` when either is missing or malformed."""
+    from airflow_autopilot.core.clock import parse_timestamp
+
+    try:
+        start, end = parse_timestamp(candidate.get("CreationTime")), parse_timestamp(candidate.get("EndTime"))
+    except ValueError:
+        return None
     if start is not None and end is not None:
         return (end - start).total_seconds()
     return None
 
 
 def _format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m{secs:02d}s" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+    from airflow_autopilot.core.clock import format_duration
+
+    return "-" if seconds is None else format_duration(seconds)
 
 
 def format_leaderboard(candidates: Sequence[Mapping[str, Any]]) -> str:

@@ -151,11 +151,21 @@ class Run:
 
 
 def iso(value: str | None) -> datetime | None:
-    """An ISO 8601 string from Airflow or the XComs as an aware datetime."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    """An ISO 8601 string from Airflow or the XComs as an aware UTC datetime (the package's one
+    parser, :func:`airflow_autopilot.core.clock.parse_timestamp`); ``None`` for an empty value."""
+    from airflow_autopilot.core.clock import parse_timestamp
+
+    return parse_timestamp(value) if value else None
+
+
+def has_timezone(value: Any) -> bool:
+    """Whether ``value`` is an ISO 8601 timestamp string that names its offset (``Z`` or ``+HH:MM``)."""
+    if not isinstance(value, str) or not re.search(r"T.*(Z|[+-]\d{2}:?\d{2})$", value):
+        return False
+    try:
+        return iso(value) is not None
+    except ValueError:
+        return False
 
 
 # --- the test ------------------------------------------------------------------------------------
@@ -1024,7 +1034,7 @@ def summary_problems(summary: Any, job: str) -> list[str]:
     if summary.get("AutoMLJobName") != job or summary.get("AutoMLJobStatus") != "Completed":
         problems.append(f"{summary.get('AutoMLJobName')} {summary.get('AutoMLJobStatus')}")
     end = summary.get("EndTime")
-    if not isinstance(end, str) or (iso(end) is None) or datetime.fromisoformat(end).tzinfo is None:
+    if not has_timezone(end):
         problems.append(f"EndTime {end!r} is no ISO 8601 string with a timezone")
     if not isinstance(summary.get("PartialFailureReasons"), list):
         problems.append("PartialFailureReasons is not a list")
@@ -1051,11 +1061,7 @@ def candidate_problems(candidate: Any, name: str | None) -> list[str]:
         problems.append(f"keys {sorted(candidate)}")
     for key in ("CreationTime", "EndTime", "LastModifiedTime"):
         value = candidate.get(key)
-        try:
-            ok = isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
-        except ValueError:
-            ok = False
-        if not ok:
+        if not has_timezone(value):
             problems.append(f"{key} {value!r} is no ISO 8601 string with a timezone")
     if not isinstance(candidate.get("FinalAutoMLJobObjectiveMetric", {}).get("Value"), (int, float)):
         problems.append("FinalAutoMLJobObjectiveMetric.Value is not a number")

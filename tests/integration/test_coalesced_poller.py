@@ -21,8 +21,10 @@ import pytest
 
 from airflow_autopilot.aio import poller as poller_module
 from airflow_autopilot.aio.poller import LIST_PERMISSION, CoalescedPoller
+from airflow_autopilot.core.clock import SYSTEM_CLOCK, SystemClock, clock_in_use, parse_timestamp
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
-from airflow_autopilot.core.waiting import MIN_POLL_INTERVAL_ENV, from_hand_off, hand_off
+from airflow_autopilot.core.waits.job import from_hand_off, hand_off
+from airflow_autopilot.core.waits.pace import MIN_POLL_INTERVAL_ENV
 from airflow_autopilot.emulator import settings
 from airflow_autopilot.emulator.responses import AutopilotResponse
 from airflow_autopilot.triggers import AutopilotJobTrigger
@@ -236,30 +238,34 @@ async def test_a_wait_that_joins_later_starts_from_what_the_poller_knows(autopil
 # --- the server's clock ---------------------------------------------------------------------------
 @pytest.mark.parametrize("local_ahead_minutes", [15, -15], ids=["triggerer-ahead", "server-ahead"])
 async def test_list_windows_follow_the_servers_clock_whatever_the_local_one(
-    autopilot_emulator_server, list_requests, monkeypatch, local_ahead_minutes
+    autopilot_emulator_server, list_requests, local_ahead_minutes
 ):
     """#12 5b: with the triggerer's clock 15 minutes off, jobs that complete are still seen at once,
     and every list window starts a few seconds before the server's own time."""
     server = autopilot_emulator_server
+    local = SYSTEM_CLOCK
     if local_ahead_minutes < 0:
         server.advance(-local_ahead_minutes * 60)  # the server ahead of this machine
     else:
 
-        class SkewedDatetime(datetime):
-            @classmethod
-            def now(cls, tz=None):
-                return datetime.now(tz) + timedelta(minutes=local_ahead_minutes)
+        class SkewedClock(SystemClock):
+            def now(self) -> datetime:
+                return super().now() + timedelta(minutes=local_ahead_minutes)
 
-        monkeypatch.setattr(poller_module, "datetime", SkewedDatetime)
+        local = SkewedClock()  # this machine's clock (the triggers' and the poller's) ahead
     names = [f"poll-skew-{i}" for i in range(20)]
     create_jobs(server, names, QUICK)
     hand_offs = handed_off_all(server, names)
-    handed_at = min(datetime.fromisoformat(h["observed_at"]) for h in hand_offs.values())
-    triggers = [
-        fast_trigger(AutopilotJobTrigger, n, last_seen=hand_offs[n], candidate_interval=0, timeout=30)
-        for n in names
-    ]
-    events = await run_triggers(triggers, advance=lambda: server.advance(10), limit=15)
+    handed_at = min(parse_timestamp(h["observed_at"]) for h in hand_offs.values())
+    with clock_in_use(local):
+        timeout_at = (local.now() + timedelta(seconds=30)).isoformat()
+        triggers = [
+            fast_trigger(
+                AutopilotJobTrigger, n, last_seen=hand_offs[n], candidate_interval=0, timeout_at=timeout_at
+            )
+            for n in names
+        ]
+        events = await run_triggers(triggers, advance=lambda: server.advance(10), limit=15)
     assert {n: e["status"] for n, e in events.items()} == dict.fromkeys(names, "success")
     assert list_requests
     # Each window starts no earlier than the previous listing's server time less the 5 s overlap

@@ -22,8 +22,7 @@ from sagemaker.automl.automl import AutoML  # noqa: E402
 from sagemaker.automl.automlv2 import AutoMLV2  # noqa: E402
 from sagemaker.automl.candidate_estimator import CandidateEstimator  # noqa: E402
 
-from airflow_autopilot.emulator.sample_data import churn_csv  # noqa: E402
-from airflow_autopilot.emulator.sample_data_v2 import sample_objects  # noqa: E402
+from airflow_autopilot.emulator.sample_data import churn_csv, sample_objects  # noqa: E402
 from airflow_autopilot.emulator.server import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, EmulatorServer  # noqa: E402
 
 if int(sagemaker.__version__.split(".")[0]) != 2:

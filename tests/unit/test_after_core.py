@@ -15,7 +15,9 @@ from airflow_autopilot.core.gates import (
     value_at,
 )
 from airflow_autopilot.core.promotion import CandidateScore, PromotionInputError, decide_promotion
-from airflow_autopilot.core.transform import ApprovalWait, TransformJobWait, resource_wait
+from airflow_autopilot.core.waits.approval import ApprovalWait
+from airflow_autopilot.core.waits.resource import resource_wait
+from airflow_autopilot.core.waits.transform import TransformJobWait
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobFailed
 from airflow_autopilot.operators.base import resolve_resource_event
 from airflow_autopilot.triggers import AutopilotResourceTrigger

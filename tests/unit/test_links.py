@@ -58,7 +58,7 @@ def test_persist_stores_what_get_link_needs_and_respects_do_xcom_push():
 
 def test_links_and_sensors_modules_are_import_light():
     code = (
-        "import sys, airflow_autopilot.links, airflow_autopilot.sensors, airflow_autopilot.core.waiting;"
+        "import sys, airflow_autopilot.links, airflow_autopilot.sensors, airflow_autopilot.core.waits.job;"
         "print(sorted(m for m in ('boto3', 'botocore', 'aiobotocore', 'moto') if m in sys.modules))"
     )
     out = run_python(code, check=True).stdout

@@ -6,22 +6,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
-from airflow_autopilot.core.waiting import (
+from airflow_autopilot.core.waits.endpoint import EndpointWait
+from airflow_autopilot.core.waits.job import JobWait, from_hand_off, hand_off
+from airflow_autopilot.core.waits.machine import Finished, Sleep
+from airflow_autopilot.core.waits.pace import (
     MIN_POLL_INTERVAL_ENV,
     MIN_POLL_INTERVAL_SECONDS,
-    EndpointWait,
-    Finished,
-    JobWait,
-    Sleep,
     floor_poll_interval,
-    from_hand_off,
-    hand_off,
 )
 from airflow_autopilot.triggers import AutopilotJobTrigger
 
@@ -143,13 +140,41 @@ def test_not_found_after_a_describe_ends_the_wait_naming_the_last_state():
 
 def test_a_stale_hand_off_leaves_the_candidate_count_due():
     """After a triggerer restart the task's hand-off is old: the restarted trigger counts at once."""
-    from datetime import timedelta
 
     from airflow_autopilot.triggers import handed_off_recently
 
     now = datetime.now(timezone.utc)
     fresh = AutopilotJob.from_describe({"AutoMLJobName": "j1"})
-    assert handed_off_recently(fresh, 60)  # no Date header: taken as recent
+    assert handed_off_recently(fresh, 60, now=now)  # no Date header: taken as recent
     fresh = replace(fresh, observed_at=now - timedelta(seconds=5))
-    assert handed_off_recently(fresh, 60)
-    assert not handed_off_recently(replace(fresh, observed_at=now - timedelta(seconds=600)), 60)
+    assert handed_off_recently(fresh, 60, now=now)
+    assert not handed_off_recently(replace(fresh, observed_at=now - timedelta(seconds=600)), 60, now=now)
+
+
+def test_without_a_date_header_the_poller_dates_its_window_by_its_own_clock():
+    """A server without a Date header: the next window reaches a generous minute (plus the overlap)
+    back from the poller's clock, the one it was given."""
+    import asyncio
+
+    from airflow_autopilot.aio.poller import DEFAULT_OVERLAP_SECONDS, CoalescedPoller
+    from airflow_autopilot.core.clock import ManualClock
+    from airflow_autopilot.core.job import WaitCriteria
+
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    listed: list[dict] = []
+
+    class NoDateClient:
+        async def list_auto_ml_jobs(self, **kwargs):
+            listed.append(kwargs)
+            return {"AutoMLJobSummaries": []}  # no ResponseMetadata, so no Date header
+
+    async def main():
+        client = NoDateClient()
+        poller = CoalescedPoller(clock=ManualClock(start), run_loop=False)
+        async with poller.watch("no-date", WaitCriteria(), 60.0, client=client):
+            await poller.cycle(client)  # the first listing: every watched job
+            await poller.cycle(client)  # then a window
+
+    asyncio.run(main())
+    assert "LastModifiedTimeAfter" not in listed[0]
+    assert listed[1]["LastModifiedTimeAfter"] == start - timedelta(seconds=60 + DEFAULT_OVERLAP_SECONDS)

@@ -172,7 +172,7 @@ def test_endpoint_verdict(endpoint, config, verdict):
 def test_a_rolled_back_update_fails_the_wait_with_its_reason():
     import logging
 
-    from airflow_autopilot.core.waiting import EndpointWait
+    from airflow_autopilot.core.waits.endpoint import EndpointWait
 
     wait = EndpointWait("ep", "cfg-b", poll_interval=1, log=logging.getLogger("test"))
     step = wait.on_result(ROLLED_BACK)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_autopilot.core.waiting import make_event
+from airflow_autopilot.core.waits.job import make_event
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotValidationError
 from airflow_autopilot.links import AutopilotJobLink
 from tests.helpers import sensor
@@ -57,7 +57,7 @@ def test_execute_complete_rejects_missing_and_non_success_events():
 def test_soft_fail_skips_a_failed_job_but_not_an_error_after_a_deferral():
     from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
 
-    from airflow_autopilot.core.waiting import make_event
+    from airflow_autopilot.core.waits.job import make_event
     from airflow_autopilot.exceptions import AutopilotWaitError
 
     s = sensor("j1", deferrable=True, soft_fail=True)

@@ -32,3 +32,14 @@ def test_serialize_round_trips_through_airflows_trigger_kwargs_encoding():
     assert WaitCriteria.from_dict(rebuilt.criteria).target_secondary_statuses == {"ModelTuning"}
     text = repr(kwargs).lower()
     assert "secret" not in text and "password" not in text and "testing" not in text
+
+
+def test_a_triggers_clock_is_a_seam_for_tests_never_a_serialized_kwarg():
+    from airflow_autopilot.core.clock import ManualClock
+
+    clock = ManualClock()
+    trigger = AutopilotJobTrigger("clock-job", clock=clock)
+    assert trigger.clock is clock
+    _, kwargs = trigger.serialize()
+    assert "clock" not in kwargs
+    assert AutopilotJobTrigger(**kwargs).clock is None  # the triggerer: the default clock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 
 import aiohttp
 import pytest
@@ -16,13 +15,11 @@ from botocore.exceptions import (
     SSLError,
 )
 
+from airflow_autopilot.core.clock import ManualClock
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
-from airflow_autopilot.core.waiting import (
-    ProgressReporter,
-    backoff_delay,
-    make_event,
-    poll_delay,
-)
+from airflow_autopilot.core.waits.job import make_event
+from airflow_autopilot.core.waits.pace import backoff_delay, poll_delay
+from airflow_autopilot.core.waits.progress import ProgressReporter
 from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFound, AutopilotWaitTimeout
 from airflow_autopilot.operators.base import resolve_event
 from tests.helpers import client_error
@@ -170,9 +167,9 @@ class ListLog:
 
 
 def test_progress_reporter_one_line_per_change_and_rate_limited_counts():
-    now = [0.0]
+    clock = ManualClock()
     log = ListLog()
-    rep = ProgressReporter("j1", log, candidate_interval=300, clock=lambda: now[0])
+    rep = ProgressReporter("j1", log, candidate_interval=300, clock=clock)
     tuning = _job(
         AutoMLJobStatus="InProgress",
         AutoMLJobSecondaryStatus="ModelTuning",
@@ -184,40 +181,15 @@ def test_progress_reporter_one_line_per_change_and_rate_limited_counts():
     assert rep.update(tuning)
     assert rep.candidate_count_due(tuning)
     rep.report_candidates(tuning, 3)
-    now[0] = 299.0
+    clock.advance(299.0)
     assert not rep.candidate_count_due(tuning)
-    now[0] = 300.0
+    clock.advance(1.0)
     assert rep.candidate_count_due(tuning)
     rep.report_candidates(tuning, 100, more=True)
     assert log.lines[0].startswith(
-        "Autopilot job j1 is InProgress/Starting (starting the AutoML job) after 0m00s"
+        "Autopilot job j1 is InProgress/Starting (starting the AutoML job) after 0.0s"
     )
     assert "InProgress/ModelTuning" in log.lines[1]
     assert "3 of 10 candidates completed" in log.lines[2]
     assert "at least 100 of 10 candidates" in log.lines[3]
     assert len(log.lines) == 4
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "2026-11-30T10:00:00Z",
-        "2026-11-30T10:00:00+00:00",
-        "2026-11-30T11:00:00+01:00",
-        "2026-11-30T10:00:00",
-        datetime(2026, 11, 30, 10, 0),
-        datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc),
-    ],
-)
-def test_as_utc_reads_every_form_airflow_and_aws_hand_over(value):
-    from airflow_autopilot.core.waiting import as_utc
-
-    result = as_utc(value)
-    assert result == datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
-    assert result.tzinfo is not None
-
-
-def test_as_utc_keeps_none():
-    from airflow_autopilot.core.waiting import as_utc
-
-    assert as_utc(None) is None

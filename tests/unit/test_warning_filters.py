@@ -14,8 +14,8 @@ def test_a_deprecation_raised_from_this_package_fails_the_test():
             warnings.warn_explicit(
                 "old_name is deprecated; use new_name",
                 category,
-                filename="airflow_autopilot/core/waiting.py",
+                filename="airflow_autopilot/core/waits/loop.py",
                 lineno=1,
-                module="airflow_autopilot.core.waiting",
+                module="airflow_autopilot.core.waits.loop",
                 registry={},
             )

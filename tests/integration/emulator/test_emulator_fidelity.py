@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from test_emulator_inprocess import END_STATUSES, client, create, seed_bucket
+from test_emulator_inprocess import END_STATUSES, client, create, finish, seed_bucket
 
 
 @pytest.fixture
@@ -60,6 +60,41 @@ def test_list_auto_ml_jobs_default_order_is_name_descending_and_pages(autopilot_
     assert [s["AutoMLJobName"] for s in sm.list_auto_ml_jobs(NameContains="JOB-A")["AutoMLJobSummaries"]] == [
         "job-a"
     ]
+
+
+def test_a_job_created_between_pages_neither_repeats_nor_hides_a_listed_job(sm):
+    for name in ("job-a", "job-c", "job-e"):
+        create(sm, name)
+    first = sm.list_auto_ml_jobs(MaxResults=2)
+    assert [s["AutoMLJobName"] for s in first["AutoMLJobSummaries"]] == ["job-e", "job-c"]
+    create(sm, "job-d")  # sorts into the first page, which was already read
+    rest = sm.list_auto_ml_jobs(MaxResults=2, NextToken=first["NextToken"])
+    assert [s["AutoMLJobName"] for s in rest["AutoMLJobSummaries"]] == ["job-a"]
+    assert "NextToken" not in rest
+
+
+def test_a_next_token_only_continues_the_listing_it_came_from(sm):
+    for name in ("job-a", "job-b", "job-c"):
+        create(sm, name)
+    token = sm.list_auto_ml_jobs(MaxResults=1, SortOrder="Ascending")["NextToken"]
+    error = error_of(sm.list_auto_ml_jobs, MaxResults=1, SortOrder="Descending", NextToken=token)
+    assert (error["Code"], "NextToken" in error["Message"]) == ("ValidationException", True)
+    listed = sm.list_auto_ml_jobs(MaxResults=1, SortOrder="Ascending", NextToken=token)["AutoMLJobSummaries"]
+    assert [s["AutoMLJobName"] for s in listed] == ["job-b"]
+
+
+def test_a_candidates_next_token_only_continues_its_own_job(autopilot_emulator, sm):
+    for name in ("job-a", "job-b"):
+        create(sm, name, AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 3}})
+        finish(autopilot_emulator, sm, name)
+    names = [
+        c["CandidateName"] for c in sm.list_candidates_for_auto_ml_job(AutoMLJobName="job-a")["Candidates"]
+    ]
+    token = sm.list_candidates_for_auto_ml_job(AutoMLJobName="job-a", MaxResults=1)["NextToken"]
+    error = error_of(sm.list_candidates_for_auto_ml_job, AutoMLJobName="job-b", NextToken=token)
+    assert (error["Code"], "NextToken" in error["Message"]) == ("ValidationException", True)
+    page = sm.list_candidates_for_auto_ml_job(AutoMLJobName="job-a", MaxResults=1, NextToken=token)
+    assert [c["CandidateName"] for c in page["Candidates"]] == names[1:2]
 
 
 @pytest.mark.parametrize(

@@ -123,8 +123,8 @@ def all_candidates(sm: Any, name: str, **kwargs: Any) -> list[dict[str, Any]]:
         ({"AutoMLJobName": "a" * 40}, "length"),
         ({"AutoMLJobName": "-leading-dash"}, "regular expression"),
         ({"AutoMLJobConfig": {"CompletionCriteria": {"MaxCandidates": 751}}}, "between 1 and 750"),
-        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 1.0}}}, "ValidationFraction"),
-        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 0.0}}}, "ValidationFraction"),
+        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 1.0}}}, "validationFraction"),
+        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 0.0}}}, "validationFraction"),
         (
             {
                 "AutoMLJobConfig": {
@@ -822,3 +822,17 @@ def test_job_names_are_case_insensitive_with_lowercase_arns(autopilot_emulator, 
         make_job("mixedcase-job")
     assert raised.value.response["Error"]["Code"] == "ResourceInUse"
     assert [s["AutoMLJobName"] for s in client.list_auto_ml_jobs()["AutoMLJobSummaries"]] == ["MixedCase-Job"]
+
+
+def test_a_manifest_that_is_not_there_fails_the_job_and_one_that_is_is_trusted(emu: Any, sm: Any) -> None:
+    def manifest_channel(key: str) -> list[dict[str, Any]]:
+        source = {"S3DataType": "ManifestFile", "S3Uri": f"s3://{BUCKET}/{key}"}
+        return [{"DataSource": {"S3DataSource": source}, "TargetAttributeName": "churn"}]
+
+    client("s3").put_object(Bucket=BUCKET, Key="manifests/train.manifest", Body=b'[{"prefix": "s3://x/"}]')
+    create(sm, "no-manifest", InputDataConfig=manifest_channel("manifests/missing.manifest"))
+    create(sm, "manifest", InputDataConfig=manifest_channel("manifests/train.manifest"))
+    missing = finish(emu, sm, "no-manifest")
+    assert missing["AutoMLJobStatus"] == "Failed"
+    assert "No input data found" in missing["FailureReason"] and "InputDataConfig" in missing["FailureReason"]
+    assert finish(emu, sm, "manifest")["AutoMLJobStatus"] == "Completed"

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from test_emulator_inprocess import BUCKET, END_STATUSES, ROLE, client, seed_bucket, tags
 
-from airflow_autopilot.emulator.sample_data_v2 import sample_objects
+from airflow_autopilot.emulator.sample_data import sample_objects
 
 TS_CONFIG = {
     "ForecastFrequency": "W",
@@ -261,12 +261,12 @@ def test_v1_describe_refuses_a_v2_job_as_sagemaker_does(sm):
 @pytest.mark.parametrize(
     ("kind", "config", "extra", "part"),
     [
-        ("TimeSeriesForecastingJobConfig", {**TS_CONFIG, "ForecastFrequency": "2X"}, {}, "ForecastFrequency"),
+        ("TimeSeriesForecastingJobConfig", {**TS_CONFIG, "ForecastFrequency": "2X"}, {}, "forecastFrequency"),
         (
             "TimeSeriesForecastingJobConfig",
             {**TS_CONFIG, "ForecastQuantiles": ["p0"]},
             {},
-            "ForecastQuantiles",
+            "forecastQuantiles",
         ),
         (
             "TextClassificationJobConfig",
@@ -274,7 +274,7 @@ def test_v1_describe_refuses_a_v2_job_as_sagemaker_does(sm):
             {"AutoMLJobObjective": {"MetricName": "MSE"}},
             "'MSE' is not valid",
         ),
-        ("TabularJobConfig", None, {"DataSplitConfig": {"ValidationFraction": 1.5}}, "ValidationFraction"),
+        ("TabularJobConfig", None, {"DataSplitConfig": {"ValidationFraction": 1.5}}, "validationFraction"),
     ],
 )
 def test_invalid_v2_request_is_a_validation_exception_and_creates_nothing(sm, kind, config, extra, part):
@@ -295,3 +295,54 @@ def test_v2_jobs_take_the_fault_and_slowness_tags(autopilot_emulator, sm):
     brisk = sm.describe_auto_ml_job_v2(AutoMLJobName="brisk")["AutoMLJobStatus"]
     slow = sm.describe_auto_ml_job_v2(AutoMLJobName="faulty")["AutoMLJobStatus"]
     assert (brisk, slow) == ("Completed", "InProgress")
+
+
+@pytest.mark.parametrize(
+    ("kind", "data_type", "content_type"),
+    # Parquet where the problem type takes it (images take image content types only).
+    dict.fromkeys(
+        (kind, data_type, content_type)
+        for kind in sorted(PROBLEMS)
+        for data_type, content_type in (
+            ("S3Prefix", PROBLEMS[kind][2] or "x-application/vnd.amazon+parquet"),
+            ("ManifestFile", PROBLEMS[kind][2]),
+            ("S3Prefix", PROBLEMS[kind][2]),
+        )
+    ),
+)
+def test_every_problem_type_fails_an_input_with_no_objects_whatever_its_format(
+    autopilot_emulator, sm, kind, data_type, content_type
+):
+    channel: dict[str, Any] = {
+        "DataSource": {"S3DataSource": {"S3DataType": data_type, "S3Uri": f"s3://{BUCKET}/nothing/"}}
+    }
+    if content_type:
+        channel["ContentType"] = content_type
+    sm.create_auto_ml_job_v2(
+        AutoMLJobName="empty",
+        AutoMLJobInputDataConfig=[channel],
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/output"},
+        AutoMLProblemTypeConfig={kind: PROBLEMS[kind][0]},
+        RoleArn=ROLE,
+    )
+    described, _ = finish(autopilot_emulator, sm, "empty")
+    assert described["AutoMLJobStatus"] == "Failed"
+    assert "No input data found" in described["FailureReason"]
+    assert "AutoMLJobInputDataConfig" in described["FailureReason"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "prefix", "header"),
+    [
+        ("TextClassificationJobConfig", "reviews/", b"review,sentiment"),
+        ("TextGenerationJobConfig", "fine-tuning/", b"input,output"),
+        ("TimeSeriesForecastingJobConfig", "demand/", b"item_id,week,demand"),
+    ],
+)
+def test_a_csv_error_names_its_line_for_every_problem_type(autopilot_emulator, sm, kind, prefix, header):
+    client("s3").put_object(Bucket=BUCKET, Key=f"{prefix}zz-bad.csv", Body=header + b'\n1,"a"x,2\n')
+    create_v2(sm, "bad-csv", kind)
+    described, _ = finish(autopilot_emulator, sm, "bad-csv")
+    assert described["AutoMLJobStatus"] == "Failed"
+    assert "as CSV (line 2)" in described["FailureReason"]
+    assert "(zz-bad.csv)" not in described["FailureReason"] and "zz-bad.csv" in described["FailureReason"]
