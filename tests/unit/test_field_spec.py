@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_autopilot.core.fields import Field, RequestSpec, problem
+from airflow_autopilot.core.fields import Field, RequestSpec, RequestTables, problem
 from airflow_autopilot.core.fields.common import ROLE_ARN, name_field, s3_uri_field, tag_fields
 from airflow_autopilot.exceptions import AutopilotValidationError
 
@@ -49,9 +49,11 @@ ROLE = "arn:aws:iam::123456789012:role/Role"
 def test_parameters_are_the_table_s_in_order_with_extras_last():
     assert SPEC.parameters[:4] == ("thing_name", "s3_input_uri", "channels", "size")
     assert SPEC.parameters[-1] == "extras"
-    assert SPEC.renderers["channels"] == "json" and "size" not in SPEC.renderers
-    assert ":param size: how many.\n" in SPEC.param_docs()
-    signature = SPEC.signature()
+    tables = RequestTables(SPEC)
+    assert tables.parameters == SPEC.parameters
+    assert tables.renderers["channels"] == "json" and "size" not in tables.renderers
+    assert ":param size: how many.\n" in tables.param_docs()
+    signature = tables.signature()
     assert list(signature.parameters)[0] == "self" and list(signature.parameters)[-1] == "kwargs"
     assert signature.parameters["size"].default is None
 

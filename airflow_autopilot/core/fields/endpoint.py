@@ -15,7 +15,7 @@ from airflow_autopilot.core.fields.model import (
     tag_assembly,
     whole_number,
 )
-from airflow_autopilot.core.fields.spec import Field, RequestSpec, set_path
+from airflow_autopilot.core.fields.spec import Field, RequestSpec
 
 #: The one production variant a deployment creates takes all traffic.
 VARIANT_NAME = "AllTraffic"
@@ -29,22 +29,6 @@ def endpoint_name_field(parameter: str | None, doc: str = "") -> Field:
     :param doc: its description.
     """
     return name_field("EndpointName", parameter, RESOURCE_NAME_MAX, doc)
-
-
-def _variant_assembly(params: Mapping[str, Any], request: dict[str, Any], errors: list[str]) -> None:
-    """One variant taking all traffic: every table field under ``ProductionVariants[]`` that has a
-    parameter goes into it (a list member has no path of its own to be set at), then the tags."""
-    variant: dict[str, Any] = {"VariantName": VARIANT_NAME, "InitialVariantWeight": 1.0}
-    for entry in ENDPOINT_CONFIG.fields:
-        member = entry.path.removeprefix(f"{VARIANTS}[].")
-        if entry.parameter is None or member == entry.path or params.get(entry.parameter) is None:
-            continue
-        value = entry.coerce(params[entry.parameter])
-        value = entry.build(value) if entry.build is not None else value
-        if value is not None:
-            set_path(variant, member, value)
-    request[VARIANTS] = [variant]
-    tag_assembly(params, request, errors)
 
 
 ENDPOINT_CONFIG = RequestSpec(
@@ -83,10 +67,12 @@ ENDPOINT_CONFIG = RequestSpec(
         kms_key_field("KmsKeyId", None),
         *tag_fields(doc="tags of the model, config and new endpoint (a dict, or a list of Key/Value)."),
     ),
-    assemble=_variant_assembly,
+    assemble=tag_assembly,
     subject="CreateEndpointConfig request",
     assembled=frozenset({"tags"}),
     extras=None,
+    # One variant taking all traffic: every ProductionVariants[] member with a parameter goes into it.
+    one_entry={VARIANTS: {"VariantName": VARIANT_NAME, "InitialVariantWeight": 1.0}},
 )
 
 #: The deploy operator's defaults for its CreateEndpointConfig parameters.
@@ -123,7 +109,7 @@ UPDATE_ENDPOINT = RequestSpec(
 
 
 def endpoint_config_request(
-    params: Mapping[str, Any], *, config_name: str, model_name: str
+    params: Mapping[str, Any], *, config_name: str, model_name: str, spec: RequestSpec | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The CreateEndpointConfig request: one variant serving ``model_name``.
 
@@ -131,9 +117,10 @@ def endpoint_config_request(
         ``tags``) and ``own_tags``.
     :param config_name: the endpoint config's (derived) name; ``""`` while not known yet.
     :param model_name: the model the variant serves.
+    :param spec: the operator's CreateEndpointConfig table (default :data:`ENDPOINT_CONFIG`).
     :return: the request and the problems found while building it.
     """
-    request, errors = ENDPOINT_CONFIG.build(params)
+    request, errors = (spec or ENDPOINT_CONFIG).build(params)
     if config_name:
         request["EndpointConfigName"] = config_name
     for variant in request[VARIANTS]:

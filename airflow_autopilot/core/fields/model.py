@@ -191,7 +191,11 @@ MODEL_DEFAULTS: Mapping[str, Any] = {"model_name": None}
 
 
 def model_request(
-    params: Mapping[str, Any], *, model_name: str | None, containers: list[dict[str, Any]] | None
+    params: Mapping[str, Any],
+    *,
+    model_name: str | None,
+    containers: list[dict[str, Any]] | None,
+    spec: RequestSpec | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The CreateModel request: one model holding every container (a serial inference pipeline).
 
@@ -199,6 +203,7 @@ def model_request(
     :param model_name: the model (the ``model_name`` parameter, or derived from the candidate);
         ``None`` while not known yet.
     :param containers: the candidate's inference containers; ``None`` while not known yet.
+    :param spec: the operator's CreateModel table (default :data:`MODEL`).
     :return: the request and the problems found while building it.
     """
-    return MODEL.build({**params, "model_name": model_name, "containers": containers})
+    return (spec or MODEL).build({**params, "model_name": model_name, "containers": containers})
