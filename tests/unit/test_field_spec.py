@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_autopilot.core.fields import Field, RequestSpec, RequestTables, problem
-from airflow_autopilot.core.fields.common import ROLE_ARN, name_field, s3_uri_field, tag_fields
+from airflow_autopilot.core.fields.common import JOB_NAME, ROLE_ARN, S3_URI, tag_fields
 from airflow_autopilot.exceptions import AutopilotValidationError
 
 
@@ -18,8 +18,8 @@ def both_or_neither(request):
 SPEC = RequestSpec(
     operation="CreateThing",
     fields=(
-        name_field("ThingName", "thing_name", 32, "the name."),
-        s3_uri_field("Channels[].S3Uri", "s3_input_uri", "the input.", required=True),
+        JOB_NAME.at("ThingName", parameter="thing_name", doc="the name."),
+        S3_URI.at("Channels[].S3Uri", parameter="s3_input_uri", doc="the input.", required=True),
         Field(
             "Channels",
             "channels",

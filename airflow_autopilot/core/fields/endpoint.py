@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_autopilot.core.fields.common import kms_key_field, name_field, tag_fields
+from airflow_autopilot.core.fields.common import KMS_KEY, RESOURCE_NAME, tag_fields
 from airflow_autopilot.core.fields.model import (
     DEFAULT_INSTANCE_TYPE,
-    RESOURCE_NAME_MAX,
-    instance_type_field,
-    model_name_field,
+    INSTANCE_TYPE,
+    MODEL_NAME,
     tag_assembly,
     whole_number,
 )
@@ -22,20 +21,15 @@ VARIANT_NAME = "AllTraffic"
 VARIANTS = "ProductionVariants"
 
 
-def endpoint_name_field(parameter: str | None, doc: str = "") -> Field:
-    """``EndpointName`` (1 to 63 letters, digits and hyphens).
-
-    :param parameter: the operator parameter.
-    :param doc: its description.
-    """
-    return name_field("EndpointName", parameter, RESOURCE_NAME_MAX, doc)
+#: The endpoint the deploy operator creates or updates.
+ENDPOINT_NAME = RESOURCE_NAME.at("EndpointName", parameter="endpoint_name", doc="the endpoint (templated).")
 
 
 ENDPOINT_CONFIG = RequestSpec(
     operation="CreateEndpointConfig",
     fields=(
         # Derived from the endpoint, the model and the instances (``<endpoint>-<8 hex>``).
-        name_field("EndpointConfigName", None, RESOURCE_NAME_MAX),
+        RESOURCE_NAME.at("EndpointConfigName"),
         Field(
             VARIANTS,
             kind="list",
@@ -46,13 +40,13 @@ ENDPOINT_CONFIG = RequestSpec(
             items="variants",
         ),
         Field(f"{VARIANTS}[]", kind="structure"),
-        name_field(f"{VARIANTS}[].VariantName", None, RESOURCE_NAME_MAX),
+        RESOURCE_NAME.at(f"{VARIANTS}[].VariantName"),
         # The model the operator created (or reused): ``model_name``, or derived from the candidate.
-        model_name_field(f"{VARIANTS}[].ModelName", "model_name", required=False),
-        instance_type_field(
+        MODEL_NAME.at(f"{VARIANTS}[].ModelName", parameter="model_name", required=False),
+        INSTANCE_TYPE.at(
             f"{VARIANTS}[].InstanceType",
-            "instance_type",
-            "endpoint instance type (default ``ml.m5.large``).",
+            parameter="instance_type",
+            doc="endpoint instance type (default ``ml.m5.large``).",
             required=False,
         ),
         Field(
@@ -64,7 +58,7 @@ ENDPOINT_CONFIG = RequestSpec(
             build=whole_number,
         ),
         Field(f"{VARIANTS}[].InitialVariantWeight", kind="float", minimum=0),
-        kms_key_field("KmsKeyId", None),
+        KMS_KEY,
         *tag_fields(doc="tags of the model, config and new endpoint (a dict, or a list of Key/Value)."),
     ),
     assemble=tag_assembly,
@@ -85,8 +79,8 @@ ENDPOINT_CONFIG_DEFAULTS: Mapping[str, Any] = {
 ENDPOINT = RequestSpec(
     operation="CreateEndpoint",
     fields=(
-        endpoint_name_field("endpoint_name", "the endpoint (templated)."),
-        name_field("EndpointConfigName", None, RESOURCE_NAME_MAX),
+        ENDPOINT_NAME,
+        RESOURCE_NAME.at("EndpointConfigName"),
         *tag_fields(doc="tags of the model, config and new endpoint (a dict, or a list of Key/Value)."),
     ),
     assemble=tag_assembly,
@@ -98,8 +92,8 @@ ENDPOINT = RequestSpec(
 UPDATE_ENDPOINT = RequestSpec(
     operation="UpdateEndpoint",
     fields=(
-        endpoint_name_field("endpoint_name", "the endpoint (templated)."),
-        name_field("EndpointConfigName", None, RESOURCE_NAME_MAX),
+        ENDPOINT_NAME,
+        RESOURCE_NAME.at("EndpointConfigName"),
         Field("RetainAllVariantProperties", kind="bool"),
         Field("RetainDeploymentConfig", kind="bool"),
     ),

@@ -105,6 +105,15 @@ def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _server_bounds(what: str, lo: float | None, hi: float | None) -> str:
+    """SageMaker's constraint for a ``value`` or ``length`` outside ``lo``..``hi`` (inclusive)."""
+    if lo is not None and hi is not None:
+        return f"Member must have {what} between {_bound(lo)} and {_bound(hi)}"
+    if lo is not None:
+        return f"Member must have {what} greater than or equal to {_bound(lo)}"
+    return f"Member must have {what} less than or equal to {_bound(hi)}"  # type: ignore[arg-type]
+
+
 # Entries are NamedTuples, not dataclasses: DAG files import the tables (through the operators),
 # and a tuple class costs a fraction of a dataclass's generated methods at import.
 class Field(NamedTuple):
@@ -253,19 +262,10 @@ class Field(NamedTuple):
         lo, hi = self.minimum, self.maximum
         if self.exclusive and lo is not None and hi is not None:
             return f"Member must have value greater than {_bound(lo)} and less than {_bound(hi)}"
-        if lo is not None and hi is not None:
-            return f"Member must have value between {_bound(lo)} and {_bound(hi)}"
-        if lo is not None:
-            return f"Member must have value greater than or equal to {_bound(lo)}"
-        return f"Member must have value less than or equal to {_bound(hi)}"  # type: ignore[arg-type]
+        return _server_bounds("value", lo, hi)
 
     def _server_length(self) -> str:
-        lo, hi = self.min_length, self.max_length
-        if lo is not None and hi is not None:
-            return f"Member must have length between {lo} and {hi}"
-        if lo is not None:
-            return f"Member must have length greater than or equal to {lo}"
-        return f"Member must have length less than or equal to {hi}"
+        return _server_bounds("length", self.min_length, self.max_length)
 
     def _rule_problems(self, value: Any) -> Iterator[tuple[str, str]]:
         if self.enum and value not in self.enum:
