@@ -471,22 +471,23 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
         keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
         containers = with_response_keys(inference_containers(best, processing_unit=self.deploy_unit()), keys)
         params = self.request_parameters()
-        tables = self.request_tables
-        model_name = params["model_name"] or safe_resource_name(score.candidate_name, containers)
-        model = model_request(params, model_name=model_name, containers=containers, spec=tables.get(MODEL))
-        # The config's name is a hash of what it holds: derived once the rest is known to be valid.
-        config = endpoint_config_request(
-            params, config_name="", model_name=model_name, spec=tables.get(ENDPOINT_CONFIG)
+        # Each request from this operator's own table (an extended copy in a subclass).
+        endpoint_spec, model_spec, config_spec, update_spec = (
+            self.request_tables.get(spec) for spec in (ENDPOINT, MODEL, ENDPOINT_CONFIG, UPDATE_ENDPOINT)
         )
-        endpoint = endpoint_request(tables.get(ENDPOINT), params, config_name="")
-        update = endpoint_request(tables.get(UPDATE_ENDPOINT), params, config_name="")
+        model_name = params["model_name"] or safe_resource_name(score.candidate_name, containers)
+        model = model_request(params, model_name=model_name, containers=containers, spec=model_spec)
+        # The config's name is a hash of what it holds: derived once the rest is known to be valid.
+        config = endpoint_config_request(params, config_name="", model_name=model_name, spec=config_spec)
+        endpoint = endpoint_request(endpoint_spec, params, config_name="")
+        update = endpoint_request(update_spec, params, config_name="")
         derived = frozenset({"EndpointConfigName"})
         refuse(
             [
-                *request_errors(tables.get(ENDPOINT), endpoint, derived=derived),
-                *request_errors(tables.get(MODEL), model),
-                *request_errors(tables.get(ENDPOINT_CONFIG), config, derived=derived),
-                *request_errors(tables.get(UPDATE_ENDPOINT), update, derived=derived),
+                *request_errors(endpoint_spec, endpoint, derived=derived),
+                *request_errors(model_spec, model),
+                *request_errors(config_spec, config, derived=derived),
+                *request_errors(update_spec, update, derived=derived),
                 *seconds_errors(self.poll_interval, "poll_interval", allow_zero=True),
                 *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
             ]
