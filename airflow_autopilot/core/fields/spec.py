@@ -120,32 +120,32 @@ class Field(NamedTuple):
     """
     One request field: where it goes, the operator parameter behind it, its type and SageMaker's rules.
 
-    :param path: the request path, ``"A.B.C"``; ``"A[].B"`` for a member of each entry of list ``A``;
+    :ivar path: the request path, ``"A.B.C"``; ``"A[].B"`` for a member of each entry of list ``A``;
         ``"A.*.B"`` for member ``B`` of whichever entry of map ``A`` is given.
-    :param parameter: the operator parameter that sets it, or ``None`` (reachable through ``extras``).
-    :param kind: its type (botocore's, simplified); Jinja-rendered strings are coerced to it.
-    :param doc: the operator parameter's one-line description (its ``:param:`` docstring).
-    :param required: must be given whenever its parent is.
-    :param hint: what a missing value should be, for ``required`` messages ("an S3 URI such as ...").
-    :param pattern: the regular expression the value must match in full (botocore's, where it has one).
-    :param rule: the wording that replaces ``must match <pattern>`` (``"must be an IAM role ARN ..."``).
-    :param pattern_hint: said after the pattern, in brackets.
-    :param min_length: fewest characters (strings) or entries (lists, maps).
-    :param max_length: most characters or entries.
-    :param minimum: smallest number.
-    :param maximum: largest number.
-    :param exclusive: ``minimum`` and ``maximum`` are excluded (``0 < x < 1``).
-    :param enum: the allowed values, SageMaker's default first where it has one.
-    :param items: what a list's entries are called in count messages ("channels", "tags").
-    :param build: turns the parameter's value into the field's (``["xgboost"]`` -> ``[{...}]``).
-    :param check: more rules of this one field: ``(value, path) -> [rule text]``, run once the
+    :ivar parameter: the operator parameter that sets it, or ``None`` (reachable through ``extras``).
+    :ivar kind: its type (botocore's, simplified); Jinja-rendered strings are coerced to it.
+    :ivar doc: the operator parameter's one-line description (its ``:param:`` docstring).
+    :ivar required: must be given whenever its parent is.
+    :ivar hint: what a missing value should be, for ``required`` messages ("an S3 URI such as ...").
+    :ivar pattern: the regular expression the value must match in full (botocore's, where it has one).
+    :ivar rule: the wording that replaces ``must match <pattern>`` (``"must be an IAM role ARN ..."``).
+    :ivar pattern_hint: said after the pattern, in brackets.
+    :ivar min_length: fewest characters (strings) or entries (lists, maps).
+    :ivar max_length: most characters or entries.
+    :ivar minimum: smallest number.
+    :ivar maximum: largest number.
+    :ivar exclusive: ``minimum`` and ``maximum`` are excluded (``0 < x < 1``).
+    :ivar enum: the allowed values, SageMaker's default first where it has one.
+    :ivar items: what a list's entries are called in count messages ("channels", "tags").
+    :ivar build: turns the parameter's value into the field's (``["xgboost"]`` -> ``[{...}]``).
+    :ivar check: more rules of this one field: ``(value, path) -> [rule text]``, run once the
         type is right and before the generic rules (which run only when it finds nothing).
-    :param wire: SageMaker's member path in server messages, when not the camelCase of the path.
-    :param stricter: why this entry is deliberately stricter than botocore's model (checked by tests).
-    :param annotation: the parameter's type hint, when not the one ``kind`` implies.
-    :param named_as: how messages name the parameter, when more than its name helps
+    :ivar wire: SageMaker's member path in server messages, when not the camelCase of the path.
+    :ivar stricter: why this entry is deliberately stricter than botocore's model (checked by tests).
+    :ivar annotation: the parameter's type hint, when not the one ``kind`` implies.
+    :ivar named_as: how messages name the parameter, when more than its name helps
         (``"tags / extras['Tags']"``).
-    :param item_parameters: for a member of list entries, the parameter behind each entry by index
+    :ivar item_parameters: for a member of list entries, the parameter behind each entry by index
         (``("s3_input_uri", "validation_s3_input_uri")``), when they differ.
     """
 
@@ -355,14 +355,14 @@ class Problem(NamedTuple):
     """
     One broken rule: where, what (our wording) and SageMaker's constraint text (its wording).
 
-    :param path: the concrete request path (``"InputDataConfig[0].ChannelType"``).
-    :param text: the rule broken, in our words (the message is ``"<path>: <text>"``).
-    :param field: the table entry, when the rule is one field's.
-    :param value: the value found.
-    :param constraint: SageMaker's ``Member must ...`` text; ``None``: the server says ``server``
+    :ivar path: the concrete request path (``"InputDataConfig[0].ChannelType"``).
+    :ivar text: the rule broken, in our words (the message is ``"<path>: <text>"``).
+    :ivar field: the table entry, when the rule is one field's.
+    :ivar value: the value found.
+    :ivar constraint: SageMaker's ``Member must ...`` text; ``None``: the server says ``server``
         or our message.
-    :param server: SageMaker's whole message for a rule that is not one member's constraint.
-    :param about: the request paths whose operator parameters the message should name, when not
+    :ivar server: SageMaker's whole message for a rule that is not one member's constraint.
+    :ivar about: the request paths whose operator parameters the message should name, when not
         ``path`` (a rule across fields).
     """
 
@@ -540,10 +540,10 @@ class Parameter(NamedTuple):
     """
     An operator parameter the table derives: its name, type hint, docstring line and renderer.
 
-    :param name: the parameter.
-    :param type_hint: its annotation.
-    :param doc: its ``:param:`` description.
-    :param renderer: the Airflow template renderer (``"json"`` for structures and lists).
+    :ivar name: the parameter.
+    :ivar type_hint: its annotation.
+    :ivar doc: its ``:param:`` description.
+    :ivar renderer: the Airflow template renderer (``"json"`` for structures and lists).
     """
 
     name: str
