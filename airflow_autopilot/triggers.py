@@ -376,6 +376,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                         client=client,
                         seen=seen,
                         describe_rate=self.fallback_describes_per_second,
+                        not_found_grace=self.not_found_grace_seconds,
                     )
                 )
             if (

@@ -328,11 +328,13 @@ async def test_the_sensor_hands_its_describe_to_the_trigger(server, make_job):
 
 # --- the safety net -------------------------------------------------------------------------------
 class WindowsMissEverything:
-    """A real client whose windowed ListAutoMLJobs pages come back empty (a change the windows
-    missed); full listings are untouched."""
+    """A real client whose windowed ListAutoMLJobs pages show every job as the first window did
+    (every later change missed, though the jobs are listed, so nothing looks gone); full listings
+    are untouched."""
 
     def __init__(self, client) -> None:
         self._client = client
+        self._first: dict[str, dict] = {}
 
     def __getattr__(self, name):
         return getattr(self._client, name)
@@ -340,7 +342,10 @@ class WindowsMissEverything:
     async def list_auto_ml_jobs(self, **kwargs):
         page = await self._client.list_auto_ml_jobs(**kwargs)
         if "LastModifiedTimeAfter" in kwargs:
-            page = {**page, "AutoMLJobSummaries": []}
+            rows = page["AutoMLJobSummaries"]
+            for row in rows:
+                self._first.setdefault(row["AutoMLJobName"], row)
+            page = {**page, "AutoMLJobSummaries": [self._first[r["AutoMLJobName"]] for r in rows]}
         return page
 
 
