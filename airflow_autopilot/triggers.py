@@ -362,7 +362,13 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         # Past the deadline already (a trigger resumed late): one describe of its own tells the
         # final state; otherwise the task's last describe is where the wait starts.
         coalesce = self.coalesce and (remaining is None or remaining > 0)
-        seen = from_hand_off(self.last_seen) if coalesce and self.last_seen else None
+        handed = from_hand_off(self.last_seen) if self.last_seen else None
+        if handed is not None:
+            # The task described the job before deferring: ResourceNotFound now means it is gone
+            # (a deletion, a server restart), not that it is not visible yet, in every kind of wait.
+            wait.described = True
+            wait.note(handed)
+        seen = handed if coalesce else None
         async with shared_client(**self.connection()) as client, AsyncExitStack() as stack:
             polls = JobPolls(wait, client, seen)
             if coalesce:
