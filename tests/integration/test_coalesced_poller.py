@@ -400,6 +400,75 @@ async def test_a_job_that_disappears_ends_the_wait_as_not_found(autopilot_emulat
     assert "not found" in event["message"] and "last seen InProgress/Starting" in event["message"]
 
 
+async def test_a_job_lost_in_an_idle_restart_ends_not_found_within_the_grace(autopilot_emulator_server):
+    """An instant restart no listing saw fail, an idle job (no window would list it): the full
+    listing, one page here, comes every half grace instead of every full_listing_seconds."""
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-gone-idle"], IDLE)
+    trigger = fast_trigger(
+        AutopilotJobTrigger,
+        "poll-gone-idle",
+        last_seen=handed_off(server, "poll-gone-idle"),
+        candidate_interval=0,
+        not_found_grace_seconds=60,
+    )
+    state = {"ticks": 0, "after_restart": 0.0}
+
+    def restart_then_advance():
+        state["ticks"] += 1
+        if state["ticks"] == 3:
+            server.reset()  # every job is gone, and no call saw the server down
+        elif state["ticks"] > 3:
+            server.advance(5)
+            state["after_restart"] += 5
+
+    events = await run_triggers([trigger], until=bool, advance=restart_then_advance, limit=15)
+    event = events["poll-gone-idle"]
+    assert event["status"] == "error"
+    assert "not found" in event["message"] and "last seen InProgress/Starting" in event["message"]
+    # Server seconds from the restart to the event (plus the tick that noticed it).
+    assert state["after_restart"] <= 60 + 5, state
+
+
+async def test_a_listing_that_fails_brings_the_check_for_lost_jobs_forward(
+    autopilot_emulator_server, monkeypatch
+):
+    """The emulator is down for a second (refused connections) and comes back without its jobs:
+    the first listing after the failure is a full one, and the wait ends "not found" at once, long
+    before a grace that would otherwise be the bound."""
+    from tests.network_faults import faulty_network
+
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-gone-down"], IDLE)
+    proxy = faulty_network(server.port, [("refuse", 1.0, 1.0)], monkeypatch)
+    trigger = fast_trigger(
+        AutopilotJobTrigger,
+        "poll-gone-down",
+        aws_conn_id="faulty_network",
+        last_seen=handed_off(server, "poll-gone-down"),
+        candidate_interval=0,
+        not_found_grace_seconds=3600,  # no presence listing within the test: only the failure tells
+        timeout=20,
+    )
+    state = {"reset": False}
+
+    def reset_while_down():
+        if not state["reset"] and time.monotonic() - started > 1.3:
+            server.reset()  # the server comes back empty
+            state["reset"] = True
+
+    proxy.start_clock()
+    started = time.monotonic()
+    try:
+        events = await run_triggers([trigger], until=bool, advance=reset_while_down, limit=15)
+    finally:
+        proxy.close()
+    elapsed = time.monotonic() - started
+    event = events["poll-gone-down"]
+    assert event["status"] == "error" and "not found" in event["message"], event
+    assert elapsed < 6, f"{elapsed:.1f}s: the server was back after 2 s"
+
+
 # --- without ListAutoMLJobs -----------------------------------------------------------------------
 async def test_a_role_without_list_permission_gets_every_outcome_within_the_rate_ceiling(
     autopilot_emulator_server, describe_times, caplog
