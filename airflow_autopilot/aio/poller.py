@@ -646,7 +646,7 @@ class CoalescedPoller:
         if state == tracked.state:
             return  # unchanged (listed again by the overlap, or by a full listing)
         tracked.state = state
-        hint = tracked.job = AutopilotJob.from_describe(row)
+        hint = tracked.job = AutopilotJob.from_list_summary(row)
         for watch in tracked.watches:
             watch.put(_Listed(hint))
         tracked.due |= _may_end_a_wait(hint, tracked.watches)

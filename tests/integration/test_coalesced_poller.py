@@ -469,6 +469,50 @@ async def test_a_listing_that_fails_brings_the_check_for_lost_jobs_forward(
     assert elapsed < 6, f"{elapsed:.1f}s: the server was back after 2 s"
 
 
+# --- error summaries: only what was observed -----------------------------------------------------
+async def test_an_error_summary_shows_only_what_the_listing_showed(autopilot_emulator_server):
+    """#29 3: the listing shows the job Completed, the describe that would give the verdict is
+    denied: the error's summary says Completed as the listing did, and claims no best candidate."""
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-denied"], QUICK)
+    trigger = fast_trigger(
+        AutopilotJobTrigger, "poll-denied", last_seen=handed_off(server, "poll-denied"), candidate_interval=0
+    )
+    server.deny("DescribeAutoMLJob", "DescribeAutoMLJobV2")
+    try:
+        events = await run_triggers([trigger], until=bool, advance=lambda: server.advance(20), limit=15)
+    finally:
+        server.clear_faults()
+    event = events["poll-denied"]
+    assert event["status"] == "error" and "AccessDenied" in event["message"], event
+    summary = event["summary"]
+    assert summary["ObservedIn"] == "ListAutoMLJobs", summary
+    assert (summary["AutoMLJobStatus"], summary["AutoMLJobSecondaryStatus"]) == ("Completed", "Completed")
+    assert "BestCandidateName" not in summary and "BestCandidateObjectiveMetric" not in summary
+    # The job had a best candidate all along: the summary did not deny it, it did not know.
+    assert AutopilotJob.from_describe(
+        server.client().describe_auto_ml_job(AutoMLJobName="poll-denied")
+    ).best_candidate
+
+
+async def test_an_error_before_the_job_was_read_says_its_status_is_unknown(autopilot_emulator_server):
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-never-read"], IDLE)
+    trigger = fast_trigger(AutopilotJobTrigger, "poll-never-read", coalesce=False, candidate_interval=0)
+    server.deny("DescribeAutoMLJob", "DescribeAutoMLJobV2")
+    try:
+        events = await run_triggers([trigger], until=bool, limit=15)
+    finally:
+        server.clear_faults()
+    event = events["poll-never-read"]
+    assert event["status"] == "error", event
+    assert event["summary"] == {
+        "AutoMLJobName": "poll-never-read",
+        "AutoMLJobStatus": None,
+        "ObservedIn": None,
+    }
+
+
 # --- without ListAutoMLJobs -----------------------------------------------------------------------
 async def test_a_role_without_list_permission_gets_every_outcome_within_the_rate_ceiling(
     autopilot_emulator_server, describe_times, caplog
