@@ -242,7 +242,9 @@ class AutopilotCreateJobOperator(AutopilotLineageMixin, AutopilotBaseOperator):
 
         errors: list[str] = []
         # The wait's settings too: a bad one must not surface only after the job was created.
-        errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
+        from airflow_autopilot.core.waits.pace import poll_interval_errors  # the rule is in core
+
+        errors += poll_interval_errors(self.poll_interval)
         errors += seconds_errors(self.max_wait_seconds, "max_wait_seconds", allow_none=True)
         params = {name: getattr(self, name) for name in REQUEST_PARAMETERS}
         params["job_name"] = self.resolve_job_name(chain, errors)

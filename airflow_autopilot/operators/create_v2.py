@@ -152,7 +152,9 @@ class AutopilotCreateJobV2Operator(AutopilotCreateJobOperator):
         from airflow_autopilot.core.validation import seconds_errors
 
         errors: list[str] = []
-        errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
+        from airflow_autopilot.core.waits.pace import poll_interval_errors  # the rule is in core
+
+        errors += poll_interval_errors(self.poll_interval)
         errors += seconds_errors(self.max_wait_seconds, "max_wait_seconds", allow_none=True)
         v1_only = (
             "target_attribute_name",
