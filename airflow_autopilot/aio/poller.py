@@ -251,8 +251,8 @@ class CoalescedPoller:
         self._needs_full = False
         # Server time of the last full listing (the first listing counts as one: see _after_listing).
         self._last_full: datetime | None = None
-        # Pages the last full listing took: while it is one, full listings come as often as the
-        # watchers' not_found_grace asks (they cost what the window they replace costs).
+        # Pages the last full listing took: while it is one (or not known yet), full listings come
+        # as often as the watchers' not_found_grace asks (they cost what the window they replace costs).
         self._last_full_pages: int | None = None
         # The newest server time seen and the monotonic time it arrived at.
         self._server: tuple[datetime, float] | None = None
@@ -404,7 +404,8 @@ class CoalescedPoller:
             if w.not_found_grace is not None and w.not_found_grace > 0
         ]
         pages = self._last_full_pages
-        if not graces or pages is None or pages > PRESENCE_LISTING_PAGES:
+        # Never measured (the first listing was a window): the first such listing measures it.
+        if not graces or (pages is not None and pages > PRESENCE_LISTING_PAGES):
             return self.full_listing
         # Half the grace: a job gone just after one listing is described, and its wait ends,
         # before the grace is over even when a cycle runs late.

@@ -401,8 +401,8 @@ async def test_a_job_that_disappears_ends_the_wait_as_not_found(autopilot_emulat
 
 
 async def test_a_job_lost_in_an_idle_restart_ends_not_found_within_the_grace(autopilot_emulator_server):
-    """An instant restart no listing saw fail, an idle job (no window would list it): the full
-    listing, one page here, comes every half grace instead of every full_listing_seconds."""
+    """An instant restart no listing saw fail, of an idle job that no window lists any more: the
+    full listing, one page here, comes every half grace instead of every full_listing_seconds."""
     server = autopilot_emulator_server
     create_jobs(server, ["poll-gone-idle"], IDLE)
     trigger = fast_trigger(
@@ -416,11 +416,13 @@ async def test_a_job_lost_in_an_idle_restart_ends_not_found_within_the_grace(aut
 
     def restart_then_advance():
         state["ticks"] += 1
-        if state["ticks"] == 3:
-            server.reset()  # every job is gone, and no call saw the server down
-        elif state["ticks"] > 3:
+        if state["ticks"] == 4:
+            # Every job is gone, and no call saw the server down. The job's last change is 15 s
+            # old: the windows since (which must show it) did, so none will miss it now.
+            server.reset()
+        else:
             server.advance(5)
-            state["after_restart"] += 5
+            state["after_restart"] += 5 if state["ticks"] > 4 else 0
 
     events = await run_triggers([trigger], until=bool, advance=restart_then_advance, limit=15)
     event = events["poll-gone-idle"]
