@@ -432,6 +432,30 @@ async def test_a_job_lost_in_an_idle_restart_ends_not_found_within_the_grace(aut
     assert state["after_restart"] <= 60 + 5, state
 
 
+async def test_a_window_that_lacks_a_job_it_must_show_describes_it(autopilot_emulator_server):
+    """The job's last known change falls inside the window, visible for over overlap_seconds: a
+    window without it means it is gone. One describe tells, no full listing (no grace given here,
+    so no presence listing either)."""
+    from botocore.exceptions import ClientError
+
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-gone-window"], IDLE)
+    seen = from_hand_off(handed_off(server, "poll-gone-window"))
+    poller = CoalescedPoller(run_loop=False)
+    async with emulator_client(server) as client:
+        async with poller.watch("poll-gone-window", WaitCriteria(), 60, client=client, seen=seen) as watch:
+            await poller.cycle(client)  # lists the job: nothing to describe
+            assert poller.stats.describe_calls == 0 and not watch._items
+            server.reset()  # every job is gone
+            server.advance(6)
+            await poller.cycle(client)
+            assert watch._items, "the window without the job brought no describe"
+            with pytest.raises(ClientError, match="ResourceNotFound|not found"):
+                await watch.next()
+    assert [r.kind for r in poller.stats.history] == ["window", "window"]
+    assert poller.stats.describe_calls == 1
+
+
 async def test_a_listing_that_fails_brings_the_check_for_lost_jobs_forward(
     autopilot_emulator_server, monkeypatch
 ):
