@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from airflow_autopilot.core.validation import JOB_NAME_MAX_LENGTH
+from airflow_autopilot.core.fields.common import JOB_NAME_MAX_LENGTH
 
 #: Prefix of the tag keys this package sets; users cannot set them.
 RESERVED_TAG_PREFIX = "airflow-autopilot:"

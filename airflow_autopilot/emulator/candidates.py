@@ -9,9 +9,12 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_autopilot.core.fields.automl import (
+    ALGORITHMS_BY_MODE,
+    FORECAST_ALGORITHMS,
+    METRICS_BY_PROBLEM_TYPE,
+)
 from airflow_autopilot.core.job import MINIMIZED_METRICS
-from airflow_autopilot.core.validation import ALGORITHMS_BY_MODE, METRICS_BY_PROBLEM_TYPE
-from airflow_autopilot.core.validation_v2 import FORECAST_ALGORITHMS
 
 #: The ``AutoMLProblemTypeConfig`` member of tabular jobs (every V1 job is one).
 TABULAR = "TabularJobConfig"

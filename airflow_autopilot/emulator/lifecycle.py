@@ -10,14 +10,15 @@ from typing import Any, NamedTuple
 from moto.sagemaker.utils import arn_formatter
 from moto.utilities.utils import get_partition
 
-from airflow_autopilot.core.job import metric_direction
-from airflow_autopilot.core.validation import METRICS_BY_PROBLEM_TYPE, default_metric
-from airflow_autopilot.core.validation_v2 import (
+from airflow_autopilot.core.fields.automl import (
     CONFIG_NAMES,
     METRICS_BY_CONFIG,
+    METRICS_BY_PROBLEM_TYPE,
     TEXT_GENERATION_METRIC,
+    default_metric,
     problem_config_key,
 )
+from airflow_autopilot.core.job import metric_direction
 from airflow_autopilot.emulator import candidates as cand
 from airflow_autopilot.emulator import controls, data, reports, settings
 from airflow_autopilot.emulator.deployment import deploy_best_candidate

@@ -1,13 +1,16 @@
 """Checks of a raw SageMaker JSON request against botocore's input shape (malformed JSON, missing
 required members, wrongly typed members), as SageMaker's front end answers them with a 400
 ValidationException before any operation runs: clients that skip botocore's own validation get
-the same answer from the emulator."""
+the same answer from the emulator. The type rules and their wording are the request tables'
+(:mod:`airflow_autopilot.core.fields.spec`)."""
 
 from __future__ import annotations
 
 import functools
 import json
 from typing import Any
+
+from airflow_autopilot.core.fields.spec import BOTOCORE_KINDS, kind_constraint
 
 #: At most this many problems are reported, as SageMaker lists at most a few.
 MAX_REPORTED = 5
@@ -28,26 +31,10 @@ def _member_path(path: str, name: str) -> str:
 
 def _type_problem(shape: Any, value: Any) -> str | None:
     kind = shape.type_name
-    if kind == "structure":
-        return None if isinstance(value, dict) else "Member must be a structure"
-    if kind == "list":
-        return None if isinstance(value, list) else "Member must be a list"
-    if kind == "map":
-        return None if isinstance(value, dict) else "Member must be a map"
-    if kind in ("string", "blob"):
-        return None if isinstance(value, str) else "Member must be a string"
-    if kind in ("integer", "long"):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else "Member must be an integer"
-    if kind in ("float", "double"):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return None if ok else "Member must be a number"
-    if kind == "boolean":
-        return None if isinstance(value, bool) else "Member must be a boolean"
     if kind == "timestamp":
         ok = isinstance(value, (int, float, str)) and not isinstance(value, bool)
         return None if ok else "Member must be a timestamp"
-    return None
+    return kind_constraint(BOTOCORE_KINDS[kind], value) if kind in BOTOCORE_KINDS else None
 
 
 def _walk(shape: Any, value: Any, path: str, problems: list[str]) -> None:

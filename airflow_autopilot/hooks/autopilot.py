@@ -339,7 +339,7 @@ class AutopilotHook(AwsBaseHook):
         :param request: the CreateAutoMLJobV2 arguments.
         :raises AutopilotValidationError: before any AWS call when the request breaks a rule.
         """
-        from airflow_autopilot.core.validation_v2 import validate_create_v2_request
+        from airflow_autopilot.core.validation import validate_create_v2_request
 
         validate_create_v2_request(request)
         response = self.client.create_auto_ml_job_v2(**request)

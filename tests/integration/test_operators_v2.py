@@ -170,7 +170,6 @@ def test_v2_request_is_validated_before_any_call_naming_field_and_parameter(emu)
         },
         objective_metric="F1",
         validation_fraction=1.5,
-        target_attribute_name="demand",
     )
     with pytest.raises(AutopilotValidationError) as raised:
         op.execute(make_context(op))
@@ -182,8 +181,27 @@ def test_v2_request_is_validated_before_any_call_naming_field_and_parameter(emu)
         and "(operator parameter: objective_metric)" in text
     )
     assert "ValidationFraction" in text and "(operator parameter: validation_fraction)" in text
-    assert "target_attribute_name: a CreateAutoMLJob (V1) parameter" in text
     assert emu.request_counts() == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "target_attribute_name",
+        "problem_type",
+        "mode",
+        "algorithms",
+        "feature_specification_s3_uri",
+        "generate_candidate_definitions_only",
+    ],
+)
+def test_v1_parameters_are_not_v2_parameters_so_a_dag_using_one_fails_to_parse(name):
+    """V1's tabular parameters go inside problem_type_config: Airflow refuses them when the DAG is parsed."""
+    from airflow.exceptions import AirflowException
+
+    assert name not in AutopilotCreateJobV2Operator.template_fields
+    with pytest.raises((TypeError, AirflowException), match=f"(?s)Invalid arguments.*{name}"):
+        AutopilotCreateJobV2Operator(task_id="t", **{name: "x"})
 
 
 def test_templated_fields_are_kept_verbatim_until_execute():

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB
 from airflow_autopilot.core.naming import OWNER_TAG_KEY, TryChain
-from airflow_autopilot.core.requests import build_create_request, merge_tags
+from airflow_autopilot.core.requests import merge_tags
 
 OWNER = TryChain("d", "t", "r").owner_tag
 
 
 def request_tags(**params):
-    request, errors = build_create_request({"job_name": "j", "owner_tag": OWNER, **params})
+    request, errors = CREATE_AUTOML_JOB.build({"job_name": "j", "owner_tag": OWNER, **params})
     return request.get("Tags"), errors
 
 
@@ -32,7 +33,7 @@ def test_extras_tags_merge_with_the_parameter_and_ours_come_last():
 
 
 def test_extras_tags_alone_keep_the_owner_tag():
-    request, errors = build_create_request(
+    request, errors = CREATE_AUTOML_JOB.build(
         {"job_name": "j", "owner_tag": OWNER, "extras": {"Tags": {"team": "ml"}}}
     )
     assert errors == [] and request["Tags"] == [{"Key": "team", "Value": "ml"}, OWNER]

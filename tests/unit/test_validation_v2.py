@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from airflow_autopilot.core.fields.automl import allowed_metrics, problem_config_key
 from airflow_autopilot.core.job import metric_direction
-from airflow_autopilot.core.validation_v2 import allowed_metrics, create_v2_request_errors, problem_config_key
+from airflow_autopilot.core.validation import create_v2_request_errors
 
 ROLE = "arn:aws:iam::123456789012:role/Autopilot"
 TS = {
@@ -76,8 +77,11 @@ def ts(**changes: Any) -> dict[str, Any]:
         (request(ts(ForecastFrequency="12M")), "ForecastFrequency: '12M'"),
         (request(ts(ForecastHorizon=0)), "ForecastHorizon: 0 must be an integer from 1 to 500"),
         (request(ts(ForecastHorizon="4")), "ForecastHorizon: '4'"),
-        (request(ts(ForecastQuantiles=["p10", "p100"])), "['p100'] must be quantiles p1 to p99"),
-        (request(ts(ForecastQuantiles=["p1", "p2", "p3", "p4", "p5", "p6"])), "list of 1 to 5 quantiles"),
+        (request(ts(ForecastQuantiles=["p10", "p100"])), "'p100' must be a quantile p1 to p99"),
+        (
+            request(ts(ForecastQuantiles=["p1", "p2", "p3", "p4", "p5", "p6"])),
+            "6 quantiles given; at most 5 allowed",
+        ),
         (request(ts(ForecastQuantiles=["p50", "p50"])), "lists a quantile twice"),
         (
             request(

@@ -123,8 +123,8 @@ def all_candidates(sm: Any, name: str, **kwargs: Any) -> list[dict[str, Any]]:
         ({"AutoMLJobName": "a" * 40}, "length"),
         ({"AutoMLJobName": "-leading-dash"}, "regular expression"),
         ({"AutoMLJobConfig": {"CompletionCriteria": {"MaxCandidates": 751}}}, "between 1 and 750"),
-        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 1.0}}}, "ValidationFraction"),
-        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 0.0}}}, "ValidationFraction"),
+        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 1.0}}}, "validationFraction"),
+        ({"AutoMLJobConfig": {"DataSplitConfig": {"ValidationFraction": 0.0}}}, "validationFraction"),
         (
             {
                 "AutoMLJobConfig": {

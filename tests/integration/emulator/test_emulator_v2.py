@@ -261,12 +261,12 @@ def test_v1_describe_refuses_a_v2_job_as_sagemaker_does(sm):
 @pytest.mark.parametrize(
     ("kind", "config", "extra", "part"),
     [
-        ("TimeSeriesForecastingJobConfig", {**TS_CONFIG, "ForecastFrequency": "2X"}, {}, "ForecastFrequency"),
+        ("TimeSeriesForecastingJobConfig", {**TS_CONFIG, "ForecastFrequency": "2X"}, {}, "forecastFrequency"),
         (
             "TimeSeriesForecastingJobConfig",
             {**TS_CONFIG, "ForecastQuantiles": ["p0"]},
             {},
-            "ForecastQuantiles",
+            "forecastQuantiles",
         ),
         (
             "TextClassificationJobConfig",
@@ -274,7 +274,7 @@ def test_v1_describe_refuses_a_v2_job_as_sagemaker_does(sm):
             {"AutoMLJobObjective": {"MetricName": "MSE"}},
             "'MSE' is not valid",
         ),
-        ("TabularJobConfig", None, {"DataSplitConfig": {"ValidationFraction": 1.5}}, "ValidationFraction"),
+        ("TabularJobConfig", None, {"DataSplitConfig": {"ValidationFraction": 1.5}}, "validationFraction"),
     ],
 )
 def test_invalid_v2_request_is_a_validation_exception_and_creates_nothing(sm, kind, config, extra, part):
