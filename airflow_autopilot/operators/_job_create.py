@@ -142,7 +142,9 @@ class AutopilotCreateJobBase(RequestTablesMixin, AutopilotLineageMixin, Autopilo
         spec = self.request_spec
         errors: list[str] = []
         # The wait's settings too: a bad one must not surface only after the job was created.
-        errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
+        from airflow_autopilot.core.waits.pace import poll_interval_errors  # the rule is in core
+
+        errors += poll_interval_errors(self.poll_interval)
         errors += seconds_errors(self.max_wait_seconds, "max_wait_seconds", allow_none=True)
         params = self.request_parameters()
         params["job_name"] = self.resolve_job_name(chain, errors)
