@@ -33,8 +33,8 @@ typecheck: install
 	$(VENV)/bin/mypy scripts/system/*.py scripts/matrix.py
 
 # Tests are spread over PYTEST_WORKERS processes (pytest-xdist), a whole file to one worker so that
-# its fixtures are set up once, and the files that run dag.test() together to one worker, first
-# (tests/conftest.py). `make test PYTEST_WORKERS=0` runs them in this process.
+# its fixtures are set up once, handed out in collection order (pyproject's testpaths: the long
+# dag.test() files first). `make test PYTEST_WORKERS=0` runs them in this process.
 PYTEST_WORKERS ?= 2
 PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

@@ -222,7 +222,7 @@ def test_leg(leg: Leg, pytest_args: list[str]) -> int:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
     }
     env.pop("VIRTUAL_ENV", None)
-    # Two workers (pytest-xdist), with the work units `make test` uses (tests/conftest.py).
+    # Two workers (pytest-xdist), a whole file each, in collection order: as `make test` runs them.
     parallel = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
     args = pytest_args or [*parallel, "-m", "not slow" if leg.main else OTHER_LEG_MARKERS]
     command = [str(home / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]

@@ -1,12 +1,16 @@
 """
 Builders several test files share: AWS client errors, sensors and create operators with the suite's
-settings, task contexts, candidates, and a task instance that records XCom pushes.
+settings, task contexts, candidates, a task instance that records XCom pushes, and a fresh Python
+interpreter for the import-lightness and DAG-parse checks.
 
 Fixtures and constants live in ``tests/conftest.py``; these are plain functions and classes.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from airflow_autopilot.operators import AutopilotCreateJobOperator
 from airflow_autopilot.sensors import AutopilotJobSensor
-from tests.conftest import DATA_BUCKET, ONE_ATTEMPT, ROLE_ARN
+from tests.conftest import DATA_BUCKET, ONE_ATTEMPT, ROLE_ARN, ROOT
 
 
 def client_error(code: str, status: int = 400, operation: str = "DescribeAutoMLJob") -> ClientError:
@@ -146,3 +150,22 @@ def fast_trigger(trigger_class: type, *args: Any, timeout: float = 60.0, **kwarg
     kwargs.setdefault("max_backoff", 0.1)
     kwargs.setdefault("timeout_at", (datetime.now(timezone.utc) + timedelta(seconds=timeout)).isoformat())
     return trigger_class(*args, **kwargs)
+
+
+def run_python(
+    code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run ``python -c CODE ARGS`` in a fresh interpreter of this virtualenv, from the repository root,
+    with this process's environment plus ``env``: what a new process imports or parses, untouched by
+    everything the test process has loaded.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        timeout=timeout,
+        check=check,
+    )

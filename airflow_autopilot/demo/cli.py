@@ -110,7 +110,7 @@ def _prepare_environment(home: Path, poll_seconds: float) -> None:
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
     os.environ["AUTOPILOT_EXAMPLE_POLL_SECONDS"] = str(poll_seconds)
-    from airflow_autopilot._compat import allow_sqlite_in_unit_test_mode
+    from airflow_autopilot.demo.airflow_versions import allow_sqlite_in_unit_test_mode
 
     allow_sqlite_in_unit_test_mode()
 

@@ -55,7 +55,7 @@ def run_dag(dag: Any, **test_kwargs: Any) -> tuple[Any, dict[str, Any]]:
     """
     from airflow.utils.session import create_session
 
-    from airflow_autopilot._compat import dag_test_kwargs, write_dag_to_db, xcom_values
+    from airflow_autopilot.demo.airflow_versions import dag_test_kwargs, write_dag_to_db, xcom_values
 
     write_dag_to_db(dag)
     dag_run = dag.test(**dag_test_kwargs(test_kwargs))

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.handle import DEFAULT_REGION, EmulatorHandle
+from airflow_autopilot.service_models import botocore_session
 
 
 class mock_autopilot(ContextDecorator):  # noqa: N801 - named like moto's mock_aws
@@ -34,6 +35,7 @@ class mock_autopilot(ContextDecorator):  # noqa: N801 - named like moto's mock_a
         self._saved: tuple[float | None, int | None, float] | None = None
 
     def __enter__(self) -> EmulatorHandle:
+        import boto3
         from moto import mock_aws
 
         from airflow_autopilot.emulator.urls import install
@@ -45,6 +47,9 @@ class mock_autopilot(ContextDecorator):  # noqa: N801 - named like moto's mock_a
         controls.reset_request_counts()
         self._mock = mock_aws()
         self._mock.start()
+        # mock_aws clears boto3's default session until it stops: the next one reads the service
+        # models through the process's shared loader instead of parsing them again.
+        boto3.setup_default_session(botocore_session=botocore_session())
         return EmulatorHandle(self.region)
 
     def __exit__(self, *exc: object) -> None:

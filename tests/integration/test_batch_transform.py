@@ -223,8 +223,8 @@ def test_approval_sensor_waits_for_a_person_and_fails_or_skips_on_rejection(emu,
 
 
 def test_batch_transform_publishes_its_output_and_lineage(emu, job):
-    from airflow_autopilot._compat import alias_events, outlet_event_accessors
     from airflow_autopilot.assets import BATCH_TRANSFORM_OUTPUT_ALIAS, asset_alias
+    from tests.airflow_versions import alias_events, outlet_event_accessors
 
     operator = transform(emit_asset_events=True)
     assert operator.outlets == [asset_alias(BATCH_TRANSFORM_OUTPUT_ALIAS)]

@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-from airflow_autopilot._compat import execute_in_thread
 from airflow_autopilot.emulator import controls
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
@@ -22,6 +21,7 @@ from airflow_autopilot.operators.promotion import (
     AutopilotPromotionBranchOperator,
     AutopilotRegisterCandidateOperator,
 )
+from tests.airflow_versions import execute_in_thread
 from tests.conftest import ONE_ATTEMPT, ROLE_ARN
 from tests.helpers import RecordingTI, candidate
 

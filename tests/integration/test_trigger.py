@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_autopilot._compat import bind_trigger_log_context, capture_structured_logs, trigger_log_context
 from airflow_autopilot.aio import clients
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
+from tests.airflow_versions import bind_trigger_log_context, capture_structured_logs, trigger_log_context
 from tests.helpers import fast_trigger
 
 

@@ -101,7 +101,7 @@ def promotion_run(airflow_db, autopilot_emulator_server_session, tmp_path_factor
 def db_asset_events(dag_run) -> list[dict]:
     from airflow.utils.session import create_session
 
-    from airflow_autopilot._compat import asset_events
+    from tests.airflow_versions import asset_events
 
     with create_session() as session:
         return asset_events(session, dag_run.dag_id, dag_run.run_id)

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_autopilot._compat import extra_link_url
 from airflow_autopilot.links import AutopilotJobLink
 from airflow_autopilot.sensors import AutopilotJobSensor
+from tests.airflow_versions import extra_link_url
 
 
 def test_airflow_stores_the_console_url_after_the_task(run_dag, autopilot_emulator, make_job):

@@ -61,7 +61,7 @@ def test_a_deleted_run_triggered_again_with_the_same_run_id_gets_a_new_job(serve
     """
     from airflow.providers.common.compat.sdk import DAG
 
-    from airflow_autopilot._compat import dag_test_run_creator
+    from tests.airflow_versions import dag_test_run_creator
 
     module, name = dag_test_run_creator()
     original = getattr(module, name)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import DAGS
+from tests.helpers import run_python
 
 EXPECTED = {
     "example_autopilot_promotion": {
@@ -73,7 +74,7 @@ def has_hitl():
     return True
 
 
-from airflow_autopilot._compat import dag_bag_class
+from airflow_autopilot.demo.airflow_versions import dag_bag_class
 
 DagBag = dag_bag_class()
 
@@ -112,7 +113,7 @@ def has_cycle(graph: dict[str, list[str]]) -> bool:
     return any(visit(node) for node in graph)
 
 
-def test_every_dag_file_parses_without_aws_libraries_or_calls(airflow_checks):
+def test_every_dag_file_parses_without_aws_libraries_or_calls():
     """Parse dags/ in a fresh interpreter where importing boto3/botocore/moto/the Amazon provider
     raises, and AWS points at a closed port: any import or call at parse time breaks the parse."""
     env = {
@@ -121,7 +122,7 @@ def test_every_dag_file_parses_without_aws_libraries_or_calls(airflow_checks):
         ),
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     }
-    proc = airflow_checks.run(PARSE_SCRIPT, str(DAGS), env=env, timeout=120)
+    proc = run_python(PARSE_SCRIPT, str(DAGS), env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}

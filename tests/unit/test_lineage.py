@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS, alias_events, outlet_event_accessors
+from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.assets import (
     ENDPOINT_ALIAS,
     JOB_OUTPUT_ALIAS,
@@ -39,6 +39,7 @@ from airflow_autopilot.operators import (
     AutopilotDeployCandidateOperator,
     AutopilotRegisterCandidateOperator,
 )
+from tests.airflow_versions import alias_events, outlet_event_accessors
 from tests.conftest import DAGS
 from tests.helpers import candidate
 

@@ -6,7 +6,7 @@ import pytest
 
 from airflow_autopilot.links import AutopilotJobLink, console_url
 from airflow_autopilot.sensors import AutopilotJobSensor
-from tests.helpers import RecordingTI
+from tests.helpers import RecordingTI, run_python
 
 
 @pytest.mark.parametrize(
@@ -56,10 +56,10 @@ def test_persist_stores_what_get_link_needs_and_respects_do_xcom_push():
     assert ti.pushed == {}
 
 
-def test_links_and_sensors_modules_are_import_light(airflow_checks):
+def test_links_and_sensors_modules_are_import_light():
     code = (
         "import sys, airflow_autopilot.links, airflow_autopilot.sensors, airflow_autopilot.core.waits.job;"
         "print(sorted(m for m in ('boto3', 'botocore', 'aiobotocore', 'moto') if m in sys.modules))"
     )
-    out = airflow_checks.run(code, check=True).stdout
+    out = run_python(code, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

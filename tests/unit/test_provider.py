@@ -9,6 +9,7 @@ import pytest
 import airflow_autopilot
 from airflow_autopilot.get_provider_info import get_provider_info
 from tests.conftest import ROOT
+from tests.helpers import run_python
 
 DAG_FACING = [
     "airflow_autopilot",
@@ -49,14 +50,14 @@ def test_every_listed_module_and_link_imports():
         assert hasattr(importlib.import_module(module), name), path
 
 
-def test_dag_facing_modules_do_not_load_aws_libraries(airflow_checks):
+def test_dag_facing_modules_do_not_load_aws_libraries():
     """A DAG file importing our operators, sensors and links must not pay for boto3 or the Amazon provider."""
     code = (
         "import sys, json\n"
         + "".join(f"import {m}\n" for m in DAG_FACING)
         + f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
-    out = airflow_checks.run(code, check=True)
+    out = run_python(code, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
