@@ -93,7 +93,7 @@ class AutopilotResponse(SageMakerResponse):
         """
         date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
-        controls.count_request(action)
+        controls.count_request(action, str(self.headers.get("User-Agent", "")))
         problem = wire_validation.request_problem(action, self.body)
         if problem is not None:
             _, headers, body = self.serialized(ActionResult(ValidationError(message=problem)))
