@@ -3,6 +3,7 @@ routed to its backend and every request counted and open to an injected fault.""
 
 from __future__ import annotations
 
+import json
 import warnings
 from email.utils import formatdate
 from typing import Any
@@ -83,6 +84,23 @@ class AutopilotResponse(SageMakerResponse):
     def autopilot_backend(self) -> AutopilotBackend:
         """The emulator backend of the request's account and region."""
         return AutopilotBackend(self.sagemaker_backend)
+
+    def _determine_resource(self) -> str:
+        """The ARN of the resource the request acts on, which moto's access control (when IAM is
+        enforced, :mod:`airflow_autopilot.emulator.iam`) matches against the caller's statements.
+
+        moto itself checks every SageMaker request against ``*``; the ARN makes a policy scoped to
+        job, group or endpoint names mean what it means in AWS.
+        """
+        from airflow_autopilot.core.permissions import operation_arn
+
+        try:
+            params = json.loads(self.body or "{}")
+        except ValueError:
+            return "*"
+        if not isinstance(params, dict):
+            return "*"
+        return operation_arn(self._get_action() or "", params, self.region, self.current_account)
 
     def call_action(self) -> Any:
         """Count the request, serve an injected fault if one is due, else run the operation.

@@ -1,0 +1,65 @@
+"""IAM enforcement on request: moto's access control switched on, and users with a given policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+#: The user ``--enforce-iam`` creates for setting the emulator up (every action allowed).
+ADMIN_USER = "autopilot-emulator-admin"
+ADMIN_POLICY: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def set_enforcement(enabled: bool) -> None:
+    """Have moto check every request's signature and its caller's IAM policies (``True``), or let
+    every request through (``False``, moto's default).
+
+    moto's documented switch (``INITIAL_NO_AUTH_ACTION_COUNT``, which its ``/moto-api/reset-auth``
+    route and ``set_initial_no_auth_action_count`` set): after that many requests, every request
+    is authenticated and authorized. It is process-wide: the in-process mock and a server in this
+    process share it.
+
+    :param enabled: whether to enforce.
+    """
+    from moto import settings as moto_settings
+    from moto.core import ActionAuthenticatorMixin
+
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if enabled else float("inf")
+    ActionAuthenticatorMixin.request_count = 0
+
+
+def is_enforced() -> bool:
+    """Whether moto currently enforces IAM on every request."""
+    from moto import settings as moto_settings
+
+    return bool(moto_settings.INITIAL_NO_AUTH_ACTION_COUNT == 0)
+
+
+@contextmanager
+def enforced() -> Iterator[None]:
+    """Enforce IAM within the block; afterwards, as before."""
+    before = is_enforced()
+    set_enforcement(True)
+    try:
+        yield
+    finally:
+        set_enforcement(before)
+
+
+def create_user(iam_client: Any, name: str, policy: Mapping[str, Any]) -> tuple[str, str]:
+    """Create IAM user ``name`` with ``policy`` as its only (inline) policy; return its access key
+    id and secret. Call it while IAM is not enforced, or with an admin's client.
+
+    :param iam_client: a boto3 IAM client of the emulator.
+    :param name: the user name.
+    :param policy: the policy document.
+    """
+    iam_client.create_user(UserName=name)
+    iam_client.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+    key = iam_client.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
