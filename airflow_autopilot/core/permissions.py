@@ -23,6 +23,8 @@ class Grant:
     :param resource: the kind of resource (a key of :data:`RESOURCE_PATTERNS`).
     :param why: one sentence for docs/security.md and for the error a denial raises.
     :param condition: the statement's ``Condition`` block, if any.
+    :param without: what happens without it, for a statement whose absence fails no task (it
+        only costs something); ``None``: a task fails without it.
     """
 
     sid: str
@@ -30,6 +32,7 @@ class Grant:
     resource: str
     why: str
     condition: Mapping[str, Any] | None = None
+    without: str | None = None
 
 
 #: ARN pattern of each kind of resource; ``{name}`` placeholders come from :class:`Scope`.
@@ -76,6 +79,7 @@ GRANTS: dict[str, Grant] = {
             "automl-job",
             "find the job an earlier try started by its tags (re-attach on a retry) and stop it, "
             "marked with a tag, when the task is killed",
+            without="a first try runs; a retry or a killed task fails on the denied call",
         ),
         _G(
             "ListAutoMLJobs",
@@ -84,6 +88,7 @@ GRANTS: dict[str, Grant] = {
             "the coalesced poller of deferred waits answers many jobs with one ListAutoMLJobs page; "
             "without it each job is described one call at a time (more calls, more throttling). "
             "List actions take no resource, so the statement is on '*'",
+            without="deferred waits describe each job on its own instead of sharing one list page",
         ),
         _G(
             "PassRoleToSageMaker",
@@ -103,6 +108,7 @@ GRANTS: dict[str, Grant] = {
             ("s3:GetObject",),
             "s3-object",
             "read the first training file's header (lineage) and the job's JSON reports (gates)",
+            without="lineage events carry no schema of the training data; report gates fail",
         ),
         _G(
             "ModelPackageGroup",
@@ -384,11 +390,18 @@ def policy_document(classes: Iterable[str], scope: Scope | None = None, *, omit:
     """
     scope = scope or Scope()
     skipped = set(omit)
+    chosen = statements_for(classes)
     statements = []
-    for sid in statements_for(classes):
-        if sid in skipped:
-            continue
+    for sid in chosen:
         grant = GRANTS[sid]
+        if sid in skipped or any(
+            other != sid
+            and other not in skipped
+            and GRANTS[other].resource == grant.resource
+            and set(grant.actions) < set(GRANTS[other].actions)
+            for other in chosen
+        ):
+            continue  # left out, or a narrower copy of a statement that is in
         arns = scope.arns(grant.resource)
         statement: dict[str, Any] = {
             "Sid": sid,

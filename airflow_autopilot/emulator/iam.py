@@ -63,3 +63,53 @@ def create_user(iam_client: Any, name: str, policy: Mapping[str, Any]) -> tuple[
     iam_client.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
     key = iam_client.create_access_key(UserName=name)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+class EnforcedIam:
+    """IAM enforced on an emulator: an admin user (every action) made first, for setting things up
+    and reading them back, and users with exactly the policies a test gives them.
+
+    :param handle: the running emulator (its :meth:`client` makes the clients).
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        was_enforced = is_enforced()
+        set_enforcement(False)
+        try:
+            self.admin_keys = create_user(handle.client("iam"), ADMIN_USER, ADMIN_POLICY)
+        finally:
+            set_enforcement(was_enforced)
+
+    def start(self) -> EnforcedIam:
+        """Enforce IAM from now on; return ``self``."""
+        set_enforcement(True)
+        return self
+
+    def stop(self) -> None:
+        """Let every request through again."""
+        set_enforcement(False)
+
+    def client(self, service: str = "sagemaker", **kwargs: Any) -> Any:
+        """A client of the emulator with the admin's keys.
+
+        :param service: the boto3 service name.
+        :param kwargs: more ``boto3.client`` arguments.
+        """
+        kwargs.setdefault("aws_access_key_id", self.admin_keys[0])
+        kwargs.setdefault("aws_secret_access_key", self.admin_keys[1])
+        return self.handle.client(service, **kwargs)
+
+    def create_user(self, name: str, *policies: Mapping[str, Any]) -> tuple[str, str]:
+        """Create user ``name`` whose permissions are exactly ``policies``; return its keys.
+
+        :param name: the user name.
+        :param policies: policy documents, each put as one inline policy.
+        """
+        iam_client = self.client("iam")
+        keys = create_user(iam_client, name, policies[0] if policies else {"Version": "2012-10-17", "Statement": []})
+        for number, policy in enumerate(policies[1:], start=2):
+            iam_client.put_user_policy(
+                UserName=name, PolicyName=f"{name}-policy-{number}", PolicyDocument=json.dumps(policy)
+            )
+        return keys
