@@ -84,7 +84,7 @@ def scope_for(tasks: Iterable[Any], params: dict[str, Any], region: str = "*", a
         for task in tasks:
             for attribute, is_prefix in attributes:
                 rendered = _render(getattr(task, attribute, None), params)
-                if rendered and WILDCARD not in rendered:
+                if rendered and rendered != "None" and WILDCARD not in rendered:
                     names.add(f"{rendered}*" if is_prefix else rendered)
         setattr(scope, field_name, names or None)
     buckets: set[str] = set()

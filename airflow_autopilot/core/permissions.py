@@ -188,13 +188,52 @@ GRANTS: dict[str, Grant] = {
 }
 
 _JOB_WAIT = ("ReadAutoMLJob", "ListAutoMLJobs")
+_RESOURCE_WAIT = ("ReadModelPackage", "ReadEndpoint", "TransformJobs")
+#: The statements each public hook method needs (methods that make no AWS call are not listed).
+HOOK_METHODS: dict[str, tuple[str, ...]] = {
+    "AutopilotHook.describe_auto_ml_job": ("ReadAutoMLJob",),
+    "AutopilotHook.describe_auto_ml_job_v2": ("ReadAutoMLJob",),
+    "AutopilotHook.get_job": ("ReadAutoMLJob",),
+    "AutopilotHook.wait_for_job": ("ReadAutoMLJob",),
+    "AutopilotHook.count_candidates": ("ReadAutoMLJob",),
+    "AutopilotHook.list_candidates": ("ReadAutoMLJob",),
+    "AutopilotHook.create_auto_ml_job": ("CreateAutoMLJob",),
+    "AutopilotHook.create_auto_ml_job_v2": ("CreateAutoMLJob",),
+    "AutopilotHook.stop_auto_ml_job": ("StopAutoMLJob", "ReadAutoMLJob"),
+    "AutopilotHook.list_auto_ml_jobs": ("ListAutoMLJobs",),
+    "AutopilotHook.describe_or_none": ("ReadEndpoint", "ReadModelPackage", "Models", "EndpointConfigs"),
+    "AutopilotHook.describe_endpoint_or_none": ("ReadEndpoint",),
+    "AutopilotHook.wait_for_endpoint": ("ReadEndpoint",),
+    "AutopilotModelHook.ensure_model_package_group": ("ModelPackageGroup",),
+    "AutopilotModelHook.iter_versions": ("ListModelPackages",),
+    "AutopilotModelHook.describe_model_package": ("ReadModelPackage",),
+    "AutopilotModelHook.latest_approved_version": ("ListModelPackages", "ReadModelPackage"),
+    "AutopilotModelHook.register_version": ("ModelPackages",),
+    "AutopilotModelHook.read_json_or_none": ("ReadObjects",),
+    "AutopilotModelHook.ensure_model": ("Models",),
+    "AutopilotModelHook.ensure_endpoint_config": ("EndpointConfigs",),
+    "AutopilotModelHook.deploy": ("Models", "EndpointConfigs", "Endpoints"),
+    "AutopilotModelHook.describe_transform_job_or_none": ("TransformJobs",),
+    "AutopilotModelHook.describe_resource": _RESOURCE_WAIT,
+    "AutopilotModelHook.wait_for_resource": _RESOURCE_WAIT,
+}
+
+
+def _hook_statements(*hooks: str) -> tuple[str, ...]:
+    """Every statement of the named hooks' methods, in :data:`GRANTS` order."""
+    used = {sid for method, sids in HOOK_METHODS.items() if method.split(".")[0] in hooks for sid in sids}
+    return tuple(sid for sid in GRANTS if sid in used)
+
+
 #: The statements each public class (and trigger) needs, by class name. An operator that can defer
-#: lists its trigger's statements too: the triggerer runs them with the same connection.
+#: lists its trigger's statements too: the triggerer runs them with the same connection. A hook
+#: needs what all its methods need (:data:`HOOK_METHODS` says which method needs what).
 USES: dict[str, tuple[str, ...]] = {
-    "AutopilotHook": ("CreateAutoMLJob", "ReadAutoMLJob", "StopAutoMLJob", "ListAutoMLJobs", "ReadEndpoint"),
+    "AutopilotHook": _hook_statements("AutopilotHook"),
+    "AutopilotModelHook": _hook_statements("AutopilotHook", "AutopilotModelHook"),
     "AutopilotJobTrigger": _JOB_WAIT,
     "AutopilotEndpointTrigger": ("ReadEndpoint",),
-    "AutopilotResourceTrigger": ("ReadModelPackage", "ReadEndpoint", "TransformJobs"),
+    "AutopilotResourceTrigger": _RESOURCE_WAIT,
     "AutopilotCreateJobOperator": (
         "CreateAutoMLJob",
         *_JOB_WAIT,
