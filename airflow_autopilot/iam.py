@@ -45,13 +45,13 @@ def _render(value: Any, params: dict[str, Any]) -> str | None:
         def __str__(self) -> str:
             return WILDCARD
 
-        def __call__(self, *args: Any, **kwargs: Any) -> Wild:
+        def __call__(self, *args: Any, **kwargs: Any) -> Wild:  # type: ignore[override]
             return self
 
         def __getattr__(self, name: str) -> Wild:
             return self
 
-        def __getitem__(self, key: Any) -> Wild:
+        def __getitem__(self, key: Any) -> Wild:  # type: ignore[override]
             return self
 
     try:

@@ -10,9 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_autopilot.core.errors import falls_back_to_v2
+from airflow_autopilot.core.errors import explain_access_denied, falls_back_to_v2
 from airflow_autopilot.core.job import AutopilotJob
-from airflow_autopilot.core.errors import explain_access_denied
 from airflow_autopilot.core.redaction import scrub_client_errors
 from airflow_autopilot.hooks.autopilot import AutopilotHook
 

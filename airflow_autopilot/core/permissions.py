@@ -254,7 +254,12 @@ USES: dict[str, tuple[str, ...]] = {
     "AutopilotBestCandidateOperator": ("ReadAutoMLJob",),
     "AutopilotCandidatesOperator": ("ReadAutoMLJob",),
     "AutopilotModelDeployResultOperator": (*_JOB_WAIT, "ReadEndpoint"),
-    "AutopilotPromotionBranchOperator": ("ReadAutoMLJob", "ListModelPackages", "ReadModelPackage", "ReadObjects"),
+    "AutopilotPromotionBranchOperator": (
+        "ReadAutoMLJob",
+        "ListModelPackages",
+        "ReadModelPackage",
+        "ReadObjects",
+    ),
     "AutopilotRegisterCandidateOperator": (
         "ReadAutoMLJob",
         "ModelPackageGroup",
@@ -420,7 +425,9 @@ def actions_for(classes: Iterable[str]) -> set[str]:
     return {action for sid in statements_for(classes) for action in GRANTS[sid].actions}
 
 
-def policy_document(classes: Iterable[str], scope: Scope | None = None, *, omit: Iterable[str] = ()) -> dict[str, Any]:
+def policy_document(
+    classes: Iterable[str], scope: Scope | None = None, *, omit: Iterable[str] = ()
+) -> dict[str, Any]:
     """The least-privilege IAM policy document for ``classes``, narrowed to ``scope``.
 
     :param classes: class names, as for :func:`statements_for`.
@@ -454,7 +461,9 @@ def policy_document(classes: Iterable[str], scope: Scope | None = None, *, omit:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def operation_arn(operation: str, params: Mapping[str, Any], region: str, account: str, partition: str = "aws") -> str:
+def operation_arn(
+    operation: str, params: Mapping[str, Any], region: str, account: str, partition: str = "aws"
+) -> str:
     """The ARN of the resource a SageMaker request acts on, ``*`` when it acts on none (lists).
 
     :param operation: the SageMaker operation name.

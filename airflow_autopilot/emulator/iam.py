@@ -107,7 +107,9 @@ class EnforcedIam:
         :param policies: policy documents, each put as one inline policy.
         """
         iam_client = self.client("iam")
-        keys = create_user(iam_client, name, policies[0] if policies else {"Version": "2012-10-17", "Statement": []})
+        keys = create_user(
+            iam_client, name, policies[0] if policies else {"Version": "2012-10-17", "Statement": []}
+        )
         for number, policy in enumerate(policies[1:], start=2):
             iam_client.put_user_policy(
                 UserName=name, PolicyName=f"{name}-policy-{number}", PolicyDocument=json.dumps(policy)

@@ -188,7 +188,9 @@ def front_door(request: Any, full_url: str, headers: Any) -> Answer:
         problem = serialization_problem(operation, params)
         if problem is not None:
             return error_answer("SerializationException", problem)
-        return with_request_id(json_auth_error(AutopilotResponse.dispatch(request, full_url, headers), params, headers))
+        return with_request_id(
+            json_auth_error(AutopilotResponse.dispatch(request, full_url, headers), params, headers)
+        )
     return with_request_id(AutopilotResponse.dispatch(request, full_url, headers))
 
 

@@ -60,9 +60,10 @@ def test_the_promotion_dag_succeeds_under_exactly_its_generated_policy(
     assert resources["ModelPackageGroup"].endswith(":model-package-group/autopilot-churn")
     assert resources["Endpoints"].endswith(":endpoint/autopilot-churn")
     assert resources["ReadObjects"] == f"arn:aws:s3:::{BUCKET}/*"
-    assert resources["PassRoleToSageMaker"].startswith("arn:aws:iam::") and "*" not in resources[
-        "PassRoleToSageMaker"
-    ]
+    assert (
+        resources["PassRoleToSageMaker"].startswith("arn:aws:iam::")
+        and "*" not in resources["PassRoleToSageMaker"]
+    )
 
     dag_run, xcoms = run_dag(dag)
 

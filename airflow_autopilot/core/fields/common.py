@@ -20,7 +20,9 @@ ROLE_ARN_LENGTH = (20, 2048)
 #: The forms SageMaker documents for a KmsKeyId: a key id (multi-Region ``mrk-`` ones too), a key
 #: ARN, an alias name or an alias ARN (SageMaker's own pattern, ``[a-zA-Z0-9:/_-]*``, lets any
 #: such characters through to fail later, at the job's first use of the key).
-_KMS_KEY_ID = r"(?:mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+_KMS_KEY_ID = (
+    r"(?:mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
 _KMS_ALIAS = r"alias/[a-zA-Z0-9/_-]+"
 KMS_KEY_FORMS = (
     rf"{_KMS_KEY_ID}|{_KMS_ALIAS}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{{12}}:(?:key/{_KMS_KEY_ID}|{_KMS_ALIAS})"
@@ -92,7 +94,11 @@ def s3_uri_field(
 
 
 def _kms_key_form(value: Any, path: str) -> list[str]:
-    if isinstance(value, str) and re.fullmatch(KMS_KEY_PATTERN, value) and not re.fullmatch(KMS_KEY_FORMS, value):
+    if (
+        isinstance(value, str)
+        and re.fullmatch(KMS_KEY_PATTERN, value)
+        and not re.fullmatch(KMS_KEY_FORMS, value)
+    ):
         return [f"{value!r} must be a KMS key id, key ARN, alias (alias/name) or alias ARN"]
     return []
 
