@@ -12,6 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from airflow_autopilot.core.fields.common import name_field
+from airflow_autopilot.core.fields.model import RESOURCE_NAME_MAX as RESOURCE_NAME_MAX
+from airflow_autopilot.core.fields.model_package import APPROVAL_STATUSES as APPROVAL_STATUSES
+from airflow_autopilot.core.fields.spec import RequestSpec, generic
 from airflow_autopilot.core.job import known_metric_direction, metric_direction
 from airflow_autopilot.core.validation import empty_rendering_error
 from airflow_autopilot.core.xcom import XComTextError, parse_xcom_text
@@ -24,12 +28,6 @@ META_OBJECTIVE_METRIC = "autopilot:objective-metric"
 META_OBJECTIVE_VALUE = "autopilot:objective-value"
 META_OBJECTIVE_TYPE = "autopilot:objective-type"
 
-#: ModelApprovalStatus values CreateModelPackage accepts.
-APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
-
-#: SageMaker model, endpoint config and endpoint names: at most 63 characters of this pattern.
-RESOURCE_NAME_MAX = 63
-RESOURCE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 #: Container environment keys Autopilot uses for the inference response.
 INFERENCE_OUTPUT_ENV = "SAGEMAKER_INFERENCE_OUTPUT"
@@ -113,6 +111,9 @@ def pending_config(endpoint: Mapping[str, Any]) -> str | None:
 
 class PromotionInputError(AutopilotError, ValueError):
     """An operator input (BestCandidate, threshold ...) is missing or malformed; names the field."""
+
+    #: Every problem, when a request's validation found them at once (see :func:`refuse`).
+    errors: tuple[str, ...] = ()
 
 
 # --- reading the BestCandidate --------------------------------------------------------------------
@@ -509,6 +510,7 @@ class DeployPlan:
     :param containers: the inference containers, with the requested response keys.
     :param instance_count: endpoint instances.
     :param tags: tags of the model, config and a new endpoint.
+    :param instance_type: endpoint instance type.
     """
 
     endpoint_name: str
@@ -517,6 +519,7 @@ class DeployPlan:
     containers: list[dict[str, Any]]
     instance_count: int
     tags: list[dict[str, Any]]
+    instance_type: str
 
 
 def registration_token(job_name: str, candidate_name: str, group_name: str) -> str:
@@ -580,16 +583,45 @@ def safe_resource_name(base: str, *hash_parts: Any, max_length: int = RESOURCE_N
 
 def validate_resource_name(name: Any, field: str) -> str:
     """
-    Check an endpoint / model name against SageMaker's rule (before any AWS call).
+    Check an endpoint / model / group name against SageMaker's rule (before any AWS call).
 
     :raises PromotionInputError: naming ``field`` and the rule.
     """
-    empty = empty_rendering_error(name, field)
-    if name is None or empty:
-        raise PromotionInputError(empty or f"{field}: required, a name")
-    if not isinstance(name, str) or not RESOURCE_NAME_PATTERN.match(name):
-        raise PromotionInputError(
-            f"{field}: {name!r} must be 1 to {RESOURCE_NAME_MAX} characters, letters, digits and hyphens, "
-            "starting and ending with a letter or digit"
-        )
-    return name
+    refuse(name_field(field, None, RESOURCE_NAME_MAX).errors(name))
+    return str(name)
+
+
+# --- requests ------------------------------------------------------------------------------------
+def request_errors(
+    spec: RequestSpec,
+    built: tuple[dict[str, Any], list[str]],
+    *,
+    derived: frozenset[str] = frozenset(),
+) -> list[str]:
+    """
+    Every problem of a request an operator built from its parameters, each naming the request
+    field, the rule and the operator parameter.
+
+    :param spec: the request's table.
+    :param built: what ``spec``'s builder returned: the request and the problems found building it.
+    :param derived: table paths the operator fills in itself later (names derived from the
+        candidate or the try chain, valid by construction): not reported when still missing.
+    """
+    request, errors = built
+    problems = [p for p in spec.problems(request) if not (p.value is None and generic(p.path) in derived)]
+    return [*errors, *spec.operator_messages(problems)]
+
+
+def refuse(errors: Sequence[str]) -> None:
+    """
+    Raise one :class:`PromotionInputError` listing every problem (each once), when there are any.
+
+    :param errors: messages naming the field and the rule.
+    """
+    unique = tuple(dict.fromkeys(errors))
+    if not unique:
+        return
+    lines = "".join(f"\n  - {e}" for e in unique)
+    error = PromotionInputError(unique[0] if len(unique) == 1 else f"{len(unique)} problems:{lines}")
+    error.errors = unique
+    raise error

@@ -1,10 +1,20 @@
-"""Deploying a job's best candidate as a real moto model, endpoint config and endpoint."""
+"""Deploying a job's best candidate as a real moto model, endpoint config and endpoint, and the
+ValidationExceptions of the hosting requests (from the tables the operators build them with)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from airflow_autopilot.core.fields.endpoint import ENDPOINT, ENDPOINT_CONFIG, UPDATE_ENDPOINT
+from airflow_autopilot.core.fields.model import MODEL
+from airflow_autopilot.core.fields.model_package import MODEL_PACKAGE
+from airflow_autopilot.core.fields.spec import RequestSpec
 from airflow_autopilot.emulator.candidates import short_hash
+
+#: The hosting requests SageMaker validates against the rules of these tables.
+REQUEST_TABLES: dict[str, RequestSpec] = {
+    spec.operation: spec for spec in (MODEL, ENDPOINT_CONFIG, ENDPOINT, UPDATE_ENDPOINT, MODEL_PACKAGE)
+}
 
 #: Instance type of emulated deployments (moto's endpoint-config allow-list accepts it).
 DEPLOY_INSTANCE_TYPE = "ml.m5.large"

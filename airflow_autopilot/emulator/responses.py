@@ -14,7 +14,7 @@ from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB, CREATE_AUTOML_JOB_V2
-from airflow_autopilot.emulator import controls, settings, transform, wire_validation
+from airflow_autopilot.emulator import controls, deployment, settings, transform, wire_validation
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -31,6 +31,23 @@ _REFRESH_ALL_OPERATIONS = frozenset(
         "DeleteEndpoint",
     }
 )
+
+#: Requests refused with SageMaker's ValidationException when they break a rule of their table
+#: (the rules the operators check before sending them).
+_TABLES = {**deployment.REQUEST_TABLES, **transform.REQUEST_TABLES}
+
+
+def table_problem(operation: str, body: str | bytes | None) -> str | None:
+    """The ValidationException message for a request that breaks a rule of its table, else ``None``.
+
+    :param operation: the operation name (``CreateModel``).
+    :param body: the raw JSON request body (already known to parse: see :mod:`wire_validation`).
+    """
+    spec = _TABLES.get(operation)
+    if spec is None:
+        return None
+    params = json.loads(body or "{}")
+    return spec.server_message(params) if isinstance(params, dict) else None
 
 
 #: The request members of ListAutoMLJobs.
@@ -112,7 +129,7 @@ class AutopilotResponse(SageMakerResponse):
         date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
         controls.count_request(action, str(self.headers.get("User-Agent", "")))
-        problem = wire_validation.request_problem(action, self.body)
+        problem = wire_validation.request_problem(action, self.body) or table_problem(action, self.body)
         if problem is not None:
             _, headers, body = self.serialized(ActionResult(ValidationError(message=problem)))
             headers["date"] = date
@@ -220,19 +237,8 @@ class AutopilotResponse(SageMakerResponse):
 
     def create_transform_job(self) -> ActionResult:
         """CreateTransformJob: an emulated job that scores its input when its stage ends."""
-        keys = (
-            "TransformJobName",
-            "ModelName",
-            "MaxConcurrentTransforms",
-            "MaxPayloadInMB",
-            "BatchStrategy",
-            "Environment",
-            "TransformInput",
-            "TransformOutput",
-            "TransformResources",
-            "DataProcessing",
-            "Tags",
-        )
+        # The members its table describes (the ones the emulated job reads or describes).
+        keys = sorted(transform.TRANSFORM_JOB.known_keys)
         params = {key: self._get_param(key) for key in keys if self._get_param(key) is not None}
         return ActionResult(
             {"TransformJobArn": transform.create_transform_job(self.sagemaker_backend, params)}

@@ -1,5 +1,6 @@
 """Emulated batch transform jobs: read the input objects, score every row with the model's candidate
-(deterministic predictions) and write one output object per input, on the emulator clock.
+(deterministic predictions) and write one output object per input, on the emulator clock; and
+CreateTransformJob's ValidationExceptions (from the table the operator builds it with).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.utils import arn_formatter
 
+from airflow_autopilot.core.fields.spec import RequestSpec
+from airflow_autopilot.core.fields.transform import TRANSFORM_JOB
 from airflow_autopilot.emulator import data, settings
 from airflow_autopilot.emulator.candidates import seeded_unit
 
@@ -23,6 +26,8 @@ TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 # creating and refreshing them (a threaded server answers requests concurrently).
 _LOCK = threading.RLock()
 _OUTPUT_ENV = "SAGEMAKER_INFERENCE_OUTPUT"
+#: CreateTransformJob is validated against the rules of the table the operator builds it with.
+REQUEST_TABLES: dict[str, RequestSpec] = {TRANSFORM_JOB.operation: TRANSFORM_JOB}
 
 
 @dataclass

@@ -8,6 +8,13 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.errors import already_exists, is_missing
+from airflow_autopilot.core.fields.endpoint import (
+    ENDPOINT,
+    UPDATE_ENDPOINT,
+    endpoint_config_request,
+    endpoint_request,
+)
+from airflow_autopilot.core.fields.model import model_request
 from airflow_autopilot.core.promotion import endpoint_action, registered_for
 from airflow_autopilot.core.waits.loop import drive
 from airflow_autopilot.core.waits.resource import resource_wait
@@ -145,11 +152,19 @@ class AutopilotModelHook(AutopilotHook):
 
     # --- models and endpoints ---------------------------------------------------------------------
     def ensure_model(
-        self, model_name: str, role_arn: str, containers: list[dict[str, Any]], tags: list[dict[str, str]]
+        self,
+        model_name: str,
+        role_arn: str,
+        containers: list[dict[str, Any]],
+        tags: list[dict[str, str]],
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> bool:
         """
         CreateModel with every container (an inference pipeline), unless the model exists.
 
+        :param params: the operator's other request parameters (fields of CreateModel's table,
+            :data:`~airflow_autopilot.core.fields.model.MODEL`, without an argument here).
         :return: True when created, False when an existing model was reused.
         """
         try:
@@ -158,13 +173,11 @@ class AutopilotModelHook(AutopilotHook):
         except ClientError as err:
             if not is_missing(err):
                 raise
-        kwargs: dict[str, Any] = {
-            "ModelName": model_name,
-            "ExecutionRoleArn": role_arn,
-            "Containers": containers,
-        }
-        if tags:
-            kwargs["Tags"] = tags
+        kwargs, _ = model_request(
+            {**(params or {}), "role_arn": role_arn, "tags": tags},
+            model_name=model_name,
+            containers=containers,
+        )
         try:
             self.client.create_model(**kwargs)
         except ClientError as err:
@@ -181,10 +194,13 @@ class AutopilotModelHook(AutopilotHook):
         instance_type: str,
         instance_count: int,
         tags: list[dict[str, str]],
+        params: Mapping[str, Any] | None = None,
     ) -> bool:
         """
         CreateEndpointConfig with one ``AllTraffic`` variant, unless the config exists.
 
+        :param params: the operator's other request parameters (fields of CreateEndpointConfig's
+            table, :data:`~airflow_autopilot.core.fields.endpoint.ENDPOINT_CONFIG`).
         :return: True when created, False when an existing config was reused.
         """
         try:
@@ -193,20 +209,16 @@ class AutopilotModelHook(AutopilotHook):
         except ClientError as err:
             if not is_missing(err):
                 raise
-        kwargs: dict[str, Any] = {
-            "EndpointConfigName": config_name,
-            "ProductionVariants": [
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": model_name,
-                    "InitialInstanceCount": instance_count,
-                    "InstanceType": instance_type,
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-        }
-        if tags:
-            kwargs["Tags"] = tags
+        kwargs, _ = endpoint_config_request(
+            {
+                **(params or {}),
+                "instance_type": instance_type,
+                "initial_instance_count": instance_count,
+                "tags": tags,
+            },
+            config_name=config_name,
+            model_name=model_name,
+        )
         try:
             self.client.create_endpoint_config(**kwargs)
         except ClientError as err:
@@ -228,6 +240,7 @@ class AutopilotModelHook(AutopilotHook):
         tags: list[dict[str, str]],
         poll_interval: float = 30.0,
         timeout: float | None = 3600.0,
+        params: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """
         Put ``containers`` behind ``endpoint_name``: CreateModel, CreateEndpointConfig, then
@@ -246,15 +259,23 @@ class AutopilotModelHook(AutopilotHook):
         :param tags: tags of the model, config and a new endpoint.
         :param poll_interval: seconds between checks while a busy endpoint settles before its update.
         :param timeout: how long to wait for a busy endpoint to settle.
+        :param params: the operator's other request parameters (fields of the four requests' tables
+            without an argument here), passed to every request's builder.
         :return: DescribeEndpoint after the create or update was requested (``{}`` if not visible yet).
         :raises AutopilotJobFailed: when the endpoint exists in a state SageMaker cannot update.
         """
-        created = self.ensure_model(model_name, role_arn, containers, tags)
+        params = {**(params or {}), "endpoint_name": endpoint_name, "tags": tags}
+        created = self.ensure_model(model_name, role_arn, containers, tags, params=params)
         self.log.info(
             "%s model %s (%d containers)", "Created" if created else "Reusing", model_name, len(containers)
         )
         created = self.ensure_endpoint_config(
-            config_name, model_name, instance_type=instance_type, instance_count=instance_count, tags=tags
+            config_name,
+            model_name,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            tags=tags,
+            params=params,
         )
         self.log.info(
             "%s endpoint config %s (%s x%d)",
@@ -266,9 +287,7 @@ class AutopilotModelHook(AutopilotHook):
         current = self.describe_endpoint_or_none(endpoint_name)
         action = endpoint_action(current, config_name)
         if action == "create":
-            kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": config_name}
-            if tags:
-                kwargs["Tags"] = tags
+            kwargs, _ = endpoint_request(ENDPOINT, params, config_name=config_name)
             try:
                 self.client.create_endpoint(**kwargs)
                 self.log.info("Creating endpoint %s on %s", endpoint_name, config_name)
@@ -290,10 +309,12 @@ class AutopilotModelHook(AutopilotHook):
             current = self.wait_for_endpoint(endpoint_name, poll_interval=poll_interval, timeout=timeout)
             action = endpoint_action(current, config_name)
         if current is not None and action in ("reuse", "refuse", "update"):
-            self._switch_endpoint(current, config_name, action)
+            self._switch_endpoint(current, config_name, action, params)
         return self.describe_endpoint_or_none(endpoint_name) or {}
 
-    def _switch_endpoint(self, current: Mapping[str, Any], config_name: str, action: str) -> None:
+    def _switch_endpoint(
+        self, current: Mapping[str, Any], config_name: str, action: str, params: Mapping[str, Any]
+    ) -> None:
         """Carry out ``action`` (:func:`~airflow_autopilot.core.promotion.endpoint_action`) on the endpoint."""
         endpoint = current["EndpointName"]
         status = current.get("EndpointStatus")
@@ -314,7 +335,10 @@ class AutopilotModelHook(AutopilotHook):
                 f"({current.get('FailureReason') or 'no FailureReason'}); SageMaker cannot update it. "
                 "Delete it or choose another endpoint_name."
             )
-        self.client.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+        kwargs, _ = endpoint_request(
+            UPDATE_ENDPOINT, {**params, "endpoint_name": endpoint}, config_name=config_name
+        )
+        self.client.update_endpoint(**kwargs)
         self.log.info(
             "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name
         )

@@ -4,11 +4,23 @@ endpoint deployment of a BestCandidate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
+from airflow_autopilot.core.fields.endpoint import (
+    ENDPOINT,
+    ENDPOINT_CONFIG,
+    ENDPOINT_CONFIG_DEFAULTS,
+    UPDATE_ENDPOINT,
+    VARIANTS,
+)
+from airflow_autopilot.core.fields.model import DEFAULT_INSTANCE_TYPE as DEFAULT_INSTANCE_TYPE
+from airflow_autopilot.core.fields.model import MODEL, MODEL_DEFAULTS
+from airflow_autopilot.core.fields.model_package import MODEL_PACKAGE, MODEL_PACKAGE_DEFAULTS
+from airflow_autopilot.core.fields.spec import Parameter, RequestSpec
 from airflow_autopilot.core.lineage_names import ENDPOINT_ALIAS, MODEL_PACKAGE_GROUP_ALIAS
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
@@ -27,8 +39,139 @@ if TYPE_CHECKING:
 
 #: XCom key of the gate's decision (``PromotionDecision.to_dict()``).
 DECISION_XCOM_KEY = "promotion_decision"
-#: Default endpoint instance type (moto's allow-list rejects newer families).
-DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+
+
+# --- request parameters --------------------------------------------------------------------------
+class RequestParameters:
+    """
+    The operator parameters that set request fields, taken from the requests' tables
+    (:mod:`airflow_autopilot.core.fields`): their names (template fields), defaults, ``:param:`` docs
+    and the ``__init__`` signature Airflow reads (``default_args``, missing arguments). A field added
+    to a table with a ``parameter`` becomes a parameter of every operator sending that request.
+
+    :param specs: the tables of the requests the operator sends (the first one's docs win).
+    :param defaults: the operator's defaults; a parameter not listed is required when its field is
+        (``model_name`` is listed as ``None``: derived when not given), else defaults to ``None``.
+    """
+
+    def __init__(self, *specs: RequestSpec, defaults: Mapping[str, Any] | None = None) -> None:
+        self.defaults = dict(defaults or {})
+        table: dict[str, Parameter] = {}
+        required: set[str] = set()
+        for spec in specs:
+            for parameter in spec.parameter_table:
+                table.setdefault(parameter.name, parameter)
+            required |= {f.parameter for f in spec.fields if f.required and f.parameter is not None}
+        self.table = tuple(table.values())
+        self.required = frozenset(required - set(self.defaults))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameters, in table order."""
+        return tuple(p.name for p in self.table)
+
+    @property
+    def renderers(self) -> dict[str, str]:
+        """Template field renderers: ``json`` for structured parameters."""
+        return {p.name: p.renderer for p in self.table if p.renderer}
+
+    def docs(self) -> str:
+        """The ``:param:`` lines, for the operator's docstring."""
+        return "".join(f"    :param {p.name}: {p.doc}\n" for p in self.table)
+
+    def signature(self, init: Callable[..., None]) -> inspect.Signature:
+        """``init``'s signature with the parameters (keyword-only) before its ``**kwargs``.
+
+        :param init: the operator's ``__init__`` (taking them through ``**kwargs``).
+        """
+        own = list(inspect.signature(init).parameters.values())
+        names = {p.name for p in own}
+        added = [
+            inspect.Parameter(
+                p.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if p.name in self.required else self.defaults.get(p.name),
+                annotation=p.type_hint,
+            )
+            for p in self.table
+            if p.name not in names
+        ]
+        # Required keyword-only parameters may follow optional ones; **kwargs stays last.
+        return inspect.Signature([*own[:-1], *added, own[-1]], return_annotation="None")
+
+    def take(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The parameters' values, removed from ``kwargs`` (defaults for those not given).
+
+        :param kwargs: the operator's keyword arguments.
+        :raises TypeError: when a required one is missing (as Python would for a named argument).
+        """
+        missing = sorted(n for n in self.required if n not in kwargs)
+        if missing:
+            raise TypeError(f"missing keyword argument(s) {', '.join(map(repr, missing))}")
+        return {name: kwargs.pop(name, self.defaults.get(name)) for name in self.names}
+
+
+class RequestTableMixin:
+    """
+    An operator whose request parameters come from :attr:`request_table`: a class naming one gets
+    its template fields (the connection's, the table's, then :attr:`other_template_fields`),
+    renderers, the ``:param:`` lines of its docstring and its ``__init__`` signature derived when it
+    is created; ``__init__`` takes the parameters with :meth:`take_request_parameters`. A subclass
+    naming a table extended by a field gets that field as a parameter, as editing the table gives it
+    to the operator itself.
+    """
+
+    #: The request parameters, from the tables of the requests the operator sends.
+    request_table: ClassVar[RequestParameters]
+    #: The template fields that are not request parameters.
+    other_template_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("request_table")
+        if table is None:
+            return
+        operator: Any = cls  # a BaseOperator subclass: it has these attributes
+        operator.template_fields = (*AWS_TEMPLATE_FIELDS, *table.names, *cls.other_template_fields)
+        operator.template_fields_renderers = table.renderers
+        cls.__doc__ = (cls.__doc__ or "").rstrip(" ") + table.docs()
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            parent = super(cls, cls).__init__  # type: ignore[misc]
+
+            def init(self: Any, **kwargs: Any) -> None:
+                parent(self, **kwargs)
+
+            init.__qualname__ = f"{cls.__qualname__}.__init__"
+            init.__signature__ = table.signature(parent)  # type: ignore[attr-defined]
+            operator.__init__ = init
+        else:
+            # Airflow's default_args, partial() and expand() read the parameters from the signature.
+            init.__signature__ = table.signature(init)
+
+    def take_request_parameters(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The request parameters' values, removed from the operator's keyword arguments.
+
+        :param kwargs: the keyword arguments (before ``BaseOperator`` sees them).
+        """
+        return self.request_table.take(kwargs)
+
+    def request_parameters(self) -> dict[str, Any]:
+        """The request parameters, as rendered."""
+        return {name: getattr(self, name) for name in self.request_table.names}
+
+
+#: The register operator's parameters that set CreateModelPackage fields.
+REGISTER_PARAMETERS = RequestParameters(MODEL_PACKAGE, defaults=MODEL_PACKAGE_DEFAULTS)
+#: The deploy operator's parameters that set CreateEndpoint, CreateModel, CreateEndpointConfig and
+#: UpdateEndpoint fields.
+DEPLOY_PARAMETERS = RequestParameters(
+    ENDPOINT,
+    MODEL,
+    ENDPOINT_CONFIG,
+    UPDATE_ENDPOINT,
+    defaults={**MODEL_DEFAULTS, **ENDPOINT_CONFIG_DEFAULTS},
+)
 
 
 def _task_ids(value: Any, field: str) -> list[str]:
@@ -205,7 +348,7 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
 
 
 # --- Model Registry ------------------------------------------------------------------------------
-class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Register a BestCandidate as a new version of a Model Package Group (created when missing).
 
@@ -221,14 +364,7 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
 
     :param best_candidate: the BestCandidate (templated; dict, JSON or Jinja-rendered repr).
     :param job_name: the AutoMLJobName the candidate comes from (templated).
-    :param model_package_group_name: the group (templated).
-    :param approval_status: ``PendingManualApproval`` (default), ``Approved`` or ``Rejected``.
     :param model_package_group_description: description of a group this task creates.
-    :param model_package_description: ModelPackageDescription (default: job and candidate).
-    :param supported_content_types: InferenceSpecification.SupportedContentTypes.
-    :param supported_response_mime_types: InferenceSpecification.SupportedResponseMIMETypes.
-    :param customer_metadata: extra CustomerMetadataProperties (the ``autopilot:`` keys win).
-    :param tags: tags of the new version (dict or list of Key/Value).
     :param processing_unit: ``CPU`` (default) or ``GPU``: which of a V2 text or image candidate's
         ``InferenceContainerDefinitions`` to register (other candidates have one container list).
     :param emit_asset_events: add the AssetAlias ``autopilot-model-package-group`` to ``outlets``
@@ -236,18 +372,16 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
         with ``job_name``, ``candidate_name``, ``objective_metric``, ``objective_value``,
         ``model_package_group``, ``model_package_arn``, ``model_package_version`` and
         ``approval_status`` in its extra (docs/lineage.md).
+
+    The CreateModelPackage parameters (from its table, :mod:`airflow_autopilot.core.fields.model_package`):
+
     """
 
-    template_fields: Sequence[str] = (
-        *AWS_TEMPLATE_FIELDS,
+    request_table = REGISTER_PARAMETERS
+    other_template_fields = (
         "best_candidate",
         "job_name",
-        "model_package_group_name",
-        "approval_status",
         "model_package_group_description",
-        "model_package_description",
-        "customer_metadata",
-        "tags",
         "processing_unit",
     )
     ui_color = "#c9daf8"
@@ -258,79 +392,50 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
         *,
         best_candidate: Any,
         job_name: str,
-        model_package_group_name: str,
-        approval_status: str = "PendingManualApproval",
         model_package_group_description: str | None = None,
-        model_package_description: str | None = None,
-        supported_content_types: Sequence[str] = ("text/csv",),
-        supported_response_mime_types: Sequence[str] = ("text/csv",),
-        customer_metadata: dict[str, str] | None = None,
-        tags: dict[str, str] | list[dict[str, str]] | None = None,
         processing_unit: str | None = None,
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
+        request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
+        for name, value in request.items():
+            setattr(self, name, value)
         self.best_candidate = best_candidate
         self.processing_unit = processing_unit
         self.job_name = job_name
-        self.model_package_group_name = model_package_group_name
-        self.approval_status = approval_status
         self.model_package_group_description = model_package_group_description
-        self.model_package_description = model_package_description
-        self.supported_content_types = supported_content_types
-        self.supported_response_mime_types = supported_response_mime_types
-        self.customer_metadata = customer_metadata
-        self.tags = tags
 
     def build_request(self) -> dict[str, Any]:
         """The CreateModelPackage request, validated (no AWS call)."""
         from airflow_autopilot.core.promotion import (
-            APPROVAL_STATUSES,
             CandidateScore,
-            PromotionInputError,
             candidate_metadata,
             inference_containers,
             parse_mapping,
-            validate_resource_name,
+            refuse,
+            request_errors,
         )
-        from airflow_autopilot.core.requests import tags_as_list
         from airflow_autopilot.core.validation import validate_job_name
 
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         containers = inference_containers(best, processing_unit=self.processing_unit)
         validate_job_name(self.job_name, "job_name")
-        group = validate_resource_name(self.model_package_group_name, "model_package_group_name")
-        if self.approval_status not in APPROVAL_STATUSES:
-            raise PromotionInputError(
-                f"approval_status: {self.approval_status!r} must be one of {', '.join(APPROVAL_STATUSES)}"
-            )
-        extra = self.customer_metadata or {}
-        if not isinstance(extra, Mapping):
-            raise PromotionInputError("customer_metadata: must be a dict of strings")
-        tags, errors = tags_as_list(self.tags)
-        if errors:
-            raise PromotionInputError("; ".join(errors))
-        request: dict[str, Any] = {
-            "ModelPackageGroupName": group,
-            "ModelPackageDescription": self.model_package_description
-            or f"Autopilot job {self.job_name}, candidate {score.candidate_name}",
-            "InferenceSpecification": {
-                "Containers": containers,
-                "SupportedContentTypes": list(self.supported_content_types),
-                "SupportedResponseMIMETypes": list(self.supported_response_mime_types),
-            },
-            "ModelApprovalStatus": self.approval_status,
-            "CustomerMetadataProperties": {
-                **{str(k): str(v) for k, v in extra.items()},
-                **candidate_metadata(self.job_name, score),
-            },
-        }
-        if tags:
-            request["Tags"] = tags
-        return request
+        params = self.request_parameters()
+        built = MODEL_PACKAGE.build(
+            {
+                **params,
+                "model_package_description": params["model_package_description"]
+                or f"Autopilot job {self.job_name}, candidate {score.candidate_name}",
+                "containers": containers,
+                "own_metadata": candidate_metadata(self.job_name, score),
+            }
+        )
+        # The hook adds the ClientToken (derived from the job, the candidate and the group).
+        refuse(request_errors(MODEL_PACKAGE, built))
+        return built[0]
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_autopilot.core.promotion import (
@@ -391,7 +496,7 @@ class AutopilotRegisterCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpe
 
 
 # --- endpoint ------------------------------------------------------------------------------------
-class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotDeployCandidateOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Deploy a BestCandidate to a real-time endpoint: CreateModel (every inference container),
     CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint when the endpoint exists with
@@ -405,14 +510,8 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
     ends ``Failed`` fails the task (no retries) with SageMaker's FailureReason.
 
     :param best_candidate: the BestCandidate (templated; dict, JSON or Jinja-rendered repr).
-    :param endpoint_name: the endpoint (templated).
-    :param role_arn: the model's execution role (templated).
-    :param instance_type: endpoint instance type (default ``ml.m5.large``).
-    :param initial_instance_count: instances (default 1).
     :param inference_response_keys: e.g. ``["predicted_label", "probability"]``: sets
         ``SAGEMAKER_INFERENCE_OUTPUT`` on the containers, checked against ``SAGEMAKER_INFERENCE_SUPPORTED``.
-    :param model_name: model name override (default derived from the candidate).
-    :param tags: tags of the model, config and new endpoint (dict or list of Key/Value).
     :param processing_unit: ``CPU`` or ``GPU``: which of a V2 text or image candidate's
         ``InferenceContainerDefinitions`` to deploy; default: the instance type's (GPU for ml.g*/ml.p*).
     :param wait_for_completion: wait until InService (default True).
@@ -426,18 +525,16 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         asset (:func:`~airflow_autopilot.assets.endpoint_asset`) with ``endpoint_name``,
         ``endpoint_arn``, ``endpoint_config_name``, ``model_name``, ``candidate_name``,
         ``objective_metric``, ``objective_value`` and ``model_package_arn`` in its extra.
+
+    The CreateEndpoint, CreateModel, CreateEndpointConfig and UpdateEndpoint parameters (from their
+    tables, :mod:`airflow_autopilot.core.fields.endpoint` and :mod:`~airflow_autopilot.core.fields.model`):
+
     """
 
-    template_fields: Sequence[str] = (
-        *AWS_TEMPLATE_FIELDS,
+    request_table = DEPLOY_PARAMETERS
+    other_template_fields = (
         "best_candidate",
-        "endpoint_name",
-        "role_arn",
-        "instance_type",
-        "initial_instance_count",
         "inference_response_keys",
-        "model_name",
-        "tags",
         "processing_unit",
         "model_package_arn",
     )
@@ -448,13 +545,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         self,
         *,
         best_candidate: Any,
-        endpoint_name: str,
-        role_arn: str,
-        instance_type: str = DEFAULT_INSTANCE_TYPE,
-        initial_instance_count: int | str = 1,
         inference_response_keys: Sequence[str] | str | None = None,
-        model_name: str | None = None,
-        tags: dict[str, str] | list[dict[str, str]] | None = None,
         processing_unit: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -464,17 +555,14 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
+        request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
+        for name, value in request.items():
+            setattr(self, name, value)
         self.best_candidate = best_candidate
-        self.endpoint_name = endpoint_name
         self.model_package_arn = model_package_arn
-        self.role_arn = role_arn
-        self.instance_type = instance_type
-        self.initial_instance_count = initial_instance_count
         self.inference_response_keys = inference_response_keys
-        self.model_name = model_name
-        self.tags = tags
         self.processing_unit = processing_unit
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -482,79 +570,75 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         self.max_wait_seconds = max_wait_seconds
 
     def plan(self) -> DeployPlan:
-        """Validate the inputs and derive the names (no AWS call)."""
+        """Validate the inputs and derive the names (no AWS call): every problem of the four
+        requests at once, each naming the request field, the rule and the parameter."""
+        from airflow_autopilot.core.fields.endpoint import endpoint_config_request, endpoint_request
+        from airflow_autopilot.core.fields.model import model_request
         from airflow_autopilot.core.promotion import (
             CandidateScore,
             DeployPlan,
-            PromotionInputError,
             inference_containers,
             parse_mapping,
-            parse_number,
             parse_string_list,
+            refuse,
+            request_errors,
             safe_resource_name,
-            validate_resource_name,
             with_response_keys,
         )
-        from airflow_autopilot.core.requests import tags_as_list
-        from airflow_autopilot.core.validation import INSTANCE_TYPE_PATTERN, ROLE_ARN_PATTERN, seconds_errors
+        from airflow_autopilot.core.validation import seconds_errors
 
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
         keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
         containers = with_response_keys(inference_containers(best, processing_unit=self.deploy_unit()), keys)
-        endpoint = validate_resource_name(self.endpoint_name, "endpoint_name")
-        if not isinstance(self.role_arn, str) or not ROLE_ARN_PATTERN.fullmatch(self.role_arn):
-            raise PromotionInputError(
-                f"role_arn: {self.role_arn!r} must be an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole"
-            )
-        if not isinstance(self.instance_type, str) or not INSTANCE_TYPE_PATTERN.fullmatch(self.instance_type):
-            raise PromotionInputError(
-                f"instance_type: {self.instance_type!r} must be a SageMaker instance type such as ml.m5.large "
-                "(ml.<family>.<size>)"
-            )
-        wait_errors = seconds_errors(self.poll_interval, "poll_interval", allow_zero=True) + seconds_errors(
-            self.max_wait_seconds, "max_wait_seconds"
+        params = self.request_parameters()
+        model_name = params["model_name"] or safe_resource_name(score.candidate_name, containers)
+        model = model_request(params, model_name=model_name, containers=containers)
+        # The config's name is a hash of what it holds: derived once the rest is known to be valid.
+        config = endpoint_config_request(params, config_name="", model_name=model_name)
+        endpoint = endpoint_request(ENDPOINT, params, config_name="")
+        update = endpoint_request(UPDATE_ENDPOINT, params, config_name="")
+        derived = frozenset({"EndpointConfigName"})
+        refuse(
+            [
+                *request_errors(ENDPOINT, endpoint, derived=derived),
+                *request_errors(MODEL, model),
+                *request_errors(ENDPOINT_CONFIG, config, derived=derived),
+                *request_errors(UPDATE_ENDPOINT, update, derived=derived),
+                *seconds_errors(self.poll_interval, "poll_interval", allow_zero=True),
+                *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
+            ]
         )
-        if wait_errors:
-            raise PromotionInputError("; ".join(wait_errors))
-        count = parse_number(self.initial_instance_count, "initial_instance_count", allow_none=False)
-        if count is None or count < 1 or count != int(count):
-            raise PromotionInputError(
-                f"initial_instance_count: {self.initial_instance_count!r} must be an integer >= 1"
-            )
-        tags, errors = tags_as_list(self.tags)
-        if errors:
-            raise PromotionInputError("; ".join(errors))
-        model_name = (
-            validate_resource_name(self.model_name, "model_name")
-            if self.model_name
-            else safe_resource_name(score.candidate_name, containers)
-        )
-        config_name = safe_resource_name(endpoint, model_name, self.instance_type, int(count))
+        variant = config[0][VARIANTS][0]
+        endpoint_name = endpoint[0]["EndpointName"]
+        count = variant["InitialInstanceCount"]
         return DeployPlan(
-            endpoint_name=endpoint,
+            endpoint_name=endpoint_name,
             model_name=model_name,
-            config_name=config_name,
+            config_name=safe_resource_name(endpoint_name, model_name, variant["InstanceType"], count),
             containers=containers,
-            instance_count=int(count),
-            tags=tags or [],
+            instance_count=count,
+            tags=model[0].get("Tags", []),
+            instance_type=variant["InstanceType"],
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_autopilot.core.xcom import to_json_safe
 
         plan = self.plan()
+        params = self.request_parameters()
         status = self.model_hook.deploy(
             plan.endpoint_name,
             model_name=plan.model_name,
             config_name=plan.config_name,
-            role_arn=self.role_arn,
+            role_arn=params["role_arn"],
             containers=plan.containers,
-            instance_type=self.instance_type,
+            instance_type=plan.instance_type,
             instance_count=plan.instance_count,
             tags=plan.tags,
             poll_interval=self.poll_interval,
             timeout=self.max_wait_seconds,
+            params=params,
         )
         result = to_json_safe(
             {
@@ -592,7 +676,7 @@ class AutopilotDeployCandidateOperator(AutopilotLineageMixin, AutopilotBaseOpera
         """The processing unit whose containers are deployed: the given one, else the instance type's."""
         from airflow_autopilot.core.promotion import processing_unit_for
 
-        return self.processing_unit or processing_unit_for(self.instance_type)
+        return self.processing_unit or processing_unit_for(self.request_parameters()["instance_type"])
 
     def record_deployment(self, context: Context, result: Mapping[str, Any]) -> None:
         """

@@ -7,26 +7,34 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
+from airflow_autopilot.core.fields.model import MODEL, MODEL_DEFAULTS
+from airflow_autopilot.core.fields.transform import TRANSFORM_DEFAULTS, TRANSFORM_JOB
 from airflow_autopilot.core.lineage_names import BATCH_TRANSFORM_OUTPUT_ALIAS
 from airflow_autopilot.core.redaction import scrub
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
 from airflow_autopilot.operators.base import (
-    AWS_TEMPLATE_FIELDS,
     AutopilotBaseOperator,
     resolve_resource_event,
 )
 from airflow_autopilot.operators.lineage import AutopilotLineageMixin
+from airflow_autopilot.operators.promotion import RequestParameters, RequestTableMixin
 
 # The domain core (naming, promotion rules, the transform request and wait) is imported where the
-# task runs: DAG files import this module, and parsing them needs none of it.
+# task runs: DAG files import this module, and parsing them needs none of it. The request tables
+# (core.fields, standard library only) give the operator's request parameters at class creation.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_autopilot.core.lineage import TaskLineage
     from airflow_autopilot.core.naming import TryChain
 
+#: The parameters that set CreateTransformJob and CreateModel fields.
+TRANSFORM_PARAMETERS = RequestParameters(
+    TRANSFORM_JOB, MODEL, defaults={**MODEL_DEFAULTS, **TRANSFORM_DEFAULTS}
+)
 
-class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperator):
+
+class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Score the data under an S3 prefix with an Autopilot candidate, as SageMaker does for Autopilot
     models: a model holding every inference container of the candidate (a serial inference
@@ -46,28 +54,12 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
     "ModelName", "CandidateName", "InputS3Uri", "OutputS3Uri", "TransformJob": <DescribeTransformJob>}``.
     After ``execute``, :attr:`resolved_model_name` and :attr:`resolved_transform_job_name` hold the names.
 
-    :param s3_input_uri: the S3 prefix of headerless CSV (or JSON Lines) to score (templated).
-    :param s3_output_path: where SageMaker writes ``<input file>.out`` objects (templated).
-    :param role_arn: the model's execution role (templated).
     :param job_name: the AutoMLJobName whose candidate scores (templated).
     :param candidate_name: a candidate of ``job_name`` other than the best (templated).
     :param best_candidate: a candidate dict instead of ``job_name`` (templated).
     :param model_package_group_name: score with this group's newest Approved version (templated).
     :param inference_response_keys: e.g. ``["predicted_label", "probability"]`` (templated).
-    :param instance_type: transform instance type (default ``ml.m5.large``).
-    :param instance_count: instances (default 1).
-    :param content_type: ``TransformInput.ContentType`` (default ``text/csv``).
-    :param accept: ``text/csv`` (default) or ``application/jsonlines``.
-    :param split_type: ``Line`` (default), ``None``, ``RecordIO`` or ``TFRecord``.
-    :param assemble_with: ``Line`` (default) or ``None``.
-    :param join_source: ``None`` (default) or ``Input``: each output row is joined with its input row.
-    :param batch_strategy: ``MultiRecord`` (default) or ``SingleRecord``.
-    :param compression_type: ``None`` (default) or ``Gzip``.
-    :param max_payload_mb: ``MaxPayloadInMB``.
-    :param max_concurrent_transforms: ``MaxConcurrentTransforms``.
     :param transform_job_name_prefix: readable start of the job name (default the task id).
-    :param model_name: model name override (default derived from the candidate).
-    :param tags: tags of the model and the transform job.
     :param check_input: list the input prefix first and refuse an empty one (default True).
     :param wait_for_completion: wait until the job ends (default True).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
@@ -77,23 +69,20 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         and, once the job completed, an event for the asset ``s3_output_path`` with
         ``transform_job_name``, ``transform_job_arn``, ``model_name``, ``candidate_name``,
         ``job_name``, ``input_s3_uri`` and ``output_s3_path`` in its extra (docs/lineage.md).
+
+    The CreateTransformJob and CreateModel parameters (from their tables,
+    :mod:`airflow_autopilot.core.fields.transform` and :mod:`~airflow_autopilot.core.fields.model`):
+
     """
 
-    template_fields: Sequence[str] = (
-        *AWS_TEMPLATE_FIELDS,
-        "s3_input_uri",
-        "s3_output_path",
-        "role_arn",
+    request_table = TRANSFORM_PARAMETERS
+    other_template_fields = (
         "job_name",
         "candidate_name",
         "best_candidate",
         "model_package_group_name",
         "inference_response_keys",
-        "instance_type",
-        "instance_count",
         "transform_job_name_prefix",
-        "model_name",
-        "tags",
     )
     ui_color = "#d9ead3"
     asset_alias_name = BATCH_TRANSFORM_OUTPUT_ALIAS
@@ -101,28 +90,12 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
     def __init__(
         self,
         *,
-        s3_input_uri: str,
-        s3_output_path: str,
-        role_arn: str,
         job_name: str | None = None,
         candidate_name: str | None = None,
         best_candidate: Any = None,
         model_package_group_name: str | None = None,
         inference_response_keys: Sequence[str] | str | None = None,
-        instance_type: str = "ml.m5.large",
-        instance_count: int | str = 1,
-        content_type: str = "text/csv",
-        accept: str = "text/csv",
-        split_type: str = "Line",
-        assemble_with: str = "Line",
-        join_source: str = "None",
-        batch_strategy: str = "MultiRecord",
-        compression_type: str = "None",
-        max_payload_mb: int | None = None,
-        max_concurrent_transforms: int | None = None,
         transform_job_name_prefix: str | None = None,
-        model_name: str | None = None,
-        tags: dict[str, str] | list[dict[str, str]] | None = None,
         check_input: bool = True,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -131,30 +104,17 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
+        request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
-        self.s3_input_uri = s3_input_uri
-        self.s3_output_path = s3_output_path
-        self.role_arn = role_arn
+        for name, value in request.items():
+            setattr(self, name, value)
         self.job_name = job_name
         self.candidate_name = candidate_name
         self.best_candidate = best_candidate
         self.model_package_group_name = model_package_group_name
         self.inference_response_keys = inference_response_keys
-        self.instance_type = instance_type
-        self.instance_count = instance_count
-        self.content_type = content_type
-        self.accept = accept
-        self.split_type = split_type
-        self.assemble_with = assemble_with
-        self.join_source = join_source
-        self.batch_strategy = batch_strategy
-        self.compression_type = compression_type
-        self.max_payload_mb = max_payload_mb
-        self.max_concurrent_transforms = max_concurrent_transforms
         self.transform_job_name_prefix = transform_job_name_prefix
-        self.model_name = model_name
-        self.tags = tags
         self.check_input = check_input
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -166,19 +126,27 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         self.stop_marker = "on_kill"
 
     # --- inputs -----------------------------------------------------------------------------------
-    def validate(self) -> None:
-        """Check every input that needs no AWS call."""
+    def validate(self, chain: TryChain | None = None) -> None:
+        """
+        Check every input that needs no AWS call: the candidate's source, the wait settings, and
+        the CreateModel and CreateTransformJob requests as far as they are known (every problem at
+        once, each naming the request field, the rule and the parameter).
+
+        :param chain: the try chain whose tags the transform job gets (counted against the limit).
+        """
+        from airflow_autopilot.core.fields.model import model_request
         from airflow_autopilot.core.promotion import (
             PromotionInputError,
             inference_containers,
             parse_mapping,
             parse_string_list,
+            refuse,
+            request_errors,
             validate_resource_name,
             with_response_keys,
         )
-        from airflow_autopilot.core.requests import tags_as_list
-        from airflow_autopilot.core.transform import transform_settings
-        from airflow_autopilot.core.validation import ROLE_ARN_PATTERN, seconds_errors, validate_job_name
+        from airflow_autopilot.core.transform import CANDIDATE_TAG_KEY, transform_request
+        from airflow_autopilot.core.validation import seconds_errors, validate_job_name
 
         sources = [
             name
@@ -196,38 +164,26 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
             validate_job_name(self.job_name, "job_name")
         if self.model_package_group_name is not None:
             validate_resource_name(self.model_package_group_name, "model_package_group_name")
-        if not isinstance(self.role_arn, str) or not ROLE_ARN_PATTERN.fullmatch(self.role_arn):
-            raise PromotionInputError(
-                f"role_arn: {self.role_arn!r} must be an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole"
-            )
-        if self.model_name:
-            validate_resource_name(self.model_name, "model_name")
-        errors = seconds_errors(self.poll_interval, "poll_interval", allow_zero=True) + seconds_errors(
-            self.max_wait_seconds, "max_wait_seconds"
-        )
-        tags, tag_errors = tags_as_list(self.tags)
-        if errors or tag_errors:
-            raise PromotionInputError("; ".join(errors + tag_errors))
-        self._tags = tags or []
-        self._settings = transform_settings(
-            s3_input_uri=self.s3_input_uri,
-            s3_output_path=self.s3_output_path,
-            instance_type=self.instance_type,
-            instance_count=self.instance_count,
-            content_type=self.content_type,
-            accept=self.accept,
-            split_type=self.split_type,
-            assemble_with=self.assemble_with,
-            join_source=self.join_source,
-            batch_strategy=self.batch_strategy,
-            compression_type=self.compression_type,
-            max_payload_mb=self.max_payload_mb,
-            max_concurrent_transforms=self.max_concurrent_transforms,
-        )
         self._keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
+        containers = None
         if self.best_candidate is not None:
             best = parse_mapping(self.best_candidate, "best_candidate")
-            with_response_keys(inference_containers(best), self._keys)
+            containers = with_response_keys(inference_containers(best), self._keys)
+        params = self.request_parameters()
+        # The model's name is derived from the candidate unless given, its containers known once the
+        # candidate is; the job's name comes from the try chain: all valid by construction.
+        model = model_request(params, model_name=params["model_name"] or None, containers=containers)
+        own_tags = [{"Key": CANDIDATE_TAG_KEY, "Value": ""}, *([chain.owner_tag] if chain else [])]
+        job = transform_request(params, job_name="", model_name="", own_tags=own_tags)
+        refuse(
+            [
+                *seconds_errors(self.poll_interval, "poll_interval", allow_zero=True),
+                *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
+                *request_errors(MODEL, model, derived=frozenset({"ModelName", "Containers"})),
+                *request_errors(TRANSFORM_JOB, job, derived=frozenset({"TransformJobName", "ModelName"})),
+            ]
+        )
+        self._input_uri = job[0]["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
 
     def resolve_candidate(self) -> tuple[str, list[dict[str, Any]]]:
         """The candidate's name and containers (with the response keys), from the chosen source."""
@@ -290,12 +246,10 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
 
         from airflow_autopilot.core.promotion import PromotionInputError
 
-        bucket, prefix = S3Hook.parse_s3_url(self._settings.input_uri)
+        bucket, prefix = S3Hook.parse_s3_url(self._input_uri)
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         if not s3.check_for_bucket(bucket) or not s3.list_keys(bucket, prefix=prefix, max_items=1):
-            raise PromotionInputError(
-                f"s3_input_uri: no object under {self._settings.input_uri}; nothing to score"
-            )
+            raise PromotionInputError(f"s3_input_uri: no object under {self._input_uri}; nothing to score")
 
     # --- create or re-attach ----------------------------------------------------------------------
     def create_or_reattach(self, request: dict[str, Any], chain: TryChain) -> dict[str, Any]:
@@ -349,20 +303,25 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
 
     # --- execute ----------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_autopilot.core.fields.model import model_request
         from airflow_autopilot.core.naming import TryChain
         from airflow_autopilot.core.promotion import safe_resource_name
         from airflow_autopilot.core.transform import CANDIDATE_TAG_KEY, transform_request, transform_result
         from airflow_autopilot.core.waits.transform import TransformJobWait
 
-        self.validate()
         chain = TryChain.from_context(context)
+        self.validate(chain)
         self.stop_marker = f"on_kill of try {getattr(context['ti'], 'try_number', '?')}"
         if self.check_input:
             self.require_input()
         candidate, containers = self.resolve_candidate()
-        model_name = self.model_name or safe_resource_name(candidate, containers)
+        params = self.request_parameters()
+        model_name = params["model_name"] or safe_resource_name(candidate, containers)
         self.resolved_model_name = model_name
-        created = self.model_hook.ensure_model(model_name, self.role_arn, containers, self._tags)
+        model, _ = model_request(params, model_name=model_name, containers=containers)
+        created = self.model_hook.ensure_model(
+            model_name, model["ExecutionRoleArn"], containers, model.get("Tags", []), params=params
+        )
         self.log.info(
             "%s model %s: candidate %s, %d containers (a serial inference pipeline)",
             "Created" if created else "Reusing",
@@ -371,8 +330,8 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
             len(containers),
         )
         candidate_tag = {"Key": CANDIDATE_TAG_KEY, "Value": candidate}
-        request = transform_request(
-            "", model_name, self._settings, [*self._tags, chain.owner_tag, candidate_tag]
+        request, _ = transform_request(
+            params, job_name="", model_name=model_name, own_tags=[chain.owner_tag, candidate_tag]
         )
         described = self.create_or_reattach(request, chain)
         name = str(described.get("TransformJobName") or self.resolved_transform_job_name)
@@ -446,8 +405,10 @@ class AutopilotBatchTransformOperator(AutopilotLineageMixin, AutopilotBaseOperat
         """The input prefix and the output path, from the rendered fields."""
         from airflow_autopilot.core.lineage import transform_lineage
 
+        params = self.request_parameters()
         return transform_lineage(
-            {"InputS3Uri": self.s3_input_uri, "OutputS3Uri": self.s3_output_path}, completed=False
+            {"InputS3Uri": params["s3_input_uri"], "OutputS3Uri": params["s3_output_path"]},
+            completed=False,
         )
 
     def on_kill(self) -> None:

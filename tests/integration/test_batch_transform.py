@@ -153,12 +153,24 @@ def test_a_retry_reattaches_and_on_kill_makes_the_next_try_start_anew(emu, job):
             "inference_response_keys: ['score'] not supported",
         ),
         ({"s3_input_uri": f"s3://{DATA_BUCKET}/nothing-here/"}, "s3_input_uri: no object under"),
-        ({"instance_type": "m5.large"}, "instance_type: 'm5.large' must be a SageMaker instance type"),
-        ({"split_type": "Lines"}, "split_type: 'Lines' must be one of"),
-        ({"join_source": "Output"}, "join_source: 'Output'"),
+        (
+            {"instance_type": "m5.large"},
+            "TransformResources.InstanceType: 'm5.large' must be a SageMaker instance type such as "
+            "ml.m5.large (ml.<family>.<size>) (operator parameter: instance_type)",
+        ),
+        (
+            {"split_type": "Lines"},
+            "TransformInput.SplitType: 'Lines' must be one of ['Line', 'None', 'RecordIO', 'TFRecord'] "
+            "(operator parameter: split_type)",
+        ),
+        ({"join_source": "Output"}, "DataProcessing.JoinSource: 'Output' must be one of ['Input', 'None']"),
         ({"best_candidate": {"CandidateName": "x"}}, "give exactly one source"),
         ({"candidate_name": "nope"}, "candidate_name: 'nope' is not a candidate"),
-        ({"s3_output_path": "bucket/out"}, "s3_output_path:"),
+        (
+            {"s3_output_path": "bucket/out"},
+            "TransformOutput.S3OutputPath: 'bucket/out' must match (https|s3)://([^/]+)/?(.*) "
+            "(for example s3://bucket/prefix) (operator parameter: s3_output_path)",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_created(emu, job, kwargs, message):

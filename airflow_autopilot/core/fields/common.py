@@ -180,9 +180,21 @@ def security_fields(
         Field(prefix, parameter, "structure", doc),
         kms_key_field(f"{prefix}.VolumeKmsKeyId", None),
         Field(f"{prefix}.EnableInterContainerTrafficEncryption", kind="bool"),
-        Field(f"{prefix}.VpcConfig", kind="structure"),
+        *vpc_fields(f"{prefix}.VpcConfig", None),
+    )
+
+
+def vpc_fields(path: str, parameter: str | None, doc: str = "") -> tuple[Field, ...]:
+    """A ``VpcConfig``: 1 to 5 security groups and 1 to 16 subnets (a job's, a model's ...).
+
+    :param path: where the structure sits (``"VpcConfig"``).
+    :param parameter: the operator parameter that gives all of it.
+    :param doc: the parameter's description.
+    """
+    return (
+        Field(path, parameter, "structure", doc),
         Field(
-            f"{prefix}.VpcConfig.SecurityGroupIds",
+            f"{path}.SecurityGroupIds",
             kind="list",
             required=True,
             hint="a list of 1 to 5 security group ids",
@@ -191,13 +203,13 @@ def security_fields(
             items="security groups",
         ),
         Field(
-            f"{prefix}.VpcConfig.SecurityGroupIds[]",
+            f"{path}.SecurityGroupIds[]",
             pattern=VPC_ID_PATTERN,
             max_length=VPC_ID_MAX_LENGTH,
             rule="must be a security group id such as sg-0123456789abcdef0",
         ),
         Field(
-            f"{prefix}.VpcConfig.Subnets",
+            f"{path}.Subnets",
             kind="list",
             required=True,
             hint="a list of 1 to 16 subnet ids",
@@ -206,7 +218,7 @@ def security_fields(
             items="subnets",
         ),
         Field(
-            f"{prefix}.VpcConfig.Subnets[]",
+            f"{path}.Subnets[]",
             pattern=VPC_ID_PATTERN,
             max_length=VPC_ID_MAX_LENGTH,
             rule="must be a subnet id such as subnet-0123456789abcdef0",
