@@ -80,7 +80,7 @@ ENDPOINT_CONFIG = RequestSpec(
             build=whole_number,
         ),
         Field(f"{VARIANTS}[].InitialVariantWeight", kind="float", minimum=0),
-        kms_key_field("KmsKeyId", None),
+        kms_key_field("KmsKeyId", "kms_key_id", "KMS key of the endpoint instances' storage volumes."),
         *tag_fields(doc="tags of the model, config and new endpoint (a dict, or a list of Key/Value)."),
     ),
     assemble=_variant_assembly,

@@ -176,7 +176,17 @@ MODEL = RequestSpec(
         *container_fields("Containers"),
         *container_fields("PrimaryContainer", many=False),
         # Security settings, described for the emulator; an operator parameter makes them settable.
-        *vpc_fields("VpcConfig", None),
+        *vpc_fields(
+            "VpcConfig",
+            "vpc_config",
+            '``{"SecurityGroupIds": [...], "Subnets": [...]}``: the VPC the model\'s containers run in.',
+        ),
+        Field(
+            "EnableNetworkIsolation",
+            "enable_network_isolation",
+            "bool",
+            "run the model's containers without network access.",
+        ),
         *tag_fields(doc="tags of what the operator creates (a dict, or a list of Key/Value)."),
     ),
     assemble=_model_assembly,

@@ -126,7 +126,9 @@ TRANSFORM_JOB = RequestSpec(
             "``Line`` (default) or ``None``.",
             enum=ASSEMBLE_WITH,
         ),
-        kms_key_field("TransformOutput.KmsKeyId", None),
+        kms_key_field(
+            "TransformOutput.KmsKeyId", "output_kms_key_id", "KMS key SageMaker encrypts the output with."
+        ),
         Field("TransformResources", kind="structure", required=True),
         instance_type_field(
             "TransformResources.InstanceType",
@@ -143,7 +145,11 @@ TRANSFORM_JOB = RequestSpec(
             minimum=1,
             build=whole_number,
         ),
-        kms_key_field("TransformResources.VolumeKmsKeyId", None),
+        kms_key_field(
+            "TransformResources.VolumeKmsKeyId",
+            "volume_kms_key_id",
+            "KMS key of the transform instances' storage volumes.",
+        ),
         Field(
             "MaxConcurrentTransforms",
             "max_concurrent_transforms",
