@@ -6,9 +6,13 @@ from __future__ import annotations
 import pytest
 
 from airflow_autopilot.core.promotion import PromotionInputError
-from tests.integration.test_promotion import best_candidate, deployer, emu  # noqa: F401 - fixtures
+from tests.integration import test_promotion
+from tests.integration.test_promotion import deployer
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# The promotion tests' fixtures: an in-process emulator and a completed job's best candidate.
+emu = test_promotion.emu
+best_candidate = test_promotion.best_candidate
 VPC = {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0", "subnet-1"]}
 
 
