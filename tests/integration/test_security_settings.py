@@ -16,10 +16,8 @@ best_candidate = test_promotion.best_candidate
 VPC = {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0", "subnet-1"]}
 
 
-def test_deploy_passes_vpc_isolation_and_kms_through(emu, best_candidate):
-    result = deployer(
-        best_candidate, vpc_config=VPC, enable_network_isolation=True, kms_key_id=KEY_ARN
-    ).execute({})
+def test_deploy_passes_vpc_and_kms_through(emu, best_candidate):
+    result = deployer(best_candidate, vpc_config=VPC, kms_key_id=KEY_ARN).execute({})
     sm = emu.client("sagemaker")
     model = sm.describe_model(ModelName=result["ModelName"])
     assert model["VpcConfig"] == VPC
@@ -46,16 +44,3 @@ def test_bad_security_settings_are_refused_before_any_call(emu, best_candidate, 
     with pytest.raises(PromotionInputError, match=message):
         deployer(best_candidate, **kwargs).execute({})
     assert emu.request_counts() == {}
-
-
-def test_network_isolation_is_in_the_create_model_request():
-    # moto keeps no EnableNetworkIsolation on a model: the request itself is checked.
-    from airflow_autopilot.core.fields.model import model_request
-
-    request, problems = model_request(
-        {"role_arn": "arn:aws:iam::123456789012:role/r", "enable_network_isolation": True, "vpc_config": VPC},
-        model_name="m",
-        containers=[{"Image": "i", "ModelDataUrl": "s3://b/m.tar.gz"}],
-    )
-    assert problems == []
-    assert request["EnableNetworkIsolation"] is True and request["VpcConfig"] == VPC

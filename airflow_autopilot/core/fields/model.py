@@ -181,12 +181,6 @@ MODEL = RequestSpec(
             "vpc_config",
             '``{"SecurityGroupIds": [...], "Subnets": [...]}``: the VPC the model\'s containers run in.',
         ),
-        Field(
-            "EnableNetworkIsolation",
-            "enable_network_isolation",
-            "bool",
-            "run the model's containers without network access.",
-        ),
         *tag_fields(doc="tags of what the operator creates (a dict, or a list of Key/Value)."),
     ),
     assemble=_model_assembly,
