@@ -190,11 +190,12 @@ class JobPolls:
             self.wait.note(current)  # a timeout reports the newest state seen
 
     def latest(self) -> AutopilotJob | None:
-        """The last describe, brought up to date with a newer list summary (which lacks MaxCandidates)."""
+        """The last describe, brought up to date with a newer list summary (which lacks MaxCandidates):
+        a list-sourced view, so a summary of it shows only what the list showed."""
         last, listed = self.wait.last, self.listed
         if listed is None or last is None:
             return last or listed
-        return AutopilotJob.from_describe({**last.raw, **listed.raw}, last.api_version)
+        return AutopilotJob(raw={**last.raw, **listed.raw}, api_version=last.api_version, source="list")
 
     async def count_candidates(self, job: AutopilotJob) -> None:
         """Count completed candidates with one call when the reporter says a count is due."""
@@ -261,7 +262,8 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
 
     Transient errors (throttling, 5xx, connection errors) are retried with jittered exponential
     backoff until ``timeout_at``; ResourceNotFound is retried for ``not_found_grace_seconds`` after
-    ``created_at`` (or after the trigger started). Anything else ends the wait with an ``error`` event.
+    ``created_at`` (or after the trigger started) unless the job was seen (``last_seen`` or a
+    describe): then it ends the wait as "not found". Anything else ends the wait with an ``error`` event.
 
     :param job_name: the AutoMLJobName.
     :param aws_conn_id: the Airflow AWS connection id (credentials stay in the connection).
@@ -271,7 +273,9 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
     :param poll_interval: seconds between DescribeAutoMLJob calls (plus up to 10 % jitter).
     :param timeout_at: ISO 8601 UTC deadline; ``None`` waits without limit.
     :param criteria: :meth:`WaitCriteria.to_dict` output; defaults to ``WaitCriteria()``.
-    :param not_found_grace_seconds: seconds after creation during which ResourceNotFound is retried.
+    :param not_found_grace_seconds: seconds after creation during which ResourceNotFound is retried;
+        the shared poller also checks at least this often that the job still exists (while its
+        full listing takes one page; docs/sensor.md, A job that disappears).
     :param created_at: ISO 8601 time the job was created, when known.
     :param candidate_interval: minimum seconds between two candidate counts while training.
     :param max_backoff: cap in seconds on the sleep after repeated transient errors.
@@ -362,7 +366,13 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
         # Past the deadline already (a trigger resumed late): one describe of its own tells the
         # final state; otherwise the task's last describe is where the wait starts.
         coalesce = self.coalesce and (remaining is None or remaining > 0)
-        seen = from_hand_off(self.last_seen) if coalesce and self.last_seen else None
+        handed = from_hand_off(self.last_seen) if self.last_seen else None
+        if handed is not None:
+            # The task described the job before deferring: ResourceNotFound now means it is gone
+            # (a deletion, a server restart), not that it is not visible yet, in every kind of wait.
+            wait.described = True
+            wait.note(handed)
+        seen = handed if coalesce else None
         async with shared_client(**self.connection()) as client, AsyncExitStack() as stack:
             polls = JobPolls(wait, client, seen)
             if coalesce:
@@ -376,6 +386,7 @@ class AutopilotJobTrigger(AutopilotBaseTrigger):
                         client=client,
                         seen=seen,
                         describe_rate=self.fallback_describes_per_second,
+                        not_found_grace=self.not_found_grace_seconds,
                     )
                 )
             if (

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from airflow_autopilot.aio.clients import describe_job
 from airflow_autopilot.core.clock import Clock, default_clock, parse_timestamp
-from airflow_autopilot.core.errors import error_code, is_transient
+from airflow_autopilot.core.errors import THROTTLING_ERROR_CODES, error_code, is_transient
 from airflow_autopilot.core.job import AutopilotJob, WaitCriteria, server_time
 from airflow_autopilot.core.redaction import redact, redacting_logger
 from airflow_autopilot.core.waits.pace import min_poll_interval
@@ -36,6 +36,9 @@ HAND_OFF_MARGIN = timedelta(seconds=1)
 #: A full listing (every watched job's status) at least this often, in server time: the safety
 #: net for any change the windows missed and for jobs that disappeared.
 DEFAULT_FULL_LISTING_SECONDS = 540.0
+#: Pages a full listing may take and still come as often as a watcher's ``not_found_grace`` asks
+#: (it then replaces that cycle's window, which costs one page too).
+PRESENCE_LISTING_PAGES = 1
 #: With ListAutoMLJobs denied, at most this many DescribeAutoMLJob calls per second.
 DEFAULT_FALLBACK_DESCRIBES_PER_SECOND = 5.0
 #: A new poller's first cycle waits this long (at most one poll interval), so that the triggers a
@@ -84,6 +87,9 @@ class Watch:
         list shows a change.
     :param describe_rate: the trigger's ceiling on DescribeAutoMLJob calls per second while
         ListAutoMLJobs is denied; the poller keeps to the smallest one.
+    :param not_found_grace: the trigger's ``not_found_grace_seconds``: while a full listing takes
+        one page, the poller checks that every watched job still exists at least this often (the
+        smallest one); ``None`` asks for no such check.
     """
 
     job_name: str
@@ -91,6 +97,7 @@ class Watch:
     poll_interval: float
     on_hint: Hint | None = None
     describe_rate: float = DEFAULT_FALLBACK_DESCRIBES_PER_SECOND
+    not_found_grace: float | None = None
     _items: deque[AutopilotJob | BaseException | _Listed] = field(default_factory=deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -168,6 +175,12 @@ class PollerStats:
     history: deque[CycleRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
 
 
+def _server_may_have_lost_state(err: BaseException) -> bool:
+    """Whether a transient listing error may hide a server restart (a refused, dropped or
+    timed-out connection, a 5xx): throttling means the server is there, with its state."""
+    return error_code(err) not in THROTTLING_ERROR_CODES
+
+
 def _may_end_a_wait(job: AutopilotJob, watches: Iterable[Watch]) -> bool:
     """Whether a state the poller learnt may end one of these waits: then only a describe, due next
     cycle, gives the verdict (list summaries lack what a verdict needs)."""
@@ -238,6 +251,9 @@ class CoalescedPoller:
         self._needs_full = False
         # Server time of the last full listing (the first listing counts as one: see _after_listing).
         self._last_full: datetime | None = None
+        # Pages the last full listing took: while it is one (or not known yet), full listings come
+        # as often as the watchers' not_found_grace asks (they cost what the window they replace costs).
+        self._last_full_pages: int | None = None
         # The newest server time seen and the monotonic time it arrived at.
         self._server: tuple[datetime, float] | None = None
         # Rows of the most recent listing: a job found here needs no listing of its own.
@@ -264,6 +280,7 @@ class CoalescedPoller:
         client: Any,
         seen: AutopilotJob | None = None,
         describe_rate: float = DEFAULT_FALLBACK_DESCRIBES_PER_SECOND,
+        not_found_grace: float | None = None,
     ) -> AsyncIterator[Watch]:
         """
         Register a job for the life of the ``async with`` block. No call is made for it: a job
@@ -281,9 +298,18 @@ class CoalescedPoller:
         :param seen: the describe the caller (or its task, before deferring) made last, with its
             server time (:attr:`AutopilotJob.observed_at`) when known.
         :param describe_rate: ceiling on describes per second while ListAutoMLJobs is denied.
+        :param not_found_grace: how soon after it disappears the wait must learn that the job is
+            gone (see :class:`Watch`); ``None``: at the full listings only.
         """
         self._client = client
-        watch = Watch(job_name, criteria, poll_interval, on_hint, describe_rate=describe_rate)
+        watch = Watch(
+            job_name,
+            criteria,
+            poll_interval,
+            on_hint,
+            describe_rate=describe_rate,
+            not_found_grace=not_found_grace,
+        )
         tracked = self._jobs.get(job_name)
         if tracked is None:
             tracked = self._jobs[job_name] = _Tracked([watch])
@@ -364,7 +390,26 @@ class CoalescedPoller:
         if self._last_full is None:
             return False  # the first listing starts the period
         now = self.server_now()
-        return now is not None and now - self._last_full >= self.full_listing
+        return now is not None and now - self._last_full >= self._full_listing_period()
+
+    def _full_listing_period(self) -> timedelta:
+        """How often a full listing comes: every ``full_listing_seconds``, or as often as the
+        smallest ``not_found_grace`` of a watcher asks while a full listing takes one page (then it
+        replaces the cycle's window at no extra cost, and a job that disappeared is noticed within
+        that grace)."""
+        graces = [
+            w.not_found_grace
+            for t in self._jobs.values()
+            for w in t.watches
+            if w.not_found_grace is not None and w.not_found_grace > 0
+        ]
+        pages = self._last_full_pages
+        # Never measured (the first listing was a window): the first such listing measures it.
+        if not graces or (pages is not None and pages > PRESENCE_LISTING_PAGES):
+            return self.full_listing
+        # Half the grace: a job gone just after one listing is described, and its wait ends,
+        # before the grace is over even when a cycle runs late.
+        return min(self.full_listing, timedelta(seconds=max(min(graces) / 2, self._interval())))
 
     # --- the loop ---------------------------------------------------------------------------------
     def _interval(self) -> float:
@@ -462,6 +507,10 @@ class CoalescedPoller:
                     reach_back if self._reach_back is None else min(self._reach_back, reach_back)
                 )
             if is_transient(err):
+                if _server_may_have_lost_state(err):
+                    # A server that did not answer may come back empty (a restart): the next
+                    # listing is a full one, which shows every watched job that is gone.
+                    self._needs_full = True
                 return "failed", None  # same window next cycle
             self._disable_list(err)
             return "fallback", None
@@ -525,7 +574,12 @@ class CoalescedPoller:
             "MaxResults": LIST_PAGE_SIZE,
         }
         self.stats.full_listings += 1
-        return await self._pages(client, kwargs, enough)
+        calls = self.stats.list_calls
+        result = await self._pages(client, kwargs, enough)
+        # Jobs that are gone make a listing longer than it is when all are there: not the measure.
+        if not unseen:
+            self._last_full_pages = self.stats.list_calls - calls
+        return result
 
     async def _pages(
         self, client: Any, kwargs: dict[str, Any], enough: Callable[[Mapping[str, Any]], bool]
@@ -566,13 +620,21 @@ class CoalescedPoller:
         self._recent = {str(r.get("AutoMLJobName")): r for r in rows}
         for row in rows:
             self._take(row)
-        if full:
-            for name in targets - self._recent.keys():
-                tracked = self._jobs.get(name)
-                if tracked is not None:
-                    # A full listing that should have shown it did not: gone, or not visible yet.
-                    # Only a describe can tell (ResourceNotFound ends the wait once it was seen).
-                    tracked.due = True
+        for name in targets - self._recent.keys():
+            tracked = self._jobs.get(name)
+            if tracked is not None and (full or self._window_should_show(tracked, since, date)):
+                # A listing that should have shown it did not: gone, or not visible yet. Only a
+                # describe can tell (ResourceNotFound ends the wait once it was seen).
+                tracked.due = True
+
+    def _window_should_show(self, tracked: _Tracked, since: datetime | None, date: datetime) -> bool:
+        """Whether a window from ``since``, listed at server time ``date``, must show this job: its
+        last known change came after the window's start and at least ``overlap_seconds`` before
+        the listing (so it was visible to ListAutoMLJobs by then)."""
+        modified = tracked.state[2] if tracked.state is not None else None
+        if since is None or modified is None:
+            return False
+        return since < modified <= date - self.overlap
 
     def _take(self, row: Mapping[str, Any]) -> None:
         """Hand a listed job's summary to its watchers when it changed; mark a describe due when it
@@ -585,7 +647,7 @@ class CoalescedPoller:
         if state == tracked.state:
             return  # unchanged (listed again by the overlap, or by a full listing)
         tracked.state = state
-        hint = tracked.job = AutopilotJob.from_describe(row)
+        hint = tracked.job = AutopilotJob.from_list_summary(row)
         for watch in tracked.watches:
             watch.put(_Listed(hint))
         tracked.due |= _may_end_a_wait(hint, tracked.watches)

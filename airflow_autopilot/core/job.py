@@ -145,20 +145,77 @@ def server_time(response: Mapping[str, Any]) -> datetime | None:
     return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+# --- what each way of reading a job shows of it ---------------------------------------------------
+#: Where a job's state was read: a describe (every field), a ListAutoMLJobs summary, or the
+#: describe fields a task hands to its trigger.
+JobSource = Literal["describe", "list", "hand-off"]
+#: The fields of a ListAutoMLJobs ``AutoMLJobSummary``.
+LIST_SUMMARY_FIELDS = frozenset(
+    {
+        "AutoMLJobName",
+        "AutoMLJobArn",
+        "AutoMLJobStatus",
+        "AutoMLJobSecondaryStatus",
+        "CreationTime",
+        "EndTime",
+        "LastModifiedTime",
+        "FailureReason",
+        "PartialFailureReasons",
+    }
+)
+#: The describe fields a task hands to its trigger (``last_seen``): enough for the verdict, the
+#: progress lines and the coalesced poller's first window, small enough for trigger kwargs
+#: (plus ``AutoMLJobConfig.CompletionCriteria.MaxCandidates``).
+HAND_OFF_FIELDS = (
+    "AutoMLJobName",
+    "AutoMLJobArn",
+    "AutoMLJobStatus",
+    "AutoMLJobSecondaryStatus",
+    "CreationTime",
+    "LastModifiedTime",
+    "EndTime",
+    "FailureReason",
+    "PartialFailureReasons",
+    "ModelDeployConfig",
+    "GenerateCandidateDefinitionsOnly",
+    "AutoMLProblemTypeConfigName",
+)
+#: The fields each partial source shows (a field it does not show is unknown, not absent).
+SOURCE_FIELDS: Mapping[str, frozenset[str]] = {
+    "list": LIST_SUMMARY_FIELDS,
+    "hand-off": frozenset({*HAND_OFF_FIELDS, "AutoMLJobConfig"}),
+}
+
+
 @dataclass(frozen=True)
 class AutopilotJob:
     """
-    A typed view of a DescribeAutoMLJob (V1) or DescribeAutoMLJobV2 response.
+    A typed view of a DescribeAutoMLJob (V1) or DescribeAutoMLJobV2 response, or of less: a
+    ListAutoMLJobs summary or a task's hand-off (``source``).
 
     :param raw: the response exactly as boto3 returned it (ResponseMetadata removed).
     :param api_version: ``"v1"`` or ``"v2"``, the call that produced ``raw``.
     :param observed_at: the server's time of the response (its ``Date`` header), when known: the
         job was in this state at that time on the server's clock.
+    :param source: how the state was read; with ``"list"`` or ``"hand-off"`` only the fields in
+        :data:`SOURCE_FIELDS` were read (no ``BestCandidate``, for one).
     """
 
     raw: Mapping[str, Any] = field(repr=False)
     api_version: Literal["v1", "v2"] = "v1"
     observed_at: datetime | None = field(default=None, compare=False)
+    source: JobSource = field(default="describe", compare=False)
+
+    @classmethod
+    def from_list_summary(cls, row: Mapping[str, Any]) -> AutopilotJob:
+        """Build the view from a ListAutoMLJobs ``AutoMLJobSummary`` (progress only: it lacks the
+        best candidate and everything else a verdict needs)."""
+        return cls(raw=dict(row), source="list")
+
+    @property
+    def fields_read(self) -> frozenset[str] | None:
+        """The top-level fields its source shows (``None``: a describe, every field)."""
+        return SOURCE_FIELDS.get(self.source)
 
     @classmethod
     def from_describe(

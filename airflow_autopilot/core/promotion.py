@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from airflow_autopilot.core.fields.common import name_field
+from airflow_autopilot.core.fields.common import RESOURCE_NAME
 from airflow_autopilot.core.fields.model import RESOURCE_NAME_MAX as RESOURCE_NAME_MAX
 from airflow_autopilot.core.fields.model_package import APPROVAL_STATUSES as APPROVAL_STATUSES
 from airflow_autopilot.core.fields.spec import RequestSpec, generic
@@ -587,7 +587,7 @@ def validate_resource_name(name: Any, field: str) -> str:
 
     :raises PromotionInputError: naming ``field`` and the rule.
     """
-    refuse(name_field(field, None, RESOURCE_NAME_MAX).errors(name))
+    refuse(RESOURCE_NAME.at(field).errors(name))
     return str(name)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_autopilot.core.fields.model_package import MODEL_PACKAGE
+from airflow_autopilot.core.fields.spec import RequestSpec
 from airflow_autopilot.core.fields.transform import TRANSFORM_JOB
 from airflow_autopilot.core.naming import RESERVED_TAG_PREFIX
 from airflow_autopilot.core.promotion import refuse
@@ -19,7 +20,12 @@ CANDIDATE_TAG_KEY = RESERVED_TAG_PREFIX + "candidate"
 
 
 def transform_request(
-    params: Mapping[str, Any], *, job_name: str, model_name: str, own_tags: Sequence[dict[str, Any]] = ()
+    params: Mapping[str, Any],
+    *,
+    job_name: str,
+    model_name: str,
+    own_tags: Sequence[dict[str, Any]] = (),
+    spec: RequestSpec | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """
     The CreateTransformJob request from the operator's parameters
@@ -30,9 +36,10 @@ def transform_request(
     :param job_name: the TransformJobName (``""`` while not known yet).
     :param model_name: the model that scores (``""`` while not known yet).
     :param own_tags: the operator's tags (try chain owner, candidate), after the user's.
+    :param spec: the operator's CreateTransformJob table (default :data:`TRANSFORM_JOB`).
     :return: the request and the problems found while building it.
     """
-    request, errors = TRANSFORM_JOB.build({**params, "own_tags": list(own_tags)})
+    request, errors = (spec or TRANSFORM_JOB).build({**params, "own_tags": list(own_tags)})
     if job_name:
         request["TransformJobName"] = job_name
     if model_name:

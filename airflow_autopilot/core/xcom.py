@@ -135,6 +135,33 @@ def to_json_safe(value: Any, *, _path: str = "$", _depth: int = 0) -> JSONValue:
     raise TypeError(f"{_path}: {type(value).__name__} is not JSON-safe for XCom")
 
 
+#: Each summary key and the top-level field of the job it comes from.
+SUMMARY_FIELDS: dict[str, str] = {
+    "AutoMLJobName": "AutoMLJobName",
+    "AutoMLJobArn": "AutoMLJobArn",
+    "AutoMLJobStatus": "AutoMLJobStatus",
+    "AutoMLJobSecondaryStatus": "AutoMLJobSecondaryStatus",
+    "EndTime": "EndTime",
+    "FailureReason": "FailureReason",
+    "PartialFailureReasons": "PartialFailureReasons",
+    "BestCandidateName": "BestCandidate",
+    "BestCandidateObjectiveMetric": "BestCandidate",
+    "AutoMLProblemTypeConfigName": "AutoMLProblemTypeConfigName",
+}
+#: ``ObservedIn`` of a summary built from less than a describe, by :attr:`AutopilotJob.source`.
+OBSERVED_IN = {"list": "ListAutoMLJobs", "hand-off": "hand-off"}
+
+
+def unknown_job_summary(job_name: str) -> dict[str, JSONValue]:
+    """
+    The summary of a job that was never read (a wait that broke before its first describe): its
+    status is unknown, and the summary says so instead of guessing.
+
+    :param job_name: the AutoMLJobName.
+    """
+    return {"AutoMLJobName": job_name, "AutoMLJobStatus": None, "ObservedIn": None}
+
+
 def job_summary(job: AutopilotJob) -> dict[str, JSONValue]:
     """
     The sensor's XCom value: the job's identity, outcome and best candidate in brief.
@@ -145,19 +172,27 @@ def job_summary(job: AutopilotJob) -> dict[str, JSONValue]:
     when the job has no best candidate; ``AutoMLProblemTypeConfigName`` (``Tabular``,
     ``TimeSeriesForecasting``, ``TextClassification``, ``ImageClassification``, ``TextGeneration``)
     when the job was described with DescribeAutoMLJobV2, else ``None``.
+
+    Only what was observed: a job read from a ListAutoMLJobs summary or a task's hand-off (the
+    last state of a wait that ended with an error or a timeout) gets only the keys its source
+    shows, and ``ObservedIn`` (``"ListAutoMLJobs"`` or ``"hand-off"``) says so: no
+    ``BestCandidateName`` then, rather than a ``None`` that would claim there is none.
     """
     best = job.best_candidate or {}
-    return to_json_safe(
-        {
-            "AutoMLJobName": job.name,
-            "AutoMLJobArn": job.arn,
-            "AutoMLJobStatus": job.status,
-            "AutoMLJobSecondaryStatus": job.secondary_status,
-            "EndTime": job.end_time,
-            "FailureReason": job.failure_reason,
-            "PartialFailureReasons": job.partial_failure_reasons,
-            "BestCandidateName": best.get("CandidateName"),
-            "BestCandidateObjectiveMetric": best.get("FinalAutoMLJobObjectiveMetric"),
-            "AutoMLProblemTypeConfigName": job.raw.get("AutoMLProblemTypeConfigName"),
-        }
-    )
+    summary: dict[str, Any] = {
+        "AutoMLJobName": job.name,
+        "AutoMLJobArn": job.arn,
+        "AutoMLJobStatus": job.status,
+        "AutoMLJobSecondaryStatus": job.secondary_status,
+        "EndTime": job.end_time,
+        "FailureReason": job.failure_reason,
+        "PartialFailureReasons": job.partial_failure_reasons,
+        "BestCandidateName": best.get("CandidateName"),
+        "BestCandidateObjectiveMetric": best.get("FinalAutoMLJobObjectiveMetric"),
+        "AutoMLProblemTypeConfigName": job.raw.get("AutoMLProblemTypeConfigName"),
+    }
+    read = job.fields_read
+    if read is not None:
+        summary = {key: value for key, value in summary.items() if SUMMARY_FIELDS[key] in read}
+        summary["ObservedIn"] = OBSERVED_IN[job.source]
+    return to_json_safe(summary)

@@ -10,16 +10,21 @@ from botocore.exceptions import ClientError
 from airflow_autopilot.core.errors import already_exists, is_missing
 from airflow_autopilot.core.fields.endpoint import (
     ENDPOINT,
+    ENDPOINT_CONFIG,
     UPDATE_ENDPOINT,
     endpoint_config_request,
     endpoint_request,
 )
-from airflow_autopilot.core.fields.model import model_request
+from airflow_autopilot.core.fields.model import MODEL, model_request
+from airflow_autopilot.core.fields.spec import RequestTables
 from airflow_autopilot.core.promotion import endpoint_action, registered_for
 from airflow_autopilot.core.waits.loop import drive
 from airflow_autopilot.core.waits.resource import resource_wait
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks.autopilot import AutopilotHook
+
+#: No tables of an operator's own: every request is built with its module-level table.
+NO_TABLES = RequestTables()
 
 
 class AutopilotModelHook(AutopilotHook):
@@ -159,12 +164,14 @@ class AutopilotModelHook(AutopilotHook):
         tags: list[dict[str, str]],
         *,
         params: Mapping[str, Any] | None = None,
+        tables: RequestTables | None = None,
     ) -> bool:
         """
         CreateModel with every container (an inference pipeline), unless the model exists.
 
         :param params: the operator's other request parameters (fields of CreateModel's table,
             :data:`~airflow_autopilot.core.fields.model.MODEL`, without an argument here).
+        :param tables: the operator's request tables (default: the module-level ones).
         :return: True when created, False when an existing model was reused.
         """
         try:
@@ -177,6 +184,7 @@ class AutopilotModelHook(AutopilotHook):
             {**(params or {}), "role_arn": role_arn, "tags": tags},
             model_name=model_name,
             containers=containers,
+            spec=(tables or NO_TABLES).get(MODEL),
         )
         try:
             self.client.create_model(**kwargs)
@@ -195,12 +203,14 @@ class AutopilotModelHook(AutopilotHook):
         instance_count: int,
         tags: list[dict[str, str]],
         params: Mapping[str, Any] | None = None,
+        tables: RequestTables | None = None,
     ) -> bool:
         """
         CreateEndpointConfig with one ``AllTraffic`` variant, unless the config exists.
 
         :param params: the operator's other request parameters (fields of CreateEndpointConfig's
             table, :data:`~airflow_autopilot.core.fields.endpoint.ENDPOINT_CONFIG`).
+        :param tables: the operator's request tables (default: the module-level ones).
         :return: True when created, False when an existing config was reused.
         """
         try:
@@ -218,6 +228,7 @@ class AutopilotModelHook(AutopilotHook):
             },
             config_name=config_name,
             model_name=model_name,
+            spec=(tables or NO_TABLES).get(ENDPOINT_CONFIG),
         )
         try:
             self.client.create_endpoint_config(**kwargs)
@@ -241,6 +252,7 @@ class AutopilotModelHook(AutopilotHook):
         poll_interval: float = 30.0,
         timeout: float | None = 3600.0,
         params: Mapping[str, Any] | None = None,
+        tables: RequestTables | None = None,
     ) -> dict[str, Any]:
         """
         Put ``containers`` behind ``endpoint_name``: CreateModel, CreateEndpointConfig, then
@@ -261,11 +273,14 @@ class AutopilotModelHook(AutopilotHook):
         :param timeout: how long to wait for a busy endpoint to settle.
         :param params: the operator's other request parameters (fields of the four requests' tables
             without an argument here), passed to every request's builder.
+        :param tables: the operator's tables of the four requests, each built with its own
+            (default: the module-level ones).
         :return: DescribeEndpoint after the create or update was requested (``{}`` if not visible yet).
         :raises AutopilotJobFailed: when the endpoint exists in a state SageMaker cannot update.
         """
         params = {**(params or {}), "endpoint_name": endpoint_name, "tags": tags}
-        created = self.ensure_model(model_name, role_arn, containers, tags, params=params)
+        tables = tables or NO_TABLES
+        created = self.ensure_model(model_name, role_arn, containers, tags, params=params, tables=tables)
         self.log.info(
             "%s model %s (%d containers)", "Created" if created else "Reusing", model_name, len(containers)
         )
@@ -276,6 +291,7 @@ class AutopilotModelHook(AutopilotHook):
             instance_count=instance_count,
             tags=tags,
             params=params,
+            tables=tables,
         )
         self.log.info(
             "%s endpoint config %s (%s x%d)",
@@ -287,7 +303,7 @@ class AutopilotModelHook(AutopilotHook):
         current = self.describe_endpoint_or_none(endpoint_name)
         action = endpoint_action(current, config_name)
         if action == "create":
-            kwargs, _ = endpoint_request(ENDPOINT, params, config_name=config_name)
+            kwargs, _ = endpoint_request(tables.get(ENDPOINT), params, config_name=config_name)
             try:
                 self.client.create_endpoint(**kwargs)
                 self.log.info("Creating endpoint %s on %s", endpoint_name, config_name)
@@ -309,11 +325,16 @@ class AutopilotModelHook(AutopilotHook):
             current = self.wait_for_endpoint(endpoint_name, poll_interval=poll_interval, timeout=timeout)
             action = endpoint_action(current, config_name)
         if current is not None and action in ("reuse", "refuse", "update"):
-            self._switch_endpoint(current, config_name, action, params)
+            self._switch_endpoint(current, config_name, action, params, tables)
         return self.describe_endpoint_or_none(endpoint_name) or {}
 
     def _switch_endpoint(
-        self, current: Mapping[str, Any], config_name: str, action: str, params: Mapping[str, Any]
+        self,
+        current: Mapping[str, Any],
+        config_name: str,
+        action: str,
+        params: Mapping[str, Any],
+        tables: RequestTables,
     ) -> None:
         """Carry out ``action`` (:func:`~airflow_autopilot.core.promotion.endpoint_action`) on the endpoint."""
         endpoint = current["EndpointName"]
@@ -336,7 +357,7 @@ class AutopilotModelHook(AutopilotHook):
                 "Delete it or choose another endpoint_name."
             )
         kwargs, _ = endpoint_request(
-            UPDATE_ENDPOINT, {**params, "endpoint_name": endpoint}, config_name=config_name
+            tables.get(UPDATE_ENDPOINT), {**params, "endpoint_name": endpoint}, config_name=config_name
         )
         self.client.update_endpoint(**kwargs)
         self.log.info(

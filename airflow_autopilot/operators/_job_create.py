@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -13,6 +13,7 @@ from airflow_autopilot.core.lineage_names import JOB_OUTPUT_ALIAS
 from airflow_autopilot.core.redaction import describe_error, scrub
 from airflow_autopilot.exceptions import AutopilotJobNameConflict
 from airflow_autopilot.links import AutopilotJobLink
+from airflow_autopilot.operators._tables import RequestTablesMixin
 from airflow_autopilot.operators.base import AWS_TEMPLATE_FIELDS, AutopilotBaseOperator, resolve_event
 from airflow_autopilot.operators.lineage import AutopilotLineageMixin
 
@@ -43,35 +44,18 @@ COMMON_PARAM_DOCS = """    :param job_name_prefix: readable start of a generated
 """
 
 
-def table_docstring(prose: str | None, spec: RequestSpec) -> str:
-    """An operator's docstring: its prose, then the ``:param:`` lines of its table and the common ones.
-
-    :param prose: the class's own docstring (what it does).
-    :param spec: its request table.
-    """
-    return f"{(prose or '').rstrip()}\n\n{spec.param_docs()}{COMMON_PARAM_DOCS}"
-
-
-def table_template_fields(spec: RequestSpec) -> tuple[str, ...]:
-    """The template fields of a create operator: the connection's, ``job_name_prefix`` and the table's.
-
-    :param spec: its request table.
-    """
-    return (*AWS_TEMPLATE_FIELDS, "job_name_prefix", *spec.parameters)
-
-
-class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotCreateJobBase(RequestTablesMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     What the create operators share: naming and re-attaching on retries, ``on_kill`` stop, the
     return value ``{"AutoMLJobName", "AutoMLJobArn"}`` and waiting. A subclass names its request
-    table (:attr:`request_spec`) and gets from it its request parameters (keyword arguments with an
-    explicit ``__init__`` signature, assigned verbatim: they are template fields), their renderers
-    and their ``:param:`` docs.
+    table (:attr:`request_tables`, over one table) and gets from it its request parameters
+    (:class:`~airflow_autopilot.operators._tables.RequestTablesMixin`); every one is optional in the
+    signature, as the request is validated in ``execute``.
     """
 
-    #: The request table: the operator's parameters, request, validation and messages.
-    request_spec: ClassVar[RequestSpec]
     template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "job_name_prefix")
+    other_template_fields = ("job_name_prefix",)
+    more_param_docs = COMMON_PARAM_DOCS
     operator_extra_links = (AutopilotJobLink(),)
     ui_color = "#c6e0b4"
     asset_alias_name = JOB_OUTPUT_ALIAS
@@ -86,28 +70,6 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
     s3_output_path: Any
     objective_metric: Any
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Derive a subclass's template fields, renderers, docstring and ``__init__`` signature from
-        the :attr:`request_spec` it names (Airflow wraps that ``__init__`` after this runs)."""
-        super().__init_subclass__(**kwargs)
-        spec = cls.__dict__.get("request_spec")
-        if spec is None:
-            return
-        cls.template_fields = table_template_fields(spec)
-        cls.template_fields_renderers = spec.renderers
-        cls.__doc__ = table_docstring(cls.__doc__, spec)
-        if "__init__" in cls.__dict__:
-            return
-
-        def __init__(self: AutopilotCreateJobBase, **kwargs: Any) -> None:
-            super(cls, self).__init__(**kwargs)  # type: ignore[misc]
-
-        # Airflow's default_args, partial() and expand() read the parameters from the signature.
-        __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
-        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-        __init__.__doc__ = f"The parameters are the {spec.operation} table's; see the class docstring."
-        cls.__init__ = __init__  # type: ignore[method-assign]
-
     def __init__(
         self,
         *,
@@ -119,11 +81,10 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
         emit_asset_events: bool = False,
         **kwargs: Any,
     ) -> None:
-        table = {name: kwargs.pop(name, None) for name in self.request_spec.parameters}
+        table = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
-        for name, value in table.items():
-            setattr(self, name, value)
+        self.assign_request_parameters(table)
         self.job_name_prefix = job_name_prefix
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -132,6 +93,11 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
         # Set in execute: the job this try is about, and the value of the tag on_kill leaves on it.
         self.resolved_job_name: str | None = None
         self.stop_marker = "on_kill"
+
+    @property
+    def request_spec(self) -> RequestSpec:
+        """The create request's table (the one of :attr:`request_tables`)."""
+        return self.request_tables.specs[0]
 
     @property
     def criteria(self) -> WaitCriteria:
@@ -176,9 +142,11 @@ class AutopilotCreateJobBase(AutopilotLineageMixin, AutopilotBaseOperator):
         spec = self.request_spec
         errors: list[str] = []
         # The wait's settings too: a bad one must not surface only after the job was created.
-        errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
+        from airflow_autopilot.core.waits.pace import poll_interval_errors  # the rule is in core
+
+        errors += poll_interval_errors(self.poll_interval)
         errors += seconds_errors(self.max_wait_seconds, "max_wait_seconds", allow_none=True)
-        params = {name: getattr(self, name) for name in spec.parameters}
+        params = self.request_parameters()
         params["job_name"] = self.resolve_job_name(chain, errors)
         params["owner_tag"] = chain.owner_tag
         request, build_errors = spec.build(params)

@@ -106,12 +106,9 @@ class AutopilotConnectionMixin:
 
     def hook_kwargs(self) -> dict[str, Any]:
         """Arguments for any ``AwsBaseHook`` subclass with this task's connection parameters."""
-        return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "config": botocore_config_dict(self.botocore_config),
-        }
+        kwargs = self.connection_kwargs()
+        kwargs["config"] = kwargs.pop("botocore_config")  # AwsBaseHook's name for it
+        return kwargs
 
     def connection_kwargs(self) -> dict[str, Any]:
         """The connection parameters as trigger kwargs (names only: no credentials)."""

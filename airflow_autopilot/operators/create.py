@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB
+from airflow_autopilot.core.fields.spec import RequestTables
 from airflow_autopilot.operators._job_create import (
     AutopilotCreateJobBase,
 )
@@ -25,4 +26,4 @@ class AutopilotCreateJobOperator(AutopilotCreateJobBase):
     descriptions come from the CreateAutoMLJob table (:mod:`airflow_autopilot.core.fields.automl`).
     """
 
-    request_spec = CREATE_AUTOML_JOB
+    request_tables = RequestTables(CREATE_AUTOML_JOB, required_arguments=False)

@@ -4,6 +4,7 @@ text generation), re-attaching on retries, and optionally waiting."""
 from __future__ import annotations
 
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB_V2
+from airflow_autopilot.core.fields.spec import RequestTables
 from airflow_autopilot.operators._job_create import (
     AutopilotCreateJobBase,
 )
@@ -29,4 +30,4 @@ class AutopilotCreateJobV2Operator(AutopilotCreateJobBase):
     the CreateAutoMLJobV2 table (:mod:`airflow_autopilot.core.fields.automl`).
     """
 
-    request_spec = CREATE_AUTOML_JOB_V2
+    request_tables = RequestTables(CREATE_AUTOML_JOB_V2, required_arguments=False)

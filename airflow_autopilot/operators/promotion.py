@@ -4,9 +4,8 @@ endpoint deployment of a BestCandidate.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseBranchOperator, conf
 
@@ -20,8 +19,9 @@ from airflow_autopilot.core.fields.endpoint import (
 from airflow_autopilot.core.fields.model import DEFAULT_INSTANCE_TYPE as DEFAULT_INSTANCE_TYPE
 from airflow_autopilot.core.fields.model import MODEL, MODEL_DEFAULTS
 from airflow_autopilot.core.fields.model_package import MODEL_PACKAGE, MODEL_PACKAGE_DEFAULTS
-from airflow_autopilot.core.fields.spec import Parameter, RequestSpec
+from airflow_autopilot.core.fields.spec import RequestTables
 from airflow_autopilot.core.lineage_names import ENDPOINT_ALIAS, MODEL_PACKAGE_GROUP_ALIAS
+from airflow_autopilot.operators._tables import RequestTablesMixin
 from airflow_autopilot.operators.base import (
     AWS_TEMPLATE_FIELDS,
     AutopilotBaseOperator,
@@ -41,131 +41,11 @@ if TYPE_CHECKING:
 DECISION_XCOM_KEY = "promotion_decision"
 
 
-# --- request parameters --------------------------------------------------------------------------
-class RequestParameters:
-    """
-    The operator parameters that set request fields, taken from the requests' tables
-    (:mod:`airflow_autopilot.core.fields`): their names (template fields), defaults, ``:param:`` docs
-    and the ``__init__`` signature Airflow reads (``default_args``, missing arguments). A field added
-    to a table with a ``parameter`` becomes a parameter of every operator sending that request.
-
-    :param specs: the tables of the requests the operator sends (the first one's docs win).
-    :param defaults: the operator's defaults; a parameter not listed is required when its field is
-        (``model_name`` is listed as ``None``: derived when not given), else defaults to ``None``.
-    """
-
-    def __init__(self, *specs: RequestSpec, defaults: Mapping[str, Any] | None = None) -> None:
-        self.defaults = dict(defaults or {})
-        table: dict[str, Parameter] = {}
-        required: set[str] = set()
-        for spec in specs:
-            for parameter in spec.parameter_table:
-                table.setdefault(parameter.name, parameter)
-            required |= {f.parameter for f in spec.fields if f.required and f.parameter is not None}
-        self.table = tuple(table.values())
-        self.required = frozenset(required - set(self.defaults))
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The parameters, in table order."""
-        return tuple(p.name for p in self.table)
-
-    @property
-    def renderers(self) -> dict[str, str]:
-        """Template field renderers: ``json`` for structured parameters."""
-        return {p.name: p.renderer for p in self.table if p.renderer}
-
-    def docs(self) -> str:
-        """The ``:param:`` lines, for the operator's docstring."""
-        return "".join(f"    :param {p.name}: {p.doc}\n" for p in self.table)
-
-    def signature(self, init: Callable[..., None]) -> inspect.Signature:
-        """``init``'s signature with the parameters (keyword-only) before its ``**kwargs``.
-
-        :param init: the operator's ``__init__`` (taking them through ``**kwargs``).
-        """
-        own = list(inspect.signature(init).parameters.values())
-        names = {p.name for p in own}
-        added = [
-            inspect.Parameter(
-                p.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=inspect.Parameter.empty if p.name in self.required else self.defaults.get(p.name),
-                annotation=p.type_hint,
-            )
-            for p in self.table
-            if p.name not in names
-        ]
-        # Required keyword-only parameters may follow optional ones; **kwargs stays last.
-        return inspect.Signature([*own[:-1], *added, own[-1]], return_annotation="None")
-
-    def take(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The parameters' values, removed from ``kwargs`` (defaults for those not given).
-
-        :param kwargs: the operator's keyword arguments.
-        :raises TypeError: when a required one is missing (as Python would for a named argument).
-        """
-        missing = sorted(n for n in self.required if n not in kwargs)
-        if missing:
-            raise TypeError(f"missing keyword argument(s) {', '.join(map(repr, missing))}")
-        return {name: kwargs.pop(name, self.defaults.get(name)) for name in self.names}
-
-
-class RequestTableMixin:
-    """
-    An operator whose request parameters come from :attr:`request_table`: a class naming one gets
-    its template fields (the connection's, the table's, then :attr:`other_template_fields`),
-    renderers, the ``:param:`` lines of its docstring and its ``__init__`` signature derived when it
-    is created; ``__init__`` takes the parameters with :meth:`take_request_parameters`. A subclass
-    naming a table extended by a field gets that field as a parameter, as editing the table gives it
-    to the operator itself.
-    """
-
-    #: The request parameters, from the tables of the requests the operator sends.
-    request_table: ClassVar[RequestParameters]
-    #: The template fields that are not request parameters.
-    other_template_fields: ClassVar[tuple[str, ...]] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        table = cls.__dict__.get("request_table")
-        if table is None:
-            return
-        operator: Any = cls  # a BaseOperator subclass: it has these attributes
-        operator.template_fields = (*AWS_TEMPLATE_FIELDS, *table.names, *cls.other_template_fields)
-        operator.template_fields_renderers = table.renderers
-        cls.__doc__ = (cls.__doc__ or "").rstrip(" ") + table.docs()
-        init = cls.__dict__.get("__init__")
-        if init is None:
-            parent = super(cls, cls).__init__  # type: ignore[misc]
-
-            def init(self: Any, **kwargs: Any) -> None:
-                parent(self, **kwargs)
-
-            init.__qualname__ = f"{cls.__qualname__}.__init__"
-            init.__signature__ = table.signature(parent)  # type: ignore[attr-defined]
-            operator.__init__ = init
-        else:
-            # Airflow's default_args, partial() and expand() read the parameters from the signature.
-            init.__signature__ = table.signature(init)
-
-    def take_request_parameters(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The request parameters' values, removed from the operator's keyword arguments.
-
-        :param kwargs: the keyword arguments (before ``BaseOperator`` sees them).
-        """
-        return self.request_table.take(kwargs)
-
-    def request_parameters(self) -> dict[str, Any]:
-        """The request parameters, as rendered."""
-        return {name: getattr(self, name) for name in self.request_table.names}
-
-
-#: The register operator's parameters that set CreateModelPackage fields.
-REGISTER_PARAMETERS = RequestParameters(MODEL_PACKAGE, defaults=MODEL_PACKAGE_DEFAULTS)
-#: The deploy operator's parameters that set CreateEndpoint, CreateModel, CreateEndpointConfig and
-#: UpdateEndpoint fields.
-DEPLOY_PARAMETERS = RequestParameters(
+#: The register operator's request table (CreateModelPackage) and defaults.
+REGISTER_TABLES = RequestTables(MODEL_PACKAGE, defaults=MODEL_PACKAGE_DEFAULTS)
+#: The deploy operator's request tables (CreateEndpoint, CreateModel, CreateEndpointConfig and
+#: UpdateEndpoint) and defaults.
+DEPLOY_TABLES = RequestTables(
     ENDPOINT,
     MODEL,
     ENDPOINT_CONFIG,
@@ -348,7 +228,7 @@ class AutopilotPromotionBranchOperator(BaseBranchOperator, AutopilotBaseOperator
 
 
 # --- Model Registry ------------------------------------------------------------------------------
-class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotRegisterCandidateOperator(RequestTablesMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Register a BestCandidate as a new version of a Model Package Group (created when missing).
 
@@ -377,7 +257,7 @@ class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixi
 
     """
 
-    request_table = REGISTER_PARAMETERS
+    request_tables = REGISTER_TABLES
     other_template_fields = (
         "best_candidate",
         "job_name",
@@ -400,8 +280,7 @@ class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixi
         request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
-        for name, value in request.items():
-            setattr(self, name, value)
+        self.assign_request_parameters(request)
         self.best_candidate = best_candidate
         self.processing_unit = processing_unit
         self.job_name = job_name
@@ -424,7 +303,8 @@ class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixi
         containers = inference_containers(best, processing_unit=self.processing_unit)
         validate_job_name(self.job_name, "job_name")
         params = self.request_parameters()
-        built = MODEL_PACKAGE.build(
+        spec = self.request_tables.get(MODEL_PACKAGE)
+        built = spec.build(
             {
                 **params,
                 "model_package_description": params["model_package_description"]
@@ -434,7 +314,7 @@ class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixi
             }
         )
         # The hook adds the ClientToken (derived from the job, the candidate and the group).
-        refuse(request_errors(MODEL_PACKAGE, built))
+        refuse(request_errors(spec, built))
         return built[0]
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -496,7 +376,7 @@ class AutopilotRegisterCandidateOperator(RequestTableMixin, AutopilotLineageMixi
 
 
 # --- endpoint ------------------------------------------------------------------------------------
-class AutopilotDeployCandidateOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Deploy a BestCandidate to a real-time endpoint: CreateModel (every inference container),
     CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint when the endpoint exists with
@@ -531,7 +411,7 @@ class AutopilotDeployCandidateOperator(RequestTableMixin, AutopilotLineageMixin,
 
     """
 
-    request_table = DEPLOY_PARAMETERS
+    request_tables = DEPLOY_TABLES
     other_template_fields = (
         "best_candidate",
         "inference_response_keys",
@@ -558,8 +438,7 @@ class AutopilotDeployCandidateOperator(RequestTableMixin, AutopilotLineageMixin,
         request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
-        for name, value in request.items():
-            setattr(self, name, value)
+        self.assign_request_parameters(request)
         self.best_candidate = best_candidate
         self.model_package_arn = model_package_arn
         self.inference_response_keys = inference_response_keys
@@ -592,19 +471,23 @@ class AutopilotDeployCandidateOperator(RequestTableMixin, AutopilotLineageMixin,
         keys = parse_string_list(self.inference_response_keys, "inference_response_keys")
         containers = with_response_keys(inference_containers(best, processing_unit=self.deploy_unit()), keys)
         params = self.request_parameters()
+        # Each request from this operator's own table (an extended copy in a subclass).
+        endpoint_spec, model_spec, config_spec, update_spec = (
+            self.request_tables.get(spec) for spec in (ENDPOINT, MODEL, ENDPOINT_CONFIG, UPDATE_ENDPOINT)
+        )
         model_name = params["model_name"] or safe_resource_name(score.candidate_name, containers)
-        model = model_request(params, model_name=model_name, containers=containers)
+        model = model_request(params, model_name=model_name, containers=containers, spec=model_spec)
         # The config's name is a hash of what it holds: derived once the rest is known to be valid.
-        config = endpoint_config_request(params, config_name="", model_name=model_name)
-        endpoint = endpoint_request(ENDPOINT, params, config_name="")
-        update = endpoint_request(UPDATE_ENDPOINT, params, config_name="")
+        config = endpoint_config_request(params, config_name="", model_name=model_name, spec=config_spec)
+        endpoint = endpoint_request(endpoint_spec, params, config_name="")
+        update = endpoint_request(update_spec, params, config_name="")
         derived = frozenset({"EndpointConfigName"})
         refuse(
             [
-                *request_errors(ENDPOINT, endpoint, derived=derived),
-                *request_errors(MODEL, model),
-                *request_errors(ENDPOINT_CONFIG, config, derived=derived),
-                *request_errors(UPDATE_ENDPOINT, update, derived=derived),
+                *request_errors(endpoint_spec, endpoint, derived=derived),
+                *request_errors(model_spec, model),
+                *request_errors(config_spec, config, derived=derived),
+                *request_errors(update_spec, update, derived=derived),
                 *seconds_errors(self.poll_interval, "poll_interval", allow_zero=True),
                 *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
             ]
@@ -639,6 +522,7 @@ class AutopilotDeployCandidateOperator(RequestTableMixin, AutopilotLineageMixin,
             poll_interval=self.poll_interval,
             timeout=self.max_wait_seconds,
             params=params,
+            tables=self.request_tables,
         )
         result = to_json_safe(
             {

@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_autopilot.core.fields.model import MODEL, MODEL_DEFAULTS
+from airflow_autopilot.core.fields.spec import RequestTables
 from airflow_autopilot.core.fields.transform import TRANSFORM_DEFAULTS, TRANSFORM_JOB
 from airflow_autopilot.core.lineage_names import BATCH_TRANSFORM_OUTPUT_ALIAS
 from airflow_autopilot.core.redaction import scrub
 from airflow_autopilot.exceptions import AutopilotError, AutopilotJobNameConflict
+from airflow_autopilot.operators._tables import RequestTablesMixin
 from airflow_autopilot.operators.base import (
     AutopilotBaseOperator,
     resolve_resource_event,
 )
 from airflow_autopilot.operators.lineage import AutopilotLineageMixin
-from airflow_autopilot.operators.promotion import RequestParameters, RequestTableMixin
 
 # The domain core (naming, promotion rules, the transform request and wait) is imported where the
 # task runs: DAG files import this module, and parsing them needs none of it. The request tables
@@ -28,13 +29,11 @@ if TYPE_CHECKING:
     from airflow_autopilot.core.lineage import TaskLineage
     from airflow_autopilot.core.naming import TryChain
 
-#: The parameters that set CreateTransformJob and CreateModel fields.
-TRANSFORM_PARAMETERS = RequestParameters(
-    TRANSFORM_JOB, MODEL, defaults={**MODEL_DEFAULTS, **TRANSFORM_DEFAULTS}
-)
+#: The operator's request tables (CreateTransformJob and CreateModel) and defaults.
+TRANSFORM_TABLES = RequestTables(TRANSFORM_JOB, MODEL, defaults={**MODEL_DEFAULTS, **TRANSFORM_DEFAULTS})
 
 
-class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, AutopilotBaseOperator):
+class AutopilotBatchTransformOperator(RequestTablesMixin, AutopilotLineageMixin, AutopilotBaseOperator):
     """
     Score the data under an S3 prefix with an Autopilot candidate, as SageMaker does for Autopilot
     models: a model holding every inference container of the candidate (a serial inference
@@ -75,7 +74,7 @@ class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, 
 
     """
 
-    request_table = TRANSFORM_PARAMETERS
+    request_tables = TRANSFORM_TABLES
     other_template_fields = (
         "job_name",
         "candidate_name",
@@ -107,8 +106,7 @@ class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, 
         request = self.take_request_parameters(kwargs)
         super().__init__(**kwargs)
         self.init_lineage(emit_asset_events)
-        for name, value in request.items():
-            setattr(self, name, value)
+        self.assign_request_parameters(request)
         self.job_name = job_name
         self.candidate_name = candidate_name
         self.best_candidate = best_candidate
@@ -170,17 +168,20 @@ class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, 
             best = parse_mapping(self.best_candidate, "best_candidate")
             containers = with_response_keys(inference_containers(best), self._keys)
         params = self.request_parameters()
+        model_spec, job_spec = self.request_tables.get(MODEL), self.request_tables.get(TRANSFORM_JOB)
         # The model's name is derived from the candidate unless given, its containers known once the
         # candidate is; the job's name comes from the try chain: all valid by construction.
-        model = model_request(params, model_name=params["model_name"] or None, containers=containers)
+        model = model_request(
+            params, model_name=params["model_name"] or None, containers=containers, spec=model_spec
+        )
         own_tags = [{"Key": CANDIDATE_TAG_KEY, "Value": ""}, *([chain.owner_tag] if chain else [])]
-        job = transform_request(params, job_name="", model_name="", own_tags=own_tags)
+        job = transform_request(params, job_name="", model_name="", own_tags=own_tags, spec=job_spec)
         refuse(
             [
                 *seconds_errors(self.poll_interval, "poll_interval", allow_zero=True),
                 *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
-                *request_errors(MODEL, model, derived=frozenset({"ModelName", "Containers"})),
-                *request_errors(TRANSFORM_JOB, job, derived=frozenset({"TransformJobName", "ModelName"})),
+                *request_errors(model_spec, model, derived=frozenset({"ModelName", "Containers"})),
+                *request_errors(job_spec, job, derived=frozenset({"TransformJobName", "ModelName"})),
             ]
         )
         self._input_uri = job[0]["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
@@ -318,9 +319,16 @@ class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, 
         params = self.request_parameters()
         model_name = params["model_name"] or safe_resource_name(candidate, containers)
         self.resolved_model_name = model_name
-        model, _ = model_request(params, model_name=model_name, containers=containers)
+        model, _ = model_request(
+            params, model_name=model_name, containers=containers, spec=self.request_tables.get(MODEL)
+        )
         created = self.model_hook.ensure_model(
-            model_name, model["ExecutionRoleArn"], containers, model.get("Tags", []), params=params
+            model_name,
+            model["ExecutionRoleArn"],
+            containers,
+            model.get("Tags", []),
+            params=params,
+            tables=self.request_tables,
         )
         self.log.info(
             "%s model %s: candidate %s, %d containers (a serial inference pipeline)",
@@ -331,7 +339,11 @@ class AutopilotBatchTransformOperator(RequestTableMixin, AutopilotLineageMixin, 
         )
         candidate_tag = {"Key": CANDIDATE_TAG_KEY, "Value": candidate}
         request, _ = transform_request(
-            params, job_name="", model_name=model_name, own_tags=[chain.owner_tag, candidate_tag]
+            params,
+            job_name="",
+            model_name=model_name,
+            own_tags=[chain.owner_tag, candidate_tag],
+            spec=self.request_tables.get(TRANSFORM_JOB),
         )
         described = self.create_or_reattach(request, chain)
         name = str(described.get("TransformJobName") or self.resolved_transform_job_name)

@@ -1,8 +1,12 @@
-"""Adding an optional CreateAutoMLJobV2 field is one table entry: in a copy of the table extended by one
-entry, the operator parameter, template field, docs, request, validation and emulator message follow;
+"""Adding an optional request field is one table entry: in a copy of the table extended by one entry,
+the operator parameter, template field, docs, request, validation and emulator message follow, for
+CreateAutoMLJobV2 and for a hosting request (CreateEndpointConfig, deployed against the emulator);
 and Airflow's default_args, partial and expand work for table-derived parameters."""
 
 from __future__ import annotations
+
+import inspect
+import json
 
 import pytest
 from airflow.providers.common.compat.sdk import DAG
@@ -10,9 +14,14 @@ from moto.sagemaker.exceptions import ValidationError
 
 from airflow_autopilot.core.fields import Field
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB_V2
+from airflow_autopilot.core.fields.endpoint import ENDPOINT_CONFIG
 from airflow_autopilot.emulator import job_validation
 from airflow_autopilot.exceptions import AutopilotValidationError
-from airflow_autopilot.operators import AutopilotCreateJobOperator, AutopilotCreateJobV2Operator
+from airflow_autopilot.operators import (
+    AutopilotCreateJobOperator,
+    AutopilotCreateJobV2Operator,
+    AutopilotDeployCandidateOperator,
+)
 from tests.conftest import ROLE_ARN
 
 #: The one entry: a made-up optional field, as a new SageMaker release might add one.
@@ -24,13 +33,15 @@ NEW_FIELD = Field(
     minimum=1,
     maximum=90,
 )
-EXTENDED = CREATE_AUTOML_JOB_V2.extended(NEW_FIELD)
 
 
 class ExtendedV2Operator(AutopilotCreateJobV2Operator):
     """The V2 operator over the extended table (what editing the real table gives the real operator)."""
 
-    request_spec = EXTENDED
+    request_tables = AutopilotCreateJobV2Operator.request_tables.extended(NEW_FIELD)
+
+
+EXTENDED = ExtendedV2Operator.request_tables.get(CREATE_AUTOML_JOB_V2)
 
 
 TABULAR = {"TabularJobConfig": {"TargetAttributeName": "y", "ProblemType": "Regression"}}
@@ -118,3 +129,87 @@ def test_partial_and_expand_take_table_parameters_and_refuse_others():
     assert mapped.expand_input.value == {"s3_input_uri": ["s3://b/a/", "s3://b/b/"]}
     with pytest.raises(TypeError, match="target_attribute_name"):
         AutopilotCreateJobV2Operator.partial(task_id="bad", target_attribute_name="y")
+
+
+# --- a hosting request: CreateEndpointConfig, through the deploy operator and the hook -------------
+#: The one entry: a member of the endpoint's one production variant, as a new release might add one.
+VOLUME = Field(
+    "ProductionVariants[].VolumeSizeInGB",
+    "volume_size_in_gb",
+    "int",
+    "storage of each endpoint instance, in GB (1 to 512).",
+    minimum=1,
+    maximum=512,
+)
+
+
+class BigVolumeDeployOperator(AutopilotDeployCandidateOperator):
+    """The deploy operator over CreateEndpointConfig's table extended by one entry."""
+
+    request_tables = AutopilotDeployCandidateOperator.request_tables.extended(
+        VOLUME, operation="CreateEndpointConfig"
+    )
+
+
+EXTENDED_CONFIG = BigVolumeDeployOperator.request_tables.get(ENDPOINT_CONFIG)
+
+
+@pytest.fixture
+def best_candidate(autopilot_emulator, make_job):
+    autopilot_emulator.configure(stage_seconds=0.01)
+    make_job("volume-job")
+    autopilot_emulator.advance(60)
+    described = autopilot_emulator.client("sagemaker").describe_auto_ml_job(AutoMLJobName="volume-job")
+    return json.loads(json.dumps(described["BestCandidate"], default=str))
+
+
+def deployer(best, **kwargs):
+    return BigVolumeDeployOperator(
+        task_id="deploy",
+        best_candidate=best,
+        endpoint_name="volume-endpoint",
+        role_arn=ROLE_ARN,
+        aws_conn_id=None,
+        poll_interval=0.05,
+        max_wait_seconds=10,
+        deferrable=False,
+        **kwargs,
+    )
+
+
+def test_a_hosting_field_is_a_parameter_a_template_field_and_documented():
+    assert "volume_size_in_gb" in BigVolumeDeployOperator.template_fields
+    assert "volume_size_in_gb" not in AutopilotDeployCandidateOperator.template_fields
+    assert ":param volume_size_in_gb: storage of each endpoint instance" in BigVolumeDeployOperator.__doc__
+    assert inspect.signature(BigVolumeDeployOperator.__init__).parameters["volume_size_in_gb"].default is None
+    assert deployer({}, volume_size_in_gb="{{ params.gb }}").volume_size_in_gb == "{{ params.gb }}"
+
+
+def test_a_hosting_field_reaches_the_endpoint_config_sagemaker_keeps(autopilot_emulator, best_candidate):
+    result = deployer(best_candidate, volume_size_in_gb="64").execute({})
+    sm = autopilot_emulator.client("sagemaker")
+    config = sm.describe_endpoint_config(EndpointConfigName=result["EndpointConfigName"])
+    assert config["ProductionVariants"][0]["VolumeSizeInGB"] == 64  # coerced from its rendering
+    assert config["ProductionVariants"][0]["VariantName"] == "AllTraffic"
+
+
+def test_a_hosting_field_is_validated_naming_field_rule_and_parameter_before_aws(autopilot_emulator):
+    from airflow_autopilot.core.promotion import PromotionInputError
+    from tests.helpers import candidate
+
+    with pytest.raises(PromotionInputError) as raised:
+        deployer(candidate(), volume_size_in_gb=1000).execute({})
+    assert list(raised.value.errors) == [
+        "ProductionVariants[0].VolumeSizeInGB: 1000 must be an integer from 1 to 512 "
+        "(operator parameter: volume_size_in_gb)"
+    ]
+    assert autopilot_emulator.request_counts().get("CreateModel", 0) == 0
+
+
+def test_the_emulator_answers_the_hosting_field_in_sagemaker_s_words():
+    request, errors = EXTENDED_CONFIG.build({"volume_size_in_gb": 1000, "model_name": "m"})
+    assert errors == [] and request["ProductionVariants"][0]["VolumeSizeInGB"] == 1000
+    assert (
+        "Value '1000' at 'productionVariants.member.volumeSizeInGB' failed to satisfy constraint: "
+        "Member must have value between 1 and 512"
+    ) in EXTENDED_CONFIG.server_message(request)

@@ -328,11 +328,13 @@ async def test_the_sensor_hands_its_describe_to_the_trigger(server, make_job):
 
 # --- the safety net -------------------------------------------------------------------------------
 class WindowsMissEverything:
-    """A real client whose windowed ListAutoMLJobs pages come back empty (a change the windows
-    missed); full listings are untouched."""
+    """A real client whose windowed ListAutoMLJobs pages show every job as the first window did
+    (every later change missed, though the jobs are listed, so nothing looks gone); full listings
+    are untouched."""
 
     def __init__(self, client) -> None:
         self._client = client
+        self._first: dict[str, dict] = {}
 
     def __getattr__(self, name):
         return getattr(self._client, name)
@@ -340,7 +342,10 @@ class WindowsMissEverything:
     async def list_auto_ml_jobs(self, **kwargs):
         page = await self._client.list_auto_ml_jobs(**kwargs)
         if "LastModifiedTimeAfter" in kwargs:
-            page = {**page, "AutoMLJobSummaries": []}
+            rows = page["AutoMLJobSummaries"]
+            for row in rows:
+                self._first.setdefault(row["AutoMLJobName"], row)
+            page = {**page, "AutoMLJobSummaries": [self._first[r["AutoMLJobName"]] for r in rows]}
         return page
 
 
@@ -393,6 +398,145 @@ async def test_a_job_that_disappears_ends_the_wait_as_not_found(autopilot_emulat
     event = events["poll-gone"]
     assert event["status"] == "error"
     assert "not found" in event["message"] and "last seen InProgress/Starting" in event["message"]
+
+
+async def test_a_job_lost_in_an_idle_restart_ends_not_found_within_the_grace(autopilot_emulator_server):
+    """An instant restart no listing saw fail, of an idle job that no window lists any more: the
+    full listing, one page here, comes every half grace instead of every full_listing_seconds."""
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-gone-idle"], IDLE)
+    trigger = fast_trigger(
+        AutopilotJobTrigger,
+        "poll-gone-idle",
+        last_seen=handed_off(server, "poll-gone-idle"),
+        candidate_interval=0,
+        not_found_grace_seconds=60,
+    )
+    state = {"ticks": 0, "after_restart": 0.0}
+
+    def restart_then_advance():
+        state["ticks"] += 1
+        if state["ticks"] == 4:
+            # Every job is gone, and no call saw the server down. The job's last change is 15 s
+            # old: the windows since (which must show it) did, so none will miss it now.
+            server.reset()
+        else:
+            server.advance(5)
+            state["after_restart"] += 5 if state["ticks"] > 4 else 0
+
+    events = await run_triggers([trigger], until=bool, advance=restart_then_advance, limit=15)
+    event = events["poll-gone-idle"]
+    assert event["status"] == "error"
+    assert "not found" in event["message"] and "last seen InProgress/Starting" in event["message"]
+    # Server seconds from the restart to the event (plus the tick that noticed it).
+    assert state["after_restart"] <= 60 + 5, state
+
+
+async def test_a_window_that_lacks_a_job_it_must_show_describes_it(autopilot_emulator_server):
+    """The job's last known change falls inside the window, visible for over overlap_seconds: a
+    window without it means it is gone. One describe tells, no full listing (no grace given here,
+    so no presence listing either)."""
+    from botocore.exceptions import ClientError
+
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-gone-window"], IDLE)
+    seen = from_hand_off(handed_off(server, "poll-gone-window"))
+    poller = CoalescedPoller(run_loop=False)
+    async with emulator_client(server) as client:
+        async with poller.watch("poll-gone-window", WaitCriteria(), 60, client=client, seen=seen) as watch:
+            await poller.cycle(client)  # lists the job: nothing to describe
+            assert poller.stats.describe_calls == 0 and not watch._items
+            server.reset()  # every job is gone
+            server.advance(6)
+            await poller.cycle(client)
+            assert watch._items, "the window without the job brought no describe"
+            with pytest.raises(ClientError, match="ResourceNotFound|not found"):
+                await watch.next()
+    assert [r.kind for r in poller.stats.history] == ["window", "window"]
+    assert poller.stats.describe_calls == 1
+
+
+async def test_a_listing_that_fails_brings_the_check_for_lost_jobs_forward(
+    autopilot_emulator_server, monkeypatch
+):
+    """The emulator is down for a second (refused connections) and comes back without its jobs:
+    the first listing after the failure is a full one, and the wait ends "not found" at once, long
+    before a grace that would otherwise be the bound."""
+    from tests.network_faults import faulty_network
+
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-gone-down"], IDLE)
+    proxy = faulty_network(server.port, [("refuse", 1.0, 1.0)], monkeypatch)
+    trigger = fast_trigger(
+        AutopilotJobTrigger,
+        "poll-gone-down",
+        aws_conn_id="faulty_network",
+        last_seen=handed_off(server, "poll-gone-down"),
+        candidate_interval=0,
+        not_found_grace_seconds=3600,  # no presence listing within the test: only the failure tells
+        timeout=20,
+    )
+    state = {"reset": False}
+
+    def reset_while_down():
+        if not state["reset"] and time.monotonic() - started > 1.3:
+            server.reset()  # the server comes back empty
+            state["reset"] = True
+
+    proxy.start_clock()
+    started = time.monotonic()
+    try:
+        events = await run_triggers([trigger], until=bool, advance=reset_while_down, limit=15)
+    finally:
+        proxy.close()
+    elapsed = time.monotonic() - started
+    event = events["poll-gone-down"]
+    assert event["status"] == "error" and "not found" in event["message"], event
+    assert elapsed < 6, f"{elapsed:.1f}s: the server was back after 2 s"
+
+
+# --- error summaries: only what was observed -----------------------------------------------------
+async def test_an_error_summary_shows_only_what_the_listing_showed(autopilot_emulator_server):
+    """#29 3: the listing shows the job Completed, the describe that would give the verdict is
+    denied: the error's summary says Completed as the listing did, and claims no best candidate."""
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-denied"], QUICK)
+    trigger = fast_trigger(
+        AutopilotJobTrigger, "poll-denied", last_seen=handed_off(server, "poll-denied"), candidate_interval=0
+    )
+    server.deny("DescribeAutoMLJob", "DescribeAutoMLJobV2")
+    try:
+        events = await run_triggers([trigger], until=bool, advance=lambda: server.advance(20), limit=15)
+    finally:
+        server.clear_faults()
+    event = events["poll-denied"]
+    assert event["status"] == "error" and "AccessDenied" in event["message"], event
+    summary = event["summary"]
+    assert summary["ObservedIn"] == "ListAutoMLJobs", summary
+    assert (summary["AutoMLJobStatus"], summary["AutoMLJobSecondaryStatus"]) == ("Completed", "Completed")
+    assert "BestCandidateName" not in summary and "BestCandidateObjectiveMetric" not in summary
+    # The job had a best candidate all along: the summary did not deny it, it did not know.
+    assert AutopilotJob.from_describe(
+        server.client().describe_auto_ml_job(AutoMLJobName="poll-denied")
+    ).best_candidate
+
+
+async def test_an_error_before_the_job_was_read_says_its_status_is_unknown(autopilot_emulator_server):
+    server = autopilot_emulator_server
+    create_jobs(server, ["poll-never-read"], IDLE)
+    trigger = fast_trigger(AutopilotJobTrigger, "poll-never-read", coalesce=False, candidate_interval=0)
+    server.deny("DescribeAutoMLJob", "DescribeAutoMLJobV2")
+    try:
+        events = await run_triggers([trigger], until=bool, limit=15)
+    finally:
+        server.clear_faults()
+    event = events["poll-never-read"]
+    assert event["status"] == "error", event
+    assert event["summary"] == {
+        "AutoMLJobName": "poll-never-read",
+        "AutoMLJobStatus": None,
+        "ObservedIn": None,
+    }
 
 
 # --- without ListAutoMLJobs -----------------------------------------------------------------------

@@ -5,7 +5,8 @@ Each case creates a job on the in-process emulator with a chosen outcome, schedu
 (throttling bursts of up to 10 in a row, HTTP 5xx, connection resets, read timeouts, refused
 connections, ResourceNotFound right after creation) and waits through poke, reschedule or the blocking
 ``AutopilotHook.wait_for_job`` (the create operator's wait), then asks the best-candidate operator. Every case must
-end with the job's true outcome: no false success, no false failure, no lost event.
+end with the job's true outcome: no false success, no false failure, no lost event. A server restart
+that loses its state (every job gone) must end the wait as "not found", never as a timeout.
 
 Throttling, 5xx and ResourceNotFound are real AWS error responses from the emulator; connection
 resets and read timeouts are raised where botocore's HTTP layer raises them (a ``before-send``
@@ -24,6 +25,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from airflow_autopilot.core.defaults import DEFAULT_NOT_FOUND_GRACE_SECONDS
+from airflow_autopilot.core.errors import is_not_found
 from airflow_autopilot.core.job import WaitCriteria
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.hooks import AutopilotHook
@@ -73,6 +76,8 @@ class TransportFaults:
 
     def __init__(self) -> None:
         self.pending: deque[str] = deque()
+        #: Server restarts the case scheduled so far (``_schedule``'s ``"restart"``).
+        self.restarts = 0
 
     def __call__(self, request, **kwargs):
         if not self.pending:
@@ -114,7 +119,10 @@ SUITE_SETTINGS = {
 
 def _schedule(emulator, transport, name: str, burst) -> None:
     kind, length = burst
-    if kind == "throttle":
+    if kind == "restart":  # the server restarts with its state lost: every job is gone
+        emulator.reset()
+        transport.restarts += 1
+    elif kind == "throttle":
         emulator.inject_faults(name, throttle=length)
     elif kind == "server-error":
         emulator.inject_faults(name, server_errors=length)
@@ -122,7 +130,7 @@ def _schedule(emulator, transport, name: str, burst) -> None:
         transport.pending.extend([kind] * length)
 
 
-def _sensor(name: str, hook, mode: str) -> AutopilotJobSensor:
+def _sensor(name: str, hook, mode: str, grace: float = DEFAULT_NOT_FOUND_GRACE_SECONDS) -> AutopilotJobSensor:
     sensor = AutopilotJobSensor(
         task_id=f"wait_{name}",
         job_name=name,
@@ -130,6 +138,7 @@ def _sensor(name: str, hook, mode: str) -> AutopilotJobSensor:
         mode="reschedule" if mode == "reschedule" else "poke",
         deferrable=False,
         candidate_interval=0,
+        not_found_grace_seconds=grace,
     )
     sensor.__dict__["hook"] = hook  # the suite's hook: real client, retries off, transport faults
     return sensor
@@ -137,18 +146,23 @@ def _sensor(name: str, hook, mode: str) -> AutopilotJobSensor:
 
 def _wait_by_pokes(case, name, hook, transport, emulator) -> str:
     """Poke until done: one sensor for poke mode, a fresh one per poke for reschedule mode."""
-    sensor = _sensor(name, hook, case["mode"])
+    grace = case.get("not_found_grace", DEFAULT_NOT_FOUND_GRACE_SECONDS)
+    sensor = _sensor(name, hook, case["mode"], grace)
     bursts = sorted(case["faults"])
     for poll in range(MAX_POLLS):
         while bursts and bursts[0][0] <= poll:
             _, kind, length = bursts.pop(0)
             _schedule(emulator, transport, name, (kind, length))
         if case["mode"] == "reschedule":
-            sensor = _sensor(name, hook, "reschedule")
+            sensor = _sensor(name, hook, "reschedule", grace)
         try:
             result = sensor.poke({})
         except AutopilotJobFailed:
             return "failure"
+        except Exception as err:
+            if is_not_found(err):
+                return "not found"
+            raise
         if result:
             assert result.xcom_value["AutoMLJobName"] == name
             return "success"
@@ -179,9 +193,14 @@ def _wait_blocking(case, name, hook, transport, emulator) -> str:
             log=logging.getLogger("fault-suite"),
             candidate_interval=0,
             sleep=sleep,
+            not_found_grace=case.get("not_found_grace", DEFAULT_NOT_FOUND_GRACE_SECONDS),
         )
     except AutopilotJobFailed:
         return "failure"
+    except Exception as err:
+        if is_not_found(err):
+            return "not found"
+        raise
     return "success"
 
 
@@ -280,6 +299,56 @@ def test_every_wait_ends_with_the_true_outcome(case, fault_hook, autopilot_emula
     else:
         with pytest.raises(AutopilotJobFailed):
             best_op.execute({})
+
+
+# --- a server restart that loses its state: the job is gone -----------------------------------------
+restart_cases = st.fixed_dictionaries(
+    {
+        "outcome": st.sampled_from(sorted(OUTCOMES)),
+        "mode": st.sampled_from(MODES),
+        # the poll before which the server restarts with its state lost (after the first check)
+        "restart_at": st.integers(min_value=1, max_value=14),
+        "faults": st.lists(
+            st.tuples(
+                st.integers(min_value=0, max_value=14), st.sampled_from(FAULT_KINDS), st.integers(1, 10)
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+@settings(max_examples=200 if FULL_SUITE else 6, **SUITE_SETTINGS)
+@given(case=restart_cases)
+@example(case={"outcome": "success", "mode": "poke", "restart_at": 2, "faults": [(1, "refused", 3)]})
+@example(case={"outcome": "failed", "mode": "reschedule", "restart_at": 3, "faults": [(3, "throttle", 2)]})
+@example(case={"outcome": "stopped", "mode": "blocking", "restart_at": 1, "faults": [(0, "server-error", 2)]})
+def test_a_job_lost_in_a_server_restart_ends_every_wait_as_not_found(
+    case, fault_hook, autopilot_emulator, make_job
+):
+    """Poke and blocking waits saw the job, so ResourceNotFound ends them at once; a reschedule
+    check is a fresh sensor each time, which only its grace ends (0 here: no ResourceNotFound
+    right after creation in these cases)."""
+    hook, transport = fault_hook
+    transport.pending.clear()
+    autopilot_emulator.clear_faults()
+    name = f"fzr-{next(_names)}"
+    create_case_job(make_job, name, case["outcome"], STAGE_SECONDS)
+    restarts = transport.restarts
+    case = {
+        **case,
+        "faults": [*case["faults"], (case["restart_at"], "restart", 1)],
+        "not_found_grace": 0.0 if case["mode"] == "reschedule" else DEFAULT_NOT_FOUND_GRACE_SECONDS,
+    }
+    if case["mode"] == "blocking":
+        verdict = _wait_blocking(case, name, hook, transport, autopilot_emulator)
+    else:
+        verdict = _wait_by_pokes(case, name, hook, transport, autopilot_emulator)
+    transport.pending.clear()
+    if transport.restarts == restarts:  # the job ended, and the wait with it, before the restart
+        assert verdict == OUTCOMES[case["outcome"]], case
+    else:
+        assert verdict == "not found", case
 
 
 # --- bad input data: the job itself fails; every wait must say so, through the same faults --------

@@ -5,7 +5,8 @@ The trigger runs on a real event loop with aiobotocore against the emulator serv
 AWS error responses (throttling bursts of up to 10, HTTP 5xx, ResourceNotFound right after
 creation). Some cases restart the triggerer mid-wait: the trigger is cancelled, rebuilt from its own
 ``serialize()`` output and run again, as a triggerer does after a restart. Every case must yield
-exactly one event carrying the job's true outcome.
+exactly one event carrying the job's true outcome; when the server restarts and loses the job
+before that, the event is "not found" within ``not_found_grace_seconds``, in both kinds of wait.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from airflow_autopilot.core.job import WaitCriteria
+from airflow_autopilot.core.defaults import DEFAULT_NOT_FOUND_GRACE_SECONDS
+from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.waits.job import hand_off
 from airflow_autopilot.hooks import AutopilotHook
 from airflow_autopilot.triggers import AutopilotJobTrigger
 from tests import emulated_time
@@ -132,6 +135,74 @@ def test_deferred_wait_ends_with_the_true_outcome(case, autopilot_emulator_serve
     assert event["summary"]["AutoMLJobName"] == name
     if event["status"] == "failure":
         assert job.describe_state() in event["message"]
+
+
+# --- a server restart that loses its state: the job is gone ---------------------------------------
+restart_cases = st.fixed_dictionaries(
+    {
+        "outcome": st.sampled_from(sorted(OUTCOMES)),
+        "coalesce": st.booleans(),
+        # emulated seconds into the wait when the server restarts with every job gone
+        "server_restart_at": st.floats(min_value=0.0, max_value=0.3),
+        # seconds after which the triggerer restarts (None: no restart)
+        "restart_after": st.none() | st.floats(min_value=0.0, max_value=0.4),
+    }
+)
+
+
+@settings(max_examples=40 if FULL_SUITE else 4, **SUITE_SETTINGS)
+@given(case=restart_cases)
+@example(case={"outcome": "success", "coalesce": True, "server_restart_at": 0.05, "restart_after": None})
+@example(case={"outcome": "failed", "coalesce": False, "server_restart_at": 0.1, "restart_after": 0.0})
+@example(case={"outcome": "deploy-error", "coalesce": True, "server_restart_at": 0.0, "restart_after": 0.2})
+def test_a_deferred_wait_on_a_job_lost_in_a_server_restart_ends_not_found_within_the_grace(
+    case, autopilot_emulator_server, make_job
+):
+    """The trigger starts from the task's hand-off, as a deferring task's does; once the server has
+    lost the job, the wait ends "not found" within the grace (emulated seconds), coalesced or not."""
+    server = autopilot_emulator_server
+    name = f"fzdr-{next(_names)}"
+    create_case_job(make_job, name, case["outcome"], STAGE_SECONDS)
+    seen = AutopilotJob.from_describe(server.client().describe_auto_ml_job(AutoMLJobName=name))
+    trigger = AutopilotJobTrigger(
+        name,
+        aws_conn_id="aws_default",
+        poll_interval=POLL_SECONDS,
+        max_backoff=0.1,
+        candidate_interval=0,
+        coalesce=case["coalesce"],
+        last_seen=hand_off(seen),
+        botocore_config={"retries": {"total_max_attempts": 1}},
+    )
+    times: dict[str, float] = {}
+
+    async def restart_server():
+        await asyncio.sleep(case["server_restart_at"])
+        server.reset()
+        times["restart"] = asyncio.get_running_loop().time()
+
+    async def main():
+        restarter = asyncio.create_task(restart_server())
+        events = []
+        if case["restart_after"] is not None:
+            events = await _run_once(trigger, case["restart_after"])
+        if not events:
+            events = await _run_once(_rebuild(trigger), None)
+        times["event"] = asyncio.get_running_loop().time()
+        restarter.cancel()
+        return events
+
+    events = emulated_time.run(main())
+    assert len(events) == 1, events
+    event = events[0]
+    if "restart" not in times:  # the job ended, and the wait with it, before the restart
+        assert event["status"] == OUTCOMES[case["outcome"]], event
+        return
+    if event["status"] != "error":  # the verdict's describe came just before the restart
+        assert event["status"] == OUTCOMES[case["outcome"]], event
+        return
+    assert "not found" in event["message"], event
+    assert times["event"] - times["restart"] <= DEFAULT_NOT_FOUND_GRACE_SECONDS, times
 
 
 # --- a real network that hangs or refuses for a while, then heals --------------------------------

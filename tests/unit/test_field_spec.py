@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
-from airflow_autopilot.core.fields import Field, RequestSpec, problem
-from airflow_autopilot.core.fields.common import ROLE_ARN, name_field, s3_uri_field, tag_fields
+from airflow_autopilot.core.fields import Field, RequestSpec, RequestTables, problem
+from airflow_autopilot.core.fields.common import JOB_NAME, ROLE_ARN, S3_URI, tag_fields
 from airflow_autopilot.exceptions import AutopilotValidationError
 
 
@@ -18,8 +20,8 @@ def both_or_neither(request):
 SPEC = RequestSpec(
     operation="CreateThing",
     fields=(
-        name_field("ThingName", "thing_name", 32, "the name."),
-        s3_uri_field("Channels[].S3Uri", "s3_input_uri", "the input.", required=True),
+        JOB_NAME.at("ThingName", parameter="thing_name", doc="the name."),
+        S3_URI.at("Channels[].S3Uri", parameter="s3_input_uri", doc="the input.", required=True),
         Field(
             "Channels",
             "channels",
@@ -49,9 +51,11 @@ ROLE = "arn:aws:iam::123456789012:role/Role"
 def test_parameters_are_the_table_s_in_order_with_extras_last():
     assert SPEC.parameters[:4] == ("thing_name", "s3_input_uri", "channels", "size")
     assert SPEC.parameters[-1] == "extras"
-    assert SPEC.renderers["channels"] == "json" and "size" not in SPEC.renderers
-    assert ":param size: how many.\n" in SPEC.param_docs()
-    signature = SPEC.signature()
+    tables = RequestTables(SPEC)
+    assert tables.parameters == SPEC.parameters
+    assert tables.renderers["channels"] == "json" and "size" not in tables.renderers
+    assert ":param size: how many.\n" in tables.param_docs()
+    signature = tables.signature()
     assert list(signature.parameters)[0] == "self" and list(signature.parameters)[-1] == "kwargs"
     assert signature.parameters["size"].default is None
 
@@ -162,3 +166,59 @@ def test_an_assembly_returning_nothing_leaves_extras_to_be_merged():
     spec.assemble = add_flag
     request, errors = spec.build({"thing_name": "t", "extras": {"New": 1}})
     assert (request, errors) == ({"ThingName": "t", "Flagged": True, "New": 1}, [])
+
+
+# --- one request-tables mechanism: an operator's tables, extended copies, one-entry lists ---------
+OTHER = RequestSpec(
+    "CreateOther",
+    (
+        JOB_NAME.at("OtherName", parameter="thing_name", doc="named twice: the first table's doc wins."),
+        Field("Count", "count", "int", "a count.", required=True, minimum=1),
+    ),
+    extras=None,
+)
+
+
+def test_an_operator_s_tables_derive_each_parameter_once_with_defaults_and_required_arguments():
+    both = RequestTables(SPEC, OTHER)
+    assert both.parameters.count("thing_name") == 1 and "count" in both.parameters
+    assert ":param thing_name: the name.\n" in both.param_docs() and "named twice" not in both.param_docs()
+    tables = RequestTables(OTHER, defaults={"count": 2})
+    signature = tables.signature()
+    assert signature.parameters["count"].default == 2
+    assert signature.parameters["thing_name"].default is inspect.Parameter.empty  # required, no default
+    with pytest.raises(TypeError, match="'thing_name'"):
+        tables.take({"count": 3})
+    kwargs = {"thing_name": "t", "task_id": "x"}
+    assert tables.take(kwargs) == {"thing_name": "t", "count": 2} and kwargs == {"task_id": "x"}
+    optional = RequestTables(OTHER, required_arguments=False)
+    assert optional.signature().parameters["thing_name"].default is None
+    assert optional.take({}) == {"thing_name": None, "count": None}
+
+
+def test_an_extended_copy_is_the_operator_s_table_of_that_request_only():
+    extra = Field("Label", "label", "str", "a label.", max_length=3)
+    tables = RequestTables(SPEC, OTHER).extended(extra, operation="CreateOther")
+    assert tables.get(OTHER) is not OTHER and tables.get(OTHER).by_path["Label"] == extra
+    assert tables.get(SPEC) is SPEC and "Label" not in OTHER.by_path
+    assert "label" in tables.parameters and tables.get(OTHER).errors({"Count": 1, "Label": "long"}) == [
+        "OtherName: required",
+        "Label: 'long' is 4 characters; at most 3 allowed",
+    ]
+    assert RequestTables().get(OTHER) is OTHER  # no tables of its own: the module-level one
+
+
+def test_list_members_with_parameters_go_into_the_one_entry_the_table_starts():
+    spec = RequestSpec(
+        "CreatePool",
+        (
+            Field("Members", kind="list", required=True, min_length=1),
+            Field("Members[].Size", "size", "int", "a size.", minimum=1),
+            Field("Members[].Parts[].Name", "part_name", "str", "not one entry's: left out."),
+        ),
+        one_entry={"Members": {"Weight": 1.0}},
+        extras=None,
+    )
+    assert spec.build({"size": "4", "part_name": "p"}) == ({"Members": [{"Weight": 1.0, "Size": 4}]}, [])
+    assert spec.build({}) == ({"Members": [{"Weight": 1.0}]}, [])
+    assert spec.extended().build({"size": 2})[0] == {"Members": [{"Weight": 1.0, "Size": 2}]}

@@ -22,13 +22,12 @@ from airflow_autopilot.core.fields.transform import TRANSFORM_DEFAULTS, TRANSFOR
 from airflow_autopilot.core.promotion import PromotionInputError, request_errors
 from airflow_autopilot.core.transform import transform_request
 from airflow_autopilot.operators.promotion import (
-    DEPLOY_PARAMETERS,
-    REGISTER_PARAMETERS,
+    DEPLOY_TABLES,
+    REGISTER_TABLES,
     AutopilotDeployCandidateOperator,
     AutopilotRegisterCandidateOperator,
-    RequestParameters,
 )
-from airflow_autopilot.operators.transform import TRANSFORM_PARAMETERS, AutopilotBatchTransformOperator
+from airflow_autopilot.operators.transform import TRANSFORM_TABLES, AutopilotBatchTransformOperator
 from tests.helpers import candidate
 
 ROLE = "arn:aws:iam::123456789012:role/Role"
@@ -211,11 +210,11 @@ def test_a_register_names_the_parameters_behind_its_request_fields():
 @pytest.mark.parametrize(
     ("operator", "parameters", "specs"),
     [
-        (AutopilotBatchTransformOperator, TRANSFORM_PARAMETERS, (TRANSFORM_JOB, MODEL)),
-        (AutopilotRegisterCandidateOperator, REGISTER_PARAMETERS, (MODEL_PACKAGE,)),
+        (AutopilotBatchTransformOperator, TRANSFORM_TABLES, (TRANSFORM_JOB, MODEL)),
+        (AutopilotRegisterCandidateOperator, REGISTER_TABLES, (MODEL_PACKAGE,)),
         (
             AutopilotDeployCandidateOperator,
-            DEPLOY_PARAMETERS,
+            DEPLOY_TABLES,
             (ENDPOINT, MODEL, ENDPOINT_CONFIG, UPDATE_ENDPOINT),
         ),
     ],
@@ -251,15 +250,15 @@ def test_required_request_parameters_are_required_and_defaults_come_from_the_tab
 ISOLATION = Field(
     "EnableNetworkIsolation", "enable_network_isolation", "bool", "run the containers without network access."
 )
-ISOLATED_MODEL = MODEL.extended(ISOLATION)
 
 
 class IsolatedDeployOperator(AutopilotDeployCandidateOperator):
     """The deploy operator over CreateModel's table extended by one entry (what editing the table gives)."""
 
-    request_table = RequestParameters(
-        ENDPOINT, ISOLATED_MODEL, ENDPOINT_CONFIG, UPDATE_ENDPOINT, defaults=DEPLOY_PARAMETERS.defaults
-    )
+    request_tables = DEPLOY_TABLES.extended(ISOLATION, operation="CreateModel")
+
+
+ISOLATED_MODEL = IsolatedDeployOperator.request_tables.get(MODEL)
 
 
 def test_a_field_added_to_a_table_is_an_operator_parameter_template_field_and_documented():
@@ -293,6 +292,25 @@ def test_a_field_added_to_a_table_is_built_validated_and_answered_by_the_emulato
     assert ISOLATED_MODEL.server_message(bad[0]) == (
         "1 validation error detected: Value 'yes' at 'enableNetworkIsolation' failed to satisfy constraint: "
         "Member must be a boolean"
+    )
+
+
+def test_the_operator_builds_and_validates_with_its_own_extended_table():
+    def deploy(value):
+        return IsolatedDeployOperator(
+            task_id="d", best_candidate=candidate(), endpoint_name="ep", role_arn=ROLE, **value
+        )
+
+    assert deploy({"enable_network_isolation": "true"}).plan().model_name  # valid: its table knows it
+    with pytest.raises(PromotionInputError) as raised:
+        deploy({"enable_network_isolation": "yes"}).plan()
+    assert list(raised.value.errors) == [
+        "EnableNetworkIsolation: 'yes' must be true or false (operator parameter: enable_network_isolation)"
+    ]
+    # The operator without the entry does not take the parameter.
+    assert (
+        "enable_network_isolation"
+        not in inspect.signature(AutopilotDeployCandidateOperator.__init__).parameters
     )
 
 

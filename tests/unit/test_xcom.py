@@ -76,6 +76,36 @@ def test_job_summary_is_json_safe_and_keyed_like_sagemaker():
     assert json.loads(json.dumps(summary)) == summary
 
 
+def test_a_summary_from_less_than_a_describe_shows_only_what_its_source_showed():
+    from airflow_autopilot.core.waits.job import from_hand_off, hand_off
+
+    row = {
+        "AutoMLJobName": "j1",
+        "AutoMLJobArn": "arn:aws:sagemaker:us-east-1:123456789012:automl-job/j1",
+        "AutoMLJobStatus": "Completed",
+        "AutoMLJobSecondaryStatus": "Completed",
+        "CreationTime": datetime(2024, 1, 1, tzinfo=timezone.utc),
+        "LastModifiedTime": datetime(2024, 1, 2, tzinfo=timezone.utc),
+        "EndTime": datetime(2024, 1, 2, tzinfo=timezone.utc),
+    }
+    listed = job_summary(AutopilotJob.from_list_summary(row))
+    assert listed == {
+        "AutoMLJobName": "j1",
+        "AutoMLJobArn": "arn:aws:sagemaker:us-east-1:123456789012:automl-job/j1",
+        "AutoMLJobStatus": "Completed",
+        "AutoMLJobSecondaryStatus": "Completed",
+        "EndTime": "2024-01-02T00:00:00+00:00",
+        "FailureReason": None,
+        "PartialFailureReasons": [],
+        "ObservedIn": "ListAutoMLJobs",
+    }
+    described = AutopilotJob.from_describe({**row, "BestCandidate": {"CandidateName": "c-1"}}, "v2")
+    handed = job_summary(from_hand_off(json.loads(json.dumps(hand_off(described)))))
+    assert handed["ObservedIn"] == "hand-off" and handed["AutoMLJobStatus"] == "Completed"
+    assert "BestCandidateName" not in handed  # the hand-off carries no BestCandidate
+    assert "ObservedIn" not in job_summary(described) and job_summary(described)["BestCandidateName"] == "c-1"
+
+
 # --- bounds: deep or huge values fail clearly, not with RecursionError or MemoryError -------------
 @pytest.mark.parametrize(
     "text",

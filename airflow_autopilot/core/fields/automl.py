@@ -7,15 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_autopilot.core.fields.common import (
-    JOB_NAME_MAX_LENGTH,
+    JOB_NAME,
     ROLE_ARN,
+    S3_URI,
     completion_fields,
     deploy_fields,
     deploy_rule,
-    name_field,
     output_fields,
     runtime_rule,
-    s3_uri_field,
     security_fields,
     tag_fields,
     validation_fraction_field,
@@ -154,10 +153,10 @@ def _channel_fields(channels: str, s3_data_types: tuple[str, ...], stricter_type
     return (
         Field(f"{item}", kind="structure"),
         Field(f"{item}.DataSource.S3DataSource", kind="structure", required=True),
-        s3_uri_field(
+        S3_URI.at(
             f"{item}.DataSource.S3DataSource.S3Uri",
-            "s3_input_uri",
-            "S3 prefix (or manifest) of the training data.",
+            parameter="s3_input_uri",
+            doc="S3 prefix (or manifest) of the training data.",
             required=True,
             item_parameters=("s3_input_uri", "validation_s3_input_uri"),
         ),
@@ -455,7 +454,7 @@ CREATE_AUTOML_JOB = RequestSpec(
     operation="CreateAutoMLJob",
     subject="Autopilot job request",
     fields=(
-        name_field("AutoMLJobName", "job_name", JOB_NAME_MAX_LENGTH, _JOB_NAME_DOC, annotation="str | None"),
+        JOB_NAME.at("AutoMLJobName", parameter="job_name", doc=_JOB_NAME_DOC, annotation="str | None"),
         *_channel_fields("InputDataConfig", S3_DATA_TYPES_V1, ""),
         Field(
             "InputDataConfig[].TargetAttributeName",
@@ -519,10 +518,10 @@ CREATE_AUTOML_JOB = RequestSpec(
             "AutoMLJobConfig.SecurityConfig",
             doc="``AutoMLJobConfig.SecurityConfig`` (KMS key, VPC, inter-container encryption).",
         ),
-        s3_uri_field(
+        S3_URI.at(
             "AutoMLJobConfig.CandidateGenerationConfig.FeatureSpecificationS3Uri",
-            "feature_specification_s3_uri",
-            "``CandidateGenerationConfig.FeatureSpecificationS3Uri``.",
+            parameter="feature_specification_s3_uri",
+            doc="``CandidateGenerationConfig.FeatureSpecificationS3Uri``.",
         ),
         Field(
             "GenerateCandidateDefinitionsOnly",
@@ -704,7 +703,7 @@ PROBLEM_TYPE_CONFIG_FIELDS: tuple[Field, ...] = (
     Field(f"{_TABULAR}.Mode", enum=MODES),
     *_algorithm_fields(_TABULAR, None),
     Field(f"{_TABULAR}.GenerateCandidateDefinitionsOnly", kind="bool"),
-    s3_uri_field(f"{_TABULAR}.FeatureSpecificationS3Uri", None),
+    S3_URI.at(f"{_TABULAR}.FeatureSpecificationS3Uri"),
     # time-series forecasting
     Field(
         f"{_FORECAST}.ForecastFrequency",
@@ -757,7 +756,7 @@ PROBLEM_TYPE_CONFIG_FIELDS: tuple[Field, ...] = (
     *_algorithm_fields(_FORECAST, None),
     Field(f"{_FORECAST}.HolidayConfig", kind="list", min_length=1, max_length=1, items="holiday calendars"),
     Field(f"{_FORECAST}.HolidayConfig[].CountryCode", pattern="[A-Z]{2}", min_length=2, max_length=2),
-    s3_uri_field(f"{_FORECAST}.FeatureSpecificationS3Uri", None),
+    S3_URI.at(f"{_FORECAST}.FeatureSpecificationS3Uri"),
     # text classification
     _attribute(f"{_TEXT}.ContentColumn"),
     _attribute(f"{_TEXT}.TargetLabelColumn"),
@@ -788,7 +787,7 @@ CREATE_AUTOML_JOB_V2 = RequestSpec(
     operation="CreateAutoMLJobV2",
     subject="Autopilot V2 job request",
     fields=(
-        name_field("AutoMLJobName", "job_name", JOB_NAME_MAX_LENGTH, _JOB_NAME_DOC, annotation="str | None"),
+        JOB_NAME.at("AutoMLJobName", parameter="job_name", doc=_JOB_NAME_DOC, annotation="str | None"),
         PROBLEM_TYPE_CONFIG_FIELDS[0],
         *_channel_fields("AutoMLJobInputDataConfig", S3_DATA_TYPES_V2, ""),
         _channel_list(

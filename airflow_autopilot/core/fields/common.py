@@ -43,54 +43,34 @@ def _not_an_empty_rendering(value: Any, path: str) -> list[str]:
     return [empty.removeprefix(f"{path}: ")] if empty else []
 
 
-def name_field(path: str, parameter: str | None, max_length: int, doc: str = "", **more: Any) -> Field:
-    """A SageMaker resource name: 1 to ``max_length`` letters, digits and hyphens, not the rendering
-    of an empty value.
-
-    :param path: the request path.
-    :param parameter: the operator parameter.
-    :param max_length: the longest name.
-    :param doc: the parameter's description.
-    :param more: other :class:`Field` attributes.
-    """
-    return Field(
-        path,
-        parameter,
-        "str",
-        doc,
-        required=more.pop("required", True),
-        pattern=NAME_PATTERN % (max_length - 1),
-        pattern_hint="letters, digits and hyphens; starts and ends with a letter or digit",
-        min_length=1,
-        max_length=max_length,
-        check=_not_an_empty_rendering,
-        **more,
-    )
-
-
-def s3_uri_field(
-    path: str, parameter: str | None, doc: str = "", *, required: bool = False, **more: Any
-) -> Field:
-    """An S3 URI (input data, output path, feature specification ...).
-
-    :param path: the request path.
-    :param parameter: the operator parameter.
-    :param doc: the parameter's description.
-    :param required: must be given.
-    :param more: other :class:`Field` attributes.
-    """
-    return Field(
-        path,
-        parameter,
-        "str",
-        doc,
-        required=required,
-        hint=more.pop("hint", "an S3 URI such as s3://bucket/prefix"),
-        pattern=S3_URI_PATTERN,
-        pattern_hint="for example s3://bucket/prefix",
-        max_length=S3_URI_MAX_LENGTH,
-        **more,
-    )
+#: A SageMaker AutoML job name: 1 to 32 letters, digits and hyphens, not the rendering of an empty
+#: value. Each request path taking one is ``JOB_NAME.at(path, parameter=..., doc=...)``.
+JOB_NAME = Field(
+    "AutoMLJobName",
+    kind="str",
+    required=True,
+    pattern=JOB_NAME_PATTERN,
+    pattern_hint="letters, digits and hyphens; starts and ends with a letter or digit",
+    min_length=1,
+    max_length=JOB_NAME_MAX_LENGTH,
+    check=_not_an_empty_rendering,
+)
+#: A SageMaker model, endpoint, endpoint config, transform job or model package group name: the
+#: same rules, up to 63 characters.
+RESOURCE_NAME = JOB_NAME.at(
+    "EndpointName",
+    pattern=NAME_PATTERN % (ENDPOINT_NAME_MAX_LENGTH - 1),
+    max_length=ENDPOINT_NAME_MAX_LENGTH,
+)
+#: An S3 URI (input data, output path, feature specification, model artifacts ...).
+S3_URI = Field(
+    "S3Uri",
+    kind="str",
+    hint="an S3 URI such as s3://bucket/prefix",
+    pattern=S3_URI_PATTERN,
+    pattern_hint="for example s3://bucket/prefix",
+    max_length=S3_URI_MAX_LENGTH,
+)
 
 
 def _kms_key_form(value: Any, path: str) -> list[str]:
@@ -103,24 +83,16 @@ def _kms_key_form(value: Any, path: str) -> list[str]:
     return []
 
 
-def kms_key_field(path: str, parameter: str | None, doc: str = "") -> Field:
-    """A KMS key id, ARN or alias.
-
-    :param path: the request path.
-    :param parameter: the operator parameter.
-    :param doc: the parameter's description.
-    """
-    return Field(
-        path,
-        parameter,
-        "str",
-        doc,
-        pattern=KMS_KEY_PATTERN,
-        rule="must be a KMS key id, key ARN, alias (alias/name) or alias ARN",
-        check=_kms_key_form,
-        stricter="SageMaker's pattern lets any key-like text through to fail when the job first uses the key",
-        max_length=KMS_KEY_MAX_LENGTH,
-    )
+#: A KMS key id, key ARN, alias or alias ARN.
+KMS_KEY = Field(
+    "KmsKeyId",
+    kind="str",
+    pattern=KMS_KEY_PATTERN,
+    rule="must be a KMS key id, key ARN, alias (alias/name) or alias ARN",
+    check=_kms_key_form,
+    stricter="SageMaker's pattern lets any key-like text through to fail when the job first uses the key",
+    max_length=KMS_KEY_MAX_LENGTH,
+)
 
 
 ROLE_ARN = Field(
@@ -178,7 +150,7 @@ def security_fields(
     """
     return (
         Field(prefix, parameter, "structure", doc),
-        kms_key_field(f"{prefix}.VolumeKmsKeyId", None),
+        KMS_KEY.at(f"{prefix}.VolumeKmsKeyId"),
         Field(f"{prefix}.EnableInterContainerTrafficEncryption", kind="bool"),
         *vpc_fields(f"{prefix}.VpcConfig", None),
     )
@@ -229,14 +201,16 @@ def vpc_fields(path: str, parameter: str | None, doc: str = "") -> tuple[Field, 
 def output_fields() -> tuple[Field, ...]:
     """An AutoML job's ``OutputDataConfig``."""
     return (
-        s3_uri_field(
+        S3_URI.at(
             "OutputDataConfig.S3OutputPath",
-            "s3_output_path",
-            "``OutputDataConfig.S3OutputPath``.",
+            parameter="s3_output_path",
+            doc="``OutputDataConfig.S3OutputPath``.",
             required=True,
             hint="an S3 URI such as s3://bucket/output",
         ),
-        kms_key_field("OutputDataConfig.KmsKeyId", "output_kms_key_id", "``OutputDataConfig.KmsKeyId``."),
+        KMS_KEY.at(
+            "OutputDataConfig.KmsKeyId", parameter="output_kms_key_id", doc="``OutputDataConfig.KmsKeyId``."
+        ),
     )
 
 
@@ -345,7 +319,7 @@ def deploy_fields(parameter: str = "model_deploy_config") -> tuple[Field, ...]:
             '``{"AutoGenerateEndpointName": False, "EndpointName": "..."}``.',
         ),
         Field("ModelDeployConfig.AutoGenerateEndpointName", kind="bool"),
-        name_field("ModelDeployConfig.EndpointName", None, ENDPOINT_NAME_MAX_LENGTH, required=False),
+        RESOURCE_NAME.at("ModelDeployConfig.EndpointName", required=False),
     )
 
 

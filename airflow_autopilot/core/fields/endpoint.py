@@ -6,52 +6,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_autopilot.core.fields.common import kms_key_field, name_field, tag_fields
+from airflow_autopilot.core.fields.common import KMS_KEY, RESOURCE_NAME, tag_fields
 from airflow_autopilot.core.fields.model import (
     DEFAULT_INSTANCE_TYPE,
-    RESOURCE_NAME_MAX,
-    instance_type_field,
-    model_name_field,
+    INSTANCE_TYPE,
+    MODEL_NAME,
     tag_assembly,
     whole_number,
 )
-from airflow_autopilot.core.fields.spec import Field, RequestSpec, set_path
+from airflow_autopilot.core.fields.spec import Field, RequestSpec
 
 #: The one production variant a deployment creates takes all traffic.
 VARIANT_NAME = "AllTraffic"
 VARIANTS = "ProductionVariants"
 
 
-def endpoint_name_field(parameter: str | None, doc: str = "") -> Field:
-    """``EndpointName`` (1 to 63 letters, digits and hyphens).
-
-    :param parameter: the operator parameter.
-    :param doc: its description.
-    """
-    return name_field("EndpointName", parameter, RESOURCE_NAME_MAX, doc)
-
-
-def _variant_assembly(params: Mapping[str, Any], request: dict[str, Any], errors: list[str]) -> None:
-    """One variant taking all traffic: every table field under ``ProductionVariants[]`` that has a
-    parameter goes into it (a list member has no path of its own to be set at), then the tags."""
-    variant: dict[str, Any] = {"VariantName": VARIANT_NAME, "InitialVariantWeight": 1.0}
-    for entry in ENDPOINT_CONFIG.fields:
-        member = entry.path.removeprefix(f"{VARIANTS}[].")
-        if entry.parameter is None or member == entry.path or params.get(entry.parameter) is None:
-            continue
-        value = entry.coerce(params[entry.parameter])
-        value = entry.build(value) if entry.build is not None else value
-        if value is not None:
-            set_path(variant, member, value)
-    request[VARIANTS] = [variant]
-    tag_assembly(params, request, errors)
+#: The endpoint the deploy operator creates or updates.
+ENDPOINT_NAME = RESOURCE_NAME.at("EndpointName", parameter="endpoint_name", doc="the endpoint (templated).")
 
 
 ENDPOINT_CONFIG = RequestSpec(
     operation="CreateEndpointConfig",
     fields=(
         # Derived from the endpoint, the model and the instances (``<endpoint>-<8 hex>``).
-        name_field("EndpointConfigName", None, RESOURCE_NAME_MAX),
+        RESOURCE_NAME.at("EndpointConfigName"),
         Field(
             VARIANTS,
             kind="list",
@@ -62,13 +40,13 @@ ENDPOINT_CONFIG = RequestSpec(
             items="variants",
         ),
         Field(f"{VARIANTS}[]", kind="structure"),
-        name_field(f"{VARIANTS}[].VariantName", None, RESOURCE_NAME_MAX),
+        RESOURCE_NAME.at(f"{VARIANTS}[].VariantName"),
         # The model the operator created (or reused): ``model_name``, or derived from the candidate.
-        model_name_field(f"{VARIANTS}[].ModelName", "model_name", required=False),
-        instance_type_field(
+        MODEL_NAME.at(f"{VARIANTS}[].ModelName", parameter="model_name", required=False),
+        INSTANCE_TYPE.at(
             f"{VARIANTS}[].InstanceType",
-            "instance_type",
-            "endpoint instance type (default ``ml.m5.large``).",
+            parameter="instance_type",
+            doc="endpoint instance type (default ``ml.m5.large``).",
             required=False,
         ),
         Field(
@@ -80,13 +58,17 @@ ENDPOINT_CONFIG = RequestSpec(
             build=whole_number,
         ),
         Field(f"{VARIANTS}[].InitialVariantWeight", kind="float", minimum=0),
-        kms_key_field("KmsKeyId", "kms_key_id", "KMS key of the endpoint instances' storage volumes."),
+        KMS_KEY.at(
+            "KmsKeyId", parameter="kms_key_id", doc="KMS key of the endpoint instances' storage volumes."
+        ),
         *tag_fields(doc="tags of the model, config and new endpoint (a dict, or a list of Key/Value)."),
     ),
-    assemble=_variant_assembly,
+    assemble=tag_assembly,
     subject="CreateEndpointConfig request",
     assembled=frozenset({"tags"}),
     extras=None,
+    # One variant taking all traffic: every ProductionVariants[] member with a parameter goes into it.
+    one_entry={VARIANTS: {"VariantName": VARIANT_NAME, "InitialVariantWeight": 1.0}},
 )
 
 #: The deploy operator's defaults for its CreateEndpointConfig parameters.
@@ -99,8 +81,8 @@ ENDPOINT_CONFIG_DEFAULTS: Mapping[str, Any] = {
 ENDPOINT = RequestSpec(
     operation="CreateEndpoint",
     fields=(
-        endpoint_name_field("endpoint_name", "the endpoint (templated)."),
-        name_field("EndpointConfigName", None, RESOURCE_NAME_MAX),
+        ENDPOINT_NAME,
+        RESOURCE_NAME.at("EndpointConfigName"),
         *tag_fields(doc="tags of the model, config and new endpoint (a dict, or a list of Key/Value)."),
     ),
     assemble=tag_assembly,
@@ -112,8 +94,8 @@ ENDPOINT = RequestSpec(
 UPDATE_ENDPOINT = RequestSpec(
     operation="UpdateEndpoint",
     fields=(
-        endpoint_name_field("endpoint_name", "the endpoint (templated)."),
-        name_field("EndpointConfigName", None, RESOURCE_NAME_MAX),
+        ENDPOINT_NAME,
+        RESOURCE_NAME.at("EndpointConfigName"),
         Field("RetainAllVariantProperties", kind="bool"),
         Field("RetainDeploymentConfig", kind="bool"),
     ),
@@ -123,7 +105,7 @@ UPDATE_ENDPOINT = RequestSpec(
 
 
 def endpoint_config_request(
-    params: Mapping[str, Any], *, config_name: str, model_name: str
+    params: Mapping[str, Any], *, config_name: str, model_name: str, spec: RequestSpec | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The CreateEndpointConfig request: one variant serving ``model_name``.
 
@@ -131,9 +113,10 @@ def endpoint_config_request(
         ``tags``) and ``own_tags``.
     :param config_name: the endpoint config's (derived) name; ``""`` while not known yet.
     :param model_name: the model the variant serves.
+    :param spec: the operator's CreateEndpointConfig table (default :data:`ENDPOINT_CONFIG`).
     :return: the request and the problems found while building it.
     """
-    request, errors = ENDPOINT_CONFIG.build(params)
+    request, errors = (spec or ENDPOINT_CONFIG).build(params)
     if config_name:
         request["EndpointConfigName"] = config_name
     for variant in request[VARIANTS]:

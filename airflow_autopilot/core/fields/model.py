@@ -9,9 +9,9 @@ from typing import Any
 from airflow_autopilot.core.fields.common import (
     ENDPOINT_NAME_MAX_LENGTH,
     INSTANCE_TYPE_PATTERN,
+    RESOURCE_NAME,
     ROLE_ARN,
-    name_field,
-    s3_uri_field,
+    S3_URI,
     tag_fields,
     vpc_fields,
 )
@@ -31,37 +31,18 @@ DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 INSTANCE_TYPE_RULE = "must be a SageMaker instance type such as ml.m5.large (ml.<family>.<size>)"
 
 
-def instance_type_field(path: str, parameter: str | None, doc: str = "", **more: Any) -> Field:
-    """A SageMaker instance type, ``ml.<family>.<size>``: a pattern where botocore enumerates each
-    request's instance types, as every release adds some (a test checks it accepts each of them).
-
-    :param path: the request path.
-    :param parameter: the operator parameter.
-    :param doc: the parameter's description.
-    :param more: other :class:`Field` attributes.
-    """
-    return Field(
-        path,
-        parameter,
-        "str",
-        doc,
-        required=more.pop("required", True),
-        hint="a SageMaker instance type such as ml.m5.large",
-        pattern=INSTANCE_TYPE_PATTERN,
-        rule=INSTANCE_TYPE_RULE,
-        **more,
-    )
-
-
-def model_name_field(path: str, parameter: str | None, doc: str = "", **more: Any) -> Field:
-    """A SageMaker model name (1 to 63 letters, digits and hyphens).
-
-    :param path: the request path.
-    :param parameter: the operator parameter.
-    :param doc: the parameter's description.
-    :param more: other :class:`Field` attributes.
-    """
-    return name_field(path, parameter, RESOURCE_NAME_MAX, doc, **more).at(path, pattern=MODEL_NAME_PATTERN)
+#: A SageMaker instance type, ``ml.<family>.<size>``: a pattern where botocore enumerates each
+#: request's instance types, as every release adds some (a test checks it accepts each of them).
+INSTANCE_TYPE = Field(
+    "InstanceType",
+    kind="str",
+    required=True,
+    hint="a SageMaker instance type such as ml.m5.large",
+    pattern=INSTANCE_TYPE_PATTERN,
+    rule=INSTANCE_TYPE_RULE,
+)
+#: A SageMaker model name (1 to 63 letters, digits and hyphens; botocore writes its pattern differently).
+MODEL_NAME = RESOURCE_NAME.at("ModelName", pattern=MODEL_NAME_PATTERN)
 
 
 def _environment_keys(value: Any, path: str) -> list[str]:
@@ -107,7 +88,7 @@ def container_fields(prefix: str, *, many: bool = True, required: bool = False) 
             pattern_hint="an image URI without blanks",
             max_length=255,
         ),
-        s3_uri_field(f"{item}.ModelDataUrl", None),
+        S3_URI.at(f"{item}.ModelDataUrl"),
         Field(f"{item}.Environment", kind="map", max_length=100, items="variables", check=_environment_keys),
         Field(f"{item}.Environment.*", kind="str", max_length=1024),
     )
@@ -162,8 +143,10 @@ def _model_assembly(params: Mapping[str, Any], request: dict[str, Any], errors: 
 MODEL = RequestSpec(
     operation="CreateModel",
     fields=(
-        model_name_field(
-            "ModelName", "model_name", "model name override (default derived from the candidate)."
+        MODEL_NAME.at(
+            "ModelName",
+            parameter="model_name",
+            doc="model name override (default derived from the candidate).",
         ),
         ROLE_ARN.at(
             "ExecutionRoleArn",
@@ -195,7 +178,11 @@ MODEL_DEFAULTS: Mapping[str, Any] = {"model_name": None}
 
 
 def model_request(
-    params: Mapping[str, Any], *, model_name: str | None, containers: list[dict[str, Any]] | None
+    params: Mapping[str, Any],
+    *,
+    model_name: str | None,
+    containers: list[dict[str, Any]] | None,
+    spec: RequestSpec | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The CreateModel request: one model holding every container (a serial inference pipeline).
 
@@ -203,6 +190,7 @@ def model_request(
     :param model_name: the model (the ``model_name`` parameter, or derived from the candidate);
         ``None`` while not known yet.
     :param containers: the candidate's inference containers; ``None`` while not known yet.
+    :param spec: the operator's CreateModel table (default :data:`MODEL`).
     :return: the request and the problems found while building it.
     """
-    return MODEL.build({**params, "model_name": model_name, "containers": containers})
+    return (spec or MODEL).build({**params, "model_name": model_name, "containers": containers})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_autopilot.core.fields.common import name_field, tag_fields
-from airflow_autopilot.core.fields.model import RESOURCE_NAME_MAX, container_fields, tag_assembly
+from airflow_autopilot.core.fields.common import RESOURCE_NAME, tag_fields
+from airflow_autopilot.core.fields.model import container_fields, tag_assembly
 from airflow_autopilot.core.fields.spec import Field, RequestSpec
 
 #: ModelApprovalStatus values (SageMaker's default for a version in a group first).
@@ -46,11 +46,10 @@ def _metadata_assembly(params: Mapping[str, Any], request: dict[str, Any], error
 MODEL_PACKAGE = RequestSpec(
     operation="CreateModelPackage",
     fields=(
-        name_field(
+        RESOURCE_NAME.at(
             "ModelPackageGroupName",
-            "model_package_group_name",
-            RESOURCE_NAME_MAX,
-            "the Model Package Group (templated).",
+            parameter="model_package_group_name",
+            doc="the Model Package Group (templated).",
             stricter="the operator registers versions (never unversioned packages) in a group it "
             "creates by this name when missing: a group ARN, which CreateModelPackage also takes, "
             "cannot name a group to create",

@@ -105,38 +105,47 @@ def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _server_bounds(what: str, lo: float | None, hi: float | None) -> str:
+    """SageMaker's constraint for a ``value`` or ``length`` outside ``lo``..``hi`` (inclusive)."""
+    if lo is not None and hi is not None:
+        return f"Member must have {what} between {_bound(lo)} and {_bound(hi)}"
+    if lo is not None:
+        return f"Member must have {what} greater than or equal to {_bound(lo)}"
+    return f"Member must have {what} less than or equal to {_bound(hi)}"  # type: ignore[arg-type]
+
+
 # Entries are NamedTuples, not dataclasses: DAG files import the tables (through the operators),
 # and a tuple class costs a fraction of a dataclass's generated methods at import.
 class Field(NamedTuple):
     """
     One request field: where it goes, the operator parameter behind it, its type and SageMaker's rules.
 
-    :param path: the request path, ``"A.B.C"``; ``"A[].B"`` for a member of each entry of list ``A``;
+    :ivar path: the request path, ``"A.B.C"``; ``"A[].B"`` for a member of each entry of list ``A``;
         ``"A.*.B"`` for member ``B`` of whichever entry of map ``A`` is given.
-    :param parameter: the operator parameter that sets it, or ``None`` (reachable through ``extras``).
-    :param kind: its type (botocore's, simplified); Jinja-rendered strings are coerced to it.
-    :param doc: the operator parameter's one-line description (its ``:param:`` docstring).
-    :param required: must be given whenever its parent is.
-    :param hint: what a missing value should be, for ``required`` messages ("an S3 URI such as ...").
-    :param pattern: the regular expression the value must match in full (botocore's, where it has one).
-    :param rule: the wording that replaces ``must match <pattern>`` (``"must be an IAM role ARN ..."``).
-    :param pattern_hint: said after the pattern, in brackets.
-    :param min_length: fewest characters (strings) or entries (lists, maps).
-    :param max_length: most characters or entries.
-    :param minimum: smallest number.
-    :param maximum: largest number.
-    :param exclusive: ``minimum`` and ``maximum`` are excluded (``0 < x < 1``).
-    :param enum: the allowed values, SageMaker's default first where it has one.
-    :param items: what a list's entries are called in count messages ("channels", "tags").
-    :param build: turns the parameter's value into the field's (``["xgboost"]`` -> ``[{...}]``).
-    :param check: more rules of this one field: ``(value, path) -> [rule text]``, run once the
+    :ivar parameter: the operator parameter that sets it, or ``None`` (reachable through ``extras``).
+    :ivar kind: its type (botocore's, simplified); Jinja-rendered strings are coerced to it.
+    :ivar doc: the operator parameter's one-line description (its ``:param:`` docstring).
+    :ivar required: must be given whenever its parent is.
+    :ivar hint: what a missing value should be, for ``required`` messages ("an S3 URI such as ...").
+    :ivar pattern: the regular expression the value must match in full (botocore's, where it has one).
+    :ivar rule: the wording that replaces ``must match <pattern>`` (``"must be an IAM role ARN ..."``).
+    :ivar pattern_hint: said after the pattern, in brackets.
+    :ivar min_length: fewest characters (strings) or entries (lists, maps).
+    :ivar max_length: most characters or entries.
+    :ivar minimum: smallest number.
+    :ivar maximum: largest number.
+    :ivar exclusive: ``minimum`` and ``maximum`` are excluded (``0 < x < 1``).
+    :ivar enum: the allowed values, SageMaker's default first where it has one.
+    :ivar items: what a list's entries are called in count messages ("channels", "tags").
+    :ivar build: turns the parameter's value into the field's (``["xgboost"]`` -> ``[{...}]``).
+    :ivar check: more rules of this one field: ``(value, path) -> [rule text]``, run once the
         type is right and before the generic rules (which run only when it finds nothing).
-    :param wire: SageMaker's member path in server messages, when not the camelCase of the path.
-    :param stricter: why this entry is deliberately stricter than botocore's model (checked by tests).
-    :param annotation: the parameter's type hint, when not the one ``kind`` implies.
-    :param named_as: how messages name the parameter, when more than its name helps
+    :ivar wire: SageMaker's member path in server messages, when not the camelCase of the path.
+    :ivar stricter: why this entry is deliberately stricter than botocore's model (checked by tests).
+    :ivar annotation: the parameter's type hint, when not the one ``kind`` implies.
+    :ivar named_as: how messages name the parameter, when more than its name helps
         (``"tags / extras['Tags']"``).
-    :param item_parameters: for a member of list entries, the parameter behind each entry by index
+    :ivar item_parameters: for a member of list entries, the parameter behind each entry by index
         (``("s3_input_uri", "validation_s3_input_uri")``), when they differ.
     """
 
@@ -253,19 +262,10 @@ class Field(NamedTuple):
         lo, hi = self.minimum, self.maximum
         if self.exclusive and lo is not None and hi is not None:
             return f"Member must have value greater than {_bound(lo)} and less than {_bound(hi)}"
-        if lo is not None and hi is not None:
-            return f"Member must have value between {_bound(lo)} and {_bound(hi)}"
-        if lo is not None:
-            return f"Member must have value greater than or equal to {_bound(lo)}"
-        return f"Member must have value less than or equal to {_bound(hi)}"  # type: ignore[arg-type]
+        return _server_bounds("value", lo, hi)
 
     def _server_length(self) -> str:
-        lo, hi = self.min_length, self.max_length
-        if lo is not None and hi is not None:
-            return f"Member must have length between {lo} and {hi}"
-        if lo is not None:
-            return f"Member must have length greater than or equal to {lo}"
-        return f"Member must have length less than or equal to {hi}"
+        return _server_bounds("length", self.min_length, self.max_length)
 
     def _rule_problems(self, value: Any) -> Iterator[tuple[str, str]]:
         if self.enum and value not in self.enum:
@@ -355,14 +355,14 @@ class Problem(NamedTuple):
     """
     One broken rule: where, what (our wording) and SageMaker's constraint text (its wording).
 
-    :param path: the concrete request path (``"InputDataConfig[0].ChannelType"``).
-    :param text: the rule broken, in our words (the message is ``"<path>: <text>"``).
-    :param field: the table entry, when the rule is one field's.
-    :param value: the value found.
-    :param constraint: SageMaker's ``Member must ...`` text; ``None``: the server says ``server``
+    :ivar path: the concrete request path (``"InputDataConfig[0].ChannelType"``).
+    :ivar text: the rule broken, in our words (the message is ``"<path>: <text>"``).
+    :ivar field: the table entry, when the rule is one field's.
+    :ivar value: the value found.
+    :ivar constraint: SageMaker's ``Member must ...`` text; ``None``: the server says ``server``
         or our message.
-    :param server: SageMaker's whole message for a rule that is not one member's constraint.
-    :param about: the request paths whose operator parameters the message should name, when not
+    :ivar server: SageMaker's whole message for a rule that is not one member's constraint.
+    :ivar about: the request paths whose operator parameters the message should name, when not
         ``path`` (a rule across fields).
     """
 
@@ -540,10 +540,10 @@ class Parameter(NamedTuple):
     """
     An operator parameter the table derives: its name, type hint, docstring line and renderer.
 
-    :param name: the parameter.
-    :param type_hint: its annotation.
-    :param doc: its ``:param:`` description.
-    :param renderer: the Airflow template renderer (``"json"`` for structures and lists).
+    :ivar name: the parameter.
+    :ivar type_hint: its annotation.
+    :ivar doc: its ``:param:`` description.
+    :ivar renderer: the Airflow template renderer (``"json"`` for structures and lists).
     """
 
     name: str
@@ -569,6 +569,9 @@ class RequestSpec:
     :param subject: what an invalid request is called in errors (``Invalid <subject>``).
     :param extras: the parameter merged into the request last (``None``: no such parameter).
     :param assembled: parameters :attr:`assemble` places itself (the generic step skips them).
+    :param one_entry: list path -> the entry the request's one item of that list starts from
+        (``{"ProductionVariants": {"VariantName": "AllTraffic"}}``): the list's members that have a
+        parameter are set in that one entry (a list member has no path of its own to be set at).
     """
 
     def __init__(
@@ -582,6 +585,7 @@ class RequestSpec:
         subject: str = "request",
         extras: str | None = "extras",
         assembled: frozenset[str] = frozenset(),
+        one_entry: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.operation = operation
         self.fields = tuple(fields)
@@ -592,6 +596,7 @@ class RequestSpec:
         self.subject = subject
         self.extras = extras
         self.assembled = frozenset(assembled)
+        self.one_entry: Mapping[str, Mapping[str, Any]] = dict(one_entry or {})
 
     def extended(self, *fields: Field, rules: tuple[Rule, ...] = ()) -> RequestSpec:
         """This table with more entries (and rules): a new request version, or a test's copy.
@@ -609,6 +614,7 @@ class RequestSpec:
             self.subject,
             self.extras,
             self.assembled,
+            self.one_entry,
         )
 
     def __repr__(self) -> str:
@@ -649,35 +655,6 @@ class RequestSpec:
     def parameters(self) -> tuple[str, ...]:
         """The operator's request parameters (its template fields), in table order."""
         return tuple(p.name for p in self.parameter_table)
-
-    @property
-    def renderers(self) -> dict[str, str]:
-        """Template field renderers: ``json`` for structured parameters."""
-        return {p.name: p.renderer for p in self.parameter_table if p.renderer}
-
-    def param_docs(self, indent: str = "    ") -> str:
-        """The ``:param:`` lines of the request parameters, for an operator's docstring.
-
-        :param indent: the docstring's indentation.
-        """
-        return "".join(f"{indent}:param {p.name}: {p.doc}\n" for p in self.parameter_table)
-
-    def signature(self, *leading: inspect.Parameter) -> inspect.Signature:
-        """An ``__init__`` signature: ``self``, ``leading``, the request parameters (keyword-only,
-        default ``None``) and ``**kwargs``; Airflow's ``default_args``, ``partial`` and ``expand``
-        read it.
-
-        :param leading: parameters to put before the table's.
-        """
-        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *leading]
-        names = {p.name for p in params}
-        params += [
-            inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=p.type_hint)
-            for p in self.parameter_table
-            if p.name not in names
-        ]
-        params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation="Any"))
-        return inspect.Signature(params, return_annotation="None")
 
     # --- derived: look-ups ------------------------------------------------------------------------
     @functools.cached_property
@@ -733,10 +710,17 @@ class RequestSpec:
         """
         request: dict[str, Any] = {}
         errors: list[str] = []
+        items = {name: dict(start) for name, start in self.one_entry.items()}
         # Wildcard paths go into what the others built (``Map.*.Count`` into the given ``Map``).
         for entry in sorted(self.fields, key=lambda f: "*" in f.segments):
-            if entry.parameter is None or "[]" in entry.path or entry.parameter in self.assembled:
+            if entry.parameter is None or entry.parameter in self.assembled:
                 continue
+            target, path = request, entry.path
+            if "[]" in path:
+                name, _, path = path.partition("[].")
+                if name not in items or not path or "[]" in path:
+                    continue
+                target = items[name]
             value = params.get(entry.parameter)
             if value is None:
                 continue
@@ -749,12 +733,14 @@ class RequestSpec:
                     continue
             if value is None:
                 continue
-            before = dict(request)  # set_path copies what it changes below the top level
-            why = set_path(request, entry.path, value)
+            before = dict(target)  # set_path copies what it changes below the top level
+            why = set_path(target, path, value)
             if why:
-                request.clear()
-                request.update(before)
+                target.clear()
+                target.update(before)
                 errors.append(f"{entry.parameter}: {why}")
+        for name, item in items.items():
+            request[name] = [item]
         extras = params.get(self.extras) if self.extras else None
         if self.assemble is not None:
             left = self.assemble(params, request, errors)
@@ -885,6 +871,118 @@ class RequestSpec:
         count = len(found)
         texts = "; ".join(p.server_message for p in found)
         return f"{count} validation error{'s' if count > 1 else ''} detected: {texts}"
+
+
+class RequestTables:
+    """
+    The tables of the requests one operator sends, and the operator parameters they derive: their
+    names (template fields), renderers, defaults, ``:param:`` docs and the ``__init__`` signature
+    Airflow reads (``default_args``, ``partial``, ``expand``, missing arguments). The operator builds
+    and validates each request with its own table (:meth:`get`), so a copy extended by a field
+    (:meth:`extended`) works end to end, as editing the table itself does.
+
+    :param specs: the tables (the first one's docs win for a parameter several share).
+    :param defaults: the operator's defaults; a parameter not listed defaults to ``None``.
+    :param required_arguments: a parameter whose field is required (and that has no default) is a
+        required argument; ``False`` leaves every one optional, for validation in ``execute``.
+    """
+
+    def __init__(
+        self,
+        *specs: RequestSpec,
+        defaults: Mapping[str, Any] | None = None,
+        required_arguments: bool = True,
+    ) -> None:
+        self.specs = specs
+        self.defaults: Mapping[str, Any] = dict(defaults or {})
+        self.required_arguments = required_arguments
+        table: dict[str, Parameter] = {}
+        required: set[str] = set()
+        for spec in specs:
+            for parameter in spec.parameter_table:
+                table.setdefault(parameter.name, parameter)
+            if required_arguments:
+                required |= {f.parameter for f in spec.fields if f.required and f.parameter is not None}
+        self.table = tuple(table.values())
+        self.required = frozenset(required - set(self.defaults))
+
+    def __repr__(self) -> str:
+        return f"RequestTables({', '.join(spec.operation for spec in self.specs)})"
+
+    def get(self, spec: RequestSpec) -> RequestSpec:
+        """This operator's table of the request ``spec`` describes: its extended copy, or ``spec``.
+
+        :param spec: a request's table (the module-level one).
+        """
+        return next((own for own in self.specs if own.operation == spec.operation), spec)
+
+    def extended(self, *fields: Field, operation: str | None = None) -> RequestTables:
+        """These tables with ``fields`` added to one of them (a new field, or a test's copy).
+
+        :param fields: the entries to add.
+        :param operation: the request they belong to (default: the first table's).
+        """
+        operation = operation or self.specs[0].operation
+        return RequestTables(
+            *(spec.extended(*fields) if spec.operation == operation else spec for spec in self.specs),
+            defaults=self.defaults,
+            required_arguments=self.required_arguments,
+        )
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The request parameters (template fields), in table order."""
+        return tuple(p.name for p in self.table)
+
+    @property
+    def renderers(self) -> dict[str, str]:
+        """Template field renderers: ``json`` for structured parameters."""
+        return {p.name: p.renderer for p in self.table if p.renderer}
+
+    def param_docs(self, indent: str = "    ") -> str:
+        """The ``:param:`` lines of the request parameters, for an operator's docstring.
+
+        :param indent: the docstring's indentation.
+        """
+        return "".join(f"{indent}:param {p.name}: {p.doc}\n" for p in self.table)
+
+    def signature(self, init: Callable[..., None] | None = None) -> inspect.Signature:
+        """``init``'s signature with the request parameters (keyword-only) before its ``**kwargs``.
+
+        :param init: the operator's ``__init__``, taking them through ``**kwargs`` (default: one
+            taking only ``self`` and ``**kwargs``).
+        """
+        if init is None:
+            own = [
+                inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation="Any"),
+            ]
+        else:
+            own = list(inspect.signature(init).parameters.values())
+        names = {p.name for p in own}
+        added = [
+            inspect.Parameter(
+                p.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if p.name in self.required else self.defaults.get(p.name),
+                annotation=p.type_hint,
+            )
+            for p in self.table
+            if p.name not in names
+        ]
+        # Required keyword-only parameters may follow optional ones; **kwargs stays last.
+        return inspect.Signature([*own[:-1], *added, own[-1]], return_annotation="None")
+
+    def take(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The parameters' values, removed from ``kwargs`` (defaults for those not given).
+
+        :param kwargs: the operator's keyword arguments.
+        :raises TypeError: when a required one is missing (as Python would for a named argument).
+        """
+        missing = sorted(n for n in self.required if n not in kwargs)
+        if missing:
+            raise TypeError(f"missing keyword argument(s) {', '.join(map(repr, missing))}")
+        return {name: kwargs.pop(name, self.defaults.get(name)) for name in self.parameters}
 
 
 def _matches(table_path: str, path: str) -> bool:

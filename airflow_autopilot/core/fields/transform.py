@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_autopilot.core.fields.common import kms_key_field, name_field, s3_uri_field, tag_fields
+from airflow_autopilot.core.fields.common import KMS_KEY, RESOURCE_NAME, S3_URI, tag_fields
 from airflow_autopilot.core.fields.model import (
     DEFAULT_INSTANCE_TYPE,
-    RESOURCE_NAME_MAX,
-    instance_type_field,
-    model_name_field,
+    INSTANCE_TYPE,
+    MODEL_NAME,
     tag_assembly,
     whole_number,
 )
@@ -58,9 +57,9 @@ TRANSFORM_JOB = RequestSpec(
     operation="CreateTransformJob",
     fields=(
         # Named per try chain by the operator (``<prefix>-<12 hex>``), valid by construction.
-        name_field("TransformJobName", None, RESOURCE_NAME_MAX),
+        RESOURCE_NAME.at("TransformJobName"),
         # The model the operator created (or reused) for the candidate.
-        model_name_field("ModelName", None),
+        MODEL_NAME,
         Field("TransformInput", kind="structure", required=True),
         Field("TransformInput.DataSource", kind="structure", required=True),
         Field("TransformInput.DataSource.S3DataSource", kind="structure", required=True),
@@ -71,10 +70,10 @@ TRANSFORM_JOB = RequestSpec(
             hint="S3Prefix",
             enum=S3_DATA_TYPES,
         ),
-        s3_uri_field(
+        S3_URI.at(
             "TransformInput.DataSource.S3DataSource.S3Uri",
-            "s3_input_uri",
-            "the S3 prefix of headerless CSV (or JSON Lines) to score (templated).",
+            parameter="s3_input_uri",
+            doc="the S3 prefix of headerless CSV (or JSON Lines) to score (templated).",
             required=True,
             check=_s3_only,
             stricter="batch transform reads S3 only: https:// URIs are refused",
@@ -103,10 +102,10 @@ TRANSFORM_JOB = RequestSpec(
             enum=SPLIT_TYPES,
         ),
         Field("TransformOutput", kind="structure", required=True),
-        s3_uri_field(
+        S3_URI.at(
             "TransformOutput.S3OutputPath",
-            "s3_output_path",
-            "where SageMaker writes ``<input file>.out`` objects (templated).",
+            parameter="s3_output_path",
+            doc="where SageMaker writes ``<input file>.out`` objects (templated).",
             required=True,
             check=_s3_only,
             stricter="batch transform writes S3 only: https:// URIs are refused",
@@ -126,14 +125,16 @@ TRANSFORM_JOB = RequestSpec(
             "``Line`` (default) or ``None``.",
             enum=ASSEMBLE_WITH,
         ),
-        kms_key_field(
-            "TransformOutput.KmsKeyId", "output_kms_key_id", "KMS key SageMaker encrypts the output with."
+        KMS_KEY.at(
+            "TransformOutput.KmsKeyId",
+            parameter="output_kms_key_id",
+            doc="KMS key SageMaker encrypts the output with.",
         ),
         Field("TransformResources", kind="structure", required=True),
-        instance_type_field(
+        INSTANCE_TYPE.at(
             "TransformResources.InstanceType",
-            "instance_type",
-            "transform instance type (default ``ml.m5.large``).",
+            parameter="instance_type",
+            doc="transform instance type (default ``ml.m5.large``).",
         ),
         Field(
             "TransformResources.InstanceCount",
@@ -145,10 +146,10 @@ TRANSFORM_JOB = RequestSpec(
             minimum=1,
             build=whole_number,
         ),
-        kms_key_field(
+        KMS_KEY.at(
             "TransformResources.VolumeKmsKeyId",
-            "volume_kms_key_id",
-            "KMS key of the transform instances' storage volumes.",
+            parameter="volume_kms_key_id",
+            doc="KMS key of the transform instances' storage volumes.",
         ),
         Field(
             "MaxConcurrentTransforms",

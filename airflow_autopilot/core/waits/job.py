@@ -14,11 +14,11 @@ from airflow_autopilot.core.defaults import (
     DEFAULT_NOT_FOUND_GRACE_SECONDS,
 )
 from airflow_autopilot.core.errors import is_not_found
-from airflow_autopilot.core.job import AutopilotJob, WaitCriteria
+from airflow_autopilot.core.job import HAND_OFF_FIELDS, AutopilotJob, WaitCriteria
 from airflow_autopilot.core.redaction import describe_error
 from airflow_autopilot.core.waits.machine import EVENT_STATUSES, EventStatus, Finished, Verdict, WaitMachine
 from airflow_autopilot.core.waits.progress import ProgressReporter
-from airflow_autopilot.core.xcom import JSONValue, job_summary, to_json_safe
+from airflow_autopilot.core.xcom import JSONValue, job_summary, to_json_safe, unknown_job_summary
 
 
 def within_not_found_grace(created_at: datetime | str | None, grace_seconds: float, *, now: datetime) -> bool:
@@ -42,7 +42,8 @@ def make_event(
     A job trigger's event payload (JSON-safe).
 
     ``{"status": "success"|"failure"|"timeout"|"error", "job_name": str, "message": str,
-    "summary": job_summary(job) or None}``.
+    "summary": job_summary(job)}``; without a job (never read), the summary says its status is
+    unknown (:func:`~airflow_autopilot.core.xcom.unknown_job_summary`).
 
     :param status: the outcome.
     :param job_name: the job waited on.
@@ -55,7 +56,7 @@ def make_event(
         "status": status,
         "job_name": job_name,
         "message": message,
-        "summary": job_summary(job) if job is not None else None,
+        "summary": job_summary(job) if job is not None else unknown_job_summary(job_name),
     }
 
 
@@ -145,22 +146,7 @@ class JobWait(WaitMachine[AutopilotJob]):
 
 
 # --- the hand-off from a task to its trigger ------------------------------------------------------
-#: The describe fields a task hands to its trigger (``last_seen``): enough for the verdict, the
-#: progress lines and the coalesced poller's first window, small enough for trigger kwargs.
-HAND_OFF_FIELDS = (
-    "AutoMLJobName",
-    "AutoMLJobArn",
-    "AutoMLJobStatus",
-    "AutoMLJobSecondaryStatus",
-    "CreationTime",
-    "LastModifiedTime",
-    "EndTime",
-    "FailureReason",
-    "PartialFailureReasons",
-    "ModelDeployConfig",
-    "GenerateCandidateDefinitionsOnly",
-    "AutoMLProblemTypeConfigName",
-)
+# What a task hands over is HAND_OFF_FIELDS, in core.job beside what every other source shows.
 _HAND_OFF_TIMES = ("CreationTime", "LastModifiedTime", "EndTime")
 
 
@@ -203,4 +189,5 @@ def from_hand_off(data: Mapping[str, Any]) -> AutopilotJob:
         raw=fields,
         api_version="v2" if version == "v2" else "v1",
         observed_at=parse_timestamp(data.get("observed_at")),
+        source="hand-off",
     )

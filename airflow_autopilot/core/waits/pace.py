@@ -25,6 +25,23 @@ MIN_POLL_INTERVAL_SECONDS = 1.0
 MIN_POLL_INTERVAL_ENV = "AUTOPILOT_MIN_POLL_INTERVAL"
 
 
+# --- the rule for a poll interval --------------------------------------------------------------------
+def poll_interval_errors(value: Any, field: str = "poll_interval") -> list[str]:
+    """
+    The one rule for a poll interval (``poll_interval``, ``poke_interval``): a finite number of
+    seconds, 0 or more (at most 100 years). 0 is allowed, as Airflow allows ``poke_interval=0``: a
+    poll interval only paces the wait, and every wait raises one under
+    :func:`min_poll_interval` to that floor, with a warning. docs/operators.md states this rule.
+
+    :param value: the parameter.
+    :param field: the parameter name, for messages.
+    :return: the problems, each naming ``field`` and the rule; empty when it is fine.
+    """
+    from airflow_autopilot.core.validation import seconds_errors
+
+    return seconds_errors(value, field, allow_zero=True)
+
+
 # --- delays ----------------------------------------------------------------------------------------
 def backoff_delay(
     failures: int, poll_interval: float, max_delay: float = DEFAULT_MAX_BACKOFF_SECONDS

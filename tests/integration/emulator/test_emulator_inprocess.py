@@ -786,7 +786,7 @@ def test_request_counts_per_operation(emu: Any, sm: Any) -> None:
 def test_mock_autopilot_decorator_installs_and_cleans_up() -> None:
     from airflow_autopilot.emulator import mock_autopilot, urls
 
-    @mock_autopilot(stage_seconds=0.01)
+    @mock_autopilot(stage_seconds=60)
     def run() -> str:
         sm = client("sagemaker")
         create(sm, "decorated")
