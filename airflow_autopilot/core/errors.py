@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
+from typing import Any
 
 from airflow_autopilot.exceptions import AutopilotJobNotFound
 
@@ -112,3 +114,46 @@ def falls_back_to_v2(error: BaseException, api_version: str) -> bool:
     :param api_version: ``"auto"`` (fall back), ``"v1"`` (never) or ``"v2"``.
     """
     return api_version == "auto" and error_code(error) == "ValidationException"
+
+
+#: Error codes of a request the caller's IAM policies do not allow.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+_DENIED_ACTION = re.compile(r"not authorized to perform:? ([A-Za-z0-9-]+:[A-Za-z0-9]+)")
+
+
+def denied_action(message: str, operation: str, service: str = "sagemaker") -> str:
+    """The IAM action an AccessDenied ``message`` names, else ``service:operation``.
+
+    :param message: the error message.
+    :param operation: the operation that was denied.
+    :param service: the IAM service prefix.
+    """
+    match = _DENIED_ACTION.search(message)
+    return match.group(1) if match else f"{service}:{operation}"
+
+
+def explain_access_denied(client: Any, caller: str | None = None) -> Any:
+    """Have ``client`` (boto3 or aiobotocore) raise its AccessDenied errors with a message that
+    names the denied action, the statement of the package's policy that grants it, the classes
+    that need it (``caller`` first) and the docs page; return it. The error stays a ``ClientError``
+    with its code, so every classification here still applies.
+
+    :param client: the client.
+    :param caller: the operator, sensor or trigger class on whose behalf the client calls.
+    """
+    from airflow_autopilot.core.permissions import denial_hint
+
+    service = client.meta.service_model.signing_name
+
+    def explain(parsed: Any = None, model: Any = None, **_: Any) -> None:
+        error = (parsed or {}).get("Error") if isinstance(parsed, dict) else None
+        if not isinstance(error, dict) or error.get("Code") not in ACCESS_DENIED_CODES:
+            return
+        message = str(error.get("Message") or "")
+        action = denied_action(message, getattr(model, "name", "?"), service)
+        who = f"{caller} cannot run: " if caller else ""
+        error["Message"] = f"{message} -- {who}{denial_hint(action)}"
+
+    event = f"after-call.{client.meta.service_model.service_id.hyphenize()}"
+    client.meta.events.register(event, explain, unique_id="airflow-autopilot-access-denied")
+    return client

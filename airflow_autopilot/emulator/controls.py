@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 TAG_PREFIX = "autopilot-emulator:"
@@ -239,13 +239,33 @@ def take_fault(operation: str, job_name: str | None) -> str | None:
         return fault
 
 
-def count_request(operation: str) -> None:
-    """Count one request of ``operation``.
+#: Callables told of every SageMaker request (:func:`observe_requests`).
+_observers: list[Callable[[str, str], None]] = []
+
+
+def observe_requests(observer: Callable[[str, str], None]) -> Callable[[], None]:
+    """Have ``observer`` called with the operation name and the ``User-Agent`` of every SageMaker
+    request from now on (resets leave it in place); return a function that removes it.
+
+    The seam that lets a test compare the operations a run made with the IAM policy it was given
+    (:mod:`airflow_autopilot.core.permissions`).
+
+    :param observer: called in the request's thread; it must not raise.
+    """
+    _observers.append(observer)
+    return lambda: _observers.remove(observer) if observer in _observers else None
+
+
+def count_request(operation: str, user_agent: str = "") -> None:
+    """Count one request of ``operation`` and tell the observers.
 
     :param operation: the SageMaker operation name.
+    :param user_agent: the request's ``User-Agent`` (Airflow's hooks name themselves in it).
     """
     with _state.lock:
         _state.counts[operation] += 1
+    for observer in list(_observers):
+        observer(operation, user_agent)
 
 
 def request_counts() -> dict[str, int]:

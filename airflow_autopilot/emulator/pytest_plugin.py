@@ -11,6 +11,7 @@ import pytest
 
 from airflow_autopilot.emulator import settings
 from airflow_autopilot.emulator.handle import DEFAULT_REGION, EmulatorHandle
+from airflow_autopilot.emulator.iam import EnforcedIam
 from airflow_autopilot.emulator.inprocess import mock_autopilot
 from airflow_autopilot.emulator.server import EmulatorServer
 
@@ -76,3 +77,18 @@ def autopilot_emulator_server(
     finally:
         settings.restore(saved)
         server.clear_faults()
+
+
+@pytest.fixture
+def autopilot_emulator_iam(autopilot_emulator_server: EmulatorServer) -> Iterator[EnforcedIam]:
+    """IAM enforced on the session's emulator server for this test (``--enforce-iam``): every
+    request needs an IAM user's keys; the fixture's :meth:`~EnforcedIam.client` uses an admin's,
+    :meth:`~EnforcedIam.create_user` makes a user with exactly the given policies.
+
+    :param autopilot_emulator_server: the server, reset for this test.
+    """
+    iam = EnforcedIam(autopilot_emulator_server).start()
+    try:
+        yield iam
+    finally:
+        iam.stop()

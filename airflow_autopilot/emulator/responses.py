@@ -102,6 +102,23 @@ class AutopilotResponse(SageMakerResponse):
         """The emulator backend of the request's account and region."""
         return AutopilotBackend(self.sagemaker_backend)
 
+    def _determine_resource(self) -> str:
+        """The ARN of the resource the request acts on, which moto's access control (when IAM is
+        enforced, :mod:`airflow_autopilot.emulator.iam`) matches against the caller's statements.
+
+        moto itself checks every SageMaker request against ``*``; the ARN makes a policy scoped to
+        job, group or endpoint names mean what it means in AWS.
+        """
+        from airflow_autopilot.core.permissions import operation_arn
+
+        try:
+            params = json.loads(self.body or "{}")
+        except ValueError:
+            return "*"
+        if not isinstance(params, dict):
+            return "*"
+        return operation_arn(self._get_action() or "", params, self.region, self.current_account)
+
     def call_action(self) -> Any:
         """Count the request, serve an injected fault if one is due, else run the operation.
 
@@ -111,7 +128,7 @@ class AutopilotResponse(SageMakerResponse):
         """
         date = formatdate(settings.now(), usegmt=True)
         action = self._get_action() or ""
-        controls.count_request(action)
+        controls.count_request(action, str(self.headers.get("User-Agent", "")))
         problem = wire_validation.request_problem(action, self.body) or table_problem(action, self.body)
         if problem is not None:
             _, headers, body = self.serialized(ActionResult(ValidationError(message=problem)))

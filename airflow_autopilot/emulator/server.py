@@ -14,17 +14,22 @@ FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
 
 
-def airflow_conn_value(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
+def airflow_conn_value(
+    endpoint_url: str,
+    region: str = DEFAULT_REGION,
+    keys: tuple[str, str] = (FAKE_ACCESS_KEY, FAKE_SECRET_KEY),
+) -> str:
     """Return the JSON ``AIRFLOW_CONN_AWS_DEFAULT`` value that points Airflow's AWS hooks at ``endpoint_url``.
 
     :param endpoint_url: the emulator URL.
     :param region: the region the hooks use.
+    :param keys: access key id and secret (an IAM user's, when IAM is enforced).
     """
     return json.dumps(
         {
             "conn_type": "aws",
-            "login": FAKE_ACCESS_KEY,
-            "password": FAKE_SECRET_KEY,
+            "login": keys[0],
+            "password": keys[1],
             "extra": {"region_name": region, "endpoint_url": endpoint_url},
         }
     )

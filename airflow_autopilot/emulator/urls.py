@@ -4,7 +4,9 @@ requests as SageMaker's front end does, and the HTTP control routes."""
 from __future__ import annotations
 
 import functools
+import html
 import json
+import re
 import uuid
 from email.utils import formatdate
 from typing import Any
@@ -186,7 +188,49 @@ def front_door(request: Any, full_url: str, headers: Any) -> Answer:
         problem = serialization_problem(operation, params)
         if problem is not None:
             return error_answer("SerializationException", problem)
+        return with_request_id(
+            json_auth_error(AutopilotResponse.dispatch(request, full_url, headers), params, headers)
+        )
     return with_request_id(AutopilotResponse.dispatch(request, full_url, headers))
+
+
+#: moto's access-control errors (XML, whatever the protocol) and SageMaker's JSON codes for them.
+_AUTH_ERROR_CODES = {
+    "AccessDenied": "AccessDeniedException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+    "AuthFailure": "UnrecognizedClientException",
+}
+_XML_ERROR = re.compile(r"<Code>([^<]+)</Code>\s*<Message>([^<]*)</Message>")
+
+
+def json_auth_error(answer: Answer, params: dict[str, Any], headers: Any) -> Answer:
+    """``answer`` with moto's XML access-control error (IAM enforced, :mod:`~airflow_autopilot.emulator.iam`)
+    rewritten as SageMaker's JSON error, whose AccessDenied message names the action and the
+    resource as SageMaker's does; any other answer unchanged.
+
+    :param answer: (status, headers, body) from the operation.
+    :param params: the decoded request body.
+    :param headers: the request headers (the region is in the signature's scope).
+    """
+    status, _, body = answer
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    match = _XML_ERROR.search(text) if status in (401, 403) else None
+    if match is None or match.group(1) not in _AUTH_ERROR_CODES:
+        return answer
+    code, message = _AUTH_ERROR_CODES[match.group(1)], html.unescape(match.group(2))
+    action = re.search(r"perform: (sagemaker:(\w+))", message)
+    user = re.search(r"arn:[^:]+:iam::(\d+):", message)
+    if code == "AccessDeniedException" and action and user:
+        from airflow_autopilot.core.permissions import operation_arn
+
+        region = re.search(r"Credential=[^/]+/\d+/([^/]+)/", _header(headers, "Authorization"))
+        resource = operation_arn(action.group(2), params, region.group(1) if region else "*", user.group(1))
+        message = (
+            f"{message} on resource: {resource} because no identity-based policy allows the "
+            f"{action.group(1)} action"
+        )
+    return error_answer(code, message)
 
 
 def install() -> None:

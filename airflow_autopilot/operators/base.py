@@ -87,16 +87,22 @@ class AutopilotConnectionMixin:
     @cached_property
     def hook(self) -> AutopilotHook:
         """The Autopilot hook for this task's connection (built on first use, never in ``__init__``)."""
+        from airflow_autopilot.core.permissions import package_class
         from airflow_autopilot.hooks import AutopilotHook
 
-        return AutopilotHook(**self.hook_kwargs())
+        hook = AutopilotHook(**self.hook_kwargs())
+        hook.caller = package_class(self)
+        return hook
 
     @cached_property
     def model_hook(self) -> AutopilotModelHook:
         """The promotion hook (Model Registry, models, endpoints) for this task's connection."""
+        from airflow_autopilot.core.permissions import package_class
         from airflow_autopilot.hooks import AutopilotModelHook
 
-        return AutopilotModelHook(**self.hook_kwargs())
+        hook = AutopilotModelHook(**self.hook_kwargs())
+        hook.caller = package_class(self)
+        return hook
 
     def hook_kwargs(self) -> dict[str, Any]:
         """Arguments for any ``AwsBaseHook`` subclass with this task's connection parameters."""

@@ -3,6 +3,7 @@ security, output, completion criteria, data split, deploy config), described onc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,20 @@ S3_URI_PATTERN = "(https|s3)://([^/]+)/?(.*)"
 S3_URI_MAX_LENGTH = 1024
 ROLE_ARN_PATTERN = r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
 ROLE_ARN_LENGTH = (20, 2048)
+#: The forms SageMaker documents for a KmsKeyId: a key id (multi-Region ``mrk-`` ones too), a key
+#: ARN, an alias name or an alias ARN (SageMaker's own pattern, ``[a-zA-Z0-9:/_-]*``, lets any
+#: such characters through to fail later, at the job's first use of the key).
+_KMS_KEY_ID = (
+    r"(?:mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
+_KMS_ALIAS = r"alias/[a-zA-Z0-9/_-]+"
+KMS_KEY_FORMS = (
+    rf"{_KMS_KEY_ID}|{_KMS_ALIAS}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{{12}}:(?:key/{_KMS_KEY_ID}|{_KMS_ALIAS})"
+)
 KMS_KEY_PATTERN = "[a-zA-Z0-9:/_-]*"
+#: A VPC subnet or security group id, as SageMaker's VpcConfig takes them.
+VPC_ID_PATTERN = "[-0-9a-zA-Z]+"
+VPC_ID_MAX_LENGTH = 32
 KMS_KEY_MAX_LENGTH = 2048
 #: A SageMaker instance type: ``ml.<family>.<size>``, such as ml.m5.large or ml.g5.12xlarge.
 INSTANCE_TYPE_PATTERN = r"ml\.[a-z][a-z0-9-]*\.[a-z0-9]+"
@@ -57,12 +71,26 @@ S3_URI = Field(
     pattern_hint="for example s3://bucket/prefix",
     max_length=S3_URI_MAX_LENGTH,
 )
-#: A KMS key id, ARN or alias.
+
+
+def _kms_key_form(value: Any, path: str) -> list[str]:
+    if (
+        isinstance(value, str)
+        and re.fullmatch(KMS_KEY_PATTERN, value)
+        and not re.fullmatch(KMS_KEY_FORMS, value)
+    ):
+        return [f"{value!r} must be a KMS key id, key ARN, alias (alias/name) or alias ARN"]
+    return []
+
+
+#: A KMS key id, key ARN, alias or alias ARN.
 KMS_KEY = Field(
     "KmsKeyId",
     kind="str",
     pattern=KMS_KEY_PATTERN,
-    pattern_hint="a KMS key id, key ARN or alias",
+    rule="must be a KMS key id, key ARN, alias (alias/name) or alias ARN",
+    check=_kms_key_form,
+    stricter="SageMaker's pattern lets any key-like text through to fail when the job first uses the key",
     max_length=KMS_KEY_MAX_LENGTH,
 )
 
@@ -147,6 +175,12 @@ def vpc_fields(path: str, parameter: str | None, doc: str = "") -> tuple[Field, 
             items="security groups",
         ),
         Field(
+            f"{path}.SecurityGroupIds[]",
+            pattern=VPC_ID_PATTERN,
+            max_length=VPC_ID_MAX_LENGTH,
+            rule="must be a security group id such as sg-0123456789abcdef0",
+        ),
+        Field(
             f"{path}.Subnets",
             kind="list",
             required=True,
@@ -154,6 +188,12 @@ def vpc_fields(path: str, parameter: str | None, doc: str = "") -> tuple[Field, 
             min_length=1,
             max_length=16,
             items="subnets",
+        ),
+        Field(
+            f"{path}.Subnets[]",
+            pattern=VPC_ID_PATTERN,
+            max_length=VPC_ID_MAX_LENGTH,
+            rule="must be a subnet id such as subnet-0123456789abcdef0",
         ),
     )
 

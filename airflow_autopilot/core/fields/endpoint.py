@@ -58,7 +58,9 @@ ENDPOINT_CONFIG = RequestSpec(
             build=whole_number,
         ),
         Field(f"{VARIANTS}[].InitialVariantWeight", kind="float", minimum=0),
-        KMS_KEY,
+        KMS_KEY.at(
+            "KmsKeyId", parameter="kms_key_id", doc="KMS key of the endpoint instances' storage volumes."
+        ),
         *tag_fields(doc="tags of the model, config and new endpoint (a dict, or a list of Key/Value)."),
     ),
     assemble=tag_assembly,

@@ -159,7 +159,11 @@ MODEL = RequestSpec(
         *container_fields("Containers"),
         *container_fields("PrimaryContainer", many=False),
         # Security settings, described for the emulator; an operator parameter makes them settable.
-        *vpc_fields("VpcConfig", None),
+        *vpc_fields(
+            "VpcConfig",
+            "vpc_config",
+            '``{"SecurityGroupIds": [...], "Subnets": [...]}``: the VPC the model\'s containers run in.',
+        ),
         *tag_fields(doc="tags of what the operator creates (a dict, or a list of Key/Value)."),
     ),
     assemble=_model_assembly,

@@ -125,7 +125,11 @@ TRANSFORM_JOB = RequestSpec(
             "``Line`` (default) or ``None``.",
             enum=ASSEMBLE_WITH,
         ),
-        KMS_KEY.at("TransformOutput.KmsKeyId"),
+        KMS_KEY.at(
+            "TransformOutput.KmsKeyId",
+            parameter="output_kms_key_id",
+            doc="KMS key SageMaker encrypts the output with.",
+        ),
         Field("TransformResources", kind="structure", required=True),
         INSTANCE_TYPE.at(
             "TransformResources.InstanceType",
@@ -142,7 +146,11 @@ TRANSFORM_JOB = RequestSpec(
             minimum=1,
             build=whole_number,
         ),
-        KMS_KEY.at("TransformResources.VolumeKmsKeyId"),
+        KMS_KEY.at(
+            "TransformResources.VolumeKmsKeyId",
+            parameter="volume_kms_key_id",
+            doc="KMS key of the transform instances' storage volumes.",
+        ),
         Field(
             "MaxConcurrentTransforms",
             "max_concurrent_transforms",

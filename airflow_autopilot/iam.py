@@ -1,0 +1,211 @@
+"""The ``autopilot-iam-policy`` command: the least-privilege IAM policy for a DAG file's operators
+(or for named classes), scoped to the resource names the DAG shows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow_autopilot.core.permissions import (
+    USES,
+    Scope,
+    UnknownClassError,
+    package_class,
+    policy_document,
+)
+
+#: Scope field and the task attributes that name resources of that kind (``prefix`` ones get ``*``).
+_NAME_ATTRIBUTES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "job_prefixes": (("job_name", False), ("job_name_prefix", True)),
+    "groups": (("model_package_group_name", False),),
+    "endpoints": (("endpoint_name", False),),
+    "roles": (("role_arn", False),),
+    "models": (("model_name", False),),
+    "transform_jobs": (("transform_job_name_prefix", True),),
+}
+_URI_ATTRIBUTES = ("s3_input_uri", "validation_s3_input_uri", "s3_output_path")
+#: What a value the generator cannot render becomes.
+WILDCARD = "*"
+
+
+def _render(value: Any, params: dict[str, Any]) -> str | None:
+    """``value`` rendered with the DAG's param defaults; anything else a template refers to (an
+    XCom, ``ds``) becomes ``*``; ``None`` when ``value`` is not a string (an XComArg)."""
+    if not isinstance(value, str):
+        return None
+    if "{{" not in value:
+        return value
+    import jinja2
+
+    class Wild(jinja2.Undefined):
+        def __str__(self) -> str:
+            return WILDCARD
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Wild:  # type: ignore[override]
+            return self
+
+        def __getattr__(self, name: str) -> Wild:
+            return self
+
+        def __getitem__(self, key: Any) -> Wild:  # type: ignore[override]
+            return self
+
+    try:
+        return jinja2.Environment(undefined=Wild).from_string(value).render(params=params)
+    except Exception:  # noqa: BLE001 - a template we cannot render is a wildcard
+        return WILDCARD
+
+
+def _bucket(uri: str | None) -> str | None:
+    if not uri or not uri.startswith("s3://"):
+        return None
+    return uri[5:].split("/", 1)[0] or None
+
+
+def scope_for(tasks: Iterable[Any], params: dict[str, Any], region: str = "*", account: str = "*") -> Scope:
+    """The :class:`Scope` the tasks' resource names show.
+
+    A name the tasks give that cannot be rendered (an XCom, a runtime macro) is taken to be one of
+    the names the DAG does show, when it shows any (a sensor waiting for the job the DAG created);
+    when it shows none, the kind of resource is not narrowed (a wildcard).
+
+    :param tasks: the DAG's tasks.
+    :param params: the DAG's param defaults (what ``{{ params.x }}`` renders to).
+    :param region: the region of the ARNs.
+    :param account: the account of the ARNs.
+    """
+    scope = Scope(region=region, account=account)
+    for field_name, attributes in _NAME_ATTRIBUTES.items():
+        names: set[str] = set()
+        for task in tasks:
+            for attribute, is_prefix in attributes:
+                rendered = _render(getattr(task, attribute, None), params)
+                if rendered and rendered != "None" and WILDCARD not in rendered:
+                    names.add(f"{rendered}*" if is_prefix else rendered)
+        setattr(scope, field_name, names or None)
+    buckets: set[str] = set()
+    for task in tasks:
+        for attribute in _URI_ATTRIBUTES:
+            bucket = _bucket(_render(getattr(task, attribute, None), params))
+            if bucket and WILDCARD not in bucket:
+                buckets.add(bucket)
+    scope.buckets = buckets or None
+    return scope
+
+
+def dag_classes(tasks: Iterable[Any]) -> list[str]:
+    """The package classes among ``tasks`` (subclasses count as their package class)."""
+    return sorted({name for name in map(package_class, tasks) if name})
+
+
+def load_dags(path: Path) -> list[Any]:
+    """Every DAG the file defines, parsed as Airflow parses it.
+
+    :param path: the DAG file.
+    """
+    import importlib.util
+
+    from airflow.providers.common.compat.sdk import DAG
+
+    spec = importlib.util.spec_from_file_location(f"autopilot_iam_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return [value for value in vars(module).values() if isinstance(value, DAG)]
+
+
+def _params(dag: Any) -> dict[str, Any]:
+    """The DAG's param defaults."""
+    return dict(dag.params.dump()) if hasattr(dag.params, "dump") else dict(dag.params)
+
+
+def dag_policy(dag: Any, region: str = "*", account: str = "*", omit: Iterable[str] = ()) -> dict[str, Any]:
+    """The policy document for one DAG.
+
+    :param dag: the DAG.
+    :param region: the region of the ARNs.
+    :param account: the account of the ARNs.
+    :param omit: statement ids to leave out.
+    """
+    scope = scope_for(dag.tasks, _params(dag), region, account)
+    return policy_document(dag_classes(dag.tasks), scope, omit=omit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="autopilot-iam-policy",
+        description="Print the least-privilege IAM policy for a DAG's Autopilot operators "
+        "(explained in docs/security.md).",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("dag_file", nargs="?", type=Path, help="a DAG file")
+    source.add_argument("--operators", help="comma-separated class names instead of a DAG file")
+    parser.add_argument("--region", default="*", help="region of the ARNs (default any)")
+    parser.add_argument("--account", default="*", help="account id of the ARNs (default any)")
+    for flag, what in (
+        ("--job-name-prefix", "AutoML job name prefix"),
+        ("--bucket", "S3 bucket"),
+        ("--model-package-group", "model package group"),
+        ("--endpoint", "endpoint name"),
+        ("--role-arn", "execution role ARN"),
+    ):
+        parser.add_argument(flag, action="append", help=f"{what} to scope to (repeatable; adds to the DAG's)")
+    return parser
+
+
+def _with_overrides(scope: Scope, args: argparse.Namespace) -> Scope:
+    for field_name, values, suffix in (
+        ("job_prefixes", args.job_name_prefix, "*"),
+        ("buckets", args.bucket, ""),
+        ("groups", args.model_package_group, ""),
+        ("endpoints", args.endpoint, ""),
+        ("roles", args.role_arn, ""),
+    ):
+        if values:
+            given = getattr(scope, field_name) or set()
+            setattr(scope, field_name, given | {f"{v}{suffix}" for v in values})
+    return scope
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the policy (one document per DAG the file defines, keyed by DAG id when several).
+
+    :param argv: arguments, default ``sys.argv[1:]``.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    documents: dict[str, Any] = {}
+    try:
+        if args.operators:
+            classes = [name.strip() for name in args.operators.split(",") if name.strip()]
+            scope = _with_overrides(Scope(region=args.region, account=args.account), args)
+            documents["policy"] = policy_document(classes, scope)
+        else:
+            for dag in load_dags(args.dag_file):
+                scope = _with_overrides(scope_for(dag.tasks, _params(dag), args.region, args.account), args)
+                documents[dag.dag_id] = policy_document(dag_classes(dag.tasks), scope)
+    except UnknownClassError as err:
+        parser.error(str(err))
+    except (OSError, ImportError, SyntaxError) as err:
+        parser.error(f"dag_file: cannot load {args.dag_file}: {err}")
+    if not documents:
+        parser.error(f"dag_file: {args.dag_file} defines no DAG")
+    output = next(iter(documents.values())) if len(documents) == 1 else documents
+    print(json.dumps(output, indent=2))
+    return 0
+
+
+__all__ = ["USES", "dag_policy", "main", "scope_for"]
+
+if __name__ == "__main__":
+    sys.exit(main())
