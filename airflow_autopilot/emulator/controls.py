@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 TAG_PREFIX = "autopilot-emulator:"
@@ -278,3 +279,48 @@ def reset_request_counts() -> None:
     """Zero the per-operation request counters."""
     with _state.lock:
         _state.counts.clear()
+
+
+class RequestGate:
+    """Requests run together; a reset waits for the ones in flight and holds new ones back.
+
+    A real server that restarts loses its state between two answers, never in the middle of one:
+    without the gate a reset could wipe S3 while a describe was finishing a job's candidates, and
+    that answer would show a Completed job with no BestCandidate.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._in_flight = 0
+        self._resetting = False
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Hold one request's handling."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._resetting)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold a reset: after the requests in flight, before any new one."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._resetting)
+            self._resetting = True
+            self._changed.wait_for(lambda: self._in_flight == 0)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._resetting = False
+                self._changed.notify_all()
+
+
+#: The emulator server's requests and resets (in-process clients have no requests in flight).
+REQUEST_GATE = RequestGate()

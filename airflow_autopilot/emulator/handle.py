@@ -13,8 +13,9 @@ def reset_backends() -> None:
     """Reset every moto backend (as ``POST /moto-api/reset`` does) and the emulator's faults."""
     from moto.moto_api._internal.models import moto_api_backend
 
-    moto_api_backend.reset()
-    controls.clear_faults()
+    with controls.REQUEST_GATE.exclusive():
+        moto_api_backend.reset()
+        controls.clear_faults()
 
 
 def change_logs() -> dict[str, list[tuple[float, str, str]]]:

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from airflow_autopilot.emulator import settings
+from airflow_autopilot.emulator import controls, settings
 from airflow_autopilot.emulator.handle import DEFAULT_REGION, EmulatorHandle
 
 LOOPBACK = "127.0.0.1"
@@ -51,6 +51,12 @@ def _request_handler() -> type:
     from airflow_autopilot.emulator.urls import REQUEST_ID_HEADER
 
     class EmulatorRequestHandler(MotoRequestHandler):
+        def run_wsgi(self) -> None:
+            # A reset (EmulatorHandle.reset) waits for this answer and holds the next request back
+            # (only while a request runs: an idle keep-alive connection holds nothing).
+            with controls.REQUEST_GATE.request():
+                super().run_wsgi()
+
         def send_response(self, code: int, message: str | None = None) -> None:
             # As the standard library does, less its wall-clock Date (end_headers adds one if needed).
             self.log_request(code)
