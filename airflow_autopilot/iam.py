@@ -107,20 +107,9 @@ def load_dags(path: Path) -> list[Any]:
 
     :param path: the DAG file.
     """
-    import importlib.util
+    from airflow_autopilot.demo.runner import dags_in_file
 
-    from airflow.providers.common.compat.sdk import DAG
-
-    spec = importlib.util.spec_from_file_location(f"autopilot_iam_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return [value for value in vars(module).values() if isinstance(value, DAG)]
+    return dags_in_file(path)
 
 
 def _params(dag: Any) -> dict[str, Any]:

@@ -25,6 +25,19 @@ def load_dag_file(path: str | os.PathLike[str], dag_id: str) -> Any:
     :param dag_id: the DAG to return.
     :raises LookupError: when the file defines no such DAG.
     """
+    for dag in dags_in_file(path):
+        if dag.dag_id == dag_id:
+            return dag
+    raise LookupError(f"{path} defines no DAG {dag_id!r}")
+
+
+def dags_in_file(path: str | os.PathLike[str]) -> list[Any]:
+    """
+    Every DAG a file defines, imported the way Airflow parses it (a fresh module, not added to
+    ``sys.modules``, with the file's folder on ``sys.path`` while it runs).
+
+    :param path: the DAG file.
+    """
     from airflow.providers.common.compat.sdk import DAG
 
     path = Path(path)
@@ -37,10 +50,7 @@ def load_dag_file(path: str | os.PathLike[str], dag_id: str) -> Any:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(path.parent))
-    for value in vars(module).values():
-        if isinstance(value, DAG) and value.dag_id == dag_id:
-            return value
-    raise LookupError(f"{path} defines no DAG {dag_id!r}")
+    return [value for value in vars(module).values() if isinstance(value, DAG)]
 
 
 def run_dag(dag: Any, **test_kwargs: Any) -> tuple[Any, dict[str, Any]]:
