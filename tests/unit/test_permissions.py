@@ -243,5 +243,10 @@ def test_docs_security_shows_the_generated_policy_of_every_example_dag():
     generated = {
         dag.dag_id: dag_policy(dag) for path in sorted(DAGS.glob("example_*.py")) for dag in load_dags(path)
     }
-    assert documented == generated, "regenerate the policies in docs/security.md with autopilot-iam-policy"
+    # An Airflow without the HITL operator (before 3.1) defines no approval DAG; every other one is here.
+    assert set(generated) <= set(documented), "document the new example DAGs' policies in docs/security.md"
+    assert set(documented) - set(generated) <= {"example_autopilot_hitl_approval"}
+    assert {dag_id: documented[dag_id] for dag_id in generated} == generated, (
+        "regenerate the policies in docs/security.md with autopilot-iam-policy"
+    )
     assert "security.md" in (ROOT / "mkdocs.yml").read_text()
