@@ -139,10 +139,11 @@ class AutopilotJobSensor(DeferAndResumeMixin, BaseSensorOperator):
         each problem, naming the argument and the rule.
         """
         from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
+        from airflow_autopilot.core.waits.pace import poll_interval_errors
 
         errors = job_name_errors(self.job_name, "job_name")
         errors += seconds_errors(self.timeout, "timeout", allow_zero=True)
-        errors += seconds_errors(self.poke_interval, "poke_interval", allow_zero=True)
+        errors += poll_interval_errors(self.poke_interval, "poke_interval")
         errors += seconds_errors(self.not_found_grace_seconds, "not_found_grace_seconds", allow_zero=True)
         errors += seconds_errors(self.candidate_interval, "candidate_interval", allow_zero=True)
         try:
@@ -317,8 +318,9 @@ class AutopilotModelApprovalSensor(AutopilotLineageMixin, DeferAndResumeMixin, B
 
     def _prepare(self) -> ApprovalWait:
         """Validate the inputs (before any AWS call) and start the wait's state machine."""
-        from airflow_autopilot.core.validation import raise_if, seconds_errors
+        from airflow_autopilot.core.validation import raise_if
         from airflow_autopilot.core.waits.approval import ApprovalWait
+        from airflow_autopilot.core.waits.pace import poll_interval_errors
 
         errors = []
         arn = self.model_package_arn
@@ -329,7 +331,7 @@ class AutopilotModelApprovalSensor(AutopilotLineageMixin, DeferAndResumeMixin, B
             )
         if self.on_rejection not in ("fail", "skip"):
             errors.append(f"on_rejection: {self.on_rejection!r} must be fail or skip")
-        errors += seconds_errors(self.poke_interval, "poke_interval", allow_zero=True)
+        errors += poll_interval_errors(self.poke_interval, "poke_interval")
         raise_if(errors, "AutopilotModelApprovalSensor arguments")
         botocore_config_dict(self.botocore_config)
         if self._wait is None:

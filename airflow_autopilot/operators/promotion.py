@@ -465,6 +465,7 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
             with_response_keys,
         )
         from airflow_autopilot.core.validation import seconds_errors
+        from airflow_autopilot.core.waits.pace import poll_interval_errors
 
         best = parse_mapping(self.best_candidate, "best_candidate")
         score = CandidateScore.from_best_candidate(best)
@@ -488,7 +489,7 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
                 *request_errors(model_spec, model),
                 *request_errors(config_spec, config, derived=derived),
                 *request_errors(update_spec, update, derived=derived),
-                *seconds_errors(self.poll_interval, "poll_interval", allow_zero=True),
+                *poll_interval_errors(self.poll_interval),
                 *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
             ]
         )

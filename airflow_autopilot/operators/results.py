@@ -146,11 +146,12 @@ class AutopilotModelDeployResultOperator(AutopilotBaseOperator):
         return to_json_safe(result)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_autopilot.core.validation import job_name_errors, raise_if, seconds_errors
+        from airflow_autopilot.core.validation import job_name_errors, raise_if
+        from airflow_autopilot.core.waits.pace import poll_interval_errors
 
         errors = job_name_errors(self.job_name, "job_name")
         if self.wait_for_endpoint:
-            errors += seconds_errors(self.poll_interval, "poll_interval", allow_zero=True)
+            errors += poll_interval_errors(self.poll_interval)
             attempts = self.max_attempts
             if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
                 errors.append(f"max_attempts: {attempts!r} must be an integer of at least 1")

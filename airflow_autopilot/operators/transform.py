@@ -145,6 +145,7 @@ class AutopilotBatchTransformOperator(RequestTablesMixin, AutopilotLineageMixin,
         )
         from airflow_autopilot.core.transform import CANDIDATE_TAG_KEY, transform_request
         from airflow_autopilot.core.validation import seconds_errors, validate_job_name
+        from airflow_autopilot.core.waits.pace import poll_interval_errors
 
         sources = [
             name
@@ -178,7 +179,7 @@ class AutopilotBatchTransformOperator(RequestTablesMixin, AutopilotLineageMixin,
         job = transform_request(params, job_name="", model_name="", own_tags=own_tags, spec=job_spec)
         refuse(
             [
-                *seconds_errors(self.poll_interval, "poll_interval", allow_zero=True),
+                *poll_interval_errors(self.poll_interval),
                 *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
                 *request_errors(model_spec, model, derived=frozenset({"ModelName", "Containers"})),
                 *request_errors(job_spec, job, derived=frozenset({"TransformJobName", "ModelName"})),
