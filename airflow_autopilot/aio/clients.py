@@ -10,9 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_autopilot.core.errors import explain_access_denied, falls_back_to_v2
+from airflow_autopilot.core.errors import falls_back_to_v2, guarded_client
 from airflow_autopilot.core.job import AutopilotJob
-from airflow_autopilot.core.redaction import scrub_client_errors
 from airflow_autopilot.hooks.autopilot import AutopilotHook
 
 ClientKey = tuple[str | None, str | None, str, str, str]
@@ -82,7 +81,7 @@ async def shared_client(
                 aws_conn_id=aws_conn_id, region_name=region_name, verify=verify, config=botocore_config
             )
             context = await hook.get_async_conn()
-            client = scrub_client_errors(explain_access_denied(await context.__aenter__()))
+            client = guarded_client(await context.__aenter__())
             entry = _SharedClient(client=client, context=context)
             clients[key] = entry
         entry.users += 1

@@ -132,6 +132,20 @@ def denied_action(message: str, operation: str, service: str = "sagemaker") -> s
     return match.group(1) if match else f"{service}:{operation}"
 
 
+def guarded_client(client: Any, caller: str | None = None) -> Any:
+    """Return ``client`` (boto3 or aiobotocore) with the package's error handling, as every client
+    the hooks and triggers hand out has it: AccessDenied errors that name the missing permission
+    (:func:`explain_access_denied`) and no credential from a URL in its errors
+    (:func:`~airflow_autopilot.core.redaction.scrub_client_errors`).
+
+    :param client: the client.
+    :param caller: the operator, sensor or trigger class on whose behalf the client calls.
+    """
+    from airflow_autopilot.core.redaction import scrub_client_errors
+
+    return scrub_client_errors(explain_access_denied(client, caller))
+
+
 def explain_access_denied(client: Any, caller: str | None = None) -> Any:
     """Have ``client`` (boto3 or aiobotocore) raise its AccessDenied errors with a message that
     names the denied action, the statement of the package's policy that grants it, the classes

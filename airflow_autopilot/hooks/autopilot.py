@@ -14,9 +14,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
-from airflow_autopilot.core.errors import explain_access_denied, falls_back_to_v2, is_missing, is_not_found
+from airflow_autopilot.core.errors import falls_back_to_v2, guarded_client, is_missing, is_not_found
 from airflow_autopilot.core.job import TERMINAL_STATUSES, AutopilotJob, WaitCriteria
-from airflow_autopilot.core.redaction import describe_error, scrub_client_errors
+from airflow_autopilot.core.redaction import describe_error
 from airflow_autopilot.core.validation import validate_create_request, validate_job_name
 from airflow_autopilot.core.waits.endpoint import EndpointWait
 from airflow_autopilot.core.waits.job import JobWait
@@ -74,13 +74,13 @@ class AutopilotHook(AwsBaseHook):
     caller: str | None = None
 
     def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
-        """AwsBaseHook's client, raising connection errors without a credential from the endpoint
-        URL (:func:`scrub_client_errors`) and AccessDenied errors that say which permission is
-        missing (:func:`explain_access_denied`); a deferrable one (an async context) is left to its user."""
+        """AwsBaseHook's client with the package's error handling
+        (:func:`~airflow_autopilot.core.errors.guarded_client`); a deferrable one (an async context)
+        is left to its user."""
         client = super().get_client_type(*args, **kwargs)
         if not hasattr(client, "meta"):
             return client
-        return scrub_client_errors(explain_access_denied(client, self.caller))
+        return guarded_client(client, self.caller)
 
     @property
     def config(self) -> Config:
@@ -151,7 +151,7 @@ class AutopilotHook(AwsBaseHook):
                 config=self._get_config(config),
                 verify=self.verify,
             )
-            self._bounded_clients[limits] = scrub_client_errors(explain_access_denied(client, self.caller))
+            self._bounded_clients[limits] = guarded_client(client, self.caller)
         return client
 
     def _not_found(self, job_name: str) -> AutopilotJobNotFound:
