@@ -9,7 +9,7 @@ import contextvars
 import math
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -658,12 +658,20 @@ class CoalescedPoller:
         limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
         await asyncio.gather(*(self._describe(client, name, limit) for name in due))
 
-    async def _describe(self, client: Any, name: str, limit: asyncio.Semaphore) -> None:
+    async def _describe(
+        self,
+        client: Any,
+        name: str,
+        limit: asyncio.Semaphore,
+        pace: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         tracked = self._jobs.get(name)
         if tracked is None:
             return
         tracked.due = False
         async with limit:
+            if pace is not None:
+                await pace()
             self.stats.describe_calls += 1
             result: AutopilotJob | BaseException
             try:
@@ -725,17 +733,19 @@ class CoalescedPoller:
         order = sorted(self._jobs.items(), key=lambda item: (not item[1].due, item[1].described_at))
         batch = [name for name, _ in order[:budget]]
         limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
-        # One slot every 1 / rate seconds, carried over from cycle to cycle.
-        first = max(self._clock.monotonic(), self._next_describe_at)
-        self._next_describe_at = first + len(batch) / rate
+        turn = asyncio.Lock()
 
-        async def paced(index: int, name: str) -> None:
-            delay = first + index / rate - self._clock.monotonic()
-            if delay > 0:
-                await self._clock.sleep_async(delay)
-            await self._describe(client, name, limit)
+        async def pace() -> None:
+            # Each start is 1 / rate after the previous one really started (slots carry over from
+            # cycle to cycle): a stalled loop or a full semaphore delays the next call rather than
+            # releasing the calls it held up in a burst.
+            async with turn:
+                delay = self._next_describe_at - self._clock.monotonic()
+                if delay > 0:
+                    await self._clock.sleep_async(delay)
+                self._next_describe_at = self._clock.monotonic() + 1 / rate
 
-        await asyncio.gather(*(paced(i, name) for i, name in enumerate(batch)))
+        await asyncio.gather(*(self._describe(client, name, limit, pace) for name in batch))
 
 
 #: One poller per event loop and client key.
