@@ -298,7 +298,7 @@ def parse_answer(body: str, accept: str, keys: Sequence[str]) -> tuple[dict[str,
     values = next(csv.reader([text.splitlines()[0]]))
     if len(values) != len(keys):
         return None, [f"answer has {len(values)} CSV values, expected {len(keys)} ({', '.join(keys)})"]
-    return {key: _list_value(value) for key, value in zip(keys, values)}, []
+    return {key: _list_value(value) for key, value in zip(keys, values, strict=True)}, []
 
 
 def _probability(value: Any) -> float | None:
@@ -386,7 +386,8 @@ class SmokeResult:
         """The failing rows and their answers, for the task's error (the first ``limit``)."""
         failures = self.failures
         lines = [
-            f"  row {f['index']}: {f['row']} -> {f['raw']}: {'; '.join(f['problems'])}" for f in failures[:limit]
+            f"  row {f['index']}: {f['row']} -> {f['raw']}: {'; '.join(f['problems'])}"
+            for f in failures[:limit]
         ]
         if len(failures) > limit:
             lines.append(f"  ... and {len(failures) - limit} more (see the XCom smoke_test result)")

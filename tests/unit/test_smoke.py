@@ -38,7 +38,7 @@ def spec(**changes):
 
 # --- parameters ----------------------------------------------------------------------------------
 def test_inline_rows_from_lists_csv_lines_and_rendered_text():
-    assert spec(rows=[[1, 2.5, "a"], "3,4,\"b,c\""]).rows == (("1", "2.5", "a"), ("3", "4", "b,c"))
+    assert spec(rows=[[1, 2.5, "a"], '3,4,"b,c"']).rows == (("1", "2.5", "a"), ("3", "4", "b,c"))
     assert spec(rows='[["1", "2"]]').rows == (("1", "2"),)  # a template rendered the list
     assert spec(rows=[["1"], ["2"], ["3"]], row_count=2).rows == (("1",), ("2",))
     assert spec(rows=[["1"]] * 7).row_count == 7  # inline rows: all of them by default
@@ -163,8 +163,14 @@ def test_unreadable_answers(body, accept, problem):
         ({"predicted_label": "yes", "probability": 1.5}, "probability 1.5 is not a number in [0, 1]"),
         ({"predicted_label": "yes", "probability": "x"}, "probability 'x' is not a number in [0, 1]"),
         ({"predicted_label": "yes", "probability": 1, "probabilities": [0.5, -1]}, "probabilities [0.5, -1]"),
-        ({"predicted_label": "yes", "probability": 1, "probabilities": [1.0]}, "1 values for 2 known classes"),
-        ({"predicted_label": "yes", "probability": 1, "labels": ["no", "cat"]}, "labels ['no', 'cat'] are not"),
+        (
+            {"predicted_label": "yes", "probability": 1, "probabilities": [1.0]},
+            "1 values for 2 known classes",
+        ),
+        (
+            {"predicted_label": "yes", "probability": 1, "labels": ["no", "cat"]},
+            "labels ['no', 'cat'] are not",
+        ),
     ],
 )
 def test_answer_checks(answer, problem):
@@ -173,7 +179,12 @@ def test_answer_checks(answer, problem):
 
 
 def test_a_good_answer_passes_and_labels_are_unchecked_without_known_classes():
-    good = {"predicted_label": "yes", "probability": 0.9, "probabilities": [0.1, 0.9], "labels": ["no", "yes"]}
+    good = {
+        "predicted_label": "yes",
+        "probability": 0.9,
+        "probabilities": [0.1, 0.9],
+        "labels": ["no", "yes"],
+    }
     assert check_answer(good, spec()) == []
     assert check_answer({"predicted_label": "maybe", "probability": 0.1}, spec(labels=None)) == []
 
@@ -216,7 +227,10 @@ def test_run_records_answers_failures_and_latency():
         "took 30 ms, over max_latency_ms 25",
     ]
     assert out["failed_rows"][1]["answer"] is None
-    assert "the model answered with an error: Received client error (400): boom" in out["failed_rows"][1]["problems"]
+    assert (
+        "the model answered with an error: Received client error (400): boom"
+        in out["failed_rows"][1]["problems"]
+    )
     report = result.failure_report()
     assert "row 1: 2,b -> " in report and "row 2: 3,c -> error: Received client error" in report
     assert result.summary().startswith("1/3 rows answered as expected by ep (latency p50 20.0 ms")
