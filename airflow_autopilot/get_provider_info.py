@@ -33,6 +33,7 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_autopilot.operators.create_v2",
             "airflow_autopilot.operators.results",
             "airflow_autopilot.operators.promotion",
+            "airflow_autopilot.operators.smoke_test",
             "airflow_autopilot.operators.transform",
         ),
         "triggers": modules("airflow_autopilot.triggers"),

@@ -10,7 +10,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_autopilot.core.clock import Clock, default_clock
@@ -34,6 +34,8 @@ LABEL_KEY = "predicted_label"
 LABELS_KEY = "labels"
 #: The environment variable naming the keys a container answers with, in order.
 INFERENCE_OUTPUT_ENV = "SAGEMAKER_INFERENCE_OUTPUT"
+#: The environment variable naming a container's default Accept.
+DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 #: Longest text of a row or an answer kept in a result (a failing row is shown, not a megabyte).
 MAX_SHOWN_CHARS = 500
 
@@ -56,11 +58,15 @@ class SmokeTest:
     :param target_attribute_name: the target column of ``source_uri``'s header: its first line is
         then a header, and the column is left out. ``None``: the object is headerless feature rows.
     :param content_type: the request's ContentType, ``text/csv`` or ``application/jsonlines``.
-    :param accept: the Accept of the answers, ``text/csv`` or ``application/jsonlines``.
-    :param response_keys: keys every answer must carry, in the order a CSV answer lists them.
+    :param accept: the Accept of the answers, ``text/csv`` or ``application/jsonlines``; ``None``:
+        the served model's default (:func:`for_model`).
+    :param response_keys: keys every answer must carry; ``None``: the keys the served model answers
+        with (:func:`for_model`).
     :param labels: the known classes ``predicted_label`` (and ``labels``) must be among; ``None``
         does not check labels.
     :param max_latency_ms: the longest an invocation may take, in milliseconds; ``None``: no bound.
+    :param answer_keys: the keys a CSV answer lists, in order (the served model's
+        ``SAGEMAKER_INFERENCE_OUTPUT``); ``None``: ``response_keys``.
     """
 
     rows: tuple[tuple[str, ...], ...] | None
@@ -68,10 +74,15 @@ class SmokeTest:
     row_count: int
     target_attribute_name: str | None
     content_type: str
-    accept: str
-    response_keys: tuple[str, ...]
+    accept: str | None
+    response_keys: tuple[str, ...] | None
     labels: tuple[str, ...] | None
     max_latency_ms: float | None
+    answer_keys: tuple[str, ...] | None = None
+
+    def keys_listed(self) -> tuple[str, ...]:
+        """The keys a CSV answer lists, in order."""
+        return self.answer_keys or self.response_keys or (LABEL_KEY,)
 
 
 def _row(value: Any, where: str) -> tuple[tuple[str, ...] | None, str | None]:
@@ -119,6 +130,12 @@ def _content_type(value: Any, field: str, errors: list[str]) -> str:
     return CSV
 
 
+def _optional_content_type(value: Any, field: str, errors: list[str]) -> str | None:
+    if value is None or value in ("", "None"):
+        return None
+    return _content_type(value, field, errors)
+
+
 def smoke_test_from(
     *,
     rows: Any = None,
@@ -126,7 +143,7 @@ def smoke_test_from(
     row_count: Any = None,
     target_attribute_name: Any = None,
     content_type: Any = CSV,
-    accept: Any = JSON_LINES,
+    accept: Any = None,
     response_keys: Any = None,
     labels: Any = None,
     max_latency_ms: Any = None,
@@ -172,10 +189,10 @@ def smoke_test_from(
     if target is not None and not isinstance(target, str):
         errors.append(f"{prefix}target_attribute_name: {target!r} must be a column name")
     try:
-        keys = parse_string_list(response_keys, f"{prefix}expected_response_keys") or [LABEL_KEY]
+        keys = parse_string_list(response_keys, f"{prefix}expected_response_keys")
     except PromotionInputError as err:
         errors.append(str(err))
-        keys = [LABEL_KEY]
+        keys = None
     try:
         known = parse_string_list(labels, f"{prefix}expected_labels")
     except PromotionInputError as err:
@@ -189,13 +206,39 @@ def smoke_test_from(
         row_count=count or (len(inline) if inline else DEFAULT_ROW_COUNT),
         target_attribute_name=target if isinstance(target, str) else None,
         content_type=_content_type(content_type, f"{prefix}content_type", errors),
-        accept=_content_type(accept, f"{prefix}accept", errors),
-        response_keys=tuple(dict.fromkeys(keys)),
+        accept=_optional_content_type(accept, f"{prefix}accept", errors),
+        response_keys=tuple(dict.fromkeys(keys)) if keys else None,
         labels=tuple(known) if known else None,
         max_latency_ms=_latency(max_latency_ms, f"{prefix}max_latency_ms", errors),
     )
     refuse(errors)
     return spec
+
+
+def for_model(spec: SmokeTest, containers: Sequence[Mapping[str, Any]]) -> SmokeTest:
+    """
+    The smoke test for the model an endpoint serves: the keys it answers with (in their order, for
+    CSV answers; and as the expected keys unless some were given) and its default Accept unless
+    one was given (a content type the smoke test cannot read falls back to CSV).
+
+    :param spec: the validated smoke test.
+    :param containers: the served model's containers.
+    """
+    keys = response_keys_of(containers)
+    default_accept = next(
+        (
+            str(c["Environment"][DEFAULT_ACCEPT_ENV])
+            for c in reversed(containers)
+            if (c.get("Environment") or {}).get(DEFAULT_ACCEPT_ENV)
+        ),
+        None,
+    )
+    return replace(
+        spec,
+        accept=spec.accept or (default_accept if default_accept in CONTENT_TYPES else CSV),
+        response_keys=spec.response_keys or (tuple(keys) if keys else (LABEL_KEY,)),
+        answer_keys=tuple(keys) if keys else None,
+    )
 
 
 def response_keys_of(containers: Sequence[Mapping[str, Any]]) -> list[str] | None:
@@ -318,7 +361,9 @@ def check_answer(answer: Mapping[str, Any], spec: SmokeTest) -> list[str]:
     :param spec: the expectations.
     """
     problems = [
-        f"response key {key!r} missing" for key in spec.response_keys if answer.get(key) in (None, "")
+        f"response key {key!r} missing"
+        for key in spec.response_keys or (LABEL_KEY,)
+        if answer.get(key) in (None, "")
     ]
     known = set(spec.labels or ())
     label = answer.get(LABEL_KEY)
@@ -442,7 +487,7 @@ def run_smoke_test(
         except InvocationError as err:
             raw, problems = f"error: {err}", [f"the model answered with an error: {err}"]
         else:
-            answer, problems = parse_answer(raw, spec.accept, spec.response_keys)
+            answer, problems = parse_answer(raw, spec.accept or CSV, spec.keys_listed())
             if answer is not None:
                 problems = check_answer(answer, spec)
         latency_ms = max(0.0, (clock.monotonic() - started) * 1000.0)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from functools import cached_property
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from airflow_autopilot.core.errors import already_exists, is_missing
+from airflow_autopilot.core.errors import already_exists, guarded_client, is_missing
 from airflow_autopilot.core.fields.endpoint import (
     ENDPOINT,
     ENDPOINT_CONFIG,
@@ -363,6 +364,108 @@ class AutopilotModelHook(AutopilotHook):
         self.log.info(
             "Updating endpoint %s from %s to %s", endpoint, current.get("EndpointConfigName"), config_name
         )
+
+    # --- what an endpoint serves, and asking it -------------------------------------------------
+    def endpoint_config_containers(self, config_name: str) -> list[dict[str, Any]]:
+        """
+        The containers of the model an endpoint config serves (its first variant's model):
+        DescribeEndpointConfig, then DescribeModel (``Containers``, or ``PrimaryContainer``).
+
+        :param config_name: the EndpointConfigName.
+        """
+        config = self.client.describe_endpoint_config(EndpointConfigName=config_name)
+        variants = config.get("ProductionVariants") or []
+        if not variants or not variants[0].get("ModelName"):
+            return []
+        model = self.client.describe_model(ModelName=variants[0]["ModelName"])
+        containers = model.get("Containers") or (
+            [model["PrimaryContainer"]] if model.get("PrimaryContainer") else []
+        )
+        return [dict(c) for c in containers]
+
+    def update_endpoint_config(
+        self,
+        endpoint_name: str,
+        config_name: str,
+        *,
+        tables: RequestTables | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """
+        UpdateEndpoint onto ``config_name`` (built with UpdateEndpoint's table: a restore or a
+        rollback of an endpoint to a config it served before).
+
+        :param endpoint_name: the endpoint.
+        :param config_name: the EndpointConfigName to serve.
+        :param tables: the operator's request tables (default: the module-level ones).
+        :param params: the operator's other UpdateEndpoint parameters (a deployment config ...).
+        """
+        kwargs, _ = endpoint_request(
+            (tables or NO_TABLES).get(UPDATE_ENDPOINT),
+            {**(params or {}), "endpoint_name": endpoint_name},
+            config_name=config_name,
+        )
+        self.client.update_endpoint(**kwargs)
+
+    @cached_property
+    def _runtime_client(self) -> Any:
+        """The boto3 ``sagemaker-runtime`` client of this hook's connection (its endpoint URL,
+        botocore config and retries), with the package's error handling."""
+        client = self._bounded_session.client(
+            service_name="sagemaker-runtime",
+            endpoint_url=self.conn_config.get_service_endpoint_url(service_name="sagemaker-runtime"),
+            config=self._get_config(self.config),
+            verify=self.verify,
+        )
+        return guarded_client(client, self.caller)
+
+    def invoke_endpoint(self, endpoint_name: str, body: str, *, content_type: str, accept: str) -> str:
+        """
+        InvokeEndpoint (``sagemaker-runtime``) with one request body; the decoded answer.
+
+        :param endpoint_name: the endpoint.
+        :param body: the request body.
+        :param content_type: its ContentType.
+        :param accept: the Accept of the answer.
+        :raises botocore.exceptions.ClientError: as SageMaker answers (``ModelError`` when the model
+            failed the request).
+        """
+        response = self._runtime_client.invoke_endpoint(
+            EndpointName=endpoint_name, Body=body.encode(), ContentType=content_type, Accept=accept
+        )
+        return response["Body"].read().decode("utf-8", errors="replace")
+
+    def read_head(self, uri: str, max_bytes: int) -> tuple[str, bool, str]:
+        """
+        The first ``max_bytes`` of an S3 object, or of the first object under a prefix (as a job's
+        input or validation data URI names one).
+
+        :param uri: ``s3://bucket/key`` or ``s3://bucket/prefix``.
+        :param max_bytes: how much to read.
+        :return: the text, whether the object is longer, and the object's URI.
+        :raises AutopilotError: when there is no such object and no object under the prefix.
+        """
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from airflow_autopilot.exceptions import AutopilotError
+
+        bucket, key = S3Hook.parse_s3_url(uri)
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        client = s3.get_conn()
+        try:
+            found = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+        except ClientError as err:
+            if not (is_missing(err) or "NoSuchKey" in str(err) or "404" in str(err)):
+                raise
+            listed = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=100).get("Contents") or []
+            keys = sorted(o["Key"] for o in listed if not o["Key"].endswith("/") and o.get("Size", 1))
+            if not keys:
+                raise AutopilotError(f"rows_s3_uri: no object at {uri} and none under it") from err
+            key = keys[0]
+            found = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+        data = found["Body"].read()
+        truncated = len(data) > max_bytes
+        return data[:max_bytes].decode("utf-8", errors="replace"), truncated, f"s3://{bucket}/{key}"
 
     # --- batch transform and approval -------------------------------------------------------------
     def describe_transform_job_or_none(self, job_name: str) -> dict[str, Any] | None:

@@ -17,10 +17,12 @@ from airflow_autopilot.operators.results import (
     AutopilotModelDeployResultOperator,
     format_leaderboard,
 )
+from airflow_autopilot.operators.smoke_test import SMOKE_TEST_XCOM_KEY, AutopilotEndpointSmokeTestOperator
 from airflow_autopilot.operators.transform import AutopilotBatchTransformOperator
 
 __all__ = [
     "DECISION_XCOM_KEY",
+    "SMOKE_TEST_XCOM_KEY",
     "AutopilotBaseOperator",
     "AutopilotBatchTransformOperator",
     "AutopilotBestCandidateOperator",
@@ -28,6 +30,7 @@ __all__ = [
     "AutopilotCreateJobOperator",
     "AutopilotCreateJobV2Operator",
     "AutopilotDeployCandidateOperator",
+    "AutopilotEndpointSmokeTestOperator",
     "AutopilotModelDeployResultOperator",
     "AutopilotPromotionBranchOperator",
     "AutopilotRegisterCandidateOperator",

@@ -22,6 +22,7 @@ PUBLIC = {
         "AutopilotPromotionBranchOperator",
         "AutopilotRegisterCandidateOperator",
         "AutopilotDeployCandidateOperator",
+        "AutopilotEndpointSmokeTestOperator",
         "AutopilotBatchTransformOperator",
     ],
     "airflow_autopilot.sensors": ["AutopilotJobSensor", "AutopilotModelApprovalSensor"],

@@ -15,6 +15,7 @@ from airflow_autopilot.core.smoke import (
     MAX_ROWS,
     InvocationError,
     check_answer,
+    for_model,
     parse_answer,
     request_body,
     response_keys_of,
@@ -31,6 +32,7 @@ def spec(**changes):
         "rows": [["1", "2.5", "a"]],
         "response_keys": KEYS,
         "labels": ["no", "yes"],
+        "accept": JSON_LINES,
     }
     params.update(changes)
     return smoke_test_from(**params)
@@ -81,9 +83,26 @@ def test_every_problem_reported_at_once_with_a_prefix():
 
 def test_defaults():
     test = smoke_test_from(source_uri="s3://bucket/validation.csv", target_attribute_name="churn")
-    assert (test.row_count, test.content_type, test.accept) == (5, CSV, JSON_LINES)
-    assert test.response_keys == ("predicted_label",) and test.labels is None
+    assert (test.row_count, test.content_type, test.accept) == (5, CSV, None)
+    assert test.response_keys is None and test.labels is None
     assert test.max_latency_ms is None and test.rows is None
+
+
+def test_the_served_model_gives_the_keys_their_order_and_the_default_accept():
+    containers = [
+        {"Environment": {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/x-recordio-protobuf"}},
+        {"Environment": {"SAGEMAKER_INFERENCE_OUTPUT": "probability,predicted_label"}},
+    ]
+    test = for_model(spec(response_keys=None, accept=None), containers)
+    assert test.response_keys == test.answer_keys == ("probability", "predicted_label")
+    assert test.accept == CSV  # a content type the smoke test cannot read falls back to CSV
+    assert parse_answer("0.7,yes", CSV, test.keys_listed())[0] == {"probability": "0.7", "predicted_label": "yes"}
+    containers[0]["Environment"]["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] = JSON_LINES
+    assert for_model(spec(response_keys=None, accept=None), containers).accept == JSON_LINES
+    given = for_model(spec(response_keys=["predicted_label"], accept=CSV), containers)
+    assert (given.response_keys, given.accept) == (("predicted_label",), CSV)
+    bare = for_model(spec(response_keys=None), [{"Image": "x"}])
+    assert bare.response_keys == ("predicted_label",) and bare.answer_keys is None
 
 
 def test_response_keys_come_from_the_last_container_that_sets_them():
