@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_autopilot.operators.results",
             "airflow_autopilot.operators.promotion",
             "airflow_autopilot.operators.smoke_test",
+            "airflow_autopilot.operators.rollback",
             "airflow_autopilot.operators.transform",
         ),
         "triggers": modules("airflow_autopilot.triggers"),

@@ -312,6 +312,17 @@ USES: dict[str, tuple[str, ...]] = {
         "ReadObjects",
         "RestoreEndpoint",
     ),
+    "AutopilotRollbackEndpointOperator": (
+        "ReadAutoMLJob",
+        "ReadModelPackage",
+        "ListModelPackages",
+        "Models",
+        "EndpointConfigs",
+        "Endpoints",
+        "PassRoleToSageMaker",
+        "ReadEndpointConfig",
+        "ReadModel",
+    ),
     "AutopilotBatchTransformOperator": (
         "ReadAutoMLJob",
         "ReadModelPackage",

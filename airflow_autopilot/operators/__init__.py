@@ -17,11 +17,13 @@ from airflow_autopilot.operators.results import (
     AutopilotModelDeployResultOperator,
     format_leaderboard,
 )
+from airflow_autopilot.operators.rollback import ROLLBACK_XCOM_KEY, AutopilotRollbackEndpointOperator
 from airflow_autopilot.operators.smoke_test import SMOKE_TEST_XCOM_KEY, AutopilotEndpointSmokeTestOperator
 from airflow_autopilot.operators.transform import AutopilotBatchTransformOperator
 
 __all__ = [
     "DECISION_XCOM_KEY",
+    "ROLLBACK_XCOM_KEY",
     "SMOKE_TEST_XCOM_KEY",
     "AutopilotBaseOperator",
     "AutopilotBatchTransformOperator",
@@ -34,5 +36,6 @@ __all__ = [
     "AutopilotModelDeployResultOperator",
     "AutopilotPromotionBranchOperator",
     "AutopilotRegisterCandidateOperator",
+    "AutopilotRollbackEndpointOperator",
     "format_leaderboard",
 ]

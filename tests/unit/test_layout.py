@@ -23,6 +23,7 @@ PUBLIC = {
         "AutopilotRegisterCandidateOperator",
         "AutopilotDeployCandidateOperator",
         "AutopilotEndpointSmokeTestOperator",
+        "AutopilotRollbackEndpointOperator",
         "AutopilotBatchTransformOperator",
     ],
     "airflow_autopilot.sensors": ["AutopilotJobSensor", "AutopilotModelApprovalSensor"],
