@@ -47,7 +47,8 @@ class AutopilotRollbackEndpointOperator(AutopilotDeployCandidateOperator):
     Every other parameter is :class:`AutopilotDeployCandidateOperator`'s (``best_candidate`` excepted).
     """
 
-    other_template_fields: tuple[str, ...] = (
+    # The deploy's fields plus the group (mypy reads the base's tuple as fixed-length).
+    other_template_fields = (  # type: ignore[assignment]
         *AutopilotDeployCandidateOperator.other_template_fields,
         "model_package_group_name",
     )
