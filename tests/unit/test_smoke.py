@@ -96,7 +96,10 @@ def test_the_served_model_gives_the_keys_their_order_and_the_default_accept():
     test = for_model(spec(response_keys=None, accept=None), containers)
     assert test.response_keys == test.answer_keys == ("probability", "predicted_label")
     assert test.accept == CSV  # a content type the smoke test cannot read falls back to CSV
-    assert parse_answer("0.7,yes", CSV, test.keys_listed())[0] == {"probability": "0.7", "predicted_label": "yes"}
+    assert parse_answer("0.7,yes", CSV, test.keys_listed())[0] == {
+        "probability": "0.7",
+        "predicted_label": "yes",
+    }
     containers[0]["Environment"]["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] = JSON_LINES
     assert for_model(spec(response_keys=None, accept=None), containers).accept == JSON_LINES
     given = for_model(spec(response_keys=["predicted_label"], accept=CSV), containers)
