@@ -49,6 +49,7 @@ RESOURCE_PATTERNS: dict[str, str] = {
     "role": "{role}",
     "s3-bucket": "arn:{partition}:s3:::{bucket}",
     "s3-object": "arn:{partition}:s3:::{bucket}/*",
+    "cloudwatch-alarm": "arn:{partition}:cloudwatch:{region}:{account}:alarm:*",
 }
 
 _G = Grant
@@ -172,6 +173,12 @@ GRANTS: dict[str, Grant] = {
             "wait for the endpoint to be InService",
         ),
         _G(
+            "ReadAlarms",
+            ("cloudwatch:DescribeAlarms",),
+            "cloudwatch-alarm",
+            "check that each auto_rollback_alarms alarm exists before a guardrailed update",
+        ),
+        _G(
             "TransformJobs",
             (
                 "sagemaker:CreateTransformJob",
@@ -274,6 +281,7 @@ USES: dict[str, tuple[str, ...]] = {
         "EndpointConfigs",
         "Endpoints",
         "PassRoleToSageMaker",
+        "ReadAlarms",
     ),
     "AutopilotBatchTransformOperator": (
         "ReadAutoMLJob",
