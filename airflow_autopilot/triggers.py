@@ -415,11 +415,16 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
     same state machine as :meth:`AutopilotHook.wait_for_endpoint`.
 
     Yields one event: ``{"status": "success"|"failure"|"timeout"|"error", "endpoint_name",
-    "message", "endpoint"}`` (``endpoint`` is the last DescribeEndpoint, JSON-safe). A Failed,
-    OutOfService or Deleting endpoint is a ``failure`` whose message carries SageMaker's FailureReason.
+    "message", "endpoint", "rollout"}`` (``endpoint`` is the last DescribeEndpoint, ``rollout`` the
+    rollout record of :meth:`EndpointWait.record <airflow_autopilot.core.waits.endpoint.EndpointWait.record>`,
+    both JSON-safe). A rolled-back update, or a Failed, OutOfService, Deleting or
+    UpdateRollbackFailed endpoint, is a ``failure`` whose message carries SageMaker's FailureReason.
 
     :param endpoint_name: the endpoint.
     :param config_name: the EndpointConfigName it must serve; ``None`` accepts any.
+    :param previous_config: the config the endpoint served before the update, for the record.
+    :param alarms: the CloudWatch alarms the deployment watches (named when it rolls back).
+    :param phases: the phases the task saw before deferring (a RollingBack among them counts).
     :param aws_conn_id: the Airflow AWS connection id (credentials stay in the connection).
     :param region_name: AWS region override.
     :param verify: SSL verification override.
@@ -435,6 +440,9 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
         endpoint_name: str,
         *,
         config_name: str | None = None,
+        previous_config: str | None = None,
+        alarms: list[str] | None = None,
+        phases: list[str] | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -456,14 +464,26 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
         )
         self.endpoint_name = endpoint_name
         self.config_name = config_name
+        self.previous_config = previous_config
+        self.alarms = list(alarms) if alarms else None
+        self.phases = list(phases) if phases else None
 
     def own_kwargs(self) -> dict[str, Any]:
-        return {"endpoint_name": self.endpoint_name, "config_name": self.config_name}
+        return {
+            "endpoint_name": self.endpoint_name,
+            "config_name": self.config_name,
+            "previous_config": self.previous_config,
+            "alarms": self.alarms,
+            "phases": self.phases,
+        }
 
     async def wait(self) -> dict[str, Any]:
         wait = EndpointWait(
             self.endpoint_name,
             self.config_name,
+            previous_config=self.previous_config,
+            alarms=self.alarms or (),
+            phases=self.phases or (),
             poll_interval=self.poll_interval,
             deadline=self.timeout_at,
             max_backoff=self.max_backoff,
@@ -480,6 +500,7 @@ class AutopilotEndpointTrigger(AutopilotBaseTrigger):
             "endpoint_name": self.endpoint_name,
             "message": f"Error waiting for endpoint {self.endpoint_name!r}: {describe_error(err)}",
             "endpoint": None,
+            "rollout": None,
         }
 
 

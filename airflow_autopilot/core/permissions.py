@@ -49,6 +49,7 @@ RESOURCE_PATTERNS: dict[str, str] = {
     "role": "{role}",
     "s3-bucket": "arn:{partition}:s3:::{bucket}",
     "s3-object": "arn:{partition}:s3:::{bucket}/*",
+    "cloudwatch-alarm": "arn:{partition}:cloudwatch:{region}:{account}:alarm:*",
 }
 
 _G = Grant
@@ -196,6 +197,12 @@ GRANTS: dict[str, Grant] = {
             "put the endpoint back on the config it served before a deployment that failed its smoke test",
         ),
         _G(
+            "ReadAlarms",
+            ("cloudwatch:DescribeAlarms",),
+            "cloudwatch-alarm",
+            "check that each auto_rollback_alarms alarm exists before a guardrailed update",
+        ),
+        _G(
             "TransformJobs",
             (
                 "sagemaker:CreateTransformJob",
@@ -302,6 +309,7 @@ USES: dict[str, tuple[str, ...]] = {
         "EndpointConfigs",
         "Endpoints",
         "PassRoleToSageMaker",
+        "ReadAlarms",
     ),
     "AutopilotEndpointSmokeTestOperator": (
         "ReadEndpoint",
@@ -320,6 +328,7 @@ USES: dict[str, tuple[str, ...]] = {
         "EndpointConfigs",
         "Endpoints",
         "PassRoleToSageMaker",
+        "ReadAlarms",
         "ReadEndpointConfig",
         "ReadModel",
     ),

@@ -57,17 +57,18 @@ def endpoint_verdict(
       the old config without a FailureReason: waiting.)
     * Anything else (Creating, Updating, RollingBack, SystemUpdating ...): waiting.
 
+    The outcome of :func:`~airflow_autopilot.core.rollout.rollout_outcome` (promoted is success;
+    rolled back, or UpdateRollbackFailed, is failure), from one describe.
+
     :param endpoint: the DescribeEndpoint response.
     :param config_name: the EndpointConfigName the endpoint must serve; ``None`` accepts any.
     """
-    status = endpoint.get("EndpointStatus")
-    if status in ENDPOINT_FAILED_STATUSES:
-        return "failure"
-    if status != "InService":
+    from airflow_autopilot.core.rollout import rollout_outcome
+
+    outcome = rollout_outcome(endpoint, config_name)
+    if outcome is None:
         return "waiting"
-    if config_name is None or endpoint.get("EndpointConfigName") == config_name:
-        return "success"
-    return "failure" if endpoint.get("FailureReason") else "waiting"
+    return "success" if outcome == "promoted" else "failure"
 
 
 #: What a deploy does with the endpoint it finds (see :func:`endpoint_action`).
@@ -508,18 +509,18 @@ class DeployPlan:
     :param model_name: the model (derived from the candidate unless given).
     :param config_name: the endpoint config (hash of model, instance type and count).
     :param containers: the inference containers, with the requested response keys.
-    :param instance_count: endpoint instances.
+    :param instance_count: endpoint instances (``None`` for a serverless endpoint).
     :param tags: tags of the model, config and a new endpoint.
-    :param instance_type: endpoint instance type.
+    :param instance_type: endpoint instance type (``None`` for a serverless endpoint).
     """
 
     endpoint_name: str
     model_name: str
     config_name: str
     containers: list[dict[str, Any]]
-    instance_count: int
+    instance_count: int | None
     tags: list[dict[str, Any]]
-    instance_type: str
+    instance_type: str | None
 
 
 def registration_token(job_name: str, candidate_name: str, group_name: str) -> str:

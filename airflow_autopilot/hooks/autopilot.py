@@ -421,6 +421,7 @@ class AutopilotHook(AwsBaseHook):
         poll_interval: float = 30.0,
         timeout: float | None = 3600.0,
         sleep: Callable[[float], object] | None = None,
+        wait: EndpointWait | None = None,
     ) -> dict[str, Any]:
         """
         Poll DescribeEndpoint until the endpoint is InService (on ``config_name`` when given).
@@ -430,11 +431,14 @@ class AutopilotHook(AwsBaseHook):
         :param poll_interval: seconds between checks; transient errors back off.
         :param timeout: give up after this many seconds.
         :param sleep: sleeps between polls (default: the wait's clock, :func:`~airflow_autopilot.core.clock.default_clock`).
+        :param wait: the wait to drive (a rollout's, keeping its phases for the caller); default: a
+            wait for ``config_name`` with these settings.
         :return: the DescribeEndpoint response (without ResponseMetadata).
-        :raises AutopilotJobFailed: when the endpoint is Failed, OutOfService or Deleting, with its FailureReason.
+        :raises AutopilotJobFailed: when the endpoint is Failed, OutOfService or Deleting, with its
+            FailureReason, or SageMaker rolled the update back.
         :raises AutopilotError: on timeout or when the endpoint does not exist.
         """
-        wait = EndpointWait(
+        wait = wait or EndpointWait(
             endpoint_name, config_name, poll_interval=poll_interval, timeout=timeout, log=self.log
         )
 

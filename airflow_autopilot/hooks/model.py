@@ -200,8 +200,8 @@ class AutopilotModelHook(AutopilotHook):
         config_name: str,
         model_name: str,
         *,
-        instance_type: str,
-        instance_count: int,
+        instance_type: str | None,
+        instance_count: int | None,
         tags: list[dict[str, str]],
         params: Mapping[str, Any] | None = None,
         tables: RequestTables | None = None,
@@ -247,8 +247,8 @@ class AutopilotModelHook(AutopilotHook):
         config_name: str,
         role_arn: str,
         containers: list[dict[str, Any]],
-        instance_type: str,
-        instance_count: int,
+        instance_type: str | None,
+        instance_count: int | None,
         tags: list[dict[str, str]],
         poll_interval: float = 30.0,
         timeout: float | None = 3600.0,
@@ -295,11 +295,10 @@ class AutopilotModelHook(AutopilotHook):
             tables=tables,
         )
         self.log.info(
-            "%s endpoint config %s (%s x%d)",
+            "%s endpoint config %s (%s)",
             "Created" if created else "Reusing",
             config_name,
-            instance_type,
-            instance_count,
+            f"{instance_type} x{instance_count}" if instance_type else "serverless",
         )
         current = self.describe_endpoint_or_none(endpoint_name)
         action = endpoint_action(current, config_name)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_autopilot.core.job import AutopilotJob
+    from airflow_autopilot.core.waits.endpoint import EndpointWait
     from airflow_autopilot.core.waits.job import JobWait
     from airflow_autopilot.core.waits.machine import WaitMachine
     from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
@@ -286,6 +287,7 @@ class AutopilotBaseOperator(DeferAndResumeMixin, BaseOperator):
         poll_interval: float,
         timeout: float,
         result: dict[str, Any],
+        wait: EndpointWait | None = None,
     ) -> None:
         """
         Return once the endpoint is InService (on ``config_name`` when given), from ``status`` if it
@@ -300,11 +302,15 @@ class AutopilotBaseOperator(DeferAndResumeMixin, BaseOperator):
         :param poll_interval: seconds between checks.
         :param timeout: give up after this many seconds.
         :param result: the task's return value, handed to ``execute_complete`` after a deferral.
+        :param wait: the wait to drive (a rollout's, with its previous config and alarms); default:
+            a plain wait for ``config_name``.
         :raises AutopilotJobFailed: when the endpoint is Failed, with SageMaker's FailureReason.
         """
         from airflow_autopilot.core.waits.endpoint import EndpointWait
 
-        check = EndpointWait(endpoint_name, config_name, poll_interval=poll_interval, log=self.log)
+        check = wait or EndpointWait(endpoint_name, config_name, poll_interval=poll_interval, log=self.log)
+        if status and wait is not None:
+            check.observe(status)  # the phase the update starts from
         verdict = check.verdict(status) if status else "waiting"
         if verdict == "success":
             self.log.info("Endpoint %s is InService", endpoint_name)
@@ -319,6 +325,9 @@ class AutopilotBaseOperator(DeferAndResumeMixin, BaseOperator):
                 trigger=AutopilotEndpointTrigger(
                     endpoint_name,
                     config_name=config_name,
+                    previous_config=check.previous_config,
+                    alarms=check.alarms or None,
+                    phases=check.phases or None,
                     **self.connection_kwargs(),
                     poll_interval=poll_interval,
                     timeout_at=timeout_at,
@@ -328,7 +337,7 @@ class AutopilotBaseOperator(DeferAndResumeMixin, BaseOperator):
                 timeout=defer_timeout,
             )
         hook.wait_for_endpoint(
-            endpoint_name, config_name=config_name, poll_interval=poll_interval, timeout=timeout
+            endpoint_name, config_name=config_name, poll_interval=poll_interval, timeout=timeout, wait=wait
         )
 
     def resolve_endpoint_event(

@@ -35,10 +35,13 @@ if TYPE_CHECKING:
 
     from airflow_autopilot.core.lineage import TaskLineage
     from airflow_autopilot.core.promotion import DeployPlan, PromotionDecision
+    from airflow_autopilot.core.waits.endpoint import EndpointWait
 
 
 #: XCom key of the gate's decision (``PromotionDecision.to_dict()``).
 DECISION_XCOM_KEY = "promotion_decision"
+#: XCom key of a deployment's rollout record (:func:`~airflow_autopilot.core.rollout.rollout_record`).
+ROLLOUT_XCOM_KEY = "rollout"
 
 
 #: The register operator's request table (CreateModelPackage) and defaults.
@@ -389,6 +392,17 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
     Returns ``{"EndpointName", "EndpointArn", "ModelName", "EndpointConfigName"}``. An endpoint that
     ends ``Failed`` fails the task (no retries) with SageMaker's FailureReason.
 
+    Guardrailed updates: ``rollout`` (``"canary:10%:600s"``, grammar in docs/promotion.md) or
+    ``deployment_config`` (SageMaker's DeploymentConfig) says how an update of an existing endpoint
+    shifts traffic, and ``auto_rollback_alarms`` which CloudWatch alarms roll it back (each checked
+    to exist with DescribeAlarms before any SageMaker call). The wait (sync or deferred) logs each
+    phase and traffic shift and ends in one of three outcomes: promoted (the new config serves all
+    traffic: the task succeeds), rolled back (the endpoint serves its previous config: the task
+    fails with :class:`~airflow_autopilot.core.rollout.AutopilotRolledBack` naming the alarm(s) and
+    the phase) or failed. Whenever the task waited, XCom ``rollout`` holds the rollout record:
+    ``endpoint_name``, ``outcome``, ``previous_config``, ``new_config``, ``serving_config``,
+    ``phases``, ``alarms``, ``rolled_back_during`` and ``failure_reason``.
+
     :param best_candidate: the BestCandidate (templated; dict, JSON or Jinja-rendered repr).
     :param inference_response_keys: e.g. ``["predicted_label", "probability"]``: sets
         ``SAGEMAKER_INFERENCE_OUTPUT`` on the containers, checked against ``SAGEMAKER_INFERENCE_SUPPORTED``.
@@ -448,6 +462,12 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
         self.poll_interval = poll_interval
         self.max_wait_seconds = max_wait_seconds
 
+    def request_parameters(self) -> dict[str, Any]:
+        """The request parameters, as rendered; a serverless deployment's instance defaults left out."""
+        from airflow_autopilot.core.fields.endpoint import serverless_params
+
+        return serverless_params(super().request_parameters())
+
     def plan(self) -> DeployPlan:
         """Validate the inputs and derive the names (no AWS call): every problem of the four
         requests at once, each naming the request field, the rule and the parameter."""
@@ -464,6 +484,7 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
             safe_resource_name,
             with_response_keys,
         )
+        from airflow_autopilot.core.rollout import instance_count_errors
         from airflow_autopilot.core.validation import seconds_errors
         from airflow_autopilot.core.waits.pace import poll_interval_errors
 
@@ -483,34 +504,140 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
         endpoint = endpoint_request(endpoint_spec, params, config_name="")
         update = endpoint_request(update_spec, params, config_name="")
         derived = frozenset({"EndpointConfigName"})
+        variant = config[0][VARIANTS][0]
+        count = variant.get("InitialInstanceCount")
         refuse(
             [
                 *request_errors(endpoint_spec, endpoint, derived=derived),
                 *request_errors(model_spec, model),
                 *request_errors(config_spec, config, derived=derived),
                 *request_errors(update_spec, update, derived=derived),
+                *instance_count_errors(update[0].get("DeploymentConfig"), count),
                 *poll_interval_errors(self.poll_interval),
                 *seconds_errors(self.max_wait_seconds, "max_wait_seconds"),
             ]
         )
-        variant = config[0][VARIANTS][0]
         endpoint_name = endpoint[0]["EndpointName"]
-        count = variant["InitialInstanceCount"]
+        # What else the config holds (serverless, data capture, a weight) makes it another config;
+        # left out when not set, so the names of plain deployments stay what they were.
+        options = {
+            key: value
+            for key, value in {
+                "ServerlessConfig": variant.get("ServerlessConfig"),
+                "InitialVariantWeight": variant.get("InitialVariantWeight"),
+                "DataCaptureConfig": config[0].get("DataCaptureConfig"),
+            }.items()
+            if value is not None and not (key == "InitialVariantWeight" and value == 1.0)
+        }
         return DeployPlan(
             endpoint_name=endpoint_name,
             model_name=model_name,
-            config_name=safe_resource_name(endpoint_name, model_name, variant["InstanceType"], count),
+            config_name=safe_resource_name(
+                endpoint_name, model_name, variant.get("InstanceType"), count, *([options] if options else [])
+            ),
             containers=containers,
             instance_count=count,
             tags=model[0].get("Tags", []),
-            instance_type=variant["InstanceType"],
+            instance_type=variant.get("InstanceType"),
         )
+
+    def rollout_alarms(self) -> list[str]:
+        """The ``auto_rollback_alarms`` names (validated with the requests in :meth:`plan`)."""
+        from airflow_autopilot.core.rollout import alarm_names
+
+        return alarm_names(self.request_parameters().get("auto_rollback_alarms"))[0]
+
+    def check_alarms_exist(self, names: Sequence[str]) -> None:
+        """
+        Refuse alarms CloudWatch does not know (DescribeAlarms), before any SageMaker call: SageMaker
+        would accept the update and never roll it back.
+
+        :param names: the alarm names.
+        :raises PromotionInputError: naming ``auto_rollback_alarms``, the missing alarms and the rule.
+        """
+        if not names:
+            return
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        from airflow_autopilot.core.promotion import PromotionInputError
+
+        client = AwsBaseHook(**self.hook_kwargs(), client_type="cloudwatch").get_conn()
+        found: set[str] = set()
+        for page in client.get_paginator("describe_alarms").paginate(
+            AlarmNames=list(names), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        ):
+            for kind in ("MetricAlarms", "CompositeAlarms"):
+                found.update(alarm["AlarmName"] for alarm in page.get(kind, []))
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise PromotionInputError(
+                f"auto_rollback_alarms: {missing} do(es) not exist in CloudWatch (region "
+                f"{client.meta.region_name}); every alarm must exist, or SageMaker would never roll "
+                "the update back"
+            )
+
+    def rollout_wait(self, plan: DeployPlan, previous_config: str | None) -> EndpointWait:
+        """The wait of this deployment: for the new config, knowing the previous one and the alarms."""
+        from airflow_autopilot.core.waits.endpoint import EndpointWait
+
+        return EndpointWait(
+            plan.endpoint_name,
+            plan.config_name,
+            previous_config=previous_config,
+            alarms=self.rollout_alarms(),
+            poll_interval=self.poll_interval,
+            timeout=self.max_wait_seconds,
+            log=self.log,
+        )
+
+    def report_rollout(self, context: Context, record: Mapping[str, Any] | None, message: str) -> None:
+        """
+        Push the rollout record to XCom (key ``rollout``); raise
+        :class:`~airflow_autopilot.core.rollout.AutopilotRolledBack` when it says rolled back.
+
+        :param context: the task context.
+        :param record: the rollout record, if the wait produced one.
+        :param message: the wait's message (the reason), for a rollback's error.
+        """
+        from airflow_autopilot.core.rollout import AutopilotRolledBack
+
+        if not isinstance(record, Mapping):
+            return
+        ti = context.get("ti") if isinstance(context, Mapping) else None
+        if ti is not None:
+            ti.xcom_push(key=ROLLOUT_XCOM_KEY, value=dict(record))
+        self.log.info(
+            "Rollout of %s: %s (previous config %s, new config %s, serving %s)",
+            record.get("endpoint_name"),
+            record.get("outcome"),
+            record.get("previous_config"),
+            record.get("new_config"),
+            record.get("serving_config"),
+        )
+        if record.get("outcome") == "rolled_back":
+            during = record.get("rolled_back_during")
+            raise AutopilotRolledBack(
+                f"{message}. Rolled back during: {during or 'an unknown phase'}", record
+            )
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_autopilot.core.xcom import to_json_safe
+        from airflow_autopilot.exceptions import AutopilotJobFailed
 
         plan = self.plan()
         params = self.request_parameters()
+        self.check_alarms_exist(self.rollout_alarms())
+        current = self.model_hook.describe_endpoint_or_none(plan.endpoint_name)
+        previous_config = current.get("EndpointConfigName") if current else None
+        if previous_config == plan.config_name:
+            previous_config = None  # an earlier try's update went through: nothing to return to known
+        if current is None and (params.get("rollout") or params.get("deployment_config")):
+            self.log.info(
+                "Endpoint %s is new: it is created on %s directly (a rollout shifts the traffic of "
+                "an update; there is none yet)",
+                plan.endpoint_name,
+                plan.config_name,
+            )
         status = self.model_hook.deploy(
             plan.endpoint_name,
             model_name=plan.model_name,
@@ -534,15 +661,22 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
             }
         )
         if self.wait_for_completion:
-            self.wait_until_in_service(
-                self.model_hook,
-                plan.endpoint_name,
-                plan.config_name,
-                status,
-                poll_interval=self.poll_interval,
-                timeout=self.max_wait_seconds,
-                result=result,
-            )
+            wait = self.rollout_wait(plan, previous_config)
+            try:
+                self.wait_until_in_service(
+                    self.model_hook,
+                    plan.endpoint_name,
+                    plan.config_name,
+                    status,
+                    poll_interval=self.poll_interval,
+                    timeout=self.max_wait_seconds,
+                    result=result,
+                    wait=wait,
+                )
+            except AutopilotJobFailed as failed:
+                self.report_rollout(context, wait.record(wait.last or status), str(failed))
+                raise
+            self.report_rollout(context, wait.record(wait.last or status), "")
         self.record_deployment(context, result)
         return result
 
@@ -553,6 +687,8 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
         Resume after :class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger`: the result on
         success, else fail with the trigger's message (the FailureReason for a Failed endpoint).
         """
+        if isinstance(event, Mapping):
+            self.report_rollout(context, event.get("rollout"), str(event.get("message") or ""))
         done = self.resolve_endpoint_event(event, result)
         self.record_deployment(context, done)
         return done
