@@ -66,8 +66,9 @@ def candidates(emu, make_job):
     ]
 
 
-def deploy(best, **kwargs):
-    return AutopilotDeployCandidateOperator(**{**DEPLOY, "best_candidate": best, **kwargs}).execute({})
+def deploy(best, ti=None, **kwargs):
+    operator = AutopilotDeployCandidateOperator(**{**DEPLOY, "best_candidate": best, **kwargs})
+    return operator.execute({"ti": ti or RecordingTI()})
 
 
 def smoke(ti=None, **kwargs):
@@ -103,11 +104,18 @@ def test_a_deployed_model_passes_with_rows_from_the_training_data(emu, candidate
 def test_a_failing_new_model_is_put_back_on_the_previous_config(emu, candidates):
     old = deploy(candidates[0])
     emu.fail_invocations(new_models_only=True)
-    new = deploy(candidates[1])
+    deployed = RecordingTI()
+    new = deploy(candidates[1], deployed, rollout="canary:50%:60s")
     assert serving(emu) == new["EndpointConfigName"] != old["EndpointConfigName"]
+    # The deploy's rollout record says which config the update replaced.
+    record = deployed.pushed["rollout"]
+    assert (record["previous_config"], record["new_config"]) == (
+        old["EndpointConfigName"],
+        new["EndpointConfigName"],
+    )
     ti = RecordingTI()
     with pytest.raises(AutopilotJobFailed) as failed:
-        smoke(ti, deployment=new, previous_endpoint_config_name=old["EndpointConfigName"])
+        smoke(ti, deployment=record)
     message = str(failed.value)
     assert "Smoke test failed: 0/3 rows answered as expected" in message
     assert "row 0: 20,1000 -> error:" in message and "the model answered with an error" in message
