@@ -2,13 +2,23 @@
 Train with SageMaker Autopilot and promote the winner through XCom.
 
 upload_sample_data -> create_job -> wait_for_job (deferrable) -> best_candidate + leaderboard
--> gate -> register -> approval -> deploy   (promoted, then approved)
-        -> reject                           (a gate condition failed, or not better than the champion)
+-> gate -> register -> approval -> deploy -> smoke_test   (promoted, then approved)
+        -> reject                                         (a gate condition failed, or not better
+                                                           than the champion)
+create_rollback_alarm -> deploy
 
 The gate checks the objective threshold, the champion, three CandidateMetrics conditions and one
 condition on the model-insights report. With ``approval_status=PendingManualApproval`` the version
 waits (deferred) until a person approves it in SageMaker Studio (or with UpdateModelPackage);
 a rejection fails ``approval``, or skips ``deploy`` with ``on_rejection=skip``.
+
+The deployment is guardrailed: an update of the endpoint shifts traffic with ``rollout`` (a canary
+by default) and SageMaker rolls it back when the CloudWatch alarm ``create_rollback_alarm`` sets up
+(5XX errors of the endpoint) fires during a bake; ``deploy`` then fails, naming the alarm, and
+``smoke_test`` does not run. After a promotion, ``smoke_test`` sends the first rows of the training
+data (without the target) to the endpoint and checks every answer; when they fail, it puts the
+endpoint back on the config it served before and fails. dags/example_autopilot_rollback.py undoes a
+promotion on demand.
 
 Runs unchanged on AWS or on the local emulator (``make demo``). Parameters (Airflow Params, set per
 run in the trigger form or ``dag.test(run_conf=...)``): the bucket, role, threshold, Model Package
@@ -34,6 +44,7 @@ from airflow_autopilot.operators.promotion import (
     AutopilotPromotionBranchOperator,
     AutopilotRegisterCandidateOperator,
 )
+from airflow_autopilot.operators.smoke_test import AutopilotEndpointSmokeTestOperator
 from airflow_autopilot.sensors import AutopilotJobSensor, AutopilotModelApprovalSensor
 
 POLL_SECONDS = float(os.environ.get("AUTOPILOT_EXAMPLE_POLL_SECONDS", "60"))
@@ -72,6 +83,16 @@ with DAG(
         "endpoint_name": Param("autopilot-churn", type="string"),
         "on_rejection": Param("fail", enum=["fail", "skip"], description="what a rejected version does"),
         "min_recall": Param(0.6, type="number", description="least Recall (CandidateMetrics, Validation)"),
+        "rollout": Param(
+            "canary:10%:600s",
+            type="string",
+            description="how an update of the endpoint shifts traffic (docs/promotion.md, e.g. linear:20%:300s)",
+        ),
+        "rollback_alarm": Param(
+            "autopilot-churn-5xx",
+            type="string",
+            description="CloudWatch alarm (created by create_rollback_alarm) that rolls an update back",
+        ),
     },
 ) as dag:
 
@@ -82,10 +103,35 @@ with DAG(
 
         return upload(context["params"]["bucket"], prefix="churn/train")
 
+    @task
+    def create_rollback_alarm(**context) -> str:
+        """Create (or update) the CloudWatch alarm on the endpoint's 5XX errors that rolls an update back."""
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        params = context["params"]
+        AwsBaseHook(aws_conn_id="aws_default", client_type="cloudwatch").get_conn().put_metric_alarm(
+            AlarmName=params["rollback_alarm"],
+            AlarmDescription=f"5XX errors of endpoint {params['endpoint_name']}: roll an update back",
+            Namespace="AWS/SageMaker",
+            MetricName="Invocation5XXErrors",
+            Dimensions=[
+                {"Name": "EndpointName", "Value": params["endpoint_name"]},
+                {"Name": "VariantName", "Value": "AllTraffic"},
+            ],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )
+        return params["rollback_alarm"]
+
+    training_data = upload_sample_data()
     create_job = AutopilotCreateJobOperator(
         task_id="create_job",
         job_name_prefix="{{ params.job_name_prefix }}",
-        s3_input_uri=upload_sample_data(),
+        s3_input_uri=training_data,
         target_attribute_name="churn",
         s3_output_path="s3://{{ params.bucket }}/churn/output",
         role_arn="{{ params.role_arn }}",
@@ -150,10 +196,27 @@ with DAG(
         endpoint_name="{{ params.endpoint_name }}",
         role_arn="{{ params.role_arn }}",
         inference_response_keys=["predicted_label", "probability"],
+        rollout="{{ params.rollout }}",
+        auto_rollback_alarms=["{{ params.rollback_alarm }}"],
         deferrable=True,
         poll_interval=POLL_SECONDS,
         model_package_arn="{{ ti.xcom_pull(task_ids='register')['ModelPackageArn'] }}",
         emit_asset_events=True,
+    )
+    smoke_test = AutopilotEndpointSmokeTestOperator(
+        task_id="smoke_test",
+        # The deploy's rollout record: the endpoint, the config deployed and the one it replaced.
+        deployment="{{ ti.xcom_pull(task_ids='deploy', key='rollout') }}",
+        endpoint_name="{{ params.endpoint_name }}",
+        rows_s3_uri=training_data,
+        target_attribute_name="churn",
+        row_count=5,
+        accept="application/jsonlines",
+        expected_response_keys=["predicted_label", "probability"],
+        expected_labels=["no", "yes"],
+        max_latency_ms=5000,
+        deferrable=True,
+        poll_interval=POLL_SECONDS,
     )
 
     # One XCom, the whole decision: a dict return would also push each key (multiple_outputs), and
@@ -168,4 +231,5 @@ with DAG(
     create_job >> wait_for_job >> [best_candidate, leaderboard]
     leaderboard >> gate
     gate >> [register, reject()]
-    register >> approval >> deploy
+    register >> approval >> deploy >> smoke_test
+    create_rollback_alarm() >> deploy

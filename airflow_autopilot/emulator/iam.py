@@ -51,16 +51,55 @@ def enforced() -> Iterator[None]:
         set_enforcement(before)
 
 
+#: IAM's service prefix of a service moto authorizes under another name (its signing name): a
+#: policy's ``cloudwatch:X`` is what moto checks as ``monitoring:X``.
+SIGNING_NAMES = {"cloudwatch": "monitoring"}
+
+
+def as_moto_checks(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """``policy`` as moto can check it: each statement granting actions of a service in
+    :data:`SIGNING_NAMES` is repeated with those actions under the name moto authorizes them by,
+    on resource ``*`` (moto knows no resource of such a request), so a user holds in the emulator
+    what the policy grants on AWS.
+
+    :param policy: the policy document.
+    """
+    statements = policy.get("Statement") or []
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    extra = []
+    for statement in statements:
+        actions = statement.get("Action") if isinstance(statement, Mapping) else None
+        listed = [actions] if isinstance(actions, str) else list(actions or [])
+        aliased = [
+            f"{SIGNING_NAMES[prefix]}:{name}"
+            for prefix, _, name in (str(a).partition(":") for a in listed)
+            if prefix in SIGNING_NAMES
+        ]
+        if aliased:
+            extra.append(
+                {
+                    **statement,
+                    "Sid": f"{statement.get('Sid', '')}AsMotoChecks",
+                    "Action": aliased,
+                    "Resource": "*",
+                }
+            )
+    return {**policy, "Statement": [*statements, *extra]}
+
+
 def create_user(iam_client: Any, name: str, policy: Mapping[str, Any]) -> tuple[str, str]:
     """Create IAM user ``name`` with ``policy`` as its only (inline) policy; return its access key
     id and secret. Call it while IAM is not enforced, or with an admin's client.
 
     :param iam_client: a boto3 IAM client of the emulator.
     :param name: the user name.
-    :param policy: the policy document.
+    :param policy: the policy document (:func:`as_moto_checks` applied).
     """
     iam_client.create_user(UserName=name)
-    iam_client.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+    iam_client.put_user_policy(
+        UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(as_moto_checks(policy))
+    )
     key = iam_client.create_access_key(UserName=name)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"]
 
@@ -112,6 +151,8 @@ class EnforcedIam:
         )
         for number, policy in enumerate(policies[1:], start=2):
             iam_client.put_user_policy(
-                UserName=name, PolicyName=f"{name}-policy-{number}", PolicyDocument=json.dumps(policy)
+                UserName=name,
+                PolicyName=f"{name}-policy-{number}",
+                PolicyDocument=json.dumps(as_moto_checks(policy)),
             )
         return keys

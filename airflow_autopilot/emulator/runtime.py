@@ -26,6 +26,13 @@ def _header(headers: Any, name: str) -> str | None:
 class RuntimeResponse(SageMakerRuntimeResponse):
     """moto's sagemaker-runtime responses with InvokeEndpoint answered by the deployed candidate."""
 
+    def _determine_resource(self) -> str:
+        """The endpoint's ARN, which IAM authorizes InvokeEndpoint on (moto's default is ``*``)."""
+        from airflow_autopilot.core.permissions import operation_arn
+
+        name = unquote(self.path.split("?", 1)[0].rstrip("/").split("/")[-2])
+        return operation_arn("InvokeEndpoint", {"EndpointName": name}, self.region, self.current_account)
+
     def invoke_endpoint(self) -> TYPE_RESPONSE:
         """InvokeEndpoint: the candidate's predictions, ``ModelError`` or ``ValidationError``."""
         controls.count_request("InvokeEndpoint", _header(self.headers, "User-Agent") or "")

@@ -53,6 +53,15 @@ def test_promotion_dag_promotes_registers_and_deploys(emulator, run_dag):
         c["Environment"].get("SAGEMAKER_INFERENCE_OUTPUT") == "predicted_label,probability"
         for c in model["Containers"]
     )
+    # A new endpoint: created directly (no traffic to shift), then smoke-tested with training rows.
+    assert xcoms["deploy:rollout"]["outcome"] == "promoted"
+    assert xcoms["deploy:rollout"]["previous_config"] is None
+    smoke = xcoms["smoke_test"]
+    assert smoke == xcoms["smoke_test:smoke_test"] and smoke["passed"]
+    assert smoke["rows_sent"] == 5 and smoke["failures"] == 0
+    assert all(a["answer"]["predicted_label"] in ("no", "yes") for a in smoke["answers"])
+    alarm = emulator.client("cloudwatch").describe_alarms(AlarmNames=["autopilot-churn-5xx"])
+    assert alarm["MetricAlarms"][0]["Dimensions"][0] == {"Name": "EndpointName", "Value": "autopilot-churn"}
 
 
 def test_promotion_dag_rejects_below_threshold(emulator, run_dag):

@@ -26,7 +26,14 @@ UPLOAD_POLICY = {
             "Effect": "Allow",
             "Action": ["s3:CreateBucket", "s3:ListBucket", "s3:PutObject"],
             "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
-        }
+        },
+        {
+            # Its @task create_rollback_alarm sets up the alarm the deploy watches.
+            "Sid": "ExampleCreatesItsAlarm",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricAlarm"],
+            "Resource": "*",
+        },
     ],
 }
 

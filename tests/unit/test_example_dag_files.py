@@ -22,8 +22,11 @@ EXPECTED = {
         "register",
         "approval",
         "deploy",
+        "smoke_test",
+        "create_rollback_alarm",
         "reject",
     },
+    "example_autopilot_rollback": {"rollback", "smoke_test"},
     "example_autopilot_nightly_scoring": {"upload_todays_data", "score", "report"},
     "example_autopilot_one_click_deploy": {
         "upload_sample_data",
