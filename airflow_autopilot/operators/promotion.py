@@ -689,6 +689,22 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
         """
         if isinstance(event, Mapping):
             self.report_rollout(context, event.get("rollout"), str(event.get("message") or ""))
+        if not result and isinstance(event, Mapping):
+            # dag.test() resumes with the event alone (it drops the deferral's kwargs): the result is
+            # derived again, as execute derived it, with the ARN the event's endpoint carries.
+            from airflow_autopilot.core.xcom import to_json_safe
+
+            plan = self.plan()
+            described = event.get("endpoint")
+            endpoint: Mapping[str, Any] = described if isinstance(described, Mapping) else {}
+            result = to_json_safe(
+                {
+                    "EndpointName": plan.endpoint_name,
+                    "EndpointArn": endpoint.get("EndpointArn"),
+                    "ModelName": plan.model_name,
+                    "EndpointConfigName": plan.config_name,
+                }
+            )
         done = self.resolve_endpoint_event(event, result)
         self.record_deployment(context, done)
         return done

@@ -44,9 +44,12 @@ class AutopilotRollbackEndpointOperator(AutopilotDeployCandidateOperator):
     :param model_package_group_name: the group whose previous Approved version to put back (templated).
     :param model_package_arn: the Approved version to put back instead (templated).
 
-    Every other parameter is :class:`AutopilotDeployCandidateOperator`'s (``best_candidate`` excepted).
+    Every other parameter is :class:`AutopilotDeployCandidateOperator`'s (``best_candidate`` excepted):
+
     """
 
+    # Named again so the template fields are derived for this class too.
+    request_tables = AutopilotDeployCandidateOperator.request_tables
     # The deploy's fields plus the group (mypy reads the base's tuple as fixed-length).
     other_template_fields = (  # type: ignore[assignment]
         *AutopilotDeployCandidateOperator.other_template_fields,

@@ -283,6 +283,18 @@ class AutopilotEndpointSmokeTestOperator(AutopilotBaseOperator):
         from airflow_autopilot.exceptions import AutopilotJobFailed
 
         saved = dict(result or {})
+        if not saved:
+            # dag.test() resumes with the event alone (it drops the deferral's kwargs): what the
+            # task saved is read back from its XCom and the event's endpoint.
+            value = context["ti"].xcom_pull(task_ids=self.task_id, key=SMOKE_TEST_XCOM_KEY) or {}
+            endpoint = (event or {}).get("endpoint") or {}
+            saved = {
+                "EndpointName": value.get("endpoint_name"),
+                "message": f"Smoke test failed: {value.get('failures')} of {value.get('rows_sent')} rows failed "
+                "(the failing rows and answers are in the log and under the XCom key smoke_test)",
+                "failed_config": "the deployed config",
+                "restored_config": endpoint.get("EndpointConfigName"),
+            }
         try:
             self.resolve_endpoint_event(event, saved)
         except Exception as err:
