@@ -485,7 +485,7 @@ def run_smoke_test(
         try:
             raw = invoke(body)
         except InvocationError as err:
-            raw, problems = f"error: {err}", [f"the model answered with an error: {err}"]
+            raw, problems = f"error: {err}", ["the model answered with an error"]
         else:
             answer, problems = parse_answer(raw, spec.accept or CSV, spec.keys_listed())
             if answer is not None:

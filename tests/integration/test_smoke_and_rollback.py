@@ -234,3 +234,48 @@ def test_rollback_to_a_named_version_and_what_it_refuses(emu, candidates):
     with pytest.raises(PromotionInputError, match="initial_instance_count"):
         rollback(model_package_group_name=GROUP, initial_instance_count=0)
     assert emu.request_counts() == {}
+
+
+def test_the_restore_waits_deferred_and_fails_the_task_when_it_resumes(emu, candidates):
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from airflow_autopilot.triggers import AutopilotEndpointTrigger
+
+    old = deploy(candidates[0])
+    emu.fail_invocations(new_models_only=True)
+    new = deploy(candidates[1])
+    ti = PullingTI()
+    operator = AutopilotEndpointSmokeTestOperator(
+        **{**SMOKE, "deferrable": True, "previous_endpoint_config_name": old["EndpointConfigName"]},
+        deployment=new,
+    )
+    hook = operator.model_hook
+    update, describe = hook.update_endpoint_config, hook.describe_endpoint_or_none
+    updates = []
+
+    def update_endpoint_config(endpoint_name, config_name, **kwargs):
+        updates.append(config_name)
+        update(endpoint_name, config_name, **kwargs)
+
+    def describe_endpoint_or_none(name):
+        # Once the restore is requested, the endpoint is Updating (as SageMaker's is for a while).
+        found = describe(name)
+        return {**found, "EndpointStatus": "Updating"} if updates and found else found
+
+    hook.update_endpoint_config = update_endpoint_config
+    hook.describe_endpoint_or_none = describe_endpoint_or_none
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({"ti": ti})
+    assert updates == [old["EndpointConfigName"]]
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, AutopilotEndpointTrigger) and trigger.config_name == old["EndpointConfigName"]
+    success = {"status": "success", "endpoint": {"EndpointConfigName": old["EndpointConfigName"]}}
+    with pytest.raises(AutopilotJobFailed, match=f"Restored endpoint {ENDPOINT} to its previous config"):
+        operator.execute_complete({"ti": ti}, success, **deferred.value.kwargs)
+    # Resumed with the event alone (as dag.test() does): the message comes from the XCom.
+    with pytest.raises(AutopilotJobFailed, match=r"3 of 3 rows failed"):
+        operator.execute_complete({"ti": ti}, success)
+    with pytest.raises(AutopilotJobFailed, match="did not end InService"):
+        operator.execute_complete(
+            {"ti": ti}, {"status": "failure", "message": "boom"}, **deferred.value.kwargs
+        )

@@ -249,10 +249,8 @@ def test_run_records_answers_failures_and_latency():
         "took 30 ms, over max_latency_ms 25",
     ]
     assert out["failed_rows"][1]["answer"] is None
-    assert (
-        "the model answered with an error: Received client error (400): boom"
-        in out["failed_rows"][1]["problems"]
-    )
+    assert out["failed_rows"][1]["problems"] == ["the model answered with an error"]
+    assert out["failed_rows"][1]["raw"] == "error: Received client error (400): boom"
     report = result.failure_report()
     assert "row 1: 2,b -> " in report and "row 2: 3,c -> error: Received client error" in report
     assert result.summary().startswith("1/3 rows answered as expected by ep (latency p50 20.0 ms")
