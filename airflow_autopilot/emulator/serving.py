@@ -16,7 +16,8 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 
-from airflow_autopilot.emulator import controls, data, settings
+from airflow_autopilot.emulator import controls, data, guardrails, settings
+from airflow_autopilot.emulator.models import AutopilotBackend
 from airflow_autopilot.emulator.transform import (
     ModelFacts,
     RowError,
@@ -114,13 +115,6 @@ def model_error(backend: Any, endpoint_name: str, status: int, message: str) -> 
     return ModelError(text, status, message, log_group_arn(backend, endpoint_name))
 
 
-def _traffic(backend: Any, endpoint: Any) -> list[tuple[str, float]]:
-    """The endpoint configs serving traffic now and their shares (the guardrailed deployment's)."""
-    from airflow_autopilot.emulator.guardrails import traffic
-
-    return traffic(backend, endpoint)
-
-
 def _weights(config: Any) -> list[tuple[dict[str, Any], float]]:
     """A config's variants and their shares of its traffic (by ``InitialVariantWeight``)."""
     variants = list(getattr(config, "production_variants", None) or [])
@@ -138,7 +132,7 @@ def choose_variant(
 
     The configs serving now take their traffic shares, and each config's variants their weights,
     exactly and in the same order in every run: each request goes to the variant furthest behind
-    its share (a 10 % canary answers the 10th request, then every 10th).
+    its share (a 10 % canary answers one request in each 10).
 
     :param backend: moto's SageMaker backend.
     :param endpoint: moto's endpoint.
@@ -147,7 +141,7 @@ def choose_variant(
     :raises RuntimeValidationError: when no serving variant has the ``target`` name.
     """
     entries: list[tuple[str, dict[str, Any], float]] = []
-    for name, share in _traffic(backend, endpoint):
+    for name, share in guardrails.traffic(backend, endpoint):
         config = backend.endpoint_configs.get(name)
         if share > 0 and config is not None:
             entries += [(name, variant, share * weight) for variant, weight in _weights(config)]
@@ -245,8 +239,6 @@ def invoke(
     :raises ModelError: when the model answers an error (rows that do not match its columns, a
         content type it does not read, an injected failure).
     """
-    from airflow_autopilot.emulator.models import AutopilotBackend
-
     AutopilotBackend(backend).refresh_jobs()
     AutopilotBackend(backend).refresh_endpoints()
     endpoint: Any = backend.endpoints.get(endpoint_name)
