@@ -281,3 +281,22 @@ def test_with_iam_enforced_invocations_need_sagemaker_invoke_endpoint_on_the_end
     with pytest.raises(ClientError) as raised:
         runtime.invoke_endpoint(EndpointName="iam-other", Body=ROWS[0], ContentType="text/csv")
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_results_queued_through_motos_api_are_answered_first(emu: Any) -> None:
+    import requests
+
+    deploy(emu, "queued-ep")
+    queued = requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+        json={
+            "results": [
+                {"Body": "yes,0.87", "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}
+            ]
+        },
+        timeout=10,
+    )
+    assert queued.status_code == 201
+    assert invoke(emu, "queued-ep", ROWS[0], ContentType="text/csv")[0] == "yes,0.87"
+    text = invoke(emu, "queued-ep", ROWS[1], ContentType="text/csv")[0]
+    assert text != "yes,0.87" and text.split(",")[0] in ("yes", "no")
