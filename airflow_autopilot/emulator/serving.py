@@ -16,7 +16,8 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 
-from airflow_autopilot.emulator import controls, data, settings
+from airflow_autopilot.emulator import controls, data, guardrails, settings
+from airflow_autopilot.emulator.models import AutopilotBackend
 from airflow_autopilot.emulator.transform import (
     ModelFacts,
     RowError,
@@ -114,13 +115,6 @@ def model_error(backend: Any, endpoint_name: str, status: int, message: str) -> 
     return ModelError(text, status, message, log_group_arn(backend, endpoint_name))
 
 
-def _traffic(backend: Any, endpoint: Any) -> list[tuple[str, float]]:
-    """The endpoint configs serving traffic now and their shares (the guardrailed deployment's)."""
-    from airflow_autopilot.emulator.guardrails import traffic
-
-    return traffic(backend, endpoint)
-
-
 def _weights(config: Any) -> list[tuple[dict[str, Any], float]]:
     """A config's variants and their shares of its traffic (by ``InitialVariantWeight``)."""
     variants = list(getattr(config, "production_variants", None) or [])
@@ -138,7 +132,7 @@ def choose_variant(
 
     The configs serving now take their traffic shares, and each config's variants their weights,
     exactly and in the same order in every run: each request goes to the variant furthest behind
-    its share (a 10 % canary answers the 10th request, then every 10th).
+    its share (a 10 % canary answers one request in each 10).
 
     :param backend: moto's SageMaker backend.
     :param endpoint: moto's endpoint.
@@ -147,7 +141,7 @@ def choose_variant(
     :raises RuntimeValidationError: when no serving variant has the ``target`` name.
     """
     entries: list[tuple[str, dict[str, Any], float]] = []
-    for name, share in _traffic(backend, endpoint):
+    for name, share in guardrails.traffic(backend, endpoint):
         config = backend.endpoint_configs.get(name)
         if share > 0 and config is not None:
             entries += [(name, variant, share * weight) for variant, weight in _weights(config)]
@@ -245,8 +239,6 @@ def invoke(
     :raises ModelError: when the model answers an error (rows that do not match its columns, a
         content type it does not read, an injected failure).
     """
-    from airflow_autopilot.emulator.models import AutopilotBackend
-
     AutopilotBackend(backend).refresh_jobs()
     AutopilotBackend(backend).refresh_endpoints()
     endpoint: Any = backend.endpoints.get(endpoint_name)
@@ -317,6 +309,29 @@ def _answer(
 # ------------------------------------------------------------------------------- data capture
 
 
+def capture_summary(backend: Any, endpoint: Any) -> dict[str, Any] | None:
+    """DescribeEndpoint's ``DataCaptureConfig`` (a DataCaptureConfigSummary) from the config the
+    endpoint serves, or ``None`` when it captures nothing.
+
+    :param backend: moto's SageMaker backend.
+    :param endpoint: moto's endpoint.
+    """
+    config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+    capture: dict[str, Any] = dict(getattr(config, "data_capture_config", None) or {})
+    if not capture:
+        return None
+    enabled = capture.get("EnableCapture") is not False
+    summary = {
+        "EnableCapture": enabled,
+        "CaptureStatus": "Started" if enabled else "Stopped",
+        "CurrentSamplingPercentage": int(capture.get("InitialSamplingPercentage", 0) or 0),
+        "DestinationS3Uri": capture.get("DestinationS3Uri"),
+    }
+    if capture.get("KmsKeyId"):
+        summary["KmsKeyId"] = capture["KmsKeyId"]
+    return summary
+
+
 def _encoding(content_type: str, header: dict[str, Any]) -> str:
     base = _base_type(content_type)
     if base in [t.lower() for t in header.get("CsvContentTypes") or ["text/csv"]]:
@@ -378,4 +393,9 @@ def _capture(
         f"{str(capture['DestinationS3Uri']).rstrip('/')}/{endpoint.endpoint_name}/{variant_name}/"
         f"{now:%Y/%m/%d/%H}/{now:%M-%S}-{now.microsecond // 1000:03d}-{metadata['eventId']}.jsonl"
     )
-    data.put_objects({key: (json.dumps(record) + "\n").encode()}, backend.account_id, backend.region_name)
+    data.put_objects(
+        {key: (json.dumps(record) + "\n").encode()},
+        backend.account_id,
+        backend.region_name,
+        kms_key_id=capture.get("KmsKeyId") or None,
+    )
