@@ -1,7 +1,9 @@
-"""Per-job controls (tags and name prefixes), fault injection and request counting."""
+"""Per-job controls (tags and name prefixes), fault injection, invocation and alarm outcomes of
+endpoints, and request counting."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import threading
 from collections import Counter
@@ -148,6 +150,46 @@ class _State:
     any_request: FaultBudget = field(default_factory=FaultBudget)
     per_job: dict[str, FaultBudget] = field(default_factory=dict)
     denied: set[str] = field(default_factory=set)
+    invocation_failures: list[InvocationFailure] = field(default_factory=list)
+    alarm_triggers: list[AlarmTrigger] = field(default_factory=list)
+
+
+#: Status and message of the ModelError an injected invocation failure answers by default.
+DEFAULT_FAILURE_STATUS = 500
+DEFAULT_FAILURE_MESSAGE = "The model container failed to score the row (injected by the autopilot emulator)."
+
+
+@dataclass(frozen=True)
+class InvocationFailure:
+    """Invocations of matching models answer ``ModelError`` (see :func:`fail_invocations`)."""
+
+    model_name: str = "*"
+    matching: str | None = None
+    status: int = DEFAULT_FAILURE_STATUS
+    message: str = DEFAULT_FAILURE_MESSAGE
+    #: Models that existed when the failure was set, spared by ``new_models_only``.
+    spared: frozenset[str] = frozenset()
+
+    def applies(self, model_name: str, row: str) -> bool:
+        """Whether a row sent to ``model_name`` fails.
+
+        :param model_name: the model the answering variant serves.
+        :param row: the row as the model reads it (a CSV record).
+        """
+        return (
+            model_name not in self.spared
+            and fnmatch.fnmatchcase(model_name, self.model_name)
+            and (self.matching is None or self.matching in row)
+        )
+
+
+@dataclass(frozen=True)
+class AlarmTrigger:
+    """A CloudWatch alarm put into ALARM when a deployment enters a phase (see :func:`fire_alarm`)."""
+
+    alarm_name: str
+    phase: str
+    endpoint_name: str | None = None
 
 
 _state = _State()
@@ -208,11 +250,108 @@ def inject_faults(
 
 
 def clear_faults() -> None:
-    """Drop every queued fault and every denied operation."""
+    """Drop every queued fault, denied operation, invocation failure and alarm trigger."""
     with _state.lock:
         _state.any_request = FaultBudget()
         _state.per_job.clear()
         _state.denied.clear()
+        _state.invocation_failures.clear()
+        _state.alarm_triggers.clear()
+
+
+def fail_invocations(
+    model_name: str = "*",
+    matching: str | None = None,
+    status: int = DEFAULT_FAILURE_STATUS,
+    message: str | None = None,
+    new_models_only: bool = False,
+    existing_models: Iterable[str] = (),
+) -> InvocationFailure:
+    """Make InvokeEndpoint answer ``ModelError`` for rows sent to matching models, until cleared.
+
+    :param model_name: the models (a shell-style pattern: ``*`` for every one).
+    :param matching: fail only rows containing this text (``None``: every row).
+    :param status: the container's HTTP status in the ModelError (``OriginalStatusCode``), 400 to 599.
+    :param message: the container's message (``OriginalMessage``).
+    :param new_models_only: spare the models in ``existing_models`` (the ones that exist now), so an
+        endpoint's old model keeps answering while the new one fails.
+    :param existing_models: the names of the models that exist now.
+    :raises ValueError: for a status outside 400 to 599 or an empty pattern.
+    """
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        raise ValueError(f"status: {status!r} must be an HTTP error status from 400 to 599")
+    if not isinstance(model_name, str) or not model_name:
+        raise ValueError(f"model_name: {model_name!r} must be a non-empty model name or pattern")
+    if matching is not None and not isinstance(matching, str):
+        raise ValueError(f"matching: {matching!r} must be text or None")
+    failure = InvocationFailure(
+        model_name=model_name,
+        matching=matching,
+        status=status,
+        message=message or DEFAULT_FAILURE_MESSAGE,
+        spared=frozenset(existing_models) if new_models_only else frozenset(),
+    )
+    with _state.lock:
+        _state.invocation_failures.append(failure)
+    return failure
+
+
+def invocation_failure(model_name: str, row: str) -> InvocationFailure | None:
+    """The injected failure that applies to a row sent to ``model_name``, if any (the first set).
+
+    :param model_name: the model the answering variant serves.
+    :param row: the row as the model reads it.
+    """
+    with _state.lock:
+        return next((f for f in _state.invocation_failures if f.applies(model_name, row)), None)
+
+
+def invocation_failures() -> list[InvocationFailure]:
+    """Return the invocation failures set."""
+    with _state.lock:
+        return list(_state.invocation_failures)
+
+
+def fire_alarm(alarm_name: str, phase: str, endpoint_name: str | None = None) -> AlarmTrigger:
+    """Put a CloudWatch alarm into ALARM when the next deployment (of ``endpoint_name``, or of any
+    endpoint) enters ``phase``; the trigger is used up then.
+
+    :param alarm_name: the alarm (it must exist in the emulator's CloudWatch by then).
+    :param phase: a deployment phase (see :data:`airflow_autopilot.emulator.guardrails.PHASES`).
+    :param endpoint_name: the endpoint whose deployment fires it, or ``None`` for any.
+    :raises ValueError: for an unknown phase or an empty alarm name.
+    """
+    from airflow_autopilot.emulator.guardrails import PHASES
+
+    if not isinstance(alarm_name, str) or not alarm_name:
+        raise ValueError(f"alarm_name: {alarm_name!r} must be a non-empty alarm name")
+    if phase not in PHASES:
+        raise ValueError(f"phase: {phase!r} is not a deployment phase; known: {', '.join(PHASES)}")
+    trigger = AlarmTrigger(alarm_name, phase, endpoint_name)
+    with _state.lock:
+        _state.alarm_triggers.append(trigger)
+    return trigger
+
+
+def take_alarm_triggers(endpoint_name: str, phase: str) -> list[str]:
+    """Use up and return the alarms to fire as ``endpoint_name``'s deployment enters ``phase``.
+
+    :param endpoint_name: the endpoint being deployed.
+    :param phase: the phase it enters.
+    """
+    with _state.lock:
+        due = [
+            t for t in _state.alarm_triggers if t.phase == phase and t.endpoint_name in (None, endpoint_name)
+        ]
+        for trigger in due:
+            _state.alarm_triggers.remove(trigger)
+        return [t.alarm_name for t in due]
+
+
+def alarm_triggers() -> list[AlarmTrigger]:
+    """Return the alarm triggers not used yet."""
+    with _state.lock:
+        return list(_state.alarm_triggers)
 
 
 def pending_faults() -> FaultBudget:

@@ -31,6 +31,17 @@ def change_logs() -> dict[str, list[tuple[float, str, str]]]:
     return logs
 
 
+def model_names() -> set[str]:
+    """The names of every SageMaker model that exists, in every account and region."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    return {
+        name
+        for _account, _region, backend in sagemaker_backends.iter_backends()
+        for name in list(backend._models)  # type: ignore[attr-defined]
+    }
+
+
 class EmulatorHandle:
     """Controls of a running emulator (in-process or a server in this process).
 
@@ -92,6 +103,43 @@ class EmulatorHandle:
         :param operations: SageMaker operation names, e.g. ``ListAutoMLJobs``.
         """
         controls.deny(*operations)
+
+    def fail_invocations(
+        self,
+        model_name: str = "*",
+        matching: str | None = None,
+        status: int = controls.DEFAULT_FAILURE_STATUS,
+        message: str | None = None,
+        new_models_only: bool = False,
+    ) -> None:
+        """Make InvokeEndpoint answer ``ModelError`` for rows sent to matching models, until
+        :meth:`clear_faults`; see :func:`airflow_autopilot.emulator.controls.fail_invocations`.
+
+        :param model_name: the models (a shell-style pattern: ``*`` for every one).
+        :param matching: fail only rows containing this text (``None``: every row).
+        :param status: the container's HTTP status (``OriginalStatusCode``), 400 to 599.
+        :param message: the container's message (``OriginalMessage``).
+        :param new_models_only: spare the models that exist now: the endpoint's current model keeps
+            answering, a model created later (the new deployment's) fails.
+        """
+        controls.fail_invocations(
+            model_name,
+            matching=matching,
+            status=status,
+            message=message,
+            new_models_only=new_models_only,
+            existing_models=model_names() if new_models_only else (),
+        )
+
+    def fire_alarm(self, alarm_name: str, phase: str, endpoint_name: str | None = None) -> None:
+        """Put a CloudWatch alarm into ALARM when the next deployment (of ``endpoint_name``, or any)
+        enters ``phase``; see :func:`airflow_autopilot.emulator.controls.fire_alarm`.
+
+        :param alarm_name: the alarm (create it with CloudWatch's PutMetricAlarm first).
+        :param phase: a deployment phase: one of :data:`airflow_autopilot.emulator.guardrails.PHASES`.
+        :param endpoint_name: the endpoint, or ``None`` for any.
+        """
+        controls.fire_alarm(alarm_name, phase, endpoint_name)
 
     def change_log(self) -> dict[str, list[tuple[float, str, str]]]:
         """Every V1 job's status changes so far: name to ``(emulator time, status, secondary)``."""

@@ -1,4 +1,5 @@
-"""HTTP control routes of an emulator server (request counts, faults, settings) in moto's ``/moto-api`` app."""
+"""HTTP control routes of an emulator server (request counts, faults, invocation failures, alarm
+triggers, settings) in moto's ``/moto-api`` app."""
 
 from __future__ import annotations
 
@@ -158,6 +159,61 @@ def approval_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[
     return 200, dict(_JSON), json.dumps(answer)
 
 
+def invocation_failures_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """``/invocation-failures``: the invocation failures set (GET), or set one (POST ``{"model_name":
+    "*", "matching": null, "status": 500, "message": null, "new_models_only": false}``, every key
+    optional; see :meth:`EmulatorHandle.fail_invocations`). DELETE ``/deny`` clears them with the faults.
+
+    :param request: the werkzeug request.
+    :param full_url: the request URL.
+    :param headers: the request headers.
+    """
+    from airflow_autopilot.emulator.handle import model_names
+
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            unknown = set(body) - {"model_name", "matching", "status", "message", "new_models_only"}
+            if unknown:
+                raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
+            new_only = body.get("new_models_only", False)
+            if not isinstance(new_only, bool):
+                raise ValueError(f"new_models_only: {new_only!r} must be true or false")
+            controls.fail_invocations(
+                body.get("model_name", "*"),
+                matching=body.get("matching"),
+                status=body.get("status", controls.DEFAULT_FAILURE_STATUS),
+                message=body.get("message"),
+                new_models_only=new_only,
+                existing_models=model_names() if new_only else (),
+            )
+        except (ValueError, TypeError) as error:
+            return 400, dict(_JSON), json.dumps({"error": str(error)})
+    failures = [{**dataclasses.asdict(f), "spared": sorted(f.spared)} for f in controls.invocation_failures()]
+    return 200, dict(_JSON), json.dumps({"invocation_failures": failures})
+
+
+def alarm_triggers_view(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """``/alarm-triggers``: the alarm triggers not used yet (GET), or add one (POST ``{"alarm_name":
+    "...", "phase": "canary", "endpoint_name": null}``; see :meth:`EmulatorHandle.fire_alarm`).
+
+    :param request: the werkzeug request.
+    :param full_url: the request URL.
+    :param headers: the request headers.
+    """
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            unknown = set(body) - {"alarm_name", "phase", "endpoint_name"}
+            if unknown:
+                raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
+            controls.fire_alarm(body.get("alarm_name"), body.get("phase"), body.get("endpoint_name"))  # type: ignore[arg-type]
+        except (ValueError, TypeError) as error:
+            return 400, dict(_JSON), json.dumps({"error": str(error)})
+    triggers = [dataclasses.asdict(t) for t in controls.alarm_triggers()]
+    return 200, dict(_JSON), json.dumps({"alarm_triggers": triggers})
+
+
 def register_routes() -> None:
     """Add the routes under :data:`ROUTE_PREFIX` to moto's ``/moto-api`` route table (idempotent).
 
@@ -171,3 +227,5 @@ def register_routes() -> None:
     urls.url_paths["{0}" + ROUTE_PREFIX + "/deny"] = deny_view
     urls.url_paths["{0}" + ROUTE_PREFIX + "/change-log"] = change_log_view
     urls.url_paths["{0}" + ROUTE_PREFIX + "/approval"] = approval_view
+    urls.url_paths["{0}" + ROUTE_PREFIX + "/invocation-failures"] = invocation_failures_view
+    urls.url_paths["{0}" + ROUTE_PREFIX + "/alarm-triggers"] = alarm_triggers_view

@@ -17,7 +17,7 @@ from moto.sagemaker.utils import arn_formatter
 from moto.utilities.paginator import paginate
 
 from airflow_autopilot.core.clock import parse_timestamp
-from airflow_autopilot.emulator import controls, settings
+from airflow_autopilot.emulator import controls, guardrails
 from airflow_autopilot.emulator.job_validation import validate_create_request, validate_create_v2_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
 
@@ -53,8 +53,6 @@ PAGINATION_MODEL = {
 NAME_CONTAINS_PATTERN = re.compile(r"[a-zA-Z0-9\-]+")
 #: Endpoint statuses during which SageMaker refuses UpdateEndpoint.
 ENDPOINT_IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
-#: Attribute of moto's backend holding the updates in flight (moto's reset drops it with the backend).
-_UPDATES_ATTRIBUTE = "autopilot_endpoint_updates"
 # CreateModelPackage numbers versions by counting them: concurrent requests (a threaded server)
 # must not interleave, and a ClientToken must be looked up and used atomically.
 _MODEL_PACKAGE_LOCK = threading.Lock()
@@ -294,19 +292,32 @@ class AutopilotBackend:
         summaries.sort(key=sort_key, reverse=reverse)
         return summaries
 
-    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> str:
+    def update_endpoint(
+        self,
+        endpoint_name: str,
+        endpoint_config_name: str,
+        deployment_config: dict[str, Any] | None = None,
+        retain_deployment_config: bool = False,
+    ) -> str:
         """Start switching an endpoint to another endpoint config; return the endpoint ARN.
 
-        The endpoint is ``Updating`` for one stage; then it serves the new config, InService. With
+        Without a ``DeploymentConfig`` the endpoint is ``Updating`` for one stage, then serves the
+        new config, InService. With one it goes through the phases of
+        :mod:`~airflow_autopilot.emulator.guardrails` (blue/green canary, linear or all at once, or
+        rolling) and rolls back when a watched CloudWatch alarm is in ALARM while a phase bakes. With
         the config's ``autopilot-emulator:update-outcome`` tag set to ``rollback`` it is
-        ``RollingBack`` for one more stage instead and returns to InService on its previous config,
-        with a ``FailureReason``, as SageMaker does when the new containers never get healthy.
-        While the update runs, ``PendingDeploymentSummary`` names the new config.
+        ``RollingBack`` for one more stage at the end instead and returns to InService on its
+        previous config, with a ``FailureReason``, as SageMaker does when the new containers never
+        get healthy. While the update runs, ``PendingDeploymentSummary`` describes the new config.
 
         :param endpoint_name: the endpoint.
         :param endpoint_config_name: the endpoint config to switch to.
+        :param deployment_config: the request's ``DeploymentConfig``, if any.
+        :param retain_deployment_config: reuse the endpoint's ``LastDeploymentConfig`` when the
+            request gives none.
         :raises ValidationError: when the endpoint or the endpoint config does not exist, the
-            endpoint is busy (``Cannot update in-progress endpoint``) or the outcome tag is unknown.
+            endpoint is busy (``Cannot update in-progress endpoint``), the DeploymentConfig is refused,
+            a watched alarm does not exist or the outcome tag is unknown; nothing changes then.
         """
         backend = self.sagemaker
         # Any: moto types the endpoint's optional attributes as always None.
@@ -324,60 +335,14 @@ class AutopilotBackend:
             outcome = controls.update_outcome(config.tags)
         except ValueError as err:
             raise ValidationError(message=str(err)) from err
-        started = settings.now()
-        self._updates()[endpoint_name] = {
-            "config": endpoint_config_name,
-            "outcome": outcome,
-            "started": started,
-            "stage": settings.stage_seconds(),
-        }
-        endpoint.endpoint_status = "Updating"
-        endpoint.failure_reason = None
-        endpoint.last_modified_time = settings.to_datetime(started)
-        # DescribeEndpoint answers every attribute of moto's endpoint: this one while the update runs.
-        endpoint.pending_deployment_summary = {
-            "EndpointConfigName": endpoint_config_name,
-            "StartTime": settings.to_datetime(started),
-        }
+        if deployment_config is None and retain_deployment_config:
+            deployment_config = getattr(endpoint, "last_deployment_config", None)
+        guardrails.start(backend, endpoint, config, deployment_config, outcome)
         return str(endpoint.arn)
 
     def refresh_endpoints(self) -> None:
         """Bring every endpoint update in flight up to the emulator clock."""
-        updates = self._updates()
-        now = settings.now()
-        for name, update in list(updates.items()):
-            endpoint: Any = self.sagemaker.endpoints.get(name)
-            if endpoint is None:
-                updates.pop(name, None)
-                continue
-            elapsed, stage = now - update["started"], update["stage"]
-            rollback = update["outcome"] == controls.UPDATE_OUTCOME_ROLLBACK
-            if elapsed < stage:
-                continue
-            if rollback and elapsed < 2 * stage:
-                endpoint.endpoint_status = "RollingBack"
-                continue
-            if rollback:
-                endpoint.failure_reason = controls.ROLLBACK_FAILURE_REASON
-            else:
-                config = self.sagemaker.endpoint_configs.get(update["config"])
-                endpoint.endpoint_config_name = update["config"]
-                if config is not None:
-                    endpoint.production_variants = endpoint._process_production_variants(
-                        config.production_variants
-                    )
-            ended = update["started"] + (2 if rollback else 1) * stage
-            endpoint.endpoint_status = "InService"
-            endpoint.last_modified_time = settings.to_datetime(ended)
-            endpoint.pending_deployment_summary = None
-            updates.pop(name, None)
-
-    def _updates(self) -> dict[str, dict[str, Any]]:
-        updates = getattr(self.sagemaker, _UPDATES_ATTRIBUTE, None)
-        if updates is None:
-            updates = {}
-            setattr(self.sagemaker, _UPDATES_ATTRIBUTE, updates)
-        return updates
+        guardrails.refresh(self.sagemaker)
 
     def create_model_package(self, create: Callable[[], str], client_token: str | None) -> str:
         """Run moto's CreateModelPackage (``create``) unless ``client_token`` was used before.

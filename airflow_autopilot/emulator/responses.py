@@ -218,9 +218,12 @@ class AutopilotResponse(SageMakerResponse):
         return ActionResult({"Candidates": candidates, "NextToken": next_token})
 
     def update_endpoint(self) -> ActionResult:
-        """UpdateEndpoint."""
+        """UpdateEndpoint, with DeploymentConfig's guardrails."""
         arn = self.autopilot_backend.update_endpoint(
-            self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+            self._get_param("EndpointName"),
+            self._get_param("EndpointConfigName"),
+            deployment_config=self._get_param("DeploymentConfig"),
+            retain_deployment_config=bool(self._get_param("RetainDeploymentConfig")),
         )
         return ActionResult({"EndpointArn": arn})
 

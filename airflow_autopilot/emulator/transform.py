@@ -130,6 +130,57 @@ def predict(facts: ModelFacts, record: str) -> dict[str, Any]:
     }
 
 
+class RowError(ValueError):
+    """A record the model cannot score; the message (``is a header row; ...``, ``has 3 columns; ...``)
+    follows the record's place (``Line 2 of key``)."""
+
+
+def score_record(facts: ModelFacts, record: str) -> tuple[list[str], dict[str, Any]]:
+    """Score one CSV record (no line ending) as the candidate's containers do: its fields and the
+    prediction in every supported key. Batch transform and InvokeEndpoint both score through here,
+    so a row scored by either gets the same answer.
+
+    :param facts: the model's facts (:func:`model_facts`).
+    :param record: one headerless CSV record with the training columns but the target.
+    :raises RowError: for a header row or a record with the wrong number of columns.
+    """
+    fields = next(csv.reader([record]), [])
+    if [f.strip() for f in fields] == facts.features:
+        raise RowError(
+            "is a header row; the model takes headerless CSV with the training columns but the target."
+        )
+    if len(fields) != len(facts.features):
+        raise RowError(
+            f"has {len(fields)} columns; the model expects {len(facts.features)} "
+            f"({', '.join(facts.features)}: the training columns without the target '{facts.target}')."
+        )
+    return fields, predict(facts, record)
+
+
+def format_prediction(
+    facts: ModelFacts, prediction: dict[str, Any], accept: str, fields: list[str] | None = None
+) -> str:
+    """One output line of a prediction in the model's inference response keys: a JSON object for a
+    JSON ``accept``, else a CSV record.
+
+    :param facts: the model's facts (its response keys).
+    :param prediction: :func:`predict`'s answer.
+    :param accept: the output content type.
+    :param fields: the input fields to join to the output (batch transform's ``JoinSource``), if any.
+    """
+    keys = [k for k in facts.keys if k in prediction]
+    if "json" in accept:
+        values = {k: prediction[k] for k in keys}
+        if fields is not None:
+            return json.dumps({"SageMakerInput": fields, "SageMakerOutput": values})
+        return json.dumps(values)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(
+        [*(fields or []), *(_csv_value(prediction[k]) for k in keys)]
+    )
+    return buffer.getvalue()
+
+
 def _csv_value(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list) else str(value)
 
@@ -224,30 +275,11 @@ class EmulatedTransformJob:
         data.put_objects(written, account, region)
 
     def _score_row(self, facts: ModelFacts, row: str, number: int, key: str, accept: str, join: bool) -> str:
-        fields = next(csv.reader([row]))
-        if [f.strip() for f in fields] == facts.features:
-            raise _Failure(
-                f"ClientError: Line {number} of {key} is a header row; batch transform input must be "
-                "headerless CSV with the training columns but the target."
-            )
-        if len(fields) != len(facts.features):
-            raise _Failure(
-                f"ClientError: Line {number} of {key} has {len(fields)} columns; the model expects "
-                f"{len(facts.features)} ({', '.join(facts.features)}: the training columns without the "
-                f"target '{facts.target}')."
-            )
-        prediction = predict(facts, row)
-        keys = [k for k in facts.keys if k in prediction]
-        if "json" in accept:
-            values = {k: prediction[k] for k in keys}
-            if join:
-                return json.dumps({"SageMakerInput": fields, "SageMakerOutput": values})
-            return json.dumps(values)
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="").writerow(
-            [*(fields if join else []), *(_csv_value(prediction[k]) for k in keys)]
-        )
-        return buffer.getvalue()
+        try:
+            fields, prediction = score_record(facts, row)
+        except RowError as err:
+            raise _Failure(f"ClientError: Line {number} of {key} {err}") from err
+        return format_prediction(facts, prediction, accept, fields if join else None)
 
     def describe(self) -> dict[str, Any]:
         """DescribeTransformJob."""

@@ -13,11 +13,13 @@ from typing import Any
 
 from moto.sagemaker import urls as sagemaker_urls
 from moto.sagemaker.responses import SageMakerResponse
+from moto.sagemakerruntime import urls as runtime_urls
 
 from airflow_autopilot.core.validation import JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN
 from airflow_autopilot.emulator import settings, wire_validation
 from airflow_autopilot.emulator.http_controls import register_routes
 from airflow_autopilot.emulator.responses import AutopilotResponse
+from airflow_autopilot.emulator.runtime import INVOKE_URL_KEY, RuntimeResponse
 
 #: The entry of ``moto.sagemaker.urls.url_paths`` that serves every SageMaker request.
 SAGEMAKER_URL_KEY = "{0}/$"
@@ -234,18 +236,21 @@ def json_auth_error(answer: Answer, params: dict[str, Any], headers: Any) -> Ans
 
 
 def install() -> None:
-    """Route moto's SageMaker requests to :func:`front_door` and register the HTTP controls.
+    """Route moto's SageMaker requests to :func:`front_door`, its InvokeEndpoint requests to
+    :class:`RuntimeResponse` and register the HTTP controls.
 
     Idempotent. In-process (``mock_aws``) moto reads its route table on every request; a moto server
     reads it when it builds its SageMaker app, so install before its first SageMaker request.
     """
     sagemaker_urls.url_paths[SAGEMAKER_URL_KEY] = front_door
+    runtime_urls.url_paths[INVOKE_URL_KEY] = RuntimeResponse.dispatch
     register_routes()
 
 
 def uninstall() -> None:
-    """Give the SageMaker route back to moto's own response class (in-process mode)."""
+    """Give the SageMaker routes back to moto's own response classes (in-process mode)."""
     sagemaker_urls.url_paths[SAGEMAKER_URL_KEY] = SageMakerResponse.dispatch
+    runtime_urls.url_paths[INVOKE_URL_KEY] = runtime_urls.response.dispatch
 
 
 def is_installed() -> bool:

@@ -1,0 +1,47 @@
+"""The emulator's SageMaker runtime front end: InvokeEndpoint requests parsed and answered from
+:mod:`airflow_autopilot.emulator.serving` (moto's own answers canned results)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from moto.core.common_types import TYPE_RESPONSE
+from moto.sagemaker.models import sagemaker_backends
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+from airflow_autopilot.emulator import controls, serving
+
+#: The entry of ``moto.sagemakerruntime.urls.url_paths`` that serves InvokeEndpoint.
+INVOKE_URL_KEY = "{0}/endpoints/(?P<name>[^/]+)/invocations$"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+class RuntimeResponse(SageMakerRuntimeResponse):
+    """moto's sagemaker-runtime responses with InvokeEndpoint answered by the deployed candidate."""
+
+    def invoke_endpoint(self) -> TYPE_RESPONSE:
+        """InvokeEndpoint: the candidate's predictions, ``ModelError`` or ``ValidationError``."""
+        controls.count_request("InvokeEndpoint", _header(self.headers, "User-Agent") or "")
+        name = self.path.split("?", 1)[0].rstrip("/").split("/")[-2]
+        body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
+        invocation = serving.invoke(
+            sagemaker_backends[self.current_account][self.region],
+            unquote(name),
+            body,
+            _header(self.headers, "Content-Type"),
+            _header(self.headers, "Accept"),
+            target_variant=_header(self.headers, "X-Amzn-SageMaker-Target-Variant"),
+            inference_id=_header(self.headers, "X-Amzn-SageMaker-Inference-Id"),
+        )
+        headers = {
+            "Content-Type": invocation.content_type,
+            "x-Amzn-Invoked-Production-Variant": invocation.variant,
+        }
+        return 200, headers, invocation.body
