@@ -92,28 +92,29 @@ def test_bad_rollout_input_is_refused_before_anything_is_created(emu, kwargs, sa
     nothing_created(emu)
 
 
-def test_a_quiet_canary_promotes_and_records_both_configs(emu):
-    best = candidate()
-    first = deployer(best).execute({})
-    alarm(emu, "churn-5xx")
+def test_a_quiet_canary_walks_every_phase_and_promotes(emu, emulated_clock):
+    first, op = guarded(emu, candidate())
     ti = RecordingTI()
-    op = deployer(
-        best,
-        inference_response_keys=["probability"],
-        rollout="canary:10%:600s",
-        auto_rollback_alarms="churn-5xx",
-    )
     result = op.execute({"ti": ti})
     record = ti.pushed[ROLLOUT_XCOM_KEY]
     assert record["outcome"] == "promoted"
     assert record["previous_config"] == first["EndpointConfigName"]
     assert record["new_config"] == record["serving_config"] == result["EndpointConfigName"]
-    assert record["phases"] and record["phases"][-1] == "InService"
+    # Each traffic shift, as the operator logged it: the canary's 10 %, its bake, then all of it.
+    shifts = [p.split(": ", 1)[1] for p in record["phases"][:-1]]
+    assert [s.split(" instances")[0] for s in shifts] == [
+        "AllTraffic Creating weight 0->1",
+        "AllTraffic ActivatingTraffic weight 0.1->1",
+        "AllTraffic Baking weight 0.1->1",
+        "AllTraffic ActivatingTraffic weight 1->1",
+        "AllTraffic Baking weight 1->1",
+    ]
+    assert record["phases"][-1] == "InService"
     endpoint = emu.client("sagemaker").describe_endpoint(EndpointName="churn-endpoint")
     assert endpoint["EndpointConfigName"] == result["EndpointConfigName"]
 
 
-def test_a_rolled_back_rollout_fails_the_task_and_records_both_configs(emu):
+def test_a_rolled_back_rollout_fails_the_task_and_records_both_configs(emu, emulated_clock):
     best = candidate()
     first = deployer(best).execute({})
     alarm(emu, "churn-5xx")
@@ -124,6 +125,8 @@ def test_a_rolled_back_rollout_fails_the_task_and_records_both_configs(emu):
         tags=ROLLBACK,
         rollout="linear:20%:60s",
         auto_rollback_alarms=["churn-5xx"],
+        poll_interval=30,
+        max_wait_seconds=7200,
     )
     with pytest.raises(AutopilotRolledBack) as raised:
         op.execute({"ti": ti})
@@ -152,3 +155,98 @@ def test_a_serverless_deployment_with_data_capture_sends_no_instances(emu):
     assert "InstanceType" not in variant
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 25
     assert config["DataCaptureConfig"]["DestinationS3Uri"] == "s3://autopilot-example/capture"
+
+
+# --- every phase, on the emulator clock: the emulator walks DeploymentConfig ----------------------
+STAGE = 30.0
+
+
+def guarded(handle, best, **kwargs):
+    """An endpoint serving ``best`` on ``handle`` (the in-process emulator or the server), stages of
+    30 s from then on, and the deploy operator that updates it with a canary watching an alarm."""
+    connection = {"aws_conn_id": kwargs.pop("aws_conn_id", None)}
+    first = deployer(best, **connection).execute({})
+    alarm(handle, "churn-5xx")
+    handle.configure(stage_seconds=STAGE)
+    kwargs = {
+        "inference_response_keys": ["probability"],
+        "rollout": "canary:10%:600s",
+        "auto_rollback_alarms": ["churn-5xx"],
+        "poll_interval": 15,
+        "max_wait_seconds": 7200,
+        **connection,
+        **kwargs,
+    }
+    return first, deployer(best, **kwargs)
+
+
+def test_an_alarm_in_the_canary_rolls_back_naming_the_alarm_and_the_phase(emu, emulated_clock):
+    first, op = guarded(emu, candidate())
+    emu.fire_alarm("churn-5xx", "canary", endpoint_name="churn-endpoint")
+    ti = RecordingTI()
+    with pytest.raises(AutopilotRolledBack) as raised:
+        op.execute({"ti": ti})
+    message = str(raised.value)
+    assert "was rolled back" in message and "Alarm(s): churn-5xx" in message
+    # The alarm fired as the canary started: the canary's traffic shift is the phase it interrupted.
+    assert "Rolled back during: Updating (to churn-endpoint-" in message and "weight 0.1->1" in message
+    record = ti.pushed[ROLLOUT_XCOM_KEY]
+    assert record["outcome"] == "rolled_back" and record["alarms"] == ["churn-5xx"]
+    assert record["previous_config"] == record["serving_config"] == first["EndpointConfigName"]
+    assert any(p.startswith("RollingBack") for p in record["phases"])
+    endpoint = emu.client("sagemaker").describe_endpoint(EndpointName="churn-endpoint")
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == (
+        "InService",
+        first["EndpointConfigName"],
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.emulated_time
+async def test_a_deferred_quiet_canary_walks_every_phase_and_promotes(server):
+    import asyncio
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from tests.airflow_versions import execute_in_thread
+
+    first, op = await asyncio.to_thread(
+        guarded, server, candidate(), deferrable=True, aws_conn_id="aws_default"
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        await asyncio.to_thread(execute_in_thread, op, {})
+    trigger = deferred.value.trigger
+    assert trigger.previous_config == first["EndpointConfigName"] and trigger.alarms == ["churn-5xx"]
+    [event] = [e.payload async for e in trigger.run()]
+    ti = RecordingTI()
+    result = op.execute_complete({"ti": ti}, event, **deferred.value.kwargs)
+    record = ti.pushed[ROLLOUT_XCOM_KEY]
+    assert record["outcome"] == "promoted" and record["serving_config"] == result["EndpointConfigName"]
+    statuses = " ".join(record["phases"])
+    assert all(
+        s in statuses
+        for s in ("Creating", "ActivatingTraffic weight 0.1", "Baking weight 0.1", "Baking weight 1")
+    )
+    assert record["phases"][-1] == "InService"
+
+
+@pytest.mark.emulated_time
+async def test_a_deferred_rollback_is_never_a_success(server):
+    import asyncio
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from tests.airflow_versions import execute_in_thread
+
+    first, op = await asyncio.to_thread(
+        guarded, server, candidate(), deferrable=True, rollout="linear:50%:120s", aws_conn_id="aws_default"
+    )
+    server.fire_alarm("churn-5xx", "linear", endpoint_name="churn-endpoint")
+    with pytest.raises(TaskDeferred) as deferred:
+        await asyncio.to_thread(execute_in_thread, op, {})
+    [event] = [e.payload async for e in deferred.value.trigger.run()]
+    assert event["status"] == "failure" and event["rollout"]["outcome"] == "rolled_back"
+    ti = RecordingTI()
+    with pytest.raises(AutopilotRolledBack, match="Alarm\\(s\\): churn-5xx"):
+        op.execute_complete({"ti": ti}, event, **deferred.value.kwargs)
+    assert ti.pushed[ROLLOUT_XCOM_KEY]["previous_config"] == first["EndpointConfigName"]
