@@ -103,12 +103,10 @@ def parse_rollout(value: Any, parameter: str = "rollout") -> tuple[dict[str, Any
     options: dict[str, Any] = {}
     for item in named:
         name, _, text = (s.strip() for s in item.partition("="))
-        key = _OPTIONS.get(name.lower())
-        if key is None or (key == "RollbackMaximumBatchSize") != (kind == "rolling"):
-            allowed = [
-                n for n in _OPTIONS if (n == "rollback-batch") == (kind == "rolling") or n == "max-time"
-            ]
-            errors.append(f"{parameter}: {value!r}: option {name!r} is not one of {allowed} for {kind}")
+        allowed = ("rollback-batch", "max-time") if kind == "rolling" else ("termination-wait", "max-time")
+        key = _OPTIONS.get(name.lower()) if name.lower() in allowed else None
+        if key is None:
+            errors.append(f"{parameter}: {value!r}: option {name!r} is not one of {list(allowed)} for {kind}")
             continue
         parsed = _size(text) if key == "RollbackMaximumBatchSize" else _seconds(text)
         if parsed is None:

@@ -622,7 +622,7 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_autopilot.core.xcom import to_json_safe
-        from airflow_autopilot.exceptions import AutopilotJobFailed
+        from airflow_autopilot.exceptions import AutopilotError
 
         plan = self.plan()
         params = self.request_parameters()
@@ -673,7 +673,7 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
                     result=result,
                     wait=wait,
                 )
-            except AutopilotJobFailed as failed:
+            except AutopilotError as failed:  # rolled back, failed, or timed out (outcome None)
                 self.report_rollout(context, wait.record(wait.last or status), str(failed))
                 raise
             self.report_rollout(context, wait.record(wait.last or status), "")
