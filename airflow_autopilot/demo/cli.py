@@ -1,17 +1,21 @@
 """
 ``autopilot-demo``: run the promotion DAG end to end on the local Autopilot emulator, no AWS account.
 
-``autopilot-demo [--stage-seconds 1] [--threshold 0.6] [--fail] [--dag-file PATH]``
+``autopilot-demo [--stage-seconds 1] [--threshold 0.6] [--fail] [--bad-model] [--dag-file PATH]``
 (the same as ``python -m airflow_autopilot.demo`` and ``make demo``); needs the ``emulator`` extra.
 
 1. starts the emulator (:class:`~airflow_autopilot.emulator.EmulatorServer`) on 127.0.0.1, free port;
 2. points Airflow at it (``AIRFLOW_CONN_AWS_DEFAULT``) with a fresh SQLite database under
    ``$AIRFLOW_HOME`` (default: a temporary directory; ``make`` sets ``.airflow``);
 3. runs ``example_autopilot_promotion.py``, the example DAG shipped in the package
-   (:mod:`airflow_autopilot.example_dags`), with Airflow's real ``dag.test()``, Airflow's log going
-   to ``$AIRFLOW_HOME/demo-run.log`` while job status changes print live;
+   (:mod:`airflow_autopilot.example_dags`), twice with Airflow's real ``dag.test()``, Airflow's log
+   going to ``$AIRFLOW_HOME/demo-run.log`` while job status changes and endpoint phases print live:
+   the first run puts a model in production (a new endpoint), the second promotes a challenger onto
+   it with a canary rollout, then smoke-tests it;
 4. prints a summary: status transitions, the top 5 candidates, the promotion decision, the model
-   package and the endpoint. Exits 1 when the DAG run fails (``--fail`` shows that case).
+   package, the rollout's phases, the smoke test's answers and the endpoint. Exits 1 when a DAG run
+   fails (``--fail`` shows that case: the first job fails; ``--bad-model``: the challenger fails
+   its invocations, the smoke test puts the first model back, and it still answers).
 
 ``autopilot-demo --copy-dags DIR [--force]`` copies the example DAGs into a DAGs folder instead.
 
@@ -34,6 +38,9 @@ from typing import Any, TextIO
 from airflow_autopilot.demo.examples import PROMOTION_DAG_ID as DAG_ID
 from airflow_autopilot.demo.examples import copy_example_dags, example_dag_file
 
+#: The Model Package Group of the demo's first promotion (the second registers in the DAG's own).
+BASELINE_GROUP = "autopilot-churn-baseline"
+
 
 class JobWatcher(threading.Thread):
     """Polls ListAutoMLJobs on the emulator and records (and prints) every status change."""
@@ -49,6 +56,7 @@ class JobWatcher(threading.Thread):
         self._halt = threading.Event()
 
     def poll(self) -> None:
+        self.poll_endpoints()
         for job in self.client.list_auto_ml_jobs(MaxResults=100).get("AutoMLJobSummaries", []):
             state = f"{job['AutoMLJobStatus']}/{job.get('AutoMLJobSecondaryStatus', '')}"
             name = job["AutoMLJobName"]
@@ -57,6 +65,19 @@ class JobWatcher(threading.Thread):
                 elapsed = time.monotonic() - self.start_time
                 self.transitions.append((elapsed, name, state))
                 print(f"  [{elapsed:6.1f}s] {name}: {state}", file=self.out, flush=True)
+
+    def poll_endpoints(self) -> None:
+        """Print each endpoint's phase as it changes (status, and the traffic shift in flight)."""
+        from airflow_autopilot.core.rollout import phase_of
+
+        for summary in self.client.list_endpoints(MaxResults=100).get("Endpoints", []):
+            name = summary["EndpointName"]
+            described = self.client.describe_endpoint(EndpointName=name)
+            phase = f"{phase_of(described)} on {described.get('EndpointConfigName')}"
+            if self._last.get(f"endpoint:{name}") != phase:
+                self._last[f"endpoint:{name}"] = phase
+                elapsed = time.monotonic() - self.start_time
+                print(f"  [{elapsed:6.1f}s] endpoint {name}: {phase}", file=self.out, flush=True)
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -123,21 +144,25 @@ def _summary(
     server: Any,
     seconds: float,
     log_path: Path,
+    title: str = "Autopilot promotion demo",
 ) -> str:
     from airflow_autopilot.operators.promotion import DECISION_XCOM_KEY
     from airflow_autopilot.operators.results import format_leaderboard
+    from airflow_autopilot.operators.smoke_test import SMOKE_TEST_XCOM_KEY
 
     lines = [
         "",
         "=" * 78,
-        f"Autopilot promotion demo: DAG run {dag_run.state.upper()} in {seconds:.1f}s",
+        f"{title}: DAG run {dag_run.state.upper()} in {seconds:.1f}s",
         "=" * 78,
     ]
     lines.append("\nTasks: " + ", ".join(f"{t}={s}" for t, s in states.items()))
     lines.append("\nJob status transitions:")
-    lines += [f"  {t:6.1f}s  {name}: {state}" for t, name, state in watcher.transitions] or ["  (none seen)"]
+    job_name = (xcoms.get("create_job") or {}).get("AutoMLJobName")
+    transitions = [(t, name, state) for t, name, state in watcher.transitions if name == job_name]
+    lines += [f"  {t:6.1f}s  {name}: {state}" for t, name, state in transitions] or ["  (none seen)"]
     sagemaker = server.client("sagemaker")
-    for name in dict.fromkeys(name for _, name, _ in watcher.transitions):
+    for name in dict.fromkeys(name for _, name, _ in transitions):
         job = sagemaker.describe_auto_ml_job(AutoMLJobName=name)
         if job.get("FailureReason"):
             lines.append(f"  {name} FailureReason: {job['FailureReason']}")
@@ -164,6 +189,25 @@ def _summary(
         )
     else:
         lines.append("  (nothing registered)")
+    record = xcoms.get("deploy:rollout")
+    if record:
+        lines.append(
+            f"\nRollout: {str(record.get('outcome')).upper()} (previous config {record.get('previous_config')}, "
+            f"new config {record.get('new_config')}, serving {record.get('serving_config')})"
+        )
+        lines += [f"  {phase}" for phase in record.get("phases") or []]
+        if record.get("alarms"):
+            lines.append(f"  alarms: {', '.join(record['alarms'])}")
+    smoke = xcoms.get(f"smoke_test:{SMOKE_TEST_XCOM_KEY}")
+    if smoke:
+        latency = smoke.get("latency_ms") or {}
+        lines.append(
+            f"\nSmoke test: {'PASSED' if smoke.get('passed') else 'FAILED'}, {smoke.get('rows_sent')} rows, "
+            f"{smoke.get('failures')} failed (latency p50 {latency.get('p50')} ms, max {latency.get('max')} ms)"
+        )
+        for answer in smoke.get("answers") or []:
+            verdict = "; ".join(answer.get("problems") or []) or "ok"
+            lines.append(f"  {answer.get('row')} -> {answer.get('raw')}  [{verdict}]"[:200])
     deployed = xcoms.get("deploy")
     lines.append("\nEndpoint:")
     if deployed:
@@ -185,6 +229,14 @@ def main(argv: list[str] | None = None, prog: str = "autopilot-demo") -> int:
     parser.add_argument("--threshold", type=float, default=None, help="the gate's F1 threshold")
     parser.add_argument(
         "--fail", action="store_true", help="make the Autopilot job fail (emu-failed- prefix)"
+    )
+    parser.add_argument(
+        "--bad-model",
+        action="store_true",
+        help="make the challenger fail its invocations: its smoke test puts the first model back",
+    )
+    parser.add_argument(
+        "--bake-seconds", type=float, default=2.0, help="seconds each canary step bakes (default 2)"
     )
     parser.add_argument(
         "--dag-file",
@@ -236,19 +288,29 @@ def main(argv: list[str] | None = None, prog: str = "autopilot-demo") -> int:
     run_conf: dict[str, Any] = {}
     if args.threshold is not None:
         run_conf["threshold"] = args.threshold
+    # Two promotions: the first puts a model in production (a new endpoint: nothing to shift), the
+    # second a challenger onto it with a canary. The first registers in a group of its own, so the
+    # second is promoted on its own merits rather than against a champion of random score.
+    runs: list[tuple[str, dict[str, Any]]] = [
+        ("Run 1: the first model goes to production", {**run_conf, "model_package_group": BASELINE_GROUP}),
+        (
+            "Run 2: a challenger, with a canary rollout and a smoke test",
+            {**run_conf, "rollout": f"canary:50%:{args.bake_seconds:g}s"},
+        ),
+    ]
     if args.fail:
-        run_conf["job_name_prefix"] = "emu-failed-churn"
+        runs = [("Run 1: a job that fails", {**runs[0][1], "job_name_prefix": "emu-failed-churn"})]
 
     from airflow_autopilot.emulator import EmulatorServer
 
     print(f"Starting the Autopilot emulator (stage {args.stage_seconds:g}s); Airflow home {home}")
+    results: list[tuple[str, Any, dict[str, Any], dict[str, Any], float]] = []
     with EmulatorServer(port=0, stage_seconds=args.stage_seconds) as server:
         os.environ.update(server.environment())
         print(f"Emulator at {server.endpoint_url}; running {DAG_ID} with dag.test()")
         with _Redirect(log_path) as console:
             watcher = JobWatcher(server.client("sagemaker"), console, started)
             watcher.start()
-            dag_run = None
             error: BaseException | None = None
             try:
                 from airflow.utils.db import initdb
@@ -258,18 +320,64 @@ def main(argv: list[str] | None = None, prog: str = "autopilot-demo") -> int:
                 print("  initialising the Airflow database (SQLite) ...", file=console, flush=True)
                 initdb()
                 dag = load_dag_file(dag_file, DAG_ID)
-                print(f"  [{time.monotonic() - started:6.1f}s] dag.test() started", file=console, flush=True)
-                dag_run, xcoms = run_dag(dag, run_conf=run_conf or None)
-                states = task_states(dag_run)
+                for index, (title, conf) in enumerate(runs):
+                    if index and args.bad_model:
+                        from airflow_autopilot.emulator.handle import fail_invocations
+
+                        print(
+                            "  --bad-model: every model created from now on fails its invocations",
+                            file=console,
+                            flush=True,
+                        )
+                        fail_invocations(new_models_only=True)
+                    print(
+                        f"  [{time.monotonic() - started:6.1f}s] {title}: dag.test()",
+                        file=console,
+                        flush=True,
+                    )
+                    run_started = time.monotonic()
+                    dag_run, xcoms = run_dag(dag, run_conf=conf or None)
+                    results.append(
+                        (title, dag_run, xcoms, task_states(dag_run), time.monotonic() - run_started)
+                    )
+                    if dag_run.state != "success" and not (index and args.bad_model):
+                        break
             except BaseException as err:  # reported below, after the log is restored
                 error = err
             finally:
                 watcher.stop()
                 logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        if error is not None or dag_run is None:
+        if error is not None or not results:
             print(
                 f"The demo could not run: {type(error).__name__}: {error} (log: {log_path})", file=sys.stderr
             )
             return 1
-        print(_summary(dag_run, xcoms, states, watcher, server, time.monotonic() - started, log_path))
-    return 0 if dag_run.state == "success" else 1
+        for title, dag_run, xcoms, states, seconds in results:
+            print(_summary(dag_run, xcoms, states, watcher, server, seconds, log_path, title=title))
+        if len(results) > 1:
+            print(_serving_now(server, results[0][2], results[-1][2]))
+    return 0 if all(dag_run.state == "success" for _, dag_run, _, _, _ in results) else 1
+
+
+def _serving_now(server: Any, first: dict[str, Any], last: dict[str, Any]) -> str:
+    """What the endpoint serves after the last run, and its answer to one customer's row."""
+    from airflow_autopilot.emulator.sample_data import feature_line
+
+    deployed = last.get("deploy") or first.get("deploy") or {}
+    name = deployed.get("EndpointName")
+    if not name:
+        return ""
+    endpoint = server.client("sagemaker").describe_endpoint(EndpointName=name)
+    serving = endpoint["EndpointConfigName"]
+    whose = {
+        (first.get("deploy") or {}).get("EndpointConfigName"): "the first model's",
+        (last.get("deploy") or {}).get("EndpointConfigName"): "the challenger's",
+    }.get(serving, "another")
+    row = feature_line(0)
+    answer = server.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=name, Body=row.encode(), ContentType="text/csv", Accept="application/jsonlines"
+    )
+    return (
+        f"\nEndpoint {name} now: {endpoint['EndpointStatus']} on {serving} ({whose} config)\n"
+        f"  InvokeEndpoint {row} -> {answer['Body'].read().decode().strip()}"
+    )

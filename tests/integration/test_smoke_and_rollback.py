@@ -105,7 +105,7 @@ def test_a_failing_new_model_is_put_back_on_the_previous_config(emu, candidates)
     old = deploy(candidates[0])
     emu.fail_invocations(new_models_only=True)
     deployed = RecordingTI()
-    new = deploy(candidates[1], deployed, rollout="canary:50%:60s")
+    new = deploy(candidates[1], deployed, rollout="canary:50%:1s")
     assert serving(emu) == new["EndpointConfigName"] != old["EndpointConfigName"]
     # The deploy's rollout record says which config the update replaced.
     record = deployed.pushed["rollout"]
