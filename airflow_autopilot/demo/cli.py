@@ -319,8 +319,9 @@ def main(argv: list[str] | None = None, prog: str = "autopilot-demo") -> int:
 
                 print("  initialising the Airflow database (SQLite) ...", file=console, flush=True)
                 initdb()
-                dag = load_dag_file(dag_file, DAG_ID)
                 for index, (title, conf) in enumerate(runs):
+                    # Loaded for each run: dag.test() keeps a run's conf in the DAG object's params.
+                    dag = load_dag_file(dag_file, DAG_ID)
                     if index and args.bad_model:
                         from airflow_autopilot.emulator.handle import fail_invocations
 

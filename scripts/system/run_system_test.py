@@ -48,6 +48,7 @@ import deployment as dep
 from airflow_api import AirflowAPI, log_text
 from browser import Browser, anchors
 from deployment import DeploymentError, log, wait_until
+from scenario_guardrails import GuardrailScenario
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -357,6 +358,9 @@ class SystemTest:
             )
         for run in self.runs:
             api.trigger(run.dag_id, run.run_id, run.conf)
+        self.guardrails = GuardrailScenario(self, self.emulator_client)
+        api.trigger(PROMOTION, self.guardrails.run_id, self.guardrails.prepare())
+        self.guardrails.start(PROMOTION)
         self.timings["triggered"] = time.monotonic()
         log(f"triggered {len(self.runs)} DAG runs: {', '.join(run.run_id for run in self.runs)}")
 
@@ -900,6 +904,21 @@ class SystemTest:
             scenario, "at least four waits measured after the restart", measured >= 4, f"{measured} measured"
         )
 
+    def check_guardrails(self) -> None:
+        self.guardrails.check(PROMOTION)
+
+    def emulator_client(self, service: str) -> Any:
+        import boto3
+
+        assert self.emulator is not None
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
     def check_browser(self) -> None:
         scenario = "browser"
         assert self.chromium is not None and self.airflow is not None
@@ -951,6 +970,7 @@ class SystemTest:
             self.check_asset_triggered_run,
             self.check_credentials,
             self.check_latency,
+            self.check_guardrails,
         ]
         if not self.args.no_browser:
             steps.append(self.check_browser)
