@@ -207,14 +207,18 @@ def _summary(
         )
         for answer in smoke.get("answers") or []:
             verdict = "; ".join(answer.get("problems") or []) or "ok"
-            lines.append(f"  {answer.get('row')} -> {answer.get('raw')}  [{verdict}]"[:200])
+            raw = str(answer.get("raw"))
+            raw = raw if len(raw) <= 100 else raw[:97] + "..."
+            lines.append(f"  {answer.get('row')} -> {raw}  [{verdict}]")
     deployed = xcoms.get("deploy")
     lines.append("\nEndpoint:")
     if deployed:
         endpoint = sagemaker.describe_endpoint(EndpointName=deployed["EndpointName"])
+        serving = endpoint["EndpointConfigName"]
         lines.append(
             f"  {deployed['EndpointName']}: {endpoint['EndpointStatus']} "
-            f"(config {deployed['EndpointConfigName']}, model {deployed['ModelName']})"
+            f"(deployed config {deployed['EndpointConfigName']}, model {deployed['ModelName']})"
+            + ("" if serving == deployed["EndpointConfigName"] else f"; serving {serving} now")
         )
     else:
         lines.append("  (not deployed)")
