@@ -272,14 +272,14 @@ REFUSED = [
         },
         "Value 'BIG_BANG' at 'deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.type'",
     ),
-    (canary(size=60), "60% must be 1 to 50 percent of the new fleet's capacity"),
+    (canary(size=60), "CanarySize.Value: 60% must be 1 to 50 percent of the variant's instances"),
     (
         {
             "BlueGreenUpdatePolicy": {
                 "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 0}
             }
         },
-        "canarySize: required when Type is CANARY",
+        "TrafficRoutingConfiguration.CanarySize: required when Type is CANARY",
     ),
     (
         {
@@ -291,7 +291,7 @@ REFUSED = [
                 }
             }
         },
-        "1 of 1 instances (100%) must be 10 to 50 percent",
+        "LinearStepSize.Value: 1 of 1 instances is 100%; SageMaker takes 10 to 50 percent",
     ),
     (
         {
