@@ -98,11 +98,11 @@ def _share(size: Any, where: str, name: str, instances: int | None) -> float:
     else:
         raise _fail(f"{where}: a serverless endpoint has no instances; give the size as CAPACITY_PERCENT")
     if not low <= percent <= high:
-        if kind == "CAPACITY_PERCENT":
-            raise _fail(f"{where}.Value: {value}% must be {low} to {high} percent of the variant's instances")
+        shown = (
+            f"{value}%" if kind == "CAPACITY_PERCENT" else f"{value} of {instances} instances ({percent:g}%)"
+        )
         raise _fail(
-            f"{where}.Value: {value} of {instances} instances is {percent:g}%; SageMaker takes {low} to "
-            f"{high} percent of the variant's instances"
+            f"{_wire(where)}.value: {shown} must be {low} to {high} percent of the new fleet's capacity"
         )
     return percent / 100.0
 

@@ -272,7 +272,7 @@ REFUSED = [
         },
         "Value 'BIG_BANG' at 'deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.type'",
     ),
-    (canary(size=60), "CanarySize.Value: 60% must be 1 to 50 percent of the variant's instances"),
+    (canary(size=60), "canarySize.value: 60% must be 1 to 50 percent of the new fleet's capacity"),
     (
         {
             "BlueGreenUpdatePolicy": {
@@ -291,7 +291,7 @@ REFUSED = [
                 }
             }
         },
-        "LinearStepSize.Value: 1 of 1 instances is 100%; SageMaker takes 10 to 50 percent",
+        "linearStepSize.value: 1 of 1 instances (100%) must be 10 to 50 percent of the new fleet's capacity",
     ),
     (
         {
