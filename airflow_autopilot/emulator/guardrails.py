@@ -65,6 +65,11 @@ def _fail(message: str) -> ValidationError:
     return ValidationError(message=f"1 validation error detected: {message}")
 
 
+def _rule(path: str, rule: str) -> ValidationError:
+    """A rule broken at ``path`` (``DeploymentConfig.RollingUpdatePolicy``), in SageMaker's member names."""
+    return _fail(f"{_wire(path)}: {rule}.")
+
+
 def _wire(path: str) -> str:
     """SageMaker's name of a member in its messages: ``DeploymentConfig.BlueGreenUpdatePolicy`` ->
     ``deploymentConfig.blueGreenUpdatePolicy``."""
@@ -81,7 +86,7 @@ def _capacity(config: Mapping[str, Any]) -> int | None:
 def _share(size: Any, where: str, name: str, instances: int | None) -> float:
     """A CapacitySize as a share of the new fleet, within SageMaker's limits for ``name``."""
     if not isinstance(size, Mapping):
-        raise _fail(f"{where}: required, a CapacitySize {{Type, Value}}")
+        raise _rule(where, "required, a CapacitySize {Type, Value}")
     kind, value = size.get("Type"), size.get("Value")
     if kind not in CAPACITY_TYPES:
         raise _fail(
@@ -89,21 +94,19 @@ def _share(size: Any, where: str, name: str, instances: int | None) -> float:
             f"enum value set: [{', '.join(CAPACITY_TYPES)}]"
         )
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(f"{where}.Value: {value!r} must be a whole number of at least 1")
+        raise _rule(f"{where}.Value", f"{value!r} must be a whole number of at least 1")
     low, high = CAPACITY_LIMITS[name]
     if kind == "CAPACITY_PERCENT":
         percent = float(value)
     elif instances:
         percent = 100.0 * value / instances
     else:
-        raise _fail(f"{where}: a serverless endpoint has no instances; give the size as CAPACITY_PERCENT")
+        raise _rule(where, "a serverless endpoint has no instances; give the size as CAPACITY_PERCENT")
     if not low <= percent <= high:
         shown = (
             f"{value}%" if kind == "CAPACITY_PERCENT" else f"{value} of {instances} instances ({percent:g}%)"
         )
-        raise _fail(
-            f"{_wire(where)}.value: {shown} must be {low} to {high} percent of the new fleet's capacity"
-        )
+        raise _rule(f"{where}.Value", f"{shown} must be {low} to {high} percent of the new fleet's capacity")
     return percent / 100.0
 
 
@@ -124,7 +127,7 @@ def plan(
     config = deployment_config or {}
     blue_green, rolling = config.get(_BG), config.get(_ROLLING)
     if blue_green is not None and rolling is not None:
-        raise _fail(f"DeploymentConfig: give either {_BG} (blue/green) or {_ROLLING} (rolling), not both")
+        raise _rule("DeploymentConfig", f"give either {_BG} (blue/green) or {_ROLLING} (rolling), not both")
     instances = _capacity(new_config)
     creating = Phase("creating", "creation of the new fleet", (("Creating", stage),), 0.0, instances=0)
     if rolling is not None:
@@ -141,9 +144,9 @@ def plan(
         )
     for name, wanted in (("CanarySize", "CANARY"), ("LinearStepSize", "LINEAR")):
         if kind == wanted and routing.get(name) is None:
-            raise _fail(f"{where}.{name}: required when Type is {kind}")
+            raise _rule(f"{where}.{name}", f"required when Type is {kind}")
         if kind != wanted and routing.get(name) is not None:
-            raise _fail(f"{where}.{name}: only with Type {wanted}, not {kind}")
+            raise _rule(f"{where}.{name}", f"only with Type {wanted}, not {kind}")
 
     def step(name: str, label: str, share: float) -> Phase:
         return Phase(name, label, (("ActivatingTraffic", stage), ("Baking", wait)), share, watched=True)
@@ -209,9 +212,10 @@ def check_alarms_exist(backend: Any, names: list[str]) -> None:
     alarms = _cloudwatch(backend).alarms
     missing = [name for name in names if name not in alarms]
     if missing:
-        raise _fail(
-            f"DeploymentConfig.AutoRollbackConfiguration.Alarms: the CloudWatch alarm(s) {missing} do not "
-            f"exist in account {backend.account_id}, region {backend.region_name}"
+        raise _rule(
+            "DeploymentConfig.AutoRollbackConfiguration.Alarms",
+            f"the CloudWatch alarm(s) {missing} do not exist in account {backend.account_id}, region "
+            f"{backend.region_name}",
         )
 
 

@@ -262,7 +262,7 @@ REFUSED = [
                 "WaitIntervalInSeconds": 0,
             },
         },
-        "give either BlueGreenUpdatePolicy (blue/green) or RollingUpdatePolicy (rolling), not both",
+        "1 validation error detected: deploymentConfig: give either BlueGreenUpdatePolicy (blue/green) or RollingUpdatePolicy (rolling), not both.",
     ),
     (
         {
@@ -279,7 +279,7 @@ REFUSED = [
                 "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 0}
             }
         },
-        "TrafficRoutingConfiguration.CanarySize: required when Type is CANARY",
+        "trafficRoutingConfiguration.canarySize: required when Type is CANARY.",
     ),
     (
         {
@@ -298,7 +298,7 @@ REFUSED = [
             **canary(),
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}, {"AlarmName": "nope"}]},
         },
-        "the CloudWatch alarm(s) ['nope'] do not exist",
+        "deploymentConfig.autoRollbackConfiguration.alarms: the CloudWatch alarm(s) ['nope'] do not exist",
     ),
 ]
 
