@@ -18,10 +18,9 @@ INVOKE_URL_KEY = "{0}/endpoints/(?P<name>[^/]+)/invocations$"
 
 
 def _header(headers: Any, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name.lower():
-            return str(value)
-    return None
+    # werkzeug's headers (both modes) look names up case-insensitively.
+    value = (headers or {}).get(name)
+    return None if value is None else str(value)
 
 
 class RuntimeResponse(SageMakerRuntimeResponse):

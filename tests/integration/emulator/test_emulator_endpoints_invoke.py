@@ -26,9 +26,14 @@ def emu(autopilot_emulator: Any, make_job: Any) -> Any:
 
 
 def deploy(
-    emu: Any, name: str, keys: str | None = "predicted_label,probability", **variant: Any
+    emu: Any,
+    name: str,
+    keys: str | None = "predicted_label,probability",
+    accept: str | None = None,
+    **variant: Any,
 ) -> dict[str, Any]:
-    """A model of the job's best candidate (answering ``keys``) served by endpoint ``name``."""
+    """A model of the job's best candidate (answering ``keys``, by default in ``accept``) served by
+    endpoint ``name``."""
     sm = emu.client("sagemaker")
     best = sm.describe_auto_ml_job(AutoMLJobName="invoke-job")["BestCandidate"]
     containers = [dict(c) for c in best["InferenceContainers"]]
@@ -36,6 +41,11 @@ def deploy(
         containers[-1]["Environment"] = {
             **containers[-1].get("Environment", {}),
             "SAGEMAKER_INFERENCE_OUTPUT": keys,
+        }
+    if accept:
+        containers[-1]["Environment"] = {
+            **containers[-1].get("Environment", {}),
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": accept,
         }
     sm.create_model(ModelName=f"{name}-model", ExecutionRoleArn=ROLE_ARN, Containers=containers)
     entry = {"VariantName": "AllTraffic", "ModelName": f"{name}-model", "InitialVariantWeight": 1.0}
@@ -79,7 +89,7 @@ def test_csv_rows_get_the_same_predictions_as_batch_transform(emu: Any) -> None:
 
 
 def test_json_lines_in_and_out_and_the_model_response_keys(emu: Any) -> None:
-    deploy(emu, "keys-ep", keys="predicted_label,probabilities,labels")
+    deploy(emu, "keys-ep", keys="predicted_label,probabilities,labels", accept="application/jsonlines")
     csv_text, _ = invoke(emu, "keys-ep", ROWS[0], ContentType="text/csv", Accept="application/jsonlines")
     expected = json.loads(csv_text)
     assert set(expected) == {"predicted_label", "probabilities", "labels"} and expected["labels"] == [
@@ -96,6 +106,9 @@ def test_json_lines_in_and_out_and_the_model_response_keys(emu: Any) -> None:
             Accept="application/jsonlines",
         )
         assert json.loads(text) == expected and answer["ContentType"] == "application/jsonlines"
+    # Without an Accept, the model's default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT).
+    text, answer = invoke(emu, "keys-ep", ROWS[0], ContentType="text/csv")
+    assert json.loads(text) == expected and answer["ContentType"] == "application/jsonlines"
     text, _ = invoke(emu, "keys-ep", "\n".join(ROWS[:2]), ContentType="text/csv", Accept="application/json")
     assert json.loads(text)["predictions"][0] == expected and len(json.loads(text)["predictions"]) == 2
 
