@@ -184,18 +184,22 @@ def text_lines(chunks: Iterable[bytes], budget: list[int]) -> Iterator[str]:
         yield pending
 
 
-def put_objects(objects: dict[str, bytes], account_id: str, region: str) -> None:
+def put_objects(
+    objects: dict[str, bytes], account_id: str, region: str, kms_key_id: str | None = None
+) -> None:
     """Write objects to moto S3, skipping those whose bucket does not exist.
 
     :param objects: the content of each object, by S3 URI.
     :param account_id: the caller's account.
     :param region: the caller's region.
+    :param kms_key_id: encrypt them with this KMS key (SSE-KMS), if given.
     """
+    encryption = {"encryption": "aws:kms", "kms_key_id": kms_key_id} if kms_key_id else {}
     for uri, body in objects.items():
         bucket_name, key = split_s3_uri(uri)
         backend = _backend(bucket_name, account_id, region)
         if bucket_name in backend.buckets:
-            backend.put_object(bucket_name, key, body)
+            backend.put_object(bucket_name, key, body, **encryption)
 
 
 @dataclass(frozen=True)

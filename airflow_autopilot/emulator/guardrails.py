@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ ROUTING_TYPES = ("ALL_AT_ONCE", "CANARY", "LINEAR")
 CAPACITY_TYPES = ("INSTANCE_COUNT", "CAPACITY_PERCENT")
 #: Attribute of moto's SageMaker backend holding the updates in flight (moto's reset drops it).
 _UPDATES_ATTRIBUTE = "autopilot_endpoint_updates"
+# A threaded server refreshes updates from concurrent requests: one at a time.
+_LOCK = threading.RLock()
 _BG, _ROLLING, _ROUTING = "BlueGreenUpdatePolicy", "RollingUpdatePolicy", "TrafficRoutingConfiguration"
 
 
@@ -461,24 +464,26 @@ def start(
         rollback_seconds=rollback_seconds,
         checked=now,
     )
-    updates(backend)[endpoint.endpoint_name] = deployment
-    endpoint.endpoint_status = "Updating"
-    endpoint.failure_reason = None
-    endpoint.last_modified_time = settings.to_datetime(now)
-    if deployment_config:
-        endpoint.last_deployment_config = dict(deployment_config)
-    deployment.advance(backend, endpoint, now)
+    with _LOCK:
+        updates(backend)[endpoint.endpoint_name] = deployment
+        endpoint.endpoint_status = "Updating"
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = settings.to_datetime(now)
+        if deployment_config:
+            endpoint.last_deployment_config = dict(deployment_config)
+        deployment.advance(backend, endpoint, now)
     return deployment
 
 
 def refresh(backend: Any) -> None:
     """Bring every update in flight on ``backend`` up to the emulator clock."""
-    in_flight = updates(backend)
-    now = settings.now()
-    for name, deployment in list(in_flight.items()):
-        endpoint = backend.endpoints.get(name)
-        if endpoint is None or deployment.advance(backend, endpoint, now):
-            in_flight.pop(name, None)
+    with _LOCK:
+        in_flight = updates(backend)
+        now = settings.now()
+        for name, deployment in list(in_flight.items()):
+            endpoint = backend.endpoints.get(name)
+            if endpoint is None or deployment.advance(backend, endpoint, now):
+                in_flight.pop(name, None)
 
 
 def traffic(backend: Any, endpoint: Any) -> list[tuple[str, float]]:
@@ -487,8 +492,9 @@ def traffic(backend: Any, endpoint: Any) -> list[tuple[str, float]]:
     :param backend: moto's SageMaker backend.
     :param endpoint: moto's endpoint.
     """
-    deployment = updates(backend).get(endpoint.endpoint_name)
-    if deployment is None:
-        return [(str(endpoint.endpoint_config_name), 1.0)]
-    share = deployment.share(settings.now())
+    with _LOCK:
+        deployment = updates(backend).get(endpoint.endpoint_name)
+        if deployment is None:
+            return [(str(endpoint.endpoint_config_name), 1.0)]
+        share = deployment.share(settings.now())
     return [(deployment.old_config, 1.0 - share), (deployment.new_config, share)]

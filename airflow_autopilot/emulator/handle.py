@@ -42,6 +42,32 @@ def model_names() -> set[str]:
     }
 
 
+def fail_invocations(
+    model_name: str = "*",
+    matching: str | None = None,
+    status: int = controls.DEFAULT_FAILURE_STATUS,
+    message: str | None = None,
+    new_models_only: bool = False,
+) -> controls.InvocationFailure:
+    """Make InvokeEndpoint answer ``ModelError`` for rows sent to matching models, until the faults
+    are cleared (see :meth:`EmulatorHandle.fail_invocations`).
+
+    :param model_name: the models (a shell-style pattern: ``*`` for every one).
+    :param matching: fail only rows containing this text (``None``: every row).
+    :param status: the container's HTTP status (``OriginalStatusCode``), 400 to 599.
+    :param message: the container's message (``OriginalMessage``).
+    :param new_models_only: spare the models that exist now.
+    """
+    return controls.fail_invocations(
+        model_name,
+        matching=matching,
+        status=status,
+        message=message,
+        new_models_only=new_models_only,
+        existing_models=model_names() if new_models_only else (),
+    )
+
+
 class EmulatorHandle:
     """Controls of a running emulator (in-process or a server in this process).
 
@@ -122,14 +148,7 @@ class EmulatorHandle:
         :param new_models_only: spare the models that exist now: the endpoint's current model keeps
             answering, a model created later (the new deployment's) fails.
         """
-        controls.fail_invocations(
-            model_name,
-            matching=matching,
-            status=status,
-            message=message,
-            new_models_only=new_models_only,
-            existing_models=model_names() if new_models_only else (),
-        )
+        fail_invocations(model_name, matching, status, message, new_models_only)
 
     def fire_alarm(self, alarm_name: str, phase: str, endpoint_name: str | None = None) -> None:
         """Put a CloudWatch alarm into ALARM when the next deployment (of ``endpoint_name``, or any)

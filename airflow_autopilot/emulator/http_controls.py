@@ -168,7 +168,7 @@ def invocation_failures_view(request: Any, full_url: str, headers: Any) -> tuple
     :param full_url: the request URL.
     :param headers: the request headers.
     """
-    from airflow_autopilot.emulator.handle import model_names
+    from airflow_autopilot.emulator.handle import fail_invocations
 
     if request.method == "POST":
         try:
@@ -179,13 +179,12 @@ def invocation_failures_view(request: Any, full_url: str, headers: Any) -> tuple
             new_only = body.get("new_models_only", False)
             if not isinstance(new_only, bool):
                 raise ValueError(f"new_models_only: {new_only!r} must be true or false")
-            controls.fail_invocations(
+            fail_invocations(
                 body.get("model_name", "*"),
                 matching=body.get("matching"),
                 status=body.get("status", controls.DEFAULT_FAILURE_STATUS),
                 message=body.get("message"),
                 new_models_only=new_only,
-                existing_models=model_names() if new_only else (),
             )
         except (ValueError, TypeError) as error:
             return 400, dict(_JSON), json.dumps({"error": str(error)})

@@ -14,7 +14,7 @@ from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.responses import SageMakerResponse
 
 from airflow_autopilot.core.fields.automl import CREATE_AUTOML_JOB, CREATE_AUTOML_JOB_V2
-from airflow_autopilot.emulator import controls, deployment, settings, transform, wire_validation
+from airflow_autopilot.emulator import controls, deployment, serving, settings, transform, wire_validation
 from airflow_autopilot.emulator.models import AutopilotBackend
 
 # Operations whose answers may depend on a job's side effects (the deployed endpoint), which
@@ -216,6 +216,16 @@ class AutopilotResponse(SageMakerResponse):
             next_token=self._get_param("NextToken"),
         )
         return ActionResult({"Candidates": candidates, "NextToken": next_token})
+
+    def describe_endpoint(self) -> ActionResult:
+        """DescribeEndpoint, with the DataCaptureConfig summary of the config the endpoint serves."""
+        name = self._get_param("EndpointName")
+        answer = dict(self.sagemaker_backend.describe_endpoint(name))
+        answer.pop("DataCaptureConfig", None)
+        summary = serving.capture_summary(self.sagemaker_backend, self.sagemaker_backend.endpoints[name])
+        if summary is not None:
+            answer["DataCaptureConfig"] = summary
+        return ActionResult(answer)
 
     def update_endpoint(self) -> ActionResult:
         """UpdateEndpoint, with DeploymentConfig's guardrails."""

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from moto.core.common_types import TYPE_RESPONSE
 from moto.sagemaker.models import sagemaker_backends
+from moto.sagemaker.utils import arn_formatter
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from airflow_autopilot.emulator import controls, serving
@@ -26,14 +27,26 @@ def _header(headers: Any, name: str) -> str | None:
 class RuntimeResponse(SageMakerRuntimeResponse):
     """moto's sagemaker-runtime responses with InvokeEndpoint answered by the deployed candidate."""
 
+    def _endpoint_name(self) -> str:
+        return unquote(self.path.split("?", 1)[0].rstrip("/").split("/")[-2])
+
+    def _determine_resource(self) -> str:
+        """The endpoint's ARN, which moto's access control (IAM enforced) matches policies against."""
+        return arn_formatter("endpoint", self._endpoint_name().lower(), self.current_account, self.region)
+
     def invoke_endpoint(self) -> TYPE_RESPONSE:
-        """InvokeEndpoint: the candidate's predictions, ``ModelError`` or ``ValidationError``."""
+        """InvokeEndpoint: the candidate's predictions, ``ModelError`` or ``ValidationError``.
+
+        Results queued through moto's own API (``/moto-api/static/sagemaker/endpoint-results``)
+        are answered first, in order, as moto documents, so tests written against moto keep working.
+        """
         controls.count_request("InvokeEndpoint", _header(self.headers, "User-Agent") or "")
-        name = self.path.split("?", 1)[0].rstrip("/").split("/")[-2]
+        if self.sagemakerruntime_backend.results_queue:
+            return super().invoke_endpoint()
         body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
         invocation = serving.invoke(
             sagemaker_backends[self.current_account][self.region],
-            unquote(name),
+            self._endpoint_name(),
             body,
             _header(self.headers, "Content-Type"),
             _header(self.headers, "Accept"),

@@ -309,6 +309,29 @@ def _answer(
 # ------------------------------------------------------------------------------- data capture
 
 
+def capture_summary(backend: Any, endpoint: Any) -> dict[str, Any] | None:
+    """DescribeEndpoint's ``DataCaptureConfig`` (a DataCaptureConfigSummary) from the config the
+    endpoint serves, or ``None`` when it captures nothing.
+
+    :param backend: moto's SageMaker backend.
+    :param endpoint: moto's endpoint.
+    """
+    config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+    capture: dict[str, Any] = dict(getattr(config, "data_capture_config", None) or {})
+    if not capture:
+        return None
+    enabled = capture.get("EnableCapture") is not False
+    summary = {
+        "EnableCapture": enabled,
+        "CaptureStatus": "Started" if enabled else "Stopped",
+        "CurrentSamplingPercentage": int(capture.get("InitialSamplingPercentage", 0) or 0),
+        "DestinationS3Uri": capture.get("DestinationS3Uri"),
+    }
+    if capture.get("KmsKeyId"):
+        summary["KmsKeyId"] = capture["KmsKeyId"]
+    return summary
+
+
 def _encoding(content_type: str, header: dict[str, Any]) -> str:
     base = _base_type(content_type)
     if base in [t.lower() for t in header.get("CsvContentTypes") or ["text/csv"]]:
@@ -370,4 +393,9 @@ def _capture(
         f"{str(capture['DestinationS3Uri']).rstrip('/')}/{endpoint.endpoint_name}/{variant_name}/"
         f"{now:%Y/%m/%d/%H}/{now:%M-%S}-{now.microsecond // 1000:03d}-{metadata['eventId']}.jsonl"
     )
-    data.put_objects({key: (json.dumps(record) + "\n").encode()}, backend.account_id, backend.region_name)
+    data.put_objects(
+        {key: (json.dumps(record) + "\n").encode()},
+        backend.account_id,
+        backend.region_name,
+        kms_key_id=capture.get("KmsKeyId") or None,
+    )

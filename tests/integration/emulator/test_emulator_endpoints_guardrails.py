@@ -313,3 +313,25 @@ def test_a_refused_deployment_config_changes_nothing(emu: Any, config: dict[str,
     after = describe(emu)
     assert after == {**before, "ResponseMetadata": after["ResponseMetadata"]}
     assert "LastDeploymentConfig" not in after
+
+
+def test_over_http_an_alarm_trigger_rolls_a_canary_back(server: Any, make_job: Any) -> None:
+    from tests.integration.emulator.test_emulator_endpoints_invoke import control
+
+    make_job("invoke-job")
+    server.advance(60)
+    deploy(server, "guard-ep")
+    new_config(server, "guard-new")
+    alarm(server, "errors")
+    status, _ = control(
+        server, "alarm-triggers", {"alarm_name": "errors", "phase": "canary", "endpoint_name": "guard-ep"}
+    )
+    assert status == 200
+    update(server, canary(wait=30))
+    server.advance(1 + 30)  # the 0.1 s stages, then the canary's bake
+    server.advance(1)
+    back = describe(server)
+    assert (back["EndpointStatus"], back["EndpointConfigName"]) == ("InService", "guard-ep-config")
+    assert "errors in ALARM during the canary baking period" in back["FailureReason"]
+    assert served(server, 2) == ["AllTraffic"] * 2
+    assert control(server, "alarm-triggers", method="GET")[1] == {"alarm_triggers": []}

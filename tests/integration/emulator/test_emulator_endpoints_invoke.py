@@ -233,3 +233,70 @@ def test_over_http_invocations_and_their_failure_controls(server: Any, make_job:
     ]
     status, body = control(server, "alarm-triggers", {"alarm_name": "errors", "phase": "nap"})
     assert status == 400 and "phase: 'nap' is not a deployment phase" in body["error"]
+
+
+def test_with_iam_enforced_invocations_need_sagemaker_invoke_endpoint_on_the_endpoint(
+    server: Any, autopilot_emulator_iam: Any
+) -> None:
+    from tests.conftest import job_request, upload_training_data
+
+    admin_sm = autopilot_emulator_iam.client("sagemaker")
+    upload_training_data(s3=autopilot_emulator_iam.client("s3"))
+    admin_sm.create_auto_ml_job(**job_request("invoke-job"))
+    server.advance(60)
+    best = admin_sm.describe_auto_ml_job(AutoMLJobName="invoke-job")["BestCandidate"]
+    admin_sm.create_model(
+        ModelName="iam-model", ExecutionRoleArn=ROLE_ARN, Containers=best["InferenceContainers"]
+    )
+    admin_sm.create_endpoint_config(
+        EndpointConfigName="iam-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "iam-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    for name in ("iam-allowed", "iam-other"):
+        admin_sm.create_endpoint(EndpointName=name, EndpointConfigName="iam-config")
+    keys = autopilot_emulator_iam.create_user(
+        "caller",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sagemaker:InvokeEndpoint",
+                    "Resource": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/iam-allowed",
+                }
+            ],
+        },
+    )
+    runtime = server.client("sagemaker-runtime", aws_access_key_id=keys[0], aws_secret_access_key=keys[1])
+    assert runtime.invoke_endpoint(EndpointName="iam-allowed", Body=ROWS[0], ContentType="text/csv")[
+        "Body"
+    ].read()
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint(EndpointName="iam-other", Body=ROWS[0], ContentType="text/csv")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_results_queued_through_motos_api_are_answered_first(emu: Any) -> None:
+    import requests
+
+    deploy(emu, "queued-ep")
+    queued = requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+        json={
+            "results": [
+                {"Body": "yes,0.87", "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}
+            ]
+        },
+        timeout=10,
+    )
+    assert queued.status_code == 201
+    assert invoke(emu, "queued-ep", ROWS[0], ContentType="text/csv")[0] == "yes,0.87"
+    text = invoke(emu, "queued-ep", ROWS[1], ContentType="text/csv")[0]
+    assert text != "yes,0.87" and text.split(",")[0] in ("yes", "no")
