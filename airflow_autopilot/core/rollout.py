@@ -258,7 +258,7 @@ def capacity_problems(
         low, high = CAPACITY_LIMITS[name]
         if kind == "CAPACITY_PERCENT" and instance_count is None and not low <= value <= high:
             found.append(
-                (f"{path}.Value", f"{value}% must be {low} to {high} percent of the variant's instances")
+                (f"{path}.Value", f"{value}% must be {low} to {high} percent of the new fleet's capacity")
             )
         elif kind == "INSTANCE_COUNT" and isinstance(instance_count, int) and instance_count > 0:
             share = 100 * value / instance_count
@@ -266,8 +266,8 @@ def capacity_problems(
                 found.append(
                     (
                         f"{path}.Value",
-                        f"{value} of {instance_count} instances is {share:g}%; SageMaker takes "
-                        f"{low} to {high} percent of the variant's instances",
+                        f"{value} of {instance_count} instances ({share:g}%) must be {low} to {high} "
+                        "percent of the new fleet's capacity",
                     )
                 )
     return found

@@ -627,17 +627,6 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
         plan = self.plan()
         params = self.request_parameters()
         self.check_alarms_exist(self.rollout_alarms())
-        current = self.model_hook.describe_endpoint_or_none(plan.endpoint_name)
-        previous_config = current.get("EndpointConfigName") if current else None
-        if previous_config == plan.config_name:
-            previous_config = None  # an earlier try's update went through: nothing to return to known
-        if current is None and (params.get("rollout") or params.get("deployment_config")):
-            self.log.info(
-                "Endpoint %s is new: it is created on %s directly (a rollout shifts the traffic of "
-                "an update; there is none yet)",
-                plan.endpoint_name,
-                plan.config_name,
-            )
         status = self.model_hook.deploy(
             plan.endpoint_name,
             model_name=plan.model_name,
@@ -652,6 +641,20 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
             params=params,
             tables=self.request_tables,
         )
+        # While an update runs, DescribeEndpoint still names the config being replaced: the previous
+        # one (read from the describe the deploy made anyway, not from one more call).
+        previous_config = status.get("EndpointConfigName")
+        if previous_config == plan.config_name:
+            previous_config = None  # a new endpoint, or an earlier try's update already through
+        if status.get("EndpointStatus") == "Creating" and (
+            params.get("rollout") or params.get("deployment_config")
+        ):
+            self.log.info(
+                "Endpoint %s is new: it is created on %s directly (a rollout shifts the traffic of "
+                "an update; there is none yet)",
+                plan.endpoint_name,
+                plan.config_name,
+            )
         result = to_json_safe(
             {
                 "EndpointName": plan.endpoint_name,

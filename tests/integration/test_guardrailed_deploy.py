@@ -53,12 +53,12 @@ def nothing_created(emu) -> None:
         ),
         (
             {"rollout": "canary:80%:600s"},
-            "CanarySize.Value: 80% must be 1 to 50 percent of the variant's instances "
+            "CanarySize.Value: 80% must be 1 to 50 percent of the new fleet's capacity "
             "(operator parameter: deployment_config / rollout)",
         ),
         (
             {"rollout": "canary:1:600s"},  # one instance: a canary of 1 is all of it
-            "CanarySize.Value: 1 of 1 instances is 100%",
+            "CanarySize.Value: 1 of 1 instances (100%) must be 1 to 50 percent",
         ),
         (
             {"serverless_memory_mb": 1500, "serverless_max_concurrency": 2},

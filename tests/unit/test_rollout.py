@@ -143,16 +143,16 @@ ROUTING = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration"
     [
         (
             {"rollout": "canary:60%:600s"},
-            f"{ROUTING}.CanarySize.Value: 60% must be 1 to 50 percent of the variant's instances {NAMED}",
+            f"{ROUTING}.CanarySize.Value: 60% must be 1 to 50 percent of the new fleet's capacity {NAMED}",
         ),
         (
             {"rollout": "linear:5%:60s"},
-            f"{ROUTING}.LinearStepSize.Value: 5% must be 10 to 50 percent of the variant's instances {NAMED}",
+            f"{ROUTING}.LinearStepSize.Value: 5% must be 10 to 50 percent of the new fleet's capacity {NAMED}",
         ),
         (
             {"rollout": "rolling:75%:60s"},
             "DeploymentConfig.RollingUpdatePolicy.MaximumBatchSize.Value: 75% must be 5 to 50 percent "
-            f"of the variant's instances {NAMED}",
+            f"of the new fleet's capacity {NAMED}",
         ),
         (
             {"rollout": "canary:10%:2h"},
@@ -251,8 +251,8 @@ def test_instance_count_sizes_are_checked_against_the_variants_instances():
     assert instance_count_errors(config, 4) == []
     [error] = instance_count_errors(config, 2)
     assert error == (
-        f"{ROUTING}.CanarySize.Value: 2 of 2 instances is 100%; SageMaker takes 1 to 50 percent of the "
-        "variant's instances (operator parameter: deployment_config / rollout, initial_instance_count)"
+        f"{ROUTING}.CanarySize.Value: 2 of 2 instances (100%) must be 1 to 50 percent of the new "
+        "fleet's capacity (operator parameter: deployment_config / rollout, initial_instance_count)"
     )
     assert instance_count_errors(config, None) == []  # serverless: no instances to count
 

@@ -14,7 +14,7 @@ from airflow_autopilot.core.fields.model import (
     tag_assembly,
     whole_number,
 )
-from airflow_autopilot.core.fields.spec import Field, Problem, RequestSpec, problem, values_at
+from airflow_autopilot.core.fields.spec import Field, Problem, RequestSpec, problem, values_at, wire_path
 
 #: The one production variant a deployment creates takes all traffic.
 VARIANT_NAME = "AllTraffic"
@@ -302,8 +302,11 @@ def deployment_rule(request: Mapping[str, Any]) -> list[Problem]:
 
     config = request.get("DeploymentConfig")
     found = unknown_members(request, UPDATE_ENDPOINT.fields, "DeploymentConfig")
-    found += [problem(path, text) for path, text in routing_problems(config)]
-    found += [problem(path, text) for path, text in capacity_problems(config)]
+    # SageMaker names the member camelCased in its messages (the emulator answers the same).
+    found += [
+        problem(path, text, server=f"{wire_path(path)}: {text}.")
+        for path, text in [*routing_problems(config), *capacity_problems(config)]
+    ]
     return found
 
 
