@@ -94,7 +94,16 @@ SUMMARY_KEYS = {
     "BestCandidateObjectiveMetric",
     "AutoMLProblemTypeConfigName",
 }
-PROMOTION_DOWNSTREAM = ("best_candidate", "leaderboard", "gate", "register", "approval", "deploy", "reject")
+PROMOTION_DOWNSTREAM = (
+    "best_candidate",
+    "leaderboard",
+    "gate",
+    "register",
+    "approval",
+    "deploy",
+    "smoke_test",
+    "reject",
+)
 
 STATE_LINE = re.compile(r"^Autopilot job (?P<job>\S+) is (?P<state>[A-Za-z]+/[A-Za-z]+)\b")
 COUNT_LINE = re.compile(r"^Autopilot job (?P<job>\S+): (at least )?\d+ of \S+ candidates completed")
@@ -509,6 +518,7 @@ class SystemTest:
                 want = "success"
             else:
                 expected = {"upload_sample_data": "success", "create_job": "success", SENSOR: "failed"}
+                expected["create_rollback_alarm"] = "success"  # the deploy's alarm, set up beside the job
                 expected.update({task: "upstream_failed" for task in PROMOTION_DOWNSTREAM})
                 want = "failed"
             self.report.check(
