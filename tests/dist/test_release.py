@@ -27,6 +27,7 @@ EXAMPLE_DAGS = [
     "example_autopilot_on_new_model.py",
     "example_autopilot_one_click_deploy.py",
     "example_autopilot_promotion.py",
+    "example_autopilot_rollback.py",
     "example_autopilot_watch_existing_job.py",
 ]
 #: The Python versions the CI matrix tests (scripts/matrix.py); the classifiers claim no other.
