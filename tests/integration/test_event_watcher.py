@@ -43,10 +43,15 @@ def create(server, *names: str, **overrides) -> None:
         sagemaker.create_auto_ml_job(**job_request(name, **overrides))
 
 
-async def collect(triggers, *, count: int, limit: float = 10.0, stop_after_each: bool = False) -> list[dict]:
-    """Run the watchers in one loop (as one triggerer does) until ``count`` events or ``limit`` seconds;
-    with ``stop_after_each``, each watcher returns after its first event (a restart per event)."""
-    events: list[dict] = []
+async def collect(
+    triggers, *, count: int, limit: float = 10.0, stop_after_each: bool = False, events: list | None = None
+) -> list[dict]:
+    """Run the watchers in one loop (as one triggerer does) until ``count`` events (in ``events``, which
+    several loops may share) or ``limit`` seconds, moving the emulator clock 5 s every 0.05 s; with
+    ``stop_after_each``, each watcher returns after its first event (a restart per event)."""
+    from airflow_autopilot.emulator import settings
+
+    events = [] if events is None else events
 
     async def consume(trigger):
         async for event in trigger.run():
@@ -58,8 +63,9 @@ async def collect(triggers, *, count: int, limit: float = 10.0, stop_after_each:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and len(events) < count and not all(t.done() for t in tasks):
         await asyncio.sleep(0.05)
+        settings.advance_time(5)
     # Let a late duplicate show up: a few more cycles.
-    grace = time.monotonic() + 0.5
+    grace = time.monotonic() + 0.3
     while time.monotonic() < grace and not all(t.done() for t in tasks):
         await asyncio.sleep(0.05)
     for task in tasks:
@@ -81,3 +87,125 @@ def test_one_event_per_finished_job_with_its_summary(server, emulated_clock):
     assert isinstance(event["objective_value"], float)
     tags = emulator_client("sagemaker", server.endpoint_url).list_tags(ResourceArn=event["job_arn"])["Tags"]
     assert ack_tag_key(watcher().watcher_id) in {t["Key"] for t in tags}
+
+
+def create_v2(server, name: str, problem_type: str = "Regression") -> None:
+    emulator_client("sagemaker", server.endpoint_url).create_auto_ml_job_v2(
+        AutoMLJobName=name,
+        AutoMLJobInputDataConfig=[
+            {
+                "ChannelType": "training",
+                "ContentType": "text/csv;header=present",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://autopilot-test-data/train/"}
+                },
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": "s3://autopilot-test-data/out"},
+        AutoMLProblemTypeConfig={
+            "TabularJobConfig": {
+                "TargetAttributeName": "churn",
+                "ProblemType": problem_type,
+                "CompletionCriteria": {"MaxCandidates": 2},
+            }
+        },
+        AutoMLJobObjective={"MetricName": "MSE"},
+        RoleArn="arn:aws:iam::123456789012:role/r",
+    )
+
+
+def test_a_watcher_restarted_after_each_event_reports_each_job_once(server, emulated_clock):
+    """The provider's own watchers return after one event and the triggerer starts them again."""
+    create(server, "evt-r1", "evt-r2", "evt-r3")
+    seen: list[str] = []
+    for limit in (3.0, 3.0, 3.0, 0.5):  # three events, then a run that finds nothing new
+        events = asyncio.run(collect([watcher()], count=1, limit=limit, stop_after_each=True))
+        seen += [e["job_name"] for e in events]
+    assert sorted(seen) == ["evt-r1", "evt-r2", "evt-r3"]
+
+
+def test_triggerer_restart_and_downtime_report_only_the_jobs_not_reported(server, emulated_clock):
+    create(server, "evt-d1", "evt-d2")
+    first = asyncio.run(collect([watcher()], count=2))  # one triggerer process (one event loop)
+    assert sorted(e["job_name"] for e in first) == ["evt-d1", "evt-d2"]
+    # Down: jobs finish while no triggerer runs.
+    create(server, "evt-d3", "evt-d4")
+    server.advance(60)
+    # A new triggerer (a new loop, a new poller): the reported jobs stay reported.
+    second = asyncio.run(collect([watcher()], count=2))
+    assert sorted(e["job_name"] for e in second) == ["evt-d3", "evt-d4"]
+
+
+def test_two_triggerers_on_one_asset_report_each_job_once(server, emulated_clock):
+    """Failover: the same watcher in two triggerers (two event loops) at once; the claim's read-back
+    after the settle pause leaves one owner per job."""
+    import threading
+
+    create(server, "evt-f1", "evt-f2", "evt-f3")
+    shared: list[dict] = []
+
+    def triggerer(slot: int) -> None:
+        asyncio.run(collect([watcher()], count=3, limit=6.0, events=shared))
+
+    threads = [threading.Thread(target=triggerer, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    names = [e["job_name"] for e in shared]
+    assert sorted(names) == ["evt-f1", "evt-f2", "evt-f3"]
+
+
+def test_two_watchers_in_one_triggerer_share_the_claims_of_one_watcher_id(server, emulated_clock):
+    create(server, "evt-s1", "evt-s2")
+    events = asyncio.run(collect([watcher(), watcher()], count=2))
+    assert sorted(e["job_name"] for e in events) == ["evt-s1", "evt-s2"]
+
+
+def test_filters_on_tags_problem_type_api_version_and_status(server, emulated_clock):
+    create(server, "evt-t1", tags={"team": "risk"})
+    create(server, "evt-t2", tags={"team": "other"})
+    create(server, "evt-t3", tags={"team": "risk", "autopilot-emulator:outcome": "failed"})
+    create_v2(server, "evt-t4")
+    tagged = watcher(tags={"team": "risk"}, statuses=["Completed", "Failed"], watcher_id="risk")
+    v2 = watcher(api_version="v2", problem_types=["Regression"], watcher_id="v2-regression")
+    events = asyncio.run(collect([tagged, v2], count=3))
+    by_watcher = {(e["watcher_id"], e["job_name"], e["status"]) for e in events}
+    assert by_watcher == {
+        ("risk", "evt-t1", "Completed"),
+        ("risk", "evt-t3", "Failed"),
+        ("v2-regression", "evt-t4", "Completed"),
+    }
+    assert len(events) == 3
+
+
+def test_watchers_and_waits_share_one_listing_per_cycle(server, emulated_clock):
+    """Two watchers and a deferred wait in one triggerer: one ListAutoMLJobs call per cycle (the floor)."""
+    create(server, "evt-p1", "evt-p2")
+
+    async def scenario():
+        wait = fast_trigger(AutopilotJobTrigger, "evt-p1", timeout=20)
+        watchers = [watcher(), watcher(name_prefix="evt-p", watcher_id="second")]
+        events = await asyncio.wait_for(collect_with_wait(watchers, wait), timeout=20)
+        poller = shared_poller(client_key(**watchers[0].connection()))
+        return events, poller
+
+    async def collect_with_wait(watchers, wait):
+        done: dict = {}
+
+        async def waiting():
+            async for event in wait.run():
+                done["wait"] = event.payload
+
+        task = asyncio.create_task(waiting())
+        events = await collect(watchers, count=4)
+        await task
+        return events, done
+
+    (events, done), poller = asyncio.run(scenario())
+    assert done["wait"]["status"] == "success"
+    assert sorted((e["watcher_id"], e["job_name"]) for e in events) == sorted(
+        [(w, j) for w in (watcher().watcher_id, "second") for j in ("evt-p1", "evt-p2")]
+    )
+    cycles = [c for c in poller.stats.history if c.kind in ("window", "full")]
+    assert cycles and all(c.list_calls == 1 for c in cycles)
