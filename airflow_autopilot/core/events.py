@@ -244,3 +244,89 @@ def finished_order(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]
         return (end.isoformat() if end else "", modified.isoformat() if modified else "", str(row.get("AutoMLJobName")))
 
     return sorted(rows, key=key)
+
+
+#: EventBridge's detail-type of SageMaker's model package events.
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+
+
+def approved_versions_pattern(group_names: Collection[str] | None = None) -> dict[str, Any]:
+    """
+    The EventBridge rule pattern for versions that become Approved (in the given Model Package
+    Groups, or any): an approval by a person in Studio, the CLI or an SDK alike.
+
+    :param group_names: the groups; ``None``: every group.
+    """
+    detail: dict[str, Any] = {"ModelApprovalStatus": ["Approved"]}
+    if group_names:
+        detail["ModelPackageGroupName"] = sorted(group_names)
+    return {"source": ["aws.sagemaker"], "detail-type": [MODEL_PACKAGE_STATE_CHANGE], "detail": detail}
+
+
+def approved_versions(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """
+    The approved versions in SQS messages that carry EventBridge model package events (the
+    ``message_batch`` of the Amazon provider's SQS trigger), oldest first, each once by ARN:
+    ``{"model_package_arn", "model_package_group", "model_package_version", "approval_status",
+    "event_time"}``.
+
+    :param messages: SQS messages (``Body`` is the EventBridge event as JSON).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        try:
+            event = json.loads(message.get("Body") or "{}")
+        except ValueError:
+            continue
+        detail = event.get("detail") or {}
+        if event.get("detail-type") != MODEL_PACKAGE_STATE_CHANGE or detail.get("ModelApprovalStatus") != "Approved":
+            continue
+        arn = detail.get("ModelPackageArn")
+        if arn and arn not in found:
+            found[arn] = {
+                "model_package_arn": arn,
+                "model_package_group": detail.get("ModelPackageGroupName"),
+                "model_package_version": detail.get("ModelPackageVersion"),
+                "approval_status": detail.get("ModelApprovalStatus"),
+                "event_time": event.get("time"),
+            }
+    return list(found.values())
+
+
+def create_approval_route(
+    sqs: Any, events: Any, *, queue_name: str, rule_name: str, group_names: Collection[str] | None = None
+) -> str:
+    """
+    Route approvals to an SQS queue (idempotent): the queue, a policy that lets EventBridge send to
+    it, and a rule on the default event bus with :func:`approved_versions_pattern`. Returns the
+    queue URL (what the deploy DAG's ``SqsQueueWatcher`` reads).
+
+    :param sqs: a boto3 SQS client.
+    :param events: a boto3 EventBridge client.
+    :param queue_name: the queue to create or reuse.
+    :param rule_name: the rule to create or update.
+    :param group_names: the Model Package Groups whose approvals count; ``None``: all.
+    """
+    url = str(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
+    queue_arn = str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    rule_arn = str(
+        events.put_rule(Name=rule_name, EventPattern=json.dumps(approved_versions_pattern(group_names)), State="ENABLED")[
+            "RuleArn"
+        ]
+    )
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeSendsApprovals",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    events.put_targets(Rule=rule_name, Targets=[{"Id": "approvals-queue", "Arn": queue_arn}])
+    return url
