@@ -125,9 +125,14 @@ class AutopilotJobCompletedTrigger(BaseEventTrigger):
         errors = poll_interval_errors(poll_interval)
         if errors:
             raise EventFilterError("; ".join(errors))
-        for field_name, seconds in (("lookback_seconds", lookback_seconds), ("settle_seconds", settle_seconds)):
+        for field_name, seconds in (
+            ("lookback_seconds", lookback_seconds),
+            ("settle_seconds", settle_seconds),
+        ):
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
-                raise EventFilterError(f"{field_name}: must be a number of seconds, 0 or more; got {seconds!r}")
+                raise EventFilterError(
+                    f"{field_name}: must be a number of seconds, 0 or more; got {seconds!r}"
+                )
         try:
             parsed = parse_timestamp(finished_after)
         except ValueError as err:
@@ -233,7 +238,9 @@ class AutopilotJobCompletedTrigger(BaseEventTrigger):
                         except Exception as err:
                             if not is_transient(err):
                                 raise
-                            self.log.warning("Checking finished job %s failed (%s): again next cycle", name, err)
+                            self.log.warning(
+                                "Checking finished job %s failed (%s): again next cycle", name, err
+                            )
                             retry[name] = row
                             continue
                         decided.add(name)

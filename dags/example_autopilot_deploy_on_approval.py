@@ -85,7 +85,7 @@ with DAG(
             for c in package["InferenceSpecification"]["Containers"]
         ]
         name = f"{package['ModelPackageGroupName']}-v{package['ModelPackageVersion']}"[:63]
-        return hook.deploy(
+        hook.deploy(
             ENDPOINT,
             model_name=name,
             config_name=name,
@@ -96,5 +96,10 @@ with DAG(
             tags=[{"Key": "autopilot:model-package-arn", "Value": version["model_package_arn"]}],
             poll_interval=POLL_SECONDS,
         )
+        return {
+            "endpoint_name": ENDPOINT,
+            "model_name": name,
+            "model_package_arn": version["model_package_arn"],
+        }
 
     deploy(approved_version())

@@ -73,8 +73,10 @@ with DAG(
         for extra in payloads[1:]:
             print(f"Also finished: {extra['job_name']} (run the DAG for it by hand if needed)")
         job = payloads[0]
-        print(f"Finished: {job['job_name']} {job['status']}, best {job['best_candidate']} "
-              f"{job['objective_metric']}={job['objective_value']}")
+        print(
+            f"Finished: {job['job_name']} {job['status']}, best {job['best_candidate']} "
+            f"{job['objective_metric']}={job['objective_value']}"
+        )
         return job
 
     job = finished_job()

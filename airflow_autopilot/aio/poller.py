@@ -372,7 +372,9 @@ class CoalescedPoller:
             self._left()
 
     @asynccontextmanager
-    async def subscribe(self, since: datetime, poll_interval: float, *, client: Any) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, since: datetime, poll_interval: float, *, client: Any
+    ) -> AsyncIterator[Subscription]:
         """
         Subscribe to every window listing for the life of the ``async with`` block (an event-driven
         watcher: docs/events.md). It costs no call of its own: the next window reaches back to
@@ -631,7 +633,9 @@ class CoalescedPoller:
             date = server_time(page)
             # A subscriber needs the whole window: never cut it short.
             too_wide = (
-                not self._subscriptions and date is not None and date - since > self.full_listing + self.overlap
+                not self._subscriptions
+                and date is not None
+                and date - since > self.full_listing + self.overlap
             )
             return too_wide
 

@@ -105,7 +105,9 @@ class JobEventFilter:
                 ) from None
         for key, value in self.tags.items():
             if not isinstance(key, str) or not isinstance(value, str) or not key:
-                raise EventFilterError(f"tags: keys and values must be non-empty strings, got {key!r}: {value!r}")
+                raise EventFilterError(
+                    f"tags: keys and values must be non-empty strings, got {key!r}: {value!r}"
+                )
         unknown = sorted(set(self.problem_types) - PROBLEM_TYPES)
         if unknown:
             raise EventFilterError(
@@ -173,7 +175,11 @@ def check_watcher_id(watcher_id: str) -> str:
 
     :param watcher_id: the id.
     """
-    if not isinstance(watcher_id, str) or not _WATCHER_ID.fullmatch(watcher_id) or len(watcher_id) > MAX_WATCHER_ID:
+    if (
+        not isinstance(watcher_id, str)
+        or not _WATCHER_ID.fullmatch(watcher_id)
+        or len(watcher_id) > MAX_WATCHER_ID
+    ):
         raise EventFilterError(
             f"watcher_id: {watcher_id!r} must be 1 to {MAX_WATCHER_ID} characters of letters, digits "
             "and _.:/=+-@ (it becomes part of a tag key)"
@@ -241,7 +247,11 @@ def finished_order(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]
     def key(row: Mapping[str, Any]) -> tuple[str, str, str]:
         end = parse_timestamp(row.get("EndTime") or row.get("LastModifiedTime"))
         modified = parse_timestamp(row.get("LastModifiedTime"))
-        return (end.isoformat() if end else "", modified.isoformat() if modified else "", str(row.get("AutoMLJobName")))
+        return (
+            end.isoformat() if end else "",
+            modified.isoformat() if modified else "",
+            str(row.get("AutoMLJobName")),
+        )
 
     return sorted(rows, key=key)
 
@@ -279,7 +289,10 @@ def approved_versions(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, A
         except ValueError:
             continue
         detail = event.get("detail") or {}
-        if event.get("detail-type") != MODEL_PACKAGE_STATE_CHANGE or detail.get("ModelApprovalStatus") != "Approved":
+        if (
+            event.get("detail-type") != MODEL_PACKAGE_STATE_CHANGE
+            or detail.get("ModelApprovalStatus") != "Approved"
+        ):
             continue
         arn = detail.get("ModelPackageArn")
         if arn and arn not in found:
@@ -308,11 +321,13 @@ def create_approval_route(
     :param group_names: the Model Package Groups whose approvals count; ``None``: all.
     """
     url = str(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
-    queue_arn = str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    queue_arn = str(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    )
     rule_arn = str(
-        events.put_rule(Name=rule_name, EventPattern=json.dumps(approved_versions_pattern(group_names)), State="ENABLED")[
-            "RuleArn"
-        ]
+        events.put_rule(
+            Name=rule_name, EventPattern=json.dumps(approved_versions_pattern(group_names)), State="ENABLED"
+        )["RuleArn"]
     )
     policy = {
         "Version": "2012-10-17",

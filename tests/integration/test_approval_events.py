@@ -15,7 +15,10 @@ import pytest
 from airflow_autopilot.core.events import approved_versions, create_approval_route
 
 GROUP = "evt-approvals"
-CONTAINER = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/model.tar.gz"}
+CONTAINER = {
+    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1",
+    "ModelDataUrl": "s3://b/model.tar.gz",
+}
 
 
 def register(sagemaker, status: str) -> str:
@@ -36,8 +39,15 @@ def receive_all(sqs, url: str) -> list[dict]:
 
 def test_approvals_reach_the_queue_with_the_documented_detail(server):
     sagemaker, sqs, events = server.client(), server.client("sqs"), server.client("events")
-    url = create_approval_route(sqs, events, queue_name="approvals-a", rule_name="approvals-a", group_names=[GROUP])
-    assert create_approval_route(sqs, events, queue_name="approvals-a", rule_name="approvals-a", group_names=[GROUP]) == url
+    url = create_approval_route(
+        sqs, events, queue_name="approvals-a", rule_name="approvals-a", group_names=[GROUP]
+    )
+    assert (
+        create_approval_route(
+            sqs, events, queue_name="approvals-a", rule_name="approvals-a", group_names=[GROUP]
+        )
+        == url
+    )
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
     approved_at_once = register(sagemaker, "Approved")
     pending = register(sagemaker, "PendingManualApproval")
@@ -72,7 +82,9 @@ def test_the_amazon_sqs_trigger_reads_an_approval_once(server):
     from airflow_autopilot.event_triggers import SqsQueueWatcher
 
     sagemaker, sqs, events = server.client(), server.client("sqs"), server.client("events")
-    url = create_approval_route(sqs, events, queue_name="approvals-b", rule_name="approvals-b", group_names=[GROUP])
+    url = create_approval_route(
+        sqs, events, queue_name="approvals-b", rule_name="approvals-b", group_names=[GROUP]
+    )
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
     arn = register(sagemaker, "PendingManualApproval")
     server.set_approval(arn, "Approved")  # the emulator's control: the same backend call

@@ -44,7 +44,9 @@ def test_match_all_allows_an_empty_filter_and_the_default_status_is_completed():
 
 
 def test_summary_matching_by_status_prefix_and_pattern():
-    f = JobEventFilter.build(name_prefix="churn-", name_pattern=r"churn-\d+", statuses=["Completed", "Failed"])
+    f = JobEventFilter.build(
+        name_prefix="churn-", name_pattern=r"churn-\d+", statuses=["Completed", "Failed"]
+    )
     assert f.matches_summary({"AutoMLJobName": "churn-12", "AutoMLJobStatus": "Failed"})
     assert not f.matches_summary({"AutoMLJobName": "churn-12", "AutoMLJobStatus": "Stopped"})
     assert not f.matches_summary({"AutoMLJobName": "churn-x", "AutoMLJobStatus": "Completed"})
