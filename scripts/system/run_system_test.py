@@ -45,6 +45,7 @@ from types import FrameType
 from typing import Any
 
 import deployment as dep
+import scenario_events
 from airflow_api import AirflowAPI, log_text
 from browser import Browser, anchors
 from deployment import DeploymentError, log, wait_until
@@ -228,6 +229,7 @@ class SystemTest:
                 "AUTOPILOT_EXAMPLE_MODEL_PACKAGE_GROUP": NEW_MODEL_GROUP,
                 "AUTOPILOT_EXAMPLE_ACCOUNT_ID": ACCOUNT_ID,
                 "AUTOPILOT_EXAMPLE_REGION": REGION,
+                **scenario_events.prepare(self, ACCESS_KEY, SECRET_KEY, REGION),
             },
         )
         self.airflow.migrate()
@@ -628,7 +630,11 @@ class SystemTest:
         scenario = "triggerer restart"
         assert self.api is not None
         listed = self.sagemaker.list_auto_ml_jobs(MaxResults=100)["AutoMLJobSummaries"]
-        all_names = sorted(summary["AutoMLJobName"] for summary in listed)
+        all_names = sorted(
+            s["AutoMLJobName"]
+            for s in listed
+            if not s["AutoMLJobName"].startswith(scenario_events.JOB_PREFIX)
+        )
         expected = sorted(self.job_names().values())
         self.report.check(
             scenario,
@@ -939,8 +945,11 @@ class SystemTest:
     def run(self) -> int:
         self.deploy()
         self.start_runs()
+        events = scenario_events.EventsScenario(self)
+        events.start()
         self.restart_triggerer()
         self.wait_for_runs()
+        events.downtime()
         print("\nChecks", flush=True)
         steps: list[Callable[[], None]] = [
             self.check_states,
@@ -951,6 +960,7 @@ class SystemTest:
             self.check_asset_triggered_run,
             self.check_credentials,
             self.check_latency,
+            events.check,
         ]
         if not self.args.no_browser:
             steps.append(self.check_browser)

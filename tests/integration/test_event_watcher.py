@@ -16,6 +16,7 @@ import pytest
 
 from airflow_autopilot.aio.clients import client_key
 from airflow_autopilot.aio.poller import shared_poller
+from airflow_autopilot.core.clock import SYSTEM_CLOCK
 from airflow_autopilot.core.events import ack_tag_key
 from airflow_autopilot.event_triggers import AutopilotJobCompletedTrigger
 from airflow_autopilot.triggers import AutopilotJobTrigger
@@ -33,7 +34,7 @@ def watcher(**kwargs) -> AutopilotJobCompletedTrigger:
     kwargs.setdefault("poll_interval", 0.05)
     kwargs.setdefault("botocore_config", ONE_ATTEMPT)
     kwargs.setdefault("settle_seconds", 1.0)
-    kwargs.setdefault("lookback_seconds", 3600.0)
+    kwargs.setdefault("lookback_seconds", 86400.0)
     return AutopilotJobCompletedTrigger(**kwargs)
 
 
@@ -118,7 +119,7 @@ def test_a_watcher_restarted_after_each_event_reports_each_job_once(server, emul
     """The provider's own watchers return after one event and the triggerer starts them again."""
     create(server, "evt-r1", "evt-r2", "evt-r3")
     seen: list[str] = []
-    for limit in (3.0, 3.0, 3.0, 0.5):  # three events, then a run that finds nothing new
+    for limit in (8.0, 8.0, 8.0, 0.5):  # three events, then a run that finds nothing new
         events = asyncio.run(collect([watcher()], count=1, limit=limit, stop_after_each=True))
         seen += [e["job_name"] for e in events]
     assert sorted(seen) == ["evt-r1", "evt-r2", "evt-r3"]
@@ -136,6 +137,12 @@ def test_triggerer_restart_and_downtime_report_only_the_jobs_not_reported(server
     assert sorted(e["job_name"] for e in second) == ["evt-d3", "evt-d4"]
 
 
+def fenced(**kwargs) -> AutopilotJobCompletedTrigger:
+    """A watcher whose settle pause is real time: the fence is about claims racing in real time,
+    which a clock that jumps when slept on cannot show."""
+    return watcher(clock=SYSTEM_CLOCK, settle_seconds=0.4, **kwargs)
+
+
 def test_two_triggerers_on_one_asset_report_each_job_once(server, emulated_clock):
     """Failover: the same watcher in two triggerers (two event loops) at once; the claim's read-back
     after the settle pause leaves one owner per job."""
@@ -145,7 +152,7 @@ def test_two_triggerers_on_one_asset_report_each_job_once(server, emulated_clock
     shared: list[dict] = []
 
     def triggerer(slot: int) -> None:
-        asyncio.run(collect([watcher()], count=3, limit=6.0, events=shared))
+        asyncio.run(collect([fenced()], count=3, limit=8.0, events=shared))
 
     threads = [threading.Thread(target=triggerer, args=(i,)) for i in range(2)]
     for t in threads:
@@ -158,7 +165,7 @@ def test_two_triggerers_on_one_asset_report_each_job_once(server, emulated_clock
 
 def test_two_watchers_in_one_triggerer_share_the_claims_of_one_watcher_id(server, emulated_clock):
     create(server, "evt-s1", "evt-s2")
-    events = asyncio.run(collect([watcher(), watcher()], count=2))
+    events = asyncio.run(collect([fenced(), fenced()], count=2))
     assert sorted(e["job_name"] for e in events) == ["evt-s1", "evt-s2"]
 
 
@@ -184,7 +191,7 @@ def test_watchers_and_waits_share_one_listing_per_cycle(server, emulated_clock):
     create(server, "evt-p1", "evt-p2")
 
     async def scenario():
-        wait = fast_trigger(AutopilotJobTrigger, "evt-p1", timeout=20)
+        wait = fast_trigger(AutopilotJobTrigger, "evt-p1", timeout=10**6)  # the emulated clock races
         watchers = [watcher(), watcher(name_prefix="evt-p", watcher_id="second")]
         events = await asyncio.wait_for(collect_with_wait(watchers, wait), timeout=20)
         poller = shared_poller(client_key(**watchers[0].connection()))
