@@ -28,6 +28,8 @@ ENDPOINT = "systest-approved"
 STAGES = (1.0, 2.5, 4.0)
 #: How long after the last expected event the scenario still looks for a duplicate.
 QUIET_SECONDS = 20.0
+#: How long the scenario counts ListAutoMLJobs calls while waits and watchers share the triggerer.
+FLOOR_WINDOW_SECONDS = 20.0
 SCENARIO = "event-driven"
 
 
@@ -124,6 +126,7 @@ class EventsScenario:
             return {"AutopilotJobCompletedTrigger", "SqsSensorTrigger"} <= classpaths
 
         wait_until("the two asset watchers to be registered", watching, 120, 1, alive=self.test.alive)
+        self.check_floor()
         log(f"created outside Airflow: {', '.join(self.create_jobs(STAGES, 'a'))}")
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         container = {
@@ -143,6 +146,24 @@ class EventsScenario:
         self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
         self.approved_arn = arn
         log(f"approved outside Airflow: {arn}")
+
+    def check_floor(self) -> None:
+        """While the deferred waits and the job watcher share the triggerer: ListAutoMLJobs calls stay
+        at one per poll cycle (the watcher adds none)."""
+        emulator, poll = self.test.emulator, self.test.airflow.poll_seconds
+        time.sleep(2 * poll)  # the watcher's first window (its look back) is behind us
+        rows = self.test.snapshot_triggers()
+        before = emulator.control("GET", "request-counts").get("ListAutoMLJobs", 0)
+        started = time.monotonic()
+        time.sleep(FLOOR_WINDOW_SECONDS)
+        calls = emulator.control("GET", "request-counts").get("ListAutoMLJobs", 0) - before
+        cycles = (time.monotonic() - started) / poll
+        self.test.report.check(
+            SCENARIO,
+            "ListAutoMLJobs stays at the floor (one call per poll cycle) with the waits and the watcher together",
+            calls <= int(cycles) + 2,
+            f"{calls} calls in {cycles:.1f} cycles of {poll:g}s, {len(rows)} triggers running",
+        )
 
     def downtime(self) -> None:
         """Stop the triggerer; two jobs finish meanwhile; start it again."""
