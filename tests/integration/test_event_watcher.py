@@ -216,3 +216,19 @@ def test_watchers_and_waits_share_one_listing_per_cycle(server, emulated_clock):
     )
     cycles = [c for c in poller.stats.history if c.kind in ("window", "full")]
     assert cycles and all(c.list_calls == 1 for c in cycles)
+
+
+def test_the_high_water_mark_goes_to_the_asset_state_store(server, emulated_clock):
+    """Airflow 3.3 injects ``asset_state_store``: the watcher keeps the server time up to which every
+    change was decided there, and a restarted watcher starts from it."""
+    from tests.unit.test_event_triggers import FakeStateStore
+
+    create(server, "evt-w1")
+    store = FakeStateStore()
+    first = watcher()
+    first.asset_state_store = store
+    assert [e["job_name"] for e in asyncio.run(collect([first], count=1))] == ["evt-w1"]
+    mark = store.values["autopilot_watermark"]
+    again = watcher()
+    again.asset_state_store = store
+    assert asyncio.run(again.start_point(emulated_clock)).isoformat() == mark

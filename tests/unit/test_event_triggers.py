@@ -126,3 +126,42 @@ def test_the_sqs_stand_in_serializes_as_the_amazon_trigger_and_fits_an_asset_wat
 def test_on_airflow_2_the_watchers_refuse_with_a_pointer_to_the_alternative():
     with pytest.raises(RuntimeError, match="needs Airflow 3.0 or later.*docs/events.md"):
         event_triggers.AutopilotJobCompletedTrigger(name_prefix="x")
+
+
+class FakeStateStore:
+    """Airflow 3.3's asset state store accessors, as the triggerer injects them (``aget``/``aset``)."""
+
+    def __init__(self, values=None, fail=False):
+        self.values = dict(values or {})
+        self.fail = fail
+
+    async def aget(self, key, default=None):
+        if self.fail:
+            raise ValueError("Task has 2 concrete inlets and outlets")
+        return self.values.get(key, default)
+
+    async def aset(self, key, value):
+        self.values[key] = value
+
+
+@needs_airflow_3
+def test_the_start_point_is_the_stored_mark_else_the_lookback_never_before_finished_after():
+    import asyncio
+    from datetime import datetime, timezone
+
+    from airflow_autopilot.core.clock import ManualClock
+
+    clock = ManualClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+
+    def start(store=None, **kwargs):
+        trigger = event_triggers.AutopilotJobCompletedTrigger(
+            name_prefix="x", lookback_seconds=3600, **kwargs
+        )
+        trigger.asset_state_store = store
+        return asyncio.run(trigger.start_point(clock)).isoformat()
+
+    assert start() == "2026-02-28T23:00:00+00:00"
+    mark = {event_triggers.WATERMARK_KEY: "2026-02-20T10:00:00+00:00"}
+    assert start(FakeStateStore(mark)) == "2026-02-20T10:00:00+00:00"
+    assert start(FakeStateStore(mark), finished_after="2026-02-25T00:00:00Z") == "2026-02-25T00:00:00+00:00"
+    assert start(FakeStateStore(fail=True)) == "2026-02-28T23:00:00+00:00"  # a store it cannot use
