@@ -304,10 +304,16 @@ class SqsQueueWatcher(BaseEventTrigger):
     serializes as that trigger (the triggerer builds and runs the Amazon class), so a DAG file can
     declare the watcher without importing the Amazon provider (and boto3) when it is parsed.
 
+    The defaults long-poll: each ReceiveMessage waits up to ``wait_time_seconds`` for a message and
+    returns as soon as one arrives, so an approval is read within a second or two while the Amazon
+    trigger (which opens a new client for every receive) opens one every 20 s, not every few seconds,
+    in a triggerer it shares with the deferred waits.
+
     :param sqs_queue: the queue URL.
     :param aws_conn_id: the Airflow AWS connection id.
     :param region_name: AWS region override.
-    :param waiter_delay: seconds between receives when the queue is empty.
+    :param wait_time_seconds: how long each receive waits for a message (SQS long polling, 0 to 20).
+    :param waiter_delay: seconds between receives that found nothing.
     :param max_messages: messages per receive (1 to 10).
     :param kwargs: any other ``SqsSensorTrigger`` argument (``message_filtering``...).
     """
@@ -318,7 +324,8 @@ class SqsQueueWatcher(BaseEventTrigger):
         *,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
-        waiter_delay: int = 30,
+        wait_time_seconds: int = 20,
+        waiter_delay: int = 0,
         max_messages: int = 10,
         **kwargs: Any,
     ) -> None:
@@ -326,12 +333,17 @@ class SqsQueueWatcher(BaseEventTrigger):
         super().__init__()
         if not isinstance(sqs_queue, str) or not sqs_queue.startswith(("https://", "http://")):
             raise ValueError(f"sqs_queue: must be the queue's URL (https://...), got {sqs_queue!r}")
+        if not isinstance(wait_time_seconds, int) or not 0 <= wait_time_seconds <= 20:
+            raise ValueError(
+                f"wait_time_seconds: must be 0 to 20 (SQS long polling), got {wait_time_seconds!r}"
+            )
         if not isinstance(max_messages, int) or not 1 <= max_messages <= 10:
             raise ValueError(f"max_messages: must be 1 to 10 (SQS ReceiveMessage), got {max_messages!r}")
         self.kwargs = {
             "sqs_queue": sqs_queue,
             "aws_conn_id": aws_conn_id,
             "region_name": region_name,
+            "wait_time_seconds": wait_time_seconds,
             "waiter_delay": int(waiter_delay),
             "max_messages": max_messages,
             **kwargs,

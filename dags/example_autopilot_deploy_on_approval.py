@@ -38,7 +38,8 @@ if AIRFLOW_V_3_0_PLUS:
         watchers=[
             AssetWatcher(
                 name="autopilot-approved-versions",
-                trigger=SqsQueueWatcher(QUEUE_URL, waiter_delay=POLL_SECONDS),
+                # Long polling: one receive waits up to 20 s and returns as soon as a message comes.
+                trigger=SqsQueueWatcher(QUEUE_URL),
             )
         ],
     )

@@ -948,6 +948,7 @@ class SystemTest:
         events = scenario_events.EventsScenario(self)
         events.start()
         self.restart_triggerer()
+        events.check_floor()
         self.wait_for_runs()
         events.downtime()
         print("\nChecks", flush=True)

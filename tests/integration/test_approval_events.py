@@ -88,7 +88,7 @@ def test_the_amazon_sqs_trigger_reads_an_approval_once(server):
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
     arn = register(sagemaker, "PendingManualApproval")
     server.set_approval(arn, "Approved")  # the emulator's control: the same backend call
-    classpath, kwargs = SqsQueueWatcher(url, waiter_delay=0).serialize()
+    classpath, kwargs = SqsQueueWatcher(url, wait_time_seconds=1).serialize()
     trigger = SqsSensorTrigger(**kwargs)
 
     async def first_event():

@@ -116,6 +116,9 @@ def test_the_sqs_stand_in_serializes_as_the_amazon_trigger_and_fits_an_asset_wat
     assert amazon.sqs_queue == kwargs["sqs_queue"]
     assert amazon.waiter_delay == 5
     Asset("approvals", watchers=[AssetWatcher(name="approvals", trigger=trigger)])
+    assert amazon.wait_time_seconds == 20  # long polling by default
+    with pytest.raises(ValueError, match="wait_time_seconds"):
+        event_triggers.SqsQueueWatcher("https://q", wait_time_seconds=21)
     with pytest.raises(ValueError, match="max_messages"):
         event_triggers.SqsQueueWatcher("https://q", max_messages=11)
     with pytest.raises(ValueError, match="sqs_queue"):
