@@ -66,7 +66,7 @@ async def collect(
         await asyncio.sleep(0.05)
         settings.advance_time(5)
     # Let a late duplicate show up: a few more cycles.
-    grace = time.monotonic() + 0.3
+    grace = time.monotonic() + 0.2
     while time.monotonic() < grace and not all(t.done() for t in tasks):
         await asyncio.sleep(0.05)
     for task in tasks:
@@ -119,7 +119,7 @@ def test_a_watcher_restarted_after_each_event_reports_each_job_once(server, emul
     """The provider's own watchers return after one event and the triggerer starts them again."""
     create(server, "evt-r1", "evt-r2", "evt-r3")
     seen: list[str] = []
-    for limit in (8.0, 8.0, 8.0, 0.5):  # three events, then a run that finds nothing new
+    for limit in (8.0, 8.0, 8.0, 0.3):  # three events, then a run that finds nothing new
         events = asyncio.run(collect([watcher()], count=1, limit=limit, stop_after_each=True))
         seen += [e["job_name"] for e in events]
     assert sorted(seen) == ["evt-r1", "evt-r2", "evt-r3"]
