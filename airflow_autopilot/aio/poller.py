@@ -1,5 +1,5 @@
 """The coalesced poller: one ListAutoMLJobs-driven poller per event loop and connection serves
-every waiting trigger (design and bounds: docs/sensor.md, Coalesced polling).
+every waiting trigger and every event watcher (docs/sensor.md, Coalesced polling; docs/events.md).
 """
 
 from __future__ import annotations
