@@ -11,6 +11,8 @@ components as separate processes (``api-server``, ``scheduler`` with the LocalEx
 * one promotion run whose job fails (``emu-failed-`` name prefix);
 * ``example_autopilot_on_new_model``, run by the scheduler on promotion run A's asset event;
 * the triggerer killed (SIGKILL) while the waits are deferred, then started again;
+* the event-driven DAGs (``scenario_events.py``): jobs created through boto3 and a version approved
+  through boto3 start one run each, across that restart and a triggerer downtime;
 
 and checks per-task log routing, the failure path, the restart, the XCom values and extra links,
 that the connection's credentials appear in no log, trigger row or XCom, the latency from a job's
