@@ -110,7 +110,11 @@ class EventsScenario:
         """Unpause the two DAGs; create three jobs and approve one version, all through boto3."""
         api = self.test.api
         for dag_id in (EVENT_DAG, DEPLOY_DAG):
-            wait_until(f"{dag_id} to be parsed", lambda d=dag_id: api.dag(d), 120, 1, alive=self.test.alive)
+
+            def parsed(dag_id: str = dag_id) -> bool:
+                return bool(api.dag(dag_id))
+
+            wait_until(f"{dag_id} to be parsed", parsed, 120, 1, alive=self.test.alive)
             api.unpause(dag_id)
             # Airflow registers an asset's watchers when it parses the file of an unpaused DAG: ask
             # for that parse now rather than at the next periodic one (docs/events.md).
