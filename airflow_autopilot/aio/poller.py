@@ -1,5 +1,5 @@
 """The coalesced poller: one ListAutoMLJobs-driven poller per event loop and connection serves
-every waiting trigger (design and bounds: docs/sensor.md, Coalesced polling).
+every waiting trigger and every event watcher (docs/sensor.md, Coalesced polling; docs/events.md).
 """
 
 from __future__ import annotations
@@ -141,6 +141,45 @@ class Watch:
             await self._ready.wait()
 
 
+@dataclass(eq=False)
+class Subscription:
+    """
+    A watcher's subscription to every ListAutoMLJobs window of a :class:`CoalescedPoller`: each
+    window listing's summaries (every job modified since the window's start), from ``since`` on,
+    with no gap between windows. Full listings (which stop at the watched jobs) are not passed on:
+    the next window reaches back over them.
+
+    :param since: the server time from which the subscriber must see every change.
+    :param poll_interval: the subscriber's poll interval; the poller cycles at the smallest one.
+    """
+
+    since: datetime
+    poll_interval: float
+    #: Start of the changes not shown yet (a window must start at or before it to cover them).
+    needs_from: datetime | None = None
+    _items: deque[list[Mapping[str, Any]] | BaseException] = field(default_factory=deque)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.needs_from = self.since
+
+    def put(self, item: list[Mapping[str, Any]] | BaseException) -> None:
+        """Queue a window's summaries (or the error that stops the poller from listing)."""
+        self._items.append(item)
+        self._ready.set()
+
+    async def next(self) -> list[Mapping[str, Any]]:
+        """The summaries of the next window listing that covered this subscription (raises the
+        poller's error instead, if any)."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        item = self._items.popleft()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
 @dataclass(frozen=True)
 class CycleRecord:
     """What one poll cycle did, for the bench and tests."""
@@ -240,6 +279,8 @@ class CoalescedPoller:
         self._clock = clock or default_clock()
         self._run_loop = run_loop
         self._jobs: dict[str, _Tracked] = {}
+        # Watchers that see every window listing (event-driven scheduling, docs/events.md).
+        self._subscriptions: list[Subscription] = []
         # Start of the next list window (server time), once a listing succeeded.
         self._since: datetime | None = None
         # Where the latest listing's window started (every change since then was in it).
@@ -320,12 +361,7 @@ class CoalescedPoller:
             if tracked.job is not None and seen is None:
                 watch.put(_Listed(tracked.job))
                 tracked.due |= _may_end_a_wait(tracked.job, [watch])
-        if self._run_loop and (self._task is None or self._task.done()):
-            # An empty context: the poller is nobody's task, so its own log lines (list failures)
-            # go to the triggerer's log, not to the log of whichever trigger happened to start it.
-            self._task = contextvars.Context().run(
-                asyncio.create_task, self._run(), name="autopilot-coalesced-poller"
-            )
+        self._start_loop()
         try:
             yield watch
         finally:
@@ -333,9 +369,52 @@ class CoalescedPoller:
                 tracked.watches.remove(watch)
             if not tracked.watches and self._jobs.get(job_name) is tracked:
                 del self._jobs[job_name]
-            if not self._jobs:
-                self._client = None
-                self._wake.set()  # let the loop end now rather than after its sleep
+            self._left()
+
+    @asynccontextmanager
+    async def subscribe(
+        self, since: datetime, poll_interval: float, *, client: Any
+    ) -> AsyncIterator[Subscription]:
+        """
+        Subscribe to every window listing for the life of the ``async with`` block (an event-driven
+        watcher: docs/events.md). It costs no call of its own: the next window reaches back to
+        ``since`` (one listing, maybe several pages), and every later cycle's window is shared with
+        the deferred waits and the other subscribers.
+
+        :param since: the server time from which every change must be shown.
+        :param poll_interval: the subscriber's poll interval in seconds.
+        :param client: the aiobotocore SageMaker client the caller holds open for the whole block.
+        """
+        self._client = client
+        subscription = Subscription(since, poll_interval)
+        self._subscriptions.append(subscription)
+        self._start_loop()
+        self._wake.set()  # a new subscriber's interval may be the shortest
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.remove(subscription)
+            self._left()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)
+
+    def _active(self) -> bool:
+        return bool(self._jobs or self._subscriptions)
+
+    def _start_loop(self) -> None:
+        if self._run_loop and (self._task is None or self._task.done()):
+            # An empty context: the poller is nobody's task, so its own log lines (list failures)
+            # go to the triggerer's log, not to the log of whichever trigger happened to start it.
+            self._task = contextvars.Context().run(
+                asyncio.create_task, self._run(), name="autopilot-coalesced-poller"
+            )
+
+    def _left(self) -> None:
+        if not self._active():
+            self._client = None
+            self._wake.set()  # let the loop end now rather than after its sleep
 
     def _learn(self, name: str, tracked: _Tracked, seen: AutopilotJob | None) -> None:
         """What a new registration tells the poller, and what its next listing must cover."""
@@ -385,6 +464,8 @@ class CoalescedPoller:
         return date + timedelta(seconds=self._clock.monotonic() - at)
 
     def _full_listing_due(self) -> bool:
+        if not self._jobs and self._subscriptions:
+            return False  # only subscribers: windows are all they need
         if self._needs_full or (self._since is None and self._reach_back is None):
             return True
         if self._last_full is None:
@@ -413,7 +494,11 @@ class CoalescedPoller:
 
     # --- the loop ---------------------------------------------------------------------------------
     def _interval(self) -> float:
-        requested = min((w.poll_interval for t in self._jobs.values() for w in t.watches), default=60.0)
+        requested = min(
+            [w.poll_interval for t in self._jobs.values() for w in t.watches]
+            + [s.poll_interval for s in self._subscriptions],
+            default=60.0,
+        )
         return max(min_poll_interval(), requested)
 
     def _describe_rate(self) -> float:
@@ -424,6 +509,8 @@ class CoalescedPoller:
         for tracked in self._jobs.values():
             for watch in tracked.watches:
                 watch.put(err)
+        for subscription in self._subscriptions:
+            subscription.put(err)
 
     async def _run(self) -> None:
         self._wake.clear()
@@ -433,7 +520,7 @@ class CoalescedPoller:
             )
         except asyncio.TimeoutError:
             pass
-        while self._jobs:
+        while self._active():
             started = self._clock.monotonic()
             # Bounded: a call left hanging (its client closed under it when the last watcher left, a
             # server that never answers) must not stall every later watcher.
@@ -446,7 +533,7 @@ class CoalescedPoller:
                 log.exception("The coalesced poller's cycle failed")
                 self._fail_all(err)
             self._wake.clear()
-            if not self._jobs:
+            if not self._active():
                 break
             # One cycle per poll interval, start to start (a cycle's own calls count).
             delay = max(0.0, self._interval() - (self._clock.monotonic() - started))
@@ -513,6 +600,8 @@ class CoalescedPoller:
                     self._needs_full = True
                 return "failed", None  # same window next cycle
             self._disable_list(err)
+            for subscription in self._subscriptions:
+                subscription.put(err)  # a watcher cannot see jobs finish without the listing
             return "fallback", None
         if self.list_disabled:
             self.list_disabled = False
@@ -524,6 +613,7 @@ class CoalescedPoller:
         starts = [] if self._since is None else [self._since]
         if self._reach_back is not None:
             starts.append(self._reach_back)
+        starts.extend(s.needs_from for s in self._subscriptions if s.needs_from is not None)
         return min(starts)
 
     async def _list_window(
@@ -541,7 +631,12 @@ class CoalescedPoller:
         def enough(page: Mapping[str, Any]) -> bool:
             nonlocal too_wide
             date = server_time(page)
-            too_wide = date is not None and date - since > self.full_listing + self.overlap
+            # A subscriber needs the whole window: never cut it short.
+            too_wide = (
+                not self._subscriptions
+                and date is not None
+                and date - since > self.full_listing + self.overlap
+            )
             return too_wide
 
         rows, date = await self._pages(client, kwargs, enough)
@@ -618,6 +713,12 @@ class CoalescedPoller:
             # The first listing, a window from the hand-offs, anchors the safety net's period too.
             self._last_full = date
         self._recent = {str(r.get("AutoMLJobName")): r for r in rows}
+        if not full and since is not None:
+            for subscription in self._subscriptions:
+                if subscription.needs_from is not None and since <= subscription.needs_from:
+                    # The window showed every change since its start: the subscriber's from there on.
+                    subscription.put(list(rows))
+                    subscription.needs_from = self._since
         for row in rows:
             self._take(row)
         for name in targets - self._recent.keys():

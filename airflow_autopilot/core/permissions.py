@@ -92,6 +92,13 @@ GRANTS: dict[str, Grant] = {
             without="deferred waits describe each job on its own instead of sharing one list page",
         ),
         _G(
+            "AcknowledgeJobEvents",
+            ("sagemaker:ListTags", "sagemaker:AddTags"),
+            "automl-job",
+            "the event watcher reads a finished job's tags and claims its report with an "
+            "acknowledgement tag (docs/events.md), so each job starts one DAG run",
+        ),
+        _G(
             "PassRoleToSageMaker",
             ("iam:PassRole",),
             "role",
@@ -269,6 +276,7 @@ USES: dict[str, tuple[str, ...]] = {
     "AutopilotJobTrigger": _JOB_WAIT,
     "AutopilotEndpointTrigger": ("ReadEndpoint",),
     "AutopilotResourceTrigger": _RESOURCE_WAIT,
+    "AutopilotJobCompletedTrigger": ("ReadAutoMLJob", "ListAutoMLJobs", "AcknowledgeJobEvents"),
     "AutopilotCreateJobOperator": (
         "CreateAutoMLJob",
         *_JOB_WAIT,

@@ -17,7 +17,8 @@ from moto.sagemaker.utils import arn_formatter
 from moto.utilities.paginator import paginate
 
 from airflow_autopilot.core.clock import parse_timestamp
-from airflow_autopilot.emulator import controls, guardrails
+from airflow_autopilot.emulator import controls, guardrails, settings
+from airflow_autopilot.emulator.events import send_model_package_state_change
 from airflow_autopilot.emulator.job_validation import validate_create_request, validate_create_v2_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
 
@@ -358,7 +359,16 @@ class AutopilotBackend:
                 for package in self.sagemaker.model_packages.values():
                     if getattr(package, "client_token", None) == client_token:
                         return str(package.arn)
-            return create()
+            arn = create()
+            self._state_changed(arn)
+            return arn
+
+    def _state_changed(self, arn: str) -> None:
+        """Tell EventBridge that a version was created or its approval status changed."""
+        name = self.sagemaker.model_package_name_mapping.get(arn, arn)
+        package = self.sagemaker.model_packages.get(name)
+        if package is not None:
+            send_model_package_state_change(package, self.sagemaker.account_id, self.sagemaker.region_name)
 
     def update_model_package(
         self,
@@ -383,12 +393,14 @@ class AutopilotBackend:
             package: Any = self.sagemaker.model_packages.get(name)
             if package is None:
                 raise ValidationError(message=f"Model package {arn} not found")
+            changed = False
             if approval_status is not None:
                 if approval_status not in ("Approved", "Rejected", "PendingManualApproval"):
                     raise ValidationError(
                         message=f"Value '{approval_status}' at 'modelApprovalStatus' failed to satisfy "
                         "constraint: Member must satisfy enum value set: [Approved, Rejected, PendingManualApproval]"
                     )
+                changed = approval_status != package.model_approval_status
                 package.set_model_approval_status(approval_status)
             if approval_description is not None:
                 package.approval_description = approval_description
@@ -398,6 +410,8 @@ class AutopilotBackend:
                 merged.pop(key, None)
             package.customer_metadata_properties = merged
             package.modifications_done()
+            if changed:
+                self._state_changed(str(package.arn))
             return str(package.arn)
 
     def _arn(self, kind: str, name: str) -> str:

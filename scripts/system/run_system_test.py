@@ -11,6 +11,8 @@ components as separate processes (``api-server``, ``scheduler`` with the LocalEx
 * one promotion run whose job fails (``emu-failed-`` name prefix);
 * ``example_autopilot_on_new_model``, run by the scheduler on promotion run A's asset event;
 * the triggerer killed (SIGKILL) while the waits are deferred, then started again;
+* the event-driven DAGs (``scenario_events.py``): jobs created through boto3 and a version approved
+  through boto3 start one run each, across that restart and a triggerer downtime;
 
 and checks per-task log routing, the failure path, the restart, the XCom values and extra links,
 that the connection's credentials appear in no log, trigger row or XCom, the latency from a job's
@@ -45,6 +47,7 @@ from types import FrameType
 from typing import Any
 
 import deployment as dep
+import scenario_events
 from airflow_api import AirflowAPI, log_text
 from browser import Browser, anchors
 from deployment import DeploymentError, log, wait_until
@@ -238,6 +241,7 @@ class SystemTest:
                 "AUTOPILOT_EXAMPLE_MODEL_PACKAGE_GROUP": NEW_MODEL_GROUP,
                 "AUTOPILOT_EXAMPLE_ACCOUNT_ID": ACCOUNT_ID,
                 "AUTOPILOT_EXAMPLE_REGION": REGION,
+                **scenario_events.prepare(self, ACCESS_KEY, SECRET_KEY, REGION),
             },
         )
         self.airflow.migrate()
@@ -642,7 +646,11 @@ class SystemTest:
         scenario = "triggerer restart"
         assert self.api is not None
         listed = self.sagemaker.list_auto_ml_jobs(MaxResults=100)["AutoMLJobSummaries"]
-        all_names = sorted(summary["AutoMLJobName"] for summary in listed)
+        all_names = sorted(
+            s["AutoMLJobName"]
+            for s in listed
+            if not s["AutoMLJobName"].startswith(scenario_events.JOB_PREFIX)
+        )
         expected = sorted(self.job_names().values())
         self.report.check(
             scenario,
@@ -968,8 +976,12 @@ class SystemTest:
     def run(self) -> int:
         self.deploy()
         self.start_runs()
+        events = scenario_events.EventsScenario(self)
+        events.start()
         self.restart_triggerer()
+        events.check_floor()
         self.wait_for_runs()
+        events.downtime()
         print("\nChecks", flush=True)
         steps: list[Callable[[], None]] = [
             self.check_states,
@@ -981,6 +993,7 @@ class SystemTest:
             self.check_credentials,
             self.check_latency,
             self.check_guardrails,
+            events.check,
         ]
         if not self.args.no_browser:
             steps.append(self.check_browser)

@@ -21,6 +21,8 @@ from airflow_autopilot.get_provider_info import get_provider_info
 
 DISTRIBUTION = "airflow-autopilot"
 EXAMPLE_DAGS = [
+    "example_autopilot_deploy_on_approval.py",
+    "example_autopilot_event_driven.py",
     "example_autopilot_forecast.py",
     "example_autopilot_hitl_approval.py",
     "example_autopilot_nightly_scoring.py",

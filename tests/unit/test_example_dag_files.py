@@ -45,6 +45,8 @@ EXPECTED = {
         "reject",
     },
     "example_autopilot_on_new_model": {"read_new_model"},
+    "example_autopilot_event_driven": {"finished_job", "best_candidate", "gate", "register", "reject"},
+    "example_autopilot_deploy_on_approval": {"approved_version", "deploy"},
 }
 #: Defined only where Airflow has Human-in-the-loop operators (3.1 and later).
 HITL = {"example_autopilot_hitl_approval": {"find_pending", "ask", "write_decision", "approval"}}

@@ -1,0 +1,106 @@
+"""
+Runs once for each Autopilot job that finishes anywhere (SageMaker Studio, a notebook, the SDK, another
+Airflow): finished job -> best candidate -> gate -> register (or reject).
+
+Scheduled on an Asset watched by :class:`~airflow_autopilot.event_triggers.AutopilotJobCompletedTrigger`
+(Airflow 3): each Completed job whose name starts with ``AUTOPILOT_EXAMPLE_WATCH_PREFIX`` (default
+``studio-``) becomes one asset event carrying the job's summary. Idempotent, keyed by the job name: a
+second run for the same job registers nothing new (the register step's ClientToken comes from the job
+and candidate). On Airflow 2.11 (no AssetWatcher) the DAG is defined unscheduled; docs/events.md shows
+the scheduled alternative. No AWS call happens at parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, Asset, task
+
+from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
+from airflow_autopilot.assets import triggering_extras
+from airflow_autopilot.operators import AutopilotBestCandidateOperator
+from airflow_autopilot.operators.promotion import (
+    AutopilotPromotionBranchOperator,
+    AutopilotRegisterCandidateOperator,
+)
+
+PREFIX = os.environ.get("AUTOPILOT_EXAMPLE_WATCH_PREFIX", "studio-")
+POLL_SECONDS = float(os.environ.get("AUTOPILOT_EXAMPLE_POLL_SECONDS", "60"))
+URI = "sagemaker://autopilot/finished-jobs/" + PREFIX.rstrip("-")
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import AssetWatcher
+
+    from airflow_autopilot.event_triggers import AutopilotJobCompletedTrigger
+
+    FINISHED_JOBS = Asset(
+        name="autopilot-finished-jobs",
+        uri=URI,
+        watchers=[
+            AssetWatcher(
+                name="autopilot-finished-jobs",
+                trigger=AutopilotJobCompletedTrigger(name_prefix=PREFIX, poll_interval=POLL_SECONDS),
+            )
+        ],
+    )
+    SCHEDULE: list | None = [FINISHED_JOBS]
+else:  # Airflow 2.11: no event-driven scheduling (docs/events.md, On Airflow 2.11)
+    FINISHED_JOBS = Asset(uri=URI)
+    SCHEDULE = None
+
+JOB_NAME = "{{ ti.xcom_pull(task_ids='finished_job')['job_name'] }}"
+
+with DAG(
+    dag_id="example_autopilot_event_driven",
+    description="One run per Autopilot job finished anywhere: gate and register its best candidate",
+    schedule=SCHEDULE,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=4,
+    render_template_as_native_obj=True,
+    tags=["autopilot", "example", "event-driven"],
+) as dag:
+
+    @task(multiple_outputs=False)
+    def finished_job(**context) -> dict:
+        """The finished job this run is for (the asset event's payload); skip a manual run."""
+        payloads = [e.get("payload") for e in triggering_extras(context, FINISHED_JOBS) if e.get("payload")]
+        if not payloads:
+            raise AirflowSkipException("Not triggered by a finished job (a manual run)")
+        # One event per job, and the scheduler may fold several events into one run: the first one
+        # here, the others (rare) are logged; the watcher never reports a job twice.
+        for extra in payloads[1:]:
+            print(f"Also finished: {extra['job_name']} (run the DAG for it by hand if needed)")
+        job = payloads[0]
+        print(
+            f"Finished: {job['job_name']} {job['status']}, best {job['best_candidate']} "
+            f"{job['objective_metric']}={job['objective_value']}"
+        )
+        return job
+
+    job = finished_job()
+    best_candidate = AutopilotBestCandidateOperator(task_id="best_candidate", job_name=JOB_NAME)
+    gate = AutopilotPromotionBranchOperator(
+        task_id="gate",
+        best_candidate=best_candidate.output,
+        threshold=0.6,
+        model_package_group_name="autopilot-studio-models",
+        promote_task_ids="register",
+        reject_task_ids="reject",
+    )
+    register = AutopilotRegisterCandidateOperator(
+        task_id="register",
+        best_candidate=best_candidate.output,
+        job_name=JOB_NAME,
+        model_package_group_name="autopilot-studio-models",
+        model_package_group_description="Autopilot models finished outside Airflow",
+        approval_status="PendingManualApproval",
+    )
+
+    @task
+    def reject(**context) -> None:
+        """The candidate did not pass the gate."""
+        print(f"Not promoted: {context['ti'].xcom_pull(task_ids='finished_job')['job_name']}")
+
+    job >> best_candidate >> gate >> [register, reject()]

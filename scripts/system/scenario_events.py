@@ -1,0 +1,279 @@
+"""
+The event-driven scenario of ``make system-test`` (docs/events.md): Autopilot jobs created through
+boto3 by "someone else" start ``example_autopilot_event_driven`` once each, across the system test's
+triggerer kill and restart and across a downtime of the triggerer in which jobs finished; a model
+version approved through boto3 starts ``example_autopilot_deploy_on_approval`` once (EventBridge to
+SQS to the Amazon provider's SQS trigger, all on the emulator).
+
+``run_system_test.py`` calls :func:`prepare` while deploying, :meth:`EventsScenario.start` once the
+other runs started, and :meth:`EventsScenario.downtime` and :meth:`EventsScenario.check` at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from deployment import DeploymentError, log, wait_until
+
+EVENT_DAG = "example_autopilot_event_driven"
+DEPLOY_DAG = "example_autopilot_deploy_on_approval"
+#: The watcher's name prefix: no other job of the system test starts with it.
+JOB_PREFIX = "systest-evt-"
+QUEUE = "systest-approvals"
+GROUP = "systest-approvals"
+ENDPOINT = "systest-approved"
+#: Stage seconds of the first three jobs: they finish about 8 stages apart in turn, so each event
+#: makes its own DAG run (the scheduler folds events that arrive together into one run).
+STAGES = (1.0, 2.5, 4.0)
+#: How long after the last expected event the scenario still looks for a duplicate.
+QUIET_SECONDS = 20.0
+#: How long the scenario counts ListAutoMLJobs calls while waits and watchers share the triggerer.
+FLOOR_WINDOW_SECONDS = 20.0
+SCENARIO = "event-driven"
+
+
+#: (access key, secret key, region) of the system test's fake account, set by :func:`prepare`.
+_CREDENTIALS: tuple[str, str, str] = ("", "", "")
+
+
+def _client(test: Any, service: str) -> Any:
+    import boto3
+
+    access_key, secret_key, region = _CREDENTIALS
+    return boto3.client(
+        service,
+        endpoint_url=test.emulator.endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+    )
+
+
+def prepare(test: Any, access_key: str, secret_key: str, region: str) -> dict[str, str]:
+    """Route approvals to a queue (the example's set-up, on the emulator) and return the example
+    DAGs' settings (``AUTOPILOT_EXAMPLE_*``) for the Airflow components."""
+    global _CREDENTIALS
+    _CREDENTIALS = (access_key, secret_key, region)
+    from airflow_autopilot.core.events import create_approval_route
+
+    url = create_approval_route(
+        _client(test, "sqs"), _client(test, "events"), queue_name=QUEUE, rule_name=QUEUE, group_names=[GROUP]
+    )
+    log(f"approvals of {GROUP} go to {url}")
+    return {
+        "AUTOPILOT_EXAMPLE_WATCH_PREFIX": JOB_PREFIX,
+        "AUTOPILOT_EXAMPLE_APPROVAL_QUEUE_URL": url,
+        "AUTOPILOT_EXAMPLE_ENDPOINT": ENDPOINT,
+    }
+
+
+class EventsScenario:
+    """Jobs and an approval made outside Airflow, and the DAG runs they must start exactly once."""
+
+    def __init__(self, test: Any) -> None:
+        self.test = test
+        self.sagemaker = _client(test, "sagemaker")
+        self.jobs: list[str] = []
+        self.approved_arn: str | None = None
+
+    def create_jobs(self, stages: tuple[float, ...], label: str) -> list[str]:
+        s3 = _client(self.test, "s3")
+        from airflow_autopilot.emulator.sample_data import churn_csv
+
+        s3.create_bucket(Bucket="systest-events")
+        s3.put_object(Bucket="systest-events", Key="train/churn.csv", Body=churn_csv(200).encode())
+        names = []
+        for index, stage in enumerate(stages, start=1):
+            name = f"{JOB_PREFIX}{label}{index}"
+            self.sagemaker.create_auto_ml_job(
+                AutoMLJobName=name,
+                InputDataConfig=[
+                    {
+                        "DataSource": {
+                            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://systest-events/train/"}
+                        },
+                        "TargetAttributeName": "churn",
+                    }
+                ],
+                OutputDataConfig={"S3OutputPath": "s3://systest-events/output"},
+                ProblemType="BinaryClassification",
+                AutoMLJobObjective={"MetricName": "F1"},
+                RoleArn="arn:aws:iam::123456789012:role/SageMakerAutopilot",
+                Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": f"{stage:g}"}],
+            )
+            names.append(name)
+        self.jobs += names
+        return names
+
+    def start(self) -> None:
+        """Unpause the two DAGs; create three jobs and approve one version, all through boto3."""
+        api = self.test.api
+        for dag_id in (EVENT_DAG, DEPLOY_DAG):
+
+            def parsed(dag_id: str = dag_id) -> bool:
+                return bool(api.dag(dag_id))
+
+            wait_until(f"{dag_id} to be parsed", parsed, 120, 1, alive=self.test.alive)
+            api.unpause(dag_id)
+            # Airflow registers an asset's watchers when it parses the file of an unpaused DAG: ask
+            # for that parse now rather than at the next periodic one (docs/events.md).
+            token = api.dag(dag_id)["file_token"]
+            response = api.http.put(f"/parseDagFile/{token}")
+            if response.status_code >= 400:
+                raise DeploymentError(
+                    f"parseDagFile for {dag_id}: HTTP {response.status_code} {response.text[:300]}"
+                )
+
+        def watching() -> bool:
+            classpaths = {row["classpath"].rsplit(".", 1)[-1] for row in self.test.snapshot_triggers()}
+            return {"AutopilotJobCompletedTrigger", "SqsSensorTrigger"} <= classpaths
+
+        wait_until("the two asset watchers to be registered", watching, 120, 1, alive=self.test.alive)
+        log(f"created outside Airflow: {', '.join(self.create_jobs(STAGES, 'a'))}")
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        container = {
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn:1",
+            "ModelDataUrl": "s3://systest-events/model.tar.gz",
+        }
+        arn = self.sagemaker.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [container],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        # A person approves it (as in Studio): UpdateModelPackage, outside Airflow.
+        self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+        self.approved_arn = arn
+        log(f"approved outside Airflow: {arn}")
+
+    def check_floor(self) -> None:
+        """Right after the triggerer restart, while the deferred waits and the job watcher share the
+        new triggerer: ListAutoMLJobs calls stay at one per poll cycle (the watcher adds none)."""
+        emulator, poll = self.test.emulator, self.test.airflow.poll_seconds
+        time.sleep(2 * poll)  # the new poller's first listings (a full one, the look back) are behind us
+        rows = self.test.snapshot_triggers()
+        waits = sum(1 for row in rows if row["classpath"].endswith(".AutopilotJobTrigger"))
+        watchers = sum(1 for row in rows if row["classpath"].endswith(".AutopilotJobCompletedTrigger"))
+        before = emulator.control("GET", "request-counts").get("ListAutoMLJobs", 0)
+        started = time.monotonic()
+        time.sleep(FLOOR_WINDOW_SECONDS)
+        calls = emulator.control("GET", "request-counts").get("ListAutoMLJobs", 0) - before
+        cycles = (time.monotonic() - started) / poll
+        self.test.report.check(
+            SCENARIO,
+            "ListAutoMLJobs stays at the floor (one call per poll cycle) with the waits and the watcher together",
+            calls <= int(cycles) + 2 and watchers == 1,
+            f"{calls} calls in {cycles:.1f} cycles of {poll:g}s; {waits} deferred waits and {watchers} job "
+            f"watcher in the triggerer when the count started",
+        )
+
+    def downtime(self) -> None:
+        """Stop the triggerer; two jobs finish meanwhile; start it again."""
+        self.wait_for_events(len(self.jobs), "the first jobs' runs")
+        airflow = self.test.airflow
+        triggerer = airflow.components["triggerer"]
+        self.test.processes.stop(triggerer, kill=True)
+        del airflow.components["triggerer"]
+        names = self.create_jobs((0.5, 0.5), "down")
+
+        def finished() -> bool:
+            return all(
+                self.sagemaker.describe_auto_ml_job(AutoMLJobName=n)["AutoMLJobStatus"] == "Completed"
+                for n in names
+            )
+
+        wait_until("the downtime jobs to finish", finished, 120, 1, alive=self.test.alive)
+        runs_before = len(self.test.api.dag_runs(EVENT_DAG))
+        self.test.report.check(
+            SCENARIO,
+            "no run starts while the triggerer is down",
+            runs_before == len(self.jobs) - len(names),
+            f"{runs_before} runs",
+        )
+        airflow.start("triggerer")
+        log(f"triggerer down while {', '.join(names)} finished; started again")
+
+    def events_by_job(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """How many asset events named each job, and the runs of the event-driven DAG."""
+        api = self.test.api
+        counts: dict[str, int] = {}
+        runs = api.dag_runs(EVENT_DAG)
+        for run in runs:
+            for event in api.upstream_asset_events(EVENT_DAG, run["dag_run_id"]):
+                payload = (event.get("extra") or {}).get("payload") or {}
+                name = payload.get("job_name")
+                if name:
+                    counts[name] = counts.get(name, 0) + 1
+        return counts, runs
+
+    def wait_for_events(self, count: int, what: str) -> None:
+        def enough() -> bool:
+            counts, _ = self.events_by_job()
+            return len(counts) >= count
+
+        try:
+            wait_until(f"{what} ({count} jobs)", enough, 240, 2, alive=self.test.alive)
+        except DeploymentError as error:
+            log(f"not every job was reported: {error}")
+
+    def check(self) -> None:
+        api, report = self.test.api, self.test.report
+        self.wait_for_events(len(self.jobs), "every job's run")
+        time.sleep(QUIET_SECONDS)  # a duplicate would come within a few poll cycles
+
+        def runs_done() -> bool:
+            return all(r["state"] in ("success", "failed") for r in api.dag_runs(EVENT_DAG))
+
+        wait_until("the event-driven runs to finish", runs_done, 240, 2, alive=self.test.alive)
+        counts, runs = self.events_by_job()
+        report.check(
+            SCENARIO,
+            f"each of the {len(self.jobs)} jobs created through boto3 made exactly one asset event "
+            "(across the triggerer kill and restart, and a downtime)",
+            sorted(counts) == sorted(self.jobs) and set(counts.values()) == {1},
+            f"{counts}",
+        )
+        report.check(
+            SCENARIO,
+            "one DAG run per finished job, each successful",
+            len(runs) == len(self.jobs) and all(r["state"] == "success" for r in runs),
+            f"{len(runs)} runs: {[r['state'] for r in runs]}",
+        )
+        gates = [api.task_instances(EVENT_DAG, r["dag_run_id"]).get("gate", {}).get("state") for r in runs]
+        report.check(
+            SCENARIO,
+            "every run gated its job's best candidate",
+            all(s == "success" for s in gates),
+            f"{gates}",
+        )
+
+        def deployed() -> bool:
+            return any(r["state"] in ("success", "failed") for r in api.dag_runs(DEPLOY_DAG))
+
+        try:
+            wait_until("the approval's deploy run", deployed, 180, 2, alive=self.test.alive)
+        except DeploymentError as error:
+            log(str(error))
+        time.sleep(QUIET_SECONDS / 2)
+        deploys = api.dag_runs(DEPLOY_DAG)
+        result = api.xcom(DEPLOY_DAG, deploys[0]["dag_run_id"], "deploy") if deploys else None
+        report.check(
+            SCENARIO,
+            "the version approved through boto3 started exactly one deploy run, which deployed it",
+            len(deploys) == 1
+            and deploys[0]["state"] == "success"
+            and isinstance(result, dict)
+            and result.get("model_package_arn") == self.approved_arn,
+            f"{len(deploys)} runs: {[r['state'] for r in deploys]}; {result}",
+        )
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        report.check(
+            SCENARIO,
+            "the endpoint serves the approved version",
+            endpoint["EndpointStatus"] == "InService",
+            f"{endpoint['EndpointStatus']} on {endpoint.get('EndpointConfigName')}",
+        )
