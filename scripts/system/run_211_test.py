@@ -144,7 +144,9 @@ class Test211:
                 health = api.health()
             except (httpx.HTTPError, RuntimeError):
                 return False
-            return all(part.get("status") == "healthy" for part in health.values() if isinstance(part, dict))
+            # The DAG processor runs inside the scheduler here: its part reports no status.
+            parts = [part for part in health.values() if isinstance(part, dict) and part.get("status")]
+            return len(parts) >= 3 and all(part["status"] == "healthy" for part in parts)
 
         wait_until(
             "the webserver, scheduler and triggerer to report healthy", healthy, 240, 2, alive=self.alive
@@ -196,7 +198,7 @@ class Test211:
         api = self.api
         token = secrets.token_hex(3)
         watch_job = self.create_watch_job()
-        runs = {
+        runs: dict[str, tuple[str, dict[str, Any]]] = {
             PROMOTION: (
                 f"af211-promotion-{token}",
                 {
