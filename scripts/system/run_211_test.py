@@ -44,10 +44,10 @@ SENSOR = "wait_for_job"
 
 
 class Api:
-    """Airflow 2's stable REST API (``/api/v1``), with the no-login backend of this test deployment."""
+    """Airflow 2's stable REST API (``/api/v1``) with basic authentication, as a user scripts it."""
 
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=f"{base_url}/api/v1", timeout=60)
+    def __init__(self, base_url: str, user: str, password: str) -> None:
+        self.http = httpx.Client(base_url=f"{base_url}/api/v1", timeout=60, auth=(user, password))
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
@@ -121,8 +121,7 @@ class Test211:
                 "AIRFLOW__WEBSERVER__BASE_URL": f"http://{dep.LOOPBACK}:{self.port}",
                 "AIRFLOW__WEBSERVER__SECRET_KEY": secrets.token_urlsafe(32),
                 "AIRFLOW__WEBSERVER__WORKERS": "1",
-                # This deployment's API needs no login (loopback only, removed at the end).
-                "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.default",
+                "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth",
                 "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "300",
                 "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
@@ -133,10 +132,15 @@ class Test211:
         )
         self.airflow.migrate()
         log("airflow db migrate: done")
+        password = secrets.token_urlsafe(16)
+        self.airflow.airflow(
+            "users", "create", "--username", "admin", "--password", password, "--role", "Admin",
+            "--email", "admin@example.com", "--firstname", "Ad", "--lastname", "Min",
+        )  # fmt: skip
         self.airflow.start_named("webserver", ("webserver",))
         self.airflow.start_named("scheduler", ("scheduler", "--skip-serve-logs"))
         self.airflow.start_named("triggerer", ("triggerer", "--skip-serve-logs"))
-        self.api = Api(f"http://{dep.LOOPBACK}:{self.port}")
+        self.api = Api(f"http://{dep.LOOPBACK}:{self.port}", "admin", password)
         api = self.api
 
         def healthy() -> bool:
