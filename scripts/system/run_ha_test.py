@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -483,12 +484,22 @@ class HaTest:
         self.wait_runs()
 
     def wait_runs(self) -> None:
-        def finished() -> bool:
-            rows = self.sql("SELECT state, count(*) FROM dag_run GROUP BY state")
-            states = {r[0]: int(r[1]) for r in rows}
-            return sum(v for k, v in states.items() if k in ("success", "failed")) >= len(self.watch_jobs) + 2
+        def finished(dag_id: str, count: int) -> Callable[[], bool]:
+            def check() -> bool:
+                rows = self.sql(
+                    f"SELECT count(*) FROM dag_run WHERE dag_id = '{dag_id}' AND state IN ('success', 'failed')"
+                )
+                return int(rows[0][0]) >= count
 
-        wait_until("every run to finish", finished, self.args.run_timeout, 3, alive=self.alive)
+            return check
+
+        watch = finished(WATCH, len(self.watch_jobs))
+        wait_until("every watch run to finish", watch, self.args.run_timeout, 3, alive=self.alive)
+        # The promotion jobs were created last: the clock moves on once more for them.
+        self.control("POST", "advance", {"seconds": 8 * HOLD_STAGE_SECONDS}, ha=True)
+        self.advance_promotion = 8 * HOLD_STAGE_SECONDS
+        promotion = finished(PROMOTION, 2)
+        wait_until("both promotion runs to finish", promotion, self.args.run_timeout, 3, alive=self.alive)
 
     # --- checks ----------------------------------------------------------------------------------
     def verify(self) -> None:
