@@ -635,7 +635,10 @@ class HaTest:
             + f" ({shared} seen by both triggerers within 1 s: the machine stalling both)"
         )
         self.report.check(
-            "triggerer", "no 'async thread was blocked' warning from either triggerer", count == 0, f"{count}"
+            "triggerer",
+            f"at most {self.args.max_blocked} 'async thread was blocked' warnings from both triggerers",
+            count <= self.args.max_blocked,
+            f"{count}",
         )
 
     def secret_in_logs(self) -> bool:
@@ -664,6 +667,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--waits", type=int, default=200, help="watch runs (default %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--max-blocked",
+        type=int,
+        default=0,
+        help="blocked-loop warnings tolerated (default %(default)s; a loaded machine stalls the triggerers)",
+    )
     parser.add_argument("--defer-timeout", type=float, default=900, help="seconds for every sensor to defer")
     parser.add_argument("--run-timeout", type=float, default=600, help="seconds for the runs to finish")
     parser.add_argument("--time-limit", type=int, default=2400, help="seconds for the whole test")
