@@ -13,7 +13,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
-.PHONY: install test test-sdk sdk-constraints test-all test-full-faults test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test clean
+.PHONY: install test test-sdk sdk-constraints test-all test-full-faults test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test system-test-ha system-test-2.11 clean
 
 install: $(STAMP)
 
@@ -112,6 +112,31 @@ SCREENSHOTS ?=
 system-test: install
 	$(PY) scripts/system/run_system_test.py $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
 
+# The production topology (scripts/system/run_ha_test.py): PostgreSQL and Redis (Debian's packages,
+# installed when missing), the emulator, and Airflow with the CeleryExecutor (api-server, scheduler,
+# dag-processor, two Celery workers, two triggerers) on 127.0.0.1; WAITS deferred watch runs and two
+# promotion runs through a killed Celery worker, a triggerer killed for good and a PostgreSQL restart;
+# prints calls per cycle, notice latency, triggerer CPU and memory, blocked-loop warnings. Its own
+# venv, .ha-venv: the main leg's pins plus the Celery provider (pinned in $(CONSTRAINTS) too).
+HA_VENV := .ha-venv
+HA_STAMP := $(HA_VENV)/.installed
+WAITS ?= 200
+$(HA_STAMP): pyproject.toml $(CONSTRAINTS)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(HA_VENV)
+	VIRTUAL_ENV=$(CURDIR)/$(HA_VENV) $(UV) pip install -q --compile-bytecode -c $(CONSTRAINTS) \
+		-e '.[test,emulator]' apache-airflow-providers-celery 'celery[redis]'
+	touch $(HA_STAMP)
+
+system-test-ha: $(HA_STAMP)
+	$(HA_VENV)/bin/python scripts/system/run_ha_test.py --waits $(WAITS)
+
+# Airflow 2.11 in a real deployment (scripts/system/run_211_test.py): PostgreSQL, the emulator and
+# Airflow 2.11's webserver, scheduler (LocalExecutor) and triggerer on 127.0.0.1, from the matrix's
+# airflow-2.11 venv (.matrix/airflow-2.11, built when missing); the promotion example and a watch
+# run through a triggerer restart, driven through Airflow 2's REST API (/api/v1).
+system-test-2.11:
+	$$(python3 scripts/matrix.py venv airflow-2.11 | tail -1)/bin/python scripts/system/run_211_test.py
+
 # Speed and memory figures against the Amazon provider (minutes; not part of `make test`).
 bench: install
 	$(PY) bench/import_overhead.py
@@ -130,4 +155,4 @@ docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) $(SDK_VENV) .matrix .tools .airflow .mypy_cache .ruff_cache site dist build
+	rm -rf $(VENV) $(SDK_VENV) $(HA_VENV) .matrix .tools .airflow .mypy_cache .ruff_cache site dist build

@@ -133,3 +133,30 @@ def machine() -> str:
     """CPUs and load averages now, to print with the figures (other load slows wall-clock times)."""
     one, five, fifteen = os.getloadavg()
     return f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
+
+
+class BlockWatchdog:
+    """
+    Airflow's triggerer watchdog, as its ``block_watchdog`` runs beside the triggers: sleep 0.1 s on
+    the event loop and count every time that took longer than ``threshold`` (the triggerer logs
+    "Triggerer's async thread was blocked for X seconds" then). Run :meth:`run` as a task.
+
+    :param threshold: ``[triggerer] blocked_main_thread_warning_threshold`` (default 0.2 s).
+    """
+
+    def __init__(self, threshold: float = 0.2) -> None:
+        self.threshold = threshold
+        self.warnings = 0
+        self.worst = 0.0
+        self.stopped = False
+
+    async def run(self) -> None:
+        import asyncio
+
+        while not self.stopped:
+            started = time.monotonic()
+            await asyncio.sleep(0.1)
+            elapsed = time.monotonic() - started
+            self.worst = max(self.worst, elapsed - 0.1)
+            if elapsed > self.threshold:
+                self.warnings += 1

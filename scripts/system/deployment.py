@@ -456,6 +456,21 @@ class Postgres:
             raise DeploymentError(
                 f"initdb failed (exit {initdb.returncode}):\n{initdb.stdout}\n{initdb.stderr}"
             )
+        self._serve(data, env, folder)
+        self.psql(f"CREATE DATABASE {self.DATABASE}", "postgres")
+
+    def restart(self) -> float:
+        """Stop the server (fast shutdown, every client cut off) and start it again on the same data and
+        port; return the seconds it was down."""
+        assert self.process is not None
+        down = time.monotonic()
+        self.processes.stop(self.process)
+        env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "TZ": "UTC"}
+        folder = self.root / "postgres"
+        self._serve(folder / "data", env, folder)
+        return time.monotonic() - down
+
+    def _serve(self, data: Path, env: Mapping[str, str], folder: Path) -> None:
         self.process = self.processes.start(
             "postgresql",
             [
@@ -489,7 +504,6 @@ class Postgres:
             60,
             alive=self.alive,
         )
-        self.psql(f"CREATE DATABASE {self.DATABASE}", "postgres")
 
     def alive(self) -> None:
         if self.process is None or not self.process.running():
@@ -508,6 +522,75 @@ def _postgres_owner() -> pwd.struct_passwd | None:
     raise DeploymentError(
         "running as root and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL"
     )
+
+
+# --- Redis (the Celery broker) --------------------------------------------------------------------
+def ensure_redis() -> str:
+    """The path of ``redis-server``, installed from Debian's ``redis-server`` package when missing."""
+    path = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if path is None:
+        apt_install(["redis-server"], "the production-topology test's Celery broker")
+        path = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(path).exists():
+        raise DeploymentError("redis-server is still missing after installing the redis-server package")
+    return path
+
+
+class Redis:
+    """``redis-server`` on 127.0.0.1 and a free port, nothing saved to disk, its own process group."""
+
+    def __init__(self, root: Path, processes: Processes, binary: str) -> None:
+        self.root = root
+        self.processes = processes
+        self.binary = binary
+        self.port = free_port()
+        self.process: Started | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{LOOPBACK}:{self.port}/0"
+
+    def start(self) -> None:
+        folder = self.root / "redis"
+        folder.mkdir(exist_ok=True)
+        self.process = self.processes.start(
+            "redis",
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                LOOPBACK,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(folder),
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],  # fmt: skip
+            env={"PATH": os.environ.get("PATH", "")},
+            cwd=folder,
+            log_path=self.root / "logs" / "redis.log",
+        )
+        wait_until("Redis to accept connections", self.ping, 30, 0.2, alive=self.alive)
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def alive(self) -> None:
+        if self.process is None or not self.process.running():
+            raise DeploymentError(f"Redis exited:\n{tail(self.root / 'logs' / 'redis.log')}")
 
 
 # --- the emulator --------------------------------------------------------------------------------
@@ -569,6 +652,9 @@ class Airflow:
     poll_seconds: float
     #: Further example-DAG settings (``AUTOPILOT_EXAMPLE_*``) for the dag-processor and the workers.
     example_env: dict[str, str] = field(default_factory=dict)
+    #: Settings on top of (or in place of) :meth:`environment`'s, for every component (the
+    #: production-topology test's CeleryExecutor, broker and scale limits).
+    extra_env: dict[str, str] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
     components: dict[str, Started] = field(default_factory=dict)
     fernet_key: str = field(default_factory=lambda: _fernet_key())
@@ -632,6 +718,7 @@ class Airflow:
             **self.example_env,
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
+            **self.extra_env,
         }
 
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -675,6 +762,25 @@ class Airflow:
             env=self.environment(),
             cwd=self.root,
             log_path=log_path,
+        )
+        self.components[name] = process
+        return process
+
+    def start_named(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> Started:
+        """
+        Start one more component under a name of its own (a second triggerer, a Celery worker):
+        ``airflow ARGS`` with :meth:`environment` plus ``env``, output to ``logs/<name>.log``.
+
+        :param name: the component's name (unique in this run).
+        :param args: the ``airflow`` arguments.
+        :param env: settings of this process only (its log server port ...).
+        """
+        process = self.processes.start(
+            name,
+            [str(self.venv_bin / "airflow"), *args],
+            env={**self.environment(), **(env or {})},
+            cwd=self.root,
+            log_path=self.root / "logs" / f"{name}.log",
         )
         self.components[name] = process
         return process

@@ -104,17 +104,18 @@ async def test_triggers_share_one_client_and_look_up_the_connection_off_the_loop
     for name in names:
         make_job(name)
     created, lookup_threads = [], []
-    original_conn, original_lookup = AutopilotHook.get_async_conn, AutopilotHook.get_connection
+    original_session, original_lookup = AutopilotHook.get_session, AutopilotHook.get_connection
 
-    async def counting_get_async_conn(self):
-        created.append(self.aws_conn_id)
-        return await original_conn(self)
+    def counting_get_session(self, region_name=None, deferrable=False):
+        if deferrable:  # an aiobotocore session: one per shared client
+            created.append(self.aws_conn_id)
+        return original_session(self, region_name=region_name, deferrable=deferrable)
 
     def recording_lookup(conn_id):
         lookup_threads.append(threading.get_ident())
         return original_lookup(conn_id)
 
-    monkeypatch.setattr(AutopilotHook, "get_async_conn", counting_get_async_conn)
+    monkeypatch.setattr(AutopilotHook, "get_session", counting_get_session)
     monkeypatch.setattr(AutopilotHook, "get_connection", staticmethod(recording_lookup))
     peak = []
 
