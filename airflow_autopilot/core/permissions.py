@@ -140,9 +140,15 @@ GRANTS: dict[str, Grant] = {
         ),
         _G(
             "Models",
-            ("sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"),
+            (
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeModel",
+                "sagemaker:AddTags",
+                "sagemaker:DeleteModel",
+            ),
             "model",
-            "create the candidate's model (re-used by name on a retry)",
+            "create the candidate's model (re-used by name on a retry), and delete the model this "
+            "try created when a later step is refused (nothing half-created is left)",
         ),
         _G(
             "EndpointConfigs",
@@ -150,9 +156,11 @@ GRANTS: dict[str, Grant] = {
                 "sagemaker:CreateEndpointConfig",
                 "sagemaker:DescribeEndpointConfig",
                 "sagemaker:AddTags",
+                "sagemaker:DeleteEndpointConfig",
             ),
             "endpoint-config",
-            "create the endpoint configuration that serves the model",
+            "create the endpoint configuration that serves the model, and delete the one this try "
+            "created when creating or updating the endpoint is refused",
         ),
         _G(
             "Endpoints",
@@ -213,6 +221,7 @@ HOOK_METHODS: dict[str, tuple[str, ...]] = {
     "AutopilotModelHook.ensure_model": ("Models",),
     "AutopilotModelHook.ensure_endpoint_config": ("EndpointConfigs",),
     "AutopilotModelHook.deploy": ("Models", "EndpointConfigs", "Endpoints"),
+    "AutopilotModelHook.undo_if_refused": ("Models", "EndpointConfigs"),
     "AutopilotModelHook.describe_transform_job_or_none": ("TransformJobs",),
     "AutopilotModelHook.describe_resource": _RESOURCE_WAIT,
     "AutopilotModelHook.wait_for_resource": _RESOURCE_WAIT,
@@ -303,8 +312,10 @@ OPERATION_RESOURCES: dict[str, tuple[str, str] | None] = {
     "DescribeModelPackage": ("model-package", "ModelPackageName"),
     "CreateModel": ("model", "ModelName"),
     "DescribeModel": ("model", "ModelName"),
+    "DeleteModel": ("model", "ModelName"),
     "CreateEndpointConfig": ("endpoint-config", "EndpointConfigName"),
     "DescribeEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "DeleteEndpointConfig": ("endpoint-config", "EndpointConfigName"),
     "CreateEndpoint": ("endpoint", "EndpointName"),
     "UpdateEndpoint": ("endpoint", "EndpointName"),
     "DescribeEndpoint": ("endpoint", "EndpointName"),
@@ -485,6 +496,27 @@ def operation_arn(
         # CreateModelPackage names the group; the version ARN is group/number.
         return f"arn:{partition}:sagemaker:{region}:{account}:model-package/{value.lower()}/*"
     return f"arn:{partition}:sagemaker:{region}:{account}:{kind}/{value.lower()}"
+
+
+#: IAM actions of the S3 operations whose names are not their actions (S3's AccessDenied names no
+#: action, and a HEAD request's 403 carries no message at all: the action comes from the operation).
+S3_OPERATION_ACTIONS: dict[str, str] = {
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+    "HeadObject": "s3:GetObject",
+}
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action a request of ``operation`` to ``service`` is authorized as.
+
+    :param service: the IAM service prefix (the client's signing name: ``sagemaker``, ``s3``).
+    :param operation: the API operation name (``ListObjectsV2``).
+    """
+    if service == "s3" and operation in S3_OPERATION_ACTIONS:
+        return S3_OPERATION_ACTIONS[operation]
+    return f"{service}:{operation}"
 
 
 def denial_hint(action: str) -> str:

@@ -1,0 +1,97 @@
+"""Least privilege (docs/security.md): S3 denials explained like SageMaker's, PassRole enforced by
+the emulator, security settings passed through and validated, nothing half-created on a denial."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from airflow_autopilot.core.errors import denied_action, explain_access_denied
+from airflow_autopilot.core.permissions import DOCS_PAGE, iam_action
+
+
+def s3_client():
+    return boto3.client("s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+
+
+@pytest.mark.parametrize(
+    ("operation", "kwargs", "code", "message", "action", "statement"),
+    [
+        (
+            "get_object",
+            {"Bucket": "b", "Key": "k"},
+            "AccessDenied",
+            "Access Denied",
+            "s3:GetObject",
+            "ReadObjects",
+        ),
+        (
+            "list_objects_v2",
+            {"Bucket": "b", "Prefix": "p"},
+            "AccessDenied",
+            "Access Denied",
+            "s3:ListBucket",
+            "ReadTrainingData",
+        ),
+        # A HEAD request's 403 has no body: botocore reports code "403", message "Forbidden".
+        ("head_object", {"Bucket": "b", "Key": "k"}, "403", "Forbidden", "s3:GetObject", "ReadObjects"),
+    ],
+)
+def test_an_s3_denial_names_the_action_the_caller_the_statement_and_the_docs(
+    operation, kwargs, code, message, action, statement
+):
+    client = explain_access_denied(s3_client(), "AutopilotCreateJobOperator")
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            operation, service_error_code=code, service_message=message, http_status_code=403
+        )
+        with pytest.raises(ClientError) as denied:
+            getattr(client, operation)(**kwargs)
+    assert denied.value.response["Error"]["Code"] == code  # still classified as what it is
+    text = str(denied.value)
+    assert f"the policy lacks {action}" in text and f"statement '{statement}'" in text
+    assert "AutopilotCreateJobOperator cannot run" in text and DOCS_PAGE in text
+
+
+def test_an_s3_error_that_is_not_a_denial_is_left_alone():
+    client = explain_access_denied(s3_client(), "AutopilotCreateJobOperator")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("get_object", service_error_code="NoSuchKey", service_message="gone")
+        with pytest.raises(ClientError) as missing:
+            client.get_object(Bucket="b", Key="k")
+    assert str(missing.value).endswith("gone")
+
+
+def test_s3_operations_map_to_the_actions_iam_authorizes_them_as():
+    assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"
+    assert iam_action("s3", "HeadBucket") == "s3:ListBucket"
+    assert iam_action("s3", "PutObject") == "s3:PutObject"
+    assert iam_action("sagemaker", "CreateModel") == "sagemaker:CreateModel"
+    assert denied_action("Access Denied", "ListObjectsV2", "s3") == "s3:ListBucket"
+
+
+def client_error(code: str, status: int | None) -> ClientError:
+    response: dict = {"Error": {"Code": code, "Message": "m"}}
+    if status is not None:
+        response["ResponseMetadata"] = {"HTTPStatusCode": status}
+    return ClientError(response, "CreateEndpoint")
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (client_error("AccessDeniedException", 400), True),
+        (client_error("ValidationException", 400), True),
+        (client_error("AccessDenied", None), True),
+        # Throttled, a 5xx, a timeout: the request may yet take effect; nothing is undone.
+        (client_error("ThrottlingException", 400), False),
+        (client_error("InternalFailure", 500), False),
+        (TimeoutError(), False),
+    ],
+)
+def test_only_a_refusal_proves_the_request_changed_nothing(error, refused):
+    from airflow_autopilot.core.errors import was_refused
+
+    assert was_refused(error) is refused
