@@ -141,3 +141,45 @@ def test_the_same_deploy_succeeds_under_the_whole_policy(as_user, autopilot_emul
     sm = autopilot_emulator_iam.client()
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["iam-model"]
     assert sm.describe_endpoint(EndpointName="iam-endpoint")["EndpointConfigName"] == "iam-endpoint-config"
+
+
+PASS_ROLE = "PassRoleToSageMaker"
+
+
+@pytest.mark.parametrize(
+    "pass_role",
+    [
+        None,  # the statement removed
+        # Passed to another service only, or another role only: not this pass.
+        allow(PASS_ROLE, ["iam:PassRole"], ROLE, StringEquals={"iam:PassedToService": "ec2.amazonaws.com"}),
+        allow(PASS_ROLE, ["iam:PassRole"], "arn:aws:iam::123456789012:role/Other"),
+    ],
+    ids=["missing", "other-service", "other-role"],
+)
+def test_create_model_needs_pass_role_on_the_role_to_sagemaker(as_user, autopilot_emulator_iam, pass_role):
+    as_user(deploy_policy(PASS_ROLE), *([pass_role] if pass_role else []))
+
+    with pytest.raises(ClientError) as refused:
+        deploy(model_hook("AutopilotDeployCandidateOperator"))
+
+    text = str(refused.value)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"is not authorized to perform: iam:PassRole on resource: {ROLE}" in text
+    assert "statement 'PassRoleToSageMaker'" in text and DOCS_PAGE in text
+    assert autopilot_emulator_iam.client().list_models()["Models"] == []
+
+
+def test_a_pass_role_statement_scoped_by_wildcard_and_condition_allows(as_user, autopilot_emulator_iam):
+    as_user(
+        deploy_policy(PASS_ROLE),
+        allow(
+            PASS_ROLE,
+            ["iam:Pass*"],
+            "arn:aws:iam::123456789012:role/SageMaker*",
+            StringLike={"iam:PassedToService": "sagemaker.*"},
+        ),
+    )
+
+    deploy(model_hook("AutopilotDeployCandidateOperator"))
+
+    assert autopilot_emulator_iam.client().describe_model(ModelName="iam-model")["ExecutionRoleArn"] == ROLE

@@ -95,3 +95,29 @@ def test_only_a_refusal_proves_the_request_changed_nothing(error, refused):
     from airflow_autopilot.core.errors import was_refused
 
     assert was_refused(error) is refused
+
+
+def test_the_emulator_evaluates_pass_role_statements_as_iam_does():
+    from airflow_autopilot.emulator.iam import is_allowed
+
+    role = "arn:aws:iam::1:role/R"
+    to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    grant = {
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": role,
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    }
+    doc = {"Statement": [grant]}
+    assert is_allowed([doc], "iam:PassRole", role, to_sagemaker)
+    assert is_allowed([{"Statement": grant}], "IAM:passrole", role, to_sagemaker)  # actions: any case
+    assert not is_allowed([doc], "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"})
+    assert not is_allowed([doc], "iam:PassRole", "arn:aws:iam::1:role/r", to_sagemaker)  # ARNs: exact case
+    deny = {"Effect": "Deny", "Action": "iam:*", "Resource": "*"}
+    assert not is_allowed([doc, {"Statement": [deny]}], "iam:PassRole", role, to_sagemaker)
+    # An operator the emulator cannot judge grants nothing; NotAction excludes.
+    unknown = {**grant, "Condition": {"ArnLike": {"aws:SourceArn": "x"}}}
+    assert not is_allowed([{"Statement": [unknown]}], "iam:PassRole", role, to_sagemaker)
+    assert not is_allowed(
+        [{"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}], "iam:PassRole", role, {}
+    )
