@@ -192,6 +192,17 @@ class AutopilotResponse(SageMakerResponse):
         headers["status"] = status
         return status, headers, body
 
+    def create_model(self) -> ActionResult:
+        """moto's CreateModel, keeping ``EnableNetworkIsolation`` (moto drops it) so a test reads
+        back exactly the security settings SageMaker received."""
+        result = super().create_model()
+        isolation = self._get_param("EnableNetworkIsolation")
+        if isolation is not None:
+            self.sagemaker_backend.describe_model(
+                self._get_param("ModelName")
+            ).enable_network_isolation = bool(isolation)
+        return result
+
     def create_auto_ml_job(self) -> ActionResult:
         """CreateAutoMLJob."""
         params = {key: self._get_param(key) for key in sorted(CREATE_AUTOML_JOB.known_keys)}

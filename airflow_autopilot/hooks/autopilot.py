@@ -154,6 +154,12 @@ class AutopilotHook(AwsBaseHook):
             self._bounded_clients[limits] = guarded_client(client, self.caller)
         return client
 
+    def connection_extras(self) -> dict[str, Any]:
+        """The connection's extras (its ``autopilot`` entry defaults the operators' security
+        settings: :data:`~airflow_autopilot.core.fields.common.CONNECTION_SETTINGS`); ``{}``
+        without a connection."""
+        return dict(self.conn_config.extra_config or {}) if self.aws_conn_id else {}
+
     @cached_property
     def s3(self) -> Any:
         """A boto3 S3 client of this hook's connection (the data and output buckets), with the

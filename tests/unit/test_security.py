@@ -119,5 +119,39 @@ def test_the_emulator_evaluates_pass_role_statements_as_iam_does():
     unknown = {**grant, "Condition": {"ArnLike": {"aws:SourceArn": "x"}}}
     assert not is_allowed([{"Statement": [unknown]}], "iam:PassRole", role, to_sagemaker)
     assert not is_allowed(
-        [{"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}], "iam:PassRole", role, {}
+        [{"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}],
+        "iam:PassRole",
+        role,
+        {},
     )
+
+
+def test_connection_defaults_fill_unset_parameters_and_structure_members_only():
+    from airflow_autopilot.core.fields.common import with_connection_defaults
+
+    vpc = {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
+    extras = {"autopilot": {"kms_key_id": "alias/k", "output_kms_key_id": "alias/out", "vpc_config": vpc}}
+    # A job: the volume key and VPC go into its security_config, the operator's members kept.
+    job = {"security_config": {"EnableInterContainerTrafficEncryption": True}, "output_kms_key_id": None}
+    values, problems = with_connection_defaults(job, extras)
+    assert problems == []
+    assert values == {
+        "security_config": {
+            "EnableInterContainerTrafficEncryption": True,
+            "VolumeKmsKeyId": "alias/k",
+            "VpcConfig": vpc,
+        },
+        "output_kms_key_id": "alias/out",  # the specific setting over the general one
+    }
+    # A transform: its own volume key stays; parameters it does not have are not added.
+    values, _ = with_connection_defaults(
+        {"volume_kms_key_id": "alias/mine", "output_kms_key_id": None}, extras
+    )
+    assert values == {"volume_kms_key_id": "alias/mine", "output_kms_key_id": "alias/out"}
+    # No extras, or no entry: unchanged; a malformed entry: a problem naming it.
+    assert with_connection_defaults({"kms_key_id": None}, None) == ({"kms_key_id": None}, [])
+    assert with_connection_defaults({"kms_key_id": None}, {"region_name": "x"}) == ({"kms_key_id": None}, [])
+    assert with_connection_defaults({}, {"autopilot": "alias/k"})[1] == [
+        "connection extras 'autopilot': must be an object of settings (output_kms_key_id, volume_kms_key_id, "
+        "kms_key_id, vpc_config, enable_inter_container_traffic_encryption, enable_network_isolation)"
+    ]
