@@ -25,6 +25,8 @@ class Grant:
     :param condition: the statement's ``Condition`` block, if any.
     :param without: what happens without it, for a statement whose absence fails no task (it
         only costs something); ``None``: a task fails without it.
+    :param when: the :class:`Scope` field that must name something for the statement to be in a
+        policy (``"kms_keys"``: only a DAG that sets KMS keys needs to use them); ``None``: always.
     """
 
     sid: str
@@ -33,6 +35,7 @@ class Grant:
     why: str
     condition: Mapping[str, Any] | None = None
     without: str | None = None
+    when: str | None = None
 
 
 #: ARN pattern of each kind of resource; ``{name}`` placeholders come from :class:`Scope`.
@@ -49,6 +52,7 @@ RESOURCE_PATTERNS: dict[str, str] = {
     "role": "{role}",
     "s3-bucket": "arn:{partition}:s3:::{bucket}",
     "s3-object": "arn:{partition}:s3:::{bucket}/*",
+    "kms-key": "{kms_key}",
 }
 
 _G = Grant
@@ -180,6 +184,17 @@ GRANTS: dict[str, Grant] = {
             "wait for the endpoint to be InService",
         ),
         _G(
+            "UseKmsKeys",
+            ("kms:CreateGrant", "kms:DescribeKey"),
+            "kms-key",
+            "let SageMaker use the customer-managed KMS keys the requests name (volume, output, "
+            "endpoint and data-capture keys): it creates grants on them for its instances, on the "
+            "caller's behalf (kms:ViaService: only through SageMaker). Only in the policy of a DAG "
+            "that sets keys",
+            {"StringLike": {"kms:ViaService": "sagemaker.*.amazonaws.com"}},
+            when="kms_keys",
+        ),
+        _G(
             "TransformJobs",
             (
                 "sagemaker:CreateTransformJob",
@@ -250,6 +265,7 @@ USES: dict[str, tuple[str, ...]] = {
         "PassRoleToSageMaker",
         "ReadTrainingData",
         "ReadObjects",
+        "UseKmsKeys",
     ),
     "AutopilotCreateJobV2Operator": (
         "CreateAutoMLJob",
@@ -258,6 +274,7 @@ USES: dict[str, tuple[str, ...]] = {
         "PassRoleToSageMaker",
         "ReadTrainingData",
         "ReadObjects",
+        "UseKmsKeys",
     ),
     "AutopilotJobSensor": _JOB_WAIT,
     "AutopilotBestCandidateOperator": ("ReadAutoMLJob",),
@@ -283,6 +300,7 @@ USES: dict[str, tuple[str, ...]] = {
         "EndpointConfigs",
         "Endpoints",
         "PassRoleToSageMaker",
+        "UseKmsKeys",
     ),
     "AutopilotBatchTransformOperator": (
         "ReadAutoMLJob",
@@ -292,6 +310,7 @@ USES: dict[str, tuple[str, ...]] = {
         "TransformJobs",
         "PassRoleToSageMaker",
         "ReadTrainingData",
+        "UseKmsKeys",
     ),
 }
 
@@ -342,6 +361,8 @@ class Scope:
     :param roles: role ARNs passed to SageMaker.
     :param models: model names or prefixes (``*``-ended).
     :param transform_jobs: transform job names or prefixes (``*``-ended).
+    :param kms_keys: KMS keys the requests name (key ARNs, key ids or aliases; ``*``: a key the
+        DAG computes at run time); ``None``: the DAG sets none.
     """
 
     region: str = "*"
@@ -354,6 +375,7 @@ class Scope:
     roles: set[str] | None = None
     models: set[str] | None = None
     transform_jobs: set[str] | None = None
+    kms_keys: set[str] | None = None
     #: Placeholder of each resource kind and the Scope field that fills it.
     _FIELDS: dict[str, tuple[str, str]] = field(
         default_factory=lambda: {
@@ -365,6 +387,7 @@ class Scope:
             "role": ("roles", "arn:{partition}:iam::{account}:role/*"),
             "model": ("models", "*"),
             "transform_job": ("transform_jobs", "*"),
+            "kms_key": ("kms_keys", "arn:{partition}:kms:*:{account}:key/*"),
         },
         repr=False,
     )
@@ -387,9 +410,11 @@ class Scope:
             if slot == "endpoint_config":
                 # Endpoint configs are named after their endpoint plus a suffix.
                 values = [v if v.endswith("*") else f"{v}*" for v in values]
+        if slot == "kms_key":
+            values = sorted({self.kms_key_arn(v) for v in values})
         arns = []
         for value in values:
-            if slot is not None and slot not in ("role", "bucket"):
+            if slot is not None and slot not in ("role", "bucket", "kms_key"):
                 value = value.lower()  # SageMaker ARNs carry lowercased names
             names = {name: "*" for name in self._FIELDS}
             if slot is not None:
@@ -398,6 +423,19 @@ class Scope:
                 pattern.format(partition=self.partition, region=self.region, account=self.account, **names)
             )
         return arns
+
+    def kms_key_arn(self, key: str) -> str:
+        """The ARN IAM authorizes a use of ``key`` against: a key ARN as given, a key id as its
+        ARN, and an alias (or ``*``) as any key of the account (IAM matches the key an alias
+        points to, which the DAG does not show).
+
+        :param key: a key ARN, key id, alias, alias ARN or ``*``.
+        """
+        if key.startswith("arn:") and ":key/" in key:
+            return key
+        if key == "*" or "alias/" in key or key.startswith("arn:"):
+            return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/*"
+        return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{key}"
 
 
 class UnknownClassError(ValueError):
@@ -451,6 +489,8 @@ def policy_document(
     statements = []
     for sid in chosen:
         grant = GRANTS[sid]
+        if grant.when is not None and not getattr(scope, grant.when):
+            continue  # the DAG names nothing the statement is about
         if sid in skipped or any(
             other != sid
             and other not in skipped

@@ -155,3 +155,52 @@ def test_connection_defaults_fill_unset_parameters_and_structure_members_only():
         "connection extras 'autopilot': must be an object of settings (output_kms_key_id, volume_kms_key_id, "
         "kms_key_id, vpc_config, enable_inter_container_traffic_encryption, enable_network_isolation)"
     ]
+
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_the_kms_statement_is_in_a_policy_only_when_the_dag_names_keys():
+    from airflow_autopilot.core.permissions import Scope, policy_document
+
+    plain = policy_document(["AutopilotDeployCandidateOperator"], Scope(account="1"))
+    assert "UseKmsKeys" not in {s["Sid"] for s in plain["Statement"]}
+    scope = Scope(region="us-east-1", account="1", kms_keys={KEY_ARN, "alias/out", "mrk-" + "a" * 32})
+    keyed = {s["Sid"]: s for s in policy_document(["AutopilotDeployCandidateOperator"], scope)["Statement"]}
+    statement = keyed["UseKmsKeys"]
+    assert statement["Action"] == ["kms:CreateGrant", "kms:DescribeKey"]
+    assert statement["Resource"] == sorted(
+        [KEY_ARN, "arn:aws:kms:us-east-1:1:key/*", "arn:aws:kms:us-east-1:1:key/mrk-" + "a" * 32]
+    )
+    assert statement["Condition"] == {"StringLike": {"kms:ViaService": "sagemaker.*.amazonaws.com"}}
+
+
+def test_the_generator_collects_the_keys_a_dag_names():
+    from types import SimpleNamespace
+
+    from airflow_autopilot.iam import scope_for
+
+    tasks = [
+        SimpleNamespace(security_config={"VolumeKmsKeyId": KEY_ARN}, output_kms_key_id="alias/out"),
+        SimpleNamespace(
+            kms_key_id="{{ params.key }}", data_capture_config={"KmsKeyId": "{{ ti.xcom_pull() }}"}
+        ),
+        SimpleNamespace(volume_kms_key_id=None),
+    ]
+    assert scope_for(tasks, {"key": "k-from-params"}).kms_keys == {
+        KEY_ARN,
+        "alias/out",
+        "k-from-params",
+        "*",  # computed at run time
+    }
+    assert scope_for([SimpleNamespace()], {}).kms_keys is None
+
+
+def test_the_command_adds_keys_a_connection_defaults(capsys):
+    import json
+
+    from airflow_autopilot.iam import main
+
+    main(["--operators", "AutopilotBatchTransformOperator", "--kms-key", KEY_ARN])
+    statements = {s["Sid"]: s for s in json.loads(capsys.readouterr().out)["Statement"]}
+    assert statements["UseKmsKeys"]["Resource"] == KEY_ARN
