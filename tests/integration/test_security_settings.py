@@ -202,3 +202,69 @@ def test_no_key_secret_or_token_reaches_logs_xcom_or_trigger_kwargs(
     # Key ARNs and VPC ids are not secrets: the settings may be shown, and reached SageMaker.
     model = emu.client("sagemaker").describe_model(ModelName=first["ModelName"])
     assert model["VpcConfig"] == VPC and trigger_kwargs["aws_conn_id"] == "secured"
+
+
+USER_ARN = "arn:aws:iam::123456789012:user/bob"
+#: Each bad security input, the parameters that give it to each operator, and the rule named.
+BAD_INPUTS = {
+    "malformed-kms-key": (
+        {"security_config": {"VolumeKmsKeyId": "my key"}},
+        {"volume_kms_key_id": "my key"},
+        "VolumeKmsKeyId: 'my key' must be a KMS key id, key ARN, alias",
+    ),
+    "17-subnets": (
+        {"security_config": {"VpcConfig": {**VPC, "Subnets": [f"subnet-{i}" for i in range(17)]}}},
+        {"vpc_config": {**VPC, "Subnets": [f"subnet-{i}" for i in range(17)]}},
+        "17 subnets given; at most 16",
+    ),
+    "groups-without-subnets": (
+        {"security_config": {"VpcConfig": {"SecurityGroupIds": ["sg-1"]}}},
+        {"vpc_config": {"SecurityGroupIds": ["sg-1"]}},
+        "VpcConfig.Subnets: required",
+    ),
+    "user-arn-as-role": ({"role_arn": USER_ARN}, {"role_arn": USER_ARN}, "must be an IAM role ARN"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("operator", ["create-v1", "create-v2", "transform"])
+def test_bad_security_input_to_jobs_and_transforms_is_refused_before_any_call(emu, request, operator, case):
+    from airflow_autopilot.exceptions import AutopilotValidationError
+    from airflow_autopilot.operators import AutopilotCreateJobOperator
+    from tests.conftest import DATA_BUCKET, ROLE_ARN
+    from tests.helpers import make_context
+    from tests.integration import test_operators_v2
+
+    job_kwargs, transform_kwargs, message = BAD_INPUTS[case]
+    if operator == "transform":
+        request.getfixturevalue("job")  # a completed job to score with
+    sm = emu.client("sagemaker")
+    jobs, models = sm.list_auto_ml_jobs()["AutoMLJobSummaries"], sm.list_models()["Models"]
+    emu.reset_request_counts()
+    if operator == "transform":
+        op = test_batch_transform.transform(**transform_kwargs)
+        run = lambda: op.execute(test_batch_transform.context())  # noqa: E731
+    else:
+        if operator == "create-v1":
+            op = AutopilotCreateJobOperator(
+                task_id="create",
+                **{
+                    "job_name": "bad-v1",
+                    "s3_input_uri": f"s3://{DATA_BUCKET}/train/",
+                    "s3_output_path": f"s3://{DATA_BUCKET}/output",
+                    "target_attribute_name": "churn",
+                    "role_arn": ROLE_ARN,
+                    "aws_conn_id": None,
+                    **job_kwargs,
+                },
+            )
+        else:
+            op = test_operators_v2.create_op("tabular", job_name="bad-v2", **job_kwargs)
+        run = lambda: op.execute(make_context(op))  # noqa: E731
+
+    with pytest.raises((AutopilotValidationError, PromotionInputError)) as refused:
+        run()
+
+    assert message in str(refused.value)
+    assert emu.request_counts() == {}  # no SageMaker call: nothing created
+    assert sm.list_auto_ml_jobs()["AutoMLJobSummaries"] == jobs and sm.list_models()["Models"] == models
