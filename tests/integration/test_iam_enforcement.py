@@ -109,7 +109,10 @@ def deploy(hook):
 
 @pytest.mark.parametrize(
     ("omitted", "denied"),
-    [("EndpointConfigs", "sagemaker:DescribeEndpointConfig"), ("Endpoints", "sagemaker:DescribeEndpoint")],
+    [
+        ("EndpointConfigs", "sagemaker:DescribeEndpointConfig"),
+        pytest.param("Endpoints", "sagemaker:DescribeEndpoint", marks=pytest.mark.slow),
+    ],
 )
 def test_a_deploy_refused_after_create_model_leaves_nothing_behind(
     as_user, autopilot_emulator_iam, autopilot_emulator_server, omitted, denied
@@ -150,9 +153,17 @@ PASS_ROLE = "PassRoleToSageMaker"
     "pass_role",
     [
         None,  # the statement removed
-        # Passed to another service only, or another role only: not this pass.
-        allow(PASS_ROLE, ["iam:PassRole"], ROLE, StringEquals={"iam:PassedToService": "ec2.amazonaws.com"}),
-        allow(PASS_ROLE, ["iam:PassRole"], "arn:aws:iam::123456789012:role/Other"),
+        # Passed to another service only, or another role only: not this pass (the evaluation
+        # itself is covered by tests/unit/test_security.py).
+        pytest.param(
+            allow(
+                PASS_ROLE, ["iam:PassRole"], ROLE, StringEquals={"iam:PassedToService": "ec2.amazonaws.com"}
+            ),
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            allow(PASS_ROLE, ["iam:PassRole"], "arn:aws:iam::123456789012:role/Other"), marks=pytest.mark.slow
+        ),
     ],
     ids=["missing", "other-service", "other-role"],
 )

@@ -85,12 +85,6 @@ def test_job_creation_passes_security_config_and_output_key_through(emu, make_jo
             aws_conn_id=None,
         )
     else:
-        emu_v2 = test_operators_v2.BUCKET
-        emu.client("s3").create_bucket(Bucket=emu_v2)
-        from airflow_autopilot.emulator.sample_data import sample_objects
-
-        for key, body in sample_objects().items():
-            emu.client("s3").put_object(Bucket=emu_v2, Key=key, Body=body)
         op = test_operators_v2.create_op(
             "tabular",
             job_name="secure-v2",
@@ -226,8 +220,21 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-@pytest.mark.parametrize("operator", ["create-v1", "create-v2", "transform"])
+#: Each case through one operator in the fast suite; the slow suite runs every pair.
+FAST_PAIRS = [
+    ("create-v1", "malformed-kms-key"),
+    ("create-v2", "17-subnets"),
+    ("create-v1", "groups-without-subnets"),
+    ("transform", "user-arn-as-role"),
+]
+ALL_PAIRS = [
+    pytest.param(operator, case, marks=[] if (operator, case) in FAST_PAIRS else [pytest.mark.slow])
+    for operator in ("create-v1", "create-v2", "transform")
+    for case in sorted(BAD_INPUTS)
+]
+
+
+@pytest.mark.parametrize(("operator", "case"), ALL_PAIRS)
 def test_bad_security_input_to_jobs_and_transforms_is_refused_before_any_call(emu, request, operator, case):
     from airflow_autopilot.exceptions import AutopilotValidationError
     from airflow_autopilot.operators import AutopilotCreateJobOperator
