@@ -194,3 +194,21 @@ def test_a_pass_role_statement_scoped_by_wildcard_and_condition_allows(as_user, 
     deploy(model_hook("AutopilotDeployCandidateOperator"))
 
     assert autopilot_emulator_iam.client().describe_model(ModelName="iam-model")["ExecutionRoleArn"] == ROLE
+
+
+@pytest.mark.slow
+def test_a_policy_scoped_to_other_names_is_refused_on_these(as_user, autopilot_emulator_iam):
+    from airflow_autopilot.core.permissions import Scope, policy_document
+
+    scope = Scope(region=DEFAULT_REGION, account="123456789012", roles={ROLE}, endpoints={"other-endpoint"})
+    as_user(policy_document(["AutopilotDeployCandidateOperator"], scope))
+
+    with pytest.raises(ClientError) as refused:
+        deploy(model_hook("AutopilotDeployCandidateOperator"))
+
+    # Models are not scoped here; the config is named after its endpoint, which is out of scope.
+    assert (
+        "sagemaker:DescribeEndpointConfig on resource: arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/iam-endpoint-config"
+        in str(refused.value)
+    )
+    assert autopilot_emulator_iam.client().list_models()["Models"] == []
