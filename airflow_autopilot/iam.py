@@ -28,6 +28,15 @@ _NAME_ATTRIBUTES: dict[str, tuple[tuple[str, bool], ...]] = {
     "transform_jobs": (("transform_job_name_prefix", True),),
 }
 _URI_ATTRIBUTES = ("s3_input_uri", "validation_s3_input_uri", "s3_output_path")
+#: Attributes naming a KMS key: a parameter, or (attribute, member) of a structure parameter.
+_KMS_ATTRIBUTES: tuple[tuple[str, str | None], ...] = (
+    ("kms_key_id", None),
+    ("output_kms_key_id", None),
+    ("volume_kms_key_id", None),
+    ("security_config", "VolumeKmsKeyId"),
+    ("data_capture_kms_key_id", None),
+    ("data_capture_config", "KmsKeyId"),
+)
 #: What a value the generator cannot render becomes.
 WILDCARD = "*"
 
@@ -94,6 +103,20 @@ def scope_for(tasks: Iterable[Any], params: dict[str, Any], region: str = "*", a
             if bucket and WILDCARD not in bucket:
                 buckets.add(bucket)
     scope.buckets = buckets or None
+    keys: set[str] = set()
+    for task in tasks:
+        for attribute, member in _KMS_ATTRIBUTES:
+            value = getattr(task, attribute, None)
+            if member is not None:
+                value = value.get(member) if isinstance(value, dict) else None
+            if value is None:
+                continue
+            rendered = _render(value, params)
+            if rendered is None or WILDCARD in rendered:
+                keys.add(WILDCARD)  # computed at run time: any key of the account
+            elif rendered != "None":
+                keys.add(rendered)
+    scope.kms_keys = keys or None
     return scope
 
 
@@ -147,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--model-package-group", "model package group"),
         ("--endpoint", "endpoint name"),
         ("--role-arn", "execution role ARN"),
+        ("--kms-key", "KMS key (ARN, id or alias) the requests name, such as a connection's default"),
     ):
         parser.add_argument(flag, action="append", help=f"{what} to scope to (repeatable; adds to the DAG's)")
     return parser
@@ -159,6 +183,7 @@ def _with_overrides(scope: Scope, args: argparse.Namespace) -> Scope:
         ("groups", args.model_package_group, ""),
         ("endpoints", args.endpoint, ""),
         ("roles", args.role_arn, ""),
+        ("kms_keys", args.kms_key, ""),
     ):
         if values:
             given = getattr(scope, field_name) or set()

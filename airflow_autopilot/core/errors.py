@@ -105,6 +105,21 @@ def already_exists(error: BaseException) -> bool:
     return error_code(error) == "ValidationException" and any(p in message for p in _EXISTS_PHRASES)
 
 
+def was_refused(error: BaseException) -> bool:
+    """True when AWS answered ``error`` to refuse the request outright (a 4xx ``ClientError`` that
+    is not throttling: AccessDenied, a validation error), so the request changed nothing. A timeout
+    or a 5xx may hide a request that did take effect: not a refusal.
+
+    :param error: what a call raised.
+    """
+    code, status = _client_error_parts(error)
+    if code is None or code in THROTTLING_ERROR_CODES:
+        return False
+    if status is None:
+        return code in ACCESS_DENIED_CODES
+    return 400 <= status <= 499
+
+
 def falls_back_to_v2(error: BaseException, api_version: str) -> bool:
     """
     Whether a failed DescribeAutoMLJob should be retried as DescribeAutoMLJobV2: SageMaker answers
@@ -116,20 +131,25 @@ def falls_back_to_v2(error: BaseException, api_version: str) -> bool:
     return api_version == "auto" and error_code(error) == "ValidationException"
 
 
-#: Error codes of a request the caller's IAM policies do not allow.
-ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+#: Error codes of a request the caller's IAM policies do not allow ("403": S3's answer to a HEAD
+#: request, which has no body to carry a code).
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403"})
 _DENIED_ACTION = re.compile(r"not authorized to perform:? ([A-Za-z0-9-]+:[A-Za-z0-9]+)")
 
 
 def denied_action(message: str, operation: str, service: str = "sagemaker") -> str:
-    """The IAM action an AccessDenied ``message`` names, else ``service:operation``.
+    """The IAM action an AccessDenied ``message`` names, else the action ``operation`` is
+    authorized as (:func:`~airflow_autopilot.core.permissions.iam_action`: S3's AccessDenied
+    names none, and ``ListObjectsV2`` is authorized as ``s3:ListBucket``).
 
     :param message: the error message.
     :param operation: the operation that was denied.
     :param service: the IAM service prefix.
     """
+    from airflow_autopilot.core.permissions import iam_action
+
     match = _DENIED_ACTION.search(message)
-    return match.group(1) if match else f"{service}:{operation}"
+    return match.group(1) if match else iam_action(service, operation)
 
 
 def guarded_client(client: Any, caller: str | None = None) -> Any:
@@ -147,8 +167,8 @@ def guarded_client(client: Any, caller: str | None = None) -> Any:
 
 
 def explain_access_denied(client: Any, caller: str | None = None) -> Any:
-    """Have ``client`` (boto3 or aiobotocore) raise its AccessDenied errors with a message that
-    names the denied action, the statement of the package's policy that grants it, the classes
+    """Have ``client`` (boto3 or aiobotocore; SageMaker, S3 or any other service) raise its
+    AccessDenied errors with a message that names the denied action, the statement of the package's policy that grants it, the classes
     that need it (``caller`` first) and the docs page; return it. The error stays a ``ClientError``
     with its code, so every classification here still applies.
 

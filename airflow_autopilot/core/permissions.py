@@ -25,6 +25,8 @@ class Grant:
     :param condition: the statement's ``Condition`` block, if any.
     :param without: what happens without it, for a statement whose absence fails no task (it
         only costs something); ``None``: a task fails without it.
+    :param when: the :class:`Scope` field that must name something for the statement to be in a
+        policy (``"kms_keys"``: only a DAG that sets KMS keys needs to use them); ``None``: always.
     """
 
     sid: str
@@ -33,6 +35,7 @@ class Grant:
     why: str
     condition: Mapping[str, Any] | None = None
     without: str | None = None
+    when: str | None = None
 
 
 #: ARN pattern of each kind of resource; ``{name}`` placeholders come from :class:`Scope`.
@@ -50,6 +53,7 @@ RESOURCE_PATTERNS: dict[str, str] = {
     "s3-bucket": "arn:{partition}:s3:::{bucket}",
     "s3-object": "arn:{partition}:s3:::{bucket}/*",
     "cloudwatch-alarm": "arn:{partition}:cloudwatch:{region}:{account}:alarm:*",
+    "kms-key": "{kms_key}",
 }
 
 _G = Grant
@@ -148,9 +152,15 @@ GRANTS: dict[str, Grant] = {
         ),
         _G(
             "Models",
-            ("sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"),
+            (
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeModel",
+                "sagemaker:AddTags",
+                "sagemaker:DeleteModel",
+            ),
             "model",
-            "create the candidate's model (re-used by name on a retry)",
+            "create the candidate's model (re-used by name on a retry), and delete the model this "
+            "try created when a later step is refused (nothing half-created is left)",
         ),
         _G(
             "EndpointConfigs",
@@ -158,9 +168,11 @@ GRANTS: dict[str, Grant] = {
                 "sagemaker:CreateEndpointConfig",
                 "sagemaker:DescribeEndpointConfig",
                 "sagemaker:AddTags",
+                "sagemaker:DeleteEndpointConfig",
             ),
             "endpoint-config",
-            "create the endpoint configuration that serves the model",
+            "create the endpoint configuration that serves the model, and delete the one this try "
+            "created when creating or updating the endpoint is refused",
         ),
         _G(
             "Endpoints",
@@ -210,6 +222,17 @@ GRANTS: dict[str, Grant] = {
             "check that each auto_rollback_alarms alarm exists before a guardrailed update",
         ),
         _G(
+            "UseKmsKeys",
+            ("kms:CreateGrant", "kms:DescribeKey"),
+            "kms-key",
+            "let SageMaker use the customer-managed KMS keys the requests name (volume, output, "
+            "endpoint and data-capture keys): it creates grants on them for its instances, on the "
+            "caller's behalf (kms:ViaService: only through SageMaker). Only in the policy of a DAG "
+            "that sets keys",
+            {"StringLike": {"kms:ViaService": "sagemaker.*.amazonaws.com"}},
+            when="kms_keys",
+        ),
+        _G(
             "TransformJobs",
             (
                 "sagemaker:CreateTransformJob",
@@ -255,6 +278,7 @@ HOOK_METHODS: dict[str, tuple[str, ...]] = {
     "AutopilotModelHook.update_endpoint_config": ("RestoreEndpoint",),
     "AutopilotModelHook.invoke_endpoint": ("InvokeEndpoint",),
     "AutopilotModelHook.read_head": ("ReadTrainingData", "ReadObjects"),
+    "AutopilotModelHook.undo_if_refused": ("Models", "EndpointConfigs"),
     "AutopilotModelHook.describe_transform_job_or_none": ("TransformJobs",),
     "AutopilotModelHook.describe_resource": _RESOURCE_WAIT,
     "AutopilotModelHook.wait_for_resource": _RESOURCE_WAIT,
@@ -284,6 +308,7 @@ USES: dict[str, tuple[str, ...]] = {
         "PassRoleToSageMaker",
         "ReadTrainingData",
         "ReadObjects",
+        "UseKmsKeys",
     ),
     "AutopilotCreateJobV2Operator": (
         "CreateAutoMLJob",
@@ -292,6 +317,7 @@ USES: dict[str, tuple[str, ...]] = {
         "PassRoleToSageMaker",
         "ReadTrainingData",
         "ReadObjects",
+        "UseKmsKeys",
     ),
     "AutopilotJobSensor": _JOB_WAIT,
     "AutopilotBestCandidateOperator": ("ReadAutoMLJob",),
@@ -318,6 +344,7 @@ USES: dict[str, tuple[str, ...]] = {
         "Endpoints",
         "PassRoleToSageMaker",
         "ReadAlarms",
+        "UseKmsKeys",
     ),
     "AutopilotEndpointSmokeTestOperator": (
         "ReadEndpoint",
@@ -339,6 +366,7 @@ USES: dict[str, tuple[str, ...]] = {
         "ReadAlarms",
         "ReadEndpointConfig",
         "ReadModel",
+        "UseKmsKeys",
     ),
     "AutopilotBatchTransformOperator": (
         "ReadAutoMLJob",
@@ -348,6 +376,7 @@ USES: dict[str, tuple[str, ...]] = {
         "TransformJobs",
         "PassRoleToSageMaker",
         "ReadTrainingData",
+        "UseKmsKeys",
     ),
 }
 
@@ -368,8 +397,10 @@ OPERATION_RESOURCES: dict[str, tuple[str, str] | None] = {
     "DescribeModelPackage": ("model-package", "ModelPackageName"),
     "CreateModel": ("model", "ModelName"),
     "DescribeModel": ("model", "ModelName"),
+    "DeleteModel": ("model", "ModelName"),
     "CreateEndpointConfig": ("endpoint-config", "EndpointConfigName"),
     "DescribeEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "DeleteEndpointConfig": ("endpoint-config", "EndpointConfigName"),
     "CreateEndpoint": ("endpoint", "EndpointName"),
     "UpdateEndpoint": ("endpoint", "EndpointName"),
     "DescribeEndpoint": ("endpoint", "EndpointName"),
@@ -397,6 +428,8 @@ class Scope:
     :param roles: role ARNs passed to SageMaker.
     :param models: model names or prefixes (``*``-ended).
     :param transform_jobs: transform job names or prefixes (``*``-ended).
+    :param kms_keys: KMS keys the requests name (key ARNs, key ids or aliases; ``*``: a key the
+        DAG computes at run time); ``None``: the DAG sets none.
     """
 
     region: str = "*"
@@ -409,6 +442,7 @@ class Scope:
     roles: set[str] | None = None
     models: set[str] | None = None
     transform_jobs: set[str] | None = None
+    kms_keys: set[str] | None = None
     #: Placeholder of each resource kind and the Scope field that fills it.
     _FIELDS: dict[str, tuple[str, str]] = field(
         default_factory=lambda: {
@@ -420,6 +454,7 @@ class Scope:
             "role": ("roles", "arn:{partition}:iam::{account}:role/*"),
             "model": ("models", "*"),
             "transform_job": ("transform_jobs", "*"),
+            "kms_key": ("kms_keys", "arn:{partition}:kms:*:{account}:key/*"),
         },
         repr=False,
     )
@@ -442,9 +477,11 @@ class Scope:
             if slot == "endpoint_config":
                 # Endpoint configs are named after their endpoint plus a suffix.
                 values = [v if v.endswith("*") else f"{v}*" for v in values]
+        if slot == "kms_key":
+            values = sorted({self.kms_key_arn(v) for v in values})
         arns = []
         for value in values:
-            if slot is not None and slot not in ("role", "bucket"):
+            if slot is not None and slot not in ("role", "bucket", "kms_key"):
                 value = value.lower()  # SageMaker ARNs carry lowercased names
             names = {name: "*" for name in self._FIELDS}
             if slot is not None:
@@ -453,6 +490,19 @@ class Scope:
                 pattern.format(partition=self.partition, region=self.region, account=self.account, **names)
             )
         return arns
+
+    def kms_key_arn(self, key: str) -> str:
+        """The ARN IAM authorizes a use of ``key`` against: a key ARN as given, a key id as its
+        ARN, and an alias (or ``*``) as any key of the account (IAM matches the key an alias
+        points to, which the DAG does not show).
+
+        :param key: a key ARN, key id, alias, alias ARN or ``*``.
+        """
+        if key.startswith("arn:") and ":key/" in key:
+            return key
+        if key == "*" or "alias/" in key or key.startswith("arn:"):
+            return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/*"
+        return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{key}"
 
 
 class UnknownClassError(ValueError):
@@ -506,6 +556,8 @@ def policy_document(
     statements = []
     for sid in chosen:
         grant = GRANTS[sid]
+        if grant.when is not None and not getattr(scope, grant.when):
+            continue  # the DAG names nothing the statement is about
         if sid in skipped or any(
             other != sid
             and other not in skipped
@@ -551,6 +603,27 @@ def operation_arn(
         # CreateModelPackage names the group; the version ARN is group/number.
         return f"arn:{partition}:sagemaker:{region}:{account}:model-package/{value.lower()}/*"
     return f"arn:{partition}:sagemaker:{region}:{account}:{kind}/{value.lower()}"
+
+
+#: IAM actions of the S3 operations whose names are not their actions (S3's AccessDenied names no
+#: action, and a HEAD request's 403 carries no message at all: the action comes from the operation).
+S3_OPERATION_ACTIONS: dict[str, str] = {
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+    "HeadObject": "s3:GetObject",
+}
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action a request of ``operation`` to ``service`` is authorized as.
+
+    :param service: the IAM service prefix (the client's signing name: ``sagemaker``, ``s3``).
+    :param operation: the API operation name (``ListObjectsV2``).
+    """
+    if service == "s3" and operation in S3_OPERATION_ACTIONS:
+        return S3_OPERATION_ACTIONS[operation]
+    return f"{service}:{operation}"
 
 
 def denial_hint(action: str) -> str:

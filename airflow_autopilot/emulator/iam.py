@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -156,3 +157,151 @@ class EnforcedIam:
                 PolicyDocument=json.dumps(as_moto_checks(policy)),
             )
         return keys
+
+
+#: The SageMaker operations that hand a role to SageMaker, and the request member naming the role.
+#: (CreateTransformJob names no role: its model carries the one CreateModel passed.)
+PASSED_ROLES: dict[str, str] = {
+    "CreateAutoMLJob": "RoleArn",
+    "CreateAutoMLJobV2": "RoleArn",
+    "CreateModel": "ExecutionRoleArn",
+}
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def _pattern_matches(pattern: str, value: str, *, ignore_case: bool) -> bool:
+    """IAM's wildcard match: ``*`` any run of characters, ``?`` one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def _any_matches(patterns: Any, value: str, *, ignore_case: bool) -> bool:
+    listed = [patterns] if isinstance(patterns, str) else list(patterns or [])
+    return any(_pattern_matches(str(p), value, ignore_case=ignore_case) for p in listed)
+
+
+#: The condition operators :func:`statement_applies` evaluates; a statement with any other
+#: operator does not apply (a policy the emulator cannot judge grants nothing).
+_CONDITION_OPERATORS = {
+    "StringEquals": lambda expected, actual: actual == expected,
+    "StringLike": lambda expected, actual: _pattern_matches(expected, actual, ignore_case=False),
+}
+
+
+def _conditions_hold(conditions: Mapping[str, Any] | None, context: Mapping[str, str]) -> bool:
+    for operator, keys in (conditions or {}).items():
+        compare = _CONDITION_OPERATORS.get(operator)
+        if compare is None or not isinstance(keys, Mapping):
+            return False
+        for key, expected in keys.items():
+            actual = next((v for k, v in context.items() if k.lower() == str(key).lower()), None)
+            values = [expected] if isinstance(expected, str) else list(expected)
+            if actual is None or not any(compare(str(e), actual) for e in values):
+                return False
+    return True
+
+
+def statement_applies(
+    statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, str]
+) -> bool:
+    """Whether ``statement`` covers ``action`` on ``resource`` with the request's condition keys
+    (``Action``/``NotAction``, ``Resource``/``NotResource`` and ``StringEquals``/``StringLike``
+    conditions, as IAM evaluates them).
+
+    :param statement: one policy statement.
+    :param action: the IAM action, ``iam:PassRole``.
+    :param resource: the resource ARN.
+    :param context: the request's condition keys (``iam:PassedToService``).
+    """
+    if "NotAction" in statement:
+        if _any_matches(statement["NotAction"], action, ignore_case=True):
+            return False
+    elif not _any_matches(statement.get("Action"), action, ignore_case=True):
+        return False
+    if "NotResource" in statement:
+        if _any_matches(statement["NotResource"], resource, ignore_case=False):
+            return False
+    elif not _any_matches(statement.get("Resource", "*"), resource, ignore_case=False):
+        return False
+    return _conditions_hold(statement.get("Condition"), context)
+
+
+def is_allowed(
+    documents: Sequence[Mapping[str, Any]], action: str, resource: str, context: Mapping[str, str]
+) -> bool:
+    """IAM's verdict over identity policies: allowed when a statement allows and none denies.
+
+    :param documents: the caller's policy documents.
+    :param action: the IAM action.
+    :param resource: the resource ARN.
+    :param context: the request's condition keys.
+    """
+    allowed = False
+    for document in documents:
+        statements = document.get("Statement", [])
+        for statement in [statements] if isinstance(statements, Mapping) else statements:
+            if statement_applies(statement, action, resource, context):
+                if statement.get("Effect") == "Deny":
+                    return False
+                allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _policy_document(policy: Any) -> dict[str, Any]:
+    """The document of a policy as moto's access control collects it: an inline policy (a dict
+    with ``policy_document``) or a managed policy (its default version's document)."""
+    if isinstance(policy, Mapping):
+        document = policy["policy_document"]
+    else:
+        document = next(v.document for v in policy.versions if v.is_default)
+    return json.loads(document) if isinstance(document, str) else dict(document)
+
+
+def _caller(headers: Mapping[str, str], account_id: str) -> Any:
+    """moto's view of the caller whose access key signed the request, else ``None``."""
+    from moto.iam.access_control import create_access_key
+
+    found = _CREDENTIAL.search(str(headers.get("Authorization") or headers.get("authorization") or ""))
+    if found is None:
+        return None
+    return create_access_key(account_id, "aws", found.group(1), dict(headers))
+
+
+def caller_arn(headers: Mapping[str, str], account_id: str) -> str:
+    """The ARN of the user (or assumed role) that signed the request.
+
+    :param headers: the request headers.
+    :param account_id: the account.
+    """
+    caller = _caller(headers, account_id)
+    return str(caller.arn) if caller is not None else f"arn:aws:iam::{account_id}:user/unknown"
+
+
+def pass_role_denial(
+    operation: str, params: Mapping[str, Any], headers: Mapping[str, str], account_id: str
+) -> str | None:
+    """When IAM is enforced, SageMaker's own check of a request that hands it a role: the caller
+    needs ``iam:PassRole`` on the role with ``iam:PassedToService`` = ``sagemaker.amazonaws.com``
+    (moto's SageMaker checks only the SageMaker action). The AccessDenied message, or ``None``.
+
+    :param operation: the SageMaker operation.
+    :param params: the request members.
+    :param headers: the request headers (the caller's access key is in the signature).
+    :param account_id: the account.
+    """
+    member = PASSED_ROLES.get(operation)
+    role = params.get(member) if member else None
+    if not is_enforced() or not isinstance(role, str) or not role:
+        return None
+    from airflow_autopilot.core.permissions import SAGEMAKER_PRINCIPAL
+
+    caller = _caller(headers, account_id)
+    if caller is None:
+        return None  # moto's own check has already refused an unsigned request
+    documents = [_policy_document(policy) for policy in caller.collect_policies()]
+    if is_allowed(documents, "iam:PassRole", role, {"iam:PassedToService": SAGEMAKER_PRINCIPAL}):
+        return None
+    return (
+        f"iam:PassRole on resource: {role} because no identity-based policy allows the iam:PassRole "
+        f"action with iam:PassedToService {SAGEMAKER_PRINCIPAL}"
+    )

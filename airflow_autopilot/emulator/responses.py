@@ -119,6 +119,28 @@ class AutopilotResponse(SageMakerResponse):
             return "*"
         return operation_arn(self._get_action() or "", params, self.region, self.current_account)
 
+    def _authenticate_and_authorize_normal_action(self, resource: str = "*") -> None:
+        """moto's check of the SageMaker action, then, when IAM is enforced, SageMaker's own check
+        that the caller may pass the request's role to SageMaker (:func:`~airflow_autopilot.emulator.iam.pass_role_denial`)."""
+        super()._authenticate_and_authorize_normal_action(resource)
+        from moto.core.exceptions import AccessDeniedError
+
+        from airflow_autopilot.emulator import iam
+
+        try:
+            params = json.loads(self.body or "{}")
+        except ValueError:
+            return
+        denial = iam.pass_role_denial(
+            self._get_action() or "",
+            params if isinstance(params, dict) else {},
+            self.headers,
+            self.current_account,
+        )
+        if denial is not None:
+            found = iam.caller_arn(self.headers, self.current_account)
+            raise AccessDeniedError(user_arn=found, action=denial)
+
     def call_action(self) -> Any:
         """Count the request, serve an injected fault if one is due, else run the operation.
 
@@ -169,6 +191,17 @@ class AutopilotResponse(SageMakerResponse):
             _, headers, body = self.serialized(ActionResult(error))
         headers["status"] = status
         return status, headers, body
+
+    def create_model(self) -> ActionResult:
+        """moto's CreateModel, keeping ``EnableNetworkIsolation`` (moto drops it) so a test reads
+        back exactly the security settings SageMaker received."""
+        result = super().create_model()
+        isolation = self._get_param("EnableNetworkIsolation")
+        if isolation is not None:
+            self.sagemaker_backend.describe_model(
+                self._get_param("ModelName")
+            ).enable_network_isolation = bool(isolation)
+        return result
 
     def create_auto_ml_job(self) -> ActionResult:
         """CreateAutoMLJob."""

@@ -154,6 +154,25 @@ class AutopilotHook(AwsBaseHook):
             self._bounded_clients[limits] = guarded_client(client, self.caller)
         return client
 
+    def connection_extras(self) -> dict[str, Any]:
+        """The connection's extras (its ``autopilot`` entry defaults the operators' security
+        settings: :data:`~airflow_autopilot.core.fields.common.CONNECTION_SETTINGS`); ``{}``
+        without a connection."""
+        return dict(self.conn_config.extra_config or {}) if self.aws_conn_id else {}
+
+    @cached_property
+    def s3(self) -> Any:
+        """A boto3 S3 client of this hook's connection (the data and output buckets), with the
+        package's error handling (:func:`~airflow_autopilot.core.errors.guarded_client`): a denied
+        read names the action, the caller and the docs page as a denied SageMaker call does."""
+        client = self.get_session(region_name=self.region_name).client(
+            "s3",
+            endpoint_url=self.conn_config.get_service_endpoint_url(service_name="s3"),
+            config=self._get_config(),
+            verify=self.verify,
+        )
+        return guarded_client(client, self.caller)
+
     def _not_found(self, job_name: str) -> AutopilotJobNotFound:
         return AutopilotJobNotFound(job_name, self.region_name)
 

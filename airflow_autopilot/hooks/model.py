@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from airflow_autopilot.core.errors import already_exists, guarded_client, is_missing
+from airflow_autopilot.core.errors import already_exists, guarded_client, is_missing, was_refused
 from airflow_autopilot.core.fields.endpoint import (
     ENDPOINT,
     ENDPOINT_CONFIG,
@@ -26,6 +27,26 @@ from airflow_autopilot.hooks.autopilot import AutopilotHook
 
 #: No tables of an operator's own: every request is built with its module-level table.
 NO_TABLES = RequestTables()
+#: The delete call and its name member of each kind of resource a try may create and then undo.
+UNDO_CALLS: dict[str, tuple[str, str]] = {
+    "model": ("delete_model", "ModelName"),
+    "endpoint-config": ("delete_endpoint_config", "EndpointConfigName"),
+}
+
+
+class CreatedResources:
+    """The resources one try created, newest last, to delete when a later step is refused."""
+
+    def __init__(self) -> None:
+        self.created: list[tuple[str, str]] = []
+
+    def add(self, kind: str, name: str) -> None:
+        """Record that this try created resource ``name`` of ``kind`` (a key of :data:`UNDO_CALLS`).
+
+        :param kind: the kind of resource.
+        :param name: its name.
+        """
+        self.created.append((kind, name))
 
 
 class AutopilotModelHook(AutopilotHook):
@@ -142,9 +163,8 @@ class AutopilotModelHook(AutopilotHook):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         bucket, key = S3Hook.parse_s3_url(uri)
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         try:
-            body = s3.get_key(key, bucket).get()["Body"].read()
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as err:
             if is_missing(err) or "NoSuchKey" in str(err) or "404" in str(err):
                 self.log.warning("Report %s not found", uri)
@@ -157,6 +177,37 @@ class AutopilotModelHook(AutopilotHook):
             return None
 
     # --- models and endpoints ---------------------------------------------------------------------
+    @contextmanager
+    def undo_if_refused(self) -> Iterator[CreatedResources]:
+        """Within the block, record what is created (:meth:`CreatedResources.add`); when a later
+        step is refused (AccessDenied, a validation error: :func:`~airflow_autopilot.core.errors.was_refused`),
+        delete what was recorded, newest first, then re-raise: nothing half-created is left behind
+        (docs/security.md). A delete that fails is logged with what is left; the refusal is raised.
+        A timeout or 5xx undoes nothing: the refused-looking step may have taken effect.
+        """
+        created = CreatedResources()
+        try:
+            yield created
+        except Exception as err:
+            if was_refused(err) and created.created:
+                self._undo(created)
+            raise
+
+    def _undo(self, created: CreatedResources) -> None:
+        for kind, name in reversed(created.created):
+            method, member = UNDO_CALLS[kind]
+            try:
+                getattr(self.client, method)(**{member: name})
+                self.log.info(
+                    "Deleted %s %s, which this try created before a later step was refused", kind, name
+                )
+            except Exception as err:  # noqa: BLE001 - the refusal is what the task fails with
+                from airflow_autopilot.core.redaction import describe_error
+
+                self.log.warning(
+                    "Could not delete %s %s this try created: %s", kind, name, describe_error(err)
+                )
+
     def ensure_model(
         self,
         model_name: str,
@@ -280,8 +331,44 @@ class AutopilotModelHook(AutopilotHook):
         :raises AutopilotJobFailed: when the endpoint exists in a state SageMaker cannot update.
         """
         params = {**(params or {}), "endpoint_name": endpoint_name, "tags": tags}
-        tables = tables or NO_TABLES
+        with self.undo_if_refused() as undo:
+            return self._deploy(
+                endpoint_name,
+                model_name=model_name,
+                config_name=config_name,
+                role_arn=role_arn,
+                containers=containers,
+                instance_type=instance_type,
+                instance_count=instance_count,
+                tags=tags,
+                poll_interval=poll_interval,
+                timeout=timeout,
+                params=params,
+                tables=tables or NO_TABLES,
+                undo=undo,
+            )
+
+    def _deploy(
+        self,
+        endpoint_name: str,
+        *,
+        model_name: str,
+        config_name: str,
+        role_arn: str,
+        containers: list[dict[str, Any]],
+        instance_type: str,
+        instance_count: int,
+        tags: list[dict[str, str]],
+        poll_interval: float,
+        timeout: float | None,
+        params: dict[str, Any],
+        tables: RequestTables,
+        undo: CreatedResources,
+    ) -> dict[str, Any]:
+        """:meth:`deploy`, recording in ``undo`` the model and config it creates."""
         created = self.ensure_model(model_name, role_arn, containers, tags, params=params, tables=tables)
+        if created:
+            undo.add("model", model_name)
         self.log.info(
             "%s model %s (%d containers)", "Created" if created else "Reusing", model_name, len(containers)
         )
@@ -294,6 +381,8 @@ class AutopilotModelHook(AutopilotHook):
             params=params,
             tables=tables,
         )
+        if created:
+            undo.add("endpoint-config", config_name)
         self.log.info(
             "%s endpoint config %s (%s)",
             "Created" if created else "Reusing",

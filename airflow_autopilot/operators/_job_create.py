@@ -474,13 +474,11 @@ class AutopilotCreateJobBase(RequestTablesMixin, AutopilotLineageMixin, Autopilo
 
         :param channel: the channel.
         """
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from airflow_autopilot.core.lineage import csv_header, split_s3_uri
 
         try:
             bucket, key = split_s3_uri(channel.uri)
-            s3 = S3Hook(**self.hook_kwargs()).conn
+            s3 = self.hook.s3
             listing = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=50)
             objects = [item["Key"] for item in listing.get("Contents", []) if not item["Key"].endswith("/")]
             if not objects:

@@ -74,5 +74,18 @@ class RequestTablesMixin:
             setattr(self, name, value)
 
     def request_parameters(self) -> dict[str, Any]:
-        """The request parameters, as rendered."""
-        return {name: getattr(self, name) for name in self.request_tables.parameters}
+        """The request parameters, as rendered, with the connection's security defaults where the
+        operator leaves them unset (:func:`~airflow_autopilot.core.fields.common.with_connection_defaults`).
+
+        :raises AutopilotValidationError: when the connection's defaults are malformed.
+        """
+        from airflow_autopilot.core.fields.common import with_connection_defaults
+
+        values = {name: getattr(self, name) for name in self.request_tables.parameters}
+        hook = getattr(self, "hook", None)
+        values, problems = with_connection_defaults(values, hook.connection_extras() if hook else None)
+        if problems:
+            from airflow_autopilot.exceptions import AutopilotValidationError
+
+            raise AutopilotValidationError(problems, "connection defaults")
+        return values

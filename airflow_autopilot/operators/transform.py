@@ -246,11 +246,19 @@ class AutopilotBatchTransformOperator(RequestTablesMixin, AutopilotLineageMixin,
         """Refuse an input prefix with no object (before any SageMaker call)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from airflow_autopilot.core.errors import error_code
         from airflow_autopilot.core.promotion import PromotionInputError
 
         bucket, prefix = S3Hook.parse_s3_url(self._input_uri)
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
-        if not s3.check_for_bucket(bucket) or not s3.list_keys(bucket, prefix=prefix, max_items=1):
+        try:
+            # A denied listing raises, explained (the hook's S3 client); only a missing bucket or
+            # an empty prefix means there is nothing to score.
+            listing = self.model_hook.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except Exception as err:
+            if error_code(err) != "NoSuchBucket":
+                raise
+            listing = {}
+        if not listing.get("KeyCount") and not listing.get("Contents"):
             raise PromotionInputError(f"s3_input_uri: no object under {self._input_uri}; nothing to score")
 
     # --- create or re-attach ----------------------------------------------------------------------
@@ -323,30 +331,34 @@ class AutopilotBatchTransformOperator(RequestTablesMixin, AutopilotLineageMixin,
         model, _ = model_request(
             params, model_name=model_name, containers=containers, spec=self.request_tables.get(MODEL)
         )
-        created = self.model_hook.ensure_model(
-            model_name,
-            model["ExecutionRoleArn"],
-            containers,
-            model.get("Tags", []),
-            params=params,
-            tables=self.request_tables,
-        )
-        self.log.info(
-            "%s model %s: candidate %s, %d containers (a serial inference pipeline)",
-            "Created" if created else "Reusing",
-            model_name,
-            candidate,
-            len(containers),
-        )
-        candidate_tag = {"Key": CANDIDATE_TAG_KEY, "Value": candidate}
-        request, _ = transform_request(
-            params,
-            job_name="",
-            model_name=model_name,
-            own_tags=[chain.owner_tag, candidate_tag],
-            spec=self.request_tables.get(TRANSFORM_JOB),
-        )
-        described = self.create_or_reattach(request, chain)
+        # A refused transform job leaves no model this try created (docs/security.md).
+        with self.model_hook.undo_if_refused() as undo:
+            created = self.model_hook.ensure_model(
+                model_name,
+                model["ExecutionRoleArn"],
+                containers,
+                model.get("Tags", []),
+                params=params,
+                tables=self.request_tables,
+            )
+            if created:
+                undo.add("model", model_name)
+            self.log.info(
+                "%s model %s: candidate %s, %d containers (a serial inference pipeline)",
+                "Created" if created else "Reusing",
+                model_name,
+                candidate,
+                len(containers),
+            )
+            candidate_tag = {"Key": CANDIDATE_TAG_KEY, "Value": candidate}
+            request, _ = transform_request(
+                params,
+                job_name="",
+                model_name=model_name,
+                own_tags=[chain.owner_tag, candidate_tag],
+                spec=self.request_tables.get(TRANSFORM_JOB),
+            )
+            described = self.create_or_reattach(request, chain)
         name = str(described.get("TransformJobName") or self.resolved_transform_job_name)
         result = transform_result(described, candidate)
         if not self.wait_for_completion:

@@ -246,48 +246,54 @@ def test_required_request_parameters_are_required_and_defaults_come_from_the_tab
     assert (op.instance_type, op.instance_count, op.accept) == ("ml.m5.large", 1, "text/csv")
 
 
-#: The one entry: network isolation for the deploy operator's model (as security settings will add).
+#: The one entry: network isolation of the deploy operator's endpoint config (CreateModel's own
+#: EnableNetworkIsolation is in its table; CreateEndpointConfig's is not).
 ISOLATION = Field(
-    "EnableNetworkIsolation", "enable_network_isolation", "bool", "run the containers without network access."
+    "EnableNetworkIsolation",
+    "endpoint_network_isolation",
+    "bool",
+    "run the containers without network access.",
 )
 
 
 class IsolatedDeployOperator(AutopilotDeployCandidateOperator):
-    """The deploy operator over CreateModel's table extended by one entry (what editing the table gives)."""
+    """The deploy operator over CreateEndpointConfig's table extended by one entry (what editing the table gives)."""
 
-    request_tables = DEPLOY_TABLES.extended(ISOLATION, operation="CreateModel")
+    request_tables = DEPLOY_TABLES.extended(ISOLATION, operation="CreateEndpointConfig")
 
 
-ISOLATED_MODEL = IsolatedDeployOperator.request_tables.get(MODEL)
+ISOLATED_MODEL = IsolatedDeployOperator.request_tables.get(ENDPOINT_CONFIG)
 
 
 def test_a_field_added_to_a_table_is_an_operator_parameter_template_field_and_documented():
-    assert "enable_network_isolation" in IsolatedDeployOperator.template_fields
-    assert "enable_network_isolation" not in AutopilotDeployCandidateOperator.template_fields
-    assert ":param enable_network_isolation: run the containers without network access." in (
+    assert "endpoint_network_isolation" in IsolatedDeployOperator.template_fields
+    assert "endpoint_network_isolation" not in AutopilotDeployCandidateOperator.template_fields
+    assert ":param endpoint_network_isolation: run the containers without network access." in (
         IsolatedDeployOperator.__doc__
     )
     signature = inspect.signature(IsolatedDeployOperator.__init__)
-    assert signature.parameters["enable_network_isolation"].default is None
+    assert signature.parameters["endpoint_network_isolation"].default is None
     assert signature.parameters["best_candidate"].default is inspect.Parameter.empty
     op = IsolatedDeployOperator(
         task_id="d",
         best_candidate=candidate(),
         endpoint_name="ep",
         role_arn=ROLE,
-        enable_network_isolation="{{ x }}",
+        endpoint_network_isolation="{{ x }}",
     )
-    assert op.enable_network_isolation == "{{ x }}"  # verbatim until rendered
-    assert op.request_parameters()["enable_network_isolation"] == "{{ x }}"
+    assert op.endpoint_network_isolation == "{{ x }}"  # verbatim until rendered
+    assert op.request_parameters()["endpoint_network_isolation"] == "{{ x }}"
 
 
 def test_a_field_added_to_a_table_is_built_validated_and_answered_by_the_emulator():
-    params = {"role_arn": ROLE, "enable_network_isolation": "true"}
+    params = {"role_arn": ROLE, "endpoint_network_isolation": "true"}
     request, errors = ISOLATED_MODEL.build({**params, "model_name": "m", "containers": [{"Image": "i"}]})
     assert request["EnableNetworkIsolation"] is True and errors == []
-    bad = ISOLATED_MODEL.build({**params, "enable_network_isolation": "yes", "model_name": "m"})
-    assert request_errors(ISOLATED_MODEL, bad) == [
-        "EnableNetworkIsolation: 'yes' must be true or false (operator parameter: enable_network_isolation)"
+    bad = ISOLATED_MODEL.build({**params, "endpoint_network_isolation": "yes", "model_name": "m"})
+    bad[0]["EndpointConfigName"] = "c"
+    # The config's name is derived by the operator, not a parameter.
+    assert request_errors(ISOLATED_MODEL, bad, derived=frozenset({"EndpointConfigName"})) == [
+        "EnableNetworkIsolation: 'yes' must be true or false (operator parameter: endpoint_network_isolation)"
     ]
     assert ISOLATED_MODEL.server_message(bad[0]) == (
         "1 validation error detected: Value 'yes' at 'enableNetworkIsolation' failed to satisfy constraint: "
@@ -301,15 +307,15 @@ def test_the_operator_builds_and_validates_with_its_own_extended_table():
             task_id="d", best_candidate=candidate(), endpoint_name="ep", role_arn=ROLE, **value
         )
 
-    assert deploy({"enable_network_isolation": "true"}).plan().model_name  # valid: its table knows it
+    assert deploy({"endpoint_network_isolation": "true"}).plan().model_name  # valid: its table knows it
     with pytest.raises(PromotionInputError) as raised:
-        deploy({"enable_network_isolation": "yes"}).plan()
+        deploy({"endpoint_network_isolation": "yes"}).plan()
     assert list(raised.value.errors) == [
-        "EnableNetworkIsolation: 'yes' must be true or false (operator parameter: enable_network_isolation)"
+        "EnableNetworkIsolation: 'yes' must be true or false (operator parameter: endpoint_network_isolation)"
     ]
     # The operator without the entry does not take the parameter.
     assert (
-        "enable_network_isolation"
+        "endpoint_network_isolation"
         not in inspect.signature(AutopilotDeployCandidateOperator.__init__).parameters
     )
 

@@ -26,7 +26,7 @@ from airflow_autopilot.emulator.urls import json_auth_error
 from tests.conftest import DAGS, ROOT
 
 #: Hook members that make no AWS call.
-NO_AWS_CALL = {"get_client_type", "config", "client", "time_limit"}
+NO_AWS_CALL = {"get_client_type", "config", "client", "time_limit", "s3", "connection_extras"}
 
 
 def test_every_public_operator_sensor_and_trigger_has_its_statements():

@@ -366,3 +366,64 @@ def deploy_rule(generate_only_path: str) -> Rule:
         return found
 
     return deploy_config
+
+
+#: The key of an AWS connection's extras whose settings default the operators' security
+#: parameters (docs/security.md), for teams that require them on every call.
+CONNECTION_DEFAULTS_KEY = "autopilot"
+#: Each setting a connection can default and the operator parameters it fills, most specific
+#: setting first (``parameter.Member`` fills one member of a structure parameter). A parameter is
+#: filled only when the operator leaves it (or the member) unset, by the first setting given.
+CONNECTION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "output_kms_key_id": ("output_kms_key_id",),
+    "volume_kms_key_id": ("volume_kms_key_id", "security_config.VolumeKmsKeyId", "kms_key_id"),
+    "kms_key_id": ("output_kms_key_id", "volume_kms_key_id", "security_config.VolumeKmsKeyId", "kms_key_id"),
+    "vpc_config": ("vpc_config", "security_config.VpcConfig"),
+    "enable_inter_container_traffic_encryption": ("security_config.EnableInterContainerTrafficEncryption",),
+    "enable_network_isolation": ("enable_network_isolation",),
+}
+
+
+def with_connection_defaults(
+    params: Mapping[str, Any], extras: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The operator's request parameters with the connection's security defaults filled in where
+    the operator leaves them unset (``None``), and the problems of the extras' settings.
+
+    Only parameters the operator has are filled; the values are then validated with the rest of
+    the request, by the same table rules as the operator's own.
+
+    :param params: the operator's request parameters, as rendered.
+    :param extras: the connection's extras (its :data:`CONNECTION_DEFAULTS_KEY` entry is read).
+    """
+    values = dict(params)
+    settings = (extras or {}).get(CONNECTION_DEFAULTS_KEY)
+    where = f"connection extras {CONNECTION_DEFAULTS_KEY!r}"
+    if settings is None:
+        return values, []
+    if not isinstance(settings, Mapping):
+        return values, [f"{where}: must be an object of settings ({', '.join(CONNECTION_SETTINGS)})"]
+    unknown = sorted(str(key) for key in settings if key not in CONNECTION_SETTINGS)
+    if unknown:
+        return values, [
+            f"{where}: {unknown} not settings a connection can default (one of {', '.join(CONNECTION_SETTINGS)})"
+        ]
+    for setting, targets in CONNECTION_SETTINGS.items():
+        value = settings.get(setting)
+        if value is None:
+            continue
+        for target in targets:
+            parameter, _, member = target.partition(".")
+            if parameter not in values:
+                continue  # not a parameter of this operator
+            if not member:
+                if values[parameter] is None:
+                    values[parameter] = value
+                continue
+            structure = values[parameter]
+            if structure is None:
+                structure = {}
+            elif not isinstance(structure, Mapping) or member in structure:
+                continue  # set by the operator (or malformed: its own validation says so)
+            values[parameter] = {**structure, member: value}
+    return values, []

@@ -164,6 +164,13 @@ MODEL = RequestSpec(
             "vpc_config",
             '``{"SecurityGroupIds": [...], "Subnets": [...]}``: the VPC the model\'s containers run in.',
         ),
+        Field(
+            "EnableNetworkIsolation",
+            "enable_network_isolation",
+            "bool",
+            "``EnableNetworkIsolation``: the model's containers get no network access (no inbound or "
+            "outbound calls); Autopilot's containers read their artifacts before isolation applies.",
+        ),
         *tag_fields(doc="tags of what the operator creates (a dict, or a list of Key/Value)."),
     ),
     assemble=_model_assembly,
