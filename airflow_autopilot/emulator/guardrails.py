@@ -60,7 +60,20 @@ class Phase:
 
 
 def _fail(message: str) -> ValidationError:
-    return ValidationError(message=message)
+    # The wording of the request tables' rules (core/fields/endpoint.py), which answer first where
+    # they apply: the rules here also need the new config's instances or the account's alarms.
+    return ValidationError(message=f"1 validation error detected: {message}")
+
+
+def _rule(path: str, rule: str) -> ValidationError:
+    """A rule broken at ``path`` (``DeploymentConfig.RollingUpdatePolicy``), in SageMaker's member names."""
+    return _fail(f"{_wire(path)}: {rule}.")
+
+
+def _wire(path: str) -> str:
+    """SageMaker's name of a member in its messages: ``DeploymentConfig.BlueGreenUpdatePolicy`` ->
+    ``deploymentConfig.blueGreenUpdatePolicy``."""
+    return ".".join(part[:1].lower() + part[1:] for part in path.split("."))
 
 
 def _capacity(config: Mapping[str, Any]) -> int | None:
@@ -73,29 +86,27 @@ def _capacity(config: Mapping[str, Any]) -> int | None:
 def _share(size: Any, where: str, name: str, instances: int | None) -> float:
     """A CapacitySize as a share of the new fleet, within SageMaker's limits for ``name``."""
     if not isinstance(size, Mapping):
-        raise _fail(f"{where}: required, a CapacitySize {{Type, Value}}.")
+        raise _rule(where, "required, a CapacitySize {Type, Value}")
     kind, value = size.get("Type"), size.get("Value")
     if kind not in CAPACITY_TYPES:
         raise _fail(
-            f"Value '{kind}' at '{where}.type' failed to satisfy constraint: Member must satisfy enum value "
-            f"set: [{', '.join(CAPACITY_TYPES)}]"
+            f"Value '{kind}' at '{_wire(where)}.type' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(CAPACITY_TYPES)}]"
         )
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(
-            f"Value '{value}' at '{where}.value' failed to satisfy constraint: Member must be at least 1"
-        )
+        raise _rule(f"{where}.Value", f"{value!r} must be a whole number of at least 1")
     low, high = CAPACITY_LIMITS[name]
     if kind == "CAPACITY_PERCENT":
         percent = float(value)
     elif instances:
         percent = 100.0 * value / instances
     else:
-        raise _fail(f"{where}: a serverless endpoint has no instances; give the size as CAPACITY_PERCENT.")
+        raise _rule(where, "a serverless endpoint has no instances; give the size as CAPACITY_PERCENT")
     if not low <= percent <= high:
         shown = (
             f"{value}%" if kind == "CAPACITY_PERCENT" else f"{value} of {instances} instances ({percent:g}%)"
         )
-        raise _fail(f"{where}: {shown} must be {low} to {high} percent of the new fleet's capacity.")
+        raise _rule(f"{where}.Value", f"{shown} must be {low} to {high} percent of the new fleet's capacity")
     return percent / 100.0
 
 
@@ -116,36 +127,36 @@ def plan(
     config = deployment_config or {}
     blue_green, rolling = config.get(_BG), config.get(_ROLLING)
     if blue_green is not None and rolling is not None:
-        raise _fail(f"DeploymentConfig: give either {_BG} (blue/green) or {_ROLLING} (rolling), not both.")
+        raise _rule("DeploymentConfig", f"give either {_BG} (blue/green) or {_ROLLING} (rolling), not both")
     instances = _capacity(new_config)
     creating = Phase("creating", "creation of the new fleet", (("Creating", stage),), 0.0, instances=0)
     if rolling is not None:
         return _rolling(rolling, instances, stage)
     if blue_green is None:
         return [creating]
-    where = "deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration"
+    where = f"DeploymentConfig.{_BG}.{_ROUTING}"
     routing = blue_green.get(_ROUTING) or {}
     kind, wait = routing.get("Type"), float(routing.get("WaitIntervalInSeconds") or 0)
     if kind not in ROUTING_TYPES:
         raise _fail(
-            f"Value '{kind}' at '{where}.type' failed to satisfy constraint: Member must satisfy enum value "
-            f"set: [{', '.join(ROUTING_TYPES)}]"
+            f"Value '{kind}' at '{_wire(where)}.type' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(ROUTING_TYPES)}]"
         )
     for name, wanted in (("CanarySize", "CANARY"), ("LinearStepSize", "LINEAR")):
         if kind == wanted and routing.get(name) is None:
-            raise _fail(f"{where}.{name[0].lower() + name[1:]}: required when Type is {kind}.")
+            raise _rule(f"{where}.{name}", f"required when Type is {kind}")
         if kind != wanted and routing.get(name) is not None:
-            raise _fail(f"{where}.{name[0].lower() + name[1:]}: only with Type {wanted}, not {kind}.")
+            raise _rule(f"{where}.{name}", f"only with Type {wanted}, not {kind}")
 
     def step(name: str, label: str, share: float) -> Phase:
         return Phase(name, label, (("ActivatingTraffic", stage), ("Baking", wait)), share, watched=True)
 
     phases = [creating]
     if kind == "CANARY":
-        share = _share(routing["CanarySize"], f"{where}.canarySize", "CanarySize", instances)
+        share = _share(routing["CanarySize"], f"{where}.CanarySize", "CanarySize", instances)
         phases += [step("canary", "canary baking period", share), step("baking", "final baking period", 1.0)]
     elif kind == "LINEAR":
-        share = _share(routing["LinearStepSize"], f"{where}.linearStepSize", "LinearStepSize", instances)
+        share = _share(routing["LinearStepSize"], f"{where}.LinearStepSize", "LinearStepSize", instances)
         steps = math.ceil(1 / share - 1e-9)
         phases += [
             step("linear", f"baking period of linear step {k} of {steps}", min(1.0, k * share))
@@ -160,7 +171,7 @@ def plan(
 
 
 def _rolling(policy: Mapping[str, Any], instances: int | None, stage: float) -> list[Phase]:
-    where = "deploymentConfig.rollingUpdatePolicy.maximumBatchSize"
+    where = f"DeploymentConfig.{_ROLLING}.MaximumBatchSize"
     share = _share(policy.get("MaximumBatchSize"), where, "MaximumBatchSize", instances)
     fleet = instances or 1
     batch = max(1, math.ceil(share * fleet - 1e-9))
@@ -201,9 +212,10 @@ def check_alarms_exist(backend: Any, names: list[str]) -> None:
     alarms = _cloudwatch(backend).alarms
     missing = [name for name in names if name not in alarms]
     if missing:
-        raise _fail(
-            f"deploymentConfig.autoRollbackConfiguration.alarms: the CloudWatch alarm(s) {missing} do not "
-            f"exist in account {backend.account_id}, region {backend.region_name}."
+        raise _rule(
+            "DeploymentConfig.AutoRollbackConfiguration.Alarms",
+            f"the CloudWatch alarm(s) {missing} do not exist in account {backend.account_id}, region "
+            f"{backend.region_name}",
         )
 
 
@@ -442,7 +454,7 @@ def start(
         try:
             per = _share(
                 size,
-                "deploymentConfig.rollingUpdatePolicy.rollbackMaximumBatchSize",
+                f"DeploymentConfig.{_ROLLING}.RollbackMaximumBatchSize",
                 "MaximumBatchSize",
                 fleet,
             )

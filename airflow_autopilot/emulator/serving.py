@@ -38,6 +38,8 @@ JSON_LINES_TYPES = ("application/jsonlines", "application/x-jsonlines", "applica
 #: document ``{"predictions": [...]}``.
 JSON_TYPES = ("application/json",)
 DEFAULT_ACCEPT = "text/csv"
+#: The container environment variable naming its default Accept.
+DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 #: Attribute of moto's SageMaker backend holding each endpoint's serving state (reset drops it).
 _STATE_ATTRIBUTE = "autopilot_serving"
 _LOCK = threading.Lock()
@@ -175,6 +177,15 @@ def _facts(backend: Any, state: _EndpointState, model_name: str) -> ModelFacts:
     return facts
 
 
+def _default_accept(backend: Any, model_name: str) -> str:
+    """The Accept a model answers in when the request names none: its last container's
+    ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` (the inverse label transform's), else ``text/csv``."""
+    model: Any = backend._models.get(model_name)
+    containers = list(getattr(model, "containers", None) or []) or [getattr(model, "primary_container", None)]
+    environment = (containers[-1] or {}).get("Environment") or {} if containers else {}
+    return _base_type(environment.get(DEFAULT_ACCEPT_ENV)) or DEFAULT_ACCEPT
+
+
 def _base_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
@@ -250,7 +261,8 @@ def invoke(
         state = _state(backend, endpoint_name)
     config_name, variant = choose_variant(backend, endpoint, state, target_variant)
     model_name = str(variant.get("ModelName"))
-    in_type, out_type = _base_type(content_type) or DEFAULT_ACCEPT, _base_type(accept) or DEFAULT_ACCEPT
+    in_type = _base_type(content_type) or DEFAULT_ACCEPT
+    out_type = _base_type(accept) or _default_accept(backend, model_name)
     try:
         answer = _answer(backend, state, model_name, body, in_type, out_type)
     except _ContainerError as err:

@@ -253,66 +253,66 @@ def test_retain_deployment_config_reuses_the_last_one(emu: Any) -> None:
     assert "canary phase" in describe(emu)["FailureReason"]
 
 
-@pytest.mark.parametrize(
-    ("config", "part"),
-    [
-        (
-            {
-                **canary(),
-                "RollingUpdatePolicy": {
-                    "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+REFUSED = [
+    (
+        {
+            **canary(),
+            "RollingUpdatePolicy": {
+                "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+                "WaitIntervalInSeconds": 0,
+            },
+        },
+        "1 validation error detected: deploymentConfig: give either BlueGreenUpdatePolicy (blue/green) or RollingUpdatePolicy (rolling), not both.",
+    ),
+    (
+        {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "BIG_BANG", "WaitIntervalInSeconds": 0}
+            }
+        },
+        "Value 'BIG_BANG' at 'deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.type'",
+    ),
+    (canary(size=60), "canarySize.value: 60% must be 1 to 50 percent of the new fleet's capacity"),
+    (
+        {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 0}
+            }
+        },
+        "trafficRoutingConfiguration.canarySize: required when Type is CANARY.",
+    ),
+    (
+        {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "LINEAR",
                     "WaitIntervalInSeconds": 0,
-                },
-            },
-            "give either BlueGreenUpdatePolicy (blue/green) or RollingUpdatePolicy (rolling), not both",
-        ),
-        (
-            {
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "BIG_BANG", "WaitIntervalInSeconds": 0}
+                    "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1},
                 }
-            },
-            "Value 'BIG_BANG' at 'deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.type'",
-        ),
-        (canary(size=60), "60% must be 1 to 50 percent of the new fleet's capacity"),
-        (
-            {
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 0}
-                }
-            },
-            "canarySize: required when Type is CANARY",
-        ),
-        (
-            {
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {
-                        "Type": "LINEAR",
-                        "WaitIntervalInSeconds": 0,
-                        "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1},
-                    }
-                }
-            },
-            "1 of 1 instances (100%) must be 10 to 50 percent",
-        ),
-        (
-            {
-                **canary(),
-                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}, {"AlarmName": "nope"}]},
-            },
-            "the CloudWatch alarm(s) ['nope'] do not exist",
-        ),
-    ],
-)
-def test_a_refused_deployment_config_changes_nothing(emu: Any, config: dict[str, Any], part: str) -> None:
+            }
+        },
+        "linearStepSize.value: 1 of 1 instances (100%) must be 10 to 50 percent of the new fleet's capacity",
+    ),
+    (
+        {
+            **canary(),
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "errors"}, {"AlarmName": "nope"}]},
+        },
+        "deploymentConfig.autoRollbackConfiguration.alarms: the CloudWatch alarm(s) ['nope'] do not exist",
+    ),
+]
+
+
+def test_a_refused_deployment_config_changes_nothing(emu: Any) -> None:
     before = describe(emu)
-    with pytest.raises(ClientError) as raised:
-        update(emu, config)
-    assert raised.value.response["Error"]["Code"] == "ValidationException"
-    assert part in raised.value.response["Error"]["Message"]
-    after = describe(emu)
-    assert after == {**before, "ResponseMetadata": after["ResponseMetadata"]}
-    assert "LastDeploymentConfig" not in after
+    for config, part in REFUSED:
+        with pytest.raises(ClientError) as raised:
+            update(emu, config)
+        assert raised.value.response["Error"]["Code"] == "ValidationException"
+        assert part in raised.value.response["Error"]["Message"]
+        after = describe(emu)
+        assert after == {**before, "ResponseMetadata": after["ResponseMetadata"]}
+        assert "LastDeploymentConfig" not in after
 
 
 def test_over_http_an_alarm_trigger_rolls_a_canary_back(server: Any, make_job: Any) -> None:

@@ -26,9 +26,14 @@ def emu(autopilot_emulator: Any, make_job: Any) -> Any:
 
 
 def deploy(
-    emu: Any, name: str, keys: str | None = "predicted_label,probability", **variant: Any
+    emu: Any,
+    name: str,
+    keys: str | None = "predicted_label,probability",
+    accept: str | None = None,
+    **variant: Any,
 ) -> dict[str, Any]:
-    """A model of the job's best candidate (answering ``keys``) served by endpoint ``name``."""
+    """A model of the job's best candidate (answering ``keys``, by default in ``accept``) served by
+    endpoint ``name``."""
     sm = emu.client("sagemaker")
     best = sm.describe_auto_ml_job(AutoMLJobName="invoke-job")["BestCandidate"]
     containers = [dict(c) for c in best["InferenceContainers"]]
@@ -36,6 +41,11 @@ def deploy(
         containers[-1]["Environment"] = {
             **containers[-1].get("Environment", {}),
             "SAGEMAKER_INFERENCE_OUTPUT": keys,
+        }
+    if accept:
+        containers[-1]["Environment"] = {
+            **containers[-1].get("Environment", {}),
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": accept,
         }
     sm.create_model(ModelName=f"{name}-model", ExecutionRoleArn=ROLE_ARN, Containers=containers)
     entry = {"VariantName": "AllTraffic", "ModelName": f"{name}-model", "InitialVariantWeight": 1.0}
@@ -79,7 +89,7 @@ def test_csv_rows_get_the_same_predictions_as_batch_transform(emu: Any) -> None:
 
 
 def test_json_lines_in_and_out_and_the_model_response_keys(emu: Any) -> None:
-    deploy(emu, "keys-ep", keys="predicted_label,probabilities,labels")
+    deploy(emu, "keys-ep", keys="predicted_label,probabilities,labels", accept="application/jsonlines")
     csv_text, _ = invoke(emu, "keys-ep", ROWS[0], ContentType="text/csv", Accept="application/jsonlines")
     expected = json.loads(csv_text)
     assert set(expected) == {"predicted_label", "probabilities", "labels"} and expected["labels"] == [
@@ -96,6 +106,9 @@ def test_json_lines_in_and_out_and_the_model_response_keys(emu: Any) -> None:
             Accept="application/jsonlines",
         )
         assert json.loads(text) == expected and answer["ContentType"] == "application/jsonlines"
+    # Without an Accept, the model's default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT).
+    text, answer = invoke(emu, "keys-ep", ROWS[0], ContentType="text/csv")
+    assert json.loads(text) == expected and answer["ContentType"] == "application/jsonlines"
     text, _ = invoke(emu, "keys-ep", "\n".join(ROWS[:2]), ContentType="text/csv", Accept="application/json")
     assert json.loads(text)["predictions"][0] == expected and len(json.loads(text)["predictions"]) == 2
 
@@ -300,3 +313,20 @@ def test_results_queued_through_motos_api_are_answered_first(emu: Any) -> None:
     assert invoke(emu, "queued-ep", ROWS[0], ContentType="text/csv")[0] == "yes,0.87"
     text = invoke(emu, "queued-ep", ROWS[1], ContentType="text/csv")[0]
     assert text != "yes,0.87" and text.split(",")[0] in ("yes", "no")
+
+
+def test_injected_faults_hit_invocations_and_botocore_retries_the_transient_ones(
+    emu: Any, instant_aws_retries: Any
+) -> None:
+    from botocore.config import Config
+
+    deploy(emu, "faulty-ep")
+    retrying = emu.client("sagemaker-runtime", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+    emu.inject_faults(throttle=1, server_errors=1)
+    answer = retrying.invoke_endpoint(EndpointName="faulty-ep", Body=ROWS[0], ContentType="text/csv")
+    assert answer["Body"].read() and answer["ResponseMetadata"]["RetryAttempts"] == 2
+    emu.deny("InvokeEndpoint")
+    with pytest.raises(ClientError) as raised:
+        retrying.invoke_endpoint(EndpointName="faulty-ep", Body=ROWS[0], ContentType="text/csv")
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 0
