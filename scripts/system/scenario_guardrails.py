@@ -27,13 +27,16 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerAutopilot"
 
 class GuardrailScenario:
     """
-    The scenario's three steps, called by the system test: :meth:`prepare` (the endpoint serving an
-    old config, and the run's conf), :meth:`start` once the run is triggered (a thread that fires the
-    alarm at the right moment) and :meth:`check` once the run has finished.
+    The scenario's two steps, called by the system test: :meth:`trigger` (the endpoint serving an
+    old config, the run, and a thread that fires the alarm at the right moment) and :meth:`check`
+    once the run has finished.
 
     :param test: the running system test (its REST API client, report and emulator).
     :param clients: makes boto3 clients of the emulator: ``clients("sagemaker")``.
     """
+
+    #: The job name prefix of the scenario's run (its job is not one of the other scenarios' runs).
+    JOB_PREFIX = "sys-guard"
 
     def __init__(self, test: Any, clients: Any) -> None:
         self.test = test
@@ -68,7 +71,7 @@ class GuardrailScenario:
         )
         sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=OLD_CONFIG)
         return {
-            "job_name_prefix": "sys-guard",
+            "job_name_prefix": self.JOB_PREFIX,
             "bucket": "systest-guardrails",
             "model_package_group": "systest-guardrails",
             "endpoint_name": ENDPOINT,
@@ -76,6 +79,13 @@ class GuardrailScenario:
             "rollout": ROLLOUT,
             "threshold": 0.0,
         }
+
+    def trigger(self, dag_id: str) -> None:
+        """Prepare the endpoint, trigger the run through the REST API and start watching it."""
+        self.test.api.unpause(dag_id)
+        self.test.api.trigger(dag_id, self.run_id, self.prepare())
+        log(f"guardrails: triggered {self.run_id} (endpoint {ENDPOINT} on {OLD_CONFIG}, rollout {ROLLOUT})")
+        self.start(dag_id)
 
     def start(self, dag_id: str) -> None:
         """Watch the run; when its deploy is deferred and the canary bakes, set the alarm to ALARM."""
