@@ -500,10 +500,10 @@ class HaTest:
                 job = wait_until(f"{name}-r to register its job", registered, 120, 1)
                 self.triggerer_jobs[f"{name}-r"] = job
 
-                def moved(job: int = job) -> bool:
+                def taken_over(job: int = job) -> bool:
                     return set(self.trigger_owners()) == {job}
 
-                wait_until(f"every trigger to move to {name}-r", moved, 180, 2)
+                wait_until(f"every trigger to move to {name}-r", taken_over, 180, 2)
             elif name.startswith("worker"):
                 self.start_worker(int(name.split("-")[1]), generation=3)
             else:
