@@ -17,7 +17,7 @@ from moto.sagemaker.utils import arn_formatter
 from moto.utilities.paginator import paginate
 
 from airflow_autopilot.core.clock import parse_timestamp
-from airflow_autopilot.emulator import controls, guardrails, settings
+from airflow_autopilot.emulator import controls, guardrails
 from airflow_autopilot.emulator.events import send_model_package_state_change
 from airflow_autopilot.emulator.job_validation import validate_create_request, validate_create_v2_request
 from airflow_autopilot.emulator.lifecycle import EmulatedAutoMLJob
