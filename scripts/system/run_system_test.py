@@ -647,7 +647,9 @@ class SystemTest:
             summary["AutoMLJobName"]
             for summary in listed
             # the other scenarios' own jobs
-            if not summary["AutoMLJobName"].startswith((scenario_events.JOB_PREFIX, GuardrailScenario.JOB_PREFIX))
+            if not summary["AutoMLJobName"].startswith(
+                (scenario_events.JOB_PREFIX, GuardrailScenario.JOB_PREFIX)
+            )
         )
         expected = sorted(self.job_names().values())
         self.report.check(
