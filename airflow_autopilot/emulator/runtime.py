@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 from urllib.parse import unquote
 
 from moto.core.common_types import TYPE_RESPONSE
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
 from moto.sagemaker.models import sagemaker_backends
 from moto.sagemaker.utils import arn_formatter
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
@@ -23,6 +26,35 @@ def _header(headers: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
+class _Throttled(ServiceException):
+    code, message = "ThrottlingException", "Rate exceeded (injected by the autopilot emulator)."
+
+
+class _InternalFailure(ServiceException):
+    code, message = "InternalFailure", "An internal error occurred (injected by the autopilot emulator)."
+
+
+class _AccessDenied(ServiceException):
+    code = "AccessDeniedException"
+    message = "User is not authorized to perform: sagemaker:InvokeEndpoint (denied by the autopilot emulator)"
+
+
+class _ExpiredToken(ServiceException):
+    code, message = (
+        "ExpiredTokenException",
+        "The security token included in the request is expired (injected)",
+    )
+
+
+#: The error each injected fault (:func:`controls.inject_faults`) answers an InvokeEndpoint with.
+_FAULTS: dict[str, type[ServiceException]] = {
+    controls.FAULT_THROTTLE: _Throttled,
+    controls.FAULT_SERVER_ERROR: _InternalFailure,
+    controls.FAULT_ACCESS_DENIED: _AccessDenied,
+    controls.FAULT_EXPIRED_TOKEN: _ExpiredToken,
+}
+
+
 class RuntimeResponse(SageMakerRuntimeResponse):
     """moto's sagemaker-runtime responses with InvokeEndpoint answered by the deployed candidate."""
 
@@ -33,6 +65,16 @@ class RuntimeResponse(SageMakerRuntimeResponse):
         """The endpoint's ARN, which moto's access control (IAM enforced) matches policies against."""
         return arn_formatter("endpoint", self._endpoint_name().lower(), self.current_account, self.region)
 
+    def _fault(self, fault: str) -> TYPE_RESPONSE:
+        error = _FAULTS.get(fault, _InternalFailure)()
+        with warnings.catch_warnings():
+            # Codes outside sagemaker-runtime's model: moto warns but serializes them correctly.
+            warnings.simplefilter("ignore", UserWarning)
+            status, headers, body = self.serialized(ActionResult(error))
+        status = 500 if isinstance(error, _InternalFailure) else 400
+        headers["status"] = status
+        return status, headers, body
+
     def invoke_endpoint(self) -> TYPE_RESPONSE:
         """InvokeEndpoint: the candidate's predictions, ``ModelError`` or ``ValidationError``.
 
@@ -40,6 +82,9 @@ class RuntimeResponse(SageMakerRuntimeResponse):
         are answered first, in order, as moto documents, so tests written against moto keep working.
         """
         controls.count_request("InvokeEndpoint", _header(self.headers, "User-Agent") or "")
+        fault = controls.take_fault("InvokeEndpoint", None)
+        if fault is not None:
+            return self._fault(fault)
         if self.sagemakerruntime_backend.results_queue:
             return super().invoke_endpoint()
         body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()

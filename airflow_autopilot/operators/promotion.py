@@ -687,8 +687,10 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
         self, context: Context, event: dict[str, Any] | None = None, result: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """
-        Resume after :class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger`: the result on
-        success, else fail with the trigger's message (the FailureReason for a Failed endpoint).
+        Resume after :class:`~airflow_autopilot.triggers.AutopilotEndpointTrigger`: push the event's
+        rollout record; the result when promoted, else fail: with
+        :class:`~airflow_autopilot.core.rollout.AutopilotRolledBack` for a rollback, with the trigger's
+        message otherwise (the FailureReason for a Failed endpoint).
         """
         if isinstance(event, Mapping):
             self.report_rollout(context, event.get("rollout"), str(event.get("message") or ""))

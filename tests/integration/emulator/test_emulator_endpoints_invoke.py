@@ -313,3 +313,20 @@ def test_results_queued_through_motos_api_are_answered_first(emu: Any) -> None:
     assert invoke(emu, "queued-ep", ROWS[0], ContentType="text/csv")[0] == "yes,0.87"
     text = invoke(emu, "queued-ep", ROWS[1], ContentType="text/csv")[0]
     assert text != "yes,0.87" and text.split(",")[0] in ("yes", "no")
+
+
+def test_injected_faults_hit_invocations_and_botocore_retries_the_transient_ones(
+    emu: Any, instant_aws_retries: Any
+) -> None:
+    from botocore.config import Config
+
+    deploy(emu, "faulty-ep")
+    retrying = emu.client("sagemaker-runtime", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+    emu.inject_faults(throttle=1, server_errors=1)
+    answer = retrying.invoke_endpoint(EndpointName="faulty-ep", Body=ROWS[0], ContentType="text/csv")
+    assert answer["Body"].read() and answer["ResponseMetadata"]["RetryAttempts"] == 2
+    emu.deny("InvokeEndpoint")
+    with pytest.raises(ClientError) as raised:
+        retrying.invoke_endpoint(EndpointName="faulty-ep", Body=ROWS[0], ContentType="text/csv")
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 0
