@@ -92,7 +92,7 @@ def test_rollback_dag_restores_the_previous_approved_version(emulator, run_dag):
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == second["EndpointConfigName"]
 
     dag = load_dag_file(DAGS / "example_autopilot_rollback.py", "example_autopilot_rollback")
-    dag_run, xcoms = run_dag(dag, run_conf={"rollout": "canary:50%:1s"})
+    dag_run, xcoms = run_dag(dag, run_conf={"rollout": "canary:50%:0s"})
 
     states = task_states(dag_run)
     assert dag_run.state == "success", states
