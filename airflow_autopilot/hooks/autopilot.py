@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,6 +26,7 @@ from airflow_autopilot.core.waits.loop import drive
 from airflow_autopilot.core.waits.pace import DEFAULT_MAX_BACKOFF_SECONDS, CallLimits, call_limits
 from airflow_autopilot.core.waits.progress import ProgressReporter
 from airflow_autopilot.exceptions import AutopilotJobNotFound
+from airflow_autopilot.hooks.sessions import client_cache
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
@@ -76,11 +79,42 @@ class AutopilotHook(AwsBaseHook):
     def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
         """AwsBaseHook's client with the package's error handling
         (:func:`~airflow_autopilot.core.errors.guarded_client`); a deferrable one (an async context)
-        is left to its user."""
-        client = super().get_client_type(*args, **kwargs)
-        if not hasattr(client, "meta"):
-            return client
-        return guarded_client(client, self.caller)
+        is left to its user. Inside :func:`~airflow_autopilot.hooks.sessions.shared_clients`, a
+        synchronous client is shared with the hooks of the same settings."""
+
+        def create() -> Any:
+            client = super(AutopilotHook, self).get_client_type(*args, **kwargs)
+            if not hasattr(client, "meta"):
+                return client
+            return guarded_client(client, self.caller)
+
+        cache = client_cache()
+        if cache is None or kwargs.get("deferrable") or self.conn_config.role_arn:
+            return create()
+        return cache.get(self._client_key("client", args, kwargs), create)
+
+    def _client_key(self, *parts: Any) -> str:
+        """Everything a client of this hook depends on, for
+        :func:`~airflow_autopilot.hooks.sessions.shared_clients`: the connection (credentials,
+        endpoint, extras), region, ``verify``, botocore config, caller and the AWS environment."""
+        conn = self.conn_config
+        config = self.config
+        return json.dumps(
+            [
+                self.service_name,
+                self.region_name,
+                [conn.conn_id, conn.login, conn.password, conn.aws_session_token, conn.profile_name],
+                conn.get_service_endpoint_url(service_name=self.service_name),
+                conn.extra_config,
+                self.verify,
+                {name: getattr(config, name, None) for name in sorted(Config.OPTION_DEFAULTS)},
+                self.caller,
+                sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "AIRFLOW_CTX_"))),
+                parts,
+            ],
+            sort_keys=True,
+            default=repr,
+        )
 
     @property
     def config(self) -> Config:
@@ -138,20 +172,14 @@ class AutopilotHook(AwsBaseHook):
         """A client like :attr:`conn` with ``limits`` applied (standard retries), cached per limits."""
         client = self._bounded_clients.get(limits)
         if client is None:
-            config = self.config.merge(
-                Config(
-                    connect_timeout=limits.connect_timeout,
-                    read_timeout=limits.read_timeout,
-                    retries={"mode": "standard", "total_max_attempts": limits.attempts},
+            cache = client_cache()
+            if cache is not None and not self.conn_config.role_arn:
+                client = cache.get(
+                    self._client_key("bounded", limits), lambda: self._new_bounded_client(limits)
                 )
-            )
-            client = self._bounded_session.client(
-                service_name="sagemaker",
-                endpoint_url=self.conn_config.get_service_endpoint_url(service_name="sagemaker"),
-                config=self._get_config(config),
-                verify=self.verify,
-            )
-            self._bounded_clients[limits] = guarded_client(client, self.caller)
+            else:
+                client = self._new_bounded_client(limits)
+            self._bounded_clients[limits] = client
         return client
 
     def connection_extras(self) -> dict[str, Any]:
@@ -169,6 +197,22 @@ class AutopilotHook(AwsBaseHook):
             "s3",
             endpoint_url=self.conn_config.get_service_endpoint_url(service_name="s3"),
             config=self._get_config(),
+            verify=self.verify,
+        )
+        return guarded_client(client, self.caller)
+
+    def _new_bounded_client(self, limits: CallLimits) -> Any:
+        config = self.config.merge(
+            Config(
+                connect_timeout=limits.connect_timeout,
+                read_timeout=limits.read_timeout,
+                retries={"mode": "standard", "total_max_attempts": limits.attempts},
+            )
+        )
+        client = self._bounded_session.client(
+            service_name="sagemaker",
+            endpoint_url=self.conn_config.get_service_endpoint_url(service_name="sagemaker"),
+            config=self._get_config(config),
             verify=self.verify,
         )
         return guarded_client(client, self.caller)

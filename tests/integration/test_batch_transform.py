@@ -16,6 +16,9 @@ from airflow_autopilot.operators.transform import AutopilotBatchTransformOperato
 from airflow_autopilot.sensors import AutopilotModelApprovalSensor
 from tests.conftest import DATA_BUCKET, ROLE_ARN
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 ROWS = ["25,2000", "31,4100", "47,1200"]
 
 

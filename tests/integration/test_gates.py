@@ -10,6 +10,9 @@ from airflow_autopilot.core.promotion import PromotionInputError
 from airflow_autopilot.operators.promotion import DECISION_XCOM_KEY, AutopilotPromotionBranchOperator
 from tests.helpers import RecordingTI
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 
 @pytest.fixture
 def emu(autopilot_emulator):

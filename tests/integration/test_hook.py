@@ -8,6 +8,9 @@ from airflow_autopilot.exceptions import AutopilotJobNotFound, AutopilotValidati
 from airflow_autopilot.hooks import DEFAULT_RETRIES, AutopilotHook
 from tests.conftest import job_request
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 
 @pytest.fixture
 def hook(autopilot_emulator):

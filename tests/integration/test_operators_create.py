@@ -17,6 +17,9 @@ from airflow_autopilot.operators import AutopilotCreateJobOperator
 from tests.conftest import DATA_BUCKET, ROLE_ARN, upload_training_data
 from tests.helpers import RUN_STARTED, make_context, operator
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 
 @pytest.fixture
 def emu(autopilot_emulator, emulated_clock):

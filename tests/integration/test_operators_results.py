@@ -15,6 +15,9 @@ from airflow_autopilot.operators import (
 )
 from tests.helpers import endpoint_backend
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 DEPLOY = {"ModelDeployConfig": {"AutoGenerateEndpointName": True}}
 
 

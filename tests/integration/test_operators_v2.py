@@ -23,6 +23,9 @@ from airflow_autopilot.operators import (
 from tests.conftest import ROLE_ARN
 from tests.helpers import make_context, sensor
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 BUCKET = "v2-data"
 #: Stages of 30 s on the emulator clock: the job is still running when the test stops it.
 SLOW = {"autopilot-emulator:stage-seconds": "30"}

@@ -21,6 +21,9 @@ from airflow_autopilot.operators.promotion import (
 from tests.conftest import ROLE_ARN
 from tests.helpers import RecordingTI, candidate, endpoint_backend
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 GROUP = "churn-models"
 
 

@@ -11,6 +11,9 @@ from airflow_autopilot.exceptions import AutopilotJobFailed, AutopilotJobNotFoun
 from airflow_autopilot.hooks import AutopilotHook
 from tests.conftest import ONE_ATTEMPT
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 
 @pytest.fixture
 def fast_hook(autopilot_emulator, emulated_clock):
