@@ -108,6 +108,24 @@ def group_usage(group: int) -> tuple[float, int]:
     return ticks / os.sysconf("SC_CLK_TCK"), rss
 
 
+def descendants(root: int) -> set[int]:
+    """Every live process below ``root`` (children, their children ...), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in found}
+        found |= frontier
+    return found
+
+
 def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return math.nan
@@ -356,7 +374,7 @@ class HaTest:
         pids = {int(r[0]) for r in rows if r[0]}
         victim = None
         for name, process in self.airflow.components.items():
-            if name.startswith("worker") and process.running() and pids & set(dep.group_members(process.pid)):
+            if name.startswith("worker") and process.running() and pids & descendants(process.pid):
                 victim = name
         if victim is None:  # the pid column lags: the worker whose group has a task process
             busy = [
@@ -370,7 +388,13 @@ class HaTest:
         # which of the running ones were on it is told apart afterwards (they never deferred).
         running = self.sql("SELECT run_id, task_id FROM task_instance WHERE state = 'running'")
         self.running_at_kill = {(r[0], r[1]) for r in running}
+        children = descendants(process.pid)  # a task process may run in a session of its own
         self.processes.stop(process, kill=True)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         log(f"SIGKILLed {victim} (pid {process.pid}) while {held} was being created")
         self.control("DELETE", "hold", ha=True)
         index = int(victim.split("-")[1])
