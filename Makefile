@@ -13,7 +13,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= True
 
-.PHONY: install test test-sdk sdk-constraints test-all test-full-faults test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test system-test-ha system-test-2.11 clean
+.PHONY: install test test-sdk sdk-constraints test-all test-full-faults test-slow test-matrix test-leg constraints lint typecheck demo bench docs dist test-wheel system-test system-test-ha system-test-2.11 clean
 
 install: $(STAMP)
 
@@ -72,6 +72,12 @@ test-all: install
 FAULT_SUITES := tests/system/test_fault_suite.py tests/system/test_fault_suite_deferred.py
 test-full-faults: install
 	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) --hypothesis-profile=full $(FAULT_SUITES)
+
+# The cases marked slow (IAM enforcement sweeps, guardrailed deploys deferred under dag.test(),
+# deadline and bad-data cases, reruns): about 2 minutes on 2 cores. CI's main leg; the fault suites
+# run in test-full-faults and the artifact check in test-wheel's `make dist`.
+test-slow: install
+	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) -m slow --ignore=tests/dist $(addprefix --ignore=,$(FAULT_SUITES))
 
 # The other legs of the matrix (Airflow 2.11, 3.0, 3.1, 3.2; 3.3 on Python 3.10 and 3.13; every
 # direct dependency at its declared floor), each in its own venv under .matrix/ with the fast suite

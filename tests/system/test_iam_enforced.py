@@ -119,7 +119,9 @@ def test_a_denied_deploy_fails_naming_action_operator_and_docs_and_creates_nothi
     assert dag_run.state == "failed"
     assert states["deploy"] == "failed" and states["register"] == "success", states
     printed = printed_text(capfd, caplog)
-    assert "not authorized to perform: sagemaker:DescribeModel" in printed
+    # The DAG's smoke test needs ReadModel (sagemaker:DescribeModel), so the policy still lets the
+    # deploy look its model up: the first refused call is CreateModel.
+    assert "not authorized to perform: sagemaker:CreateModel" in printed
     assert "AutopilotDeployCandidateOperator cannot run" in printed
     assert "statement 'Models'" in printed and DOCS_PAGE in printed
     # Nothing half-created: the denied deploy left no model, endpoint config or endpoint.
