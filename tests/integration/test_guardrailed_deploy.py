@@ -13,6 +13,7 @@ from airflow_autopilot.core.rollout import AutopilotRolledBack
 from airflow_autopilot.emulator import controls
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.operators.promotion import ROLLOUT_XCOM_KEY
+from tests.airflow_versions import execute_in_thread
 from tests.helpers import RecordingTI, candidate
 from tests.integration.test_promotion_reruns import ROLLBACK, deployer
 
@@ -165,7 +166,8 @@ def guarded(handle, best, **kwargs):
     """An endpoint serving ``best`` on ``handle`` (the in-process emulator or the server), stages of
     30 s from then on, and the deploy operator that updates it with a canary watching an alarm."""
     connection = {"aws_conn_id": kwargs.pop("aws_conn_id", None)}
-    first = deployer(best, **connection).execute({})
+    # Maybe in a worker thread (the deferred case): Airflow 2 needs its safeguard set up there.
+    first = execute_in_thread(deployer(best, **connection), {})
     alarm(handle, "churn-5xx")
     handle.configure(stage_seconds=STAGE)
     kwargs = {
@@ -208,8 +210,6 @@ async def test_a_deferred_quiet_canary_walks_every_phase_and_promotes(server):
 
     from airflow.providers.common.compat.sdk import TaskDeferred
 
-    from tests.airflow_versions import execute_in_thread
-
     first, op = await asyncio.to_thread(
         guarded, server, candidate(), deferrable=True, aws_conn_id="aws_default"
     )
@@ -235,8 +235,6 @@ async def test_a_deferred_rollback_is_never_a_success(server):
     import asyncio
 
     from airflow.providers.common.compat.sdk import TaskDeferred
-
-    from tests.airflow_versions import execute_in_thread
 
     first, op = await asyncio.to_thread(
         guarded, server, candidate(), deferrable=True, rollout="linear:50%:120s", aws_conn_id="aws_default"
