@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
+from airflow_autopilot.aio.clients import ClientConnection
 from airflow_autopilot.core.clock import Clock, default_clock, parse_timestamp
 from airflow_autopilot.core.events import (
     DEFAULT_LOOKBACK_SECONDS,
@@ -49,7 +50,7 @@ def _require_airflow_3(what: str) -> None:
         )
 
 
-class AutopilotJobCompletedTrigger(BaseEventTrigger):
+class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
     """
     An ``AssetWatcher`` trigger that fires one event per finished Autopilot job matching its filter,
     wherever the job was started (Studio, a notebook, the SDK, another Airflow).
@@ -138,24 +139,12 @@ class AutopilotJobCompletedTrigger(BaseEventTrigger):
         except ValueError as err:
             raise EventFilterError(f"finished_after: {err}") from None
         self.finished_after = parsed.isoformat() if parsed else None
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = dict(botocore_config) if botocore_config else None
+        self.hold_connection(aws_conn_id, region_name, verify, botocore_config)
         self.poll_interval = float(poll_interval)
         self.lookback_seconds = float(lookback_seconds)
         self.settle_seconds = float(settle_seconds)
         #: Not serialized: a triggerer always runs on the default clock.
         self.clock = clock
-
-    def connection(self) -> dict[str, Any]:
-        """The shared-client key arguments: connection id, region, verify and botocore config."""
-        return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": self.botocore_config,
-        }
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (

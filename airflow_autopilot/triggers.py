@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_autopilot.aio.clients import client_key, describe_job, shared_client
+from airflow_autopilot.aio.clients import ClientConnection, client_key, describe_job, shared_client
 from airflow_autopilot.aio.poller import DEFAULT_FALLBACK_DESCRIBES_PER_SECOND, Watch, shared_poller
 from airflow_autopilot.core.clock import Clock
 from airflow_autopilot.core.defaults import DEFAULT_CANDIDATE_COUNT_INTERVAL, DEFAULT_NOT_FOUND_GRACE_SECONDS
@@ -63,7 +63,7 @@ def describe_poll(wait: Any, call: Callable[[], Awaitable[Any]]) -> Callable[[],
     return poll
 
 
-class AutopilotBaseTrigger(BaseTrigger):
+class AutopilotBaseTrigger(ClientConnection, BaseTrigger):
     """
     What both triggers hold: connection names (never credentials) and the wait's pace and deadline.
     ``serialize()`` returns every constructor argument, so it round-trips.
@@ -92,24 +92,12 @@ class AutopilotBaseTrigger(BaseTrigger):
         clock: Clock | None = None,
     ) -> None:
         super().__init__()
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = dict(botocore_config) if botocore_config else None
+        self.hold_connection(aws_conn_id, region_name, verify, botocore_config)
         self.poll_interval = float(poll_interval)
         self.timeout_at = timeout_at
         self.max_backoff = float(max_backoff)
         #: Not serialized: a triggerer always runs on the default clock.
         self.clock = clock
-
-    def connection(self) -> dict[str, Any]:
-        """The shared-client key arguments: connection id, region, verify and botocore config."""
-        return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": self.botocore_config,
-        }
 
     def own_kwargs(self) -> dict[str, Any]:
         """The subclass's own constructor arguments (positional one first)."""

@@ -23,6 +23,45 @@ ClientKey = tuple[str | None, str | None, str, str, str]
 SERVICE = "sagemaker"
 
 
+class ClientConnection:
+    """What a trigger holds to reach SageMaker: connection names, never credentials. Its
+    :meth:`connection` is the key of the shared client it polls with."""
+
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None
+    botocore_config: dict[str, Any] | None
+
+    def hold_connection(
+        self,
+        aws_conn_id: str | None,
+        region_name: str | None,
+        verify: bool | str | None,
+        botocore_config: dict[str, Any] | None,
+    ) -> None:
+        """
+        Keep the connection arguments (a copy of ``botocore_config``).
+
+        :param aws_conn_id: the Airflow AWS connection id (credentials stay in the connection).
+        :param region_name: AWS region override.
+        :param verify: SSL verification override.
+        :param botocore_config: botocore ``Config`` arguments as a JSON-safe dict.
+        """
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = dict(botocore_config) if botocore_config else None
+
+    def connection(self) -> dict[str, Any]:
+        """The shared-client key arguments: connection id, region, verify and botocore config."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": self.botocore_config,
+        }
+
+
 @dataclass(eq=False)
 class _SharedClient:
     """One shared client: the task creating it (shielded from its users' cancellation), its users."""
