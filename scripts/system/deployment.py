@@ -17,10 +17,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Protocol
 
 LOOPBACK = "127.0.0.1"
 #: Marks every process of one run in its environment, so a leftover can be found by process id.
@@ -810,3 +811,95 @@ def aws_connection(endpoint_url: str, access_key: str, secret_key: str) -> str:
     value = json.loads(airflow_conn_value(endpoint_url))
     value["login"], value["password"] = access_key, secret_key
     return json.dumps(value)
+
+
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM, SIGHUP or the overall time limit: stop everything and exit."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class Scenario(Protocol):
+    """What :func:`run_scenario` drives: a test of one deployment and its REST API client, once open."""
+
+    @property
+    def api(self) -> _Closable | None: ...
+
+    def run(self) -> int: ...
+
+    def dump_logs(self) -> None: ...
+
+
+def run_scenario(
+    args: Any,
+    make: Callable[[Path, Processes], Scenario],
+    banner: Callable[[Path], str],
+) -> int:
+    """
+    What every system-test script does around its scenario: a time limit and signals that stop it,
+    a temporary folder of its own, then, however it ends, its logs when it failed, every process it
+    started stopped by process id, and the folder removed (unless ``args.keep``).
+
+    :param args: the parsed arguments (``time_limit``, ``keep``).
+    :param make: builds the scenario from its folder and process registry.
+    :param banner: the first log line, from the folder.
+    :return: the exit status: 0 passed, 1 a check failed, 2 the deployment could not be set up,
+        128 + N for signal N.
+    """
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if signum == signal.SIGALRM:
+            raise Interrupted(f"time limit of {args.time_limit}s reached", 1)
+        raise Interrupted(f"{signal.Signals(signum).name} received", 128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(sig, interrupt)
+    signal.alarm(args.time_limit)
+
+    reap_orphans()
+    root = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    root.chmod(0o755)  # PostgreSQL runs as another user and must reach its folder inside
+    (root / "logs").mkdir()
+    (root / "driver.pid").write_text(f"{os.getpid()}\n")
+    processes = Processes(marker=run_marker(root), registry=root / "processes")
+    test = make(root, processes)
+    status = 2
+    log(banner(root))
+    try:
+        status = test.run()
+    except Interrupted as stop:
+        log(f"interrupted: {stop}")
+        status = stop.status
+    except DeploymentError as error:
+        log(f"deployment failed: {error}")
+        status = 2
+    except Exception:
+        traceback.print_exc()
+        status = 1
+    finally:
+        signal.alarm(0)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # cleaning up is not interrupted
+        if status != 0:
+            test.dump_logs()
+        if test.api is not None:
+            test.api.close()
+        log("stopping everything this run started")
+        processes.stop_all()
+        (root / "driver.pid").unlink(missing_ok=True)  # a finished run: nothing for reap_orphans
+        left = processes.leftovers()
+        if left:
+            log(f"processes of this run still alive: {left}")
+            status = status or 1
+        if args.keep:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+            log(f"removed {root}")
+    return status

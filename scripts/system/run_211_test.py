@@ -16,20 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
-import traceback
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import deployment as dep
 import httpx
-from deployment import DeploymentError, log, wait_until
-from run_system_test import Interrupted, Report
+from deployment import log, wait_until
+from run_system_test import Report
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -48,6 +43,9 @@ class Api:
 
     def __init__(self, base_url: str, user: str, password: str) -> None:
         self.http = httpx.Client(base_url=f"{base_url}/api/v1", timeout=60, auth=(user, password))
+
+    def close(self) -> None:
+        self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
@@ -281,52 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=int, default=1200, help="seconds for the whole test")
     args = parser.parse_args(argv)
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGALRM:
-            raise Interrupted(f"time limit of {args.time_limit}s reached", 1)
-        raise Interrupted(f"{signal.Signals(signum).name} received", 128 + signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, interrupt)
-    signal.alarm(args.time_limit)
-    dep.reap_orphans()
-    root = Path(tempfile.mkdtemp(prefix=dep.TEMP_PREFIX))
-    root.chmod(0o755)
-    (root / "logs").mkdir()
-    (root / "driver.pid").write_text(f"{os.getpid()}\n")
-    processes = dep.Processes(marker=dep.run_marker(root), registry=root / "processes")
-    test = Test211(args, root, processes)
-    status = 2
-    log(f"Airflow 2.11 deployment test in {root} (venv {VENV_BIN.parent})")
-    try:
-        status = test.run()
-    except Interrupted as stop:
-        log(f"interrupted: {stop}")
-        status = stop.status
-    except DeploymentError as error:
-        log(f"deployment failed: {error}")
-        status = 2
-    except Exception:
-        traceback.print_exc()
-        status = 1
-    finally:
-        signal.alarm(0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        if status != 0:
-            test.dump_logs()
-        log("stopping everything this run started")
-        processes.stop_all()
-        (root / "driver.pid").unlink(missing_ok=True)
-        left = processes.leftovers()
-        if left:
-            log(f"processes of this run still alive: {left}")
-            status = status or 1
-        if args.keep:
-            log(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    return dep.run_scenario(
+        args,
+        lambda root, processes: Test211(args, root, processes),
+        lambda root: f"Airflow 2.11 deployment test in {root} (venv {VENV_BIN.parent})",
+    )
 
 
 if __name__ == "__main__":

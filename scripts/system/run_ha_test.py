@@ -32,20 +32,17 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import deployment as dep
 import httpx
 from airflow_api import AirflowAPI, log_text
 from deployment import DeploymentError, log, wait_until
-from run_system_test import Interrupted, Report
+from run_system_test import Report
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -746,54 +743,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=int, default=2400, help="seconds for the whole test")
     args = parser.parse_args(argv)
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGALRM:
-            raise Interrupted(f"time limit of {args.time_limit}s reached", 1)
-        raise Interrupted(f"{signal.Signals(signum).name} received", 128 + signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, interrupt)
-    signal.alarm(args.time_limit)
-    dep.reap_orphans()
-    root = Path(tempfile.mkdtemp(prefix=dep.TEMP_PREFIX))
-    root.chmod(0o755)
-    (root / "logs").mkdir()
-    (root / "driver.pid").write_text(f"{os.getpid()}\n")
-    processes = dep.Processes(marker=dep.run_marker(root), registry=root / "processes")
-    test = HaTest(args, root, processes)
-    status = 2
-    log(f"production-topology test in {root}: {args.waits} waits (Python {sys.version.split()[0]})")
-    try:
-        status = test.run()
-    except Interrupted as stop:
-        log(f"interrupted: {stop}")
-        status = stop.status
-    except DeploymentError as error:
-        log(f"deployment failed: {error}")
-        status = 2
-    except Exception:
-        traceback.print_exc()
-        status = 1
-    finally:
-        signal.alarm(0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        if status != 0:
-            test.dump_logs()
-        if test.api is not None:
-            test.api.close()
-        log("stopping everything this run started")
-        processes.stop_all()
-        (root / "driver.pid").unlink(missing_ok=True)
-        left = processes.leftovers()
-        if left:
-            log(f"processes of this run still alive: {left}")
-            status = status or 1
-        if args.keep:
-            log(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    return dep.run_scenario(
+        args,
+        lambda root, processes: HaTest(args, root, processes),
+        lambda root: (
+            f"production-topology test in {root}: {args.waits} waits (Python {sys.version.split()[0]})"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -32,10 +32,7 @@ import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -43,7 +40,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import deployment as dep
@@ -1115,14 +1111,6 @@ def candidate_problems(candidate: Any, name: str | None) -> list[str]:
 
 
 # --- entry point ---------------------------------------------------------------------------------
-class Interrupted(BaseException):
-    """SIGINT, SIGTERM, SIGHUP or the overall time limit: stop everything and exit."""
-
-    def __init__(self, reason: str, status: int) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
@@ -1147,55 +1135,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGALRM:
-            raise Interrupted(f"time limit of {args.time_limit}s reached", 1)
-        raise Interrupted(f"{signal.Signals(signum).name} received", 128 + signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, interrupt)
-    signal.alarm(args.time_limit)
-
-    dep.reap_orphans()
-    root = Path(tempfile.mkdtemp(prefix=dep.TEMP_PREFIX))
-    root.chmod(0o755)  # PostgreSQL runs as another user and must reach its folder inside
-    (root / "logs").mkdir()
-    (root / "driver.pid").write_text(f"{os.getpid()}\n")
-    processes = dep.Processes(marker=dep.run_marker(root), registry=root / "processes")
-    test = SystemTest(args, root, processes)
-    status = 2
-    log(f"system test in {root} (Python {sys.version.split()[0]}, venv {VENV_BIN.parent})")
-    try:
-        status = test.run()
-    except Interrupted as stop:
-        log(f"interrupted: {stop}")
-        status = stop.status
-    except DeploymentError as error:
-        log(f"deployment failed: {error}")
-        status = 2
-    except Exception:
-        traceback.print_exc()
-        status = 1
-    finally:
-        signal.alarm(0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # cleaning up is not interrupted
-        if status != 0:
-            test.dump_logs()
-        if test.api is not None:
-            test.api.close()
-        log("stopping everything this run started")
-        processes.stop_all()
-        (root / "driver.pid").unlink(missing_ok=True)  # a finished run: nothing for reap_orphans
-        left = processes.leftovers()
-        if left:
-            log(f"processes of this run still alive: {left}")
-            status = status or 1
-        if args.keep:
-            log(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-            log(f"removed {root}")
+    status = dep.run_scenario(
+        args,
+        lambda root, processes: SystemTest(args, root, processes),
+        lambda root: f"system test in {root} (Python {sys.version.split()[0]}, venv {VENV_BIN.parent})",
+    )
     if status == 2:
         print("system-test: the deployment could not be set up (see above); no scenario ran", file=sys.stderr)
     return status
