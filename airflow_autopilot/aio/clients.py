@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from airflow_autopilot.aio.heap import PROCESS_HEAP
 from airflow_autopilot.core.errors import falls_back_to_v2, guarded_client
 from airflow_autopilot.core.job import AutopilotJob
 
@@ -225,6 +226,9 @@ async def shared_client(
     :param verify: SSL verification override.
     :param botocore_config: botocore ``Config`` arguments as a dict.
     """
+    # The first trigger of a triggerer process: Airflow's long-lived heap is complete, and the
+    # triggers starting now allocate enough to set off full collections. Frozen, they skip it.
+    PROCESS_HEAP.freeze_once()
     loop = asyncio.get_running_loop()
     key = client_key(aws_conn_id, region_name, verify, botocore_config)
     clients = _CLIENTS.setdefault(loop, {})

@@ -46,6 +46,9 @@ DEFAULT_FALLBACK_DESCRIBES_PER_SECOND = 5.0
 FIRST_CYCLE_DELAY_SECONDS = 1.0
 #: Concurrent DescribeAutoMLJob calls of one poller.
 MAX_CONCURRENT_DESCRIBES = 16
+#: Waiters a listing's news wakes per turn of the event loop: each runs a step of its own when woken
+#: (progress, a log line), and hundreds in one turn would hold the loop past Airflow's 0.2 s warning.
+WAKE_BATCH = 16
 #: Cycles remembered in :attr:`PollerStats.history` (for the bench and tests).
 HISTORY_LENGTH = 4096
 #: The IAM permission coalesced polling needs on top of sagemaker:DescribeAutoMLJob.
@@ -101,9 +104,15 @@ class Watch:
     _items: deque[AutopilotJob | BaseException | _Listed] = field(default_factory=deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def put(self, item: AutopilotJob | BaseException | _Listed) -> None:
-        """Queue a describe result (or its error), or a list summary (from the poller)."""
+    def put(self, item: AutopilotJob | BaseException | _Listed, *, wake: bool = True) -> None:
+        """Queue a describe result (or its error), or a list summary (from the poller); with
+        ``wake=False`` the waiter sees it when next woken (the poller wakes in batches)."""
         self._items.append(item)
+        if wake:
+            self._ready.set()
+
+    def wake(self) -> None:
+        """Let the waiter read what is queued."""
         self._ready.set()
 
     async def next(self) -> AutopilotJob:
@@ -281,6 +290,8 @@ class CoalescedPoller:
         self._jobs: dict[str, _Tracked] = {}
         # Watchers that see every window listing (event-driven scheduling, docs/events.md).
         self._subscriptions: list[Subscription] = []
+        #: Watches a listing queued news for, not woken yet (:meth:`_wake_listed`).
+        self._unwoken: list[Watch] = []
         # Start of the next list window (server time), once a listing succeeded.
         self._since: datetime | None = None
         # Where the latest listing's window started (every change since then was in it).
@@ -607,7 +618,22 @@ class CoalescedPoller:
             self.list_disabled = False
             log.warning("ListAutoMLJobs works again: back to coalesced polling of %d jobs", len(self._jobs))
         self._after_listing(rows, date, since, full, targets)
+        await self._wake_listed()
         return ("full" if full else "window"), date
+
+    async def _wake_listed(self) -> None:
+        """Wake the waiters a listing queued news for, :data:`WAKE_BATCH` per turn of the loop."""
+        unwoken, self._unwoken = self._unwoken, []
+        try:
+            while unwoken:
+                batch, unwoken = unwoken[:WAKE_BATCH], unwoken[WAKE_BATCH:]
+                for watch in batch:
+                    watch.wake()
+                if unwoken:
+                    await asyncio.sleep(0)  # this batch's waiters (and the loop's timers) run first
+        finally:
+            for watch in unwoken:  # a cycle cancelled midway leaves nobody unwoken
+                watch.wake()
 
     def _window_start(self) -> datetime:
         starts = [] if self._since is None else [self._since]
@@ -750,7 +776,8 @@ class CoalescedPoller:
         tracked.state = state
         hint = tracked.job = AutopilotJob.from_list_summary(row)
         for watch in tracked.watches:
-            watch.put(_Listed(hint))
+            watch.put(_Listed(hint), wake=False)
+            self._unwoken.append(watch)
         tracked.due |= _may_end_a_wait(hint, tracked.watches)
 
     # --- describes --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -233,6 +234,50 @@ async def test_a_wait_that_joins_later_starts_from_what_the_poller_knows(autopil
             assert (await asyncio.wait_for(again.next(), 1)).status == "Completed"
     counts = server.request_counts()
     assert counts["DescribeAutoMLJob"] == 1 and counts["ListAutoMLJobs"] == 1  # a window, no full listing
+
+
+async def test_a_listing_that_changes_many_jobs_wakes_their_waiters_a_batch_per_loop_turn(
+    autopilot_emulator_server,
+):
+    """Hundreds of waiters woken in one turn of the event loop would each run their step (progress,
+    a log line) before the loop's timers: Airflow's triggerer watchdog among them."""
+    server = autopilot_emulator_server
+    names = [f"poll-fan-{i}" for i in range(4)]
+    create_jobs(server, names, IDLE)
+    seen = {name: from_hand_off(data) for name, data in handed_off_all(server, names).items()}
+    poller = CoalescedPoller(run_loop=False)
+    turn = 0
+    woken_in_turn: list[int] = []
+
+    async def count_turns() -> None:
+        nonlocal turn
+        while True:
+            turn += 1
+            await asyncio.sleep(0)
+
+    async def wait_for_progress(watch) -> None:
+        assert await watch.next_or_progress() is None  # progress: no verdict, no describe
+        woken_in_turn.append(turn)
+
+    counting = asyncio.create_task(count_turns())
+    async with emulator_client(server) as client, AsyncExitStack() as stack:
+        watches = [
+            await stack.enter_async_context(
+                poller.watch(name, WaitCriteria(), 60.0, client=client, seen=seen[name])
+            )
+            for name in names
+            for _ in range(50)  # 200 waiters on 4 jobs
+        ]
+        waiting = [asyncio.create_task(wait_for_progress(w)) for w in watches]
+        await asyncio.sleep(0)
+        server.advance(150_000)  # every job moves on: the next listing shows all four changed
+        await poller.cycle(client)
+        await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    counting.cancel()
+    per_turn = Counter(woken_in_turn)
+    assert len(woken_in_turn) == 200  # every waiter heard of its job's change
+    assert max(per_turn.values()) <= poller_module.WAKE_BATCH, per_turn
+    assert len(per_turn) >= 200 / poller_module.WAKE_BATCH
 
 
 # --- the server's clock ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from airflow_autopilot.aio import clients
+from airflow_autopilot.aio.heap import HeapFreezer
 from airflow_autopilot.core.job import AutopilotJob, server_time
 from airflow_autopilot.core.waits.job import hand_off
 from airflow_autopilot.triggers import AutopilotJobTrigger
@@ -88,6 +89,10 @@ async def test_many_triggers_starting_together_never_block_the_loop(server, monk
     seen = hand_offs(server, names)
     # A fresh triggerer: the service data is read by the first shared client of the process.
     monkeypatch.setattr(clients, "_LOADER", None)
+    # Its first trigger freezes the heap (recorded here: the test process stays as it is).
+    froze: list[bool] = []
+    freezer = HeapFreezer(argv=["airflow", "triggerer"], environ={}, freeze=lambda: froze.append(True))
+    monkeypatch.setattr(clients, "PROCESS_HEAP", freezer)
     triggers = [
         fast_trigger(AutopilotJobTrigger, n, poll_interval=0.2, last_seen=seen[n])
         for n in names
@@ -114,6 +119,7 @@ async def test_many_triggers_starting_together_never_block_the_loop(server, monk
     assert counts.get("DescribeAutoMLJob", 0) == 0  # hand-offs: no describe at start
     assert probe.worst < BLOCKED, f"the loop was blocked for {probe.worst:.3f} s"
     assert clients.open_client_count() == 0
+    assert froze == [True]  # one freeze for the process, however many triggers started
 
 
 async def test_a_trigger_cancelled_while_the_client_is_created_leaves_nothing_behind(server):
