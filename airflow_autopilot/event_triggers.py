@@ -6,22 +6,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.aio.clients import ClientConnection
 from airflow_autopilot.core.clock import Clock, default_clock, parse_timestamp
 from airflow_autopilot.core.events import (
+    DEFAULT_CONFIRM_SECONDS,
+    DEFAULT_LEASE_SECONDS,
     DEFAULT_LOOKBACK_SECONDS,
     DEFAULT_SETTLE_SECONDS,
+    REPORTED,
+    Ack,
     EventFilterError,
     JobEventFilter,
     ack_tag_key,
     check_watcher_id,
-    claim_owner,
     claim_value,
+    decide,
     finished_order,
     job_event,
+    reported_value,
     tag_dict,
 )
 from airflow_autopilot.core.job import AutopilotJob
@@ -57,14 +62,17 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
 
     It shares the triggerer's coalesced poller: every cycle's ListAutoMLJobs window serves the
     deferred waits and every watcher of the same connection at once. A job that matches by name and
-    status is then read once (ListTags, DescribeAutoMLJob) and claimed with an acknowledgement tag
-    written on the job before the event is yielded, so it is reported once per ``watcher_id`` across
-    restarts, failover and downtime (docs/events.md, Exactly once).
+    status is then read once (ListTags, DescribeAutoMLJob) and reported in two phases on an
+    acknowledgement tag on the job: ``claimed`` (fenced) before the event is yielded, ``reported``
+    once the event is known stored. A claim whose run stopped before that is reported again when its
+    lease ends, so each job is reported once per ``watcher_id`` across restarts, kills, failover and
+    downtime, with one stated window of at least once (docs/events.md, Exactly once).
 
     Each event's payload (the asset event's ``extra["payload"]``):
     ``{"watcher_id", "job_name", "job_arn", "status", "secondary_status", "api_version",
     "problem_type", "end_time", "failure_reason", "best_candidate", "objective_metric",
-    "objective_value"}``.
+    "objective_value", "redelivery"}``; ``redelivery`` is true when an earlier report of the job may
+    have been stored too (the DAG must be idempotent on ``job_name``).
 
     :param name_prefix: report only jobs whose name starts with this.
     :param name_pattern: report only jobs whose name matches this regular expression (full match).
@@ -85,6 +93,10 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
     :param lookback_seconds: without a high-water mark (a first start; Airflow before 3.3), look
         this far back for finished jobs not reported yet.
     :param settle_seconds: pause between writing a claim and reading it back (the failover fence).
+    :param confirm_seconds: pause between yielding an event and marking the job reported (the
+        triggerer stores a yielded event within a second or two).
+    :param lease_seconds: how long another run's claim not yet marked reported is respected; after
+        it, the job is reported again. Must exceed ``settle_seconds + confirm_seconds``.
     :param clock: the clock to read and sleep on (default:
         :func:`~airflow_autopilot.core.clock.default_clock`); not serialized.
     :raises EventFilterError: (a ``ValueError``) for a bad filter, naming the parameter.
@@ -109,6 +121,8 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
         finished_after: str | None = None,
         lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        confirm_seconds: float = DEFAULT_CONFIRM_SECONDS,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Clock | None = None,
     ) -> None:
         _require_airflow_3(type(self).__name__)
@@ -129,11 +143,18 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
         for field_name, seconds in (
             ("lookback_seconds", lookback_seconds),
             ("settle_seconds", settle_seconds),
+            ("confirm_seconds", confirm_seconds),
+            ("lease_seconds", lease_seconds),
         ):
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
                 raise EventFilterError(
                     f"{field_name}: must be a number of seconds, 0 or more; got {seconds!r}"
                 )
+        if not lease_seconds > settle_seconds + confirm_seconds:
+            raise EventFilterError(
+                f"lease_seconds: must exceed settle_seconds + confirm_seconds ({settle_seconds:g} + "
+                f"{confirm_seconds:g}), or a live claimant's claim would be taken over; got {lease_seconds:g}"
+            )
         try:
             parsed = parse_timestamp(finished_after)
         except ValueError as err:
@@ -143,6 +164,8 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
         self.poll_interval = float(poll_interval)
         self.lookback_seconds = float(lookback_seconds)
         self.settle_seconds = float(settle_seconds)
+        self.confirm_seconds = float(confirm_seconds)
+        self.lease_seconds = float(lease_seconds)
         #: Not serialized: a triggerer always runs on the default clock.
         self.clock = clock
 
@@ -157,6 +180,8 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
                 "finished_after": self.finished_after,
                 "lookback_seconds": self.lookback_seconds,
                 "settle_seconds": self.settle_seconds,
+                "confirm_seconds": self.confirm_seconds,
+                "lease_seconds": self.lease_seconds,
             },
         )
 
@@ -195,7 +220,6 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
         """Yield one event per finished matching job, for as long as the triggerer runs the watcher."""
         from airflow_autopilot.aio.clients import client_key, shared_client
         from airflow_autopilot.aio.poller import shared_poller
-        from airflow_autopilot.core.errors import is_transient
 
         clock = self.clock or default_clock()
         token = uuid.uuid4().hex[:16]  # this run's claims (not a kwarg: the trigger's hash stays put)
@@ -209,69 +233,149 @@ class AutopilotJobCompletedTrigger(ClientConnection, BaseEventTrigger):
                 ack_tag_key(self.watcher_id),
             )
             decided: set[str] = set()
-            retry: dict[str, Mapping[str, Any]] = {}
+            #: Jobs to look at again and when: another run's claim (until its lease ends), or a
+            #: transient error (next cycle). Not decided, so the high-water mark stays before them.
+            later: dict[str, tuple[Mapping[str, Any], datetime]] = {}
+            #: ARNs of jobs whose events this run yielded and a transient error kept unmarked.
+            unmarked: list[str] = []
             async with poller.subscribe(since, self.poll_interval, client=client) as subscription:
                 while True:
                     rows = await subscription.next()
+                    now = clock.now()
                     fresh = {
                         str(r.get("AutoMLJobName")): r
                         for r in rows
                         if self.filter.matches_summary(r) and r.get("AutoMLJobName") not in decided
                     }
-                    candidates = finished_order({**retry, **fresh}.values())
-                    retry = {}
-                    for row in candidates:
+                    due = {name: row for name, (row, when) in later.items() if when <= now}
+                    for name in {**due, **fresh}:
+                        later.pop(name, None)
+                    candidates = finished_order({**due, **fresh}.values())
+                    yielded: list[str] = []
+                    for row, outcome in zip(
+                        candidates, await self.claim(client, candidates, token, clock), strict=True
+                    ):
                         name = str(row.get("AutoMLJobName"))
-                        try:
-                            payload = await self.report(client, row, token, clock)
-                        except Exception as err:
-                            if not is_transient(err):
-                                raise
-                            self.log.warning(
-                                "Checking finished job %s failed (%s): again next cycle", name, err
-                            )
-                            retry[name] = row
+                        if outcome.again_at is not None:
+                            later[name] = (row, outcome.again_at)
                             continue
                         decided.add(name)
-                        if payload is not None:
-                            yield TriggerEvent(payload)
-                    if not retry and candidates and subscription.needs_from is not None:
+                        if outcome.payload is not None:
+                            yield TriggerEvent(outcome.payload)
+                            yielded.append(str(row.get("AutoMLJobArn")))
+                    if yielded:
+                        # Phase two. The triggerer hands events on at its next loop turn (about a
+                        # second) and its supervisor stores them at its next: only then mark them.
+                        await clock.sleep_async(self.confirm_seconds)
+                    unmarked = await self._mark_reported(client, unmarked + yielded, token, clock)
+                    if candidates and not later and not unmarked and subscription.needs_from is not None:
                         await self._store_mark(subscription.needs_from)
 
-    async def report(
-        self, client: Any, row: Mapping[str, Any], token: str, clock: Clock
-    ) -> dict[str, Any] | None:
+    async def claim(
+        self, client: Any, rows: list[Mapping[str, Any]], token: str, clock: Clock
+    ) -> list[_Outcome]:
         """
-        Decide one finished job: the event's payload when this run claimed it, else ``None`` (the
-        filter does not match, or it was reported already, or another watcher's claim won).
+        Phase one for the finished jobs of a cycle, together: read each job's tags and decide
+        (:func:`~airflow_autopilot.core.events.decide`), claim those to report, pause
+        ``settle_seconds`` once, and read the claims back. For each row, in order: the event's
+        payload when this run holds the claim; when to look again when another run holds one (or a
+        transient error hit); else nothing (the filter does not match, or it was reported already).
 
         :param client: the aiobotocore SageMaker client.
-        :param row: the job's ListAutoMLJobs summary.
+        :param rows: the jobs' ListAutoMLJobs summaries.
         :param token: this run's claim token.
-        :param clock: the clock to sleep on between claim and read-back.
+        :param clock: the clock to read, and to sleep on between the claims and their read-back.
         """
         from airflow_autopilot.aio.clients import describe_job
 
-        name, arn = str(row.get("AutoMLJobName")), str(row.get("AutoMLJobArn"))
         key = ack_tag_key(self.watcher_id)
-        tags = await _tags(client, arn)
-        if key in tags:
-            return None  # reported already (by this watcher id, in any run)
-        if any(tags.get(k) != v for k, v in self.filter.tags.items()):
-            return None
-        job: AutopilotJob = await describe_job(client, name)
-        if not self.filter.matches_job(job, tags):
-            return None
-        # The claim: check, write, settle, read back. The last writer wins; one that checked after
-        # another's claim skips it above (docs/events.md, Exactly once).
-        await client.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": claim_value(token, clock.now())}])
+        outcomes = [_Outcome() for _ in rows]
+        claimed: dict[int, tuple[AutopilotJob, str, bool]] = {}
+        for index, row in enumerate(rows):
+            name, arn = str(row.get("AutoMLJobName")), str(row.get("AutoMLJobArn"))
+            try:
+                tags = await _tags(client, arn)
+                decision = decide(tags.get(key), clock.now(), self.lease_seconds, token=token)
+                if decision.action == "skip":
+                    continue  # reported already (by this watcher id, in any run)
+                if decision.action == "wait":
+                    outcomes[index] = _Outcome(again_at=decision.until)  # another run reports it
+                    continue
+                if any(tags.get(k) != v for k, v in self.filter.tags.items()):
+                    continue
+                job: AutopilotJob = await describe_job(client, name)
+                if not self.filter.matches_job(job, tags):
+                    continue
+                value = claim_value(token, clock.now())
+                await client.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": value}])
+            except Exception as err:
+                outcomes[index] = self._again(err, name, clock)
+                continue
+            claimed[index] = (job, arn, decision.redelivery)
+        if not claimed:
+            return outcomes
+        # The fence: the last writer of a claim wins; one that read the tags after another's claim
+        # waits for that claimant above (docs/events.md, Exactly once).
         await clock.sleep_async(self.settle_seconds)
-        owner = claim_owner((await _tags(client, arn)).get(key))
-        if owner != token:
-            self.log.info("Job %s was claimed by another watcher run (%s): not reported here", name, owner)
-            return None
-        self.log.info("Finished job %s (%s): reporting it", name, job.status)
-        return job_event(job, self.watcher_id)
+        for index, (job, arn, redelivery) in claimed.items():
+            try:
+                ack = Ack.parse((await _tags(client, arn)).get(key))
+            except Exception as err:
+                outcomes[index] = self._again(err, job.name, clock)
+                continue
+            if ack is not None and ack.state == REPORTED:
+                continue
+            if ack is None or ack.token != token:
+                self.log.info("Job %s was claimed by another watcher run: not reported here", job.name)
+                at = ack.at if ack is not None and ack.at is not None else clock.now()
+                outcomes[index] = _Outcome(again_at=at + timedelta(seconds=self.lease_seconds))
+                continue
+            if redelivery:
+                self.log.warning(
+                    "Finished job %s was claimed by a watcher run that stopped before its report was "
+                    "known stored: reporting it again (a redelivery)",
+                    job.name,
+                )
+            self.log.info("Finished job %s (%s): reporting it", job.name, job.status)
+            outcomes[index] = _Outcome(payload=job_event(job, self.watcher_id, redelivery=redelivery))
+        return outcomes
+
+    def _again(self, err: Exception, name: str, clock: Clock) -> _Outcome:
+        """A transient AWS error: the job again next cycle; any other error stops the watcher."""
+        from airflow_autopilot.core.errors import is_transient
+
+        if not is_transient(err):
+            raise err
+        self.log.warning("Checking finished job %s failed (%s): again next cycle", name, err)
+        return _Outcome(again_at=clock.now())
+
+    async def _mark_reported(self, client: Any, arns: list[str], token: str, clock: Clock) -> list[str]:
+        """Phase two: mark the jobs whose events were yielded reported; return those a transient
+        error kept unmarked, to try again next cycle."""
+        from airflow_autopilot.core.errors import is_transient
+
+        left = []
+        for arn in arns:
+            value = reported_value(token, clock.now())
+            try:
+                await client.add_tags(
+                    ResourceArn=arn, Tags=[{"Key": ack_tag_key(self.watcher_id), "Value": value}]
+                )
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                self.log.warning("Marking %s reported failed (%s): again next cycle", arn, err)
+                left.append(arn)
+        return left
+
+
+class _Outcome(NamedTuple):
+    """What :meth:`AutopilotJobCompletedTrigger.claim` decided about one job."""
+
+    #: The event to yield, if this run holds the claim.
+    payload: dict[str, Any] | None = None
+    #: When to look at the job again, if it is not decided yet.
+    again_at: datetime | None = None
 
 
 async def _tags(client: Any, arn: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from airflow_autopilot.core.clock import parse_timestamp
@@ -17,6 +18,15 @@ from airflow_autopilot.core.job import ALL_STATUSES, COMPLETED, TERMINAL_STATUSE
 ACK_TAG_PREFIX = "airflow-autopilot:reported:"
 #: Seconds a claimant waits between writing its claim and reading it back (docs/events.md).
 DEFAULT_SETTLE_SECONDS = 3.0
+#: Seconds a claimant waits after yielding an event before it marks the job reported: the
+#: triggerer stores a yielded event within a second or two (docs/events.md, Exactly once).
+DEFAULT_CONFIRM_SECONDS = 10.0
+#: Seconds after which a claim not yet marked reported is taken for the claim of a watcher run that
+#: stopped before its event was known stored, and the job is reported again.
+DEFAULT_LEASE_SECONDS = 300.0
+#: The two states of an acknowledgement tag's value: ``<state>:<token>@<ISO 8601 time>``.
+CLAIMED = "claimed"
+REPORTED = "reported"
 #: How far back a watcher that starts without a high-water mark looks for finished jobs.
 DEFAULT_LOOKBACK_SECONDS = 3 * 24 * 3600.0
 #: The problem types a filter may name (V1 tabular and V2 problem types).
@@ -198,25 +208,115 @@ def tag_dict(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:
     return {str(t["Key"]): str(t.get("Value", "")) for t in tags}
 
 
+@dataclass(frozen=True)
+class Ack:
+    """
+    An acknowledgement tag's value: a job ``claimed`` by a watcher run about to report it, or
+    ``reported`` once that run knows its event stored.
+
+    :param state: :data:`CLAIMED` or :data:`REPORTED`.
+    :param token: the watcher run that wrote it.
+    :param at: when it was written (``None`` if the value carries no readable time).
+    """
+
+    state: str
+    token: str | None
+    at: datetime | None
+
+    @classmethod
+    def parse(cls, value: str | None) -> Ack | None:
+        """The state in a tag's value; ``None`` for no tag. A value in no known form (written by
+        hand, say) counts as reported: the tag's presence is what keeps a job from being reported
+        again, and deleting it is how to ask for that."""
+        if value is None:
+            return None
+        state, _, rest = value.partition(":")
+        if state not in (CLAIMED, REPORTED) or not rest:
+            return cls(REPORTED, None, None)
+        token, _, when = rest.partition("@")
+        try:
+            at = parse_timestamp(when) if when else None
+        except ValueError:
+            at = None
+        return cls(state, token or None, at)
+
+
+def ack_value(state: str, token: str, at: Any) -> str:
+    """
+    An acknowledgement tag's value (``<state>:<token>@<ISO 8601 time>``).
+
+    :param state: :data:`CLAIMED` or :data:`REPORTED`.
+    :param token: the watcher run that writes it.
+    :param at: when (a datetime or an ISO 8601 string).
+    """
+    when = parse_timestamp(at)
+    return f"{state}:{token}@{when.isoformat() if when else ''}"
+
+
 def claim_value(token: str, claimed_at: Any) -> str:
-    """The acknowledgement tag's value: who claimed the report and when (ISO 8601)."""
-    when = parse_timestamp(claimed_at)
-    return f"{token}@{when.isoformat() if when else ''}"
+    """The value of a claim: this watcher run (``token``) is about to report the job."""
+    return ack_value(CLAIMED, token, claimed_at)
+
+
+def reported_value(token: str, reported_at: Any) -> str:
+    """The value of a report known stored: the job is never reported again by this watcher id."""
+    return ack_value(REPORTED, token, reported_at)
 
 
 def claim_owner(value: str | None) -> str | None:
-    """The token of the claim in an acknowledgement tag's value."""
-    if not value:
-        return None
-    return value.split("@", 1)[0]
+    """The watcher run (token) that wrote an acknowledgement tag's value."""
+    ack = Ack.parse(value)
+    return ack.token if ack else None
 
 
-def job_event(job: AutopilotJob, watcher_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Decision:
+    """
+    What a watcher run does with a finished, matching job, given its acknowledgement tag.
+
+    :param action: ``"claim"`` (claim it, then report it), ``"skip"`` (reported already) or
+        ``"wait"`` (another run's claim, still within its lease: look again at ``until``).
+    :param redelivery: the claim replaces one whose run stopped before its event was known stored:
+        that event may have been stored all the same (at least once).
+    :param until: for ``"wait"``, when the other run's lease ends.
+    """
+
+    action: Literal["claim", "skip", "wait"]
+    redelivery: bool = False
+    until: datetime | None = None
+
+
+def decide(value: str | None, now: datetime, lease_seconds: float, *, token: str | None = None) -> Decision:
+    """
+    The rule of docs/events.md, Exactly once: no tag, claim; reported, skip; claimed, wait for the
+    claimant until its lease ends, then claim it again (a redelivery).
+
+    :param value: the acknowledgement tag's value, ``None`` when the job has none.
+    :param now: the current time.
+    :param lease_seconds: how long a claim may stay unconfirmed.
+    :param token: the deciding run's own token: its own claim (left by a transient error before the
+        read-back, so never reported) is claimed again at once, and is no redelivery.
+    """
+    ack = Ack.parse(value)
+    if ack is None:
+        return Decision("claim")
+    if ack.state == REPORTED:
+        return Decision("skip")
+    if token is not None and ack.token == token:
+        return Decision("claim")
+    ends = ack.at + timedelta(seconds=lease_seconds) if ack.at is not None else now
+    if now >= ends:
+        return Decision("claim", redelivery=True)
+    return Decision("wait", until=ends)
+
+
+def job_event(job: AutopilotJob, watcher_id: str, *, redelivery: bool = False) -> dict[str, Any]:
     """
     The event's payload for a finished job (JSON-safe; the asset event's ``extra["payload"]``).
 
     :param job: the job's describe.
     :param watcher_id: the watcher that reports it.
+    :param redelivery: an earlier report of the job may have been stored too (:class:`Decision`).
     """
     best = job.best_candidate or {}
     metric = best.get("FinalAutoMLJobObjectiveMetric") or {}
@@ -238,6 +338,7 @@ def job_event(job: AutopilotJob, watcher_id: str) -> dict[str, Any]:
         "best_candidate": best.get("CandidateName"),
         "objective_metric": metric.get("MetricName") or job.objective_metric,
         "objective_value": metric.get("Value"),
+        "redelivery": redelivery,
     }
 
 

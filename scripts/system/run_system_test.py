@@ -970,6 +970,8 @@ class SystemTest:
 
     # --- the whole run ---------------------------------------------------------------------------
     def run(self) -> int:
+        if self.args.only == "events":
+            return scenario_events.run_alone(self)
         self.deploy()
         self.start_runs()
         events = scenario_events.EventsScenario(self)
@@ -1133,7 +1135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--time-limit", type=int, default=900, help="seconds for the whole test (default %(default)s)"
     )
+    parser.add_argument(
+        "--only",
+        choices=["events"],
+        help="run only this scenario after the deployment (no browser check); default: every scenario",
+    )
     args = parser.parse_args(argv)
+    args.no_browser = args.no_browser or args.only is not None
 
     status = dep.run_scenario(
         args,

@@ -1,12 +1,14 @@
 """
 The event-driven scenario of ``make system-test`` (docs/events.md): Autopilot jobs created through
 boto3 by "someone else" start ``example_autopilot_event_driven`` once each, across the system test's
-triggerer kill and restart and across a downtime of the triggerer in which jobs finished; a model
-version approved through boto3 starts ``example_autopilot_deploy_on_approval`` once (EventBridge to
-SQS to the Amazon provider's SQS trigger, all on the emulator).
+triggerer kill and restart, a triggerer killed between a job's claim and its stored event, and a
+downtime of the triggerer in which a job finished; a model version approved through boto3 starts
+``example_autopilot_deploy_on_approval`` once (EventBridge to SQS to the Amazon provider's SQS
+trigger, all on the emulator).
 
 ``run_system_test.py`` calls :func:`prepare` while deploying, :meth:`EventsScenario.start` once the
-other runs started, and :meth:`EventsScenario.downtime` and :meth:`EventsScenario.check` at the end.
+other runs started, and :meth:`EventsScenario.downtime` and :meth:`EventsScenario.check` at the end;
+with ``--only events`` it runs :func:`run_alone` instead of the other scenarios.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ DEPLOY_DAG = "example_autopilot_deploy_on_approval"
 #: The watcher's name prefix: no other job of the system test starts with it.
 JOB_PREFIX = "systest-evt-"
 QUEUE = "systest-approvals"
+#: The Model Package Group the event-driven example registers in.
+REGISTRY_GROUP = "autopilot-studio-models"
 GROUP = "systest-approvals"
 ENDPOINT = "systest-approved"
 #: Stage seconds of the first three jobs: they finish about 8 stages apart in turn, so each event
@@ -30,6 +34,12 @@ STAGES = (1.0, 2.5, 4.0)
 QUIET_SECONDS = 20.0
 #: How long the scenario counts ListAutoMLJobs calls while waits and watchers share the triggerer.
 FLOOR_WINDOW_SECONDS = 20.0
+#: The watcher's lease here (``AUTOPILOT_EXAMPLE_WATCH_LEASE_SECONDS``): after the kill between a
+#: claim and its stored event, the restarted watcher reports that job again this much later.
+LEASE_SECONDS = 40.0
+#: Stage seconds of the downtime jobs: the first finishes while the triggerer runs (and is killed
+#: right after claiming it), the second while the triggerer is down.
+DOWNTIME_STAGES = (0.5, 3.0)
 SCENARIO = "event-driven"
 
 
@@ -65,6 +75,7 @@ def prepare(test: Any, access_key: str, secret_key: str, region: str) -> dict[st
         "AUTOPILOT_EXAMPLE_WATCH_PREFIX": JOB_PREFIX,
         "AUTOPILOT_EXAMPLE_APPROVAL_QUEUE_URL": url,
         "AUTOPILOT_EXAMPLE_ENDPOINT": ENDPOINT,
+        "AUTOPILOT_EXAMPLE_WATCH_LEASE_SECONDS": f"{LEASE_SECONDS:g}",
     }
 
 
@@ -76,6 +87,9 @@ class EventsScenario:
         self.sagemaker = _client(test, "sagemaker")
         self.jobs: list[str] = []
         self.approved_arn: str | None = None
+        #: The job whose claim the deliberate kill interrupted, if the kill landed before its event
+        #: was stored (the defect this scenario guards against: such a job was never reported).
+        self.killed_claim: str | None = None
 
     def create_jobs(self, stages: tuple[float, ...], label: str) -> list[str]:
         s3 = _client(self.test, "s3")
@@ -171,44 +185,63 @@ class EventsScenario:
             f"watcher in the triggerer when the count started",
         )
 
+    def ack_state(self, name: str) -> str | None:
+        """The state (``claimed``/``reported``) of the watcher's acknowledgement tag on a job."""
+        from airflow_autopilot.core.events import ACK_TAG_PREFIX, Ack
+
+        arn = self.sagemaker.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobArn"]
+        tags = self.sagemaker.list_tags(ResourceArn=arn)["Tags"]
+        values = [t["Value"] for t in tags if t["Key"].startswith(ACK_TAG_PREFIX)]
+        ack = Ack.parse(values[-1]) if values else None  # the emulator appends: the last one counts
+        return ack.state if ack else None
+
     def downtime(self) -> None:
-        """Stop the triggerer; two jobs finish meanwhile; start it again."""
+        """Two more jobs. The triggerer is killed (SIGKILL) the moment the watcher has claimed the
+        first, before its event can be stored (the watcher pauses ``settle_seconds`` after a claim);
+        the second finishes while the triggerer is down; then the triggerer starts again."""
         self.wait_for_events(len(self.jobs), "the first jobs' runs")
         airflow = self.test.airflow
-        triggerer = airflow.components["triggerer"]
-        self.test.processes.stop(triggerer, kill=True)
+        runs_before = len(self.test.api.dag_runs(EVENT_DAG))
+        first, second = self.create_jobs(DOWNTIME_STAGES, "down")
+
+        def claimed() -> bool:
+            return self.ack_state(first) is not None
+
+        wait_until(f"the watcher to claim {first}", claimed, 120, 0.1, alive=self.test.alive)
+        self.test.processes.stop(airflow.components["triggerer"], kill=True)
         del airflow.components["triggerer"]
-        names = self.create_jobs((0.5, 0.5), "down")
+        state, stored = self.ack_state(first), self.stored_events(first)
+        if state == "claimed" and not stored:
+            self.killed_claim = first
+        log(f"triggerer killed with {first} {state}, {stored} asset event(s) stored for it")
 
         def finished() -> bool:
-            return all(
-                self.sagemaker.describe_auto_ml_job(AutoMLJobName=n)["AutoMLJobStatus"] == "Completed"
-                for n in names
-            )
+            return self.sagemaker.describe_auto_ml_job(AutoMLJobName=second)["AutoMLJobStatus"] == "Completed"
 
-        wait_until("the downtime jobs to finish", finished, 120, 1, alive=self.test.alive)
-        runs_before = len(self.test.api.dag_runs(EVENT_DAG))
+        wait_until("the downtime job to finish", finished, 120, 1, alive=self.test.alive)
+        counts, runs = self.events_by_job()
         self.test.report.check(
             SCENARIO,
             "no run starts while the triggerer is down",
-            runs_before == len(self.jobs) - len(names),
-            f"{runs_before} runs",
+            not counts.get(second) and len(runs) <= runs_before + 1,
+            f"{len(runs)} runs; events {counts}",
         )
         airflow.start("triggerer")
-        log(f"triggerer down while {', '.join(names)} finished; started again")
+        log(f"triggerer down while {second} finished; started again")
+
+    def stored_events(self, job: str) -> int:
+        """Asset events stored for a job (Airflow's ``asset_event`` table), whether or not a DAG run
+        was made of them yet."""
+        sql = (
+            "SELECT count(*) FROM asset_event "
+            f"WHERE extra::jsonb -> 'payload' ->> 'job_name' = '{job}'"  # job: this scenario's own name
+        )
+        return int(self.test.postgres.psql(sql).strip() or 0)
 
     def events_by_job(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
         """How many asset events named each job, and the runs of the event-driven DAG."""
-        api = self.test.api
-        counts: dict[str, int] = {}
-        runs = api.dag_runs(EVENT_DAG)
-        for run in runs:
-            for event in api.upstream_asset_events(EVENT_DAG, run["dag_run_id"]):
-                payload = (event.get("extra") or {}).get("payload") or {}
-                name = payload.get("job_name")
-                if name:
-                    counts[name] = counts.get(name, 0) + 1
-        return counts, runs
+        counts = {job: len(found) for job, found in self.payloads_by_job().items()}
+        return counts, self.test.api.dag_runs(EVENT_DAG)
 
     def wait_for_events(self, count: int, what: str) -> None:
         def enough() -> bool:
@@ -220,6 +253,34 @@ class EventsScenario:
         except DeploymentError as error:
             log(f"not every job was reported: {error}")
 
+    def payloads_by_job(self) -> dict[str, list[dict[str, Any]]]:
+        """The event payloads that started the event-driven DAG's runs, by job."""
+        api = self.test.api
+        found: dict[str, list[dict[str, Any]]] = {}
+        for run in api.dag_runs(EVENT_DAG):
+            for event in api.upstream_asset_events(EVENT_DAG, run["dag_run_id"]):
+                payload = (event.get("extra") or {}).get("payload") or {}
+                if payload.get("job_name"):
+                    found.setdefault(payload["job_name"], []).append(payload)
+        return found
+
+    def registered_versions(self) -> dict[str, int]:
+        """Model versions the runs registered, by job (CustomerMetadataProperties): a run's effect."""
+        counts: dict[str, int] = {}
+        try:
+            pages = self.sagemaker.get_paginator("list_model_packages").paginate(
+                ModelPackageGroupName=REGISTRY_GROUP
+            )
+            arns = [p["ModelPackageArn"] for page in pages for p in page["ModelPackageSummaryList"]]
+        except self.sagemaker.exceptions.ClientError:
+            return counts  # no version registered (the group does not exist)
+        for arn in arns:
+            described = self.sagemaker.describe_model_package(ModelPackageName=arn)
+            job = (described.get("CustomerMetadataProperties") or {}).get("autopilot:job-name")
+            if job:
+                counts[job] = counts.get(job, 0) + 1
+        return counts
+
     def check(self) -> None:
         api, report = self.test.api, self.test.report
         self.wait_for_events(len(self.jobs), "every job's run")
@@ -229,19 +290,40 @@ class EventsScenario:
             return all(r["state"] in ("success", "failed") for r in api.dag_runs(EVENT_DAG))
 
         wait_until("the event-driven runs to finish", runs_done, 240, 2, alive=self.test.alive)
-        counts, runs = self.events_by_job()
+        payloads = self.payloads_by_job()
+        counts = {job: len(found) for job, found in payloads.items()}
+        runs = api.dag_runs(EVENT_DAG)
+        redelivered = {job: sum(1 for p in found if p.get("redelivery")) for job, found in payloads.items()}
         report.check(
             SCENARIO,
-            f"each of the {len(self.jobs)} jobs created through boto3 made exactly one asset event "
-            "(across the triggerer kill and restart, and a downtime)",
-            sorted(counts) == sorted(self.jobs) and set(counts.values()) == {1},
-            f"{counts}",
+            f"each of the {len(self.jobs)} jobs created through boto3 made one asset event, a second "
+            "only as a flagged redelivery (across the triggerer kills and restarts, and a downtime)",
+            sorted(counts) == sorted(self.jobs)
+            and all(n == 1 or (n == 2 and redelivered[job] == 1) for job, n in counts.items()),
+            f"events {counts}; redeliveries {redelivered}",
         )
+        if self.killed_claim is not None:
+            report.check(
+                SCENARIO,
+                f"{self.killed_claim}, claimed when the triggerer was killed and before its event was "
+                "stored, was reported after the restart, exactly once",
+                counts.get(self.killed_claim) == 1,
+                f"{counts.get(self.killed_claim, 0)} events; {payloads.get(self.killed_claim)}",
+            )
+        else:
+            log("the deliberate kill landed after the claimed job's event was stored: see the counts above")
         report.check(
             SCENARIO,
-            "one DAG run per finished job, each successful",
-            len(runs) == len(self.jobs) and all(r["state"] == "success" for r in runs),
+            "one DAG run per asset event, each successful",
+            len(runs) == sum(counts.values()) and all(r["state"] == "success" for r in runs),
             f"{len(runs)} runs: {[r['state'] for r in runs]}",
+        )
+        versions = self.registered_versions()
+        report.check(
+            SCENARIO,
+            "no duplicate effect: at most one model version registered per job (idempotent on the job name)",
+            all(n == 1 for n in versions.values()) and set(versions) <= set(self.jobs),
+            f"{versions}",
         )
         gates = [api.task_instances(EVENT_DAG, r["dag_run_id"]).get("gate", {}).get("state") for r in runs]
         report.check(
@@ -277,3 +359,19 @@ class EventsScenario:
             endpoint["EndpointStatus"] == "InService",
             f"{endpoint['EndpointStatus']} on {endpoint.get('EndpointConfigName')}",
         )
+
+
+def run_alone(test: Any) -> int:
+    """``run_system_test.py --only events``: the deployment and this scenario, nothing else (the
+    triggerer kill between a claim and its stored event and the downtime included)."""
+    test.deploy()
+    scenario = EventsScenario(test)
+    scenario.start()
+    scenario.check_floor()
+    scenario.downtime()
+    print("\nChecks", flush=True)
+    try:
+        scenario.check()
+    except Exception as error:
+        test.report.check(SCENARIO, "ran to the end", False, f"{type(error).__name__}: {error}")
+    return int(test.summary())

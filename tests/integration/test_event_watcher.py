@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 import pytest
@@ -45,26 +46,35 @@ def create(server, *names: str, **overrides) -> None:
 
 
 async def collect(
-    triggers, *, count: int, limit: float = 10.0, stop_after_each: bool = False, events: list | None = None
+    triggers,
+    *,
+    count: int,
+    limit: float = 10.0,
+    stop_after_each: Callable[[str], bool] | None = None,
+    events: list | None = None,
 ) -> list[dict]:
     """Run the watchers in one loop (as one triggerer does) until ``count`` events (in ``events``, which
     several loops may share) or ``limit`` seconds, moving the emulator clock 5 s every 0.05 s; with
-    ``stop_after_each``, each watcher returns after its first event (a restart per event)."""
+    ``stop_after_each``, each watcher is stopped after its first event, once ``stop_after_each(job)``
+    says every job it reported is marked reported (a restart per event)."""
     from airflow_autopilot.emulator import settings
 
     events = [] if events is None else events
+    reported: dict[int, list[str]] = {}
 
-    async def consume(trigger):
+    async def consume(index, trigger):
         async for event in trigger.run():
             events.append(event.payload)
-            if stop_after_each:
-                return
+            reported.setdefault(index, []).append(event.payload["job_name"])
 
-    tasks = [asyncio.create_task(consume(t)) for t in triggers]
+    tasks = [asyncio.create_task(consume(i, t)) for i, t in enumerate(triggers)]
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and len(events) < count and not all(t.done() for t in tasks):
         await asyncio.sleep(0.05)
         settings.advance_time(5)
+        for index, jobs in reported.items():
+            if stop_after_each is not None and all(stop_after_each(job) for job in jobs):
+                tasks[index].cancel()
     # Let a late duplicate show up: a few more cycles.
     grace = time.monotonic() + 0.2
     while time.monotonic() < grace and not all(t.done() for t in tasks):
@@ -116,13 +126,31 @@ def create_v2(server, name: str, problem_type: str = "Regression") -> None:
 
 
 def test_a_watcher_restarted_after_each_event_reports_each_job_once(server, emulated_clock):
-    """The provider's own watchers return after one event and the triggerer starts them again."""
-    create(server, "evt-r1", "evt-r2", "evt-r3")
-    seen: list[str] = []
-    for limit in (8.0, 8.0, 8.0, 0.3):  # three events, then a run that finds nothing new
-        events = asyncio.run(collect([watcher()], count=1, limit=limit, stop_after_each=True))
-        seen += [e["job_name"] for e in events]
-    assert sorted(seen) == ["evt-r1", "evt-r2", "evt-r3"]
+    """Jobs that finish one after another; the triggerer stops the watcher after each event (once the
+    event is stored and the job marked) and starts it again; a last run past every lease finds
+    nothing new."""
+    from airflow_autopilot.core.events import REPORTED, Ack
+
+    for name, stage in (("evt-r1", "0.1"), ("evt-r2", "5"), ("evt-r3", "10")):
+        create(server, name, tags={"autopilot-emulator:stage-seconds": stage})
+    sagemaker = emulator_client("sagemaker", server.endpoint_url)
+    key = ack_tag_key(watcher().watcher_id)
+
+    def marked(job: str) -> bool:
+        arn = sagemaker.describe_auto_ml_job(AutoMLJobName=job)["AutoMLJobArn"]
+        tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn)["Tags"]}
+        ack = Ack.parse(tags.get(key))
+        return ack is not None and ack.state == REPORTED
+
+    runs: list[list[str]] = []
+    while sum(map(len, runs)) < 3 and len(runs) < 3:
+        events = asyncio.run(collect([watcher()], count=99, limit=8.0, stop_after_each=marked))
+        runs.append([e["job_name"] for e in events])
+    # Past the lease of any claim left behind: 0.6 s of turns moves the emulator clock 60 s.
+    runs.append(
+        [e["job_name"] for e in asyncio.run(collect([watcher(lease_seconds=30.0)], count=1, limit=0.6))]
+    )
+    assert runs == [["evt-r1"], ["evt-r2"], ["evt-r3"], []]
 
 
 def test_triggerer_restart_and_downtime_report_only_the_jobs_not_reported(server, emulated_clock):
@@ -140,7 +168,7 @@ def test_triggerer_restart_and_downtime_report_only_the_jobs_not_reported(server
 def fenced(**kwargs) -> AutopilotJobCompletedTrigger:
     """A watcher whose settle pause is real time: the fence is about claims racing in real time,
     which a clock that jumps when slept on cannot show."""
-    return watcher(clock=SYSTEM_CLOCK, settle_seconds=0.4, **kwargs)
+    return watcher(clock=SYSTEM_CLOCK, settle_seconds=0.4, confirm_seconds=0.2, lease_seconds=5.0, **kwargs)
 
 
 def test_two_triggerers_on_one_asset_report_each_job_once(server, emulated_clock):

@@ -8,12 +8,15 @@ import pytest
 from airflow_autopilot import event_triggers
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.core.events import (
+    Ack,
     EventFilterError,
     JobEventFilter,
     ack_tag_key,
     claim_owner,
     claim_value,
+    decide,
     finished_order,
+    reported_value,
     tag_dict,
 )
 from airflow_autopilot.core.job import AutopilotJob
@@ -74,6 +77,36 @@ def test_claims_and_tags():
     assert [r["AutoMLJobName"] for r in finished_order(rows)] == ["a", "b"]
 
 
+def test_an_acknowledgement_is_claimed_then_reported_and_anything_else_counts_as_reported():
+    from datetime import datetime, timezone
+
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert Ack.parse(claim_value("abc", at)) == Ack("claimed", "abc", at)
+    assert Ack.parse(reported_value("abc", "2026-01-01T00:00:00Z")) == Ack("reported", "abc", at)
+    assert Ack.parse(None) is None
+    # The tag's presence is what keeps a job from being reported again: a hand-written value counts.
+    assert Ack.parse("done").state == "reported"
+    assert Ack.parse("claimed:abc@not-a-time") == Ack("claimed", "abc", None)
+
+
+def test_the_decision_claims_skips_waits_for_a_live_claim_and_redelivers_a_stale_one():
+    from datetime import datetime, timedelta, timezone
+
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    claim = claim_value("other", at)
+    assert decide(None, at, 60).action == "claim"
+    assert decide(reported_value("other", at), at + timedelta(days=9), 60).action == "skip"
+    waiting = decide(claim, at + timedelta(seconds=59), 60)
+    assert (waiting.action, waiting.until) == ("wait", at + timedelta(seconds=60))
+    stale = decide(claim, at + timedelta(seconds=60), 60)
+    assert (stale.action, stale.redelivery) == ("claim", True)
+    # A claim with no readable time cannot be waited for: taken over at once.
+    assert decide("claimed:other@", at, 60).redelivery is True
+    # The run's own claim (a transient error before its read-back): claimed again, no redelivery.
+    own = decide(claim, at + timedelta(seconds=1), 60, token="other")
+    assert (own.action, own.redelivery) == ("claim", False)
+
+
 @needs_airflow_3
 def test_serialize_round_trips_and_the_watcher_id_is_stable():
     trigger = event_triggers.AutopilotJobCompletedTrigger(
@@ -95,6 +128,8 @@ def test_serialize_round_trips_and_the_watcher_id_is_stable():
         ({"watcher_id": "has space"}, "watcher_id"),
         ({"poll_interval": -1}, "poll_interval"),
         ({"settle_seconds": -1}, "settle_seconds"),
+        ({"confirm_seconds": "soon"}, "confirm_seconds"),
+        ({"lease_seconds": 10, "confirm_seconds": 10}, "lease_seconds: must exceed"),
         ({"finished_after": "yesterday"}, "finished_after"),
     ],
 )
