@@ -767,7 +767,9 @@ class Airflow:
         self.components[name] = process
         return process
 
-    def start_named(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> Started:
+    def start_named(
+        self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None, nice: int = 0
+    ) -> Started:
         """
         Start one more component under a name of its own (a second triggerer, a Celery worker):
         ``airflow ARGS`` with :meth:`environment` plus ``env``, output to ``logs/<name>.log``.
@@ -775,10 +777,13 @@ class Airflow:
         :param name: the component's name (unique in this run).
         :param args: the ``airflow`` arguments.
         :param env: settings of this process only (its log server port ...).
+        :param nice: a niceness for the process and everything it starts (``nice`` execs the
+            command: the process id stays the component's).
         """
+        prefix = ["nice", "-n", str(nice)] if nice else []
         process = self.processes.start(
             name,
-            [str(self.venv_bin / "airflow"), *args],
+            [*prefix, str(self.venv_bin / "airflow"), *args],
             env={**self.environment(), **(env or {})},
             cwd=self.root,
             log_path=self.root / "logs" / f"{name}.log",
