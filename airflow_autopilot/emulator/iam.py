@@ -57,11 +57,21 @@ def enforced() -> Iterator[None]:
 SIGNING_NAMES = {"cloudwatch": "monitoring"}
 
 
+#: Batch operations AWS authorizes as their single action (``sqs:DeleteMessageBatch`` needs
+#: ``sqs:DeleteMessage``: there is no IAM action of its own), which moto checks under their own name.
+BATCH_ACTIONS = {
+    "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
+    "sqs:SendMessage": "sqs:SendMessageBatch",
+    "sqs:ChangeMessageVisibility": "sqs:ChangeMessageVisibilityBatch",
+}
+
+
 def as_moto_checks(policy: Mapping[str, Any]) -> dict[str, Any]:
     """``policy`` as moto can check it: each statement granting actions of a service in
     :data:`SIGNING_NAMES` is repeated with those actions under the name moto authorizes them by,
-    on resource ``*`` (moto knows no resource of such a request), so a user holds in the emulator
-    what the policy grants on AWS.
+    on resource ``*`` (moto knows no resource of such a request), and a statement granting an
+    action of :data:`BATCH_ACTIONS` also grants its batch operation, so a user holds in the
+    emulator what the policy grants on AWS.
 
     :param policy: the policy document.
     """
@@ -77,6 +87,9 @@ def as_moto_checks(policy: Mapping[str, Any]) -> dict[str, Any]:
             for prefix, _, name in (str(a).partition(":") for a in listed)
             if prefix in SIGNING_NAMES
         ]
+        batched = [BATCH_ACTIONS[str(a)] for a in listed if str(a) in BATCH_ACTIONS]
+        if batched:
+            extra.append({**statement, "Sid": f"{statement.get('Sid', '')}Batches", "Action": batched})
         if aliased:
             extra.append(
                 {
