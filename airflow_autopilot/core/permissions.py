@@ -657,12 +657,22 @@ def denial_hint(action: str) -> str:
 
     :param action: the denied IAM action, ``service:Operation``.
     """
-    sids = [sid for sid, grant in GRANTS.items() if action in grant.actions]
+    prefix, _, name = action.partition(":")
+    action = f"{SIGNING_PREFIXES.get(prefix, prefix)}:{name}"
+    # The narrowest statement first: a policy holds it when it needs no broader one.
+    sids = sorted(
+        (sid for sid, grant in GRANTS.items() if action in grant.actions), key=lambda sid: len(GRANTS[sid].actions)
+    )
     if not sids:
         return f"{action} is not an action this package calls; see {DOCS_PAGE}"
     grant = GRANTS[sids[0]]
+    also = "".join(f"; also in statement {sid!r}" for sid in sids[1:])
     users = sorted(name for name, used in USES.items() if set(used) & set(sids) and not name.endswith("Hook"))
     return (
-        f"the policy lacks {action} (statement {grant.sid!r}: {grant.why}); needed by "
+        f"the policy lacks {action} (statement {grant.sid!r}: {grant.why}{also}); needed by "
         f"{', '.join(users)}. Generate the policy with `autopilot-iam-policy` and see {DOCS_PAGE}"
     )
+
+
+#: IAM's prefix of a service whose requests are signed (and, by moto, denied) under another name.
+SIGNING_PREFIXES = {"monitoring": "cloudwatch"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
+from botocore.exceptions import ClientError
 
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.core.events import create_approval_route
@@ -155,6 +156,8 @@ PROMOTION_STATEMENTS = [
     "Models",
     "EndpointConfigs",
     "Endpoints",
+    "InvokeEndpoint",
+    "ReadAlarms",
 ]
 
 
@@ -386,6 +389,17 @@ def resources(sm) -> dict[str, set[str]]:
     }
 
 
+def transform_job_names(sm) -> list[str]:
+    """The emulator's transform jobs (moto's ListTransformJobs fails on some jobs' summaries: then
+    its backend says)."""
+    try:
+        return [j["TransformJobName"] for j in sm.list_transform_jobs()["TransformJobSummaries"]]
+    except ClientError:
+        from moto.sagemaker.models import sagemaker_backends
+
+        return list(sagemaker_backends[ACCOUNT][DEFAULT_REGION].transform_jobs)
+
+
 def half_created(sm, before: dict[str, set[str]]) -> list[str]:
     """What the run created and left unused: a model no served config or transform job uses, an
     endpoint config no endpoint serves."""
@@ -400,8 +414,7 @@ def half_created(sm, before: dict[str, set[str]]) -> list[str]:
         for v in sm.describe_endpoint_config(EndpointConfigName=c)["ProductionVariants"]
     }
     in_use |= {
-        sm.describe_transform_job(TransformJobName=j["TransformJobName"])["ModelName"]
-        for j in sm.list_transform_jobs()["TransformJobSummaries"]
+        sm.describe_transform_job(TransformJobName=name)["ModelName"] for name in transform_job_names(sm)
     }
     left = [f"model {m}" for m in sorted(after["models"] - before["models"] - in_use)]
     left += [f"endpoint config {c}" for c in sorted(after["configs"] - before["configs"] - served)]
@@ -414,6 +427,8 @@ class Scenario:
 
     extra_policies: tuple[dict, ...] = ()
     run_conf: dict | None = None
+    #: Statements this run does not reach, and why (the sweep accepts a success without them).
+    not_reached: dict[str, str] = {}
 
     def __init__(self, name: str, ctx: SimpleNamespace) -> None:
         self.name, self.ctx = name, ctx
@@ -441,6 +456,8 @@ class WatchExisting(Scenario):
 
 
 class NightlyScoring(Scenario):
+    not_reached = {"ReadAutoMLJob": "the Approved version names its containers: no job is read"}
+
     def setup(self) -> None:
         self.ctx.iam.start()
         trained, _ = self.ctx.run_dag(self.ctx.example.as_admin("example_autopilot_promotion"))
@@ -453,6 +470,11 @@ class NightlyScoring(Scenario):
 
 class Rollback(Scenario):
     run_conf = {"rollout": "canary:50%:0s"}
+    not_reached = {
+        "ReadAutoMLJob": "the version's model is created from the version, not from the job",
+        "Endpoints": "the endpoint exists: the UpdateEndpoint it needs is also the smoke test's "
+        "RestoreEndpoint statement, in the policy when Endpoints is not",
+    }
 
     def setup(self) -> None:
         server = self.ctx.server
@@ -469,8 +491,14 @@ class Rollback(Scenario):
             Threshold=1.0,
             ComparisonOperator="GreaterThanOrEqualToThreshold",
         )
-        promote(finished_candidate(server, "churn-v1"), "churn-v1")
+        _, first = promote(finished_candidate(server, "churn-v1"), "churn-v1")
         promote(finished_candidate(server, "churn-v2"), "churn-v2")
+        # The first version's model and config are gone: the rollback creates them again.
+        sm = server.client("sagemaker")
+        config = sm.describe_endpoint_config(EndpointConfigName=first["EndpointConfigName"])
+        sm.delete_endpoint_config(EndpointConfigName=first["EndpointConfigName"])
+        for variant in config["ProductionVariants"]:
+            sm.delete_model(ModelName=variant["ModelName"])
 
 
 class EventDriven(Scenario):
@@ -557,7 +585,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
 #: The statements of each example DAG's generated policy (checked against the generator below),
 #: removed one at a time by the sweep. The promotion DAG's are swept above.
 STATEMENTS: dict[str, list[str]] = {
-    "example_autopilot_promotion": [*PROMOTION_STATEMENTS, "InvokeEndpoint", "ReadAlarms"],
+    "example_autopilot_promotion": PROMOTION_STATEMENTS,
     "example_autopilot_forecast": [
         "CreateAutoMLJob",
         "ReadAutoMLJob",
@@ -699,8 +727,14 @@ def test_each_example_dag_without_one_statement_fails_by_name_and_leaves_nothing
     assert half_created(sm, before) == [], sid
     if outcome.succeeded:
         # Not a silent gap: the statement says what its absence costs, or it is S3's read that
-        # lineage does without.
-        assert grant.without or grant.resource.startswith("s3"), sid
+        # lineage does without, or the DAG's own @task grants it, or this path does not need it.
+        extras = {a for p in chosen.extra_policies for st in p["Statement"] for a in st["Action"]}
+        assert (
+            grant.without
+            or grant.resource.startswith("s3")
+            or set(grant.actions) <= extras
+            or sid in chosen.not_reached
+        ), sid
         return
     printed = outcome.printed
     if sid == "ReceiveQueueMessages":
@@ -711,8 +745,11 @@ def test_each_example_dag_without_one_statement_fails_by_name_and_leaves_nothing
     if grant.resource.startswith("s3"):
         assert re.search(r"the policy lacks (s3:\w+)", printed), sid
     else:
-        denied = re.findall(r"not authorized to perform: (\S+)", printed)
-        assert denied and set(denied) <= set(grant.actions), (sid, denied)
+        denied = {
+            a.replace("monitoring:", "cloudwatch:")  # moto's name of CloudWatch's actions
+            for a in re.findall(r"not authorized to perform: ([\w:-]+)", printed)
+        }
+        assert denied and denied <= set(grant.actions), (sid, denied)
     assert f"statement '{sid}'" in printed and DOCS_PAGE in printed, printed[-2000:]
     # The class that needs it: the operator that failed ("X cannot run"), or the watcher ("needed by").
     assert re.search(r"\w+(Operator|Sensor|Trigger|Watcher) cannot run|needed by \w+", printed), sid
