@@ -661,7 +661,8 @@ def denial_hint(action: str) -> str:
     action = f"{SIGNING_PREFIXES.get(prefix, prefix)}:{name}"
     # The narrowest statement first: a policy holds it when it needs no broader one.
     sids = sorted(
-        (sid for sid, grant in GRANTS.items() if action in grant.actions), key=lambda sid: len(GRANTS[sid].actions)
+        (sid for sid, grant in GRANTS.items() if action in grant.actions),
+        key=lambda sid: len(GRANTS[sid].actions),
     )
     if not sids:
         return f"{action} is not an action this package calls; see {DOCS_PAGE}"

@@ -142,7 +142,10 @@ class AutopilotResponse(SageMakerResponse):
             # SageMaker's use of the KMS keys the request names, on the caller's behalf.
             try:
                 denial = iam.kms_denial(
-                    params if isinstance(params, dict) else {}, self.headers, self.current_account, self.region
+                    params if isinstance(params, dict) else {},
+                    self.headers,
+                    self.current_account,
+                    self.region,
                 )
             except iam.KmsKeyMissingError as missing:
                 from moto.core.exceptions import JsonRESTError

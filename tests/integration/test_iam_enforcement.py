@@ -216,7 +216,8 @@ def test_a_policy_scoped_to_other_names_is_refused_on_these(as_user, autopilot_e
 
 def kms_key(autopilot_emulator_iam) -> str:
     """A customer-managed key of the emulator's (moto's) KMS."""
-    return autopilot_emulator_iam.client("kms").create_key(Description="endpoint volumes")["KeyMetadata"]["Arn"]
+    created = autopilot_emulator_iam.client("kms").create_key(Description="endpoint volumes")
+    return str(created["KeyMetadata"]["Arn"])
 
 
 def kms_deploy_policy(*keys: str) -> dict:
