@@ -179,12 +179,15 @@ def test_each_statement_removed_in_turn_fails_a_task_by_name_or_only_costs(
         # is S3's, which a DAG need not reach (lineage reads only what it may).
         assert grant.without or grant.resource.startswith("s3"), sid
         return
-    denied = re.findall(r"not authorized to perform: (\S+)", printed)
+    denied = {
+        a.replace("monitoring:", "cloudwatch:")  # moto's name of CloudWatch's actions
+        for a in re.findall(r"not authorized to perform: ([\w:-]+)", printed)
+    }
     if grant.resource.startswith("s3"):
         # S3's AccessDenied names no action: the explanation names it from the operation.
         assert re.search(r"the policy lacks (s3:\w+)", printed), sid
     else:
-        assert denied and set(denied) <= set(grant.actions), (sid, denied)
+        assert denied and denied <= set(grant.actions), (sid, denied)
     assert f"statement '{sid}'" in printed and DOCS_PAGE in printed
 
 
@@ -707,8 +710,22 @@ def test_the_newest_example_dags_succeed_under_exactly_their_generated_policy(na
     assert half_created(chosen.ctx.iam.client(), before) == []
 
 
+#: What the sweep found and is not fixed yet (strict: the test fails once it is fixed).
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 SWEEP = [
-    pytest.param(name, sid, marks=needs_watchers if name in EVENT_DRIVEN else (), id=f"{name[18:]}-{sid}")
+    pytest.param(
+        name,
+        sid,
+        marks=[
+            *([needs_watchers] if name in EVENT_DRIVEN else []),
+            *(
+                [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[name, sid])]
+                if (name, sid) in KNOWN_GAPS
+                else []
+            ),
+        ],
+        id=f"{name[18:]}-{sid}",
+    )
     for name, sids in STATEMENTS.items()
     if name != "example_autopilot_promotion"
     for sid in sids
