@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
-from botocore.exceptions import ClientError
 
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.core.events import create_approval_route
@@ -21,7 +20,9 @@ from airflow_autopilot.emulator.handle import DEFAULT_REGION
 from airflow_autopilot.emulator.sample_data import churn_csv
 from airflow_autopilot.emulator.server import airflow_conn_value
 from airflow_autopilot.iam import dag_policy
+from airflow_autopilot.operators import AutopilotRegisterCandidateOperator
 from tests.conftest import DAGS
+from tests.system.conftest import uncovered_operations
 from tests.system.test_rollback_dag import ALARM as ROLLBACK_ALARM
 from tests.system.test_rollback_dag import BUCKET as ROLLBACK_BUCKET
 from tests.system.test_rollback_dag import finished_candidate, promote
@@ -393,14 +394,11 @@ def resources(sm) -> dict[str, set[str]]:
 
 
 def transform_job_names(sm) -> list[str]:
-    """The emulator's transform jobs (moto's ListTransformJobs fails on some jobs' summaries: then
-    its backend says)."""
-    try:
-        return [j["TransformJobName"] for j in sm.list_transform_jobs()["TransformJobSummaries"]]
-    except ClientError:
-        from moto.sagemaker.models import sagemaker_backends
+    """The emulator's transform jobs, from its (in-process) backend: moto's ListTransformJobs
+    answers 500 once a job's summary lacks a field it sorts by, and botocore retries that."""
+    from moto.sagemaker.models import sagemaker_backends
 
-        return list(sagemaker_backends[ACCOUNT][DEFAULT_REGION].transform_jobs)
+    return list(sagemaker_backends[ACCOUNT][DEFAULT_REGION].transform_jobs)
 
 
 def half_created(sm, before: dict[str, set[str]]) -> list[str]:
@@ -462,13 +460,18 @@ class NightlyScoring(Scenario):
     not_reached = {"ReadAutoMLJob": "the Approved version names its containers: no job is read"}
 
     def setup(self) -> None:
-        self.ctx.iam.start()
-        trained, _ = self.ctx.run_dag(self.ctx.example.as_admin("example_autopilot_promotion"))
-        assert trained.state == "success", task_states(trained)
-        sm = self.ctx.iam.client()
-        for model in sm.list_models()["Models"]:  # scoring then creates (and may orphan) its own
-            sm.delete_model(ModelName=model["ModelName"])
-        self.ctx.iam.stop()
+        """An Approved version of the churn group (the promotion's register, without its DAG)."""
+        server = self.ctx.server
+        s3 = server.client("s3")
+        s3.create_bucket(Bucket=ROLLBACK_BUCKET)
+        s3.put_object(Bucket=ROLLBACK_BUCKET, Key="train/churn.csv", Body=churn_csv(120).encode())
+        AutopilotRegisterCandidateOperator(
+            task_id="register",
+            best_candidate=finished_candidate(server, "churn-nightly"),
+            job_name="churn-nightly",
+            model_package_group_name="autopilot-churn",
+            approval_status="Approved",
+        ).execute({})
 
 
 class Rollback(Scenario):
@@ -521,10 +524,16 @@ class EventDriven(Scenario):
         (watcher,) = dag_watchers(dag)
         # The DAG's own watcher, without the pause between claim and read-back (one watcher here).
         _, kwargs = watcher.serialize()
+        seen = self.ctx.recorder.start()
         try:
             payload = first_event(type(watcher)(**{**kwargs, "settle_seconds": 0}))
         except Exception as err:  # a denied watcher: what the triggerer would log
             return Outcome(False, f"{self.ctx.printed()} {type(err).__name__}: {err}")
+        finally:
+            self.ctx.recorder.stop()
+            # The watcher's calls (Caller/Unknown: no execute on the stack) are the DAG's classes'.
+            assert ("Unknown", "ListAutoMLJobs") in seen, seen
+            assert not uncovered_operations(dag, seen), uncovered_operations(dag, seen)
         assert payload["job_name"] == "studio-churn"
         asset = dag.timetable.asset_condition.objects[0]
         with triggered_by(asset, {"from_trigger": True, "payload": payload}):
@@ -657,7 +666,15 @@ EVENT_DRIVEN = {"example_autopilot_event_driven", "example_autopilot_deploy_on_a
 
 @pytest.fixture
 def scenario(
-    example, autopilot_emulator_iam, autopilot_emulator_server, make_job, run_dag, monkeypatch, capfd, caplog
+    example,
+    autopilot_emulator_iam,
+    autopilot_emulator_server,
+    make_job,
+    run_dag,
+    operation_recorder,
+    monkeypatch,
+    capfd,
+    caplog,
 ):
     """Set up an example DAG's starting point (IAM not enforced), then enforce IAM; returns
     ``start(name, omit=())``: the scenario with the DAG loaded as a user holding its generated
@@ -668,6 +685,7 @@ def scenario(
         server=autopilot_emulator_server,
         make_job=make_job,
         run_dag=run_dag,
+        recorder=operation_recorder,
         monkeypatch=monkeypatch,
         printed=lambda: printed_text(capfd, caplog),
     )
