@@ -707,6 +707,8 @@ def test_the_swept_statements_are_each_dags_generated_policy():
     from airflow_autopilot.iam import dag_policy
 
     for name, sids in STATEMENTS.items():
+        if name in EVENT_DRIVEN and not AIRFLOW_V_3_0_PLUS:
+            continue  # no AssetWatcher: their watchers' statements are not in their policy
         dag = load_dag_file(DAGS / f"{name}.py", name)
         assert [s["Sid"] for s in dag_policy(dag)["Statement"]] == sids, name
 
