@@ -278,6 +278,13 @@ def dag_needs(dag: Any, region: str = "*", account: str = "*") -> DagNeeds:
         *(SimpleNamespace(**c.arguments) for c in calls),
     ]
     scope = scope_for(named, _params(dag), region, account)
+    for call in calls:
+        for field_name, attributes in _NAME_ATTRIBUTES.items():
+            if any(
+                attribute in call.arguments and call.arguments[attribute] is None
+                for attribute, _ in attributes
+            ):
+                setattr(scope, field_name, None)  # a name the task's own code computes: any name
     # A hook call that names its endpoint config picks a name the operators' pattern may not match.
     configs = {str(c.arguments["config_name"] or WILDCARD) for c in calls if "config_name" in c.arguments}
     scope.endpoint_configs = {WILDCARD} if WILDCARD in configs else configs or None

@@ -305,8 +305,9 @@ def test_a_dag_policy_covers_its_watchers_and_its_task_bodies_hook_calls():
     )
     assert policy["Endpoints"]["Resource"] == "arn:aws:sagemaker:*:*:endpoint/autopilot-approved"
     assert policy["PassRoleToSageMaker"]["Resource"] == "arn:aws:iam::123456789012:role/SageMakerAutopilot"
-    # Its endpoint config is named after the version at run time: any name.
+    # Its model and endpoint config are named after the version at run time: any name.
     assert policy["EndpointConfigs"]["Resource"] == "arn:aws:sagemaker:*:*:endpoint-config/*"
+    assert policy["Models"]["Resource"] == "arn:aws:sagemaker:*:*:model/*"
     events = load_dags(DAGS / "example_autopilot_event_driven.py")[0]
     needs = dag_needs(events)
     if not AIRFLOW_V_3_0_PLUS:  # no AssetWatcher: nothing runs in the triggerer for these DAGs
@@ -318,3 +319,23 @@ def test_a_dag_policy_covers_its_watchers_and_its_task_bodies_hook_calls():
     statements = {s["Sid"]: s for s in dag_policy(events)["Statement"]}
     assert {"ListAutoMLJobs", "ReadAutoMLJob", "AcknowledgeJobEvents"} <= set(statements)
     assert statements["AcknowledgeJobEvents"]["Resource"] == "arn:aws:sagemaker:*:*:automl-job/studio-*"
+
+
+def test_a_name_a_task_body_computes_widens_the_names_other_tasks_show():
+    from types import SimpleNamespace
+
+    from airflow_autopilot.hooks import AutopilotModelHook
+    from airflow_autopilot.iam import dag_needs
+
+    def body(version: dict) -> None:
+        AutopilotModelHook().ensure_model(version["name"], "arn:aws:iam::123456789012:role/R", [], [])
+
+    operator = SimpleNamespace(model_name="fixed-model", endpoint_name="served")
+    dag = SimpleNamespace(tasks=[operator, SimpleNamespace(python_callable=body)], params={}, timetable=None)
+    needs = dag_needs(dag)
+    assert needs.methods == ["AutopilotModelHook.ensure_model"]
+    # The body's model is named at run time: any model, not only the operator's.
+    assert needs.scope.models is None and needs.scope.endpoints == {"served"}
+    assert needs.scope.roles == {"arn:aws:iam::123456789012:role/R"}
+    dag.tasks = [operator]
+    assert dag_needs(dag).scope.models == {"fixed-model"}
