@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import json
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from airflow_autopilot.core.permissions import (
+    HOOK_METHODS,
     USES,
     Scope,
     UnknownClassError,
@@ -27,6 +33,8 @@ _NAME_ATTRIBUTES: dict[str, tuple[tuple[str, bool], ...]] = {
     "models": (("model_name", False),),
     "transform_jobs": (("transform_job_name_prefix", True),),
 }
+#: A watcher's job filter (its serialized ``name_prefix``) names the jobs its DAG acts on.
+_NAME_ATTRIBUTES["job_prefixes"] += (("name_prefix", True),)
 _URI_ATTRIBUTES = ("s3_input_uri", "validation_s3_input_uri", "s3_output_path")
 #: Attributes naming a KMS key: a parameter, or (attribute, member) of a structure parameter.
 _KMS_ATTRIBUTES: tuple[tuple[str, str | None], ...] = (
@@ -103,6 +111,12 @@ def scope_for(tasks: Iterable[Any], params: dict[str, Any], region: str = "*", a
             if bucket and WILDCARD not in bucket:
                 buckets.add(bucket)
     scope.buckets = buckets or None
+    queues = {
+        url.rstrip("/").rsplit("/", 1)[-1]
+        for task in tasks
+        if (url := _render(getattr(task, "sqs_queue", None), params)) and WILDCARD not in url
+    }
+    scope.queues = queues or None
     keys: set[str] = set()
     for task in tasks:
         for attribute, member in _KMS_ATTRIBUTES:
@@ -125,6 +139,99 @@ def dag_classes(tasks: Iterable[Any]) -> list[str]:
     return sorted({name for name in map(package_class, tasks) if name})
 
 
+def dag_watchers(dag: Any) -> list[Any]:
+    """The triggers of the AssetWatchers on the assets ``dag`` is scheduled on (Airflow 3): the
+    triggerer runs them with the DAG's connection, so their calls belong in its policy.
+
+    :param dag: the DAG.
+    """
+    condition = getattr(getattr(dag, "timetable", None), "asset_condition", None)
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        for child in getattr(node, "objects", None) or ():
+            walk(child)
+        found.extend(w.trigger for w in getattr(node, "watchers", None) or () if getattr(w, "trigger", None))
+
+    walk(condition)
+    return found
+
+
+@dataclass
+class HookCall:
+    """A call a task's own code (a ``@task`` body) makes to a method of this package's hooks.
+
+    :param method: the :data:`~airflow_autopilot.core.permissions.HOOK_METHODS` key.
+    :param arguments: the arguments the generator can read (literals and module constants),
+        by parameter name; the rest are unknown at parse time.
+    """
+
+    method: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+def _hook_classes() -> dict[str, type]:
+    from airflow_autopilot.hooks import AutopilotHook, AutopilotModelHook
+
+    return {cls.__name__: cls for cls in (AutopilotHook, AutopilotModelHook)}
+
+
+def _constant(node: ast.expr, names: dict[str, Any]) -> Any:
+    """A literal, or a module-level name's value; ``None`` for anything computed at run time."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        value = names.get(node.id)
+        return value if isinstance(value, (str, int, float)) else None
+    return None
+
+
+def task_hook_calls(func: Any) -> list[HookCall]:
+    """The hook methods ``func`` (a ``@task``'s callable) calls on this package's hooks, read from
+    its source: a method of a hook class the body names, called as ``<hook>.<method>(...)``.
+
+    :param func: the task's Python callable.
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    classes = _hook_classes()
+    named = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in classes}
+    named |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in classes}
+    names = dict(getattr(func, "__globals__", {}))
+    calls = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        for class_name in sorted(named):
+            # A method a hook inherits is listed under the class that defines it.
+            owner = next(
+                (
+                    c.__name__
+                    for c in classes[class_name].__mro__
+                    if f"{c.__name__}.{node.func.attr}" in HOOK_METHODS
+                ),
+                None,
+            )
+            if owner is None:
+                continue
+            method = getattr(classes[class_name], node.func.attr)
+            try:
+                bound = inspect.signature(method).bind_partial(
+                    None, *node.args, **{k.arg: k.value for k in node.keywords if k.arg}
+                )
+            except TypeError:
+                bound = None
+            arguments = {}
+            for name, value in bound.arguments.items() if bound else ():
+                if isinstance(value, ast.expr):
+                    arguments[name] = _constant(value, names)
+            calls.append(HookCall(f"{owner}.{node.func.attr}", arguments))
+            break
+    return calls
+
+
 def load_dags(path: Path) -> list[Any]:
     """Every DAG the file defines, parsed as Airflow parses it.
 
@@ -140,6 +247,54 @@ def _params(dag: Any) -> dict[str, Any]:
     return dict(dag.params.dump()) if hasattr(dag.params, "dump") else dict(dag.params)
 
 
+@dataclass
+class DagNeeds:
+    """What a DAG's policy is made of.
+
+    :param classes: this package's classes among its tasks and its asset watchers' triggers.
+    :param methods: the hook methods its own ``@task`` bodies call.
+    :param scope: the resource names they show.
+    """
+
+    classes: list[str]
+    methods: list[str]
+    scope: Scope
+
+
+def dag_needs(dag: Any, region: str = "*", account: str = "*") -> DagNeeds:
+    """The classes, hook methods and resource names of one DAG: its operators and sensors, the
+    triggers of the asset watchers it is scheduled on, and the hook calls in its ``@task`` bodies.
+
+    :param dag: the DAG.
+    :param region: the region of the ARNs.
+    :param account: the account of the ARNs.
+    """
+    watchers = dag_watchers(dag)
+    calls = [c for task in dag.tasks for c in task_hook_calls(getattr(task, "python_callable", None))]
+    # Resource names: the tasks' attributes, the watchers' serialized arguments, the hook calls'.
+    named = [
+        *dag.tasks,
+        *(SimpleNamespace(**w.serialize()[1]) for w in watchers),
+        *(SimpleNamespace(**c.arguments) for c in calls),
+    ]
+    scope = scope_for(named, _params(dag), region, account)
+    for call in calls:
+        for field_name, attributes in _NAME_ATTRIBUTES.items():
+            if any(
+                attribute in call.arguments and call.arguments[attribute] is None
+                for attribute, _ in attributes
+            ):
+                setattr(scope, field_name, None)  # a name the task's own code computes: any name
+    # A hook call that names its endpoint config picks a name the operators' pattern may not match.
+    configs = {str(c.arguments["config_name"] or WILDCARD) for c in calls if "config_name" in c.arguments}
+    scope.endpoint_configs = {WILDCARD} if WILDCARD in configs else configs or None
+    return DagNeeds(
+        classes=dag_classes([*dag.tasks, *watchers]),
+        methods=sorted({c.method for c in calls}),
+        scope=scope,
+    )
+
+
 def dag_policy(dag: Any, region: str = "*", account: str = "*", omit: Iterable[str] = ()) -> dict[str, Any]:
     """The policy document for one DAG.
 
@@ -148,8 +303,8 @@ def dag_policy(dag: Any, region: str = "*", account: str = "*", omit: Iterable[s
     :param account: the account of the ARNs.
     :param omit: statement ids to leave out.
     """
-    scope = scope_for(dag.tasks, _params(dag), region, account)
-    return policy_document(dag_classes(dag.tasks), scope, omit=omit)
+    needs = dag_needs(dag, region, account)
+    return policy_document(needs.classes, needs.scope, omit=omit, methods=needs.methods)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,8 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             documents["policy"] = policy_document(classes, scope)
         else:
             for dag in load_dags(args.dag_file):
-                scope = _with_overrides(scope_for(dag.tasks, _params(dag), args.region, args.account), args)
-                documents[dag.dag_id] = policy_document(dag_classes(dag.tasks), scope)
+                needs = dag_needs(dag, args.region, args.account)
+                scope = _with_overrides(needs.scope, args)
+                documents[dag.dag_id] = policy_document(needs.classes, scope, methods=needs.methods)
     except UnknownClassError as err:
         parser.error(str(err))
     except (OSError, ImportError, SyntaxError) as err:
@@ -219,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["USES", "dag_policy", "main", "scope_for"]
+__all__ = ["USES", "DagNeeds", "HookCall", "dag_needs", "dag_policy", "main", "scope_for", "task_hook_calls"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -54,6 +54,7 @@ RESOURCE_PATTERNS: dict[str, str] = {
     "s3-object": "arn:{partition}:s3:::{bucket}/*",
     "cloudwatch-alarm": "arn:{partition}:cloudwatch:{region}:{account}:alarm:*",
     "kms-key": "{kms_key}",
+    "sqs-queue": "arn:{partition}:sqs:{region}:{account}:{queue}",
 }
 
 _G = Grant
@@ -101,6 +102,13 @@ GRANTS: dict[str, Grant] = {
             "automl-job",
             "the event watcher reads a finished job's tags and claims its report with an "
             "acknowledgement tag (docs/events.md), so each job starts one DAG run",
+        ),
+        _G(
+            "ReceiveQueueMessages",
+            ("sqs:ReceiveMessage", "sqs:DeleteMessage"),
+            "sqs-queue",
+            "the SQS watcher (an AssetWatcher's trigger, run by the triggerer) long-polls the queue "
+            "and deletes the messages it handed to Airflow as an asset event (docs/events.md)",
         ),
         _G(
             "PassRoleToSageMaker",
@@ -271,9 +279,9 @@ HOOK_METHODS: dict[str, tuple[str, ...]] = {
     "AutopilotModelHook.latest_approved_version": ("ListModelPackages", "ReadModelPackage"),
     "AutopilotModelHook.register_version": ("ModelPackages",),
     "AutopilotModelHook.read_json_or_none": ("ReadObjects",),
-    "AutopilotModelHook.ensure_model": ("Models",),
+    "AutopilotModelHook.ensure_model": ("Models", "PassRoleToSageMaker"),
     "AutopilotModelHook.ensure_endpoint_config": ("EndpointConfigs",),
-    "AutopilotModelHook.deploy": ("Models", "EndpointConfigs", "Endpoints"),
+    "AutopilotModelHook.deploy": ("Models", "EndpointConfigs", "Endpoints", "PassRoleToSageMaker"),
     "AutopilotModelHook.endpoint_config_containers": ("ReadEndpointConfig", "ReadModel"),
     "AutopilotModelHook.update_endpoint_config": ("RestoreEndpoint",),
     "AutopilotModelHook.invoke_endpoint": ("InvokeEndpoint",),
@@ -301,6 +309,7 @@ USES: dict[str, tuple[str, ...]] = {
     "AutopilotEndpointTrigger": ("ReadEndpoint",),
     "AutopilotResourceTrigger": _RESOURCE_WAIT,
     "AutopilotJobCompletedTrigger": ("ReadAutoMLJob", "ListAutoMLJobs", "AcknowledgeJobEvents"),
+    "SqsQueueWatcher": ("ReceiveQueueMessages",),
     "AutopilotCreateJobOperator": (
         "CreateAutoMLJob",
         *_JOB_WAIT,
@@ -430,6 +439,9 @@ class Scope:
     :param transform_jobs: transform job names or prefixes (``*``-ended).
     :param kms_keys: KMS keys the requests name (key ARNs, key ids or aliases; ``*``: a key the
         DAG computes at run time); ``None``: the DAG sets none.
+    :param queues: SQS queue names a watcher receives from.
+    :param endpoint_configs: endpoint config names a DAG's own hook calls give (``*``: computed
+        at run time); ``None``: the operators' (named after the endpoint).
     """
 
     region: str = "*"
@@ -443,6 +455,8 @@ class Scope:
     models: set[str] | None = None
     transform_jobs: set[str] | None = None
     kms_keys: set[str] | None = None
+    queues: set[str] | None = None
+    endpoint_configs: set[str] | None = None
     #: Placeholder of each resource kind and the Scope field that fills it.
     _FIELDS: dict[str, tuple[str, str]] = field(
         default_factory=lambda: {
@@ -455,6 +469,7 @@ class Scope:
             "model": ("models", "*"),
             "transform_job": ("transform_jobs", "*"),
             "kms_key": ("kms_keys", "arn:{partition}:kms:*:{account}:key/*"),
+            "queue": ("queues", "*"),
         },
         repr=False,
     )
@@ -475,13 +490,16 @@ class Scope:
             else:
                 values = [wildcard.format(partition=self.partition, account=self.account)]
             if slot == "endpoint_config":
-                # Endpoint configs are named after their endpoint plus a suffix.
-                values = [v if v.endswith("*") else f"{v}*" for v in values]
+                if self.endpoint_configs:
+                    values = sorted(self.endpoint_configs)  # named by the DAG's own code
+                else:
+                    # The operators name endpoint configs after their endpoint plus a suffix.
+                    values = [v if v.endswith("*") else f"{v}*" for v in values]
         if slot == "kms_key":
             values = sorted({self.kms_key_arn(v) for v in values})
         arns = []
         for value in values:
-            if slot is not None and slot not in ("role", "bucket", "kms_key"):
+            if slot is not None and slot not in ("role", "bucket", "kms_key", "queue"):
                 value = value.lower()  # SageMaker ARNs carry lowercased names
             names = {name: "*" for name in self._FIELDS}
             if slot is not None:
@@ -509,13 +527,14 @@ class UnknownClassError(ValueError):
     """A class name that :data:`USES` does not list."""
 
 
-def statements_for(classes: Iterable[str]) -> list[str]:
-    """The statement ids the given classes need, in :data:`GRANTS` order.
+def statements_for(classes: Iterable[str], methods: Iterable[str] = ()) -> list[str]:
+    """The statement ids the given classes and hook methods need, in :data:`GRANTS` order.
 
     :param classes: operator, sensor, trigger or hook class names.
+    :param methods: hook methods (keys of :data:`HOOK_METHODS`) a DAG's own tasks call.
     :raises UnknownClassError: for a name :data:`USES` does not list.
     """
-    needed: set[str] = set()
+    needed: set[str] = {sid for method in methods for sid in HOOK_METHODS[method]}
     for name in classes:
         if name not in USES:
             known = ", ".join(sorted(USES))
@@ -533,26 +552,32 @@ def package_class(obj: object) -> str | None:
     return next((cls.__name__ for cls in type(obj).__mro__ if cls.__name__ in USES), None)
 
 
-def actions_for(classes: Iterable[str]) -> set[str]:
-    """Every IAM action the given classes need.
+def actions_for(classes: Iterable[str], methods: Iterable[str] = ()) -> set[str]:
+    """Every IAM action the given classes and hook methods need.
 
     :param classes: class names, as for :func:`statements_for`.
+    :param methods: hook methods, as for :func:`statements_for`.
     """
-    return {action for sid in statements_for(classes) for action in GRANTS[sid].actions}
+    return {action for sid in statements_for(classes, methods) for action in GRANTS[sid].actions}
 
 
 def policy_document(
-    classes: Iterable[str], scope: Scope | None = None, *, omit: Iterable[str] = ()
+    classes: Iterable[str],
+    scope: Scope | None = None,
+    *,
+    omit: Iterable[str] = (),
+    methods: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The least-privilege IAM policy document for ``classes``, narrowed to ``scope``.
 
     :param classes: class names, as for :func:`statements_for`.
     :param scope: the resource names to narrow to; wildcards where ``None``.
     :param omit: statement ids to leave out (to show what a missing statement does).
+    :param methods: hook methods a DAG's own tasks call, as for :func:`statements_for`.
     """
     scope = scope or Scope()
     skipped = set(omit)
-    chosen = statements_for(classes)
+    chosen = statements_for(classes, methods)
     statements = []
     for sid in chosen:
         grant = GRANTS[sid]
@@ -632,12 +657,23 @@ def denial_hint(action: str) -> str:
 
     :param action: the denied IAM action, ``service:Operation``.
     """
-    sids = [sid for sid, grant in GRANTS.items() if action in grant.actions]
+    prefix, _, name = action.partition(":")
+    action = f"{SIGNING_PREFIXES.get(prefix, prefix)}:{name}"
+    # The narrowest statement first: a policy holds it when it needs no broader one.
+    sids = sorted(
+        (sid for sid, grant in GRANTS.items() if action in grant.actions),
+        key=lambda sid: len(GRANTS[sid].actions),
+    )
     if not sids:
         return f"{action} is not an action this package calls; see {DOCS_PAGE}"
     grant = GRANTS[sids[0]]
+    also = "".join(f"; also in statement {sid!r}" for sid in sids[1:])
     users = sorted(name for name, used in USES.items() if set(used) & set(sids) and not name.endswith("Hook"))
     return (
-        f"the policy lacks {action} (statement {grant.sid!r}: {grant.why}); needed by "
+        f"the policy lacks {action} (statement {grant.sid!r}: {grant.why}{also}); needed by "
         f"{', '.join(users)}. Generate the policy with `autopilot-iam-policy` and see {DOCS_PAGE}"
     )
+
+
+#: IAM's prefix of a service whose requests are signed (and, by moto, denied) under another name.
+SIGNING_PREFIXES = {"monitoring": "cloudwatch"}

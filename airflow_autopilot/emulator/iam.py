@@ -57,11 +57,21 @@ def enforced() -> Iterator[None]:
 SIGNING_NAMES = {"cloudwatch": "monitoring"}
 
 
+#: Batch operations AWS authorizes as their single action (``sqs:DeleteMessageBatch`` needs
+#: ``sqs:DeleteMessage``: there is no IAM action of its own), which moto checks under their own name.
+BATCH_ACTIONS = {
+    "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
+    "sqs:SendMessage": "sqs:SendMessageBatch",
+    "sqs:ChangeMessageVisibility": "sqs:ChangeMessageVisibilityBatch",
+}
+
+
 def as_moto_checks(policy: Mapping[str, Any]) -> dict[str, Any]:
     """``policy`` as moto can check it: each statement granting actions of a service in
     :data:`SIGNING_NAMES` is repeated with those actions under the name moto authorizes them by,
-    on resource ``*`` (moto knows no resource of such a request), so a user holds in the emulator
-    what the policy grants on AWS.
+    on resource ``*`` (moto knows no resource of such a request), and a statement granting an
+    action of :data:`BATCH_ACTIONS` also grants its batch operation, so a user holds in the
+    emulator what the policy grants on AWS.
 
     :param policy: the policy document.
     """
@@ -77,6 +87,9 @@ def as_moto_checks(policy: Mapping[str, Any]) -> dict[str, Any]:
             for prefix, _, name in (str(a).partition(":") for a in listed)
             if prefix in SIGNING_NAMES
         ]
+        batched = [BATCH_ACTIONS[str(a)] for a in listed if str(a) in BATCH_ACTIONS]
+        if batched:
+            extra.append({**statement, "Sid": f"{statement.get('Sid', '')}Batches", "Action": batched})
         if aliased:
             extra.append(
                 {
@@ -305,3 +318,76 @@ def pass_role_denial(
         f"iam:PassRole on resource: {role} because no identity-based policy allows the iam:PassRole "
         f"action with iam:PassedToService {SAGEMAKER_PRINCIPAL}"
     )
+
+
+#: The request members that name a KMS key, at any depth (``OutputDataConfig.KmsKeyId``,
+#: ``SecurityConfig.VolumeKmsKeyId``, ``DataCaptureConfig.KmsKeyId``, ``TransformOutput.KmsKeyId``...).
+KMS_MEMBERS = ("KmsKeyId", "VolumeKmsKeyId")
+#: What SageMaker does with a key the request names, on the caller's behalf (the ``UseKmsKeys``
+#: statement): it creates grants on it for its instances, after reading it.
+KMS_ACTIONS = ("kms:DescribeKey", "kms:CreateGrant")
+
+
+def kms_keys_named(params: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every (member path, key) of a request that names a KMS key.
+
+    :param params: the request members.
+    :param path: the path of ``params`` in the request.
+    """
+    found: list[tuple[str, str]] = []
+    if isinstance(params, Mapping):
+        for name, value in params.items():
+            where = f"{path}.{name}" if path else str(name)
+            if name in KMS_MEMBERS and isinstance(value, str) and value:
+                found.append((where, value))
+            else:
+                found.extend(kms_keys_named(value, where))
+    elif isinstance(params, list):
+        for number, item in enumerate(params):
+            found.extend(kms_keys_named(item, f"{path}[{number}]"))
+    return found
+
+
+class KmsKeyMissingError(ValueError):
+    """A request names a KMS key the emulator's KMS does not hold."""
+
+
+def kms_denial(
+    params: Mapping[str, Any], headers: Mapping[str, str], account_id: str, region: str
+) -> str | None:
+    """When IAM is enforced, SageMaker's use of the KMS keys a request names: each key must exist
+    in the emulator's (moto's) KMS, and the caller's policies must allow :data:`KMS_ACTIONS` on the
+    key's ARN through SageMaker (``kms:ViaService``). The AccessDenied message, or ``None``.
+
+    :param params: the request members.
+    :param headers: the request headers (the caller's access key is in the signature).
+    :param account_id: the account.
+    :param region: the request's region.
+    :raises KmsKeyMissingError: naming the member and the key, for a key KMS does not hold.
+    """
+    keys = kms_keys_named(params)
+    if not keys or not is_enforced():
+        return None
+    caller = _caller(headers, account_id)
+    if caller is None:
+        return None
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[account_id][region]
+    documents = [_policy_document(policy) for policy in caller.collect_policies()]
+    context = {"kms:ViaService": f"sagemaker.{region}.amazonaws.com"}
+    for member, key in keys:
+        try:
+            arn = str(backend.describe_key(key).arn)
+        except Exception as err:  # moto's NotFoundException: the key (or alias) is not there
+            raise KmsKeyMissingError(
+                f"{member}: KMS key {key!r} does not exist in {region} (create it, or name an existing "
+                "key ARN, key id or alias)"
+            ) from err
+        for action in KMS_ACTIONS:
+            if not is_allowed(documents, action, arn, context):
+                return (
+                    f"{action} on resource: {arn} because no identity-based policy allows the {action} "
+                    f"action with kms:ViaService {context['kms:ViaService']} (the key {member} names)"
+                )
+    return None

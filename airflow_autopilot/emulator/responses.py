@@ -121,7 +121,8 @@ class AutopilotResponse(SageMakerResponse):
 
     def _authenticate_and_authorize_normal_action(self, resource: str = "*") -> None:
         """moto's check of the SageMaker action, then, when IAM is enforced, SageMaker's own check
-        that the caller may pass the request's role to SageMaker (:func:`~airflow_autopilot.emulator.iam.pass_role_denial`)."""
+        that the caller may pass the request's role to SageMaker (:func:`~airflow_autopilot.emulator.iam.pass_role_denial`)
+        and use the KMS keys it names (:func:`~airflow_autopilot.emulator.iam.kms_denial`)."""
         super()._authenticate_and_authorize_normal_action(resource)
         from moto.core.exceptions import AccessDeniedError
 
@@ -137,6 +138,20 @@ class AutopilotResponse(SageMakerResponse):
             self.headers,
             self.current_account,
         )
+        if denial is None:
+            # SageMaker's use of the KMS keys the request names, on the caller's behalf.
+            try:
+                denial = iam.kms_denial(
+                    params if isinstance(params, dict) else {},
+                    self.headers,
+                    self.current_account,
+                    self.region,
+                )
+            except iam.KmsKeyMissingError as missing:
+                from moto.core.exceptions import JsonRESTError
+
+                # Raised where moto's access check runs: an HTTP error it answers as it is.
+                raise JsonRESTError("ValidationException", str(missing)) from missing
         if denial is not None:
             found = iam.caller_arn(self.headers, self.current_account)
             raise AccessDeniedError(user_arn=found, action=denial)

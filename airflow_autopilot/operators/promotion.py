@@ -559,9 +559,14 @@ class AutopilotDeployCandidateOperator(RequestTablesMixin, AutopilotLineageMixin
             return
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+        from airflow_autopilot.core.errors import guarded_client
+        from airflow_autopilot.core.permissions import package_class
         from airflow_autopilot.core.promotion import PromotionInputError
 
-        client = AwsBaseHook(**self.hook_kwargs(), client_type="cloudwatch").get_conn()
+        # Guarded as the hooks' clients are: a denied DescribeAlarms names statement ReadAlarms.
+        client = guarded_client(
+            AwsBaseHook(**self.hook_kwargs(), client_type="cloudwatch").get_conn(), package_class(self)
+        )
         found: set[str] = set()
         for page in client.get_paginator("describe_alarms").paginate(
             AlarmNames=list(names), AlarmTypes=["MetricAlarm", "CompositeAlarm"]

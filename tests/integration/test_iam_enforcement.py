@@ -212,3 +212,79 @@ def test_a_policy_scoped_to_other_names_is_refused_on_these(as_user, autopilot_e
         in str(refused.value)
     )
     assert autopilot_emulator_iam.client().list_models()["Models"] == []
+
+
+def kms_key(autopilot_emulator_iam) -> str:
+    """A customer-managed key of the emulator's (moto's) KMS."""
+    created = autopilot_emulator_iam.client("kms").create_key(Description="endpoint volumes")
+    return str(created["KeyMetadata"]["Arn"])
+
+
+def kms_deploy_policy(*keys: str) -> dict:
+    from airflow_autopilot.core.permissions import Scope, policy_document
+
+    scope = Scope(region=DEFAULT_REGION, account="123456789012", roles={ROLE}, kms_keys=set(keys) or None)
+    return policy_document(["AutopilotDeployCandidateOperator"], scope)
+
+
+def test_a_kms_key_the_policy_does_not_let_sagemaker_use_is_refused_by_name(as_user, autopilot_emulator_iam):
+    key = kms_key(autopilot_emulator_iam)
+    policy = kms_deploy_policy()  # generated for a DAG that names no key: no UseKmsKeys statement
+    assert "UseKmsKeys" not in {s["Sid"] for s in policy["Statement"]}
+    as_user(policy)
+
+    with pytest.raises(ClientError) as refused:
+        model_hook("AutopilotDeployCandidateOperator").deploy(
+            "iam-endpoint",
+            model_name="iam-model",
+            config_name="iam-endpoint-config",
+            role_arn=ROLE,
+            containers=CONTAINERS,
+            instance_type="ml.m5.large",
+            instance_count=1,
+            tags=[],
+            params={"kms_key_id": key},
+        )
+
+    text = str(refused.value)
+    assert f"not authorized to perform: kms:DescribeKey on resource: {key}" in text
+    assert "statement 'UseKmsKeys'" in text and "AutopilotDeployCandidateOperator cannot run" in text
+    assert DOCS_PAGE in text
+    # Refused at CreateEndpointConfig: the model created before it was deleted.
+    sm = autopilot_emulator_iam.client()
+    assert sm.list_models()["Models"] == [] and sm.list_endpoint_configs()["EndpointConfigs"] == []
+
+
+@pytest.mark.slow
+def test_a_kms_key_is_used_under_its_statement_and_a_missing_key_is_named(as_user, autopilot_emulator_iam):
+    key = kms_key(autopilot_emulator_iam)
+    missing = key.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+
+    def deploy_with(kms_key_id: str, suffix: str):
+        return model_hook("AutopilotDeployCandidateOperator").deploy(
+            f"iam-endpoint{suffix}",
+            model_name=f"iam-model{suffix}",
+            config_name=f"iam-endpoint{suffix}-config",
+            role_arn=ROLE,
+            containers=CONTAINERS,
+            instance_type="ml.m5.large",
+            instance_count=1,
+            tags=[],
+            params={"kms_key_id": kms_key_id},
+        )
+
+    # A statement for another key only: still refused (kms:CreateGrant is scoped to the key).
+    other = kms_key(autopilot_emulator_iam)
+    as_user(kms_deploy_policy(other))
+    with pytest.raises(ClientError, match=r"kms:DescribeKey on resource: .*statement 'UseKmsKeys'"):
+        deploy_with(key, "-a")
+    # Its own statement (generated for the key): SageMaker may use it, and records it verbatim.
+    as_user(kms_deploy_policy(key))
+    deploy_with(key, "-b")
+    sm = autopilot_emulator_iam.client()
+    assert sm.describe_endpoint_config(EndpointConfigName="iam-endpoint-b-config")["KmsKeyId"] == key
+    # A key KMS does not hold: refused naming the member and the key, nothing left behind.
+    as_user(kms_deploy_policy(key, missing))
+    with pytest.raises(ClientError, match=r"KmsKeyId: KMS key '.*00000000-0000.*' does not exist"):
+        deploy_with(missing, "-c")
+    assert {m["ModelName"] for m in sm.list_models()["Models"]} == {"iam-model-b"}

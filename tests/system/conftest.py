@@ -54,11 +54,14 @@ def operation_recorder() -> Iterator[OperationRecorder]:
 
 def uncovered_operations(dag, seen: set[tuple[str, str]]) -> list[str]:
     """The recorded requests of ``dag``'s run that its classes' statements do not list."""
+    from airflow_autopilot.iam import dag_needs
+
     by_task_class = {type(task).__name__: permissions.package_class(task) for task in dag.tasks}
-    ours = {name for name in by_task_class.values() if name}
+    # The DAG's classes include its asset watchers' triggers, which run in the triggerer too.
+    ours = dag_needs(dag).classes
     problems = []
     for caller, operation in sorted(seen):
-        if caller == "Unknown":  # a trigger, deferred to by one of the DAG's operators
+        if caller == "Unknown":  # a trigger, deferred to by one of the DAG's operators, or a watcher
             allowed = permissions.actions_for(ours)
         elif by_task_class.get(caller):
             allowed = permissions.actions_for([by_task_class[caller]])

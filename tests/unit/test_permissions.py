@@ -237,12 +237,15 @@ def _documented_policies() -> dict[str, dict]:
 
 
 def test_docs_security_shows_the_generated_policy_of_every_example_dag():
+    from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
     from airflow_autopilot.iam import dag_policy, load_dags
 
     documented = _documented_policies()
-    generated = {
-        dag.dag_id: dag_policy(dag) for path in sorted(DAGS.glob("example_*.py")) for dag in load_dags(path)
-    }
+    dags = [dag for path in sorted(DAGS.glob("example_*.py")) for dag in load_dags(path)]
+    generated = {dag.dag_id: dag_policy(dag) for dag in dags}
+    if not AIRFLOW_V_3_0_PLUS:
+        # The page shows the event-driven DAGs' policies with their AssetWatchers (Airflow 3).
+        documented.update({d.dag_id: generated[d.dag_id] for d in dags if "event-driven" in d.tags})
     # An Airflow without the HITL operator (before 3.1) defines no approval DAG; every other one is here.
     assert set(generated) <= set(documented), "document the new example DAGs' policies in docs/security.md"
     assert set(documented) - set(generated) <= {"example_autopilot_hitl_approval"}
@@ -250,3 +253,89 @@ def test_docs_security_shows_the_generated_policy_of_every_example_dag():
         "regenerate the policies in docs/security.md with autopilot-iam-policy"
     )
     assert "security.md" in (ROOT / "mkdocs.yml").read_text()
+
+
+ENDPOINT_CONSTANT = "scoring-endpoint"
+
+
+def test_a_task_body_calling_the_hooks_needs_what_those_methods_need():
+    from airflow_autopilot.hooks import AutopilotModelHook
+    from airflow_autopilot.iam import HookCall, task_hook_calls
+
+    def body(version: dict) -> None:
+        hook = AutopilotModelHook()
+        package = hook.describe_model_package(version["arn"])
+        hook.deploy(ENDPOINT_CONSTANT, model_name=package["Name"], config_name="fixed-config")
+        hook.client.update_model_package()  # the raw client: not a hook method
+        print(len(version))  # not a hook call at all
+
+    calls = task_hook_calls(body)
+    assert [c.method for c in calls] == [
+        "AutopilotModelHook.describe_model_package",
+        "AutopilotModelHook.deploy",
+    ]
+    # Literals and module constants are read; what is computed at run time is unknown (None).
+    assert calls[1] == HookCall(
+        "AutopilotModelHook.deploy",
+        {"endpoint_name": ENDPOINT_CONSTANT, "model_name": None, "config_name": "fixed-config"},
+    )
+
+    def inherited() -> None:
+        AutopilotModelHook().describe_auto_ml_job("j")
+
+    def no_hook() -> None:
+        print("describe_model_package")
+
+    # A method a subclass inherits is listed under the class that defines it.
+    assert task_hook_calls(inherited) == [HookCall("AutopilotHook.describe_auto_ml_job", {"job_name": "j"})]
+    assert task_hook_calls(no_hook) == []
+    assert task_hook_calls(print) == []  # no source to read
+    assert task_hook_calls(None) == []  # not a @task
+
+
+def test_a_dag_policy_covers_its_watchers_and_its_task_bodies_hook_calls():
+    from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
+    from airflow_autopilot.iam import dag_needs, dag_policy, load_dags
+
+    approval = load_dags(DAGS / "example_autopilot_deploy_on_approval.py")[0]
+    policy = {s["Sid"]: s for s in dag_policy(approval)["Statement"]}
+    # The deploy @task's hook.describe_model_package and hook.deploy, the role it passes.
+    assert {"ReadModelPackage", "Models", "EndpointConfigs", "Endpoints", "PassRoleToSageMaker"} <= set(
+        policy
+    )
+    assert policy["Endpoints"]["Resource"] == "arn:aws:sagemaker:*:*:endpoint/autopilot-approved"
+    assert policy["PassRoleToSageMaker"]["Resource"] == "arn:aws:iam::123456789012:role/SageMakerAutopilot"
+    # Its model and endpoint config are named after the version at run time: any name.
+    assert policy["EndpointConfigs"]["Resource"] == "arn:aws:sagemaker:*:*:endpoint-config/*"
+    assert policy["Models"]["Resource"] == "arn:aws:sagemaker:*:*:model/*"
+    events = load_dags(DAGS / "example_autopilot_event_driven.py")[0]
+    needs = dag_needs(events)
+    if not AIRFLOW_V_3_0_PLUS:  # no AssetWatcher: nothing runs in the triggerer for these DAGs
+        assert "AutopilotJobCompletedTrigger" not in needs.classes
+        return
+    assert policy["ReceiveQueueMessages"]["Resource"] == "arn:aws:sqs:*:*:autopilot-approvals"
+    # The watcher's ListAutoMLJobs, describes and acknowledgement tag, on the jobs it watches.
+    assert "AutopilotJobCompletedTrigger" in needs.classes
+    statements = {s["Sid"]: s for s in dag_policy(events)["Statement"]}
+    assert {"ListAutoMLJobs", "ReadAutoMLJob", "AcknowledgeJobEvents"} <= set(statements)
+    assert statements["AcknowledgeJobEvents"]["Resource"] == "arn:aws:sagemaker:*:*:automl-job/studio-*"
+
+
+def test_a_name_a_task_body_computes_widens_the_names_other_tasks_show():
+    from types import SimpleNamespace
+
+    from airflow_autopilot.hooks import AutopilotModelHook
+    from airflow_autopilot.iam import dag_needs
+
+    def body(version: dict) -> None:
+        AutopilotModelHook().ensure_model(version["name"], "arn:aws:iam::123456789012:role/R", [], [])
+
+    operator = SimpleNamespace(model_name="fixed-model", endpoint_name="served")
+    dag = SimpleNamespace(tasks=[operator, SimpleNamespace(python_callable=body)], params={}, timetable=None)
+    needs = dag_needs(dag)
+    assert needs.methods == ["AutopilotModelHook.ensure_model"]
+    # The body's model is named at run time: any model, not only the operator's.
+    assert needs.scope.models is None and needs.scope.endpoints == {"served"}
+    assert needs.scope.roles == {"arn:aws:iam::123456789012:role/R"}
+    dag.tasks = [operator]
+    assert dag_needs(dag).scope.models == {"fixed-model"}
