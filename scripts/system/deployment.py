@@ -656,6 +656,9 @@ class Airflow:
     #: Settings on top of (or in place of) :meth:`environment`'s, for every component (the
     #: production-topology test's CeleryExecutor, broker and scale limits).
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Niceness by component name prefix (``{"worker": 10}``): what production runs on machines of
+    #: its own yields the shared CPUs to the components a test measures (:meth:`command`).
+    niceness: dict[str, int] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
     components: dict[str, Started] = field(default_factory=dict)
     fernet_key: str = field(default_factory=lambda: _fernet_key())
@@ -759,7 +762,7 @@ class Airflow:
         log_path = self.root / "logs" / (f"{name}.log" if count == 0 else f"{name}-{count + 1}.log")
         process = self.processes.start(
             name,
-            [str(self.venv_bin / "airflow"), *self.COMMANDS[name]],
+            self.command(name, self.COMMANDS[name]),
             env=self.environment(),
             cwd=self.root,
             log_path=log_path,
@@ -767,9 +770,14 @@ class Airflow:
         self.components[name] = process
         return process
 
-    def start_named(
-        self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None, nice: int = 0
-    ) -> Started:
+    def command(self, name: str, args: Sequence[str]) -> list[str]:
+        """``airflow ARGS``, under ``nice`` when :attr:`niceness` names a prefix of ``name`` (``nice``
+        execs the command: the process id stays the component's, its children inherit it)."""
+        nice = next((n for prefix, n in self.niceness.items() if name.startswith(prefix)), 0)
+        prefix = ["nice", "-n", str(nice)] if nice else []
+        return [*prefix, str(self.venv_bin / "airflow"), *args]
+
+    def start_named(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> Started:
         """
         Start one more component under a name of its own (a second triggerer, a Celery worker):
         ``airflow ARGS`` with :meth:`environment` plus ``env``, output to ``logs/<name>.log``.
@@ -777,13 +785,10 @@ class Airflow:
         :param name: the component's name (unique in this run).
         :param args: the ``airflow`` arguments.
         :param env: settings of this process only (its log server port ...).
-        :param nice: a niceness for the process and everything it starts (``nice`` execs the
-            command: the process id stays the component's).
         """
-        prefix = ["nice", "-n", str(nice)] if nice else []
         process = self.processes.start(
             name,
-            [*prefix, str(self.venv_bin / "airflow"), *args],
+            self.command(name, args),
             env={**self.environment(), **(env or {})},
             cwd=self.root,
             log_path=self.root / "logs" / f"{name}.log",
