@@ -49,6 +49,11 @@ MAX_CONCURRENT_DESCRIBES = 16
 #: Waiters a listing's news wakes per turn of the event loop: each runs a step of its own when woken
 #: (progress, a log line), and hundreds in one turn would hold the loop past Airflow's 0.2 s warning.
 WAKE_BATCH = 16
+#: Pause between two batches, at most :data:`WAKE_SPREAD_SECONDS` in all: an Airflow 3 triggerer
+#: writes each log line to its supervisor's socket, and a burst of hundreds fills the socket while
+#: the supervisor is busy (its database work), blocking the loop in the write until it reads.
+WAKE_PAUSE_SECONDS = 0.05
+WAKE_SPREAD_SECONDS = 1.0
 #: Cycles remembered in :attr:`PollerStats.history` (for the bench and tests).
 HISTORY_LENGTH = 4096
 #: The IAM permission coalesced polling needs on top of sagemaker:DescribeAutoMLJob.
@@ -624,13 +629,16 @@ class CoalescedPoller:
     async def _wake_listed(self) -> None:
         """Wake the waiters a listing queued news for, :data:`WAKE_BATCH` per turn of the loop."""
         unwoken, self._unwoken = self._unwoken, []
+        pause = min(WAKE_PAUSE_SECONDS, WAKE_SPREAD_SECONDS / max(1, math.ceil(len(unwoken) / WAKE_BATCH)))
         try:
             while unwoken:
                 batch, unwoken = unwoken[:WAKE_BATCH], unwoken[WAKE_BATCH:]
                 for watch in batch:
                     watch.wake()
                 if unwoken:
-                    await asyncio.sleep(0)  # this batch's waiters (and the loop's timers) run first
+                    # This batch's waiters (and the loop's timers) run first; the pause is the loop's
+                    # real time, not the wait's clock: it paces the log lines, not the wait.
+                    await asyncio.sleep(pause)
         finally:
             for watch in unwoken:  # a cycle cancelled midway leaves nobody unwoken
                 watch.wake()

@@ -255,9 +255,12 @@ async def test_a_listing_that_changes_many_jobs_wakes_their_waiters_a_batch_per_
             turn += 1
             await asyncio.sleep(0)
 
+    woken_at: list[float] = []
+
     async def wait_for_progress(watch) -> None:
         assert await watch.next_or_progress() is None  # progress: no verdict, no describe
         woken_in_turn.append(turn)
+        woken_at.append(time.monotonic())
 
     counting = asyncio.create_task(count_turns())
     async with emulator_client(server) as client, AsyncExitStack() as stack:
@@ -278,6 +281,9 @@ async def test_a_listing_that_changes_many_jobs_wakes_their_waiters_a_batch_per_
     assert len(woken_in_turn) == 200  # every waiter heard of its job's change
     assert max(per_turn.values()) <= poller_module.WAKE_BATCH, per_turn
     assert len(per_turn) >= 200 / poller_module.WAKE_BATCH
+    # ... and paced in real time, so that their log lines reach Airflow's supervisor spread out.
+    batches = math.ceil(200 / poller_module.WAKE_BATCH)
+    assert max(woken_at) - min(woken_at) >= 0.9 * (batches - 1) * poller_module.WAKE_PAUSE_SECONDS
 
 
 # --- the server's clock ---------------------------------------------------------------------------
