@@ -54,6 +54,16 @@ def pytest_collection_finish(session):
     gc.freeze()
 
 
+def pytest_sessionfinish(session):
+    """
+    Freeze again once the tests have run: pytest's last check for unraisable exceptions starts
+    with a full collection (two, in a worker), which would otherwise walk everything the tests left
+    behind (Airflow's, moto's and botocore's caches), a second or more of CPU a process at the end
+    of the run. Each test's own check, after its setup, call and teardown, is unchanged.
+    """
+    gc.freeze()
+
+
 # `make test` runs hypothesis' default profile; `make test-all` passes --hypothesis-profile=full: the
 # fault suites at full size (tests/system/test_fault_suite.py) and 1,000 examples for every @given.
 # (scripts/test-wheel.sh runs a few test files with this conftest and without hypothesis.)
