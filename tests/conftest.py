@@ -7,6 +7,7 @@ docs/development.md). Builders that are not fixtures live in ``tests/helpers.py`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -35,6 +36,14 @@ os.environ["AIRFLOW__AWS__SESSION_FACTORY"] = "airflow_autopilot.hooks.sessions.
 
 
 import pytest  # noqa: E402
+
+# The Amazon provider names a hook's caller in each new client's user agent by walking the stack
+# (inspect.stack()), which scans every loaded module for each frame whose file no module claims:
+# tens of milliseconds a client, and the tests create hundreds. A pytest-xdist worker runs its test
+# loop from xdist/remote.py, executed as a script; imported here as a module too, its frames are
+# matched at once (a third of the walk's cost). Nothing is patched.
+with contextlib.suppress(ImportError):
+    import xdist.remote  # noqa: E402, F401
 
 from airflow_autopilot.demo.airflow_versions import allow_sqlite_in_unit_test_mode  # noqa: E402
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from airflow_autopilot.demo.runner import load_dag_file, task_states
+from airflow_autopilot.emulator import controls
 from tests.conftest import DAGS
 
 
@@ -27,8 +28,14 @@ def load(name: str):
 
 
 def decide_when_pending(emulator, status: str, seen: list) -> threading.Thread:
-    """A person in SageMaker Studio: waits for a PendingManualApproval version, then decides it
-    through the emulator's control API."""
+    """A person in SageMaker Studio: waits for a PendingManualApproval version and for the approval
+    sensor to have checked once and deferred, then decides it through the emulator's control API."""
+    deferred = threading.Event()
+
+    def on_request(operation: str, user_agent: str) -> None:
+        # The sensor's trigger polling the version: a hook's request from no task's execute.
+        if operation == "DescribeModelPackage" and "Caller/Unknown" in user_agent:
+            deferred.set()
 
     def person() -> None:
         sm = emulator.client("sagemaker")
@@ -41,7 +48,7 @@ def decide_when_pending(emulator, status: str, seen: list) -> threading.Thread:
             except Exception:  # the group does not exist yet
                 pending = []
             if pending:
-                time.sleep(1.0)  # the sensor has checked once and deferred by now
+                deferred.wait(timeout=10)
                 seen.append(sm.list_endpoints()["Endpoints"])  # nothing deployed before the decision
                 arn = pending[0]["ModelPackageArn"]
                 answer = requests.post(
@@ -53,7 +60,15 @@ def decide_when_pending(emulator, status: str, seen: list) -> threading.Thread:
                 return
             time.sleep(0.2)
 
-    thread = threading.Thread(target=person, daemon=True)
+    remove = controls.observe_requests(on_request)
+
+    def person_then_stop_observing() -> None:
+        try:
+            person()
+        finally:
+            remove()
+
+    thread = threading.Thread(target=person_then_stop_observing, daemon=True)
     thread.start()
     return thread
 
