@@ -13,7 +13,11 @@ import requests
 
 from airflow_autopilot.demo.runner import load_dag_file, task_states
 from airflow_autopilot.emulator import controls
+from airflow_autopilot.emulator.sample_data import churn_csv
+from airflow_autopilot.operators import AutopilotRegisterCandidateOperator
 from tests.conftest import DAGS
+from tests.system.test_rollback_dag import BUCKET as ROLLBACK_BUCKET
+from tests.system.test_rollback_dag import finished_candidate
 
 
 @pytest.fixture
@@ -117,11 +121,31 @@ def test_a_metric_condition_rejects_the_candidate(emulator, run_dag):
     assert "metric Recall (Validation)" in xcoms["reject"]["reason"]
 
 
+def approved_version(emulator) -> dict:
+    """
+    What a promotion run leaves the nightly scoring: an Approved version in ``autopilot-churn`` of a
+    finished churn job's best candidate, registered by the register operator as the promotion
+    example does (whose own run is checked end to end in test_example_dags.py; a second one here
+    would cost seconds).
+    """
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket=ROLLBACK_BUCKET)
+    s3.put_object(Bucket=ROLLBACK_BUCKET, Key="train/churn.csv", Body=churn_csv(120).encode())
+    best = finished_candidate(emulator, "churn-scored")
+    return AutopilotRegisterCandidateOperator(
+        task_id="register",
+        best_candidate=best,
+        job_name="churn-scored",
+        model_package_group_name="autopilot-churn",
+        approval_status="Approved",
+    ).execute({})
+
+
 def test_nightly_scoring_writes_a_prediction_per_row(emulator, run_dag):
     from airflow_autopilot.emulator.sample_data import scoring_csv
 
-    trained, _ = run_dag(load("example_autopilot_promotion"))  # registers an Approved version
-    assert trained.state == "success"
+    registered = approved_version(emulator)
+    assert registered["ModelPackageArn"]
     dag_run, xcoms = run_dag(load("example_autopilot_nightly_scoring"))
     states = task_states(dag_run)
     assert dag_run.state == "success", states
