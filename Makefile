@@ -37,10 +37,15 @@ typecheck: install
 # dag.test() files first). `make test PYTEST_WORKERS=0` runs them in this process.
 PYTEST_WORKERS ?= 2
 PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# pytest with bytecode written (PYTHONDONTWRITEBYTECODE emptied, as CI sets it): otherwise every test
+# process (each worker, and each fresh interpreter of the import checks) compiles this package
+# again and pytest rewrites every test module's asserts again, about 2.5 CPU-seconds a process. The
+# caches land in the gitignored __pycache__ folders (the release checks keep them out of the wheel).
+PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
 
 # The fast suite: lint, types and every test not marked slow.
 test: lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL)
+	$(PYTEST) -q -p no:cacheprovider $(PARALLEL)
 
 # The SageMaker Python SDK v2 (AutoML and AutoMLV2 attach, best_candidate, list_candidates) reading
 # the emulator's V1 and V2 jobs over HTTP (tests/sdk, docs/v2.md). Its own venv, .sdk-venv, pinned by
@@ -65,19 +70,19 @@ sdk-constraints:
 
 # Everything, the slow cases included.
 test-all: install
-	$(PY) -m pytest -q -m '' -p no:cacheprovider $(PARALLEL) --hypothesis-profile=full
+	$(PYTEST) -q -m '' -p no:cacheprovider $(PARALLEL) --hypothesis-profile=full
 
 # The generated fault suites at full size (1,000 generated cases of every wait through faults, 40
 # deferred ones, more network cases): `make test` runs a derandomized sample of them. CI's main leg.
 FAULT_SUITES := tests/system/test_fault_suite.py tests/system/test_fault_suite_deferred.py
 test-full-faults: install
-	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) --hypothesis-profile=full $(FAULT_SUITES)
+	$(PYTEST) -q -p no:cacheprovider $(PARALLEL) --hypothesis-profile=full $(FAULT_SUITES)
 
 # The cases marked slow (IAM enforcement sweeps, guardrailed deploys deferred under dag.test(),
 # deadline and bad-data cases, reruns): about 2 minutes on 2 cores. CI's main leg; the fault suites
 # run in test-full-faults and the artifact check in test-wheel's `make dist`.
 test-slow: install
-	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) -m slow --ignore=tests/dist $(addprefix --ignore=,$(FAULT_SUITES))
+	$(PYTEST) -q -p no:cacheprovider $(PARALLEL) -m slow --ignore=tests/dist $(addprefix --ignore=,$(FAULT_SUITES))
 
 # The other legs of the matrix (Airflow 2.11, 3.0, 3.1, 3.2; 3.3 on Python 3.10 and 3.13; every
 # direct dependency at its declared floor), each in its own venv under .matrix/ with the fast suite

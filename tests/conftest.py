@@ -7,6 +7,7 @@ docs/development.md). Builders that are not fixtures live in ``tests/helpers.py`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -36,6 +37,14 @@ os.environ["AIRFLOW__AWS__SESSION_FACTORY"] = "airflow_autopilot.hooks.sessions.
 
 import pytest  # noqa: E402
 
+# The Amazon provider names a hook's caller in each new client's user agent by walking the stack
+# (inspect.stack()), which scans every loaded module for each frame whose file no module claims:
+# tens of milliseconds a client, and the tests create hundreds. A pytest-xdist worker runs its test
+# loop from xdist/remote.py, executed as a script; imported here as a module too, its frames are
+# matched at once (a third of the walk's cost). Nothing is patched.
+with contextlib.suppress(ImportError):
+    import xdist.remote  # noqa: E402, F401
+
 from airflow_autopilot.demo.airflow_versions import allow_sqlite_in_unit_test_mode  # noqa: E402
 from airflow_autopilot.demo.examples import example_dags_folder  # noqa: E402
 
@@ -51,6 +60,16 @@ gc.set_threshold(50_000, 20, 20)
 def pytest_collection_finish(session):
     """Move everything loaded so far (the test modules included) out of the collector's sight."""
     gc.collect()
+    gc.freeze()
+
+
+def pytest_sessionfinish(session):
+    """
+    Freeze again once the tests have run: pytest's last check for unraisable exceptions starts
+    with a full collection (two, in a worker), which would otherwise walk everything the tests left
+    behind (Airflow's, moto's and botocore's caches), a second or more of CPU a process at the end
+    of the run. Each test's own check, after its setup, call and teardown, is unchanged.
+    """
     gc.freeze()
 
 

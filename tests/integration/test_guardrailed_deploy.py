@@ -17,6 +17,9 @@ from tests.airflow_versions import execute_in_thread
 from tests.helpers import RecordingTI, candidate
 from tests.integration.test_promotion_reruns import ROLLBACK, deployer
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 
 @pytest.fixture
 def emu(autopilot_emulator):

@@ -9,6 +9,9 @@ from airflow_autopilot.core.promotion import PromotionInputError
 from tests.integration import test_promotion
 from tests.integration.test_promotion import deployer
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 # The promotion tests' fixtures: an in-process emulator and a completed job's best candidate.
 emu = test_promotion.emu

@@ -10,6 +10,9 @@ from airflow.providers.common.compat.sdk import AirflowFailException, PokeReturn
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from tests.helpers import sensor
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 
 # --- poke, one check at a time (in-process emulator) -----------------------------------------------
 @pytest.fixture

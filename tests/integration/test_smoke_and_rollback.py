@@ -21,6 +21,9 @@ from airflow_autopilot.operators import (
 from tests.conftest import DATA_BUCKET, ROLE_ARN
 from tests.helpers import RecordingTI
 
+# Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
+pytestmark = pytest.mark.usefixtures("shared_hook_clients")
+
 ENDPOINT = "smoke-endpoint"
 GROUP = "smoke-models"
 KEYS = ["predicted_label", "probability"]

@@ -12,7 +12,12 @@ import pytest
 import requests
 
 from airflow_autopilot.demo.runner import load_dag_file, task_states
+from airflow_autopilot.emulator import controls
+from airflow_autopilot.emulator.sample_data import churn_csv
+from airflow_autopilot.operators import AutopilotRegisterCandidateOperator
 from tests.conftest import DAGS
+from tests.system.test_rollback_dag import BUCKET as ROLLBACK_BUCKET
+from tests.system.test_rollback_dag import finished_candidate
 
 
 @pytest.fixture
@@ -27,8 +32,14 @@ def load(name: str):
 
 
 def decide_when_pending(emulator, status: str, seen: list) -> threading.Thread:
-    """A person in SageMaker Studio: waits for a PendingManualApproval version, then decides it
-    through the emulator's control API."""
+    """A person in SageMaker Studio: waits for a PendingManualApproval version and for the approval
+    sensor to have checked once and deferred, then decides it through the emulator's control API."""
+    deferred = threading.Event()
+
+    def on_request(operation: str, user_agent: str) -> None:
+        # The sensor's trigger polling the version: a hook's request from no task's execute.
+        if operation == "DescribeModelPackage" and "Caller/Unknown" in user_agent:
+            deferred.set()
 
     def person() -> None:
         sm = emulator.client("sagemaker")
@@ -41,7 +52,7 @@ def decide_when_pending(emulator, status: str, seen: list) -> threading.Thread:
             except Exception:  # the group does not exist yet
                 pending = []
             if pending:
-                time.sleep(1.0)  # the sensor has checked once and deferred by now
+                deferred.wait(timeout=10)
                 seen.append(sm.list_endpoints()["Endpoints"])  # nothing deployed before the decision
                 arn = pending[0]["ModelPackageArn"]
                 answer = requests.post(
@@ -53,7 +64,15 @@ def decide_when_pending(emulator, status: str, seen: list) -> threading.Thread:
                 return
             time.sleep(0.2)
 
-    thread = threading.Thread(target=person, daemon=True)
+    remove = controls.observe_requests(on_request)
+
+    def person_then_stop_observing() -> None:
+        try:
+            person()
+        finally:
+            remove()
+
+    thread = threading.Thread(target=person_then_stop_observing, daemon=True)
     thread.start()
     return thread
 
@@ -102,11 +121,31 @@ def test_a_metric_condition_rejects_the_candidate(emulator, run_dag):
     assert "metric Recall (Validation)" in xcoms["reject"]["reason"]
 
 
+def approved_version(emulator) -> dict:
+    """
+    What a promotion run leaves the nightly scoring: an Approved version in ``autopilot-churn`` of a
+    finished churn job's best candidate, registered by the register operator as the promotion
+    example does (whose own run is checked end to end in test_example_dags.py; a second one here
+    would cost seconds).
+    """
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket=ROLLBACK_BUCKET)
+    s3.put_object(Bucket=ROLLBACK_BUCKET, Key="train/churn.csv", Body=churn_csv(120).encode())
+    best = finished_candidate(emulator, "churn-scored")
+    return AutopilotRegisterCandidateOperator(
+        task_id="register",
+        best_candidate=best,
+        job_name="churn-scored",
+        model_package_group_name="autopilot-churn",
+        approval_status="Approved",
+    ).execute({})
+
+
 def test_nightly_scoring_writes_a_prediction_per_row(emulator, run_dag):
     from airflow_autopilot.emulator.sample_data import scoring_csv
 
-    trained, _ = run_dag(load("example_autopilot_promotion"))  # registers an Approved version
-    assert trained.state == "success"
+    registered = approved_version(emulator)
+    assert registered["ModelPackageArn"]
     dag_run, xcoms = run_dag(load("example_autopilot_nightly_scoring"))
     states = task_states(dag_run)
     assert dag_run.state == "success", states

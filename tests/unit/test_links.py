@@ -1,4 +1,5 @@
-"""AutopilotJobLink: the console URL per partition, what persist stores, import-lightness."""
+"""AutopilotJobLink: the console URL per partition and what persist stores (its import-lightness is
+checked with the other DAG-facing modules', in tests/unit/test_provider.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from airflow_autopilot.links import AutopilotJobLink, console_url
 from airflow_autopilot.sensors import AutopilotJobSensor
-from tests.helpers import RecordingTI, run_python
+from tests.helpers import RecordingTI
 
 
 @pytest.mark.parametrize(
@@ -54,12 +55,3 @@ def test_persist_stores_what_get_link_needs_and_respects_do_xcom_push():
     ti = RecordingTI()
     AutopilotJobLink.persist({"ti": ti}, quiet, job_name="j1", region_name="eu-west-1")
     assert ti.pushed == {}
-
-
-def test_links_and_sensors_modules_are_import_light():
-    code = (
-        "import sys, airflow_autopilot.links, airflow_autopilot.sensors, airflow_autopilot.core.waits.job;"
-        "print(sorted(m for m in ('boto3', 'botocore', 'aiobotocore', 'moto') if m in sys.modules))"
-    )
-    out = run_python(code, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
