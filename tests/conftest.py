@@ -7,11 +7,13 @@ docs/development.md). Builders that are not fixtures live in ``tests/helpers.py`
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import gc
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 _HOME = tempfile.mkdtemp(prefix="autopilot-airflow-home-")
+# Each test process's Airflow home (its SQLite database, task logs) goes when the process ends.
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 if "PYTEST_XDIST_WORKER" in os.environ:
     # A parallel worker inherits the controller's environment: each gets its own home (task logs,
     # airflow.cfg) as it gets its own database below.
