@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, Asset, task
+from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, Asset, task, task_group
 
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.assets import triggering_extras
@@ -55,11 +55,11 @@ else:  # Airflow 2.11: no event-driven scheduling (docs/events.md, On Airflow 2.
     FINISHED_JOBS = Asset(uri=URI)
     SCHEDULE = None
 
-JOB_NAME = "{{ ti.xcom_pull(task_ids='finished_job')['job_name'] }}"
+GROUP = "autopilot-studio-models"
 
 with DAG(
     dag_id="example_autopilot_event_driven",
-    description="One run per Autopilot job finished anywhere: gate and register its best candidate",
+    description="Every Autopilot job finished anywhere: gate and register its best candidate",
     schedule=SCHEDULE,
     start_date=datetime(2024, 1, 1),
     catchup=False,
@@ -68,49 +68,64 @@ with DAG(
     tags=["autopilot", "example", "event-driven"],
 ) as dag:
 
-    @task(multiple_outputs=False)
-    def finished_job(**context) -> dict:
-        """The finished job this run is for (the asset event's payload); skip a manual run."""
-        payloads = [e.get("payload") for e in triggering_extras(context, FINISHED_JOBS) if e.get("payload")]
-        if not payloads:
-            raise AirflowSkipException("Not triggered by a finished job (a manual run)")
-        # One event per job, and the scheduler may fold several events into one run: the first one
-        # here, the others (rare) are logged.
-        for extra in payloads[1:]:
-            print(f"Also finished: {extra['job_name']} (run the DAG for it by hand if needed)")
-        job = payloads[0]
-        if job.get("redelivery"):
-            # The watcher may have reported this job before (docs/events.md, Exactly once): this run
-            # is safe all the same, keyed by the job name (the register step's ClientToken).
-            print(f"Redelivered: {job['job_name']} may have started a run already")
-        print(
-            f"Finished: {job['job_name']} {job['status']}, best {job['best_candidate']} "
-            f"{job['objective_metric']}={job['objective_value']}"
-        )
-        return job
-
-    job = finished_job()
-    best_candidate = AutopilotBestCandidateOperator(task_id="best_candidate", job_name=JOB_NAME)
-    gate = AutopilotPromotionBranchOperator(
-        task_id="gate",
-        best_candidate=best_candidate.output,
-        threshold=0.6,
-        model_package_group_name="autopilot-studio-models",
-        promote_task_ids="register",
-        reject_task_ids="reject",
-    )
-    register = AutopilotRegisterCandidateOperator(
-        task_id="register",
-        best_candidate=best_candidate.output,
-        job_name=JOB_NAME,
-        model_package_group_name="autopilot-studio-models",
-        model_package_group_description="Autopilot models finished outside Airflow",
-        approval_status="PendingManualApproval",
-    )
-
     @task
-    def reject(**context) -> None:
-        """The candidate did not pass the gate."""
-        print(f"Not promoted: {context['ti'].xcom_pull(task_ids='finished_job')['job_name']}")
+    def finished_jobs(**context) -> list[dict]:
+        """The finished jobs this run is for (its asset events' payloads, one per job); skip a manual run."""
+        jobs: dict[str, dict] = {}
+        for extra in triggering_extras(context, FINISHED_JOBS):
+            job = extra.get("payload")
+            if not job:
+                continue
+            if job.get("redelivery"):
+                # The watcher may have reported this job before (docs/events.md, Exactly once): its
+                # promotion is safe all the same, keyed by the job name (the register's ClientToken).
+                print(f"Redelivered: {job['job_name']} may have started a run already")
+            jobs.setdefault(job["job_name"], job)
+        if not jobs:
+            raise AirflowSkipException("Not triggered by a finished job (a manual run)")
+        # The scheduler folds the events that arrive before it creates the next run into one run:
+        # every job here gets its own mapped promotion below.
+        print(f"{len(jobs)} finished job(s) in this run: {', '.join(jobs)}")
+        return list(jobs.values())
 
-    job >> best_candidate >> gate >> [register, reject()]
+    @task_group
+    def promote(job: dict) -> None:
+        """One job's promotion: best candidate -> gate -> register (or reject)."""
+
+        @task
+        def finished_job(job: dict) -> str:
+            """The job this mapped promotion is for; its name keys every step."""
+            print(
+                f"Finished: {job['job_name']} {job['status']}, best {job['best_candidate']} "
+                f"{job['objective_metric']}={job['objective_value']}"
+            )
+            return job["job_name"]
+
+        job_name = finished_job(job)
+        best_candidate = AutopilotBestCandidateOperator(task_id="best_candidate", job_name=job_name)
+        gate = AutopilotPromotionBranchOperator(
+            task_id="gate",
+            best_candidate=best_candidate.output,
+            threshold=0.6,
+            model_package_group_name=GROUP,
+            # Inside the group, task ids carry its prefix; the branch skips only this job's tasks.
+            promote_task_ids="promote.register",
+            reject_task_ids="promote.reject",
+        )
+        register = AutopilotRegisterCandidateOperator(
+            task_id="register",
+            best_candidate=best_candidate.output,
+            job_name=job_name,
+            model_package_group_name=GROUP,
+            model_package_group_description="Autopilot models finished outside Airflow",
+            approval_status="PendingManualApproval",
+        )
+
+        @task
+        def reject(job_name: str) -> None:
+            """The candidate did not pass the gate."""
+            print(f"Not promoted: {job_name}")
+
+        best_candidate >> gate >> [register, reject(job_name)]
+
+    promote.expand(job=finished_jobs())
