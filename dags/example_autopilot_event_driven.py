@@ -1,13 +1,15 @@
 """
-Runs once for each Autopilot job that finishes anywhere (SageMaker Studio, a notebook, the SDK, another
-Airflow): finished job -> best candidate -> gate -> register (or reject).
+Promotes each Autopilot job that finishes anywhere (SageMaker Studio, a notebook, the SDK, another
+Airflow) once: finished job -> best candidate -> gate -> register (or reject).
 
 Scheduled on an Asset watched by :class:`~airflow_autopilot.event_triggers.AutopilotJobCompletedTrigger`
 (Airflow 3): each Completed job whose name starts with ``AUTOPILOT_EXAMPLE_WATCH_PREFIX`` (default
-``studio-``) becomes one asset event carrying the job's summary. Idempotent, keyed by the job name: a
-second run for the same job (a redelivered event after a triggerer died in the at-least-once window of
-docs/events.md, a manual re-run, a cleared task) registers nothing new: the register step's
-ClientToken comes from the job and the candidate. On Airflow 2.11 (no AssetWatcher) the DAG is defined unscheduled; docs/events.md shows
+``studio-``) becomes one asset event carrying the job's summary. Airflow folds the events that arrive
+before the scheduler creates the next run into one run, so the promotion is a task group mapped over
+every job of the run's events. Idempotent, keyed by the job name: a second promotion of the same job (a
+redelivered event after a triggerer died in the at-least-once window of docs/events.md, a manual re-run,
+a cleared task) registers nothing new: the register step's ClientToken comes from the job and the
+candidate. On Airflow 2.11 (no AssetWatcher) the DAG is defined unscheduled; docs/events.md shows
 the scheduled alternative. No AWS call happens at parse time.
 """
 

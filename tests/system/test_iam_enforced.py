@@ -356,9 +356,7 @@ def triggered_by(asset, *extras: dict):
                 )
             )
             connection.execute(
-                insert(association_table).values(
-                    dag_run_id=run.id, event_id=inserted.inserted_primary_key[0]
-                )
+                insert(association_table).values(dag_run_id=run.id, event_id=inserted.inserted_primary_key[0])
             )
 
     event.listen(DagRun, "after_insert", attach)
