@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, Asset, task, task_group
+from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, Asset, XComArg, task, task_group
 
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.assets import triggering_extras
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
 from airflow_autopilot.operators.promotion import (
+    DECISION_XCOM_KEY,
     AutopilotPromotionBranchOperator,
     AutopilotRegisterCandidateOperator,
 )
@@ -110,10 +111,21 @@ with DAG(
             best_candidate=best_candidate.output,
             threshold=0.6,
             model_package_group_name=GROUP,
-            # Inside the group, task ids carry its prefix; the branch skips only this job's tasks.
-            promote_task_ids="promote.register",
+            # Inside the group, task ids carry its prefix.
+            promote_task_ids="promote.promoted",
             reject_task_ids="promote.reject",
         )
+        # This job's decision (the gate's XCom at this map index).
+        decision = XComArg(gate, key=DECISION_XCOM_KEY)
+
+        @task
+        def promoted(decision: dict) -> None:
+            """Go on to register only when the gate promoted this job's candidate. Checked here, not
+            left to the branch alone: the scheduler creates a mapped group's downstream task instances
+            after the gate ran, so the branch's skip of this map index may find nothing to skip."""
+            if not decision["promote"]:
+                raise AirflowSkipException(f"Not promoted: {decision['reason']}")
+
         register = AutopilotRegisterCandidateOperator(
             task_id="register",
             best_candidate=best_candidate.output,
@@ -124,10 +136,14 @@ with DAG(
         )
 
         @task
-        def reject(job_name: str) -> None:
-            """The candidate did not pass the gate."""
-            print(f"Not promoted: {job_name}")
+        def reject(job_name: str, decision: dict) -> None:
+            """The candidate did not pass the gate (skipped when it did, for the reason above)."""
+            if decision["promote"]:
+                raise AirflowSkipException(f"Promoted: {job_name}")
+            print(f"Not promoted: {job_name}: {decision['reason']}")
 
-        best_candidate >> gate >> [register, reject(job_name)]
+        best_candidate >> gate
+        promoted(decision) >> register
+        reject(job_name, decision)
 
     promote.expand(job=finished_jobs())

@@ -50,6 +50,7 @@ EXPECTED = {
         "promote.finished_job",
         "promote.best_candidate",
         "promote.gate",
+        "promote.promoted",
         "promote.register",
         "promote.reject",
     },
@@ -154,4 +155,5 @@ def test_every_dag_file_parses_without_aws_libraries_or_calls():
     events = result["dags"]["example_autopilot_event_driven"]
     # One promotion per finished job of the run (mapped over them), the gate branching inside it.
     assert events["finished_jobs"] == ["promote.finished_job"]
-    assert sorted(events["promote.gate"]) == ["promote.register", "promote.reject"]
+    assert sorted(events["promote.gate"]) == ["promote.promoted", "promote.reject"]
+    assert events["promote.promoted"] == ["promote.register"]
