@@ -1,13 +1,15 @@
 """
-Runs once for each Autopilot job that finishes anywhere (SageMaker Studio, a notebook, the SDK, another
-Airflow): finished job -> best candidate -> gate -> register (or reject).
+Promotes each Autopilot job that finishes anywhere (SageMaker Studio, a notebook, the SDK, another
+Airflow) once: finished job -> best candidate -> gate -> register (or reject).
 
 Scheduled on an Asset watched by :class:`~airflow_autopilot.event_triggers.AutopilotJobCompletedTrigger`
 (Airflow 3): each Completed job whose name starts with ``AUTOPILOT_EXAMPLE_WATCH_PREFIX`` (default
-``studio-``) becomes one asset event carrying the job's summary. Idempotent, keyed by the job name: a
-second run for the same job (a redelivered event after a triggerer died in the at-least-once window of
-docs/events.md, a manual re-run, a cleared task) registers nothing new: the register step's
-ClientToken comes from the job and the candidate. On Airflow 2.11 (no AssetWatcher) the DAG is defined unscheduled; docs/events.md shows
+``studio-``) becomes one asset event carrying the job's summary. Airflow folds the events that arrive
+before the scheduler creates the next run into one run, so the promotion is a task group mapped over
+every job of the run's events. Idempotent, keyed by the job name: a second promotion of the same job (a
+redelivered event after a triggerer died in the at-least-once window of docs/events.md, a manual re-run,
+a cleared task) registers nothing new: the register step's ClientToken comes from the job and the
+candidate. On Airflow 2.11 (no AssetWatcher) the DAG is defined unscheduled; docs/events.md shows
 the scheduled alternative. No AWS call happens at parse time.
 """
 
@@ -16,12 +18,13 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, Asset, task
+from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, Asset, XComArg, task, task_group
 
 from airflow_autopilot._compat import AIRFLOW_V_3_0_PLUS
 from airflow_autopilot.assets import triggering_extras
 from airflow_autopilot.operators import AutopilotBestCandidateOperator
 from airflow_autopilot.operators.promotion import (
+    DECISION_XCOM_KEY,
     AutopilotPromotionBranchOperator,
     AutopilotRegisterCandidateOperator,
 )
@@ -55,11 +58,11 @@ else:  # Airflow 2.11: no event-driven scheduling (docs/events.md, On Airflow 2.
     FINISHED_JOBS = Asset(uri=URI)
     SCHEDULE = None
 
-JOB_NAME = "{{ ti.xcom_pull(task_ids='finished_job')['job_name'] }}"
+GROUP = "autopilot-studio-models"
 
 with DAG(
     dag_id="example_autopilot_event_driven",
-    description="One run per Autopilot job finished anywhere: gate and register its best candidate",
+    description="Every Autopilot job finished anywhere: gate and register its best candidate",
     schedule=SCHEDULE,
     start_date=datetime(2024, 1, 1),
     catchup=False,
@@ -68,49 +71,79 @@ with DAG(
     tags=["autopilot", "example", "event-driven"],
 ) as dag:
 
-    @task(multiple_outputs=False)
-    def finished_job(**context) -> dict:
-        """The finished job this run is for (the asset event's payload); skip a manual run."""
-        payloads = [e.get("payload") for e in triggering_extras(context, FINISHED_JOBS) if e.get("payload")]
-        if not payloads:
-            raise AirflowSkipException("Not triggered by a finished job (a manual run)")
-        # One event per job, and the scheduler may fold several events into one run: the first one
-        # here, the others (rare) are logged.
-        for extra in payloads[1:]:
-            print(f"Also finished: {extra['job_name']} (run the DAG for it by hand if needed)")
-        job = payloads[0]
-        if job.get("redelivery"):
-            # The watcher may have reported this job before (docs/events.md, Exactly once): this run
-            # is safe all the same, keyed by the job name (the register step's ClientToken).
-            print(f"Redelivered: {job['job_name']} may have started a run already")
-        print(
-            f"Finished: {job['job_name']} {job['status']}, best {job['best_candidate']} "
-            f"{job['objective_metric']}={job['objective_value']}"
-        )
-        return job
-
-    job = finished_job()
-    best_candidate = AutopilotBestCandidateOperator(task_id="best_candidate", job_name=JOB_NAME)
-    gate = AutopilotPromotionBranchOperator(
-        task_id="gate",
-        best_candidate=best_candidate.output,
-        threshold=0.6,
-        model_package_group_name="autopilot-studio-models",
-        promote_task_ids="register",
-        reject_task_ids="reject",
-    )
-    register = AutopilotRegisterCandidateOperator(
-        task_id="register",
-        best_candidate=best_candidate.output,
-        job_name=JOB_NAME,
-        model_package_group_name="autopilot-studio-models",
-        model_package_group_description="Autopilot models finished outside Airflow",
-        approval_status="PendingManualApproval",
-    )
-
     @task
-    def reject(**context) -> None:
-        """The candidate did not pass the gate."""
-        print(f"Not promoted: {context['ti'].xcom_pull(task_ids='finished_job')['job_name']}")
+    def finished_jobs(**context) -> list[dict]:
+        """The finished jobs this run is for (its asset events' payloads, one per job); skip a manual run."""
+        jobs: dict[str, dict] = {}
+        for extra in triggering_extras(context, FINISHED_JOBS):
+            job = extra.get("payload")
+            if not job:
+                continue
+            if job.get("redelivery"):
+                # The watcher may have reported this job before (docs/events.md, Exactly once): its
+                # promotion is safe all the same, keyed by the job name (the register's ClientToken).
+                print(f"Redelivered: {job['job_name']} may have started a run already")
+            jobs.setdefault(job["job_name"], job)
+        if not jobs:
+            raise AirflowSkipException("Not triggered by a finished job (a manual run)")
+        # The scheduler folds the events that arrive before it creates the next run into one run:
+        # every job here gets its own mapped promotion below.
+        print(f"{len(jobs)} finished job(s) in this run: {', '.join(jobs)}")
+        return list(jobs.values())
 
-    job >> best_candidate >> gate >> [register, reject()]
+    @task_group
+    def promote(job: dict) -> None:
+        """One job's promotion: best candidate -> gate -> register (or reject)."""
+
+        @task
+        def finished_job(job: dict) -> str:
+            """The job this mapped promotion is for; its name keys every step."""
+            print(
+                f"Finished: {job['job_name']} {job['status']}, best {job['best_candidate']} "
+                f"{job['objective_metric']}={job['objective_value']}"
+            )
+            return job["job_name"]
+
+        job_name = finished_job(job)
+        best_candidate = AutopilotBestCandidateOperator(task_id="best_candidate", job_name=job_name)
+        gate = AutopilotPromotionBranchOperator(
+            task_id="gate",
+            best_candidate=best_candidate.output,
+            threshold=0.6,
+            model_package_group_name=GROUP,
+            # Inside the group, task ids carry its prefix.
+            promote_task_ids="promote.promoted",
+            reject_task_ids="promote.reject",
+        )
+        # This job's decision (the gate's XCom at this map index).
+        decision = XComArg(gate, key=DECISION_XCOM_KEY)
+
+        @task
+        def promoted(decision: dict) -> None:
+            """Go on to register only when the gate promoted this job's candidate. Checked here, not
+            left to the branch alone: the scheduler creates a mapped group's downstream task instances
+            after the gate ran, so the branch's skip of this map index may find nothing to skip."""
+            if not decision["promote"]:
+                raise AirflowSkipException(f"Not promoted: {decision['reason']}")
+
+        register = AutopilotRegisterCandidateOperator(
+            task_id="register",
+            best_candidate=best_candidate.output,
+            job_name=job_name,
+            model_package_group_name=GROUP,
+            model_package_group_description="Autopilot models finished outside Airflow",
+            approval_status="PendingManualApproval",
+        )
+
+        @task
+        def reject(job_name: str, decision: dict) -> None:
+            """The candidate did not pass the gate (skipped when it did, for the reason above)."""
+            if decision["promote"]:
+                raise AirflowSkipException(f"Promoted: {job_name}")
+            print(f"Not promoted: {job_name}: {decision['reason']}")
+
+        best_candidate >> gate
+        promoted(decision) >> register
+        reject(job_name, decision)
+
+    promote.expand(job=finished_jobs())

@@ -336,9 +336,10 @@ CONTAINER = {
 
 
 @contextmanager
-def triggered_by(asset, extra: dict):
-    """DAG runs created in the block consume one event of ``asset`` with ``extra``: what the
-    scheduler records when an AssetWatcher's trigger fires (``dag.test()`` makes a manual run)."""
+def triggered_by(asset, *extras: dict):
+    """DAG runs created in the block consume one event of ``asset`` per extra in ``extras``: what the
+    scheduler records when an AssetWatcher's trigger fires (``dag.test()`` makes a manual run); several
+    are the events the scheduler folds into one run when they arrive before it creates the next."""
     from datetime import datetime, timezone
 
     from airflow.models.asset import AssetEvent, AssetModel, association_table
@@ -348,14 +349,15 @@ def triggered_by(asset, extra: dict):
     def attach(mapper, connection, run):
         asset_id = connection.execute(select(AssetModel.id).where(AssetModel.uri == asset.uri)).scalar()
         assert asset_id is not None, asset.uri
-        inserted = connection.execute(
-            insert(AssetEvent.__table__).values(
-                asset_id=asset_id, extra=extra, timestamp=datetime.now(timezone.utc)
+        for extra in extras:
+            inserted = connection.execute(
+                insert(AssetEvent.__table__).values(
+                    asset_id=asset_id, extra=extra, timestamp=datetime.now(timezone.utc)
+                )
             )
-        )
-        connection.execute(
-            insert(association_table).values(dag_run_id=run.id, event_id=inserted.inserted_primary_key[0])
-        )
+            connection.execute(
+                insert(association_table).values(dag_run_id=run.id, event_id=inserted.inserted_primary_key[0])
+            )
 
     event.listen(DagRun, "after_insert", attach)
     try:
@@ -364,15 +366,23 @@ def triggered_by(asset, extra: dict):
         event.remove(DagRun, "after_insert", attach)
 
 
-def first_event(trigger, timeout: float = 20.0) -> dict:
-    """The payload of the first event a watcher's trigger yields (as the triggerer runs it)."""
+def first_events(trigger, count: int, timeout: float = 20.0) -> list[dict]:
+    """The payloads of the first ``count`` events a watcher's trigger yields (as the triggerer runs it)."""
 
     async def first():
+        payloads = []
         async for fired in trigger.run():
-            return fired.payload
-        raise AssertionError("the trigger ended without an event")
+            payloads.append(fired.payload)
+            if len(payloads) == count:
+                return payloads
+        raise AssertionError(f"the trigger ended after {len(payloads)} of {count} events")
 
     return asyncio.run(asyncio.wait_for(first(), timeout))
+
+
+def first_event(trigger, timeout: float = 20.0) -> dict:
+    """The payload of the first event a watcher's trigger yields (as the triggerer runs it)."""
+    return first_events(trigger, 1, timeout)[0]
 
 
 @dataclass
@@ -508,15 +518,20 @@ class Rollback(Scenario):
 
 
 class EventDriven(Scenario):
-    """A job finished outside Airflow; the watcher reports it; one run registers its candidate."""
+    """Two jobs finished outside Airflow; the watcher reports each; the scheduler folds both events
+    into one run, whose mapped promotions register each job's candidate."""
+
+    jobs = ("studio-churn", "studio-churn-2")
 
     def setup(self) -> None:
-        self.ctx.make_job("studio-churn")
         sm = self.ctx.server.client("sagemaker")
+        for name in self.jobs:
+            self.ctx.make_job(name)
         deadline = time.monotonic() + 30
-        while sm.describe_auto_ml_job(AutoMLJobName="studio-churn")["AutoMLJobStatus"] != "Completed":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        for name in self.jobs:
+            while sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] != "Completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
 
     def run(self, dag) -> Outcome:
         from airflow_autopilot.iam import dag_watchers
@@ -526,7 +541,7 @@ class EventDriven(Scenario):
         _, kwargs = watcher.serialize()
         seen = self.ctx.recorder.start()
         try:
-            payload = first_event(type(watcher)(**{**kwargs, "settle_seconds": 0}))
+            payloads = first_events(type(watcher)(**{**kwargs, "settle_seconds": 0}), len(self.jobs))
         except Exception as err:  # a denied watcher: what the triggerer would log
             return Outcome(False, f"{self.ctx.printed()} {type(err).__name__}: {err}")
         finally:
@@ -534,10 +549,23 @@ class EventDriven(Scenario):
             # The watcher's calls (Caller/Unknown: no execute on the stack) are the DAG's classes'.
             assert ("Unknown", "ListAutoMLJobs") in seen, seen
             assert not uncovered_operations(dag, seen), uncovered_operations(dag, seen)
-        assert payload["job_name"] == "studio-churn"
+        assert sorted(p["job_name"] for p in payloads) == sorted(self.jobs)
         asset = dag.timetable.asset_condition.objects[0]
-        with triggered_by(asset, {"from_trigger": True, "payload": payload}):
-            return super().run(dag)
+        # A redelivered event of the first job folded in too: one promotion per job all the same.
+        extras = [{"from_trigger": True, "payload": p} for p in payloads]
+        extras.append({"from_trigger": True, "payload": {**payloads[0], "redelivery": True}})
+        with triggered_by(asset, *extras):
+            outcome = super().run(dag)
+        if outcome.succeeded:
+            sm = self.ctx.iam.client()
+            versions = sm.list_model_packages(ModelPackageGroupName="autopilot-studio-models")
+            # One version per job: every event of the run was processed, the redelivery added none.
+            assert len(versions["ModelPackageSummaryList"]) == len(self.jobs), versions
+            assert "Redelivered: studio-churn" in outcome.printed, outcome.printed[-3000:]
+            # Each promoted job's reject step skipped itself (the branch alone does not skip it in a
+            # mapped group on every Airflow version).
+            assert "Not promoted" not in outcome.printed, outcome.printed[-3000:]
+        return outcome
 
 
 class DeployOnApproval(Scenario):

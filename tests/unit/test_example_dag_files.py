@@ -45,7 +45,15 @@ EXPECTED = {
         "reject",
     },
     "example_autopilot_on_new_model": {"read_new_model"},
-    "example_autopilot_event_driven": {"finished_job", "best_candidate", "gate", "register", "reject"},
+    "example_autopilot_event_driven": {
+        "finished_jobs",
+        "promote.finished_job",
+        "promote.best_candidate",
+        "promote.gate",
+        "promote.promoted",
+        "promote.register",
+        "promote.reject",
+    },
     "example_autopilot_deploy_on_approval": {"approved_version", "deploy"},
 }
 #: Defined only where Airflow has Human-in-the-loop operators (3.1 and later).
@@ -144,3 +152,8 @@ def test_every_dag_file_parses_without_aws_libraries_or_calls():
     promotion = result["dags"]["example_autopilot_promotion"]
     assert sorted(promotion["gate"]) == ["register", "reject"]
     assert promotion["register"] == ["approval"] and promotion["approval"] == ["deploy"]
+    events = result["dags"]["example_autopilot_event_driven"]
+    # One promotion per finished job of the run (mapped over them), the gate branching inside it.
+    assert events["finished_jobs"] == ["promote.finished_job"]
+    assert sorted(events["promote.gate"]) == ["promote.promoted", "promote.reject"]
+    assert events["promote.promoted"] == ["promote.register"]
