@@ -32,10 +32,12 @@ IDLE = {"autopilot-emulator:stage-seconds": "100000"}
 
 class LoopLag:
     """
-    A loop-lag probe: how late a short sleep wakes up, counting only time this process spent on
-    the CPU (a machine shared with other work deschedules the whole process now and then; that is
-    no callback's doing), minus the time the interpreter's garbage collector ran meanwhile (a full
-    collection stops every thread, whoever allocated last; it is the interpreter's pause).
+    A loop-lag probe: how late a short sleep wakes up, counting only time the loop's own thread
+    spent on the CPU meanwhile, i.e. running callbacks (a machine shared with other work
+    deschedules the process now and then, and the worker thread reading the service model burns
+    CPU of its own: neither is a callback holding the loop), minus the time the interpreter's
+    garbage collector ran meanwhile (a full collection stops every thread, whoever allocated last;
+    a triggerer freezes its heap so that those stay short, see airflow_autopilot.aio.heap).
     """
 
     def __init__(self, tick: float = 0.01) -> None:
@@ -55,10 +57,10 @@ class LoopLag:
         gc.callbacks.append(self._on_gc)
         try:
             while not self._stop.is_set():
-                started, cpu, collected = time.perf_counter(), time.process_time(), self.gc_seconds
+                started, cpu, collected = time.perf_counter(), time.thread_time(), self.gc_seconds
                 await asyncio.sleep(self.tick)
                 late = time.perf_counter() - started - self.tick
-                busy = time.process_time() - cpu  # every thread of this process, the loop's included
+                busy = time.thread_time() - cpu  # the loop's thread only: callbacks it ran
                 self.worst = max(self.worst, min(late, busy) - (self.gc_seconds - collected))
         finally:
             gc.callbacks.remove(self._on_gc)
