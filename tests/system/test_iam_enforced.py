@@ -23,9 +23,8 @@ from airflow_autopilot.iam import dag_policy
 from airflow_autopilot.operators import AutopilotRegisterCandidateOperator
 from tests.conftest import DAGS
 from tests.system.conftest import uncovered_operations
-from tests.system.test_rollback_dag import ALARM as ROLLBACK_ALARM
 from tests.system.test_rollback_dag import BUCKET as ROLLBACK_BUCKET
-from tests.system.test_rollback_dag import finished_candidate, promote
+from tests.system.test_rollback_dag import finished_candidate, promote_two_versions
 
 ACCOUNT = "123456789012"
 BUCKET = "autopilot-example"
@@ -494,21 +493,7 @@ class Rollback(Scenario):
 
     def setup(self) -> None:
         server = self.ctx.server
-        s3 = server.client("s3")
-        s3.create_bucket(Bucket=ROLLBACK_BUCKET)
-        s3.put_object(Bucket=ROLLBACK_BUCKET, Key="train/churn.csv", Body=churn_csv(120).encode())
-        server.client("cloudwatch").put_metric_alarm(
-            AlarmName=ROLLBACK_ALARM,
-            Namespace="AWS/SageMaker",
-            MetricName="Invocation5XXErrors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1.0,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
-        _, first = promote(finished_candidate(server, "churn-v1"), "churn-v1")
-        promote(finished_candidate(server, "churn-v2"), "churn-v2")
+        (_, first), _ = promote_two_versions(server)
         # The first version's model and config are gone: the rollback creates them again.
         sm = server.client("sagemaker")
         config = sm.describe_endpoint_config(EndpointConfigName=first["EndpointConfigName"])

@@ -72,11 +72,13 @@ def promote(best: dict, job: str) -> tuple[str, dict]:
     return registered["ModelPackageArn"], deployed
 
 
-def test_rollback_dag_restores_the_previous_approved_version(emulator, run_dag):
-    s3 = emulator.client("s3")
+def promote_two_versions(server) -> tuple[tuple[str, dict], tuple[str, dict]]:
+    """The rollback DAG's world: its training data and alarm, then two versions promoted in turn
+    (the second serving); each as (ModelPackageArn, deploy result)."""
+    s3 = server.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="train/churn.csv", Body=churn_csv(120).encode())
-    emulator.client("cloudwatch").put_metric_alarm(
+    server.client("cloudwatch").put_metric_alarm(
         AlarmName=ALARM,
         Namespace="AWS/SageMaker",
         MetricName="Invocation5XXErrors",
@@ -86,8 +88,12 @@ def test_rollback_dag_restores_the_previous_approved_version(emulator, run_dag):
         Threshold=1.0,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
-    first_arn, first = promote(finished_candidate(emulator, "churn-v1"), "churn-v1")
-    _, second = promote(finished_candidate(emulator, "churn-v2"), "churn-v2")
+    first = promote(finished_candidate(server, "churn-v1"), "churn-v1")
+    return first, promote(finished_candidate(server, "churn-v2"), "churn-v2")
+
+
+def test_rollback_dag_restores_the_previous_approved_version(emulator, run_dag):
+    (first_arn, first), (_, second) = promote_two_versions(emulator)
     sm = emulator.client("sagemaker")
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == second["EndpointConfigName"]
 
