@@ -331,91 +331,62 @@ class AutopilotModelHook(AutopilotHook):
         :raises AutopilotJobFailed: when the endpoint exists in a state SageMaker cannot update.
         """
         params = {**(params or {}), "endpoint_name": endpoint_name, "tags": tags}
+        tables = tables or NO_TABLES
+        # A refused call deletes what this try created (the model, the config): nothing half-made.
         with self.undo_if_refused() as undo:
-            return self._deploy(
-                endpoint_name,
-                model_name=model_name,
-                config_name=config_name,
-                role_arn=role_arn,
-                containers=containers,
+            created = self.ensure_model(model_name, role_arn, containers, tags, params=params, tables=tables)
+            if created:
+                undo.add("model", model_name)
+            self.log.info(
+                "%s model %s (%d containers)",
+                "Created" if created else "Reusing",
+                model_name,
+                len(containers),
+            )
+            created = self.ensure_endpoint_config(
+                config_name,
+                model_name,
                 instance_type=instance_type,
                 instance_count=instance_count,
                 tags=tags,
-                poll_interval=poll_interval,
-                timeout=timeout,
                 params=params,
-                tables=tables or NO_TABLES,
-                undo=undo,
+                tables=tables,
             )
-
-    def _deploy(
-        self,
-        endpoint_name: str,
-        *,
-        model_name: str,
-        config_name: str,
-        role_arn: str,
-        containers: list[dict[str, Any]],
-        instance_type: str | None,
-        instance_count: int | None,
-        tags: list[dict[str, str]],
-        poll_interval: float,
-        timeout: float | None,
-        params: dict[str, Any],
-        tables: RequestTables,
-        undo: CreatedResources,
-    ) -> dict[str, Any]:
-        """:meth:`deploy`, recording in ``undo`` the model and config it creates."""
-        created = self.ensure_model(model_name, role_arn, containers, tags, params=params, tables=tables)
-        if created:
-            undo.add("model", model_name)
-        self.log.info(
-            "%s model %s (%d containers)", "Created" if created else "Reusing", model_name, len(containers)
-        )
-        created = self.ensure_endpoint_config(
-            config_name,
-            model_name,
-            instance_type=instance_type,
-            instance_count=instance_count,
-            tags=tags,
-            params=params,
-            tables=tables,
-        )
-        if created:
-            undo.add("endpoint-config", config_name)
-        self.log.info(
-            "%s endpoint config %s (%s)",
-            "Created" if created else "Reusing",
-            config_name,
-            f"{instance_type} x{instance_count}" if instance_type else "serverless",
-        )
-        current = self.describe_endpoint_or_none(endpoint_name)
-        action = endpoint_action(current, config_name)
-        if action == "create":
-            kwargs, _ = endpoint_request(tables.get(ENDPOINT), params, config_name=config_name)
-            try:
-                self.client.create_endpoint(**kwargs)
-                self.log.info("Creating endpoint %s on %s", endpoint_name, config_name)
-                return self.describe_endpoint_or_none(endpoint_name) or {}
-            except ClientError as err:
-                if not already_exists(err):
-                    raise
-            # Created between our describe and our create (a parallel try).
+            if created:
+                undo.add("endpoint-config", config_name)
+            self.log.info(
+                "%s endpoint config %s (%s)",
+                "Created" if created else "Reusing",
+                config_name,
+                f"{instance_type} x{instance_count}" if instance_type else "serverless",
+            )
             current = self.describe_endpoint_or_none(endpoint_name)
             action = endpoint_action(current, config_name)
-        if action == "settle" and current is not None:
-            # UpdateEndpoint is refused while SageMaker is busy with the endpoint, and a describe
-            # taken now is stale once it settles: wait, then decide from the settled endpoint.
-            self.log.info(
-                "Endpoint %s is %s; waiting for it to settle before deciding whether to update it",
-                endpoint_name,
-                current.get("EndpointStatus"),
-            )
-            current = self.wait_for_endpoint(endpoint_name, poll_interval=poll_interval, timeout=timeout)
-            action = endpoint_action(current, config_name)
-        if current is not None and action in ("reuse", "refuse", "update"):
-            self._switch_endpoint(current, config_name, action, params, tables)
-        return self.describe_endpoint_or_none(endpoint_name) or {}
+            if action == "create":
+                kwargs, _ = endpoint_request(tables.get(ENDPOINT), params, config_name=config_name)
+                try:
+                    self.client.create_endpoint(**kwargs)
+                    self.log.info("Creating endpoint %s on %s", endpoint_name, config_name)
+                    return self.describe_endpoint_or_none(endpoint_name) or {}
+                except ClientError as err:
+                    if not already_exists(err):
+                        raise
+                # Created between our describe and our create (a parallel try).
+                current = self.describe_endpoint_or_none(endpoint_name)
+                action = endpoint_action(current, config_name)
+            if action == "settle" and current is not None:
+                # UpdateEndpoint is refused while SageMaker is busy with the endpoint, and a describe
+                # taken now is stale once it settles: wait, then decide from the settled endpoint.
+                self.log.info(
+                    "Endpoint %s is %s; waiting for it to settle before deciding whether to update it",
+                    endpoint_name,
+                    current.get("EndpointStatus"),
+                )
+                current = self.wait_for_endpoint(endpoint_name, poll_interval=poll_interval, timeout=timeout)
+                action = endpoint_action(current, config_name)
+            if current is not None and action in ("reuse", "refuse", "update"):
+                self._switch_endpoint(current, config_name, action, params, tables)
+            return self.describe_endpoint_or_none(endpoint_name) or {}
 
     def _switch_endpoint(
         self,
