@@ -131,6 +131,21 @@ class RecordingTI:
         self.pushed[key] = value
 
 
+def error_alarm(server: Any, name: str) -> None:
+    """A CloudWatch alarm on an endpoint's 5XX errors in moto's CloudWatch (quiet: INSUFFICIENT_DATA
+    until the test sets it with ``server.fire_alarm``)."""
+    server.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        MetricName="Invocation5XXErrors",
+        Namespace="AWS/SageMaker",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
 def sagemaker(server):
     """A boto3 SageMaker client on the emulator server."""
     return boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.endpoint_url)

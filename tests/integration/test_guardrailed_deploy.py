@@ -14,7 +14,7 @@ from airflow_autopilot.emulator import controls
 from airflow_autopilot.exceptions import AutopilotJobFailed
 from airflow_autopilot.operators.promotion import ROLLOUT_XCOM_KEY
 from tests.airflow_versions import execute_in_thread
-from tests.helpers import RecordingTI, candidate
+from tests.helpers import RecordingTI, candidate, error_alarm
 from tests.integration.test_promotion_reruns import ROLLBACK, deployer
 
 # Hooks share clients across this file's tests (tests/conftest.py: shared_hook_clients).
@@ -25,20 +25,6 @@ pytestmark = pytest.mark.usefixtures("shared_hook_clients")
 def emu(autopilot_emulator):
     autopilot_emulator.configure(stage_seconds=0.01)
     return autopilot_emulator
-
-
-def alarm(emu, name: str) -> None:
-    """A CloudWatch alarm in moto's CloudWatch (quiet: INSUFFICIENT_DATA)."""
-    emu.client("cloudwatch").put_metric_alarm(
-        AlarmName=name,
-        MetricName="Invocation5XXErrors",
-        Namespace="AWS/SageMaker",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
 
 
 def nothing_created(emu) -> None:
@@ -121,7 +107,7 @@ def test_a_quiet_canary_walks_every_phase_and_promotes(emu, emulated_clock):
 def test_a_rolled_back_rollout_fails_the_task_and_records_both_configs(emu, emulated_clock):
     best = candidate()
     first = deployer(best).execute({})
-    alarm(emu, "churn-5xx")
+    error_alarm(emu, "churn-5xx")
     ti = RecordingTI()
     op = deployer(
         best,
@@ -171,7 +157,7 @@ def guarded(handle, best, **kwargs):
     connection = {"aws_conn_id": kwargs.pop("aws_conn_id", None)}
     # Maybe in a worker thread (the deferred case): Airflow 2 needs its safeguard set up there.
     first = execute_in_thread(deployer(best, **connection), {})
-    alarm(handle, "churn-5xx")
+    error_alarm(handle, "churn-5xx")
     handle.configure(stage_seconds=STAGE)
     kwargs = {
         "inference_response_keys": ["probability"],

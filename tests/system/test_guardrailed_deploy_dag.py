@@ -11,7 +11,7 @@ import pytest
 from airflow_autopilot.demo.runner import task_states
 from airflow_autopilot.operators.promotion import ROLLOUT_XCOM_KEY, AutopilotDeployCandidateOperator
 from tests.conftest import ROLE_ARN
-from tests.helpers import candidate, sagemaker
+from tests.helpers import candidate, error_alarm, sagemaker
 
 
 @pytest.mark.parametrize(
@@ -26,16 +26,7 @@ def test_an_alarm_in_the_canary_fails_the_deploy_and_stops_the_run(server, run_d
     from airflow.providers.common.compat.sdk import DAG
     from airflow.providers.common.compat.standard.operators import PythonOperator
 
-    server.client("cloudwatch").put_metric_alarm(
-        AlarmName="churn-5xx",
-        MetricName="Invocation5XXErrors",
-        Namespace="AWS/SageMaker",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    error_alarm(server, "churn-5xx")
     server.fire_alarm("churn-5xx", "canary", endpoint_name="churn-endpoint")
     common = {"best_candidate": candidate(), "endpoint_name": "churn-endpoint", "role_arn": ROLE_ARN}
     with DAG(f"guarded_{uuid.uuid4().hex[:8]}", schedule=None) as dag:

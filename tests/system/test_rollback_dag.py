@@ -12,7 +12,7 @@ from airflow_autopilot.demo.runner import load_dag_file, task_states
 from airflow_autopilot.emulator.sample_data import churn_csv
 from airflow_autopilot.operators import AutopilotDeployCandidateOperator, AutopilotRegisterCandidateOperator
 from tests.conftest import DAGS, ROLE_ARN
-from tests.helpers import RecordingTI
+from tests.helpers import RecordingTI, error_alarm
 
 BUCKET = "rollback-example"
 ENDPOINT = "autopilot-churn"
@@ -78,16 +78,7 @@ def promote_two_versions(server) -> tuple[tuple[str, dict], tuple[str, dict]]:
     s3 = server.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="train/churn.csv", Body=churn_csv(120).encode())
-    server.client("cloudwatch").put_metric_alarm(
-        AlarmName=ALARM,
-        Namespace="AWS/SageMaker",
-        MetricName="Invocation5XXErrors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    error_alarm(server, ALARM)
     first = promote(finished_candidate(server, "churn-v1"), "churn-v1")
     return first, promote(finished_candidate(server, "churn-v2"), "churn-v2")
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.helpers import error_alarm
 from tests.integration.emulator.test_emulator_endpoints_invoke import ROWS, deploy, invoke
 
 STAGE = 10.0
@@ -24,7 +25,7 @@ def emu(autopilot_emulator: Any, make_job: Any) -> Any:
     autopilot_emulator.advance(60)
     deploy(autopilot_emulator, "guard-ep")
     new_config(autopilot_emulator, "guard-new", count=1)
-    alarm(autopilot_emulator, "errors")
+    error_alarm(autopilot_emulator, "errors")
     autopilot_emulator.configure(stage_seconds=STAGE)
     return autopilot_emulator
 
@@ -41,19 +42,6 @@ def new_config(emu: Any, name: str, count: int = 1) -> None:
                 "InitialInstanceCount": count,
             }
         ],
-    )
-
-
-def alarm(emu: Any, name: str) -> None:
-    emu.client("cloudwatch").put_metric_alarm(
-        AlarmName=name,
-        MetricName="Invocation5XXErrors",
-        Namespace="AWS/SageMaker",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
 
 
@@ -322,7 +310,7 @@ def test_over_http_an_alarm_trigger_rolls_a_canary_back(server: Any, make_job: A
     server.advance(60)
     deploy(server, "guard-ep")
     new_config(server, "guard-new")
-    alarm(server, "errors")
+    error_alarm(server, "errors")
     status, _ = control(
         server, "alarm-triggers", {"alarm_name": "errors", "phase": "canary", "endpoint_name": "guard-ep"}
     )
