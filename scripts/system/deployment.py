@@ -313,6 +313,48 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 # --- system packages -----------------------------------------------------------------------------
+#: The execution role every system test's jobs name (the emulator does not check it).
+ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerAutopilot"
+#: A binary classification on F1: what most watch jobs ask for.
+BINARY_F1: dict[str, Any] = {
+    "ProblemType": "BinaryClassification",
+    "AutoMLJobObjective": {"MetricName": "F1"},
+}
+
+
+def put_training_data(s3: Any, bucket: str, rows: int) -> None:
+    """Create ``bucket`` with the emulator's churn sample (``rows`` rows) at ``train/churn.csv``."""
+    from airflow_autopilot.emulator.sample_data import churn_csv
+
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="train/churn.csv", Body=churn_csv(rows).encode())
+
+
+def create_watch_job(sagemaker: Any, name: str, bucket: str, stage_seconds: str, **extra: Any) -> None:
+    """
+    Start an Autopilot job "outside Airflow" on the data :func:`put_training_data` put in ``bucket``.
+
+    :param sagemaker: a boto3 SageMaker client of the emulator.
+    :param name: the job name.
+    :param bucket: the training data's bucket (output goes to ``s3://BUCKET/output``).
+    :param stage_seconds: the emulator's seconds per stage for this job (its tag's value).
+    :param extra: further CreateAutoMLJob fields (for example :data:`BINARY_F1`).
+    """
+    sagemaker.create_auto_ml_job(
+        AutoMLJobName=name,
+        InputDataConfig=[
+            {
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}},
+                "TargetAttributeName": "churn",
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"},
+        RoleArn=ROLE_ARN,
+        Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": stage_seconds}],
+        **extra,
+    )
+
+
 def apt_install(packages: Sequence[str], why: str) -> None:
     """
     Install Debian packages with apt-get (root only); ``apt-get update`` first when the lists are stale.

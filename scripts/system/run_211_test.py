@@ -161,8 +161,6 @@ class Test211:
     def create_watch_job(self) -> str:
         import boto3
 
-        from airflow_autopilot.emulator.sample_data import churn_csv
-
         assert self.emulator is not None
         kwargs = {
             "endpoint_url": self.emulator.endpoint_url,
@@ -170,24 +168,9 @@ class Test211:
             "aws_access_key_id": ACCESS_KEY,
             "aws_secret_access_key": SECRET_KEY,
         }
-        s3 = boto3.client("s3", **kwargs)
-        s3.create_bucket(Bucket="af211-watch")
-        s3.put_object(Bucket="af211-watch", Key="train/churn.csv", Body=churn_csv(100).encode())
+        dep.put_training_data(boto3.client("s3", **kwargs), "af211-watch", 100)
         name = f"af211-watch-{secrets.token_hex(3)}"
-        boto3.client("sagemaker", **kwargs).create_auto_ml_job(
-            AutoMLJobName=name,
-            InputDataConfig=[
-                {
-                    "DataSource": {
-                        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://af211-watch/train/"}
-                    },
-                    "TargetAttributeName": "churn",
-                }
-            ],
-            OutputDataConfig={"S3OutputPath": "s3://af211-watch/output"},
-            RoleArn="arn:aws:iam::123456789012:role/SageMakerAutopilot",
-            Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": "10"}],
-        )
+        dep.create_watch_job(boto3.client("sagemaker", **kwargs), name, "af211-watch", "10")
         return name
 
     def run(self) -> int:

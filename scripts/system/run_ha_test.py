@@ -302,8 +302,6 @@ class HaTest:
 
         import boto3
 
-        from airflow_autopilot.emulator.sample_data import churn_csv
-
         s3 = boto3.client(
             "s3",
             endpoint_url=self.endpoint,
@@ -311,30 +309,20 @@ class HaTest:
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
         )
-        s3.create_bucket(Bucket="ha-watch")
-        s3.put_object(Bucket="ha-watch", Key="train/churn.csv", Body=churn_csv(100).encode())
+        dep.put_training_data(s3, "ha-watch", 100)
         n = self.args.waits
 
         def create(index: int) -> None:
             name = f"ha-w{index:04d}-{self.token}"
             # Staggered: once the clock moves, job i ends STAGGER_SECONDS * i / n after the first.
             stage = HOLD_STAGE_SECONDS + STAGGER_SECONDS * index / n / 8
-            self.sagemaker.create_auto_ml_job(
-                AutoMLJobName=name,
-                InputDataConfig=[
-                    {
-                        "DataSource": {
-                            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://ha-watch/train/"}
-                        },
-                        "TargetAttributeName": "churn",
-                    }
-                ],
-                OutputDataConfig={"S3OutputPath": "s3://ha-watch/output"},
-                ProblemType="BinaryClassification",
-                AutoMLJobObjective={"MetricName": "F1"},
+            dep.create_watch_job(
+                self.sagemaker,
+                name,
+                "ha-watch",
+                f"{stage:.4f}",
                 AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": 1}},
-                RoleArn="arn:aws:iam::123456789012:role/SageMakerAutopilot",
-                Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": f"{stage:.4f}"}],
+                **dep.BINARY_F1,
             )
             self.watch_jobs[f"ha-watch-{index:04d}-{self.token}"] = name
 

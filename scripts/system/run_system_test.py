@@ -287,29 +287,11 @@ class SystemTest:
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
         )
-        from airflow_autopilot.emulator.sample_data import churn_csv
-
-        s3.create_bucket(Bucket="systest-watch")
-        s3.put_object(Bucket="systest-watch", Key="train/churn.csv", Body=churn_csv(200).encode())
+        dep.put_training_data(s3, "systest-watch", 200)
         names = []
         for index, stage in enumerate(WATCH_STAGE_SECONDS, start=1):
             name = f"systest-watch{index}-{secrets.token_hex(4)}"
-            self.sagemaker.create_auto_ml_job(
-                AutoMLJobName=name,
-                InputDataConfig=[
-                    {
-                        "DataSource": {
-                            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://systest-watch/train/"}
-                        },
-                        "TargetAttributeName": "churn",
-                    }
-                ],
-                OutputDataConfig={"S3OutputPath": "s3://systest-watch/output"},
-                ProblemType="BinaryClassification",
-                AutoMLJobObjective={"MetricName": "F1"},
-                RoleArn="arn:aws:iam::123456789012:role/SageMakerAutopilot",
-                Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": f"{stage:g}"}],
-            )
+            dep.create_watch_job(self.sagemaker, name, "systest-watch", f"{stage:g}", **dep.BINARY_F1)
             names.append(name)
         return names
 

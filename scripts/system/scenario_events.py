@@ -19,7 +19,7 @@ import json
 import time
 from typing import Any
 
-from deployment import DeploymentError, log, wait_until
+from deployment import BINARY_F1, DeploymentError, create_watch_job, log, put_training_data, wait_until
 
 EVENT_DAG = "example_autopilot_event_driven"
 DEPLOY_DAG = "example_autopilot_deploy_on_approval"
@@ -111,30 +111,11 @@ class EventsScenario:
         self.killed_claim: str | None = None
 
     def create_jobs(self, stages: tuple[float, ...], label: str) -> list[str]:
-        s3 = _client(self.test, "s3")
-        from airflow_autopilot.emulator.sample_data import churn_csv
-
-        s3.create_bucket(Bucket="systest-events")
-        s3.put_object(Bucket="systest-events", Key="train/churn.csv", Body=churn_csv(200).encode())
+        put_training_data(_client(self.test, "s3"), "systest-events", 200)
         names = []
         for index, stage in enumerate(stages, start=1):
             name = f"{JOB_PREFIX}{label}{index}"
-            self.sagemaker.create_auto_ml_job(
-                AutoMLJobName=name,
-                InputDataConfig=[
-                    {
-                        "DataSource": {
-                            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://systest-events/train/"}
-                        },
-                        "TargetAttributeName": "churn",
-                    }
-                ],
-                OutputDataConfig={"S3OutputPath": "s3://systest-events/output"},
-                ProblemType="BinaryClassification",
-                AutoMLJobObjective={"MetricName": "F1"},
-                RoleArn="arn:aws:iam::123456789012:role/SageMakerAutopilot",
-                Tags=[{"Key": "autopilot-emulator:stage-seconds", "Value": f"{stage:g}"}],
-            )
+            create_watch_job(self.sagemaker, name, "systest-events", f"{stage:g}", **BINARY_F1)
             names.append(name)
         self.jobs += names
         return names

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from airflow_api import log_text
-from deployment import log
+from deployment import ROLE_ARN, log
 
 SCENARIO = "guardrails"
 ENDPOINT = "systest-guard"
@@ -22,7 +22,6 @@ ALARM = "systest-guard-5xx"
 OLD_CONFIG = "systest-guard-old"
 #: Long enough for the watcher below to see the canary bake and set the alarm (emulator clock).
 ROLLOUT = "canary:10%:60s"
-ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerAutopilot"
 
 
 class GuardrailScenario:
